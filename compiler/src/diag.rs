@@ -1,0 +1,189 @@
+//! Located diagnostics: every user-facing problem is a [`Diagnostic`] with a span into a [`SourceFile`].
+//!
+//! Rendering follows the compiler convention that editors and `grep` understand:
+//!
+//! ```text
+//! rules.txt:4:10: error[E0102]: match module `-m state` is not supported yet
+//!   |
+//! 4 | -A INPUT -m state --state NEW -j ACCEPT
+//!   |          ^^^^^^^^
+//!   = help: supported in this version: -s, -d, -p, -m tcp/udp --sport/--dport, -m comment, -j ACCEPT/DROP
+//! ```
+//! (See docs/decisions/0003-diagnostics-renderer.md for why this is rendered here and not by miette.)
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Half-open byte range `[start, end)` into one source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end.max(start) as u32 }
+    }
+    /// Smallest span covering both.
+    pub fn join(self, other: Span) -> Span {
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+}
+
+/// A named source text with a line index.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
+        let text = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceFile { name: name.into(), text, line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(offset - start);
+        (line + 1, col + 1)
+    }
+
+    /// Text of a 1-based line, without its line terminator.
+    pub fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts[line - 1];
+        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        self.text[start..end].trim_end_matches(['\n', '\r'])
+    }
+
+    pub fn slice(&self, span: Span) -> &str {
+        self.text.get(span.start as usize..span.end as usize).unwrap_or("")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// One problem found in the input. `code` is stable (`E0xxx` errors, `W0xxx` warnings, `N0xxx` notes) and
+/// documented in docs/diagnostics.md.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub span: Option<Span>,
+    /// Short text under the caret.
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, code, message: message.into(), span: None, label: None, help: None }
+    }
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+    pub fn note(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Note, ..Diagnostic::error(code, message) }
+    }
+    pub fn at(mut self, span: Span) -> Diagnostic {
+        self.span = Some(span);
+        self
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `file:line:col: severity[code]: message`, then the source line, a caret underline and `help`.
+    pub fn render(&self, src: &SourceFile) -> String {
+        let mut out = String::new();
+        let Some(span) = self.span else {
+            let _ = writeln!(out, "{}: {}[{}]: {}", src.name, self.severity.as_str(), self.code, self.message);
+            if let Some(help) = &self.help {
+                let _ = writeln!(out, "  = help: {help}");
+            }
+            return out;
+        };
+        let (line, col) = src.line_col(span.start as usize);
+        let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", src.name, line, col, self.severity.as_str(), self.code, self.message);
+        let text = src.line_text(line);
+        let gutter = line.to_string().len();
+        let pad = " ".repeat(gutter);
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{line} | {text}");
+        // Underline to the end of the span or of the line, whichever comes first (at least one caret).
+        let (end_line, end_col) = src.line_col(span.end as usize);
+        let line_chars = text.chars().count();
+        let end_col = if end_line == line { end_col } else { line_chars + 1 };
+        let width = end_col.saturating_sub(col).max(1);
+        let mut underline = format!("{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+        if let Some(label) = &self.label {
+            let _ = write!(underline, " {label}");
+        }
+        let _ = writeln!(out, "{underline}");
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+}
+
+/// Render all diagnostics, in order, separated by blank lines.
+pub fn render_all(diags: &[Diagnostic], src: &SourceFile) -> String {
+    diags.iter().map(|d| d.render(src)).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_points_at_line_and_column() {
+        let src = SourceFile::new("r.rules", "*filter\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n");
+        let d = Diagnostic::error("E0102", "match module `-m state` is not supported yet")
+            .at(Span::new(17, 25))
+            .label("here")
+            .help("remove the rule or wait for conntrack support");
+        let r = d.render(&src);
+        assert!(r.starts_with("r.rules:2:10: error[E0102]:"), "{r}");
+        assert!(r.contains("  |          ^^^^^^^^ here"), "{r}");
+    }
+
+    #[test]
+    fn line_col_handles_crlf_and_end() {
+        let src = SourceFile::new("x", "ab\r\ncd");
+        assert_eq!(src.line_col(4), (2, 1));
+        assert_eq!(src.line_text(1), "ab");
+        assert_eq!(src.line_col(6), (2, 3));
+    }
+}

@@ -1,0 +1,14 @@
+//! tailwall's compiler: everything that needs neither root nor the kernel.
+//!
+//! ```text
+//! iptables-save ─nom─▶ syntax::iptables::Ast ─lower─▶ ir::Ruleset ─▶ classify ─▶ plan ─▶ artifact
+//!                                                         │                               │
+//!                                                      interp (reference)          sim (datapath model)
+//! ```
+//! Each stage module documents what it guarantees and what it throws away.
+#![forbid(unsafe_code)]
+
+pub mod diag;
+pub mod interp;
+pub mod ir;
+pub mod packet;

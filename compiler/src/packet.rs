@@ -1,0 +1,272 @@
+//! Decoding an Ethernet frame into the header fields the classifier reads.
+//!
+//! This is the single definition of "what the datapath sees": the eBPF entry program
+//! (`runtime-ebpf/prog/src/entry.rs`) makes exactly these decisions, and `interp` and `sim` both start
+//! from [`decode`]. Guarantees:
+//! - frames shorter than an Ethernet header, or whose EtherType is not IPv4 (0x0800; VLAN tags included),
+//!   are [`Decoded::NotIpv4`] and pass untouched;
+//! - an IPv4 header the kernel's `ip_rcv` would reject for its shape (fewer than 20 bytes, version ≠ 4,
+//!   IHL < 5, header longer than the frame, total length shorter than the header or longer than the frame)
+//!   is [`Decoded::Malformed`]. The header checksum is not verified (the kernel does, after XDP);
+//! - the transport header is read only from the first fragment, within the IPv4 total length (Ethernet
+//!   padding is ignored): TCP needs 20 bytes and UDP 8, as iptables' tcp/udp matches do.
+use crate::ir::Field;
+use serde::Serialize;
+use std::net::Ipv4Addr;
+
+pub const ETH_HLEN: usize = 14;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ports {
+    Present { src: u16, dst: u16 },
+    /// Non-first fragment, or a protocol without ports.
+    Absent,
+    /// TCP/UDP first fragment whose header is cut short.
+    Truncated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Ipv4Packet {
+    pub src: u32,
+    pub dst: u32,
+    pub proto: u8,
+    /// IPv4 total length: what iptables' byte counters add.
+    pub ip_len: u16,
+    /// Fragment offset in 8-byte units (0 for the first or only fragment).
+    pub frag_offset: u16,
+    pub ports: Ports,
+}
+
+/// The value of one field of a packet, as a classifier stage sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValue {
+    Value(u32),
+    Absent,
+    Truncated,
+}
+
+impl Ipv4Packet {
+    pub fn value(&self, field: Field) -> FieldValue {
+        match (field, self.ports) {
+            (Field::SrcIp, _) => FieldValue::Value(self.src),
+            (Field::DstIp, _) => FieldValue::Value(self.dst),
+            (Field::Proto, _) => FieldValue::Value(self.proto as u32),
+            (Field::SrcPort, Ports::Present { src, .. }) => FieldValue::Value(src as u32),
+            (Field::DstPort, Ports::Present { dst, .. }) => FieldValue::Value(dst as u32),
+            (Field::SrcPort | Field::DstPort, Ports::Absent) => FieldValue::Absent,
+            (Field::SrcPort | Field::DstPort, Ports::Truncated) => FieldValue::Truncated,
+        }
+    }
+}
+
+impl std::fmt::Display for Ipv4Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (s, d) = (Ipv4Addr::from(self.src), Ipv4Addr::from(self.dst));
+        let proto = match self.proto {
+            IPPROTO_TCP => "tcp".to_string(),
+            IPPROTO_UDP => "udp".to_string(),
+            IPPROTO_ICMP => "icmp".to_string(),
+            p => format!("proto {p}"),
+        };
+        match self.ports {
+            Ports::Present { src, dst } => write!(f, "{proto} {s}:{src} -> {d}:{dst}"),
+            Ports::Absent if self.frag_offset != 0 => write!(f, "{proto} {s} -> {d} frag@{}", self.frag_offset * 8),
+            Ports::Absent => write!(f, "{proto} {s} -> {d}"),
+            Ports::Truncated => write!(f, "{proto} {s} -> {d} (truncated header)"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoded {
+    NotIpv4,
+    Malformed(&'static str),
+    Ipv4(Ipv4Packet),
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Decode an Ethernet frame (no FCS).
+pub fn decode(frame: &[u8]) -> Decoded {
+    if frame.len() < ETH_HLEN || be16(frame, 12) != ETHERTYPE_IPV4 {
+        return Decoded::NotIpv4;
+    }
+    let ip = &frame[ETH_HLEN..];
+    if ip.len() < 20 {
+        return Decoded::Malformed("short ipv4 header");
+    }
+    if ip[0] >> 4 != 4 {
+        return Decoded::Malformed("ip version is not 4");
+    }
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    if ihl < 20 {
+        return Decoded::Malformed("ihl < 5");
+    }
+    if ihl > ip.len() {
+        return Decoded::Malformed("ip header longer than frame");
+    }
+    let tot_len = be16(ip, 2) as usize;
+    if tot_len < ihl || tot_len > ip.len() {
+        return Decoded::Malformed("bad ip total length");
+    }
+    let frag_offset = be16(ip, 6) & 0x1fff;
+    let proto = ip[9];
+    let l4 = &ip[ihl..tot_len];
+    let ports = if frag_offset != 0 {
+        Ports::Absent
+    } else {
+        let need = match proto {
+            IPPROTO_TCP => 20,
+            IPPROTO_UDP => 8,
+            _ => 0,
+        };
+        if need == 0 {
+            Ports::Absent
+        } else if l4.len() < need {
+            Ports::Truncated
+        } else {
+            Ports::Present { src: be16(l4, 0), dst: be16(l4, 2) }
+        }
+    };
+    Decoded::Ipv4(Ipv4Packet {
+        src: be32(ip, 12),
+        dst: be32(ip, 16),
+        proto,
+        ip_len: tot_len as u16,
+        frag_offset,
+        ports,
+    })
+}
+
+/// Build an Ethernet+IPv4 frame (test and demo helper). `payload` follows the IPv4 header; for TCP/UDP
+/// pass [`l4_header`]'s output. The IPv4 checksum is filled in so that a real kernel accepts the frame.
+pub fn build_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    frag_offset: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(ETH_HLEN + 20 + payload.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    let tot = (20 + payload.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&tot.to_be_bytes());
+    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    ip[6..8].copy_from_slice(&(frag_offset & 0x1fff).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let csum = ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A minimal TCP (20 bytes, SYN set) or UDP (8 bytes) header followed by `data`; checksums left zero
+/// (the kernel's INPUT hook runs before transport checksums are checked).
+pub fn l4_header(proto: u8, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    match proto {
+        IPPROTO_TCP => {
+            h.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        }
+        _ => {
+            h.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+            h.extend_from_slice(&[0, 0]);
+        }
+    }
+    h.extend_from_slice(data);
+    h
+}
+
+pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in hdr.chunks(2) {
+        sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn tcp(sport: u16, dport: u16) -> Vec<u8> {
+        build_frame(M, M, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), IPPROTO_TCP, 0, &l4_header(IPPROTO_TCP, sport, dport, b""))
+    }
+
+    #[test]
+    fn ports_present_on_first_fragment() {
+        let Decoded::Ipv4(p) = decode(&tcp(1234, 80)) else { panic!() };
+        assert_eq!(p.ports, Ports::Present { src: 1234, dst: 80 });
+        assert_eq!(p.ip_len, 40);
+    }
+
+    #[test]
+    fn ports_absent_on_later_fragment() {
+        let f = build_frame(M, M, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, IPPROTO_TCP, 3, &[0; 24]);
+        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        assert_eq!(p.ports, Ports::Absent);
+    }
+
+    #[test]
+    fn ports_truncated_ignores_ethernet_padding() {
+        // A 10-byte TCP header, padded to 64 bytes by Ethernet: still truncated.
+        let mut f = build_frame(M, M, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, IPPROTO_TCP, 0, &[0; 10]);
+        f.resize(64, 0);
+        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        assert_eq!(p.ports, Ports::Truncated);
+    }
+
+    #[test]
+    fn ihl_options_shift_transport_header() {
+        let mut f = tcp(1, 2);
+        // Insert 4 bytes of IP options (NOP NOP NOP EOL) and fix IHL/total length.
+        f.splice(34..34, [1, 1, 1, 0]);
+        f[14] = 0x46;
+        let tot = be16(&f, 16) + 4;
+        f[16..18].copy_from_slice(&tot.to_be_bytes());
+        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        assert_eq!(p.ports, Ports::Present { src: 1, dst: 2 });
+    }
+
+    #[test]
+    fn malformed_and_non_ipv4() {
+        assert_eq!(decode(&[0; 10]), Decoded::NotIpv4);
+        let mut arp = tcp(1, 2);
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(decode(&arp), Decoded::NotIpv4);
+        let mut bad = tcp(1, 2);
+        bad[14] = 0x44;
+        assert!(matches!(decode(&bad), Decoded::Malformed(_)));
+        let mut long = tcp(1, 2);
+        long[16..18].copy_from_slice(&1000u16.to_be_bytes());
+        assert!(matches!(decode(&long), Decoded::Malformed(_)));
+    }
+}

@@ -1,0 +1,1 @@
+//! tailwall loader library.

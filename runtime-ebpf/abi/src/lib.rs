@@ -1,0 +1,201 @@
+//! The kernel/user contract of tailwall's datapath, compiled by both the eBPF program crate and userspace.
+//!
+//! Guarantees:
+//! - every type shared through a map is `repr(C)`, has no padding holes, and its size/alignment is pinned
+//!   by a compile-time assertion below;
+//! - every numeric code (action, flag, reason slot, stage id) is explicit and is never reused for another
+//!   meaning: retired codes stay reserved;
+//! - every kernel-visible name is at most 15 characters and starts with `tw_` (maps) or `TW_` (globals).
+//!
+//! Changing the layout or meaning of anything here bumps [`ABI_VERSION`].
+#![no_std]
+
+/// Bumped on every incompatible change to this file.
+pub const ABI_VERSION: u32 = 1;
+
+/// 64-bit words in one bit-vector chunk; one chunk covers 512 rules.
+pub const CHUNK_WORDS: usize = 8;
+/// Rules covered by one chunk.
+pub const CHUNK_BITS: usize = CHUNK_WORDS * 64;
+/// Upper bound on chunks per vector the datapath will walk (the verifier needs a constant bound).
+/// 256 chunks = 131072 rules.
+pub const MAX_CHUNKS: u32 = 256;
+/// Upper bound on field stages per generation.
+pub const MAX_STAGES: u32 = 16;
+
+/// One 512-rule slice of a rule bit-vector. Bit `i` of word `w` of chunk `c` is rule `c*512 + w*64 + i`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Chunk {
+    pub w: [u64; CHUNK_WORDS],
+}
+
+/// Key of the IPv4 LPM tries (`bpf_lpm_trie_key` layout): prefix length, then the address in network
+/// byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LpmV4Key {
+    pub prefix_len: u32,
+    pub addr: [u8; 4],
+}
+
+/// Port-table index used when the packet carries no ports for the rules to test: a non-first fragment,
+/// or a protocol without ports. Rules that constrain the field never match it.
+pub const PORT_ABSENT: u32 = 65536;
+/// Port-table index used for a TCP/UDP first fragment whose transport header is cut short. A rule that
+/// reaches its port test with such a packet drops it (iptables' "hotdrop").
+pub const PORT_TRUNCATED: u32 = 65537;
+/// Entries of a port table: every port, then [`PORT_ABSENT`] and [`PORT_TRUNCATED`].
+pub const PORT_TABLE_ENTRIES: u32 = 65538;
+/// Entries of the protocol table: one per IP protocol number.
+pub const PROTO_TABLE_ENTRIES: u32 = 256;
+
+/// Per-packet state handed from the entry program through the stages (per-CPU, one entry).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PktCtx {
+    /// Source address, network byte order as read from the header.
+    pub src_ip: [u8; 4],
+    /// Destination address, network byte order.
+    pub dst_ip: [u8; 4],
+    /// IP protocol number.
+    pub proto: u32,
+    /// Port-table index: the port, or [`PORT_ABSENT`] / [`PORT_TRUNCATED`].
+    pub src_port: u32,
+    pub dst_port: u32,
+    /// IPv4 total length, the byte count iptables' counters use.
+    pub ip_len: u32,
+    /// Index of the next program in the prog array.
+    pub step: u32,
+    /// 0 until the first field stage has written the scratch vector.
+    pub started: u32,
+}
+
+/// Per-rule metadata, indexed by global rule index.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RuleMeta {
+    /// One of the `ACTION_*` codes.
+    pub action: u32,
+    /// `RULE_F_*` bits.
+    pub flags: u32,
+}
+
+pub const ACTION_ACCEPT: u32 = 1;
+pub const ACTION_DROP: u32 = 2;
+
+/// The rule tests a transport-header field (it carries a `-m tcp`/`-m udp` match): a packet whose
+/// transport header is truncated is dropped when this rule is the first candidate.
+pub const RULE_F_NEEDS_L4: u32 = 1;
+
+/// Packet and byte counter (per-CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The last decision taken on this CPU (per-CPU, one entry): read after BPF_PROG_TEST_RUN.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Global rule index, or [`NO_RULE`].
+    pub rule: u32,
+    /// A `REASON_*` slot, or [`REASON_RULE`] when a rule decided.
+    pub reason: u32,
+    /// `ACTION_*` code of the verdict.
+    pub action: u32,
+    /// Incremented on every decision.
+    pub seq: u32,
+}
+pub const NO_RULE: u32 = u32::MAX;
+
+// Slots of `tw_reasons` (per-CPU `Counter`s). Explicit, never reused.
+/// A rule decided (not a slot of `tw_reasons`; used only in [`Decision::reason`]).
+pub const REASON_RULE: u32 = u32::MAX;
+/// The hook's policy decided.
+pub const REASON_POLICY: u32 = 0;
+/// Not IPv4: passed untouched.
+pub const REASON_NOT_IPV4: u32 = 1;
+/// IPv4 header that cannot be parsed (short, IHL < 5, total length inconsistent): dropped.
+pub const REASON_MALFORMED: u32 = 2;
+/// A tail call failed: dropped (fail closed).
+pub const REASON_TAIL_CALL: u32 = 3;
+/// A loop or stage bound was hit: dropped (fail closed).
+pub const REASON_BOUND: u32 = 4;
+/// Truncated transport header reached a rule that tests it: dropped, as iptables' hotdrop.
+pub const REASON_HOTDROP: u32 = 5;
+/// A map lookup that must succeed failed: dropped (fail closed).
+pub const REASON_MAP: u32 = 6;
+/// Number of reason slots.
+pub const REASON_SLOTS: u32 = 7;
+
+/// Field stage identifiers (stable; also the suffix of the stage's program and map names).
+pub const STAGE_SRC_IP: u32 = 1;
+pub const STAGE_DST_IP: u32 = 2;
+pub const STAGE_PROTO: u32 = 3;
+pub const STAGE_SRC_PORT: u32 = 4;
+pub const STAGE_DST_PORT: u32 = 5;
+
+// Map names (kernel-visible, <= 15 chars).
+pub const MAP_PROGS: &str = "tw_progs";
+pub const MAP_PKT: &str = "tw_pkt";
+pub const MAP_SCRATCH: &str = "tw_scratch";
+pub const MAP_RULES: &str = "tw_rules";
+pub const MAP_RULE_CNT: &str = "tw_rule_cnt";
+pub const MAP_REASONS: &str = "tw_reasons";
+pub const MAP_DECISION: &str = "tw_decision";
+/// Per-field lookup table: `tw_t_<field>`; per-field class vectors: `tw_v_<field>`.
+pub const MAP_T_SRC_IP: &str = "tw_t_src_ip";
+pub const MAP_V_SRC_IP: &str = "tw_v_src_ip";
+pub const MAP_T_DST_IP: &str = "tw_t_dst_ip";
+pub const MAP_V_DST_IP: &str = "tw_v_dst_ip";
+pub const MAP_T_PROTO: &str = "tw_t_proto";
+pub const MAP_V_PROTO: &str = "tw_v_proto";
+pub const MAP_T_SRC_PORT: &str = "tw_t_src_port";
+pub const MAP_V_SRC_PORT: &str = "tw_v_src_port";
+pub const MAP_T_DST_PORT: &str = "tw_t_dst_port";
+pub const MAP_V_DST_PORT: &str = "tw_v_dst_port";
+
+// Load-time constants (read-only globals set by the loader).
+/// Chunks per rule vector in this generation.
+pub const GLOBAL_NCHUNKS: &str = "TW_NCHUNKS";
+/// Field stages in this generation; the final program sits at prog-array index `TW_NSTAGES`.
+pub const GLOBAL_NSTAGES: &str = "TW_NSTAGES";
+/// Rules in this generation.
+pub const GLOBAL_NRULES: &str = "TW_NRULES";
+/// `ACTION_*` code of the hook policy.
+pub const GLOBAL_POLICY: &str = "TW_POLICY";
+
+// Program names (the eBPF functions; kernel shows the first 15 chars).
+pub const PROG_ENTRY: &str = "tw_entry";
+pub const PROG_FINAL: &str = "tw_final";
+pub const PROG_SRC_IP: &str = "tw_s_src_ip";
+pub const PROG_DST_IP: &str = "tw_s_dst_ip";
+pub const PROG_PROTO: &str = "tw_s_proto";
+pub const PROG_SRC_PORT: &str = "tw_s_src_port";
+pub const PROG_DST_PORT: &str = "tw_s_dst_port";
+
+const _: () = {
+    assert!(core::mem::size_of::<Chunk>() == 64);
+    assert!(core::mem::align_of::<Chunk>() == 8);
+    assert!(core::mem::size_of::<LpmV4Key>() == 8);
+    assert!(core::mem::size_of::<PktCtx>() == 32);
+    assert!(core::mem::size_of::<RuleMeta>() == 8);
+    assert!(core::mem::size_of::<Counter>() == 16);
+    assert!(core::mem::size_of::<Decision>() == 16);
+    assert!(MAP_T_SRC_PORT.len() <= 15 && MAP_V_DST_PORT.len() <= 15 && PROG_DST_PORT.len() <= 15);
+};
+
+#[cfg(feature = "user")]
+mod user {
+    use super::*;
+    // SAFETY: all types are repr(C), Copy, and made only of integers with no padding (asserted above).
+    unsafe impl aya::Pod for Chunk {}
+    unsafe impl aya::Pod for LpmV4Key {}
+    unsafe impl aya::Pod for PktCtx {}
+    unsafe impl aya::Pod for RuleMeta {}
+    unsafe impl aya::Pod for Counter {}
+    unsafe impl aya::Pod for Decision {}
+}
