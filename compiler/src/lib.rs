@@ -8,7 +8,15 @@
 //! Each stage module documents what it guarantees and what it throws away.
 #![forbid(unsafe_code)]
 
+pub mod artifact;
+pub mod classify;
 pub mod diag;
 pub mod interp;
 pub mod ir;
+pub mod lower;
 pub mod packet;
+pub mod plan;
+pub mod sim;
+pub mod syntax;
+#[cfg(feature = "testgen")]
+pub mod testgen;

@@ -1,0 +1,2 @@
+//! Surface syntaxes.
+pub mod iptables;
