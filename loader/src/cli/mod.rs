@@ -1,0 +1,260 @@
+//! Command-line interface. Exit codes: 0 ok, 1 runtime/kernel error, 2 usage or parse error,
+//! 3 semantic error (unsupported feature, verifier rejection), 4 interface busy (another apply holds
+//! the lock).
+mod pcap;
+mod replay;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tailwall_compiler::artifact::{self, Artifact};
+use tailwall_compiler::diag::{render_all, SourceFile};
+use tailwall_compiler::ir::{Hook, Ruleset};
+use tailwall_compiler::lower;
+
+/// JSON output schema version (every `-o json` document carries it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Parser, Debug)]
+#[command(name = "tailwall", version, about = "Compile iptables rules into eBPF bit-vector classifiers and attach them")]
+pub struct Cli {
+    /// Run in the network namespace NAME (as `ip -n NAME`): /run/netns/NAME.
+    #[arg(long, global = true, value_name = "NAME")]
+    netns: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Userspace model of the datapath (no root needed).
+    Sim,
+    /// The real eBPF programs through BPF_PROG_TEST_RUN (root).
+    Kernel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Driver (native) XDP.
+    Native,
+    /// Generic (skb) XDP, works on every device.
+    Generic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Dump {
+    /// The IR after lowering.
+    Ir,
+    /// The compiled tables and map images.
+    Tables,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Compile RULES (an iptables-save dump); with --attach, load it onto IFACE atomically.
+    Compile {
+        rules: PathBuf,
+        /// Attach the compiled classifier to this interface's XDP hook (replaces a previous one atomically).
+        #[arg(long, value_name = "IFACE")]
+        attach: Option<String>,
+        /// XDP attach mode.
+        #[arg(long, value_enum, default_value_t = Mode::Native, requires = "attach")]
+        mode: Mode,
+        /// Print an internal form instead of the summary.
+        #[arg(long, value_enum)]
+        dump: Option<Dump>,
+        /// Wait for another tailwall holding the interface lock instead of failing with exit 4.
+        #[arg(long, requires = "attach")]
+        wait: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Remove tailwall's classifier from IFACE.
+    Detach { iface: String },
+    /// Per-rule packet and byte counters of the classifier on IFACE (like `iptables -L -v -x`).
+    Stats {
+        iface: String,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Run every frame of a pcap through the compiled classifier for the INPUT hook.
+    Replay {
+        rules: PathBuf,
+        /// Capture file (pcap or pcapng) of Ethernet frames.
+        #[arg(long)]
+        pcap: PathBuf,
+        #[arg(long, value_enum, default_value_t = Engine::Sim)]
+        engine: Engine,
+        /// Run each frame N times in the kernel and report the per-packet time (kernel engine).
+        #[arg(long, value_name = "N")]
+        repeat: Option<u32>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+/// Why a command failed, mapped to the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Diagnostics were already printed; exit 2 (parse) or 3 (semantic).
+    Diagnostics { parse: bool },
+    Usage(String),
+    Semantic(String),
+    Runtime(anyhow::Error),
+    Busy(String),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Runtime(e)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let code = match f {
+                Failure::Diagnostics { parse } => {
+                    if parse {
+                        2
+                    } else {
+                        3
+                    }
+                }
+                Failure::Usage(m) => {
+                    eprintln!("tailwall: error: {m}");
+                    2
+                }
+                Failure::Semantic(m) => {
+                    eprintln!("tailwall: error: {m}");
+                    3
+                }
+                Failure::Runtime(e) => {
+                    eprintln!("tailwall: error: {e:#}");
+                    1
+                }
+                Failure::Busy(m) => {
+                    eprintln!("tailwall: error: {m}");
+                    4
+                }
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(ns) = &cli.netns {
+        tailwall_loader::enter_netns(ns).map_err(|e| Failure::Usage(format!("cannot enter netns {ns:?}: {e}")))?;
+    }
+    match cli.cmd {
+        Cmd::Compile { rules, attach, mode, dump, wait, output } => compile(&rules, attach.as_deref(), mode, dump, wait, output),
+        Cmd::Detach { iface } => detach(&iface),
+        Cmd::Stats { iface, output } => stats(&iface, output),
+        Cmd::Replay { rules, pcap, engine, repeat, output } => replay::run(&rules, &pcap, engine, repeat, output),
+    }
+}
+
+/// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
+pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
+    let text = std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        Failure::Usage(format!("{}: not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()))
+    })?;
+    let src = SourceFile::new(path.display().to_string(), text);
+    match lower::iptables(&src) {
+        Ok(l) => {
+            if !l.diagnostics.is_empty() {
+                eprint!("{}", render_all(&l.diagnostics, &src));
+            }
+            Ok(l.ruleset)
+        }
+        Err(diags) => {
+            eprint!("{}", render_all(&diags, &src));
+            let errors = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!("tailwall: {} error{} in {}", errors, if errors == 1 { "" } else { "s" }, src.name);
+            let parse = diags.iter().any(|d| d.is_error() && d.code.starts_with("E01"));
+            Err(Failure::Diagnostics { parse })
+        }
+    }
+}
+
+pub fn build(rs: &Ruleset) -> Result<Artifact, Failure> {
+    artifact::build(rs, Hook::Input).map_err(|e| Failure::Semantic(e.to_string()))
+}
+
+/// Bytes a map occupies at most (keys + values of every entry).
+fn map_bytes(m: &artifact::MapImage) -> u64 {
+    m.max_entries as u64 * (m.key_size as u64 + m.value_size as u64)
+}
+
+fn compile(rules: &Path, attach: Option<&str>, mode: Mode, dump: Option<Dump>, wait: bool, output: Output) -> Result<(), Failure> {
+    let rs = load_rules(rules)?;
+    match dump {
+        Some(Dump::Ir) => {
+            print!("{}", rs.dump());
+            return Ok(());
+        }
+        Some(Dump::Tables) => {
+            print!("{}", build(&rs)?.dump());
+            return Ok(());
+        }
+        None => {}
+    }
+    let art = build(&rs)?;
+    let chain = rs.hook_chain(Hook::Input);
+    let policy = chain.and_then(|c| c.policy).map(|p| p.target()).unwrap_or("ACCEPT");
+    let applied = match attach {
+        Some(iface) => Some(attach_iface(iface, &art, mode, wait)?),
+        None => None,
+    };
+    let total: u64 = art.maps.iter().map(map_bytes).sum();
+    match output {
+        Output::Json => {
+            let doc = serde_json::json!({
+                "schema_version": SCHEMA_VERSION,
+                "rules_file": rules.display().to_string(),
+                "hook": "INPUT",
+                "policy": policy,
+                "rules": art.globals.nrules,
+                "chunks": art.globals.nchunks,
+                "stages": art.stages.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "maps": art.maps.iter().map(|m| serde_json::json!({
+                    "name": m.name, "kind": m.kind, "max_entries": m.max_entries,
+                    "filled": m.entries.len(), "bytes": map_bytes(m),
+                })).collect::<Vec<_>>(),
+                "map_bytes": total,
+                "digest": art.digest,
+                "attached": applied,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        }
+        Output::Text => {
+            println!("{}: {} rules in filter/INPUT, policy {}", rules.display(), art.globals.nrules, policy);
+            let stages: Vec<_> = art.stages.iter().map(|f| f.name()).collect();
+            println!(
+                "  stages:  {} ({} of 5 fields; final stage picks the first set bit)",
+                if stages.is_empty() { "none".to_string() } else { stages.join(" -> ") },
+                stages.len()
+            );
+            println!("  vectors: {} chunk(s) of {} rules", art.globals.nchunks, tailwall_abi::CHUNK_BITS);
+            for m in art.maps.iter().filter(|m| !m.entries.is_empty()) {
+                println!("  map {:<14} {:>7} entries {:>10} bytes", m.name, m.entries.len(), map_bytes(m));
+            }
+            println!("  memory:  {} bytes in maps", total);
+            println!("  digest:  {}", art.digest);
+            if let Some(a) = applied {
+                println!("{a}");
+            }
+        }
+    }
+    Ok(())
+}

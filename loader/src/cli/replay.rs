@@ -1,0 +1,128 @@
+//! `tailwall replay`: every frame of a capture through the compiled INPUT classifier, in userspace
+//! (`sim`) or in the kernel (BPF_PROG_TEST_RUN on the real programs).
+use super::{build, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
+use anyhow::Context as _;
+use std::path::Path;
+use tailwall_compiler::artifact::Artifact;
+use tailwall_compiler::interp::{Decided, Outcome};
+use tailwall_compiler::ir::{Ruleset, Verdict};
+use tailwall_compiler::packet::{decode, Decoded};
+use tailwall_compiler::sim::Sim;
+
+/// One replayed frame's result, as printed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Line {
+    pub index: usize,
+    pub verdict: &'static str,
+    /// The chain that decided, or null for frames that are not filtered (not IPv4, malformed).
+    pub chain: Option<String>,
+    /// 1-based position of the deciding rule in its chain, or null when the policy (or no rule) decided.
+    pub rule: Option<u32>,
+    /// rule | policy | hotdrop | not_ipv4 | malformed | fail_closed
+    pub reason: &'static str,
+}
+
+fn line_from_outcome(index: usize, rs: &Ruleset, o: &Outcome) -> Line {
+    let chain_name = |c: tailwall_compiler::ir::ChainId| rs.chains.get(c.0 as usize).map(|c| c.name.clone()).or(Some("INPUT".into()));
+    let (chain, rule, reason) = match o.decided {
+        Decided::Rule { chain, position, .. } => (chain_name(chain), Some(position), "rule"),
+        Decided::Policy { chain } => (chain_name(chain), None, "policy"),
+        Decided::Hotdrop { chain, .. } => (chain_name(chain), None, "hotdrop"),
+        Decided::NotIpv4 => (None, None, "not_ipv4"),
+        Decided::Malformed => (None, None, "malformed"),
+    };
+    Line { index, verdict: o.verdict.as_str(), chain, rule, reason }
+}
+
+/// Map the kernel's decision record to a printed line.
+fn line_from_kernel(index: usize, art: &Artifact, tr: &tailwall_loader::TestRun) -> Line {
+    use tailwall_abi as abi;
+    let d = tr.decision;
+    let verdict = if tr.xdp_action == 2 { Verdict::Accept } else { Verdict::Drop };
+    let chain = Some("INPUT".to_string());
+    let (chain, rule, reason) = match d.reason {
+        abi::REASON_RULE => (chain, art.rules.get(d.rule as usize).map(|r| r.position), "rule"),
+        abi::REASON_POLICY => (chain, None, "policy"),
+        abi::REASON_HOTDROP => (chain, None, "hotdrop"),
+        abi::REASON_NOT_IPV4 => (None, None, "not_ipv4"),
+        abi::REASON_MALFORMED => (None, None, "malformed"),
+        _ => (chain, None, "fail_closed"),
+    };
+    Line { index, verdict: verdict.as_str(), chain, rule, reason }
+}
+
+pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, output: Output) -> Result<(), Failure> {
+    if repeat.is_some() && engine != Engine::Kernel {
+        return Err(Failure::Usage("--repeat measures the kernel's per-packet time: use it with --engine kernel".into()));
+    }
+    if repeat == Some(0) {
+        return Err(Failure::Usage("--repeat must be at least 1".into()));
+    }
+    let rs = load_rules(rules)?;
+    let art = build(&rs)?;
+    let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
+    for (i, f) in frames.iter().enumerate().filter(|(_, f)| f.truncated_by_capture) {
+        eprintln!("tailwall: warning: frame {i} was cut short by the capture's snaplen ({} bytes kept); it is replayed as captured", f.data.len());
+    }
+    let mut lines = Vec::with_capacity(frames.len());
+    let mut ns_total: u64 = 0;
+    match engine {
+        Engine::Sim => {
+            let sim = Sim::new(&art).map_err(|e| Failure::Runtime(anyhow::anyhow!("sim: {e}")))?;
+            for (i, f) in frames.iter().enumerate() {
+                lines.push(line_from_outcome(i, &rs, &sim.run(&decode(&f.data))));
+            }
+        }
+        Engine::Kernel => {
+            let gen = tailwall_loader::Generation::load(&art).context("loading the classifier into the kernel")?;
+            for (i, f) in frames.iter().enumerate() {
+                let tr = gen.test_run(&f.data, repeat.unwrap_or(1)).with_context(|| format!("test-run of frame {i}"))?;
+                ns_total += tr.duration_ns as u64;
+                lines.push(line_from_kernel(i, &art, &tr));
+            }
+        }
+    }
+    let accept = lines.iter().filter(|l| l.verdict == "accept").count();
+    let drop = lines.len() - accept;
+    let ns_per_packet = match (repeat, lines.len()) {
+        (Some(_), n) if n > 0 => Some(ns_total as f64 / n as f64),
+        _ => None,
+    };
+    match output {
+        Output::Json => {
+            for l in &lines {
+                println!("{}", serde_json::to_string(l).expect("json"));
+            }
+            let summary = serde_json::json!({"summary": {
+                "schema_version": SCHEMA_VERSION,
+                "packets": lines.len(), "accept": accept, "drop": drop, "ns_per_packet": ns_per_packet,
+            }});
+            println!("{summary}");
+        }
+        Output::Text => {
+            println!("{:>6}  {:<7} {:<6} {:>5}  {:<10} packet", "#", "verdict", "chain", "rule", "reason");
+            for (l, f) in lines.iter().zip(&frames) {
+                let pkt = match decode(&f.data) {
+                    Decoded::Ipv4(p) => p.to_string(),
+                    Decoded::NotIpv4 => "not ipv4".to_string(),
+                    Decoded::Malformed(why) => format!("malformed ipv4 ({why})"),
+                };
+                println!(
+                    "{:>6}  {:<7} {:<6} {:>5}  {:<10} {}",
+                    l.index,
+                    l.verdict,
+                    l.chain.as_deref().unwrap_or("-"),
+                    l.rule.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    l.reason,
+                    pkt
+                );
+            }
+            print!("{} packets: {} accepted, {} dropped", lines.len(), accept, drop);
+            match ns_per_packet {
+                Some(ns) => println!(", {ns:.1} ns/packet in the kernel (test-run, repeat {})", repeat.unwrap_or(1)),
+                None => println!(),
+            }
+        }
+    }
+    Ok(())
+}

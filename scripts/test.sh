@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# tailwall's whole test suite: set-up, then unit + snapshot + proptest tiers, then the kernel and oracle
+# tiers (root; with TAILWALL_REQUIRE_KERNEL=1 a non-root run fails instead of skipping).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+# Userspace tiers (no root needed).
+cargo test --workspace --exclude tailwall-tests
+# Kernel and oracle tiers: one thread, fresh netns per test.
+cargo test -p tailwall-tests -- --test-threads=1
