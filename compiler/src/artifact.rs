@@ -16,8 +16,20 @@
 //!   `tw_v_<f>`: Array, key u32 `class * nchunks + chunk` → `Chunk` (the class's rule bit-vector);
 //! - sized, not filled: `tw_scratch` (PerCpuArray of `Chunk`, `nchunks` entries), `tw_rule_cnt`
 //!   (PerCpuArray of `Counter`, one per rule), `tw_progs` (ProgramArray, `nstages + 1` entries).
-use crate::ir::{Field, Hook, RuleId, Verdict};
+//!
+//! Map order in [`Artifact::maps`]: `tw_rules`, then `tw_t_<f>`, `tw_v_<f>` for each stage in plan
+//! order, then `tw_scratch`, `tw_rule_cnt`, `tw_progs`. Array images list every index (`0..max_entries`)
+//! explicitly; LPM images list their entries sorted by `(prefix_len, addr)`. [`build`] is the only
+//! producer; it reports what the datapath cannot hold ([`BuildError`]) and never panics on a ruleset.
+//!
+//! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
+use crate::classify::{self, Classified, Table};
+use crate::ir::{ChainId, DisplayMatch, Field, Hook, Lookup, RuleId, Verdict};
+use crate::plan::{self, Plan, PlanError};
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use std::fmt::Write as _;
+use tailwall_abi as abi;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +70,8 @@ pub struct RuleInfo {
     pub chain: String,
     /// 1-based position in its chain.
     pub position: u32,
+    /// Id of `chain` in the ruleset (what `interp` reports in [`crate::interp::Decided`]).
+    pub chain_id: ChainId,
     pub verdict: Verdict,
     /// Match summary in IR dump spelling.
     pub text: String,
@@ -71,6 +85,9 @@ pub struct RuleInfo {
 pub struct Artifact {
     pub abi_version: u32,
     pub hook: Hook,
+    /// The hook chain whose policy applies (`None`: the ruleset has no chain for the hook, policy
+    /// ACCEPT).
+    pub chain: Option<ChainId>,
     pub globals: Globals,
     /// Field stages in prog-array order: `stages[i]` sits at index `i`, the final program at
     /// `stages.len()`.
@@ -84,5 +101,396 @@ pub struct Artifact {
 impl Artifact {
     pub fn map(&self, name: &str) -> Option<&MapImage> {
         self.maps.iter().find(|m| m.name == name)
+    }
+}
+
+/// What the datapath cannot hold.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// `ACTION_*` code of a verdict.
+pub fn action_code(v: Verdict) -> u32 {
+    match v {
+        Verdict::Accept => abi::ACTION_ACCEPT,
+        Verdict::Drop => abi::ACTION_DROP,
+    }
+}
+
+fn u32_key(i: u32) -> Vec<u8> {
+    i.to_le_bytes().to_vec()
+}
+
+/// The `Chunk` image of chunk `c` of a rule vector.
+fn chunk_bytes(v: &classify::RuleVec, c: usize) -> Vec<u8> {
+    let raw = v.as_raw_slice();
+    let mut out = Vec::with_capacity(std::mem::size_of::<abi::Chunk>());
+    for w in 0..abi::CHUNK_WORDS {
+        let word = raw.get(c * abi::CHUNK_WORDS + w).copied().unwrap_or(0);
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+fn rule_meta_bytes(action: u32, flags: u32) -> Vec<u8> {
+    let mut b = action.to_le_bytes().to_vec();
+    b.extend_from_slice(&flags.to_le_bytes());
+    b
+}
+
+/// Build the artifact of `hook`: classify, plan, then lay the tables out as map images.
+pub fn build(rs: &crate::ir::Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
+    let c = classify::classify(rs, hook);
+    let p = plan::plan(&c)?;
+    Ok(assemble(rs, &c, &p))
+}
+
+fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
+    let chain = rs.hook_chain(c.hook);
+    let nrules = p.nrules;
+    let nchunks = p.nchunks as usize;
+    let mut maps = Vec::new();
+    maps.push(MapImage {
+        name: abi::MAP_RULES,
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: std::mem::size_of::<abi::RuleMeta>() as u32,
+        max_entries: nrules.max(1),
+        entries: c
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let flags = if r.needs_l4() {
+                    abi::RULE_F_NEEDS_L4
+                } else {
+                    0
+                };
+                (
+                    u32_key(i as u32),
+                    rule_meta_bytes(action_code(r.action.verdict()), flags),
+                )
+            })
+            .collect(),
+    });
+    for &f in &p.stages {
+        let Some(fc) = c.field(f) else { continue };
+        let info = f.info();
+        let table = match &fc.table {
+            Table::Lpm(es) => MapImage {
+                name: info.table_map,
+                kind: MapKind::LpmTrie,
+                key_size: std::mem::size_of::<abi::LpmV4Key>() as u32,
+                value_size: 4,
+                max_entries: es.len().max(1) as u32,
+                entries: es
+                    .iter()
+                    .map(|e| {
+                        let mut k = (e.len as u32).to_le_bytes().to_vec();
+                        k.extend_from_slice(&e.addr.to_be_bytes());
+                        (k, e.class.to_le_bytes().to_vec())
+                    })
+                    .collect(),
+            },
+            Table::Array(t) => MapImage {
+                name: info.table_map,
+                kind: MapKind::Array,
+                key_size: 4,
+                value_size: 4,
+                max_entries: t.len() as u32,
+                entries: t
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (u32_key(i as u32), k.to_le_bytes().to_vec()))
+                    .collect(),
+            },
+        };
+        maps.push(table);
+        let mut entries = Vec::with_capacity(fc.classes.len() * nchunks);
+        for (k, v) in fc.classes.iter().enumerate() {
+            for ch in 0..nchunks {
+                entries.push((u32_key((k * nchunks + ch) as u32), chunk_bytes(v, ch)));
+            }
+        }
+        maps.push(MapImage {
+            name: info.vector_map,
+            kind: MapKind::Array,
+            key_size: 4,
+            value_size: std::mem::size_of::<abi::Chunk>() as u32,
+            max_entries: (fc.classes.len() * nchunks).max(1) as u32,
+            entries,
+        });
+    }
+    let sized = |name, kind, value_size: usize, max_entries: u32| MapImage {
+        name,
+        kind,
+        key_size: 4,
+        value_size: value_size as u32,
+        max_entries,
+        entries: Vec::new(),
+    };
+    maps.push(sized(
+        abi::MAP_SCRATCH,
+        MapKind::PerCpuArray,
+        std::mem::size_of::<abi::Chunk>(),
+        p.nchunks,
+    ));
+    maps.push(sized(
+        abi::MAP_RULE_CNT,
+        MapKind::PerCpuArray,
+        std::mem::size_of::<abi::Counter>(),
+        nrules.max(1),
+    ));
+    maps.push(sized(
+        abi::MAP_PROGS,
+        MapKind::ProgramArray,
+        4,
+        p.stages.len() as u32 + 1,
+    ));
+
+    let chain_name = chain
+        .map(|ch| ch.name.clone())
+        .unwrap_or_else(|| c.hook.chain_name().to_string());
+    let rules = c
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let text = r
+                .matches
+                .iter()
+                .map(|m| DisplayMatch(m).to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let canonical = format!("{chain_name}\n{text}\n{}", r.action.verdict().as_str());
+            RuleInfo {
+                index: i as u32,
+                id: r.id,
+                chain: chain_name.clone(),
+                position: r.position,
+                chain_id: r.chain,
+                verdict: r.action.verdict(),
+                text,
+                comment: r.comment.clone(),
+                identity: hex(&Sha256::digest(canonical.as_bytes())),
+            }
+        })
+        .collect();
+    let mut a = Artifact {
+        abi_version: abi::ABI_VERSION,
+        hook: c.hook,
+        chain: chain.map(|ch| ch.id),
+        globals: Globals {
+            nchunks: p.nchunks,
+            nstages: p.stages.len() as u32,
+            nrules,
+            policy: action_code(c.policy),
+        },
+        stages: p.stages.clone(),
+        maps,
+        rules,
+        digest: String::new(),
+    };
+    a.digest = a.compute_digest();
+    a
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Length-prefixed canonical serialization fed into SHA-256.
+struct Canon(Sha256);
+
+impl Canon {
+    fn u32(&mut self, v: u32) {
+        self.0.update(v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.update((b.len() as u64).to_le_bytes());
+        self.0.update(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+}
+
+impl Artifact {
+    /// Hex SHA-256 over a canonical (length-prefixed, little-endian) serialization of every field but
+    /// [`Artifact::digest`].
+    pub fn compute_digest(&self) -> String {
+        let mut h = Canon(Sha256::new());
+        h.str("tailwall-artifact");
+        h.u32(self.abi_version);
+        h.str(self.hook.chain_name());
+        h.u32(self.chain.map_or(u32::MAX, |c| c.0));
+        let g = &self.globals;
+        for v in [g.nchunks, g.nstages, g.nrules, g.policy] {
+            h.u32(v);
+        }
+        h.u32(self.stages.len() as u32);
+        for s in &self.stages {
+            h.str(s.name());
+        }
+        h.u32(self.maps.len() as u32);
+        for m in &self.maps {
+            h.str(m.name);
+            h.str(match m.kind {
+                MapKind::Array => "array",
+                MapKind::PerCpuArray => "percpu_array",
+                MapKind::LpmTrie => "lpm_trie",
+                MapKind::ProgramArray => "prog_array",
+            });
+            for v in [
+                m.key_size,
+                m.value_size,
+                m.max_entries,
+                m.entries.len() as u32,
+            ] {
+                h.u32(v);
+            }
+            for (k, v) in &m.entries {
+                h.bytes(k);
+                h.bytes(v);
+            }
+        }
+        h.u32(self.rules.len() as u32);
+        for r in &self.rules {
+            for v in [r.index, r.id.0, r.position, r.chain_id.0] {
+                h.u32(v);
+            }
+            h.str(&r.chain);
+            h.str(r.verdict.as_str());
+            h.str(&r.text);
+            match &r.comment {
+                Some(c) => {
+                    h.u32(1);
+                    h.str(c);
+                }
+                None => h.u32(0),
+            }
+            h.str(&r.identity);
+        }
+        hex(&h.0.finalize())
+    }
+
+    /// Stable text dump for snapshots: globals, stage order, rules, maps, and per field its classes
+    /// (as rule-index sets) and its table (runs of equal class for arrays, one line per LPM entry).
+    /// Decoded from the images, so it shows what the kernel gets.
+    pub fn dump(&self) -> String {
+        let mut o = String::new();
+        let g = &self.globals;
+        let chain = self.chain.map_or("none".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            o,
+            "artifact abi={} hook={} chain={chain}",
+            self.abi_version,
+            self.hook.chain_name()
+        );
+        let policy = if g.policy == abi::ACTION_DROP {
+            "drop"
+        } else {
+            "accept"
+        };
+        let _ = writeln!(
+            o,
+            "globals nchunks={} nstages={} nrules={} policy={policy}",
+            g.nchunks, g.nstages, g.nrules
+        );
+        let mut st: Vec<String> = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("{i}:{f}"))
+            .collect();
+        st.push(format!("{}:final", self.stages.len()));
+        let _ = writeln!(o, "stages {}", st.join(" "));
+        let sim = crate::sim::Sim::new(self);
+        for r in &self.rules {
+            let l4 = match &sim {
+                Ok(s) if s.rule_flags(r.index) & abi::RULE_F_NEEDS_L4 != 0 => " l4",
+                _ => "",
+            };
+            let _ = write!(
+                o,
+                "rule {} {} {}#{} {}{l4} [{}] id={}",
+                r.index,
+                r.id,
+                r.chain,
+                r.position,
+                r.verdict.as_str(),
+                r.text,
+                r.identity.get(..12).unwrap_or(&r.identity)
+            );
+            if let Some(c) = &r.comment {
+                let _ = write!(o, " # {c:?}");
+            }
+            o.push('\n');
+        }
+        for m in &self.maps {
+            let _ = writeln!(
+                o,
+                "map {} {:?} key={} value={} max_entries={} entries={}",
+                m.name,
+                m.kind,
+                m.key_size,
+                m.value_size,
+                m.max_entries,
+                m.entries.len()
+            );
+        }
+        match &sim {
+            Err(e) => {
+                let _ = writeln!(o, "invalid images: {e}");
+            }
+            Ok(s) => {
+                for f in &self.stages {
+                    s.dump_field(*f, &mut o);
+                }
+            }
+        }
+        let _ = writeln!(o, "digest {}", self.digest);
+        o
+    }
+}
+
+/// `0-3,5,9-10` (or `-` for the empty set).
+pub(crate) fn ranges(ones: impl Iterator<Item = usize>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Option<(usize, usize)> = None;
+    let flush = |run: Option<(usize, usize)>, out: &mut Vec<String>| match run {
+        Some((a, b)) if a == b => out.push(a.to_string()),
+        Some((a, b)) => out.push(format!("{a}-{b}")),
+        None => {}
+    };
+    for i in ones {
+        run = match run {
+            Some((a, b)) if b + 1 == i => Some((a, i)),
+            r => {
+                flush(r, &mut out);
+                Some((i, i))
+            }
+        };
+    }
+    flush(run, &mut out);
+    if out.is_empty() {
+        "-".to_string()
+    } else {
+        out.join(",")
+    }
+}
+
+/// The lookup kind of a stage's table (the map kind the loader creates follows from it).
+pub fn table_kind(f: Field) -> MapKind {
+    match f.info().lookup {
+        Lookup::Lpm => MapKind::LpmTrie,
+        Lookup::Exact | Lookup::PortRange => MapKind::Array,
     }
 }

@@ -1,1 +1,526 @@
-//! (classifier helper fills this)
+//! Classifier compiler: per-field partitions of the value space into classes, each class carrying the
+//! bit-vector of the rules that admit it.
+//!
+//! Input: the rules of one hook chain, numbered by their order in the chain (the global rule index =
+//! bit position). Output: a [`Classified`] with one [`FieldClasses`] per field that at least one rule
+//! constrains (fields no rule constrains get no table and no stage).
+//!
+//! Guarantees:
+//! - **exactness**: for every packet value `v` of a used field `f`, bit `r` of the class vector of `v`
+//!   is set iff rule `r` admits `v` on `f`: `r` does not constrain `f`, or `r`'s test contains `v` XOR
+//!   the test is negated. Negation is folded in at compile time;
+//! - transport fields have two extra classes: [`PORT_ABSENT`](tailwall_abi::PORT_ABSENT) admits only
+//!   the rules that do not constrain the field (iptables' tcp/udp match fails on packets without ports,
+//!   negated or not); [`PORT_TRUNCATED`](tailwall_abi::PORT_TRUNCATED) admits every rule (constrained
+//!   or not): the final stage hotdrops when the first candidate carries `RULE_F_NEEDS_L4`;
+//! - identical vectors are shared: class ids are unique per distinct vector, assigned in order of first
+//!   appearance in ascending key order (LPM: `(prefix_len, addr)`; arrays: index), so the output is
+//!   deterministic;
+//! - bits at or above the rule count are never set.
+//!
+//! Thrown away: which rule test produced which boundary, spans, comments, actions (kept by `artifact`).
+//!
+//! Cost: ports and protocol are built from the elementary intervals between the rules' range
+//! boundaries (O(boundaries × rules/64) words, never 65 536 × rules); addresses walk the laminar tree of
+//! the rules' prefixes, each prefix's vector being its parent's with the rules anchored exactly at that
+//! prefix toggled (O(prefixes × rules/64) words).
+use crate::ir::{Field, Hook, Lookup, Rule, Ruleset, Test, Verdict};
+use crate::packet::FieldValue;
+use bitvec::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+
+/// A rule bit-vector: bit `i` set = global rule `i` admits the class.
+pub type RuleVec = BitVec<u64, Lsb0>;
+
+/// One LPM table entry: addresses whose longest matching entry is `addr/len` have class `class`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LpmEntry {
+    pub len: u8,
+    /// Host bits are zero.
+    pub addr: u32,
+    pub class: u32,
+}
+
+/// How a field's value maps to its class id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// Longest-prefix match; sorted by `(len, addr)`; always holds `0.0.0.0/0`.
+    Lpm(Vec<LpmEntry>),
+    /// Direct index: one class per value (256 for `proto`; for ports every port, then
+    /// `PORT_ABSENT` and `PORT_TRUNCATED`).
+    Array(Vec<u32>),
+}
+
+/// The partition of one field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldClasses {
+    pub field: Field,
+    /// Number of rules constraining this field.
+    pub constrained: usize,
+    /// Class id → vector (each `nrules` bits long).
+    pub classes: Vec<RuleVec>,
+    pub table: Table,
+}
+
+impl FieldClasses {
+    /// The class of a packet's value, by looking the table up as the datapath does.
+    pub fn class_of(&self, v: FieldValue) -> u32 {
+        match (&self.table, v) {
+            (Table::Lpm(es), FieldValue::Value(a)) => es
+                .iter()
+                .filter(|e| {
+                    Test::Prefix {
+                        addr: e.addr,
+                        len: e.len,
+                    }
+                    .contains(a)
+                })
+                .max_by_key(|e| e.len)
+                .map_or(0, |e| e.class),
+            (Table::Array(t), FieldValue::Value(x)) => t.get(x as usize).copied().unwrap_or(0),
+            (Table::Array(t), FieldValue::Absent) => t[tailwall_abi::PORT_ABSENT as usize],
+            (Table::Array(t), FieldValue::Truncated) => t[tailwall_abi::PORT_TRUNCATED as usize],
+            // Address fields are always present.
+            (Table::Lpm(_), _) => 0,
+        }
+    }
+}
+
+/// The classifier of one hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Classified<'a> {
+    pub hook: Hook,
+    /// The hook chain's rules; index = global rule index.
+    pub rules: Vec<&'a Rule>,
+    /// The hook chain's policy (ACCEPT when the ruleset has no chain for the hook).
+    pub policy: Verdict,
+    /// Used fields, in field-table order.
+    pub fields: Vec<FieldClasses>,
+}
+
+impl Classified<'_> {
+    pub fn field(&self, f: Field) -> Option<&FieldClasses> {
+        self.fields.iter().find(|c| c.field == f)
+    }
+}
+
+/// Classify the rules of `hook`'s chain.
+pub fn classify(rs: &Ruleset, hook: Hook) -> Classified<'_> {
+    let chain = rs.hook_chain(hook);
+    let rules: Vec<&Rule> = chain.map(|c| c.rules.iter().collect()).unwrap_or_default();
+    let policy = chain.and_then(|c| c.policy).unwrap_or(Verdict::Accept);
+    let mut fields = Vec::new();
+    for f in crate::ir::Field::ALL {
+        let constrained: Vec<(usize, Interval, bool)> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.get(f).map(|m| (i, interval(&m.test, f), m.negated)))
+            .collect();
+        if constrained.is_empty() {
+            continue;
+        }
+        let fc = match f.info().lookup {
+            Lookup::Lpm => lpm_classes(f, rules.len(), &constrained),
+            Lookup::Exact => array_classes(f, rules.len(), &constrained, false),
+            Lookup::PortRange => array_classes(f, rules.len(), &constrained, true),
+        };
+        fields.push(fc);
+    }
+    Classified {
+        hook,
+        rules,
+        policy,
+        fields,
+    }
+}
+
+/// Inclusive interval of values in `[0, field max]`; `None` when the test admits no value of the
+/// field's width.
+type Interval = Option<(u32, u32)>;
+
+/// Every test is an interval of the value space; clip it to the field's width.
+fn interval(t: &Test, f: Field) -> Interval {
+    let (lo, hi) = match *t {
+        Test::Prefix { addr, len } => {
+            let host = if len == 0 {
+                u32::MAX
+            } else {
+                u32::MAX.checked_shr(len as u32).unwrap_or(0)
+            };
+            (addr & !host, addr | host)
+        }
+        Test::Exact(x) => (x, x),
+        Test::Range { lo, hi } => (lo, hi),
+    };
+    let max = f.max_value();
+    (lo <= hi && lo <= max).then(|| (lo, hi.min(max)))
+}
+
+/// The vector of a value outside every constrained rule's interval: unconstrained rules, plus the
+/// negated constrained ones.
+fn outside_vector(nrules: usize, constrained: &[(usize, Interval, bool)]) -> RuleVec {
+    let mut v = RuleVec::repeat(true, nrules);
+    for &(r, _, neg) in constrained {
+        v.set(r, neg);
+    }
+    v
+}
+
+/// Interns vectors: identical vectors share one class id, ids in order of first appearance.
+struct Interner {
+    ids: HashMap<RuleVec, u32>,
+    classes: Vec<RuleVec>,
+}
+
+impl Interner {
+    fn new() -> Interner {
+        Interner {
+            ids: HashMap::new(),
+            classes: Vec::new(),
+        }
+    }
+    fn intern(&mut self, v: &RuleVec) -> u32 {
+        if let Some(&id) = self.ids.get(v) {
+            return id;
+        }
+        let id = self.classes.len() as u32;
+        self.ids.insert(v.clone(), id);
+        self.classes.push(v.clone());
+        id
+    }
+}
+
+/// Exact and port-range fields: sweep the elementary intervals between the rules' boundaries.
+fn array_classes(
+    f: Field,
+    nrules: usize,
+    constrained: &[(usize, Interval, bool)],
+    ports: bool,
+) -> FieldClasses {
+    let max = f.max_value();
+    // Toggle events: a rule's bit flips when its interval starts and again after it ends.
+    let mut events: Vec<(u32, usize)> = Vec::with_capacity(2 * constrained.len());
+    for &(r, iv, _) in constrained {
+        if let Some((lo, hi)) = iv {
+            events.push((lo, r));
+            if hi < max {
+                events.push((hi + 1, r));
+            }
+        }
+    }
+    events.sort_unstable();
+    let mut cur = outside_vector(nrules, constrained);
+    let mut interner = Interner::new();
+    let entries = if ports {
+        tailwall_abi::PORT_TABLE_ENTRIES
+    } else {
+        max + 1
+    } as usize;
+    let mut table = vec![0u32; entries];
+    let mut i = 0;
+    let mut start: u32 = 0;
+    loop {
+        while i < events.len() && events[i].0 == start {
+            let r = events[i].1;
+            let b = cur[r];
+            cur.set(r, !b);
+            i += 1;
+        }
+        let end = if i < events.len() {
+            events[i].0
+        } else {
+            max.wrapping_add(1)
+        };
+        let class = interner.intern(&cur);
+        let stop = if end == 0 {
+            max as usize + 1
+        } else {
+            end as usize
+        };
+        table[start as usize..stop].fill(class);
+        if i >= events.len() {
+            break;
+        }
+        start = end;
+    }
+    if ports {
+        let mut absent = RuleVec::repeat(true, nrules);
+        for &(r, _, _) in constrained {
+            absent.set(r, false);
+        }
+        table[tailwall_abi::PORT_ABSENT as usize] = interner.intern(&absent);
+        table[tailwall_abi::PORT_TRUNCATED as usize] =
+            interner.intern(&RuleVec::repeat(true, nrules));
+    }
+    FieldClasses {
+        field: f,
+        constrained: constrained.len(),
+        classes: interner.classes,
+        table: Table::Array(table),
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
+}
+
+/// The minimal set of disjoint prefixes covering `[lo, hi]` (exact for `/len` tests: one prefix).
+pub fn prefix_cover(lo: u32, hi: u32) -> Vec<(u32, u8)> {
+    let mut out = Vec::new();
+    let (mut lo, hi) = (lo as u64, hi as u64);
+    while lo <= hi {
+        let mut bits = if lo == 0 {
+            32
+        } else {
+            lo.trailing_zeros().min(32)
+        };
+        while lo + (1u64 << bits) - 1 > hi {
+            bits -= 1;
+        }
+        out.push((lo as u32, (32 - bits) as u8));
+        lo += 1u64 << bits;
+    }
+    out
+}
+
+/// Address fields: the prefixes of all rules plus `0.0.0.0/0` form a laminar family (two prefixes are
+/// nested or disjoint). An address's class is decided by its most specific covering prefix `P`: every
+/// rule prefix `Q` covering the address contains `P` (both cover it, so they are nested, and `P` is the
+/// most specific). So rule `r` admits `P` iff it is unconstrained, or (`Q ⊇ P`) XOR negated. Since
+/// `Q ⊇ P` iff `Q ⊇ parent(P)` or `Q = P`, `vector(P) = vector(parent(P))` with the rules anchored at
+/// `P` toggled. A range test on an address is covered by disjoint prefixes; at most one of them lies on
+/// any root-to-leaf path, so the toggling stays exact.
+///
+/// Dropped entries: an entry whose class equals its parent's class is not emitted. Proof that lookups
+/// are unchanged: let `P` be dropped and `A` its nearest emitted ancestor (the root is always emitted:
+/// it has no parent). Every prefix strictly between `A` and `P` was dropped, so by induction along the
+/// path each has the class of its parent, hence `class(P) = class(A)`. An address whose most specific
+/// covering prefix was `P` now finds `A` (emitted descendants of `P` do not cover it, by definition of
+/// `P`), so it gets the same class. Addresses under emitted descendants of `P` are unaffected. The entry
+/// that first produced a class is never dropped (its parent, processed earlier, had another class), so
+/// every class id is still referenced.
+fn lpm_classes(f: Field, nrules: usize, constrained: &[(usize, Interval, bool)]) -> FieldClasses {
+    let mut anchored: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+    anchored.insert((0, 0), Vec::new());
+    for &(r, iv, _) in constrained {
+        let Some((lo, hi)) = iv else { continue };
+        for (addr, len) in prefix_cover(lo, hi) {
+            anchored.entry((len, addr)).or_default().push(r);
+        }
+    }
+    let order: BTreeSet<(u8, u32)> = anchored.keys().copied().collect();
+    let outside = outside_vector(nrules, constrained);
+    let mut interner = Interner::new();
+    let mut class_of: HashMap<(u8, u32), u32> = HashMap::with_capacity(order.len());
+    let mut entries = Vec::new();
+    for &(len, addr) in &order {
+        let parent = (0..len)
+            .rev()
+            .map(|l| (l, addr & mask(l)))
+            .find(|k| anchored.contains_key(k));
+        let mut v = match parent {
+            Some(p) => interner.classes[class_of[&p] as usize].clone(),
+            None => outside.clone(),
+        };
+        for &r in &anchored[&(len, addr)] {
+            let b = v[r];
+            v.set(r, !b);
+        }
+        let class = interner.intern(&v);
+        class_of.insert((len, addr), class);
+        if parent.is_none_or(|p| class_of[&p] != class) {
+            entries.push(LpmEntry { len, addr, class });
+        }
+    }
+    FieldClasses {
+        field: f,
+        constrained: constrained.len(),
+        classes: interner.classes,
+        table: Table::Lpm(entries),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Span;
+    use crate::ir::{Action, Chain, ChainId, Match, RuleId};
+    use std::net::Ipv4Addr;
+
+    fn m(field: Field, test: Test, negated: bool) -> Match {
+        Match {
+            field,
+            test,
+            negated,
+            span: Span::default(),
+        }
+    }
+    fn pfx(s: &str) -> Test {
+        let (a, l) = s.split_once('/').unwrap();
+        Test::Prefix {
+            addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+            len: l.parse().unwrap(),
+        }
+    }
+    fn rs(rules: Vec<Vec<Match>>) -> Ruleset {
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, matches)| Rule {
+                id: RuleId(i as u32),
+                chain: ChainId(0),
+                position: i as u32 + 1,
+                matches,
+                action: Action::Accept,
+                comment: None,
+                counters: None,
+                span: Span::default(),
+            })
+            .collect();
+        Ruleset {
+            chains: vec![Chain {
+                id: ChainId(0),
+                name: "INPUT".into(),
+                hook: Some(Hook::Input),
+                policy: Some(Verdict::Drop),
+                rules,
+                span: Span::default(),
+            }],
+        }
+    }
+    fn bits(v: &RuleVec) -> Vec<usize> {
+        v.iter_ones().collect()
+    }
+
+    #[test]
+    fn dst_port_ranges_and_sentinels() {
+        let tcp = m(Field::Proto, Test::Exact(6), false);
+        let r = rs(vec![
+            vec![
+                tcp.clone(),
+                m(Field::DstPort, Test::Range { lo: 10, hi: 20 }, false),
+            ],
+            vec![tcp.clone(), m(Field::DstPort, Test::Exact(15), true)],
+            vec![],
+        ]);
+        let c = classify(&r, Hook::Input);
+        let f = c.field(Field::DstPort).unwrap();
+        let at = |v| bits(&f.classes[f.class_of(v) as usize]);
+        assert_eq!(at(FieldValue::Value(9)), vec![1, 2]);
+        assert_eq!(at(FieldValue::Value(10)), vec![0, 1, 2]);
+        assert_eq!(at(FieldValue::Value(15)), vec![0, 2]);
+        assert_eq!(at(FieldValue::Value(20)), vec![0, 1, 2]);
+        assert_eq!(at(FieldValue::Value(21)), vec![1, 2]);
+        assert_eq!(at(FieldValue::Value(65535)), vec![1, 2]);
+        assert_eq!(at(FieldValue::Absent), vec![2]);
+        assert_eq!(at(FieldValue::Truncated), vec![0, 1, 2]);
+        // 9 and 21 share a class.
+        assert_eq!(
+            f.class_of(FieldValue::Value(9)),
+            f.class_of(FieldValue::Value(21))
+        );
+        assert!(c.field(Field::SrcPort).is_none() && c.field(Field::SrcIp).is_none());
+    }
+
+    #[test]
+    fn dst_port_full_range_at_top_boundary() {
+        let tcp = m(Field::Proto, Test::Exact(6), false);
+        let r = rs(vec![vec![
+            tcp,
+            m(Field::DstPort, Test::Range { lo: 0, hi: 65535 }, false),
+        ]]);
+        let c = classify(&r, Hook::Input);
+        let f = c.field(Field::DstPort).unwrap();
+        let Table::Array(t) = &f.table else { panic!() };
+        assert_eq!(t.len(), tailwall_abi::PORT_TABLE_ENTRIES as usize);
+        assert!(t[..65536]
+            .iter()
+            .all(|&k| bits(&f.classes[k as usize]) == vec![0]));
+        assert!(bits(&f.classes[t[65536] as usize]).is_empty());
+    }
+
+    #[test]
+    fn src_ip_negation_and_nested_prefixes() {
+        let r = rs(vec![
+            vec![m(Field::SrcIp, pfx("10.0.0.0/8"), false)],
+            vec![m(Field::SrcIp, pfx("10.1.0.0/16"), true)],
+            vec![m(Field::SrcIp, pfx("10.1.2.3/32"), false)],
+        ]);
+        let c = classify(&r, Hook::Input);
+        let f = c.field(Field::SrcIp).unwrap();
+        let at = |s: &str| {
+            bits(
+                &f.classes[f.class_of(FieldValue::Value(u32::from(s.parse::<Ipv4Addr>().unwrap())))
+                    as usize],
+            )
+        };
+        assert_eq!(at("11.0.0.1"), vec![1]);
+        assert_eq!(at("10.2.0.1"), vec![0, 1]);
+        assert_eq!(at("10.1.9.9"), vec![0]);
+        assert_eq!(at("10.1.2.3"), vec![0, 2]);
+    }
+
+    #[test]
+    fn src_ip_entry_equal_to_parent_is_dropped() {
+        // 10.1.0.0/16 is anchored only by a rule that 10.0.0.0/8 already admits: same vector.
+        let r = rs(vec![
+            vec![m(Field::SrcIp, pfx("0.0.0.0/0"), false)],
+            vec![m(Field::SrcIp, pfx("10.0.0.0/8"), true)],
+            vec![m(Field::SrcIp, pfx("10.1.0.0/16"), true)],
+            vec![m(Field::SrcIp, pfx("10.1.0.0/16"), true)],
+        ]);
+        let c = classify(&r, Hook::Input);
+        let Table::Lpm(es) = &c.field(Field::SrcIp).unwrap().table else {
+            panic!()
+        };
+        let keys: Vec<(u8, u32)> = es.iter().map(|e| (e.len, e.addr)).collect();
+        assert_eq!(keys, vec![(0, 0), (8, 0x0a00_0000), (16, 0x0a01_0000)]);
+        let r2 = rs(vec![
+            vec![m(Field::SrcIp, pfx("10.0.0.0/8"), false)],
+            vec![m(Field::DstIp, pfx("10.1.0.0/16"), false)],
+        ]);
+        let c2 = classify(&r2, Hook::Input);
+        let Table::Lpm(es) = &c2.field(Field::DstIp).unwrap().table else {
+            panic!()
+        };
+        assert_eq!(es.len(), 2);
+    }
+
+    #[test]
+    fn src_ip_range_is_covered_exactly() {
+        assert_eq!(prefix_cover(0, u32::MAX), vec![(0, 0)]);
+        assert_eq!(prefix_cover(5, 5), vec![(5, 32)]);
+        assert_eq!(prefix_cover(1, 6), vec![(1, 32), (2, 31), (4, 31), (6, 32)]);
+        let r = rs(vec![vec![m(
+            Field::SrcIp,
+            Test::Range { lo: 3, hi: 300 },
+            true,
+        )]]);
+        let c = classify(&r, Hook::Input);
+        let f = c.field(Field::SrcIp).unwrap();
+        for a in [0u32, 2, 3, 4, 255, 256, 300, 301, 1 << 20] {
+            let admits = f.classes[f.class_of(FieldValue::Value(a)) as usize][0];
+            assert_eq!(admits, !(3..=300).contains(&a), "{a}");
+        }
+    }
+
+    #[test]
+    fn proto_exact_table_has_256_entries() {
+        let r = rs(vec![
+            vec![m(Field::Proto, Test::Exact(6), false)],
+            vec![m(Field::Proto, Test::Exact(1), true)],
+        ]);
+        let c = classify(&r, Hook::Input);
+        let f = c.field(Field::Proto).unwrap();
+        let Table::Array(t) = &f.table else { panic!() };
+        assert_eq!(t.len(), 256);
+        assert_eq!(bits(&f.classes[t[6] as usize]), vec![0, 1]);
+        assert_eq!(bits(&f.classes[t[1] as usize]), Vec::<usize>::new());
+        assert_eq!(bits(&f.classes[t[255] as usize]), vec![1]);
+        assert_eq!(f.classes.len(), 3);
+    }
+}
