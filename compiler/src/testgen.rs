@@ -1,1 +1,702 @@
-//! (classifier helper fills this)
+//! Random rulesets and frames shared by every test tier (`interp ≡ sim` proptests, the kernel tier,
+//! the oracle tier against real iptables). Behind the `testgen` feature.
+//!
+//! Guarantees:
+//! - [`arb_ruleset`] yields rulesets that pass [`crate::ir::verify`]: one `INPUT` chain (`c0`), rules
+//!   `r0..`, positions `1..`, matches sorted by field, masked prefixes, transport fields only with a
+//!   non-negated `proto` 6 or 17. Addresses come from a small pool of overlapping prefixes (and random
+//!   sub-prefixes of it) so that rules interact;
+//! - [`arb_frame`] yields Ethernet frames biased toward the rules' boundaries (prefix edges, range ends
+//!   ±1, exact values). With [`FrameOpts::oracle_safe`] every frame is well-formed IPv4 that the kernel
+//!   delivers to INPUT unchanged: no martian addresses (0/8, 127/8, 224/4, 240/4, 255.255.255.255), no
+//!   fragments, no IP options. Without it, also non-first fragments, IP options, non-IPv4 and malformed
+//!   frames;
+//! - [`sample_rulesets`] / [`sample_frames`] are deterministic in their seed (proptest's ChaCha RNG);
+//! - [`iptables_restore_text`] prints a ruleset as `iptables-save` does, loadable by
+//!   `iptables-legacy-restore` / `iptables-nft-restore`.
+//!
+//! Thrown away: spans (all default) and counters (none) of generated rules.
+use crate::diag::Span;
+use crate::ir::{Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict};
+use crate::packet::{
+    build_frame, ipv4_checksum, l4_header, ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
+};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// Overlapping prefixes the rules draw from (nested chains under 10/8, 172.16/12 and 192.168/16).
+const POOL: [([u8; 4], u8); 16] = [
+    ([10, 0, 0, 0], 8),
+    ([10, 1, 0, 0], 16),
+    ([10, 1, 2, 0], 24),
+    ([10, 1, 2, 128], 25),
+    ([10, 1, 2, 3], 32),
+    ([10, 1, 2, 200], 32),
+    ([10, 2, 0, 0], 15),
+    ([172, 16, 0, 0], 12),
+    ([172, 16, 5, 0], 24),
+    ([172, 31, 255, 255], 32),
+    ([192, 168, 0, 0], 16),
+    ([192, 168, 1, 0], 24),
+    ([192, 168, 1, 1], 32),
+    ([100, 64, 0, 0], 10),
+    ([8, 8, 8, 0], 24),
+    ([0, 0, 0, 0], 0),
+];
+
+/// Ports that rules and frames favour.
+const PORTS: [u16; 10] = [0, 1, 22, 53, 80, 443, 1023, 1024, 8080, 65535];
+
+fn prefix_mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
+}
+
+fn arb_prefix() -> impl Strategy<Value = Test> {
+    let pool = |i: usize| (u32::from_be_bytes(POOL[i].0), POOL[i].1);
+    prop_oneof![
+        4 => (0..POOL.len()).prop_map(move |i| {
+            let (addr, len) = pool(i);
+            Test::Prefix { addr, len }
+        }),
+        1 => (0..POOL.len(), any::<u32>(), 1u8..=32).prop_map(move |(i, bits, extra)| {
+            let (base, len) = pool(i);
+            let len = (len + extra).min(32);
+            Test::Prefix { addr: (base | (bits & !prefix_mask(POOL[i].1))) & prefix_mask(len), len }
+        }),
+    ]
+}
+
+fn arb_addr_match(field: Field) -> impl Strategy<Value = Option<Match>> {
+    prop_oneof![
+        3 => Just(None),
+        3 => (arb_prefix(), prop::bool::weighted(0.25))
+            .prop_map(move |(test, negated)| Some(Match { field, test, negated, span: Span::default() })),
+    ]
+}
+
+fn arb_port() -> impl Strategy<Value = u16> {
+    prop_oneof![2 => prop::sample::select(PORTS.to_vec()), 1 => any::<u16>()]
+}
+
+fn arb_port_test() -> impl Strategy<Value = Test> {
+    prop_oneof![
+        // A single port, in both IR spellings.
+        2 => arb_port().prop_map(|p| Test::Range { lo: p as u32, hi: p as u32 }),
+        1 => arb_port().prop_map(|p| Test::Exact(p as u32)),
+        2 => (arb_port(), arb_port()).prop_map(|(a, b)| Test::Range { lo: a.min(b) as u32, hi: a.max(b) as u32 }),
+        // Open ranges `:hi` and `lo:`.
+        1 => arb_port().prop_map(|p| Test::Range { lo: 0, hi: p as u32 }),
+        1 => arb_port().prop_map(|p| Test::Range { lo: p as u32, hi: 65535 }),
+    ]
+}
+
+fn arb_port_match(field: Field) -> impl Strategy<Value = Option<Match>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => (arb_port_test(), prop::bool::weighted(0.25))
+            .prop_map(move |(test, negated)| Some(Match { field, test, negated, span: Span::default() })),
+    ]
+}
+
+/// `(proto, negated)`, or no protocol match.
+fn arb_proto() -> impl Strategy<Value = Option<(u8, bool)>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => Just(Some((IPPROTO_TCP, false))),
+        2 => Just(Some((IPPROTO_UDP, false))),
+        1 => Just(Some((IPPROTO_ICMP, false))),
+        1 => prop::sample::select(vec![2u8, 47, 50, 132]).prop_map(|p| Some((p, false))),
+        1 => prop::sample::select(vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP]).prop_map(|p| Some((p, true))),
+    ]
+}
+
+fn arb_comment() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => "[a-z][a-z0-9_-]{0,8}( [a-z0-9.]{1,6}){0,2}".prop_map(Some),
+    ]
+}
+
+/// One rule's matches, action and comment (ids and positions are filled by [`arb_ruleset`]).
+fn arb_rule_body() -> impl Strategy<Value = (Vec<Match>, Action, Option<String>)> {
+    let ports = prop_oneof![
+        4 => (arb_port_match(Field::SrcPort), arb_port_match(Field::DstPort)),
+        // A bare `-m tcp`/`-m udp`: the module with no port option still needs the transport header.
+        1 => Just((None, Some(Match {
+            field: Field::DstPort,
+            test: Test::Range { lo: 0, hi: 65535 },
+            negated: false,
+            span: Span::default(),
+        }))),
+    ];
+    (
+        arb_addr_match(Field::SrcIp),
+        arb_addr_match(Field::DstIp),
+        arb_proto(),
+        ports,
+        prop_oneof![Just(Action::Accept), Just(Action::Drop)],
+        arb_comment(),
+    )
+        .prop_map(|(src, dst, proto, (sport, dport), action, comment)| {
+            let mut matches: Vec<Match> = [src, dst].into_iter().flatten().collect();
+            if let Some((p, negated)) = proto {
+                matches.push(Match {
+                    field: Field::Proto,
+                    test: Test::Exact(p as u32),
+                    negated,
+                    span: Span::default(),
+                });
+                if !negated && (p == IPPROTO_TCP || p == IPPROTO_UDP) {
+                    matches.extend([sport, dport].into_iter().flatten());
+                }
+            }
+            (matches, action, comment)
+        })
+}
+
+/// Rulesets of up to `max_rules` INPUT rules (policy ACCEPT or DROP) that pass `ir::verify`.
+pub fn arb_ruleset(max_rules: usize) -> impl Strategy<Value = Ruleset> {
+    (
+        prop_oneof![Just(Verdict::Accept), Just(Verdict::Drop)],
+        prop::collection::vec(arb_rule_body(), 0..=max_rules),
+    )
+        .prop_map(|(policy, bodies)| {
+            let rules = bodies
+                .into_iter()
+                .enumerate()
+                .map(|(i, (matches, action, comment))| Rule {
+                    id: RuleId(i as u32),
+                    chain: ChainId(0),
+                    position: i as u32 + 1,
+                    matches,
+                    action,
+                    comment,
+                    counters: None,
+                    span: Span::default(),
+                })
+                .collect();
+            Ruleset {
+                chains: vec![Chain {
+                    id: ChainId(0),
+                    name: Hook::Input.chain_name().to_string(),
+                    hook: Some(Hook::Input),
+                    policy: Some(policy),
+                    rules,
+                    span: Span::default(),
+                }],
+            }
+        })
+}
+
+/// How [`arb_frame`] builds frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameOpts {
+    /// Only frames the kernel delivers to INPUT unchanged (see the module docs).
+    pub oracle_safe: bool,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+}
+
+impl Default for FrameOpts {
+    fn default() -> FrameOpts {
+        FrameOpts {
+            oracle_safe: false,
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+        }
+    }
+}
+
+/// Is the address one the kernel drops as martian before INPUT (as source or destination)?
+pub fn is_martian(a: u32) -> bool {
+    let first = a >> 24;
+    first == 0 || first == 127 || first >= 224
+}
+
+/// Boundary values of the rules: addresses, ports and protocols worth testing.
+struct Boundaries {
+    addrs: Vec<u32>,
+    ports: Vec<u16>,
+    protos: Vec<u8>,
+}
+
+fn boundaries(rs: &Ruleset) -> Boundaries {
+    let mut b = Boundaries {
+        addrs: vec![0x0a01_0203, 0xc0a8_0101, 0x0808_0808, 0xcb00_7107],
+        ports: PORTS.to_vec(),
+        protos: vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 47],
+    };
+    for r in rs
+        .hook_chain(Hook::Input)
+        .into_iter()
+        .flat_map(|c| c.rules.iter())
+    {
+        for m in &r.matches {
+            let (lo, hi) = match m.test {
+                Test::Prefix { addr, len } => (addr, addr | !prefix_mask(len)),
+                Test::Exact(x) => (x, x),
+                Test::Range { lo, hi } => (lo, hi),
+            };
+            match m.field {
+                Field::SrcIp | Field::DstIp => b.addrs.extend([
+                    lo,
+                    hi,
+                    lo.wrapping_sub(1),
+                    hi.wrapping_add(1),
+                    lo + (hi - lo) / 2,
+                    lo.wrapping_add(1),
+                ]),
+                Field::Proto => b.protos.extend([lo as u8, hi as u8]),
+                Field::SrcPort | Field::DstPort => {
+                    for p in [lo as i64 - 1, lo as i64, hi as i64, hi as i64 + 1] {
+                        if (0..=65535).contains(&p) {
+                            b.ports.push(p as u16);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    b.addrs.sort_unstable();
+    b.addrs.dedup();
+    b.ports.sort_unstable();
+    b.ports.dedup();
+    b.protos.sort_unstable();
+    b.protos.dedup();
+    b
+}
+
+/// How a frame departs from a plain first-fragment IPv4 packet.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Plain,
+    /// Transport header cut to this many bytes (TCP/UDP only).
+    Truncated(usize),
+    /// Non-first fragment at this offset (8-byte units, ≥ 1).
+    Fragment(u16),
+    /// IP options of this many 32-bit words.
+    Options(u8),
+    NotIpv4(u16),
+    ShortEthernet(usize),
+    Malformed(u8),
+}
+
+fn arb_shape(oracle_safe: bool) -> BoxedStrategy<Shape> {
+    let safe = prop_oneof![
+        8 => Just(Shape::Plain),
+        2 => (0usize..20).prop_map(Shape::Truncated),
+    ];
+    if oracle_safe {
+        return safe.boxed();
+    }
+    prop_oneof![
+        10 => safe,
+        2 => (1u16..0x1fff).prop_map(Shape::Fragment),
+        2 => (1u8..=10).prop_map(Shape::Options),
+        1 => prop::sample::select(vec![0x0806u16, 0x86dd, 0x8100, 0x88cc]).prop_map(Shape::NotIpv4),
+        1 => (0usize..ETH_HLEN).prop_map(Shape::ShortEthernet),
+        2 => (0u8..5).prop_map(Shape::Malformed),
+    ]
+    .boxed()
+}
+
+fn pick<T: Clone + std::fmt::Debug + 'static>(
+    pool: Vec<T>,
+    random: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<T> {
+    prop_oneof![3 => prop::sample::select(pool), 1 => random].boxed()
+}
+
+fn set_ip_checksum(f: &mut [u8]) {
+    let ihl = (f[ETH_HLEN] & 0x0f) as usize * 4;
+    f[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
+    let end = (ETH_HLEN + ihl).min(f.len());
+    let c = ipv4_checksum(&f[ETH_HLEN..end]);
+    f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Frames for the INPUT chain of `rs`, biased toward its boundaries.
+pub fn arb_frame(rs: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>> {
+    let b = boundaries(rs);
+    let addr = || pick(b.addrs.clone(), any::<u32>());
+    let port = || pick(b.ports.clone(), any::<u16>());
+    let proto = prop_oneof![
+        4 => Just(IPPROTO_TCP),
+        3 => Just(IPPROTO_UDP),
+        3 => prop::sample::select(b.protos.clone()),
+        1 => any::<u8>(),
+    ];
+    (
+        addr(),
+        addr(),
+        proto,
+        port(),
+        port(),
+        arb_shape(opts.oracle_safe),
+        prop::bool::weighted(0.2),
+        prop::collection::vec(any::<u8>(), 0..12),
+    )
+        .prop_map(move |(src, dst, proto, sport, dport, shape, pad, data)| {
+            let fix = |a: u32| {
+                if opts.oracle_safe && is_martian(a) {
+                    (a & 0x00ff_ffff) | 0x0b00_0000
+                } else {
+                    a
+                }
+            };
+            let (src, dst) = (Ipv4Addr::from(fix(src)), Ipv4Addr::from(fix(dst)));
+            let has_ports = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+            let mut payload = if has_ports {
+                l4_header(proto, sport, dport, &data)
+            } else {
+                data
+            };
+            let mut frag = 0;
+            match shape {
+                Shape::Truncated(n) if has_ports => {
+                    let need = if proto == IPPROTO_TCP { 20 } else { 8 };
+                    payload.truncate(n % need);
+                }
+                Shape::Fragment(off) => frag = off,
+                _ => {}
+            }
+            let mut f = build_frame(opts.dst_mac, opts.src_mac, src, dst, proto, frag, &payload);
+            match shape {
+                Shape::Options(words) => {
+                    let at = ETH_HLEN + 20;
+                    let n = words as usize * 4;
+                    let mut opt = vec![1u8; n];
+                    opt[n - 1] = 0;
+                    f.splice(at..at, opt);
+                    f[ETH_HLEN] = 0x40 | (5 + words);
+                    let tot = u16::from_be_bytes([f[ETH_HLEN + 2], f[ETH_HLEN + 3]]) + n as u16;
+                    f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&tot.to_be_bytes());
+                    set_ip_checksum(&mut f);
+                }
+                Shape::NotIpv4(et) => f[12..14].copy_from_slice(&et.to_be_bytes()),
+                Shape::ShortEthernet(n) => f.truncate(n),
+                Shape::Malformed(kind) => {
+                    match kind {
+                        0 => f[ETH_HLEN] = 0x65, // version 6 under EtherType IPv4
+                        1 => f[ETH_HLEN] = 0x44, // IHL 4
+                        2 => f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&4000u16.to_be_bytes()), // too long
+                        3 => f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&12u16.to_be_bytes()), // < IHL
+                        _ => f.truncate(ETH_HLEN + 19), // short header
+                    }
+                    if f.len() >= ETH_HLEN + 20 {
+                        set_ip_checksum(&mut f);
+                    }
+                }
+                _ => {}
+            }
+            if pad && f.len() < 60 && f.len() >= ETH_HLEN {
+                f.resize(60, 0);
+            }
+            f
+        })
+}
+
+fn runner(seed: u64) -> TestRunner {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    s[8..16].copy_from_slice(b"tailwall");
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &s),
+    )
+}
+
+/// `count` rulesets of up to `max_rules` rules, the same for the same seed.
+pub fn sample_rulesets(seed: u64, count: usize, max_rules: usize) -> Vec<Ruleset> {
+    let mut r = runner(seed);
+    let s = arb_ruleset(max_rules);
+    (0..count)
+        .filter_map(|_| s.new_tree(&mut r).ok().map(|t| t.current()))
+        .collect()
+}
+
+/// `count` frames for `rs`, the same for the same seed.
+pub fn sample_frames(rs: &Ruleset, seed: u64, count: usize, opts: &FrameOpts) -> Vec<Vec<u8>> {
+    let mut r = runner(seed);
+    let s = arb_frame(rs, opts.clone());
+    (0..count)
+        .filter_map(|_| s.new_tree(&mut r).ok().map(|t| t.current()))
+        .collect()
+}
+
+/// libxtables' `xtables_save_string`: bare when made only of `[A-Za-z0-9_-]`, else double-quoted with
+/// `"`, `\` and `'` escaped by a backslash.
+fn save_string(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        return s.to_string();
+    }
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o.push('"');
+    o
+}
+
+fn proto_name(p: u32) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        50 => "esp".into(),
+        51 => "ah".into(),
+        132 => "sctp".into(),
+        136 => "udplite".into(),
+        p => p.to_string(),
+    }
+}
+
+fn bang(m: &Match) -> &'static str {
+    if m.negated {
+        "! "
+    } else {
+        ""
+    }
+}
+
+/// `(lo, hi)` of a match's test.
+fn bounds(t: &Test) -> (u32, u32) {
+    match *t {
+        Test::Prefix { addr, len } => (addr, addr | !prefix_mask(len)),
+        Test::Exact(x) => (x, x),
+        Test::Range { lo, hi } => (lo, hi),
+    }
+}
+
+/// The ruleset's INPUT chain as `iptables-save` prints it (filter table; FORWARD and OUTPUT empty with
+/// policy ACCEPT). Chains not attached to INPUT are not printed.
+pub fn iptables_restore_text(rs: &Ruleset) -> String {
+    let chain = rs.hook_chain(Hook::Input);
+    let policy = chain
+        .and_then(|c| c.policy)
+        .unwrap_or(Verdict::Accept)
+        .target();
+    let mut o =
+        format!("*filter\n:INPUT {policy} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for r in chain.into_iter().flat_map(|c| c.rules.iter()) {
+        o.push_str("-A INPUT");
+        let mut modules = String::new();
+        for (field, flag, range_flag) in [
+            (Field::SrcIp, "-s", "--src-range"),
+            (Field::DstIp, "-d", "--dst-range"),
+        ] {
+            let Some(m) = r.get(field) else { continue };
+            match m.test {
+                Test::Prefix { addr: 0, len: 0 } if !m.negated => {}
+                Test::Prefix { addr, len } => {
+                    let _ = write!(o, " {}{flag} {}/{len}", bang(m), Ipv4Addr::from(addr));
+                }
+                Test::Exact(a) => {
+                    let _ = write!(o, " {}{flag} {}/32", bang(m), Ipv4Addr::from(a));
+                }
+                Test::Range { lo, hi } => {
+                    let _ = write!(
+                        modules,
+                        " -m iprange {}{range_flag} {}-{}",
+                        bang(m),
+                        Ipv4Addr::from(lo),
+                        Ipv4Addr::from(hi)
+                    );
+                }
+            }
+        }
+        let proto = r.get(Field::Proto);
+        if let Some(m) = proto {
+            let _ = write!(o, " {}-p {}", bang(m), proto_name(bounds(&m.test).0));
+        }
+        o.push_str(&modules);
+        if r.needs_l4() {
+            let module = match proto.map(|m| bounds(&m.test).0) {
+                Some(17) => "udp",
+                _ => "tcp",
+            };
+            let _ = write!(o, " -m {module}");
+            for (field, flag) in [(Field::SrcPort, "--sport"), (Field::DstPort, "--dport")] {
+                let Some(m) = r.get(field) else { continue };
+                let (lo, hi) = bounds(&m.test);
+                if (lo, hi) == (0, 65535) && !m.negated {
+                    continue;
+                }
+                let value = if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}:{hi}")
+                };
+                let _ = write!(o, " {}{flag} {value}", bang(m));
+            }
+        }
+        if let Some(c) = &r.comment {
+            let _ = write!(o, " -m comment --comment {}", save_string(c));
+        }
+        let _ = writeln!(o, " -j {}", r.action.verdict().target());
+    }
+    o.push_str("COMMIT\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{decode, Decoded, Ports};
+
+    #[test]
+    fn ruleset_samples_verify_and_are_deterministic() {
+        let a = sample_rulesets(7, 30, 12);
+        assert_eq!(a.len(), 30);
+        assert_eq!(a, sample_rulesets(7, 30, 12));
+        assert_ne!(a, sample_rulesets(8, 30, 12));
+        for rs in &a {
+            crate::ir::verify(rs).unwrap();
+        }
+        assert!(a.iter().any(|rs| rs.rules().any(|r| r.needs_l4())));
+        assert!(a
+            .iter()
+            .any(|rs| rs.rules().any(|r| r.matches.iter().any(|m| m.negated))));
+    }
+
+    #[test]
+    fn frames_oracle_safe_are_plain_ipv4_without_martians() {
+        let rs = &sample_rulesets(1, 1, 10)[0];
+        let opts = FrameOpts {
+            oracle_safe: true,
+            ..FrameOpts::default()
+        };
+        let frames = sample_frames(rs, 3, 400, &opts);
+        assert_eq!(frames, sample_frames(rs, 3, 400, &opts));
+        let mut truncated = 0;
+        for f in &frames {
+            let Decoded::Ipv4(p) = decode(f) else {
+                panic!("not plain ipv4: {f:?}")
+            };
+            assert!(!is_martian(p.src) && !is_martian(p.dst), "{p}");
+            assert_eq!(p.frag_offset, 0);
+            assert_eq!(f[ETH_HLEN] & 0x0f, 5);
+            truncated += (p.ports == Ports::Truncated) as usize;
+        }
+        assert!(truncated > 0);
+    }
+
+    #[test]
+    fn frames_unsafe_cover_every_decoding() {
+        let rs = &sample_rulesets(2, 1, 10)[0];
+        let frames = sample_frames(rs, 4, 600, &FrameOpts::default());
+        let d: Vec<Decoded> = frames.iter().map(|f| decode(f)).collect();
+        assert!(d.iter().any(|d| matches!(d, Decoded::NotIpv4)));
+        assert!(d.iter().any(|d| matches!(d, Decoded::Malformed(_))));
+        assert!(d
+            .iter()
+            .any(|d| matches!(d, Decoded::Ipv4(p) if p.frag_offset != 0)));
+        assert!(d
+            .iter()
+            .any(|d| matches!(d, Decoded::Ipv4(p) if matches!(p.ports, Ports::Present { .. }))));
+    }
+
+    #[test]
+    fn comment_save_string_quotes_like_xtables() {
+        assert_eq!(save_string("ssh"), "ssh");
+        assert_eq!(save_string("a-b_c9"), "a-b_c9");
+        assert_eq!(save_string("known scanner"), "\"known scanner\"");
+        assert_eq!(save_string("it's \"x\""), "\"it\\'s \\\"x\\\"\"");
+        assert_eq!(save_string(""), "\"\"");
+    }
+
+    #[test]
+    fn restore_text_spells_rules_like_iptables_save() {
+        let sp = Span::default;
+        let m = |field, test, negated| Match {
+            field,
+            test,
+            negated,
+            span: sp(),
+        };
+        let rule = |i: u32, matches, action, comment: Option<&str>| Rule {
+            id: RuleId(i),
+            chain: ChainId(0),
+            position: i + 1,
+            matches,
+            action,
+            comment: comment.map(str::to_string),
+            counters: None,
+            span: sp(),
+        };
+        let rs = Ruleset {
+            chains: vec![Chain {
+                id: ChainId(0),
+                name: "INPUT".into(),
+                hook: Some(Hook::Input),
+                policy: Some(Verdict::Drop),
+                rules: vec![
+                    rule(
+                        0,
+                        vec![
+                            m(
+                                Field::SrcIp,
+                                Test::Prefix {
+                                    addr: 0x0a00_0000,
+                                    len: 8,
+                                },
+                                false,
+                            ),
+                            m(
+                                Field::DstIp,
+                                Test::Prefix {
+                                    addr: 0x0102_0304,
+                                    len: 32,
+                                },
+                                true,
+                            ),
+                            m(Field::Proto, Test::Exact(6), false),
+                            m(Field::SrcPort, Test::Range { lo: 1, hi: 1023 }, true),
+                            m(Field::DstPort, Test::Exact(80), false),
+                        ],
+                        Action::Accept,
+                        Some("web in"),
+                    ),
+                    rule(
+                        1,
+                        vec![
+                            m(Field::Proto, Test::Exact(17), false),
+                            m(Field::DstPort, Test::Range { lo: 0, hi: 65535 }, false),
+                        ],
+                        Action::Drop,
+                        None,
+                    ),
+                    rule(
+                        2,
+                        vec![m(Field::Proto, Test::Exact(1), true)],
+                        Action::Drop,
+                        Some("x"),
+                    ),
+                ],
+                span: sp(),
+            }],
+        };
+        crate::ir::verify(&rs).unwrap();
+        assert_eq!(
+            iptables_restore_text(&rs),
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A INPUT -s 10.0.0.0/8 ! -d 1.2.3.4/32 -p tcp -m tcp ! --sport 1:1023 --dport 80 \
+             -m comment --comment \"web in\" -j ACCEPT\n\
+             -A INPUT -p udp -m udp -j DROP\n\
+             -A INPUT ! -p icmp -m comment --comment x -j DROP\nCOMMIT\n"
+        );
+    }
+}
