@@ -4,3 +4,4 @@
 //! - [`oracle`]: real iptables in a namespace as a classifier whose verdict and deciding rule are
 //!   read back from its counters.
 pub mod netns;
+pub mod oracle;
