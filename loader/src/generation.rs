@@ -1,0 +1,522 @@
+//! One generation: the datapath object loaded for one artifact, every map sized and filled from the
+//! artifact's images, and a fresh prog array wired (`stages[i]` at index `i`, `tw_final` at `nstages`).
+//!
+//! Guarantees: [`Generation::load`] either returns a complete generation or an error (a verifier
+//! rejection carries the verifier log); nothing is attached or pinned by it. Only the entry, the final
+//! program, `tw_pass` and the used stages are loaded; unused stage maps get one entry.
+//! A generation lives as long as its file descriptors (or its pins, see `crate::iface`).
+use std::{
+    collections::BTreeMap,
+    os::fd::{AsFd, BorrowedFd},
+    time::{Duration, Instant},
+};
+
+use aya::{
+    maps::{Map, MapData, PerCpuArray, ProgramArray},
+    programs::{ProgramError, Xdp},
+    Ebpf, EbpfLoader,
+};
+use tailwall_abi as abi;
+use tailwall_compiler::{artifact::Artifact, ir::Field};
+
+use crate::{
+    error::{map_err, prog_err, sys, LoadError},
+    object::OBJECT,
+    sys as raw,
+};
+
+/// Names of one field stage: its program, lookup table and class-vector map.
+#[derive(Clone, Copy, Debug)]
+pub struct StageNames {
+    pub field: Field,
+    pub prog: &'static str,
+    pub table: &'static str,
+    pub vectors: &'static str,
+}
+
+/// Every field stage the object carries.
+pub const STAGES: [StageNames; 5] = [
+    StageNames {
+        field: Field::SrcIp,
+        prog: abi::PROG_SRC_IP,
+        table: abi::MAP_T_SRC_IP,
+        vectors: abi::MAP_V_SRC_IP,
+    },
+    StageNames {
+        field: Field::DstIp,
+        prog: abi::PROG_DST_IP,
+        table: abi::MAP_T_DST_IP,
+        vectors: abi::MAP_V_DST_IP,
+    },
+    StageNames {
+        field: Field::Proto,
+        prog: abi::PROG_PROTO,
+        table: abi::MAP_T_PROTO,
+        vectors: abi::MAP_V_PROTO,
+    },
+    StageNames {
+        field: Field::SrcPort,
+        prog: abi::PROG_SRC_PORT,
+        table: abi::MAP_T_SRC_PORT,
+        vectors: abi::MAP_V_SRC_PORT,
+    },
+    StageNames {
+        field: Field::DstPort,
+        prog: abi::PROG_DST_PORT,
+        table: abi::MAP_T_DST_PORT,
+        vectors: abi::MAP_V_DST_PORT,
+    },
+];
+
+/// The stage names of `field`.
+pub fn stage_names(field: Field) -> StageNames {
+    STAGES
+        .iter()
+        .copied()
+        .find(|s| s.field == field)
+        .expect("every field has a stage")
+}
+
+/// The empty XDP program in the object (benchmark baseline).
+pub const PROG_PASS: &str = "tw_pass";
+
+/// (name, key size, value size) of every map of the object.
+const MAP_LAYOUT: [(&str, u32, u32); 17] = {
+    use core::mem::size_of;
+    let chunk = size_of::<abi::Chunk>() as u32;
+    let lpm = size_of::<abi::LpmV4Key>() as u32;
+    [
+        (abi::MAP_PROGS, 4, 4),
+        (abi::MAP_PKT, 4, size_of::<abi::PktCtx>() as u32),
+        (abi::MAP_SCRATCH, 4, chunk),
+        (abi::MAP_RULES, 4, size_of::<abi::RuleMeta>() as u32),
+        (abi::MAP_RULE_CNT, 4, size_of::<abi::Counter>() as u32),
+        (abi::MAP_REASONS, 4, size_of::<abi::Counter>() as u32),
+        (abi::MAP_DECISION, 4, size_of::<abi::Decision>() as u32),
+        (abi::MAP_T_SRC_IP, lpm, 4),
+        (abi::MAP_V_SRC_IP, 4, chunk),
+        (abi::MAP_T_DST_IP, lpm, 4),
+        (abi::MAP_V_DST_IP, 4, chunk),
+        (abi::MAP_T_PROTO, 4, 4),
+        (abi::MAP_V_PROTO, 4, chunk),
+        (abi::MAP_T_SRC_PORT, 4, 4),
+        (abi::MAP_V_SRC_PORT, 4, chunk),
+        (abi::MAP_T_DST_PORT, 4, 4),
+        (abi::MAP_V_DST_PORT, 4, chunk),
+    ]
+};
+
+/// What the kernel reported for one loaded program.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProgramStat {
+    pub name: &'static str,
+    /// Instructions the verifier processed (`verified_insns`), when the kernel reports it.
+    pub verified_insns: Option<u32>,
+    /// Size of the translated (post-verifier) program in bytes.
+    pub xlated_bytes: Option<u32>,
+}
+
+/// Result of one BPF_PROG_TEST_RUN of the entry program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    /// The XDP action returned (`XDP_PASS` = 2, `XDP_DROP` = 1).
+    pub xdp_action: u32,
+    /// `tw_decision` of the CPU the program ran on, after the (last) run.
+    pub decision: abi::Decision,
+    /// Mean time of one run in nanoseconds, as the kernel measured it.
+    pub duration_ns: u32,
+}
+
+/// A loaded generation (see the module docs).
+pub struct Generation {
+    ebpf: Ebpf,
+    maps: BTreeMap<&'static str, Map>,
+    /// Programs at prog-array indices `0..=nstages`.
+    chain: Vec<&'static str>,
+    nrules: u32,
+    digest: String,
+    load_time: Duration,
+}
+
+fn map_data(map: &Map) -> Option<&MapData> {
+    match map {
+        Map::Array(d) | Map::PerCpuArray(d) | Map::LpmTrie(d) | Map::ProgramArray(d) => Some(d),
+        _ => None,
+    }
+}
+
+fn check(artifact: &Artifact) -> Result<(), LoadError> {
+    if artifact.abi_version != abi::ABI_VERSION {
+        return Err(LoadError::AbiVersion {
+            found: artifact.abi_version,
+            expected: abi::ABI_VERSION,
+        });
+    }
+    let g = &artifact.globals;
+    let bad = |m: String| Err(LoadError::Artifact(m));
+    if g.nstages as usize != artifact.stages.len() {
+        return bad(format!(
+            "globals say {} stages, the plan lists {}",
+            g.nstages,
+            artifact.stages.len()
+        ));
+    }
+    if g.nstages > abi::MAX_STAGES {
+        return bad(format!(
+            "{} stages exceed the datapath bound {}",
+            g.nstages,
+            abi::MAX_STAGES
+        ));
+    }
+    if g.nchunks > abi::MAX_CHUNKS {
+        return bad(format!(
+            "{} chunks exceed the datapath bound {}",
+            g.nchunks,
+            abi::MAX_CHUNKS
+        ));
+    }
+    if (g.nrules as u64) > g.nchunks as u64 * abi::CHUNK_BITS as u64 {
+        return bad(format!(
+            "{} rules do not fit in {} chunks",
+            g.nrules, g.nchunks
+        ));
+    }
+    if g.policy != abi::ACTION_ACCEPT && g.policy != abi::ACTION_DROP {
+        return bad(format!("unknown policy action code {}", g.policy));
+    }
+    for (i, f) in artifact.stages.iter().enumerate() {
+        if artifact.stages[..i].contains(f) {
+            return bad(format!("stage {} appears twice", f.name()));
+        }
+    }
+    for m in &artifact.maps {
+        let Some(&(_, k, v)) = MAP_LAYOUT.iter().find(|(n, _, _)| *n == m.name) else {
+            return bad(format!(
+                "map {} is not part of abi {}",
+                m.name,
+                abi::ABI_VERSION
+            ));
+        };
+        if (m.key_size, m.value_size) != (k, v) {
+            return bad(format!(
+                "map {} has key/value sizes {}/{}, the abi says {k}/{v}",
+                m.name, m.key_size, m.value_size
+            ));
+        }
+        if m.max_entries == 0 {
+            return bad(format!("map {} has max_entries 0", m.name));
+        }
+        if m.entries.len() > m.max_entries as usize {
+            return bad(format!(
+                "map {} has {} entries for max_entries {}",
+                m.name,
+                m.entries.len(),
+                m.max_entries
+            ));
+        }
+        for (key, value) in &m.entries {
+            if key.len() != k as usize || value.len() != v as usize {
+                return bad(format!("map {} has an entry of the wrong size", m.name));
+            }
+        }
+    }
+    for s in &artifact.stages {
+        let n = stage_names(*s);
+        if artifact.map(n.table).is_none() || artifact.map(n.vectors).is_none() {
+            return bad(format!(
+                "stage {} has no {} or {} image",
+                s.name(),
+                n.table,
+                n.vectors
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `max_entries` of `name` in this generation.
+fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
+    let g = &artifact.globals;
+    match artifact.map(name) {
+        Some(m) => m.max_entries,
+        None if name == abi::MAP_PROGS => g.nstages + 1,
+        None if name == abi::MAP_SCRATCH => g.nchunks.max(1),
+        None if name == abi::MAP_RULES || name == abi::MAP_RULE_CNT => g.nrules.max(1),
+        None if name == abi::MAP_REASONS => abi::REASON_SLOTS,
+        // tw_pkt, tw_decision, and the maps of unused stages.
+        None => 1,
+    }
+}
+
+fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
+    let prog: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+        .try_into()
+        .map_err(prog_err(name))?;
+    prog.load().map_err(|e| match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => LoadError::Verifier {
+            program: name,
+            log: verifier_log.to_string(),
+            source: io_error,
+        },
+        other => prog_err(name)(other),
+    })
+}
+
+impl Generation {
+    /// Load `artifact` into the kernel (see the module docs). Not attached anywhere.
+    pub fn load(artifact: &Artifact) -> Result<Generation, LoadError> {
+        check(artifact)?;
+        let start = Instant::now();
+        let g = artifact.globals;
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global(abi::GLOBAL_NCHUNKS, &g.nchunks, true)
+            .override_global(abi::GLOBAL_NSTAGES, &g.nstages, true)
+            .override_global(abi::GLOBAL_NRULES, &g.nrules, true)
+            .override_global(abi::GLOBAL_POLICY, &g.policy, true);
+        for (name, _, _) in MAP_LAYOUT {
+            loader.map_max_entries(name, max_entries(artifact, name));
+        }
+        let mut ebpf = loader
+            .load(OBJECT)
+            .map_err(|e| LoadError::Object(Box::new(e)))?;
+
+        let mut chain: Vec<&'static str> = artifact
+            .stages
+            .iter()
+            .map(|f| stage_names(*f).prog)
+            .collect();
+        chain.push(abi::PROG_FINAL);
+        for name in chain.iter().copied().chain([abi::PROG_ENTRY, PROG_PASS]) {
+            load_xdp(&mut ebpf, name)?;
+        }
+
+        let mut maps = BTreeMap::new();
+        for (name, _, _) in MAP_LAYOUT {
+            let map = ebpf
+                .take_map(name)
+                .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no map {name}")))?;
+            maps.insert(name, map);
+        }
+        let gen_maps = &mut maps;
+        for image in &artifact.maps {
+            if image.entries.is_empty() {
+                continue;
+            }
+            let map = gen_maps.get(image.name).and_then(map_data).ok_or_else(|| {
+                LoadError::Artifact(format!(
+                    "map {} is not an array or trie of the object",
+                    image.name
+                ))
+            })?;
+            fill(map.fd().as_fd(), image).map_err(sys(image.name))?;
+        }
+
+        let mut progs: ProgramArray<&mut MapData> =
+            ProgramArray::try_from(maps.get_mut(abi::MAP_PROGS).expect("taken above"))
+                .map_err(map_err(abi::MAP_PROGS))?;
+        for (i, name) in chain.iter().enumerate() {
+            let fd = ebpf
+                .program(name)
+                .expect("loaded above")
+                .fd()
+                .map_err(prog_err(name))?;
+            progs
+                .set(i as u32, fd, 0)
+                .map_err(map_err(abi::MAP_PROGS))?;
+        }
+
+        Ok(Generation {
+            ebpf,
+            maps,
+            chain,
+            nrules: g.nrules,
+            digest: artifact.digest.clone(),
+            load_time: start.elapsed(),
+        })
+    }
+
+    /// The artifact digest this generation was loaded from.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Wall time of [`Generation::load`] (object load, verifier, map fill, wiring).
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// Programs at prog-array indices `0..=nstages` (the stages in plan order, then `tw_final`).
+    pub fn chain(&self) -> &[&'static str] {
+        &self.chain
+    }
+
+    /// Verifier statistics of every loaded program: the chain, then `tw_entry` and `tw_pass`.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStat>, LoadError> {
+        let mut out = Vec::new();
+        for name in self
+            .chain
+            .iter()
+            .copied()
+            .chain([abi::PROG_ENTRY, PROG_PASS])
+        {
+            let prog: &Xdp = self.xdp(name)?;
+            let info = prog.info().map_err(prog_err(name))?;
+            out.push(ProgramStat {
+                name,
+                verified_insns: info.verified_instruction_count(),
+                xlated_bytes: info.size_translated(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn xdp(&self, name: &'static str) -> Result<&Xdp, LoadError> {
+        self.ebpf
+            .program(name)
+            .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+            .try_into()
+            .map_err(prog_err(name))
+    }
+
+    pub(crate) fn xdp_mut(&mut self, name: &'static str) -> Result<&mut Xdp, LoadError> {
+        self.ebpf
+            .program_mut(name)
+            .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+            .try_into()
+            .map_err(prog_err(name))
+    }
+
+    pub(crate) fn map(&self, name: &'static str) -> &Map {
+        self.maps.get(name).expect("every abi map is taken at load")
+    }
+
+    /// The entry program's fd (for [`crate::test_run_live`]).
+    pub fn entry_fd(&self) -> Result<BorrowedFd<'_>, LoadError> {
+        Ok(self
+            .xdp(abi::PROG_ENTRY)?
+            .fd()
+            .map_err(prog_err(abi::PROG_ENTRY))?
+            .as_fd())
+    }
+
+    /// The empty XDP program's fd (`tw_pass`, returns `XDP_PASS`): the benchmark baseline.
+    pub fn pass_fd(&self) -> Result<BorrowedFd<'_>, LoadError> {
+        Ok(self
+            .xdp(PROG_PASS)?
+            .fd()
+            .map_err(prog_err(PROG_PASS))?
+            .as_fd())
+    }
+
+    /// Run `frame` through the entry program `repeat` times with BPF_PROG_TEST_RUN and read back the
+    /// decision of the CPU it ran on. The thread is pinned to its CPU for the run. Counters count every
+    /// repetition.
+    pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_ENTRY, frame, repeat)
+    }
+
+    /// As [`Generation::test_run`], on the empty program `tw_pass` (decision left untouched).
+    pub fn test_run_pass(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
+        self.run_prog(PROG_PASS, frame, repeat)
+    }
+
+    fn run_prog(
+        &self,
+        prog: &'static str,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<TestRun, LoadError> {
+        if frame.len() < 14 {
+            return Err(LoadError::FrameTooShort(frame.len()));
+        }
+        let fd = self.xdp(prog)?.fd().map_err(prog_err(prog))?.as_fd();
+        let pin = raw::CpuPin::current().map_err(sys("sched_setaffinity"))?;
+        let mut attr = raw::TestRunAttr {
+            data_in: frame.as_ptr() as u64,
+            data_size_in: frame.len() as u32,
+            repeat: repeat.max(1),
+            ..Default::default()
+        };
+        let (xdp_action, duration_ns) =
+            raw::prog_test_run(&mut attr, fd).map_err(sys("BPF_PROG_TEST_RUN"))?;
+        let decisions: PerCpuArray<&MapData, abi::Decision> =
+            PerCpuArray::try_from(self.map(abi::MAP_DECISION))
+                .map_err(map_err(abi::MAP_DECISION))?;
+        let per_cpu = decisions.get(&0, 0).map_err(map_err(abi::MAP_DECISION))?;
+        let decision = per_cpu.get(pin.cpu).copied().unwrap_or_default();
+        drop(pin);
+        Ok(TestRun {
+            xdp_action,
+            decision,
+            duration_ns,
+        })
+    }
+
+    /// Per-rule packet/byte counters, summed over CPUs, indexed by global rule index.
+    pub fn rule_counters(&self) -> Result<Vec<abi::Counter>, LoadError> {
+        let mut v = read_counters(self.map(abi::MAP_RULE_CNT), abi::MAP_RULE_CNT)?;
+        v.truncate(self.nrules as usize);
+        Ok(v)
+    }
+
+    /// `tw_reasons` summed over CPUs, indexed by `REASON_*` slot.
+    pub fn reason_counters(&self) -> Result<Vec<abi::Counter>, LoadError> {
+        read_counters(self.map(abi::MAP_REASONS), abi::MAP_REASONS)
+    }
+}
+
+/// Read a per-CPU `Counter` array, summing each slot over CPUs.
+pub(crate) fn read_counters(map: &Map, name: &'static str) -> Result<Vec<abi::Counter>, LoadError> {
+    let arr: PerCpuArray<&MapData, abi::Counter> =
+        PerCpuArray::try_from(map).map_err(map_err(name))?;
+    let mut out = Vec::with_capacity(arr.len() as usize);
+    for i in 0..arr.len() {
+        let per_cpu = arr.get(&i, 0).map_err(map_err(name))?;
+        out.push(
+            per_cpu
+                .iter()
+                .fold(abi::Counter::default(), |a, c| abi::Counter {
+                    packets: a.packets + c.packets,
+                    bytes: a.bytes + c.bytes,
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// Write a map image: arrays in batches (falling back to single updates), LPM tries entry by entry.
+fn fill(fd: BorrowedFd<'_>, image: &tailwall_compiler::artifact::MapImage) -> std::io::Result<()> {
+    use tailwall_compiler::artifact::MapKind;
+    if image.kind == MapKind::Array {
+        let keys: Vec<u8> = image
+            .entries
+            .iter()
+            .flat_map(|(k, _)| k.iter().copied())
+            .collect();
+        let values: Vec<u8> = image
+            .entries
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        match raw::map_update_batch(fd, &keys, &values, image.entries.len() as u32) {
+            Ok(()) => return Ok(()),
+            // Batch ops unsupported: EINVAL, EOPNOTSUPP, or the kernel-internal ENOTSUPP (524).
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::EOPNOTSUPP | 524)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for (k, v) in &image.entries {
+        raw::map_update(fd, k, v)?;
+    }
+    Ok(())
+}

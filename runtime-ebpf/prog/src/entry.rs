@@ -1,0 +1,101 @@
+//! `tw_entry`: the attached XDP program. Decodes Ethernet + IPv4 with exactly the decisions of
+//! `tailwall_compiler::packet::decode`, fills the per-CPU `tw_pkt` and tail-calls `tw_progs[0]`.
+//!
+//! Guarantees (mirroring `packet::decode`):
+//! - shorter than an Ethernet header, or EtherType ≠ 0x0800 (VLAN tags included): `XDP_PASS`, counted
+//!   `REASON_NOT_IPV4`;
+//! - IPv4 shorter than 20 bytes, version ≠ 4, IHL < 5, header longer than the frame, total length
+//!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
+//! - the transport header is read only on the first fragment and only within the IPv4 total length
+//!   (Ethernet padding ignored): TCP needs 20 bytes, UDP 8, else `PORT_TRUNCATED`; other protocols and
+//!   later fragments carry `PORT_ABSENT`.
+//!
+//! The checksum is not verified (the kernel does it after XDP).
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+use tailwall_abi::{
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, PORT_ABSENT, PORT_TRUNCATED, REASON_MALFORMED,
+    REASON_NOT_IPV4,
+};
+
+use crate::common::{by_reason, map_failure, pkt, tail_call};
+
+const ETH_HLEN: usize = 14;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+#[inline(always)]
+fn byte(at: usize) -> u8 {
+    // SAFETY: every caller has checked `at < data_end` against the packet bounds.
+    unsafe { *(at as *const u8) }
+}
+
+#[inline(always)]
+fn be16(at: usize) -> u32 {
+    ((byte(at) as u32) << 8) | byte(at + 1) as u32
+}
+
+#[xdp]
+pub fn tw_entry(ctx: XdpContext) -> u32 {
+    let data = ctx.data();
+    let end = ctx.data_end();
+    let frame_len = end.wrapping_sub(data) as u64;
+    if data + ETH_HLEN > end {
+        return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
+    }
+    if byte(data + 12) != 0x08 || byte(data + 13) != 0x00 {
+        return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
+    }
+    let ip = data + ETH_HLEN;
+    if ip + 20 > end {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    let b0 = byte(ip);
+    if b0 >> 4 != 4 {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    let ihl = ((b0 & 0x0f) as usize) * 4;
+    if ihl < 20 || ip + ihl > end {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    let tot_len = be16(ip + 2) as usize;
+    if tot_len < ihl || ip + tot_len > end {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    let frag_offset = be16(ip + 6) & 0x1fff;
+    let proto = byte(ip + 9);
+    let src_ip = [byte(ip + 12), byte(ip + 13), byte(ip + 14), byte(ip + 15)];
+    let dst_ip = [byte(ip + 16), byte(ip + 17), byte(ip + 18), byte(ip + 19)];
+
+    let (mut src_port, mut dst_port) = (PORT_ABSENT, PORT_ABSENT);
+    if frag_offset == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+        let need = if proto == IPPROTO_TCP { 20 } else { 8 };
+        let l4 = ip + ihl;
+        // `l4 + 4 > end` cannot hold when the first test passes; it is there for the verifier.
+        if tot_len - ihl < need || l4 + 4 > end {
+            src_port = PORT_TRUNCATED;
+            dst_port = PORT_TRUNCATED;
+        } else {
+            src_port = be16(l4);
+            dst_port = be16(l4 + 2);
+        }
+    }
+
+    let ip_len = tot_len as u64;
+    let Some(p) = pkt() else {
+        return map_failure(ip_len);
+    };
+    // SAFETY: a valid per-CPU map value pointer.
+    unsafe {
+        *p = PktCtx {
+            src_ip,
+            dst_ip,
+            proto: proto as u32,
+            src_port,
+            dst_port,
+            ip_len: tot_len as u32,
+            step: 0,
+            started: 0,
+        };
+    }
+    tail_call(&ctx, 0, ip_len)
+}

@@ -1,0 +1,86 @@
+//! Every map and load-time global of the datapath, named exactly as `tailwall-abi` names them.
+//!
+//! `max_entries` here are placeholders: the loader sizes every map from the artifact
+//! (`EbpfLoader::set_max_entries`) and sets the globals (`EbpfLoader::set_global`) before loading.
+use aya_ebpf::{
+    macros::map,
+    maps::{lpm_trie::LpmTrie, Array, PerCpuArray, ProgramArray},
+};
+use tailwall_abi::{Chunk, Counter, Decision, PktCtx, RuleMeta, MAX_STAGES, REASON_SLOTS};
+
+#[map(name = "tw_progs")]
+pub static TW_PROGS: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
+#[map(name = "tw_pkt")]
+pub static TW_PKT: PerCpuArray<PktCtx> = PerCpuArray::with_max_entries(1, 0);
+#[map(name = "tw_scratch")]
+pub static TW_SCRATCH: PerCpuArray<Chunk> = PerCpuArray::with_max_entries(1, 0);
+#[map(name = "tw_rules")]
+pub static TW_RULES: Array<RuleMeta> = Array::with_max_entries(1, 0);
+#[map(name = "tw_rule_cnt")]
+pub static TW_RULE_CNT: PerCpuArray<Counter> = PerCpuArray::with_max_entries(1, 0);
+#[map(name = "tw_reasons")]
+pub static TW_REASONS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REASON_SLOTS, 0);
+#[map(name = "tw_decision")]
+pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "tw_t_src_ip")]
+pub static TW_T_SRC_IP: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
+#[map(name = "tw_v_src_ip")]
+pub static TW_V_SRC_IP: Array<Chunk> = Array::with_max_entries(1, 0);
+#[map(name = "tw_t_dst_ip")]
+pub static TW_T_DST_IP: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
+#[map(name = "tw_v_dst_ip")]
+pub static TW_V_DST_IP: Array<Chunk> = Array::with_max_entries(1, 0);
+#[map(name = "tw_t_proto")]
+pub static TW_T_PROTO: Array<u32> = Array::with_max_entries(1, 0);
+#[map(name = "tw_v_proto")]
+pub static TW_V_PROTO: Array<Chunk> = Array::with_max_entries(1, 0);
+#[map(name = "tw_t_src_port")]
+pub static TW_T_SRC_PORT: Array<u32> = Array::with_max_entries(1, 0);
+#[map(name = "tw_v_src_port")]
+pub static TW_V_SRC_PORT: Array<Chunk> = Array::with_max_entries(1, 0);
+#[map(name = "tw_t_dst_port")]
+pub static TW_T_DST_PORT: Array<u32> = Array::with_max_entries(1, 0);
+#[map(name = "tw_v_dst_port")]
+pub static TW_V_DST_PORT: Array<Chunk> = Array::with_max_entries(1, 0);
+
+// Load-time constants (read-only `.rodata`, set by the loader; the verifier sees their exact values).
+#[unsafe(no_mangle)]
+static TW_NCHUNKS: u32 = 0;
+#[unsafe(no_mangle)]
+static TW_NSTAGES: u32 = 0;
+#[unsafe(no_mangle)]
+static TW_NRULES: u32 = 0;
+#[unsafe(no_mangle)]
+static TW_POLICY: u32 = 0;
+
+/// Chunks per rule vector, clamped to the ABI bound so every loop has a constant bound.
+#[inline(always)]
+pub fn nchunks() -> u32 {
+    // SAFETY: a plain read of a static the loader patches before load; volatile so LLVM does not fold
+    // the placeholder value.
+    let n = unsafe { core::ptr::read_volatile(&TW_NCHUNKS) };
+    if n > tailwall_abi::MAX_CHUNKS {
+        tailwall_abi::MAX_CHUNKS
+    } else {
+        n
+    }
+}
+
+#[inline(always)]
+pub fn nstages() -> u32 {
+    // SAFETY: as in `nchunks`.
+    unsafe { core::ptr::read_volatile(&TW_NSTAGES) }
+}
+
+#[inline(always)]
+pub fn nrules() -> u32 {
+    // SAFETY: as in `nchunks`.
+    unsafe { core::ptr::read_volatile(&TW_NRULES) }
+}
+
+#[inline(always)]
+pub fn policy() -> u32 {
+    // SAFETY: as in `nchunks`.
+    unsafe { core::ptr::read_volatile(&TW_POLICY) }
+}

@@ -1,0 +1,85 @@
+//! Field stages: one XDP program per field (`tw_s_<field>`), each an instance of [`run`].
+//!
+//! A stage looks the packet's field up in `tw_t_<field>` (LPM trie for addresses, direct array for
+//! protocol and ports) to get a class id, then for `c in 0..TW_NCHUNKS` ANDs (the first stage: copies)
+//! `tw_v_<field>[class * TW_NCHUNKS + c]` into the per-CPU `tw_scratch[c]`. An all-zero result
+//! tail-calls the final program (index `TW_NSTAGES`) directly; otherwise `tw_progs[step + 1]`.
+//! A failed lookup drops (`REASON_MAP`); a step beyond `MAX_STAGES` drops (`REASON_BOUND`).
+use aya_ebpf::{maps::Array, programs::XdpContext};
+use tailwall_abi::{Chunk, PktCtx, ACTION_DROP, CHUNK_WORDS, MAX_STAGES, REASON_BOUND};
+
+use crate::{
+    common::{by_reason, map_failure, pkt, tail_call},
+    maps::{nchunks, nstages, TW_SCRATCH},
+};
+
+pub mod dst_ip;
+pub mod dst_port;
+pub mod proto;
+pub mod src_ip;
+pub mod src_port;
+
+/// Run one field stage: `class_of` maps the packet context to the field's class id (`None`: the
+/// lookup failed), `vectors` is the field's `tw_v_<field>` map.
+#[inline(always)]
+pub fn run(
+    ctx: &XdpContext,
+    class_of: impl FnOnce(&PktCtx) -> Option<u32>,
+    vectors: &Array<Chunk>,
+) -> u32 {
+    let Some(p) = pkt() else {
+        return map_failure(0);
+    };
+    // SAFETY: a valid per-CPU map value pointer; this CPU runs one packet at a time.
+    let p = unsafe { &mut *p };
+    let bytes = p.ip_len as u64;
+    let Some(class) = class_of(p) else {
+        return map_failure(bytes);
+    };
+    let n = nchunks();
+    let base = class.wrapping_mul(n);
+    let started = p.started != 0;
+    let mut any = 0u64;
+    let mut c = 0u32;
+    while c < n {
+        let Some(v) = vectors.get(base.wrapping_add(c)) else {
+            return map_failure(bytes);
+        };
+        let Some(s) = TW_SCRATCH.get_ptr_mut(c) else {
+            return map_failure(bytes);
+        };
+        // SAFETY: a valid per-CPU map value pointer.
+        let s = unsafe { &mut *s };
+        let mut w = 0;
+        while w < CHUNK_WORDS {
+            let x = if started { s.w[w] & v.w[w] } else { v.w[w] };
+            s.w[w] = x;
+            any |= x;
+            w += 1;
+        }
+        c += 1;
+    }
+    p.started = 1;
+    let next = if any == 0 { nstages() } else { p.step + 1 };
+    if next > MAX_STAGES {
+        return by_reason(REASON_BOUND, ACTION_DROP, bytes);
+    }
+    p.step = next;
+    tail_call(ctx, next, bytes)
+}
+
+/// Class of an IPv4 address in an LPM trie keyed by `LpmV4Key` (prefix length 32 = the whole address).
+#[inline(always)]
+pub fn lpm_class(
+    trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>,
+    addr: [u8; 4],
+) -> Option<u32> {
+    let key = aya_ebpf::maps::lpm_trie::Key::new(32, addr);
+    trie.get(&key).copied()
+}
+
+/// Class of a value in a direct array table.
+#[inline(always)]
+pub fn array_class(table: &Array<u32>, index: u32) -> Option<u32> {
+    table.get(index).copied()
+}

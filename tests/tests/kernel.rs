@@ -1,0 +1,679 @@
+//! Kernel tier: the eBPF datapath in the running kernel.
+//!
+//! - every program passes the verifier in every configuration (no stage, each single field, all five,
+//!   one chunk, ~10k rules / 20 chunks);
+//! - BPF_PROG_TEST_RUN verdicts and deciding rules equal `interp` on generated rulesets × frames, and the
+//!   rule/reason counters count what ran;
+//! - attach on a veth pair in fresh namespaces, counters against real traffic from the peer, a swap
+//!   under the same link, detach.
+//!
+//! Needs root; without it every test prints "skipped: not root" and passes, unless
+//! `TAILWALL_REQUIRE_KERNEL=1` (CI), which makes it fail. Run with `--test-threads=1`.
+use std::net::Ipv4Addr;
+
+use tailwall_abi as abi;
+use tailwall_compiler::{
+    artifact::{self, Artifact},
+    diag::Span,
+    interp::{self, Decided},
+    ir::{Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict},
+    packet::{self, build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
+};
+use tailwall_loader::{Generation, TestRun};
+use tailwall_tests::netns::require_root_or_skip;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn root() -> bool {
+    require_root_or_skip("kernel")
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Rulesets and frames.
+
+fn m(field: Field, test: Test, negated: bool) -> Match {
+    Match {
+        field,
+        test,
+        negated,
+        span: Span::default(),
+    }
+}
+fn pfx(s: &str) -> Test {
+    let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+    Test::Prefix {
+        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+        len: l.parse().unwrap(),
+    }
+}
+fn src(s: &str) -> Match {
+    m(Field::SrcIp, pfx(s), false)
+}
+fn dst(s: &str) -> Match {
+    m(Field::DstIp, pfx(s), false)
+}
+fn proto(p: u8) -> Match {
+    m(Field::Proto, Test::Exact(p as u32), false)
+}
+fn sport(lo: u32, hi: u32) -> Match {
+    m(
+        Field::SrcPort,
+        if lo == hi {
+            Test::Exact(lo)
+        } else {
+            Test::Range { lo, hi }
+        },
+        false,
+    )
+}
+fn dport(lo: u32, hi: u32) -> Match {
+    m(
+        Field::DstPort,
+        if lo == hi {
+            Test::Exact(lo)
+        } else {
+            Test::Range { lo, hi }
+        },
+        false,
+    )
+}
+fn not(mut x: Match) -> Match {
+    x.negated = true;
+    x
+}
+
+/// An INPUT chain of `rules` (matches, action) with `policy`.
+fn ruleset(rules: Vec<(Vec<Match>, Action)>, policy: Verdict) -> Ruleset {
+    let rules = rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut matches, action))| {
+            matches.sort_by_key(|m| m.field);
+            Rule {
+                id: RuleId(i as u32),
+                chain: ChainId(0),
+                position: i as u32 + 1,
+                matches,
+                action,
+                comment: None,
+                counters: None,
+                span: Span::default(),
+            }
+        })
+        .collect();
+    Ruleset {
+        chains: vec![Chain {
+            id: ChainId(0),
+            name: "INPUT".into(),
+            hook: Some(Hook::Input),
+            policy: Some(policy),
+            rules,
+            span: Span::default(),
+        }],
+    }
+}
+
+fn build(rs: &Ruleset) -> Artifact {
+    artifact::build(rs, Hook::Input).expect("artifact builds")
+}
+
+fn tcp(s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16) -> Vec<u8> {
+    build_frame(
+        MAC_A,
+        MAC_B,
+        s,
+        d,
+        IPPROTO_TCP,
+        0,
+        &l4_header(IPPROTO_TCP, sp, dp, b"hello"),
+    )
+}
+fn udp(s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16) -> Vec<u8> {
+    build_frame(
+        MAC_A,
+        MAC_B,
+        s,
+        d,
+        IPPROTO_UDP,
+        0,
+        &l4_header(IPPROTO_UDP, sp, dp, b"hi"),
+    )
+}
+fn icmp(s: Ipv4Addr, d: Ipv4Addr) -> Vec<u8> {
+    build_frame(
+        MAC_A,
+        MAC_B,
+        s,
+        d,
+        IPPROTO_ICMP,
+        0,
+        &[8, 0, 0, 0, 0, 1, 0, 1],
+    )
+}
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// Frames every parsing decision of `packet::decode` exercises: options, padding, fragments, truncation,
+/// non-IPv4 and malformed headers.
+fn edge_frames() -> Vec<(String, Vec<u8>)> {
+    let (a, b) = (ip("10.1.2.3"), ip("192.168.1.5"));
+    let mut out = Vec::new();
+    out.push(("tcp".into(), tcp(a, b, 1234, 80)));
+    let mut opts = tcp(a, b, 1234, 22);
+    opts.splice(34..34, [1, 1, 1, 0]);
+    opts[14] = 0x46;
+    let tot = u16::from_be_bytes([opts[16], opts[17]]) + 4;
+    opts[16..18].copy_from_slice(&tot.to_be_bytes());
+    out.push(("tcp with ip options".into(), opts));
+    let mut padded = build_frame(
+        MAC_A,
+        MAC_B,
+        a,
+        b,
+        IPPROTO_TCP,
+        0,
+        &[0, 80, 0, 22, 0, 0, 0, 0, 0, 0],
+    );
+    padded.resize(64, 0xee);
+    out.push(("truncated tcp, ethernet padding".into(), padded));
+    out.push((
+        "truncated udp".into(),
+        build_frame(MAC_A, MAC_B, a, b, IPPROTO_UDP, 0, &[0, 53, 0]),
+    ));
+    out.push((
+        "later tcp fragment".into(),
+        build_frame(MAC_A, MAC_B, a, b, IPPROTO_TCP, 3, &[0; 24]),
+    ));
+    out.push((
+        "later udp fragment".into(),
+        build_frame(
+            MAC_A,
+            MAC_B,
+            a,
+            b,
+            IPPROTO_UDP,
+            1,
+            &[0, 53, 0, 53, 0, 8, 0, 0],
+        ),
+    ));
+    out.push((
+        "gre".into(),
+        build_frame(MAC_A, MAC_B, a, b, 47, 0, &[0; 8]),
+    ));
+    let mut arp = tcp(a, b, 1, 2);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    out.push(("arp".into(), arp));
+    let mut vlan = tcp(a, b, 1, 2);
+    vlan[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    out.push(("vlan tag".into(), vlan));
+    out.push((
+        "ethernet header only".into(),
+        tcp(a, b, 1, 2)[..14].to_vec(),
+    ));
+    out.push(("short ipv4 header".into(), tcp(a, b, 1, 2)[..30].to_vec()));
+    let mut v6 = tcp(a, b, 1, 2);
+    v6[14] = 0x65;
+    out.push(("ip version 6 under ipv4 ethertype".into(), v6));
+    let mut ihl = tcp(a, b, 1, 2);
+    ihl[14] = 0x44;
+    out.push(("ihl 4".into(), ihl));
+    let mut ihl_long = tcp(a, b, 1, 2);
+    ihl_long.truncate(14 + 24);
+    ihl_long[14] = 0x4f;
+    out.push(("ihl longer than frame".into(), ihl_long));
+    let mut long = tcp(a, b, 1, 2);
+    long[16..18].copy_from_slice(&1000u16.to_be_bytes());
+    out.push(("total length beyond frame".into(), long));
+    let mut short_tot = tcp(a, b, 1, 2);
+    short_tot[16..18].copy_from_slice(&19u16.to_be_bytes());
+    out.push(("total length below header".into(), short_tot));
+    out
+}
+
+/// Deterministic xorshift generator (the test must be reproducible from its seed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const PREFIXES: [&str; 8] = [
+    "10.0.0.0/8",
+    "10.1.0.0/16",
+    "10.1.2.0/24",
+    "10.1.2.3/32",
+    "192.168.1.0/24",
+    "192.168.1.5/32",
+    "0.0.0.0/0",
+    "172.16.0.0/12",
+];
+const ADDRS: [&str; 8] = [
+    "10.1.2.3",
+    "10.1.2.4",
+    "10.1.9.9",
+    "10.200.0.1",
+    "192.168.1.5",
+    "192.168.1.6",
+    "172.20.0.1",
+    "8.8.8.8",
+];
+const PORTS: [(u32, u32); 7] = [
+    (22, 22),
+    (53, 53),
+    (80, 80),
+    (443, 443),
+    (1000, 2000),
+    (0, 1023),
+    (8080, 65535),
+];
+const FRAME_PORTS: [u16; 10] = [22, 53, 80, 443, 999, 1000, 1500, 2000, 2001, 40000];
+
+/// A random INPUT ruleset of `n` rules over the pools above (ports only with `-p tcp|udp`, like iptables).
+fn random_ruleset(rng: &mut Rng, n: usize) -> Ruleset {
+    let mut rules = Vec::new();
+    for _ in 0..n {
+        let mut ms = Vec::new();
+        let maybe_not = |rng: &mut Rng, x: Match| if rng.below(4) == 0 { not(x) } else { x };
+        if rng.below(2) == 0 {
+            let x = src(rng.pick(&PREFIXES));
+            ms.push(maybe_not(rng, x));
+        }
+        if rng.below(2) == 0 {
+            let x = dst(rng.pick(&PREFIXES));
+            ms.push(maybe_not(rng, x));
+        }
+        match rng.below(4) {
+            0 | 1 => {
+                let p = if rng.below(2) == 0 {
+                    IPPROTO_TCP
+                } else {
+                    IPPROTO_UDP
+                };
+                ms.push(proto(p));
+                if rng.below(3) != 0 {
+                    let (lo, hi) = rng.pick(&PORTS);
+                    let x = dport(lo, hi);
+                    ms.push(maybe_not(rng, x));
+                }
+                if rng.below(3) == 0 {
+                    let (lo, hi) = rng.pick(&PORTS);
+                    let x = sport(lo, hi);
+                    ms.push(maybe_not(rng, x));
+                }
+            }
+            2 => {
+                let x = proto(rng.pick(&[IPPROTO_ICMP, IPPROTO_TCP, 47]));
+                ms.push(maybe_not(rng, x));
+            }
+            _ => {}
+        }
+        let action = if rng.below(2) == 0 {
+            Action::Accept
+        } else {
+            Action::Drop
+        };
+        rules.push((ms, action));
+    }
+    let policy = if rng.below(2) == 0 {
+        Verdict::Accept
+    } else {
+        Verdict::Drop
+    };
+    ruleset(rules, policy)
+}
+
+fn random_frame(rng: &mut Rng) -> Vec<u8> {
+    let (s, d) = (ip(rng.pick(&ADDRS)), ip(rng.pick(&ADDRS)));
+    let (sp, dp) = (rng.pick(&FRAME_PORTS), rng.pick(&FRAME_PORTS));
+    match rng.below(6) {
+        0 | 1 => tcp(s, d, sp, dp),
+        2 | 3 => udp(s, d, sp, dp),
+        4 => icmp(s, d),
+        _ => {
+            let edges = edge_frames();
+            let (_, mut f) = edges[rng.below(edges.len() as u64) as usize].clone();
+            if f.len() >= 34 && f[12..14] == [0x08, 0x00] {
+                f[26..30].copy_from_slice(&s.octets());
+                f[30..34].copy_from_slice(&d.octets());
+            }
+            f
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Comparing the kernel with interp.
+
+/// The kernel's run, in interp's terms: (verdict, deciding rule position or reason).
+fn expected(rs: &Ruleset, frame: &[u8]) -> (u32, String) {
+    let o = interp::run(rs, Hook::Input, &packet::decode(frame));
+    let xdp = if o.verdict == Verdict::Accept {
+        XDP_PASS
+    } else {
+        XDP_DROP
+    };
+    let who = match o.decided {
+        Decided::Rule { position, .. } => format!("rule {position}"),
+        Decided::Policy { .. } => "policy".into(),
+        Decided::Hotdrop { position, .. } => format!("hotdrop at rule {position}"),
+        Decided::NotIpv4 => "not ipv4".into(),
+        Decided::Malformed => "malformed".into(),
+    };
+    (xdp, who)
+}
+
+fn observed(art: &Artifact, tr: &TestRun) -> (u32, String) {
+    let d = tr.decision;
+    let pos = |r: u32| {
+        art.rules
+            .get(r as usize)
+            .map_or(format!("index {r}?"), |i| i.position.to_string())
+    };
+    let who = match d.reason {
+        abi::REASON_RULE => format!("rule {}", pos(d.rule)),
+        abi::REASON_POLICY => "policy".into(),
+        abi::REASON_HOTDROP => format!("hotdrop at rule {}", pos(d.rule)),
+        abi::REASON_NOT_IPV4 => "not ipv4".into(),
+        abi::REASON_MALFORMED => "malformed".into(),
+        r => format!("fail-closed reason {r}"),
+    };
+    (tr.xdp_action, who)
+}
+
+/// Run every frame through `gen` and compare with interp; returns the number of frames compared.
+fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -> usize {
+    let mut n = 0;
+    for f in frames.iter().filter(|f| f.len() >= 14) {
+        let tr = gen.test_run(f, 1).expect("test-run");
+        let (want, got) = (expected(rs, f), observed(art, &tr));
+        assert_eq!(got, want, "frame {:02x?}\nruleset:\n{}", f, rs.dump());
+        n += 1;
+    }
+    n
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verifier.
+
+fn load_reporting(label: &str, rs: &Ruleset) -> (Artifact, Generation) {
+    let art = build(rs);
+    let gen = Generation::load(&art).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let stats = gen.program_stats().expect("program info");
+    let insns: Vec<String> = stats
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s.name,
+                s.verified_insns.map_or("?".into(), |n| n.to_string())
+            )
+        })
+        .collect();
+    eprintln!(
+        "{label}: {} rules, {} chunks, stages {:?}, load {:?}, verified insns: {}",
+        art.globals.nrules,
+        art.globals.nchunks,
+        art.stages.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        gen.load_time(),
+        insns.join(" ")
+    );
+    (art, gen)
+}
+
+#[test]
+fn verifier_accepts_zero_stages() {
+    if !root() {
+        return;
+    }
+    let empty = ruleset(vec![], Verdict::Drop);
+    let (art, gen) = load_reporting("no rules", &empty);
+    assert_eq!(art.stages.len(), 0);
+    compare(
+        &empty,
+        &art,
+        &gen,
+        &[tcp(ip("10.0.0.1"), ip("10.0.0.2"), 1, 2)],
+    );
+    let all = ruleset(
+        vec![(vec![], Action::Accept), (vec![], Action::Drop)],
+        Verdict::Drop,
+    );
+    let (art, gen) = load_reporting("unconstrained rules", &all);
+    assert_eq!(art.stages.len(), 0);
+    assert_eq!(
+        compare(
+            &all,
+            &art,
+            &gen,
+            &edge_frames()
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect::<Vec<_>>()
+        ),
+        16
+    );
+}
+
+#[test]
+fn verifier_accepts_each_single_field() {
+    if !root() {
+        return;
+    }
+    let cases: Vec<(Field, Match)> = vec![
+        (Field::SrcIp, src("10.0.0.0/8")),
+        (Field::DstIp, not(dst("192.168.1.0/24"))),
+        (Field::Proto, proto(IPPROTO_UDP)),
+        (Field::SrcPort, sport(1000, 2000)),
+        (Field::DstPort, not(dport(22, 22))),
+    ];
+    let frames: Vec<Vec<u8>> = edge_frames().into_iter().map(|(_, f)| f).collect();
+    for (field, mm) in cases {
+        let rs = ruleset(vec![(vec![mm], Action::Drop)], Verdict::Accept);
+        let (art, gen) = load_reporting(field.name(), &rs);
+        assert_eq!(art.stages, vec![field]);
+        compare(&rs, &art, &gen, &frames);
+    }
+}
+
+#[test]
+fn verifier_accepts_all_five_fields() {
+    if !root() {
+        return;
+    }
+    let rs = ruleset(
+        vec![
+            (
+                vec![
+                    src("10.1.0.0/16"),
+                    dst("192.168.1.5"),
+                    proto(IPPROTO_TCP),
+                    sport(1000, 2000),
+                    dport(80, 80),
+                ],
+                Action::Accept,
+            ),
+            (
+                vec![not(src("10.0.0.0/8")), proto(IPPROTO_UDP), dport(53, 53)],
+                Action::Drop,
+            ),
+            (
+                vec![proto(IPPROTO_TCP), not(dport(0, 1023))],
+                Action::Accept,
+            ),
+        ],
+        Verdict::Drop,
+    );
+    let (art, gen) = load_reporting("all five fields", &rs);
+    assert_eq!(art.stages.len(), 5);
+    let mut frames: Vec<Vec<u8>> = edge_frames().into_iter().map(|(_, f)| f).collect();
+    let mut rng = Rng(0x5eed);
+    frames.extend((0..200).map(|_| random_frame(&mut rng)));
+    compare(&rs, &art, &gen, &frames);
+}
+
+#[test]
+fn verifier_accepts_ten_thousand_rules() {
+    if !root() {
+        return;
+    }
+    for n in [10usize, 512, 10_000] {
+        let mut rng = Rng(0x1000 + n as u64);
+        let rs = random_ruleset(&mut rng, n);
+        let (art, gen) = load_reporting(&format!("{n} random rules"), &rs);
+        assert_eq!(art.globals.nchunks as usize, n.div_ceil(abi::CHUNK_BITS));
+        let frames: Vec<Vec<u8>> = (0..100).map(|_| random_frame(&mut rng)).collect();
+        compare(&rs, &art, &gen, &frames);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Test-run against interp, counters.
+
+#[test]
+fn testrun_matches_interp_on_generated_rulesets() {
+    if !root() {
+        return;
+    }
+    let mut rng = Rng(0x7a11_3a11);
+    let mut compared = 0;
+    for i in 0..24 {
+        let n = 1 + rng.below(if i % 4 == 0 { 700 } else { 40 }) as usize;
+        let rs = random_ruleset(&mut rng, n);
+        let art = build(&rs);
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let mut frames: Vec<Vec<u8>> = edge_frames().into_iter().map(|(_, f)| f).collect();
+        frames.extend((0..200).map(|_| random_frame(&mut rng)));
+        compared += compare(&rs, &art, &gen, &frames);
+    }
+    eprintln!("compared {compared} frames");
+}
+
+#[test]
+fn testrun_counts_rules_and_reasons() {
+    if !root() {
+        return;
+    }
+    let rs = ruleset(
+        vec![
+            (vec![proto(IPPROTO_TCP), dport(22, 22)], Action::Accept),
+            (vec![src("10.0.0.0/8")], Action::Drop),
+        ],
+        Verdict::Accept,
+    );
+    let art = build(&rs);
+    let gen = Generation::load(&art).expect("load");
+    let ssh = tcp(ip("10.1.2.3"), ip("192.168.1.5"), 40000, 22);
+    let web = tcp(ip("10.1.2.3"), ip("192.168.1.5"), 40000, 80);
+    let other = udp(ip("8.8.8.8"), ip("192.168.1.5"), 53, 53);
+    let truncated = build_frame(
+        MAC_A,
+        MAC_B,
+        ip("10.1.2.3"),
+        ip("1.1.1.1"),
+        IPPROTO_TCP,
+        0,
+        &[0, 80, 0, 22],
+    );
+    let mut arp = ssh.clone();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let mut bad = ssh.clone();
+    bad[14] = 0x43;
+
+    let tr = gen.test_run(&ssh, 3).expect("run");
+    assert_eq!(
+        (tr.xdp_action, tr.decision.rule, tr.decision.reason),
+        (XDP_PASS, 0, abi::REASON_RULE)
+    );
+    for f in [&web, &web, &other, &truncated, &arp, &bad] {
+        gen.test_run(f, 1).expect("run");
+    }
+    let seq_before = gen.test_run(&other, 1).expect("run").decision.seq;
+    let seq_after = gen.test_run(&other, 5).expect("run").decision.seq;
+    assert_eq!(
+        seq_after,
+        seq_before + 5,
+        "every repetition records a decision"
+    );
+
+    let rules = gen.rule_counters().expect("rule counters");
+    let ip_len = |f: &[u8]| u16::from_be_bytes([f[16], f[17]]) as u64;
+    assert_eq!(rules.len(), 2);
+    assert_eq!((rules[0].packets, rules[0].bytes), (3, 3 * ip_len(&ssh)));
+    assert_eq!((rules[1].packets, rules[1].bytes), (2, 2 * ip_len(&web)));
+    let reasons = gen.reason_counters().expect("reason counters");
+    assert_eq!(reasons.len(), abi::REASON_SLOTS as usize);
+    assert_eq!(
+        reasons[abi::REASON_POLICY as usize].packets,
+        1 + 1 + 5,
+        "udp from 8.8.8.8 hits the policy"
+    );
+    assert_eq!(
+        reasons[abi::REASON_POLICY as usize].bytes,
+        7 * ip_len(&other)
+    );
+    assert_eq!(
+        reasons[abi::REASON_HOTDROP as usize].packets,
+        1,
+        "truncated tcp reaching rule 1 is hotdropped"
+    );
+    assert_eq!(reasons[abi::REASON_NOT_IPV4 as usize].packets, 1);
+    assert_eq!(reasons[abi::REASON_MALFORMED as usize].packets, 1);
+    for r in [abi::REASON_TAIL_CALL, abi::REASON_BOUND, abi::REASON_MAP] {
+        assert_eq!(
+            reasons[r as usize].packets, 0,
+            "fail-closed slot {r} stays zero"
+        );
+    }
+}
+
+#[test]
+fn testrun_rejects_frames_shorter_than_ethernet() {
+    if !root() {
+        return;
+    }
+    let art = build(&ruleset(vec![], Verdict::Accept));
+    let gen = Generation::load(&art).expect("load");
+    assert!(matches!(
+        gen.test_run(&[0; 10], 1),
+        Err(tailwall_loader::LoadError::FrameTooShort(10))
+    ));
+}
+
+#[test]
+fn testrun_measures_time_per_packet() {
+    if !root() {
+        return;
+    }
+    for n in [10usize, 1000, 10_000] {
+        let mut rng = Rng(0x9000 + n as u64);
+        let rs = random_ruleset(&mut rng, n);
+        let art = build(&rs);
+        let gen = Generation::load(&art).expect("load");
+        let frame = tcp(ip("10.1.2.3"), ip("192.168.1.5"), 40000, 1500);
+        let tr = gen.test_run(&frame, 100_000).expect("run");
+        let pass = gen.test_run_pass(&frame, 100_000).expect("run");
+        eprintln!(
+            "{n} rules ({} stages, {} chunks): {} ns/packet (decided by {:?}), empty program {} ns/packet",
+            art.stages.len(),
+            art.globals.nchunks,
+            tr.duration_ns,
+            observed(&art, &tr).1,
+            pass.duration_ns
+        );
+        assert!(tr.duration_ns > 0);
+    }
+}
