@@ -65,13 +65,17 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
     let filter = ast.table(TableKind::Filter);
     let decl = filter.and_then(|t| t.chain("INPUT"));
     let first_rule = filter.and_then(|t| t.rules_of("INPUT").next());
+    // The policy warnings below are noise when the file is rejected anyway (e.g. the `:INPUT` line itself
+    // had an error), so they are kept only for files without errors so far.
+    let had_errors = diags.iter().any(Diagnostic::is_error);
+    let mut policy_warnings = Vec::new();
     let policy = match (filter, decl) {
         (_, Some(d)) => {
             match d.policy {
                 Policy::Accept => Verdict::Accept,
                 Policy::Drop => Verdict::Drop,
                 Policy::None => {
-                    diags.push(
+                    policy_warnings.push(
                     Diagnostic::warning("W0003", "INPUT policy `-` keeps the kernel's current policy; assuming ACCEPT")
                         .at(d.policy_token.span)
                         .help("write the policy explicitly: `:INPUT ACCEPT [0:0]` or `:INPUT DROP [0:0]`"),
@@ -82,7 +86,7 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
         }
         (Some(_), None) if first_rule.is_some() => {
             let r = first_rule.expect("checked");
-            diags.push(
+            policy_warnings.push(
                 Diagnostic::warning("W0003", "no `:INPUT` chain line; assuming policy ACCEPT")
                     .at(r.chain.span)
                     .help("iptables-restore keeps the kernel's current policy; declare it: `:INPUT DROP [0:0]`"),
@@ -90,7 +94,7 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
             Verdict::Accept
         }
         (Some(t), None) => {
-            diags.push(
+            policy_warnings.push(
                 Diagnostic::warning("W0002", "table `filter` has no INPUT chain; INPUT accepts everything")
                     .at(t.span)
                     .help("add `:INPUT ACCEPT [0:0]` (or DROP) and `-A INPUT …` rules to filter incoming traffic"),
@@ -98,13 +102,16 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
             Verdict::Accept
         }
         (None, _) => {
-            diags.push(
+            policy_warnings.push(
                 Diagnostic::warning("W0002", "no `*filter` table; INPUT accepts everything")
                     .help("tailwall enforces the filter table's INPUT chain; add a `*filter` … `COMMIT` block"),
             );
             Verdict::Accept
         }
     };
+    if !had_errors {
+        diags.extend(policy_warnings);
+    }
     let span = decl
         .map(|d| d.span)
         .or(filter.map(|t| t.span))

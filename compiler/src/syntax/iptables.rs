@@ -635,7 +635,6 @@ impl Parser1<'_> {
             return;
         };
         let (name, policy_token) = (tok(name), tok(policy));
-        let mut bad = false;
         let counters = match ws.get(2) {
             None => None,
             Some(&c) => {
@@ -644,7 +643,6 @@ impl Parser1<'_> {
                     Ok(c) => Some(c),
                     Err(d) => {
                         self.diags.push(d);
-                        bad = true;
                         None
                     }
                 }
@@ -660,7 +658,6 @@ impl Parser1<'_> {
                 .at(t.span)
                 .help("a chain line is `:NAME POLICY [packets:bytes]`"),
             );
-            bad = true;
         }
         let Some(table) = self.open.as_mut() else {
             self.no_table(span, "chain line");
@@ -690,7 +687,7 @@ impl Parser1<'_> {
                         ))
                 };
                 self.diags.push(d);
-                return;
+                Policy::None
             }
         };
         if let Some(prev) = table.chain(&name.text) {
@@ -702,9 +699,7 @@ impl Parser1<'_> {
             );
             return;
         }
-        if bad {
-            return;
-        }
+        // Declared even when its counters or policy were rejected, so its rules do not cascade into E0108.
         table.chains.push(ChainDecl {
             name,
             policy,

@@ -1,0 +1,215 @@
+//! The iptables-save front end end to end: IR dumps of the bundled examples and of fixtures that must
+//! lower, rendered diagnostics of fixtures that must not, and a sweep over the shared corpus of real
+//! iptables-save dumps (no panic, every error located).
+use std::path::{Path, PathBuf};
+use tailwall_compiler::diag::{render_all, Diagnostic, SourceFile};
+use tailwall_compiler::ir;
+use tailwall_compiler::lower;
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `*.rules` files of a directory, sorted by name.
+fn rules_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn load(path: &Path) -> SourceFile {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    SourceFile::new(name, text)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .expect("stem")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// IR dump, then the warnings and notes, as one snapshot.
+fn lowered_report(src: &SourceFile) -> String {
+    match lower::iptables(src) {
+        Ok(l) => {
+            ir::verify(&l.ruleset).expect("lowered IR verifies");
+            let mut out = l.ruleset.dump();
+            if !l.diagnostics.is_empty() {
+                out.push_str("---\n");
+                out.push_str(&render_all(&l.diagnostics, src));
+            }
+            out
+        }
+        Err(d) => panic!("{} does not lower:\n{}", src.name, render_all(&d, src)),
+    }
+}
+
+fn errors_of(src: &SourceFile) -> Vec<Diagnostic> {
+    match lower::iptables(src) {
+        Ok(l) => panic!("{} lowered but must not:\n{}", src.name, l.ruleset.dump()),
+        Err(d) => d,
+    }
+}
+
+#[test]
+fn examples_lower_cleanly() {
+    let files = rules_files(&manifest().join("../examples/rulesets"));
+    assert!(files.len() >= 3, "examples missing: {files:?}");
+    for path in files {
+        let src = load(&path);
+        insta::assert_snapshot!(format!("example-{}", stem(&path)), lowered_report(&src));
+    }
+}
+
+#[test]
+fn fixtures_good_lower() {
+    let files = rules_files(&manifest().join("tests/fixtures/good"));
+    assert!(files.len() >= 10, "good fixtures missing: {files:?}");
+    for path in files {
+        let src = load(&path);
+        insta::assert_snapshot!(format!("good-{}", stem(&path)), lowered_report(&src));
+    }
+}
+
+#[test]
+fn fixtures_bad_render_located_errors() {
+    let files = rules_files(&manifest().join("tests/fixtures/bad"));
+    assert!(files.len() >= 40, "bad fixtures missing: {files:?}");
+    for path in files {
+        let src = load(&path);
+        let diags = errors_of(&src);
+        assert!(
+            diags.iter().any(Diagnostic::is_error),
+            "{}: no error",
+            src.name
+        );
+        for d in diags.iter().filter(|d| d.is_error()) {
+            assert!(d.span.is_some(), "{}: unlocated error {d:?}", src.name);
+        }
+        insta::assert_snapshot!(format!("bad-{}", stem(&path)), render_all(&diags, &src));
+    }
+}
+
+#[test]
+fn errors_several_problems_all_reported() {
+    let src = load(&manifest().join("tests/fixtures/bad/several-problems.rules"));
+    let codes: Vec<&str> = errors_of(&src)
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code)
+        .collect();
+    for code in [
+        "E0107", "E0302", "E0202", "E0201", "E0304", "E0203", "E0307", "E0108", "E0109", "E0104",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+}
+
+#[test]
+fn crlf_same_ir_as_lf() {
+    let src = load(&manifest().join("tests/fixtures/good/crlf.rules"));
+    assert!(src.text.contains("\r\n"), "fixture lost its CRLF line ends");
+    let lf = SourceFile::new("lf", src.text.replace("\r\n", "\n"));
+    let a = lower::iptables(&src).expect("crlf lowers").ruleset;
+    let b = lower::iptables(&lf).expect("lf lowers").ruleset;
+    assert_eq!(a.dump(), b.dump());
+    // Spans differ by the removed CRs but always cover the same text.
+    for (ra, rb) in a.rules().zip(b.rules()) {
+        assert_eq!(src.slice(ra.span), lf.slice(rb.span));
+    }
+}
+
+#[test]
+fn counters_kept_on_rules() {
+    let src = load(&manifest().join("tests/fixtures/good/counters.rules"));
+    let rs = lower::iptables(&src).expect("lowers").ruleset;
+    let counters: Vec<_> = rs.rules().map(|r| r.counters).collect();
+    assert_eq!(counters, [Some((10, 600)), None, Some((0, 0))]);
+}
+
+#[test]
+fn spans_point_at_rule_and_option_text() {
+    let src = SourceFile::new(
+        "s",
+        "*filter\n:INPUT DROP\n  -A INPUT ! -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -m comment --comment \"x y\" -j ACCEPT \nCOMMIT\n",
+    );
+    let rs = lower::iptables(&src).expect("lowers").ruleset;
+    let r = rs.rules().next().expect("one rule");
+    assert_eq!(
+        src.slice(r.span),
+        "-A INPUT ! -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -m comment --comment \"x y\" -j ACCEPT"
+    );
+    let spelled: Vec<&str> = r.matches.iter().map(|m| src.slice(m.span)).collect();
+    assert_eq!(spelled, ["! -s 10.0.0.0/8", "-p tcp", "--dport 22"]);
+    assert_eq!(r.comment.as_deref(), Some("x y"));
+}
+
+#[test]
+fn rule_ids_and_positions_follow_source_order() {
+    let src = load(&manifest().join("../examples/rulesets/small-office.rules"));
+    let rs = lower::iptables(&src).expect("lowers").ruleset;
+    assert_eq!(rs.chains.len(), 1);
+    assert_eq!(rs.chains[0].id, ir::ChainId(0));
+    for (i, r) in rs.rules().enumerate() {
+        assert_eq!(r.id, ir::RuleId(i as u32));
+        assert_eq!(r.position, i as u32 + 1);
+        assert!(src.slice(r.span).contains("-A INPUT"));
+    }
+}
+
+/// Real dumps collected in the shared corpus (absent on a fresh clone: skipped, with a message).
+#[test]
+fn corpus_never_panics_and_locates_errors() {
+    let dir = manifest().join("../../shared/corpus/dumps");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("corpus {} absent: skipped", dir.display());
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let (mut ok, mut failed) = (0, 0);
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let src = SourceFile::new(path.display().to_string(), text);
+        match lower::iptables(&src) {
+            Ok(l) => {
+                ir::verify(&l.ruleset).expect("verifies");
+                ok += 1;
+            }
+            Err(diags) => {
+                failed += 1;
+                for d in diags.iter().filter(|d| d.is_error()) {
+                    let span = d
+                        .span
+                        .unwrap_or_else(|| panic!("{}: unlocated {d:?}", src.name));
+                    assert!(
+                        span.end as usize <= src.text.len(),
+                        "{}: span past end {d:?}",
+                        src.name
+                    );
+                    // Rendering must not panic either.
+                    let _ = d.render(&src);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "corpus: {} files, {ok} lowered, {failed} rejected with located errors",
+        files.len()
+    );
+}
