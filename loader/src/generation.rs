@@ -396,6 +396,12 @@ impl Generation {
         self.maps.get(name).expect("every abi map is taken at load")
     }
 
+    pub(crate) fn map_mut(&mut self, name: &'static str) -> &mut Map {
+        self.maps
+            .get_mut(name)
+            .expect("every abi map is taken at load")
+    }
+
     /// The entry program's fd (for [`crate::test_run_live`]).
     pub fn entry_fd(&self) -> Result<BorrowedFd<'_>, LoadError> {
         Ok(self

@@ -4,17 +4,22 @@
 //! - [`Generation`]: one loaded generation (programs verified, maps sized and filled, prog array wired);
 //!   [`Generation::test_run`] runs a frame through it with BPF_PROG_TEST_RUN;
 //! - [`test_run_live`]: BPF_PROG_TEST_RUN in live-frames mode on any XDP program fd (benchmarks);
-//! - `iface`: attach / swap / detach / stats on an interface, with bpffs pins and a state file.
+//! - [`iface`]: attach / swap / detach / stats on an interface, with bpffs pins and a state file.
 //!
 //! The eBPF object is built from `runtime-ebpf/prog` by `build.rs` and embedded ([`object::OBJECT`]).
 pub mod error;
 pub mod generation;
+pub mod iface;
 
 pub mod object;
 mod sys;
 
 pub use error::LoadError;
 pub use generation::{Generation, ProgramStat, TestRun};
+pub use iface::{
+    attach, detach, enter_netns, state, stats, AttachOutcome, Mode, ReasonStats, RuleStats, State,
+    Stats,
+};
 
 /// Run `frame` `repeat` times through the XDP program `prog` in live-frames mode
 /// (`BPF_F_TEST_XDP_LIVE_FRAMES`): frames the program passes enter the network stack as if received on

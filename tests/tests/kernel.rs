@@ -677,3 +677,367 @@ fn testrun_measures_time_per_packet() {
         assert!(tr.duration_ns > 0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Attach, swap, detach on a veth pair.
+
+use std::time::{Duration, Instant};
+use tailwall_loader::{LoadError, Mode, Stats};
+use tailwall_tests::netns::VethPair;
+
+/// Removes the pins and state of the host namespace when dropped, even when a test fails half-way.
+struct PinCleanup(Vec<std::path::PathBuf>);
+impl Drop for PinCleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn host_cleanup(pair: &VethPair) -> PinCleanup {
+    let key = pair
+        .host
+        .run(tailwall_loader::iface::netns_key)
+        .expect("setns")
+        .expect("netns key");
+    PinCleanup(vec![
+        std::path::PathBuf::from(format!("/sys/fs/bpf/tailwall/{key}")),
+        std::path::PathBuf::from(format!("/run/tailwall/{key}")),
+    ])
+}
+
+fn stats_of(pair: &VethPair) -> Result<Stats, LoadError> {
+    let iface = pair.host_if.clone();
+    pair.host
+        .run(move || tailwall_loader::stats(&iface))
+        .expect("setns")
+}
+
+/// Poll the host's counters until `done` holds (XDP on veth runs in NAPI, after `send` returns).
+fn wait_stats(pair: &VethPair, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
+    let start = Instant::now();
+    loop {
+        let s = stats_of(pair).expect("stats");
+        if done(&s) {
+            return s;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            panic!("{what}: counters never got there: {s:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rule_packets(s: &Stats, position: u32) -> (u64, u64) {
+    let r = s
+        .rules
+        .iter()
+        .find(|r| r.rule.position == position)
+        .expect("rule in stats");
+    (r.packets, r.bytes)
+}
+
+fn reason_packets(s: &Stats, slot: u32) -> u64 {
+    s.reasons[slot as usize].packets
+}
+
+/// A UDP socket bound to the host's address inside the host namespace, and the frame that reaches it.
+struct Probe {
+    sock: std::net::UdpSocket,
+    frame: Vec<u8>,
+}
+
+const PROBE_PORT: u16 = 7777;
+
+impl Probe {
+    fn new(pair: &VethPair) -> Probe {
+        let host = pair.host_ip;
+        let sock = pair
+            .host
+            .run(move || std::net::UdpSocket::bind((host, PROBE_PORT)))
+            .expect("setns")
+            .expect("bind probe socket");
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let frame = build_frame(
+            pair.host_mac,
+            pair.peer_mac,
+            pair.peer_ip,
+            host,
+            IPPROTO_UDP,
+            0,
+            &l4_header(IPPROTO_UDP, 40000, PROBE_PORT, b"probe"),
+        );
+        Probe { sock, frame }
+    }
+
+    /// Send the probe from the peer; did the host's stack deliver it (i.e. did XDP pass it)?
+    fn delivered(&self, sender: &tailwall_tests::netns::FrameSender) -> bool {
+        sender.send(&self.frame).expect("send probe");
+        let mut buf = [0u8; 64];
+        let got = matches!(self.sock.recv(&mut buf), Ok(5));
+        // Drain anything late so the next probe starts clean.
+        self.sock.set_nonblocking(true).expect("nonblocking");
+        while self.sock.recv(&mut buf).is_ok() {}
+        self.sock.set_nonblocking(false).expect("blocking");
+        got
+    }
+}
+
+fn attach_in(
+    pair: &VethPair,
+    art: &Artifact,
+    mode: Mode,
+) -> Result<tailwall_loader::AttachOutcome, LoadError> {
+    let iface = pair.host_if.clone();
+    let art = art.clone();
+    pair.host
+        .run(move || tailwall_loader::attach(&iface, &art, mode, false))
+        .expect("setns")
+}
+
+fn attach_counts_swaps_and_detaches(mode: Mode) {
+    let pair = VethPair::new().expect("veth pair");
+    let _cleanup = host_cleanup(&pair);
+    pair.wait_carrier(Duration::from_secs(5)).expect("carrier");
+    let (peer, host) = (pair.peer_ip, pair.host_ip);
+    let frame_tcp22 = build_frame(
+        pair.host_mac,
+        pair.peer_mac,
+        peer,
+        host,
+        IPPROTO_TCP,
+        0,
+        &l4_header(IPPROTO_TCP, 40000, 22, b"x"),
+    );
+    let frame_udp = build_frame(
+        pair.host_mac,
+        pair.peer_mac,
+        peer,
+        host,
+        IPPROTO_UDP,
+        0,
+        &l4_header(IPPROTO_UDP, 5353, 9, b"y"),
+    );
+    let frame_gre = build_frame(pair.host_mac, pair.peer_mac, peer, host, 47, 0, &[0; 12]);
+    let len = |f: &[u8]| (f.len() - 14) as u64;
+
+    // Generation 1: ssh accepted, udp to port 9 from the peer's subnet dropped, the rest (the probe to
+    // port 7777) accepted by the policy.
+    let rs1 = ruleset(
+        vec![
+            (vec![proto(IPPROTO_TCP), dport(22, 22)], Action::Accept),
+            (
+                vec![src("192.0.2.0/24"), proto(IPPROTO_UDP), dport(9, 9)],
+                Action::Drop,
+            ),
+        ],
+        Verdict::Accept,
+    );
+    let art1 = build(&rs1);
+    let first = attach_in(&pair, &art1, mode).expect("first attach");
+    assert!(!first.swapped && !first.unchanged);
+    assert_eq!(first.generation, 1);
+
+    let sender = pair.sender().expect("sender");
+    let probe = Probe::new(&pair);
+    for _ in 0..5 {
+        sender.send(&frame_tcp22).expect("send");
+    }
+    for _ in 0..3 {
+        sender.send(&frame_udp).expect("send");
+    }
+    for _ in 0..2 {
+        sender.send(&frame_gre).expect("send");
+    }
+    let s = wait_stats(&pair, "generation 1", |s| {
+        rule_packets(s, 1).0 >= 5
+            && rule_packets(s, 2).0 >= 3
+            && reason_packets(s, abi::REASON_POLICY) >= 2
+    });
+    assert_eq!(rule_packets(&s, 1), (5, 5 * len(&frame_tcp22)));
+    assert_eq!(rule_packets(&s, 2), (3, 3 * len(&frame_udp)));
+    assert_eq!(
+        reason_packets(&s, abi::REASON_POLICY),
+        2,
+        "only the gre frames reach the policy"
+    );
+    assert!(
+        probe.delivered(&sender),
+        "the probe hits the ACCEPT policy and reaches the socket"
+    );
+    let s = wait_stats(&pair, "probe", |s| {
+        reason_packets(s, abi::REASON_POLICY) >= 3
+    });
+    assert_eq!(reason_packets(&s, abi::REASON_POLICY), 3);
+
+    // The same ruleset again: nothing changes.
+    let again = attach_in(&pair, &art1, mode).expect("re-apply");
+    assert!(again.unchanged);
+    assert_eq!((again.generation, again.link_id), (1, first.link_id));
+
+    // A failed swap (an artifact the loader refuses) leaves generation 1 in place.
+    let mut broken = art1.clone();
+    broken.abi_version = 999;
+    broken.digest = "broken".into();
+    assert!(matches!(
+        attach_in(&pair, &broken, mode),
+        Err(LoadError::AbiVersion { found: 999, .. })
+    ));
+    assert_eq!(stats_of(&pair).expect("stats").generation, 1);
+
+    // Generation 2 under the same link: the probe and ssh now dropped, the port-9 rule kept (its
+    // counter follows it by identity).
+    let rs2 = ruleset(
+        vec![
+            (
+                vec![
+                    proto(IPPROTO_UDP),
+                    dport(PROBE_PORT as u32, PROBE_PORT as u32),
+                ],
+                Action::Drop,
+            ),
+            (
+                vec![src("192.0.2.0/24"), proto(IPPROTO_UDP), dport(9, 9)],
+                Action::Drop,
+            ),
+            (vec![proto(IPPROTO_TCP), dport(22, 22)], Action::Drop),
+        ],
+        Verdict::Accept,
+    );
+    let art2 = build(&rs2);
+    let second = attach_in(&pair, &art2, mode).expect("swap");
+    assert!(second.swapped && !second.unchanged);
+    assert_eq!(second.generation, 2);
+    assert_eq!(
+        second.link_id, first.link_id,
+        "the swap updates the existing link"
+    );
+    let key = pair
+        .host
+        .run(tailwall_loader::iface::netns_key)
+        .expect("setns")
+        .expect("key");
+    let dir = format!("/sys/fs/bpf/tailwall/{key}/{}", pair.host_if);
+    let gens: Vec<String> = std::fs::read_dir(&dir)
+        .expect("pin dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-"))
+        .collect();
+    assert_eq!(
+        gens,
+        vec!["gen-2".to_string()],
+        "generation 1 is unpinned after the flip"
+    );
+
+    let s = stats_of(&pair).expect("stats");
+    assert_eq!(
+        rule_packets(&s, 2),
+        (3, 3 * len(&frame_udp)),
+        "the kept rule's counter carried over"
+    );
+    assert_eq!(rule_packets(&s, 3), (0, 0));
+    assert_eq!(
+        reason_packets(&s, abi::REASON_POLICY),
+        3,
+        "reason counters carried over"
+    );
+    assert!(
+        !probe.delivered(&sender),
+        "the probe is dropped by generation 2"
+    );
+    for _ in 0..4 {
+        sender.send(&frame_tcp22).expect("send");
+    }
+    let s = wait_stats(&pair, "generation 2", |s| {
+        rule_packets(s, 3).0 >= 4 && rule_packets(s, 1).0 >= 1
+    });
+    assert_eq!(rule_packets(&s, 3), (4, 4 * len(&frame_tcp22)));
+    assert_eq!(
+        rule_packets(&s, 1),
+        (1, len(&probe.frame)),
+        "the dropped probe was counted by rule 1"
+    );
+
+    // Detach: the link and every pin go, traffic flows unfiltered again.
+    let iface = pair.host_if.clone();
+    pair.host
+        .run(move || tailwall_loader::detach(&iface))
+        .expect("setns")
+        .expect("detach");
+    assert!(!std::path::Path::new(&dir).exists(), "pins removed");
+    assert!(matches!(stats_of(&pair), Err(LoadError::NotAttached(_))));
+    assert!(probe.delivered(&sender), "no filter after detach");
+    let iface = pair.host_if.clone();
+    assert!(matches!(
+        pair.host
+            .run(move || tailwall_loader::detach(&iface))
+            .expect("setns"),
+        Err(LoadError::NotAttached(_))
+    ));
+}
+
+#[test]
+fn attach_native_counts_swaps_and_detaches_on_veth() {
+    if !root() {
+        return;
+    }
+    attach_counts_swaps_and_detaches(Mode::Native);
+}
+
+#[test]
+fn attach_generic_counts_swaps_and_detaches_on_veth() {
+    if !root() {
+        return;
+    }
+    attach_counts_swaps_and_detaches(Mode::Generic);
+}
+
+#[test]
+fn attach_reports_busy_while_locked() {
+    if !root() {
+        return;
+    }
+    let pair = VethPair::new().expect("veth pair");
+    let _cleanup = host_cleanup(&pair);
+    let art = build(&ruleset(vec![], Verdict::Accept));
+    let iface = pair.host_if.clone();
+    let result = pair
+        .host
+        .run(move || {
+            let key = tailwall_loader::iface::netns_key().expect("key");
+            let dir = format!("/run/tailwall/{key}");
+            std::fs::create_dir_all(&dir).expect("state dir");
+            let f = std::fs::File::create(format!("{dir}/{iface}.lock")).expect("lock file");
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on an fd owned by `f`.
+            assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+            let busy = tailwall_loader::attach(&iface, &art, Mode::Generic, false);
+            drop(f);
+            let after = tailwall_loader::attach(&iface, &art, Mode::Generic, false);
+            let detached = tailwall_loader::detach(&iface);
+            (busy, after, detached)
+        })
+        .expect("setns");
+    assert!(
+        matches!(result.0, Err(LoadError::Busy { .. })),
+        "{:?}",
+        result.0
+    );
+    assert!(result.1.is_ok(), "{:?}", result.1);
+    assert!(result.2.is_ok(), "{:?}", result.2);
+}
+
+#[test]
+fn attach_rejects_unknown_interface() {
+    if !root() {
+        return;
+    }
+    let art = build(&ruleset(vec![], Verdict::Accept));
+    let ns = tailwall_tests::netns::Netns::new().expect("netns");
+    let r = ns
+        .run(move || tailwall_loader::attach("twt-nope0", &art, Mode::Generic, false))
+        .expect("setns");
+    assert!(matches!(r, Err(LoadError::UnknownInterface(_))), "{r:?}");
+}
