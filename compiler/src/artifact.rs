@@ -297,6 +297,10 @@ fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
     a
 }
 
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -356,9 +360,33 @@ impl Artifact {
             ] {
                 h.u32(v);
             }
+            // Runs of consecutive u32 keys with equal values are hashed once, with their length: the
+            // same information, but a 65 538-entry port table costs a handful of updates.
+            let mut run: Option<(&[u8], &[u8], u32)> = None;
             for (k, v) in &m.entries {
-                h.bytes(k);
-                h.bytes(v);
+                run = match run {
+                    Some((k0, v0, n))
+                        if k.len() == 4
+                            && k0.len() == 4
+                            && v0 == v.as_slice()
+                            && le32(k0).wrapping_add(n) == le32(k) =>
+                    {
+                        Some((k0, v0, n + 1))
+                    }
+                    prev => {
+                        if let Some((k0, v0, n)) = prev {
+                            h.bytes(k0);
+                            h.bytes(v0);
+                            h.u32(n);
+                        }
+                        Some((k.as_slice(), v.as_slice(), 1))
+                    }
+                };
+            }
+            if let Some((k0, v0, n)) = run {
+                h.bytes(k0);
+                h.bytes(v0);
+                h.u32(n);
             }
         }
         h.u32(self.rules.len() as u32);

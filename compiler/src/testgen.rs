@@ -451,11 +451,14 @@ fn save_string(s: &str) -> String {
     o
 }
 
+/// iptables-save's protocol spelling: its own table, then `/etc/protocols` names (as on Debian).
 fn proto_name(p: u32) -> String {
     match p {
         1 => "icmp".into(),
+        2 => "igmp".into(),
         6 => "tcp".into(),
         17 => "udp".into(),
+        47 => "gre".into(),
         50 => "esp".into(),
         51 => "ah".into(),
         132 => "sctp".into(),

@@ -1,0 +1,251 @@
+//! Classifier laws on generated rulesets, and snapshots of artifact dumps.
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+use tailwall_compiler::artifact::build;
+use tailwall_compiler::classify::{classify, FieldClasses, Table};
+use tailwall_compiler::diag::Span;
+use tailwall_compiler::ir::{
+    Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict,
+};
+use tailwall_compiler::packet::FieldValue;
+use tailwall_compiler::testgen::arb_ruleset;
+
+/// Brute force: does `rule` admit `v` on `f`?
+fn admits(rule: &Rule, f: Field, v: FieldValue) -> bool {
+    match (rule.get(f), v) {
+        (None, _) => true,
+        (Some(m), FieldValue::Value(x)) => m.test.contains(x) != m.negated,
+        (Some(_), FieldValue::Absent) => false,
+        (Some(_), FieldValue::Truncated) => true,
+    }
+}
+
+fn check_value(rules: &[&Rule], fc: &FieldClasses, v: FieldValue) -> Result<(), TestCaseError> {
+    let class = fc.class_of(v) as usize;
+    prop_assert!(class < fc.classes.len());
+    let vec = &fc.classes[class];
+    prop_assert_eq!(vec.len(), rules.len());
+    for (i, r) in rules.iter().enumerate() {
+        prop_assert_eq!(
+            vec[i],
+            admits(r, fc.field, v),
+            "{} rule {} value {:?}",
+            fc.field,
+            i,
+            v
+        );
+    }
+    Ok(())
+}
+
+/// Addresses at and around every entry's edges, plus a spread of others.
+fn probe_addrs(fc: &FieldClasses) -> Vec<u32> {
+    let mut out: Vec<u32> = (0..=255u32)
+        .map(|i| i.wrapping_mul(0x0101_0101) ^ 0x5a5a_0000)
+        .collect();
+    if let Table::Lpm(es) = &fc.table {
+        for e in es {
+            let hi = e.addr | u32::MAX.checked_shr(e.len as u32).unwrap_or(0);
+            out.extend([
+                e.addr,
+                hi,
+                e.addr.wrapping_sub(1),
+                hi.wrapping_add(1),
+                e.addr / 2 + hi / 2,
+            ]);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every value maps to exactly one class, whose vector is the brute-force set of admitting rules.
+    #[test]
+    fn classes_equal_brute_force_per_value(rs in arb_ruleset(10)) {
+        let c = classify(&rs, Hook::Input);
+        for fc in &c.fields {
+            // Classes are distinct (shared) and each is used by the table.
+            let mut seen = fc.classes.clone();
+            seen.sort();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), fc.classes.len());
+            match &fc.table {
+                Table::Array(t) => {
+                    let mut used = vec![false; fc.classes.len()];
+                    for &k in t {
+                        used[k as usize] = true;
+                    }
+                    prop_assert!(used.iter().all(|&u| u));
+                    for v in 0..=fc.field.max_value() {
+                        check_value(&c.rules, fc, FieldValue::Value(v))?;
+                    }
+                    if fc.field.info().transport {
+                        prop_assert_eq!(t.len(), tailwall_abi::PORT_TABLE_ENTRIES as usize);
+                        check_value(&c.rules, fc, FieldValue::Absent)?;
+                        check_value(&c.rules, fc, FieldValue::Truncated)?;
+                    } else {
+                        prop_assert_eq!(t.len(), 256);
+                    }
+                }
+                Table::Lpm(es) => {
+                    prop_assert!(es.iter().any(|e| e.len == 0 && e.addr == 0));
+                    for w in es.windows(2) {
+                        prop_assert!((w[0].len, w[0].addr) < (w[1].len, w[1].addr));
+                    }
+                    for a in probe_addrs(fc) {
+                        check_value(&c.rules, fc, FieldValue::Value(a))?;
+                    }
+                }
+            }
+        }
+        // Only constrained fields have a table.
+        for f in Field::ALL {
+            let used = c.rules.iter().any(|r| r.get(f).is_some());
+            prop_assert_eq!(used, c.field(f).is_some());
+        }
+    }
+}
+
+fn pfx(s: &str) -> Test {
+    let (a, l) = s.split_once('/').unwrap();
+    Test::Prefix {
+        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+        len: l.parse().unwrap(),
+    }
+}
+
+fn m(field: Field, test: Test, negated: bool) -> Match {
+    Match {
+        field,
+        test,
+        negated,
+        span: Span::default(),
+    }
+}
+
+fn input(policy: Verdict, rules: Vec<(Vec<Match>, Action, Option<&str>)>) -> Ruleset {
+    let rules = rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, (matches, action, comment))| Rule {
+            id: RuleId(i as u32),
+            chain: ChainId(0),
+            position: i as u32 + 1,
+            matches,
+            action,
+            comment: comment.map(str::to_string),
+            counters: None,
+            span: Span::default(),
+        })
+        .collect();
+    let rs = Ruleset {
+        chains: vec![Chain {
+            id: ChainId(0),
+            name: "INPUT".into(),
+            hook: Some(Hook::Input),
+            policy: Some(policy),
+            rules,
+            span: Span::default(),
+        }],
+    };
+    tailwall_compiler::ir::verify(&rs).unwrap();
+    rs
+}
+
+const TCP: Test = Test::Exact(6);
+
+#[test]
+fn dump_ssh_web_host() {
+    let rs = input(
+        Verdict::Drop,
+        vec![
+            (
+                vec![m(Field::SrcIp, pfx("192.0.2.66/32"), false)],
+                Action::Drop,
+                Some("known scanner"),
+            ),
+            (
+                vec![m(Field::Proto, Test::Exact(1), false)],
+                Action::Accept,
+                None,
+            ),
+            (
+                vec![
+                    m(Field::SrcIp, pfx("10.99.0.0/24"), false),
+                    m(Field::Proto, TCP, false),
+                    m(Field::DstPort, Test::Range { lo: 22, hi: 22 }, false),
+                ],
+                Action::Accept,
+                Some("ssh"),
+            ),
+            (
+                vec![
+                    m(Field::Proto, TCP, false),
+                    m(Field::DstPort, Test::Range { lo: 8000, hi: 8099 }, false),
+                ],
+                Action::Accept,
+                None,
+            ),
+            (
+                vec![
+                    m(Field::SrcIp, pfx("10.99.0.0/24"), true),
+                    m(Field::Proto, Test::Exact(17), false),
+                    m(Field::DstPort, Test::Exact(53), false),
+                ],
+                Action::Drop,
+                None,
+            ),
+        ],
+    );
+    insta::assert_snapshot!(build(&rs, Hook::Input).unwrap().dump());
+}
+
+#[test]
+fn dump_negated_ports_and_nested_prefixes() {
+    let rs = input(
+        Verdict::Accept,
+        vec![
+            (
+                vec![
+                    m(Field::DstIp, pfx("10.0.0.0/8"), false),
+                    m(Field::Proto, Test::Exact(17), false),
+                    m(Field::SrcPort, Test::Range { lo: 0, hi: 1023 }, true),
+                ],
+                Action::Drop,
+                None,
+            ),
+            (
+                vec![m(Field::DstIp, pfx("10.1.0.0/16"), true)],
+                Action::Accept,
+                None,
+            ),
+            (
+                vec![
+                    m(Field::DstIp, pfx("10.1.2.0/24"), false),
+                    m(Field::Proto, TCP, false),
+                ],
+                Action::Drop,
+                None,
+            ),
+            (
+                vec![
+                    m(Field::Proto, TCP, false),
+                    m(Field::DstPort, Test::Range { lo: 0, hi: 65535 }, false),
+                ],
+                Action::Drop,
+                Some("bare -m tcp"),
+            ),
+        ],
+    );
+    insta::assert_snapshot!(build(&rs, Hook::Input).unwrap().dump());
+}
+
+#[test]
+fn dump_rule_without_matches_and_no_stage() {
+    let rs = input(Verdict::Drop, vec![(vec![], Action::Accept, None)]);
+    let a = build(&rs, Hook::Input).unwrap();
+    assert!(a.stages.is_empty());
+    insta::assert_snapshot!(a.dump());
+}
