@@ -1041,3 +1041,50 @@ fn attach_rejects_unknown_interface() {
         .expect("setns");
     assert!(matches!(r, Err(LoadError::UnknownInterface(_))), "{r:?}");
 }
+
+#[test]
+fn testrun_live_frames_reach_the_stack() {
+    if !root() {
+        return;
+    }
+    let pair = VethPair::new().expect("veth pair");
+    let probe = Probe::new(&pair);
+    let (frame, ifindex) = (probe.frame.clone(), pair.host_ifindex);
+    let accept = build(&ruleset(vec![], Verdict::Accept));
+    let drop_probe = build(&ruleset(
+        vec![(
+            vec![
+                proto(IPPROTO_UDP),
+                dport(PROBE_PORT as u32, PROBE_PORT as u32),
+            ],
+            Action::Drop,
+        )],
+        Verdict::Accept,
+    ));
+    let recv_n = |n: usize| {
+        let mut buf = [0u8; 64];
+        (0..n)
+            .filter(|_| matches!(probe.sock.recv(&mut buf), Ok(5)))
+            .count()
+    };
+    let run = |art: Artifact, pass: bool| {
+        let frame = frame.clone();
+        pair.host
+            .run(move || {
+                let gen = Generation::load(&art).expect("load");
+                let fd = if pass { gen.pass_fd() } else { gen.entry_fd() }.expect("fd");
+                let ns =
+                    tailwall_loader::test_run_live(fd, &frame, 3, ifindex).expect("live test-run");
+                (ns, gen.rule_counters().expect("counters"))
+            })
+            .expect("setns")
+    };
+    let (_, _) = run(accept.clone(), true);
+    assert_eq!(recv_n(3), 3, "tw_pass hands all 3 live frames to the stack");
+    let (_, counters) = run(accept, false);
+    assert!(counters.is_empty());
+    assert_eq!(recv_n(3), 3, "the classifier accepts by policy");
+    let (_, counters) = run(drop_probe, false);
+    assert_eq!(counters[0].packets, 3, "each live frame ran the classifier");
+    assert_eq!(recv_n(1), 0, "dropped frames never reach the socket");
+}
