@@ -31,6 +31,8 @@ fn main() -> anyhow::Result<()> {
         .to_owned();
     // aya-build runs `cargo build --package tailwall-ebpf` in the current directory.
     std::env::set_current_dir(&prog).context("cannot enter runtime-ebpf/prog")?;
+    // aya-build relays the nested cargo's stderr as build-script warnings; keep only real diagnostics.
+    std::env::set_var("CARGO_TERM_QUIET", "true");
     let nightly = std::env::var("TAILWALL_NIGHTLY").ok();
     let toolchain = match nightly.as_deref() {
         Some(t) if !t.is_empty() => aya_build::Toolchain::Custom(t),

@@ -358,9 +358,8 @@ fn random_frame(rng: &mut Rng) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------------
 // Comparing the kernel with interp.
 
-/// The kernel's run, in interp's terms: (verdict, deciding rule position or reason).
-fn expected(rs: &Ruleset, frame: &[u8]) -> (u32, String) {
-    let o = interp::run(rs, Hook::Input, &packet::decode(frame));
+/// An engine's outcome in comparable terms: (XDP action, deciding rule position or reason).
+fn outcome_terms(o: &interp::Outcome) -> (u32, String) {
     let xdp = if o.verdict == Verdict::Accept {
         XDP_PASS
     } else {
@@ -374,6 +373,11 @@ fn expected(rs: &Ruleset, frame: &[u8]) -> (u32, String) {
         Decided::Malformed => "malformed".into(),
     };
     (xdp, who)
+}
+
+/// interp's outcome for `frame`.
+fn expected(rs: &Ruleset, frame: &[u8]) -> (u32, String) {
+    outcome_terms(&interp::run(rs, Hook::Input, &packet::decode(frame)))
 }
 
 fn observed(art: &Artifact, tr: &TestRun) -> (u32, String) {
@@ -394,16 +398,33 @@ fn observed(art: &Artifact, tr: &TestRun) -> (u32, String) {
     (tr.xdp_action, who)
 }
 
-/// Run every frame through `gen` and compare with interp; returns the number of frames compared.
+/// Run every frame through `gen` and compare with interp and sim; returns the number of frames compared.
 fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -> usize {
+    let sim = tailwall_compiler::sim::Sim::new(art).expect("sim accepts the artifact");
     let mut n = 0;
     for f in frames.iter().filter(|f| f.len() >= 14) {
         let tr = gen.test_run(f, 1).expect("test-run");
         let (want, got) = (expected(rs, f), observed(art, &tr));
-        assert_eq!(got, want, "frame {:02x?}\nruleset:\n{}", f, rs.dump());
+        let modelled = outcome_terms(&sim.run_frame(f));
+        assert_eq!(
+            got,
+            want,
+            "kernel vs interp (sim says {modelled:?}) on {}\nframe {:02x?}\nruleset:\n{}",
+            describe(f),
+            f,
+            rs.dump()
+        );
+        assert_eq!(got, modelled, "kernel vs sim on {}", describe(f));
         n += 1;
     }
     n
+}
+
+fn describe(frame: &[u8]) -> String {
+    match packet::decode(frame) {
+        packet::Decoded::Ipv4(p) => p.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -560,6 +581,27 @@ fn testrun_matches_interp_on_generated_rulesets() {
         compared += compare(&rs, &art, &gen, &frames);
     }
     eprintln!("compared {compared} frames");
+}
+
+#[test]
+fn testrun_matches_interp_on_testgen_samples() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{sample_frames, sample_rulesets, FrameOpts};
+    let opts = FrameOpts::default();
+    let mut compared = 0;
+    for (i, rs) in sample_rulesets(0x6b65_726e, 24, 60).iter().enumerate() {
+        let art = build(rs);
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let frames = sample_frames(rs, 0x1000 + i as u64, 200, &opts);
+        compared += compare(rs, &art, &gen, &frames);
+    }
+    eprintln!("compared {compared} testgen frames");
+    assert!(
+        compared >= 24 * 150,
+        "most generated frames are at least an ethernet header long"
+    );
 }
 
 #[test]
