@@ -21,6 +21,7 @@ use crate::ir::{
 use crate::syntax::iptables::{
     self as syn, Opt, OptKind, Policy, Proto, RuleLine, TableKind, Value, ValueError,
 };
+use std::collections::HashMap;
 
 /// The feature list every "not supported yet" diagnostic repeats.
 pub const SUPPORTED: &str =
@@ -140,30 +141,32 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
 /// One `N0001` note per (table, chain) other than filter/INPUT that has rules.
 fn note_ignored(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) {
     for t in &ast.tables {
-        let mut names: Vec<&str> = t.chains.iter().map(|c| c.name.text.as_str()).collect();
-        for r in &t.rules {
-            if !names.contains(&r.chain.text.as_str()) {
-                names.push(&r.chain.text);
-            }
+        // (chain, where to point, rule count), in order of first appearance; linear in the table's size.
+        let mut order: Vec<(&str, Span, usize)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for c in &t.chains {
+            index.insert(&c.name.text, order.len());
+            order.push((&c.name.text, c.span, 0));
         }
-        for name in names {
-            if t.kind == TableKind::Filter && name == "INPUT" {
+        for r in &t.rules {
+            let i = *index.entry(&r.chain.text).or_insert_with(|| {
+                order.push((&r.chain.text, r.span, 0));
+                order.len() - 1
+            });
+            order[i].2 += 1;
+        }
+        for (name, at, n) in order {
+            if n == 0 || (t.kind == TableKind::Filter && name == "INPUT") {
                 continue;
             }
-            let n = t.rules_of(name).count();
-            if n == 0 {
-                continue;
-            }
-            let at = t
-                .chain(name)
-                .map(|c| c.span)
-                .or(t.rules_of(name).next().map(|r| r.span))
-                .unwrap_or(t.span);
             let table = t.kind.name();
             let rules = if n == 1 { "rule" } else { "rules" };
             diags.push(
-                Diagnostic::note("N0001", format!("{n} {rules} in {table}/{name} not enforced: this version enforces filter/INPUT"))
-                    .at(at),
+                Diagnostic::note(
+                    "N0001",
+                    format!("{n} {rules} in {table}/{name} not enforced: this version enforces filter/INPUT"),
+                )
+                .at(at),
             );
         }
     }

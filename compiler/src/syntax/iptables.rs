@@ -11,6 +11,9 @@
 //! counters = "[" u64 ":" u64 "]"
 //! ```
 //!
+//! Layout is more lenient than iptables-restore 1.8.9, which rejects CRLF line ends and indented lines;
+//! everything else follows it (or is stricter, see docs/diagnostics.md).
+//!
 //! Arguments are split as iptables-restore splits them (see [`token`]). Options are grouped into
 //! [`Opt`]s (`[!] flag values…`) and the ones tailwall understands get a typed [`Value`]; everything
 //! else is kept as tokens so a later printer can reproduce it.
@@ -34,6 +37,7 @@ use nom::{
     sequence::{delimited, preceded, separated_pair},
     IResult, Parser,
 };
+use std::collections::HashMap;
 
 /// A parsed iptables-save file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -513,6 +517,8 @@ struct Parser1<'s> {
     open: Option<Table>,
     /// Inside a table block whose header was rejected: skip to its `COMMIT` without further errors.
     skipping: bool,
+    /// Chain name → index in the open table's `chains` (tables can have thousands of chains).
+    chain_index: HashMap<String, usize>,
 }
 
 impl Parser1<'_> {
@@ -600,6 +606,7 @@ impl Parser1<'_> {
             return;
         }
         self.skipping = false;
+        self.chain_index.clear();
         self.open = Some(Table {
             kind,
             span,
@@ -690,8 +697,8 @@ impl Parser1<'_> {
                 Policy::None
             }
         };
-        if let Some(prev) = table.chain(&name.text) {
-            let (line, _) = self.src.line_col(prev.span.start as usize);
+        if let Some(&prev) = self.chain_index.get(&name.text) {
+            let (line, _) = self.src.line_col(table.chains[prev].span.start as usize);
             self.diags.push(
                 Diagnostic::error("E0107", format!("chain `{}` declared twice", name.text))
                     .at(name.span)
@@ -700,6 +707,8 @@ impl Parser1<'_> {
             return;
         }
         // Declared even when its counters or policy were rejected, so its rules do not cascade into E0108.
+        self.chain_index
+            .insert(name.text.clone(), table.chains.len());
         table.chains.push(ChainDecl {
             name,
             policy,
@@ -777,7 +786,7 @@ impl Parser1<'_> {
             }
         };
         let table = self.open.as_mut().expect("checked above");
-        if table.chain(&chain.text).is_none() {
+        if !self.chain_index.contains_key(&chain.text) {
             if table.kind.is_builtin(&chain.text) {
                 // iptables-restore accepts rules for a built-in chain without a chain line; the policy is
                 // then whatever the kernel has. `lower` warns when that matters.
@@ -817,6 +826,7 @@ pub fn parse(src: &SourceFile) -> (Ast, Vec<Diagnostic>) {
         diags: Vec::new(),
         open: None,
         skipping: false,
+        chain_index: HashMap::new(),
     };
     let text = src.text.as_str();
     let mut pos = 0;
