@@ -249,3 +249,40 @@ fn dump_rule_without_matches_and_no_stage() {
     assert!(a.stages.is_empty());
     insta::assert_snapshot!(a.dump());
 }
+
+/// Every bundled example: its artifact dump, and `interp ≡ sim` on frames aimed at its boundaries.
+#[test]
+fn dump_examples_rulesets() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rulesets");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty());
+    for p in paths {
+        let name = p.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let src = tailwall_compiler::diag::SourceFile::new(name.clone(), text);
+        let lowered =
+            tailwall_compiler::lower::iptables(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let a = build(&lowered.ruleset, Hook::Input).unwrap();
+        let sim = tailwall_compiler::sim::Sim::new(&a).unwrap();
+        let frames = tailwall_compiler::testgen::sample_frames(
+            &lowered.ruleset,
+            1,
+            500,
+            &tailwall_compiler::testgen::FrameOpts::default(),
+        );
+        for f in &frames {
+            let d = tailwall_compiler::packet::decode(f);
+            assert_eq!(
+                tailwall_compiler::interp::run(&lowered.ruleset, Hook::Input, &d),
+                sim.run(&d),
+                "{name}: {f:02x?}"
+            );
+        }
+        insta::assert_snapshot!(format!("example_{name}"), a.dump());
+    }
+}
