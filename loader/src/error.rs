@@ -43,6 +43,12 @@ pub enum LoadError {
     UnknownInterface(String),
     #[error("interface {iface} is busy: another tailwall is applying a ruleset to it (lock {})", path.display())]
     Busy { iface: String, path: PathBuf },
+    #[error("{iface} is attached in {attached} mode, {requested} was asked: the mode cannot change under a live link, detach first")]
+    ModeChange {
+        iface: String,
+        attached: crate::iface::Mode,
+        requested: crate::iface::Mode,
+    },
     #[error("no tailwall classifier is attached to {0}")]
     NotAttached(String),
     #[error("{}: {source}", path.display())]

@@ -53,6 +53,15 @@ pub enum Mode {
     Generic,
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Native => "native",
+            Mode::Generic => "generic",
+        })
+    }
+}
+
 impl Mode {
     fn xdp(self) -> XdpMode {
         match self {
@@ -123,13 +132,7 @@ impl std::fmt::Display for AttachOutcome {
         write!(
             f,
             "{}: {what}, generation {}, xdp link {} ({} mode)",
-            self.iface,
-            self.generation,
-            self.link_id,
-            match self.mode {
-                Mode::Native => "native",
-                Mode::Generic => "generic",
-            }
+            self.iface, self.generation, self.link_id, self.mode
         )
     }
 }
@@ -461,14 +464,10 @@ pub fn attach(
             });
         }
         if s.mode != mode {
-            return Err(LoadError::Link {
+            return Err(LoadError::ModeChange {
                 iface: iface.to_string(),
-                source: format!(
-                    "attached in {:?} mode; the mode cannot change under a live link: detach first",
-                    s.mode
-                )
-                .to_lowercase()
-                .into(),
+                attached: s.mode,
+                requested: mode,
             });
         }
     }
@@ -594,6 +593,11 @@ fn flip(
     if let Some(parent) = paths.link.parent() {
         fs::create_dir_all(parent).map_err(file(parent))?;
     }
+    // A pin left by a link whose interface was since re-created (the old link is defunct: had it still
+    // been attached here, creating ours would have failed with EBUSY).
+    if paths.link.exists() {
+        fs::remove_file(&paths.link).map_err(file(&paths.link))?;
+    }
     // If pinning fails the link fd is dropped here, which detaches the program again.
     let pinned = fd_link.pin(&paths.link).map_err(pin_err(&paths.link))?;
     drop(pinned);
@@ -618,6 +622,9 @@ pub fn detach(iface: &str) -> Result<(), LoadError> {
         remove_generation_dir(&paths.generation_dir(m))?;
     }
     let _ = fs::remove_dir(&paths.dir);
+    if let Some(netns_dir) = paths.dir.parent() {
+        let _ = fs::remove_dir(netns_dir);
+    }
     match fs::remove_file(&paths.state) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

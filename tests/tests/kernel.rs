@@ -561,6 +561,48 @@ fn verifier_accepts_ten_thousand_rules() {
     }
 }
 
+#[test]
+fn verifier_accepts_max_chunks() {
+    if !root() {
+        return;
+    }
+    // MAX_CHUNKS × 512 rules: the stage and final loops at their bound.
+    let n = (abi::MAX_CHUNKS as usize) * abi::CHUNK_BITS;
+    let rules = (0..n)
+        .map(|i| {
+            let p = if i % 2 == 0 {
+                IPPROTO_TCP
+            } else {
+                IPPROTO_ICMP
+            };
+            (
+                vec![proto(p)],
+                if i % 3 == 0 {
+                    Action::Drop
+                } else {
+                    Action::Accept
+                },
+            )
+        })
+        .collect();
+    let mut rs = ruleset(rules, Verdict::Drop);
+    // The deciding rule sits in the last chunk for udp: only the last rule matches it.
+    rs.chains[0].rules[n - 1].matches = vec![proto(IPPROTO_UDP)];
+    let (art, gen) = load_reporting("max chunks", &rs);
+    assert_eq!(art.globals.nchunks, abi::MAX_CHUNKS);
+    let frames = vec![
+        udp(ip("10.0.0.1"), ip("10.0.0.2"), 1, 2),
+        tcp(ip("10.0.0.1"), ip("10.0.0.2"), 1, 2),
+        build_frame(MAC_A, MAC_B, ip("10.0.0.1"), ip("10.0.0.2"), 47, 0, &[0; 8]),
+    ];
+    assert_eq!(compare(&rs, &art, &gen, &frames), 3);
+    let tr = gen.test_run(&frames[0], 10_000).expect("run");
+    eprintln!(
+        "max chunks: last-rule udp frame {} ns/packet",
+        tr.duration_ns
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Test-run against interp, counters.
 
@@ -927,6 +969,10 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
         attach_in(&pair, &broken, mode),
         Err(LoadError::AbiVersion { found: 999, .. })
     ));
+    assert_eq!(stats_of(&pair).expect("stats").generation, 1);
+    let other = if mode == Mode::Native { Mode::Generic } else { Mode::Native };
+    let art_other = build(&ruleset(vec![], Verdict::Drop));
+    assert!(matches!(attach_in(&pair, &art_other, other), Err(LoadError::ModeChange { .. })));
     assert_eq!(stats_of(&pair).expect("stats").generation, 1);
 
     // Generation 2 under the same link: the probe and ssh now dropped, the port-9 rule kept (its
