@@ -25,6 +25,12 @@ use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+use tailwall_abi as abi;
+use tailwall_compiler::artifact::Artifact;
+use tailwall_compiler::interp::{Decided, Outcome};
+use tailwall_compiler::ir::Verdict;
+use tailwall_compiler::packet::{decode, Decoded};
+use tailwall_loader::TestRun;
 
 /// Source address of the sentinel frame; `raw PREROUTING` drops it before routing.
 pub const SENTINEL_SRC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 99);
@@ -313,4 +319,112 @@ fn with_pinned_cpu<T>(f: impl FnOnce() -> T) -> Result<T> {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &old);
         Ok(out)
     }
+}
+
+/// One engine's answer for one frame, in the terms the oracle can check: the deciding rule's 1-based
+/// INPUT position and verdict, the policy, or "no INPUT counter" (hotdrop, not IPv4, malformed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Rule { position: u32, verdict: Verdict },
+    Policy { verdict: Verdict },
+    Hotdrop { position: u32 },
+    NotIpv4,
+    Malformed,
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Rule { position, verdict } => {
+                write!(f, "rule {position} ({})", verdict.target())
+            }
+            Answer::Policy { verdict } => write!(f, "policy ({})", verdict.target()),
+            Answer::Hotdrop { position } => write!(f, "hotdrop at rule {position}"),
+            Answer::NotIpv4 => write!(f, "not ipv4 (pass)"),
+            Answer::Malformed => write!(f, "malformed (drop)"),
+        }
+    }
+}
+
+impl Answer {
+    /// `interp` / `sim` outcome.
+    pub fn from_outcome(o: &Outcome) -> Answer {
+        match o.decided {
+            Decided::Rule { position, .. } => Answer::Rule {
+                position,
+                verdict: o.verdict,
+            },
+            Decided::Policy { .. } => Answer::Policy { verdict: o.verdict },
+            Decided::Hotdrop { position, .. } => Answer::Hotdrop { position },
+            Decided::NotIpv4 => Answer::NotIpv4,
+            Decided::Malformed => Answer::Malformed,
+        }
+    }
+
+    /// The kernel's `tw_decision` after a test run of `artifact`'s generation. The hotdrop position is
+    /// the first candidate rule's, as the datapath reports it.
+    pub fn from_test_run(artifact: &Artifact, run: &TestRun) -> Result<Answer> {
+        let d = run.decision;
+        let action = match (d.action, run.xdp_action) {
+            (abi::ACTION_ACCEPT, XDP_PASS) => Verdict::Accept,
+            (abi::ACTION_DROP, XDP_DROP) => Verdict::Drop,
+            other => bail!("decision action and XDP action disagree: {other:?} ({d:?})"),
+        };
+        let position = |rule: u32| -> Result<u32> {
+            artifact
+                .rules
+                .iter()
+                .find(|r| r.index == rule)
+                .map(|r| r.position)
+                .with_context(|| {
+                    format!("kernel reported rule index {rule}, not in the artifact ({d:?})")
+                })
+        };
+        Ok(match d.reason {
+            abi::REASON_RULE => Answer::Rule {
+                position: position(d.rule)?,
+                verdict: action,
+            },
+            abi::REASON_POLICY => Answer::Policy { verdict: action },
+            abi::REASON_HOTDROP => Answer::Hotdrop {
+                position: position(d.rule)?,
+            },
+            abi::REASON_NOT_IPV4 => Answer::NotIpv4,
+            abi::REASON_MALFORMED => Answer::Malformed,
+            other => bail!("kernel failed closed with reason {other} ({d:?})"),
+        })
+    }
+
+    /// Does iptables' observation agree with this answer? Hotdrop, not-IPv4 and malformed frames move
+    /// no INPUT counter.
+    pub fn agrees_with(&self, observed: &Observed) -> bool {
+        match (self, observed) {
+            (
+                Answer::Rule { position, verdict },
+                Observed::Rule {
+                    position: p,
+                    target,
+                },
+            ) => position == p && verdict.target() == target,
+            (Answer::Policy { verdict }, Observed::Policy { policy }) => verdict.target() == policy,
+            (
+                Answer::Hotdrop { .. } | Answer::NotIpv4 | Answer::Malformed,
+                Observed::NotCounted,
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+/// A frame as hex bytes plus what [`decode`] makes of it, for mismatch reports.
+pub fn describe_frame(frame: &[u8]) -> String {
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let decoded = match decode(frame) {
+        Decoded::Ipv4(p) => p.to_string(),
+        other => format!("{other:?}"),
+    };
+    format!("{decoded}\n    {hex}")
 }
