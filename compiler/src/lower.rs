@@ -216,10 +216,9 @@ fn value_error(e: &ValueError, opt: &Opt) -> Diagnostic {
         ValueError::NonContiguousMask(_) => {
             d("E0207").help("use a contiguous mask such as /255.255.255.0 (a prefix length)")
         }
-        ValueError::BadProto(_) => d("E0303").help(format!(
-            "use a protocol number 0-255 or one of: all, {}",
-            syn::values::PROTO_NAMES.map(|(n, _)| n).join(", ")
-        )),
+        ValueError::BadProto(_) => d("E0303").help(
+            "use a protocol number 0-255, `all`, or a name from /etc/protocols such as tcp, udp, icmp, esp, ah, gre, sctp",
+        ),
         ValueError::ServiceName(_) => d("E0304")
             .label("service name")
             .help("tailwall does not read /etc/services; write the port number, e.g. `--dport 22`"),

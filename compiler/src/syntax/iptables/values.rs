@@ -41,22 +41,75 @@ pub enum Proto {
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 
-/// Protocol names iptables knows without `/etc/protocols` (libxtables' `xtables_chain_protos`) plus the
-/// common ones `/etc/protocols` provides on every distribution.
-pub const PROTO_NAMES: [(&str, u8); 13] = [
+/// Protocol names `-p` accepts, lowercase: iptables resolves a name with `getprotobyname` (netbase's
+/// `/etc/protocols`, copied here with its aliases so the result does not depend on the machine), then its
+/// own table (`icmpv6`, `ipv6-mh`, `mh`). Names that map to 0 (`ip`, `hopopt`) mean "all". Note that
+/// `ipip` is 94 (IP-within-IP), not 4 (`ipencap`).
+pub const PROTO_NAMES: [(&str, u8); 64] = [
+    ("ip", 0),
+    ("hopopt", 0),
     ("icmp", 1),
     ("igmp", 2),
-    ("ipip", 4),
+    ("ggp", 3),
+    ("ipencap", 4),
+    ("ip-encap", 4),
+    ("st", 5),
     ("tcp", 6),
+    ("egp", 8),
+    ("igp", 9),
+    ("pup", 12),
     ("udp", 17),
+    ("hmp", 20),
+    ("xns-idp", 22),
+    ("rdp", 27),
+    ("iso-tp4", 29),
+    ("dccp", 33),
+    ("xtp", 36),
+    ("ddp", 37),
+    ("idpr-cmtp", 38),
+    ("ipv6", 41),
+    ("ipv6-route", 43),
+    ("ipv6-frag", 44),
+    ("idrp", 45),
+    ("rsvp", 46),
     ("gre", 47),
     ("esp", 50),
+    ("ipsec-esp", 50),
     ("ah", 51),
-    ("icmpv6", 58),
+    ("ipsec-ah", 51),
+    ("skip", 57),
     ("ipv6-icmp", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("rspf", 73),
+    ("cphb", 73),
+    ("vmtp", 81),
+    ("eigrp", 88),
+    ("ospf", 89),
+    ("ospfigp", 89),
+    ("ax.25", 93),
+    ("ipip", 94),
+    ("etherip", 97),
+    ("encap", 98),
+    ("pim", 103),
+    ("ipcomp", 108),
+    ("vrrp", 112),
+    ("l2tp", 115),
+    ("isis", 124),
     ("sctp", 132),
-    ("mh", 135),
+    ("fc", 133),
+    ("mobility-header", 135),
     ("udplite", 136),
+    ("mpls-in-ip", 137),
+    ("manet", 138),
+    ("hip", 139),
+    ("shim6", 140),
+    ("wesp", 141),
+    ("rohc", 142),
+    ("ethernet", 143),
+    ("icmpv6", 58),
+    ("ipv6-mh", 135),
+    ("mh", 135),
 ];
 
 /// `--sport`/`--dport` value: an inclusive range (`lo == hi` for a single port).
@@ -168,11 +221,11 @@ pub fn parse_proto(s: &str) -> Result<Proto, ValueError> {
             Err(_) => Err(ValueError::BadProto(s.to_string())),
         };
     }
-    PROTO_NAMES
-        .iter()
-        .find(|(n, _)| *n == lower)
-        .map(|&(_, n)| Proto::Number(n))
-        .ok_or_else(|| ValueError::BadProto(s.to_string()))
+    match PROTO_NAMES.iter().find(|(n, _)| *n == lower) {
+        Some((_, 0)) => Ok(Proto::All),
+        Some(&(_, n)) => Ok(Proto::Number(n)),
+        None => Err(ValueError::BadProto(s.to_string())),
+    }
 }
 
 /// The name iptables-save prints for a protocol number, if it has one.
@@ -302,6 +355,12 @@ mod tests {
         assert_eq!(parse_proto("0"), Ok(Proto::All));
         assert_eq!(parse_proto("255"), Ok(Proto::Number(255)));
         assert_eq!(parse_proto("gre"), Ok(Proto::Number(47)));
+        assert_eq!(parse_proto("ipip"), Ok(Proto::Number(94)));
+        assert_eq!(parse_proto("ipencap"), Ok(Proto::Number(4)));
+        assert_eq!(parse_proto("IPv6-ICMP"), Ok(Proto::Number(58)));
+        assert_eq!(parse_proto("icmpv6"), Ok(Proto::Number(58)));
+        assert_eq!(parse_proto("mobility-header"), Ok(Proto::Number(135)));
+        assert_eq!(parse_proto("ip"), Ok(Proto::All));
         assert!(parse_proto("256").is_err());
         assert!(parse_proto("tcpx").is_err());
         assert!(parse_proto("").is_err());
