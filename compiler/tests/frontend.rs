@@ -221,7 +221,9 @@ fn corpus_never_panics_and_locates_errors() {
 fn roundtrip_generated_text_keeps_meaning() {
     use tailwall_compiler::interp;
     use tailwall_compiler::packet::decode;
-    use tailwall_compiler::testgen::{iptables_restore_text, sample_frames, sample_rulesets, FrameOpts};
+    use tailwall_compiler::testgen::{
+        iptables_restore_text, sample_frames, sample_rulesets, FrameOpts,
+    };
 
     let rulesets = sample_rulesets(0x7a11_3a11, 60, 12);
     let mut lowered = 0;
@@ -254,5 +256,49 @@ fn roundtrip_generated_text_keeps_meaning() {
             assert_eq!(want, got, "{text}\nframe {frame:02x?}");
         }
     }
-    assert!(lowered >= 20, "only {lowered} of {} generated rulesets lowered", rulesets.len());
+    assert!(
+        lowered >= 20,
+        "only {lowered} of {} generated rulesets lowered",
+        rulesets.len()
+    );
+}
+
+/// Every code the front end can emit has a section in docs/diagnostics.md, and vice versa.
+#[test]
+fn diagnostics_every_code_documented() {
+    let sources = [
+        include_str!("../src/lower.rs"),
+        include_str!("../src/syntax/iptables.rs"),
+        include_str!("../src/syntax/iptables/token.rs"),
+        include_str!("../src/syntax/iptables/values.rs"),
+    ];
+    let docs = std::fs::read_to_string(manifest().join("../docs/diagnostics.md"))
+        .expect("docs/diagnostics.md");
+    let mut emitted = std::collections::BTreeSet::new();
+    for src in sources {
+        for (i, _) in src.match_indices('"') {
+            let code = src.get(i + 1..i + 6).unwrap_or("");
+            let closed = src.get(i + 6..i + 7) == Some("\"");
+            let is_code = closed
+                && matches!(code.as_bytes()[0], b'E' | b'W' | b'N')
+                && code[1..].bytes().all(|b| b.is_ascii_digit());
+            if is_code {
+                emitted.insert(code.to_string());
+            }
+        }
+    }
+    assert!(emitted.len() >= 30, "{emitted:?}");
+    for code in &emitted {
+        assert!(
+            docs.contains(&format!("## {code}:")),
+            "{code} is not documented in docs/diagnostics.md"
+        );
+    }
+    for line in docs.lines().filter(|l| l.starts_with("## ")) {
+        let code = &line[3..8];
+        assert!(
+            emitted.contains(code),
+            "docs/diagnostics.md documents {code}, which nothing emits"
+        );
+    }
 }
