@@ -39,6 +39,8 @@ pub enum LoadError {
         "a frame of {0} bytes is shorter than an ethernet header; the kernel's test-run rejects it"
     )]
     FrameTooShort(usize),
+    #[error("self-test failed before going live: {0}")]
+    SelfTest(String),
     #[error("interface {0} does not exist")]
     UnknownInterface(String),
     #[error("interface {iface} is busy: another tailwall is applying a ruleset to it (lock {})", path.display())]
@@ -107,3 +109,9 @@ pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LoadEr
     let path = path.into();
     move |source| LoadError::File { path, source }
 }
+
+// Callers wrap it in `anyhow` and send it across threads.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<LoadError>();
+};

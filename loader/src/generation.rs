@@ -464,6 +464,98 @@ impl Generation {
         })
     }
 
+    /// Run probe frames through the generation and check each verdict and deciding rule against `sim`
+    /// on the same artifact, then zero the counter slots the probes touched. Catches a mis-wired chain
+    /// before it goes live; `attach` runs it before the flip.
+    pub fn self_test(&mut self, artifact: &Artifact) -> Result<(), LoadError> {
+        use tailwall_compiler::{interp::Decided, packet, sim::Sim};
+        let sim = Sim::new(artifact).map_err(|e| LoadError::Artifact(e.to_string()))?;
+        let (a, b) = (
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 2),
+        );
+        let mac = [2, 0, 0, 0, 0, 1];
+        let probes = [
+            packet::build_frame(
+                mac,
+                mac,
+                a,
+                b,
+                packet::IPPROTO_TCP,
+                0,
+                &packet::l4_header(packet::IPPROTO_TCP, 40000, 80, b""),
+            ),
+            packet::build_frame(
+                mac,
+                mac,
+                b,
+                a,
+                packet::IPPROTO_UDP,
+                0,
+                &packet::l4_header(packet::IPPROTO_UDP, 53, 53, b""),
+            ),
+            packet::build_frame(
+                mac,
+                mac,
+                a,
+                b,
+                packet::IPPROTO_ICMP,
+                0,
+                &[8, 0, 0, 0, 0, 0, 0, 0],
+            ),
+        ];
+        let mut touched_rules = Vec::new();
+        let mut touched_reasons = Vec::new();
+        for frame in &probes {
+            let tr = self.test_run(frame, 1)?;
+            let want = sim.run_frame(frame);
+            let want_xdp = if want.verdict == tailwall_compiler::ir::Verdict::Accept {
+                2
+            } else {
+                1
+            };
+            let want_rule = match want.decided {
+                Decided::Rule { position, .. } | Decided::Hotdrop { position, .. } => {
+                    Some(position)
+                }
+                _ => None,
+            };
+            let got_rule = artifact
+                .rules
+                .get(tr.decision.rule as usize)
+                .map(|r| r.position);
+            let got_rule = if tr.decision.rule == abi::NO_RULE {
+                None
+            } else {
+                got_rule
+            };
+            if tr.xdp_action != want_xdp || got_rule != want_rule {
+                return Err(LoadError::SelfTest(format!(
+                    "probe {}: kernel returned xdp action {} (decision {:?}), the model says {:?}",
+                    describe(frame),
+                    tr.xdp_action,
+                    tr.decision,
+                    want
+                )));
+            }
+            if tr.decision.reason == abi::REASON_RULE {
+                touched_rules.push(tr.decision.rule);
+            } else {
+                touched_reasons.push(tr.decision.reason);
+            }
+        }
+        zero_counters(
+            self.map_mut(abi::MAP_RULE_CNT),
+            abi::MAP_RULE_CNT,
+            &touched_rules,
+        )?;
+        zero_counters(
+            self.map_mut(abi::MAP_REASONS),
+            abi::MAP_REASONS,
+            &touched_reasons,
+        )
+    }
+
     /// Per-rule packet/byte counters, summed over CPUs, indexed by global rule index.
     pub fn rule_counters(&self) -> Result<Vec<abi::Counter>, LoadError> {
         let mut v = read_counters(self.map(abi::MAP_RULE_CNT), abi::MAP_RULE_CNT)?;
@@ -494,6 +586,26 @@ pub(crate) fn read_counters(map: &Map, name: &'static str) -> Result<Vec<abi::Co
         );
     }
     Ok(out)
+}
+
+fn describe(frame: &[u8]) -> String {
+    match tailwall_compiler::packet::decode(frame) {
+        tailwall_compiler::packet::Decoded::Ipv4(p) => p.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Zero the given slots of a per-CPU `Counter` array on every CPU.
+fn zero_counters(map: &mut Map, name: &'static str, slots: &[u32]) -> Result<(), LoadError> {
+    let mut arr: PerCpuArray<&mut MapData, abi::Counter> =
+        PerCpuArray::try_from(map).map_err(map_err(name))?;
+    let ncpus = aya::util::nr_cpus().map_err(|(_, e)| sys("reading possible cpus")(e))?;
+    for &i in slots {
+        let zeros = aya::maps::PerCpuValues::try_from(vec![abi::Counter::default(); ncpus])
+            .map_err(sys("per-cpu counter reset"))?;
+        arr.set(i, zeros, 0).map_err(map_err(name))?;
+    }
+    Ok(())
 }
 
 /// Write a map image: arrays in batches (falling back to single updates), LPM tries entry by entry.

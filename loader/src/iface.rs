@@ -8,8 +8,8 @@
 //! - `/run/tailwall/<netns>/<iface>.json`: the state (generation, digest, rules, pins), written to a
 //!   temporary file and renamed; `/run/tailwall/<netns>/<iface>.lock`: the per-interface `flock`.
 //!
-//! Guarantees of [`attach`]: generation N is loaded (verifier), filled and pinned before anything live
-//! changes; the interface is then flipped with one `BPF_LINK_UPDATE` on the existing link (the first
+//! Guarantees of [`attach`]: generation N is loaded (verifier), filled, self-tested against `sim` on probe
+//! frames (their counts are then zeroed) and pinned before anything live changes; the interface is then flipped with one `BPF_LINK_UPDATE` on the existing link (the first
 //! attach creates and pins the link), so packets see either the old or the new classifier, never none
 //! and never a mix; other generations are unpinned only after the flip. Per-rule counters follow their
 //! rule across a swap by the rule's identity (packets counted on the old generation between the copy
@@ -483,6 +483,7 @@ pub fn attach(
         + 1;
     let gen_dir = paths.generation_dir(n);
     let built = (|| {
+        gen.self_test(artifact)?;
         if let Some(s) = &old {
             carry_counters(&mut gen, artifact, s)?;
         }

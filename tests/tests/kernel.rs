@@ -725,6 +725,38 @@ fn testrun_counts_rules_and_reasons() {
 }
 
 #[test]
+fn testrun_self_test_passes_and_leaves_counters_zero() {
+    if !root() {
+        return;
+    }
+    let rs = ruleset(
+        vec![
+            (vec![proto(IPPROTO_TCP), dport(80, 80)], Action::Drop),
+            (vec![proto(IPPROTO_UDP)], Action::Accept),
+        ],
+        Verdict::Drop,
+    );
+    let art = build(&rs);
+    let mut gen = Generation::load(&art).expect("load");
+    gen.self_test(&art).expect("self-test agrees with sim");
+    assert!(gen
+        .rule_counters()
+        .expect("counters")
+        .iter()
+        .all(|c| c.packets == 0 && c.bytes == 0));
+    assert!(gen
+        .reason_counters()
+        .expect("counters")
+        .iter()
+        .all(|c| c.packets == 0 && c.bytes == 0));
+    let tr = gen
+        .test_run(&tcp(ip("10.0.0.1"), ip("10.0.0.2"), 1, 80), 1)
+        .expect("run");
+    assert_eq!((tr.xdp_action, tr.decision.rule), (XDP_DROP, 0));
+    assert_eq!(gen.rule_counters().expect("counters")[0].packets, 1);
+}
+
+#[test]
 fn testrun_rejects_frames_shorter_than_ethernet() {
     if !root() {
         return;
@@ -970,9 +1002,16 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
         Err(LoadError::AbiVersion { found: 999, .. })
     ));
     assert_eq!(stats_of(&pair).expect("stats").generation, 1);
-    let other = if mode == Mode::Native { Mode::Generic } else { Mode::Native };
+    let other = if mode == Mode::Native {
+        Mode::Generic
+    } else {
+        Mode::Native
+    };
     let art_other = build(&ruleset(vec![], Verdict::Drop));
-    assert!(matches!(attach_in(&pair, &art_other, other), Err(LoadError::ModeChange { .. })));
+    assert!(matches!(
+        attach_in(&pair, &art_other, other),
+        Err(LoadError::ModeChange { .. })
+    ));
     assert_eq!(stats_of(&pair).expect("stats").generation, 1);
 
     // Generation 2 under the same link: the probe and ssh now dropped, the port-9 rule kept (its
