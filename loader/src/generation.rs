@@ -114,6 +114,8 @@ pub struct ProgramStat {
     pub verified_insns: Option<u32>,
     /// Size of the translated (post-verifier) program in bytes.
     pub xlated_bytes: Option<u32>,
+    /// The kernel accepted the object's license as GPL-compatible (GPL-only helpers usable).
+    pub gpl_compatible: Option<bool>,
 }
 
 /// Result of one BPF_PROG_TEST_RUN of the entry program.
@@ -371,6 +373,7 @@ impl Generation {
                 name,
                 verified_insns: info.verified_instruction_count(),
                 xlated_bytes: info.size_translated(),
+                gpl_compatible: info.gpl_compatible(),
             });
         }
         Ok(out)

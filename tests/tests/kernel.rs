@@ -434,6 +434,14 @@ fn load_reporting(label: &str, rs: &Ruleset) -> (Artifact, Generation) {
     let art = build(rs);
     let gen = Generation::load(&art).unwrap_or_else(|e| panic!("{label}: {e}"));
     let stats = gen.program_stats().expect("program info");
+    for s in &stats {
+        assert_ne!(
+            s.gpl_compatible,
+            Some(false),
+            "{}: the kernel must see a GPL-compatible license",
+            s.name
+        );
+    }
     let insns: Vec<String> = stats
         .iter()
         .map(|s| {

@@ -65,7 +65,8 @@ pub struct PktCtx {
     pub dst_port: u32,
     /// IPv4 total length, the byte count iptables' counters use.
     pub ip_len: u32,
-    /// Index of the next program in the prog array.
+    /// Index of the next program in the prog array. Inside `tw_final` (no next program) it holds the
+    /// index of the first non-zero scratch word while the final program reads it back.
     pub step: u32,
     /// 0 until the first field stage has written the scratch vector.
     pub started: u32,

@@ -11,6 +11,8 @@
 //! Guarantees: every tail-call site is followed by a counted drop (`REASON_TAIL_CALL`); every lookup that
 //! must succeed fails closed (`REASON_MAP`); every loop is bounded by an ABI constant (`MAX_CHUNKS`,
 //! `CHUNK_WORDS`) and by the load-time globals. Every path writes the per-CPU `tw_decision`.
+//! `tw_reasons` counts packets and bytes per reason slot: bytes are the IPv4 total length once the header
+//! is parsed, the frame length before (`REASON_NOT_IPV4`, `REASON_MALFORMED`).
 //! Thrown away: everything past the IPv4 header and the first 4 bytes of TCP/UDP; IPv6 passes untouched.
 #![no_std]
 #![no_main]
