@@ -307,8 +307,20 @@ impl Opt {
     }
 }
 
+/// iptables sees arguments after unquoting, so a quoted `"-s"` is an option too.
 fn is_flag(t: &Token) -> bool {
-    !t.quoted && t.text.len() >= 2 && t.text.starts_with('-')
+    t.text.len() >= 2 && t.text.starts_with('-')
+}
+
+/// An option iptables itself defines (as opposed to `-foo`, which may well be a value).
+fn is_known_flag(t: &Token) -> bool {
+    is_flag(t)
+        && (OptKind::from_flag(&t.text) != OptKind::Other || Command::from_flag(&t.text).is_some())
+}
+
+/// Where the values of an option of unknown arity end: at the next unquoted flag or `!`.
+fn ends_unknown_values(t: &Token) -> bool {
+    t.is("!") || (!t.quoted && is_flag(t))
 }
 
 fn typed_value(kind: OptKind, args: &[Token]) -> Value {
@@ -341,7 +353,7 @@ pub fn group_options(tokens: &[Token]) -> Result<Vec<Opt>, Vec<Diagnostic>> {
     let mut i = 0;
     while i < tokens.len() {
         let mut negated = None;
-        if tokens[i].is("!") {
+        if tokens[i].text == "!" {
             negated = Some(tokens[i].span);
             i += 1;
             if i >= tokens.len() || !is_flag(&tokens[i]) {
@@ -394,8 +406,11 @@ pub fn group_options(tokens: &[Token]) -> Result<Vec<Opt>, Vec<Diagnostic>> {
                         );
                         i += 1;
                     }
+                    // getopt takes the next argument whatever it is; only an option iptables itself
+                    // defines is taken as a sign that the value is missing (free text never is).
+                    let free_text = matches!(kind, OptKind::Comment | OptKind::TcpFlags);
                     match tokens.get(i) {
-                        Some(t) if !is_flag(t) || kind == OptKind::TcpFlags => {
+                        Some(t) if free_text || !is_known_flag(t) => {
                             args.push(t.clone());
                             i += 1;
                         }
@@ -418,12 +433,15 @@ pub fn group_options(tokens: &[Token]) -> Result<Vec<Opt>, Vec<Diagnostic>> {
                 }
             }
             None => {
-                while i < tokens.len() && !is_flag(&tokens[i]) && !tokens[i].is("!") {
+                while i < tokens.len() && !ends_unknown_values(&tokens[i]) {
                     args.push(tokens[i].clone());
                     i += 1;
                 }
                 // An intrapositioned `!` inside an unknown option's values (`--state ! NEW`): keep it.
-                while i + 1 < tokens.len() && tokens[i].is("!") && !is_flag(&tokens[i + 1]) {
+                while i + 1 < tokens.len()
+                    && tokens[i].is("!")
+                    && !ends_unknown_values(&tokens[i + 1])
+                {
                     args.push(tokens[i].clone());
                     args.push(tokens[i + 1].clone());
                     i += 2;
@@ -749,7 +767,7 @@ impl Parser1<'_> {
                 .push(Diagnostic::error("E0111", "counters without a rule").at(span));
             return;
         };
-        let Some(command) = Command::from_flag(&cmd_tok.text).filter(|_| !cmd_tok.quoted) else {
+        let Some(command) = Command::from_flag(&cmd_tok.text) else {
             self.diags.push(
                 Diagnostic::error("E0111", format!("unrecognised line starting with `{}`", cmd_tok.text))
                     .at(cmd_tok.span)
@@ -939,6 +957,30 @@ mod tests {
             codes("*filter\n-A INPUT -m comment --comment \"x\nCOMMIT\n"),
             ["E0109"]
         );
+    }
+
+    #[test]
+    fn parse_values_follow_getopt() {
+        // xtables_save_string leaves `-foo` bare: it is the comment, not an option.
+        let ast = parse_ok("*filter\n-A INPUT -m comment --comment -foo -j ACCEPT\nCOMMIT\n");
+        let o = &ast.tables[0].rules[0].options;
+        assert_eq!(o[1].value, Value::Text("-foo".into()));
+        assert_eq!(o[2].kind, OptKind::Jump);
+        // Quoting is removed before iptables parses options: a quoted `-s` or `!` is still one.
+        let ast = parse_ok("*filter\n-A INPUT \"!\" \"-s\" 1.2.3.4 -j DROP\nCOMMIT\n");
+        let o = &ast.tables[0].rules[0].options;
+        assert!(o[0].negated.is_some());
+        assert_eq!(o[0].kind, OptKind::Source);
+        // A value that is one of iptables' own options means the value is missing.
+        assert_eq!(
+            codes("*filter\n-A INPUT -s -j ACCEPT\nCOMMIT\n"),
+            ["E0112", "E0116"]
+        );
+        // Unknown options keep quoted dash-values: `--log-prefix "-x"`.
+        let ast = parse_ok("*filter\n-A INPUT -j LOG --log-prefix \"-x \" --log-level 4\nCOMMIT\n");
+        let o = &ast.tables[0].rules[0].options;
+        assert_eq!(o[1].args[0].text, "-x ");
+        assert_eq!(o.len(), 3);
     }
 
     #[test]
