@@ -594,12 +594,20 @@ fn lower_rule(line: &RuleLine, index: u32, diags: &mut Vec<Diagnostic>) -> Optio
         }
     }
     matches.sort_by_key(|m| m.field);
+    let Some(action) = action else {
+        // Unreachable: every target other than ACCEPT/DROP was reported above. Never drop a rule silently.
+        diags.push(
+            Diagnostic::error("E0999", "internal compiler error: rule without an action")
+                .at(line.span),
+        );
+        return None;
+    };
     Some(Rule {
         id: RuleId(index),
         chain: ChainId(0),
         position: index + 1,
         matches,
-        action: action.expect("target is ACCEPT or DROP when there are no errors"),
+        action,
         comment: if comments.is_empty() {
             None
         } else {
