@@ -405,6 +405,15 @@ impl Generation {
             .expect("every abi map is taken at load")
     }
 
+    /// The fd of one of this generation's maps (any `tailwall_abi` `MAP_*` name), for inspection and
+    /// fault-injection tests; `None` for a name the object does not have.
+    pub fn map_fd(&self, name: &str) -> Option<BorrowedFd<'_>> {
+        self.maps
+            .get(name)
+            .and_then(map_data)
+            .map(|d| d.fd().as_fd())
+    }
+
     /// The entry program's fd (for [`crate::test_run_live`]).
     pub fn entry_fd(&self) -> Result<BorrowedFd<'_>, LoadError> {
         Ok(self

@@ -764,6 +764,92 @@ fn testrun_self_test_passes_and_leaves_counters_zero() {
     assert_eq!(gen.rule_counters().expect("counters")[0].packets, 1);
 }
 
+/// BPF_MAP_DELETE_ELEM on a map of a loaded generation (fault injection).
+fn delete_elem(map: std::os::fd::BorrowedFd<'_>, key: &[u8]) {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Attr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    let mut attr = Attr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: 0,
+        flags: 0,
+    };
+    const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+    // SAFETY: a fully initialised bpf_attr whose key pointer outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_DELETE_ELEM,
+            &mut attr as *mut Attr,
+            std::mem::size_of::<Attr>() as u32,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "BPF_MAP_DELETE_ELEM: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
+fn testrun_fails_closed_on_missing_tail_call_and_lookup() {
+    if !root() {
+        return;
+    }
+    let rs = ruleset(
+        vec![(vec![src("10.0.0.0/8"), proto(IPPROTO_TCP)], Action::Accept)],
+        Verdict::Accept,
+    );
+    let art = build(&rs);
+    let frame = tcp(ip("10.1.2.3"), ip("10.0.0.2"), 1, 2);
+    let other = tcp(ip("192.168.1.1"), ip("10.0.0.2"), 1, 2);
+
+    // An empty prog-array slot: the tail call fails, the packet is dropped and counted.
+    let gen = Generation::load(&art).expect("load");
+    assert_eq!(gen.test_run(&frame, 1).expect("run").xdp_action, XDP_PASS);
+    let last = art.globals.nstages;
+    delete_elem(
+        gen.map_fd(abi::MAP_PROGS).expect("tw_progs"),
+        &last.to_le_bytes(),
+    );
+    let tr = gen.test_run(&frame, 1).expect("run");
+    assert_eq!(
+        (tr.xdp_action, tr.decision.reason),
+        (XDP_DROP, abi::REASON_TAIL_CALL)
+    );
+    assert_eq!(
+        gen.reason_counters().expect("counters")[abi::REASON_TAIL_CALL as usize].packets,
+        1
+    );
+
+    // A missing lookup entry (no class for the source address): dropped, counted.
+    let gen = Generation::load(&art).expect("load");
+    let trie = art.map(abi::MAP_T_SRC_IP).expect("src_ip table");
+    for (key, _) in &trie.entries {
+        delete_elem(gen.map_fd(abi::MAP_T_SRC_IP).expect("trie"), key);
+    }
+    for f in [&frame, &other] {
+        let tr = gen.test_run(f, 1).expect("run");
+        assert_eq!(
+            (tr.xdp_action, tr.decision.reason),
+            (XDP_DROP, abi::REASON_MAP)
+        );
+    }
+    assert_eq!(
+        gen.reason_counters().expect("counters")[abi::REASON_MAP as usize].packets,
+        2
+    );
+}
+
 #[test]
 fn testrun_rejects_frames_shorter_than_ethernet() {
     if !root() {
