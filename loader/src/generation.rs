@@ -305,12 +305,11 @@ impl Generation {
                 .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no map {name}")))?;
             maps.insert(name, map);
         }
-        let gen_maps = &mut maps;
         for image in &artifact.maps {
             if image.entries.is_empty() {
                 continue;
             }
-            let map = gen_maps.get(image.name).and_then(map_data).ok_or_else(|| {
+            let map = maps.get(image.name).and_then(map_data).ok_or_else(|| {
                 LoadError::Artifact(format!(
                     "map {} is not an array or trie of the object",
                     image.name
