@@ -968,7 +968,7 @@ impl Probe {
             .run(move || std::net::UdpSocket::bind((host, PROBE_PORT)))
             .expect("setns")
             .expect("bind probe socket");
-        sock.set_read_timeout(Some(Duration::from_millis(300)))
+        sock.set_read_timeout(Some(Duration::from_secs(1)))
             .expect("timeout");
         let frame = build_frame(
             pair.host_mac,
