@@ -45,6 +45,12 @@ kind, arg = sys.argv[1], sys.argv[2]
 if kind == "ping":
     r = subprocess.run(["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.99.0.1"], capture_output=True, text=True)
     print([l for l in r.stdout.splitlines() if "received" in l][0].strip())
+elif kind == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
+    s.connect(("10.99.0.1", int(arg))); s.send(b"query")
+    try: s.recv(100); print("answered")
+    except ConnectionRefusedError: print("port unreachable from the host stack (packet was accepted)")
+    except socket.timeout: print("timed out (packet was dropped)")
 else:
     try:
         socket.create_connection(("10.99.0.1", int(arg)), timeout=1.5).close(); print("connected")
@@ -60,6 +66,8 @@ probe "tcp :80 (rule 4 accepts; listener answers)" tcp 80
 probe "tcp :8080 (rule 5 accepts; nothing listens)" tcp 8080
 probe "tcp :23 (rule 6 drops)" tcp 23
 probe "tcp :9999 (policy drops)" tcp 9999
+probe "udp :53 from the lab (rule 8 accepts)" udp 53
+probe "udp :5353 (policy drops)" udp 5353
 wait "$LISTENER" 2>/dev/null || true
 
 echo "== per-rule counters"

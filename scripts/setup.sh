@@ -13,6 +13,7 @@ need_pkgs=()
 command -v iptables-legacy-restore >/dev/null 2>&1 || need_pkgs+=(iptables)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
+command -v ping >/dev/null 2>&1 || need_pkgs+=(iputils-ping)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "apt-get install ${need_pkgs[*]}"
   $SUDO apt-get update -qq

@@ -258,3 +258,70 @@ fn compile(rules: &Path, attach: Option<&str>, mode: Mode, dump: Option<Dump>, w
     }
     Ok(())
 }
+
+fn load_error(e: tailwall_loader::LoadError) -> Failure {
+    use tailwall_loader::LoadError as E;
+    match e {
+        E::Busy { .. } => Failure::Busy(format!("{e} (use --wait to wait for it)")),
+        E::Verifier { .. } => Failure::Semantic(e.to_string()),
+        E::UnknownInterface(_) | E::NotAttached(_) | E::ModeChange { .. } => Failure::Usage(e.to_string()),
+        e => Failure::Runtime(e.into()),
+    }
+}
+
+fn attach_iface(iface: &str, art: &Artifact, mode: Mode, wait: bool) -> Result<tailwall_loader::AttachOutcome, Failure> {
+    let mode = match mode {
+        Mode::Native => tailwall_loader::Mode::Native,
+        Mode::Generic => tailwall_loader::Mode::Generic,
+    };
+    tailwall_loader::attach(iface, art, mode, wait).map_err(load_error)
+}
+
+fn detach(iface: &str) -> Result<(), Failure> {
+    tailwall_loader::detach(iface).map_err(load_error)?;
+    println!("{iface}: detached");
+    Ok(())
+}
+
+fn stats(iface: &str, output: Output) -> Result<(), Failure> {
+    let st = tailwall_loader::stats(iface).map_err(load_error)?;
+    if output == Output::Json {
+        let mut doc = serde_json::to_value(&st).expect("json");
+        doc["schema_version"] = SCHEMA_VERSION.into();
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        return Ok(());
+    }
+    let policy = st.reasons.iter().find(|r| r.slot == tailwall_abi::REASON_POLICY);
+    let (pp, pb) = policy.map(|r| (r.packets, r.bytes)).unwrap_or((0, 0));
+    println!(
+        "Chain INPUT (policy {} {} packets, {} bytes)  [{} generation {}, xdp link {}, {} mode]",
+        st.policy.to_uppercase(),
+        pp,
+        pb,
+        st.iface,
+        st.generation,
+        st.link_id,
+        st.mode
+    );
+    println!("{:<4} {:>10} {:>12} {:<8} rule", "num", "pkts", "bytes", "target");
+    for r in &st.rules {
+        let comment = r.rule.comment.as_ref().map(|c| format!("  /* {c} */")).unwrap_or_default();
+        println!(
+            "{:<4} {:>10} {:>12} {:<8} {}{}",
+            r.rule.position,
+            r.packets,
+            r.bytes,
+            r.rule.verdict.to_uppercase(),
+            if r.rule.text.is_empty() { "(any)" } else { &r.rule.text },
+            comment
+        );
+    }
+    let other: Vec<_> = st.reasons.iter().filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0).collect();
+    if !other.is_empty() {
+        println!("datapath:");
+        for r in other {
+            println!("     {:>10} {:>12} {}", r.packets, r.bytes, r.name);
+        }
+    }
+    Ok(())
+}
