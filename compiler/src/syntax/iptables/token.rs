@@ -194,4 +194,51 @@ mod tests {
         assert_eq!(tokenize(&long, 0).unwrap_err().code, "E0114");
         assert!(tokenize(&long[1..], 0).is_ok());
     }
+
+    /// libxtables' `xtables_save_string`, the quoting iptables-save applies to free text.
+    fn save_string(s: &str) -> String {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return s.to_string();
+        }
+        let mut o = String::from("\"");
+        for c in s.chars() {
+            if matches!(c, '"' | '\\' | '\'') {
+                o.push('\\');
+            }
+            o.push(c);
+        }
+        o.push('"');
+        o
+    }
+
+    fn looks_like_table_flag(s: &str) -> bool {
+        (s.starts_with('-') && !s.starts_with("--") && s.contains('t'))
+            || (s.starts_with("--t") && "--table".starts_with(s))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokenize_reads_back_saved_strings(words in proptest::collection::vec("[ -~\t\u{e9}]{0,12}", 1..6)) {
+            proptest::prop_assume!(!words.iter().any(|w| looks_like_table_flag(w)));
+            let saved: Vec<String> = words.iter().map(|w| save_string(w)).collect();
+            let line = saved.join(" ");
+            let toks = tokenize(&line, 7).unwrap();
+            let texts: Vec<&str> = toks.iter().map(|t| t.text.as_str()).collect();
+            proptest::prop_assert_eq!(&texts, &words);
+            for (t, s) in toks.iter().zip(&saved) {
+                proptest::prop_assert_eq!(&line[t.span.start as usize - 7..t.span.end as usize - 7], s.as_str());
+            }
+        }
+
+        #[test]
+        fn tokenize_never_panics(line in "\\PC{0,40}") {
+            if let Err(d) = tokenize(&line, 0) {
+                let span = d.span.expect("located");
+                proptest::prop_assert!(span.end as usize <= line.len());
+            }
+        }
+    }
 }
