@@ -16,7 +16,11 @@ use tailwall_compiler::lower;
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Parser, Debug)]
-#[command(name = "tailwall", version, about = "Compile iptables rules into eBPF bit-vector classifiers and attach them")]
+#[command(
+    name = "tailwall",
+    version,
+    about = "Compile iptables rules into eBPF bit-vector classifiers and attach them"
+)]
 pub struct Cli {
     /// Run in the network namespace NAME (as `ip -n NAME`): /run/netns/NAME.
     #[arg(long, global = true, value_name = "NAME")]
@@ -103,7 +107,9 @@ enum Cmd {
 #[derive(Debug)]
 pub enum Failure {
     /// Diagnostics were already printed; exit 2 (parse) or 3 (semantic).
-    Diagnostics { parse: bool },
+    Diagnostics {
+        parse: bool,
+    },
     Usage(String),
     Semantic(String),
     Runtime(anyhow::Error),
@@ -153,21 +159,40 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(ns) = &cli.netns {
-        tailwall_loader::enter_netns(ns).map_err(|e| Failure::Usage(format!("cannot enter netns {ns:?}: {e}")))?;
+        tailwall_loader::enter_netns(ns)
+            .map_err(|e| Failure::Usage(format!("cannot enter netns {ns:?}: {e}")))?;
     }
     match cli.cmd {
-        Cmd::Compile { rules, attach, mode, dump, wait, output } => compile(&rules, attach.as_deref(), mode, dump, wait, output),
+        Cmd::Compile {
+            rules,
+            attach,
+            mode,
+            dump,
+            wait,
+            output,
+        } => compile(&rules, attach.as_deref(), mode, dump, wait, output),
         Cmd::Detach { iface } => detach(&iface),
         Cmd::Stats { iface, output } => stats(&iface, output),
-        Cmd::Replay { rules, pcap, engine, repeat, output } => replay::run(&rules, &pcap, engine, repeat, output),
+        Cmd::Replay {
+            rules,
+            pcap,
+            engine,
+            repeat,
+            output,
+        } => replay::run(&rules, &pcap, engine, repeat, output),
     }
 }
 
 /// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
 pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
-    let text = std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8(text).map_err(|e| {
-        Failure::Usage(format!("{}: not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()))
+        Failure::Usage(format!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     let src = SourceFile::new(path.display().to_string(), text);
     match lower::iptables(&src) {
@@ -180,8 +205,15 @@ pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
         Err(diags) => {
             eprint!("{}", render_all(&diags, &src));
             let errors = diags.iter().filter(|d| d.is_error()).count();
-            eprintln!("tailwall: {} error{} in {}", errors, if errors == 1 { "" } else { "s" }, src.name);
-            let parse = diags.iter().any(|d| d.is_error() && d.code.starts_with("E01"));
+            eprintln!(
+                "tailwall: {} error{} in {}",
+                errors,
+                if errors == 1 { "" } else { "s" },
+                src.name
+            );
+            let parse = diags
+                .iter()
+                .any(|d| d.is_error() && d.code.starts_with("E01"));
             Err(Failure::Diagnostics { parse })
         }
     }
@@ -196,7 +228,14 @@ fn map_bytes(m: &artifact::MapImage) -> u64 {
     m.max_entries as u64 * (m.key_size as u64 + m.value_size as u64)
 }
 
-fn compile(rules: &Path, attach: Option<&str>, mode: Mode, dump: Option<Dump>, wait: bool, output: Output) -> Result<(), Failure> {
+fn compile(
+    rules: &Path,
+    attach: Option<&str>,
+    mode: Mode,
+    dump: Option<Dump>,
+    wait: bool,
+    output: Output,
+) -> Result<(), Failure> {
     let rs = load_rules(rules)?;
     match dump {
         Some(Dump::Ir) => {
@@ -211,7 +250,10 @@ fn compile(rules: &Path, attach: Option<&str>, mode: Mode, dump: Option<Dump>, w
     }
     let art = build(&rs)?;
     let chain = rs.hook_chain(Hook::Input);
-    let policy = chain.and_then(|c| c.policy).map(|p| p.target()).unwrap_or("ACCEPT");
+    let policy = chain
+        .and_then(|c| c.policy)
+        .map(|p| p.target())
+        .unwrap_or("ACCEPT");
     let applied = match attach {
         Some(iface) => Some(attach_iface(iface, &art, mode, wait)?),
         None => None,
@@ -238,16 +280,34 @@ fn compile(rules: &Path, attach: Option<&str>, mode: Mode, dump: Option<Dump>, w
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         }
         Output::Text => {
-            println!("{}: {} rules in filter/INPUT, policy {}", rules.display(), art.globals.nrules, policy);
+            println!(
+                "{}: {} rules in filter/INPUT, policy {}",
+                rules.display(),
+                art.globals.nrules,
+                policy
+            );
             let stages: Vec<_> = art.stages.iter().map(|f| f.name()).collect();
             println!(
                 "  stages:  {} ({} of 5 fields; final stage picks the first set bit)",
-                if stages.is_empty() { "none".to_string() } else { stages.join(" -> ") },
+                if stages.is_empty() {
+                    "none".to_string()
+                } else {
+                    stages.join(" -> ")
+                },
                 stages.len()
             );
-            println!("  vectors: {} chunk(s) of {} rules", art.globals.nchunks, tailwall_abi::CHUNK_BITS);
+            println!(
+                "  vectors: {} chunk(s) of {} rules",
+                art.globals.nchunks,
+                tailwall_abi::CHUNK_BITS
+            );
             for m in art.maps.iter().filter(|m| !m.entries.is_empty()) {
-                println!("  map {:<14} {:>7} entries {:>10} bytes", m.name, m.entries.len(), map_bytes(m));
+                println!(
+                    "  map {:<14} {:>7} entries {:>10} bytes",
+                    m.name,
+                    m.entries.len(),
+                    map_bytes(m)
+                );
             }
             println!("  memory:  {} bytes in maps", total);
             println!("  digest:  {}", art.digest);
@@ -264,12 +324,19 @@ fn load_error(e: tailwall_loader::LoadError) -> Failure {
     match e {
         E::Busy { .. } => Failure::Busy(format!("{e} (use --wait to wait for it)")),
         E::Verifier { .. } => Failure::Semantic(e.to_string()),
-        E::UnknownInterface(_) | E::NotAttached(_) | E::ModeChange { .. } => Failure::Usage(e.to_string()),
+        E::UnknownInterface(_) | E::NotAttached(_) | E::ModeChange { .. } => {
+            Failure::Usage(e.to_string())
+        }
         e => Failure::Runtime(e.into()),
     }
 }
 
-fn attach_iface(iface: &str, art: &Artifact, mode: Mode, wait: bool) -> Result<tailwall_loader::AttachOutcome, Failure> {
+fn attach_iface(
+    iface: &str,
+    art: &Artifact,
+    mode: Mode,
+    wait: bool,
+) -> Result<tailwall_loader::AttachOutcome, Failure> {
     let mode = match mode {
         Mode::Native => tailwall_loader::Mode::Native,
         Mode::Generic => tailwall_loader::Mode::Generic,
@@ -291,7 +358,10 @@ fn stats(iface: &str, output: Output) -> Result<(), Failure> {
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         return Ok(());
     }
-    let policy = st.reasons.iter().find(|r| r.slot == tailwall_abi::REASON_POLICY);
+    let policy = st
+        .reasons
+        .iter()
+        .find(|r| r.slot == tailwall_abi::REASON_POLICY);
     let (pp, pb) = policy.map(|r| (r.packets, r.bytes)).unwrap_or((0, 0));
     println!(
         "Chain INPUT (policy {} {} packets, {} bytes)  [{} generation {}, xdp link {}, {} mode]",
@@ -303,20 +373,36 @@ fn stats(iface: &str, output: Output) -> Result<(), Failure> {
         st.link_id,
         st.mode
     );
-    println!("{:<4} {:>10} {:>12} {:<8} rule", "num", "pkts", "bytes", "target");
+    println!(
+        "{:<4} {:>10} {:>12} {:<8} rule",
+        "num", "pkts", "bytes", "target"
+    );
     for r in &st.rules {
-        let comment = r.rule.comment.as_ref().map(|c| format!("  /* {c} */")).unwrap_or_default();
+        let comment = r
+            .rule
+            .comment
+            .as_ref()
+            .map(|c| format!("  /* {c} */"))
+            .unwrap_or_default();
         println!(
             "{:<4} {:>10} {:>12} {:<8} {}{}",
             r.rule.position,
             r.packets,
             r.bytes,
             r.rule.verdict.to_uppercase(),
-            if r.rule.text.is_empty() { "(any)" } else { &r.rule.text },
+            if r.rule.text.is_empty() {
+                "(any)"
+            } else {
+                &r.rule.text
+            },
             comment
         );
     }
-    let other: Vec<_> = st.reasons.iter().filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0).collect();
+    let other: Vec<_> = st
+        .reasons
+        .iter()
+        .filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0)
+        .collect();
     if !other.is_empty() {
         println!("datapath:");
         for r in other {

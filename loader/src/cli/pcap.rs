@@ -7,11 +7,17 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a pcap or pcapng file (magic {magic:02x?})")]
     Magic { path: String, magic: Vec<u8> },
     #[error("{path}: malformed capture: {source}")]
-    Format { path: String, source: pcap_file::PcapError },
+    Format {
+        path: String,
+        source: pcap_file::PcapError,
+    },
     #[error("{path}: link type {link:?} is not Ethernet; replay needs Ethernet frames (capture with -i <ethernet device>, not 'any')")]
     LinkType { path: String, link: DataLink },
 }
@@ -24,8 +30,14 @@ pub struct Frame {
 
 pub fn read_frames(path: &Path) -> Result<Vec<Frame>, PcapError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| PcapError::Io { path: p.clone(), source })?;
-    let fmt = |source| PcapError::Format { path: p.clone(), source };
+    let bytes = std::fs::read(path).map_err(|source| PcapError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let fmt = |source| PcapError::Format {
+        path: p.clone(),
+        source,
+    };
     let magic = bytes.get(..4).unwrap_or(&bytes).to_vec();
     let mut frames = Vec::new();
     match magic.as_slice() {
@@ -36,7 +48,10 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, PcapError> {
                 match block.map_err(fmt)? {
                     Block::InterfaceDescription(idb) => links.push(idb.linktype),
                     Block::EnhancedPacket(epb) => {
-                        let link = links.get(epb.interface_id as usize).copied().unwrap_or(DataLink::ETHERNET);
+                        let link = links
+                            .get(epb.interface_id as usize)
+                            .copied()
+                            .unwrap_or(DataLink::ETHERNET);
                         if link != DataLink::ETHERNET {
                             return Err(PcapError::LinkType { path: p, link });
                         }
@@ -59,7 +74,10 @@ pub fn read_frames(path: &Path) -> Result<Vec<Frame>, PcapError> {
                 }
             }
         }
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+        [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d] => {
             let mut r = PcapReader::new(bytes.as_slice()).map_err(fmt)?;
             let link = r.header().datalink;
             if link != DataLink::ETHERNET {

@@ -4,8 +4,8 @@ use super::{build, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
 use anyhow::Context as _;
 use std::path::Path;
 use tailwall_compiler::artifact::Artifact;
-use tailwall_compiler::interp::{Decided, Outcome};
-use tailwall_compiler::ir::{Ruleset, Verdict};
+use tailwall_compiler::interp::{self, Decided, Outcome};
+use tailwall_compiler::ir::{Hook, Ruleset, Verdict};
 use tailwall_compiler::packet::{decode, Decoded};
 use tailwall_compiler::sim::Sim;
 
@@ -23,37 +23,72 @@ pub struct Line {
 }
 
 fn line_from_outcome(index: usize, rs: &Ruleset, o: &Outcome) -> Line {
-    let chain_name = |c: tailwall_compiler::ir::ChainId| rs.chains.get(c.0 as usize).map(|c| c.name.clone()).or(Some("INPUT".into()));
+    let chain_name = |c: tailwall_compiler::ir::ChainId| {
+        rs.chains
+            .get(c.0 as usize)
+            .map(|c| c.name.clone())
+            .or(Some("INPUT".into()))
+    };
     let (chain, rule, reason) = match o.decided {
-        Decided::Rule { chain, position, .. } => (chain_name(chain), Some(position), "rule"),
+        Decided::Rule {
+            chain, position, ..
+        } => (chain_name(chain), Some(position), "rule"),
         Decided::Policy { chain } => (chain_name(chain), None, "policy"),
         Decided::Hotdrop { chain, .. } => (chain_name(chain), None, "hotdrop"),
         Decided::NotIpv4 => (None, None, "not_ipv4"),
         Decided::Malformed => (None, None, "malformed"),
     };
-    Line { index, verdict: o.verdict.as_str(), chain, rule, reason }
+    Line {
+        index,
+        verdict: o.verdict.as_str(),
+        chain,
+        rule,
+        reason,
+    }
 }
 
 /// Map the kernel's decision record to a printed line.
 fn line_from_kernel(index: usize, art: &Artifact, tr: &tailwall_loader::TestRun) -> Line {
     use tailwall_abi as abi;
     let d = tr.decision;
-    let verdict = if tr.xdp_action == 2 { Verdict::Accept } else { Verdict::Drop };
+    let verdict = if tr.xdp_action == 2 {
+        Verdict::Accept
+    } else {
+        Verdict::Drop
+    };
     let chain = Some("INPUT".to_string());
     let (chain, rule, reason) = match d.reason {
-        abi::REASON_RULE => (chain, art.rules.get(d.rule as usize).map(|r| r.position), "rule"),
+        abi::REASON_RULE => (
+            chain,
+            art.rules.get(d.rule as usize).map(|r| r.position),
+            "rule",
+        ),
         abi::REASON_POLICY => (chain, None, "policy"),
         abi::REASON_HOTDROP => (chain, None, "hotdrop"),
         abi::REASON_NOT_IPV4 => (None, None, "not_ipv4"),
         abi::REASON_MALFORMED => (None, None, "malformed"),
         _ => (chain, None, "fail_closed"),
     };
-    Line { index, verdict: verdict.as_str(), chain, rule, reason }
+    Line {
+        index,
+        verdict: verdict.as_str(),
+        chain,
+        rule,
+        reason,
+    }
 }
 
-pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, output: Output) -> Result<(), Failure> {
+pub fn run(
+    rules: &Path,
+    pcap_path: &Path,
+    engine: Engine,
+    repeat: Option<u32>,
+    output: Output,
+) -> Result<(), Failure> {
     if repeat.is_some() && engine != Engine::Kernel {
-        return Err(Failure::Usage("--repeat measures the kernel's per-packet time: use it with --engine kernel".into()));
+        return Err(Failure::Usage(
+            "--repeat measures the kernel's per-packet time: use it with --engine kernel".into(),
+        ));
     }
     if repeat == Some(0) {
         return Err(Failure::Usage("--repeat must be at least 1".into()));
@@ -61,7 +96,11 @@ pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, 
     let rs = load_rules(rules)?;
     let art = build(&rs)?;
     let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
-    for (i, f) in frames.iter().enumerate().filter(|(_, f)| f.truncated_by_capture) {
+    for (i, f) in frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.truncated_by_capture)
+    {
         eprintln!("tailwall: warning: frame {i} was cut short by the capture's snaplen ({} bytes kept); it is replayed as captured", f.data.len());
     }
     let mut lines = Vec::with_capacity(frames.len());
@@ -74,9 +113,23 @@ pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, 
             }
         }
         Engine::Kernel => {
-            let gen = tailwall_loader::Generation::load(&art).context("loading the classifier into the kernel")?;
+            let gen = tailwall_loader::Generation::load(&art)
+                .context("loading the classifier into the kernel")?;
             for (i, f) in frames.iter().enumerate() {
-                let tr = gen.test_run(&f.data, repeat.unwrap_or(1)).with_context(|| format!("test-run of frame {i}"))?;
+                if f.data.len() < tailwall_compiler::packet::ETH_HLEN {
+                    // No driver hands XDP a frame shorter than an Ethernet header, and test-run refuses
+                    // one: report what the datapath's parser decides for it (not IPv4, passed).
+                    eprintln!("tailwall: warning: frame {i} is {} bytes, shorter than an Ethernet header; not run in the kernel", f.data.len());
+                    lines.push(line_from_outcome(
+                        i,
+                        &rs,
+                        &interp::run(&rs, Hook::Input, &decode(&f.data)),
+                    ));
+                    continue;
+                }
+                let tr = gen
+                    .test_run(&f.data, repeat.unwrap_or(1))
+                    .with_context(|| format!("test-run of frame {i}"))?;
                 ns_total += tr.duration_ns as u64;
                 lines.push(line_from_kernel(i, &art, &tr));
             }
@@ -100,7 +153,10 @@ pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, 
             println!("{summary}");
         }
         Output::Text => {
-            println!("{:>6}  {:<7} {:<6} {:>5}  {:<10} packet", "#", "verdict", "chain", "rule", "reason");
+            println!(
+                "{:>6}  {:<7} {:<6} {:>5}  {:<10} packet",
+                "#", "verdict", "chain", "rule", "reason"
+            );
             for (l, f) in lines.iter().zip(&frames) {
                 let pkt = match decode(&f.data) {
                     Decoded::Ipv4(p) => p.to_string(),
@@ -117,9 +173,17 @@ pub fn run(rules: &Path, pcap_path: &Path, engine: Engine, repeat: Option<u32>, 
                     pkt
                 );
             }
-            print!("{} packets: {} accepted, {} dropped", lines.len(), accept, drop);
+            print!(
+                "{} packets: {} accepted, {} dropped",
+                lines.len(),
+                accept,
+                drop
+            );
             match ns_per_packet {
-                Some(ns) => println!(", {ns:.1} ns/packet in the kernel (test-run, repeat {})", repeat.unwrap_or(1)),
+                Some(ns) => println!(
+                    ", {ns:.1} ns/packet in the kernel (test-run, repeat {})",
+                    repeat.unwrap_or(1)
+                ),
                 None => println!(),
             }
         }

@@ -1,0 +1,310 @@
+//! CLI tier: the `tailwall` binary's text and JSON output (insta snapshots) and exit codes.
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tailwall_compiler::packet::{build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn tailwall(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_tailwall"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tailwall-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+const M: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+/// Frames exercising every rule of demo.rules and every non-rule outcome.
+fn demo_frames() -> Vec<Vec<u8>> {
+    let lab = Ipv4Addr::new(10, 99, 0, 2);
+    let host = Ipv4Addr::new(10, 99, 0, 1);
+    let far = Ipv4Addr::new(198, 51, 100, 7);
+    let tcp = |src, dport| {
+        build_frame(
+            M,
+            M,
+            src,
+            host,
+            IPPROTO_TCP,
+            0,
+            &l4_header(IPPROTO_TCP, 40000, dport, b""),
+        )
+    };
+    let udp = |src, dport| {
+        build_frame(
+            M,
+            M,
+            src,
+            host,
+            IPPROTO_UDP,
+            0,
+            &l4_header(IPPROTO_UDP, 40000, dport, b"q"),
+        )
+    };
+    let mut arp = tcp(lab, 80);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let mut bad_ihl = tcp(lab, 80);
+    bad_ihl[14] = 0x44;
+    vec![
+        tcp(Ipv4Addr::new(192, 0, 2, 66), 80), // rule 1 drops the scanner
+        build_frame(M, M, far, host, IPPROTO_ICMP, 0, &[8, 0, 0, 0, 0, 0, 0, 0]), // rule 2
+        tcp(lab, 22),                          // rule 3
+        tcp(far, 22),                          // policy (ssh only from the lab)
+        tcp(far, 80),                          // rule 4
+        tcp(far, 8099),                        // rule 5
+        tcp(far, 8100),                        // policy
+        tcp(lab, 23),                          // rule 6
+        udp(far, 53),                          // rule 7
+        udp(lab, 53),                          // rule 8
+        build_frame(M, M, lab, host, IPPROTO_TCP, 0, &[0; 10]), // truncated tcp: hotdrop
+        build_frame(M, M, lab, host, IPPROTO_TCP, 100, &[0; 16]), // later fragment: no ports, policy
+        arp,                                                      // not ipv4: passes
+        bad_ihl,                                                  // malformed: dropped
+    ]
+}
+
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let header = PcapHeader {
+        datalink: pcap_file::DataLink::ETHERNET,
+        ..Default::default()
+    };
+    let mut w = PcapWriter::with_header(std::fs::File::create(path).unwrap(), header).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::from_millis(i as u64),
+            f.len() as u32,
+            f,
+        ))
+        .unwrap();
+    }
+}
+
+fn kernel_available() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root && std::env::var("TAILWALL_REQUIRE_KERNEL").as_deref() == Ok("1") {
+        panic!("kernel tier required (TAILWALL_REQUIRE_KERNEL=1) but not running as root");
+    }
+    if !root {
+        eprintln!("skipped: not root");
+    }
+    root
+}
+
+#[test]
+fn compile_prints_plan_summary() {
+    let r = tailwall(&["compile", "examples/rulesets/demo.rules"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn compile_json_has_schema_and_stages() {
+    let r = tailwall(&["compile", "examples/rulesets/demo.rules", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["rules"], 8);
+    assert_eq!(v["policy"], "DROP");
+    assert_eq!(v["stages"].as_array().unwrap().len(), 3);
+    assert_eq!(v["digest"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn compile_dump_ir_matches_snapshot() {
+    let r = tailwall(&["compile", "examples/rulesets/demo.rules", "--dump", "ir"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn compile_unsupported_exits_3_with_located_errors() {
+    let p = tmp("unsupported.rules");
+    std::fs::write(
+        &p,
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -i eth0 -j ACCEPT\n-A INPUT -p tcp --dport 22 -j LOG\nCOMMIT\n",
+    )
+    .unwrap();
+    let r = tailwall(&["compile", p.to_str().unwrap()]);
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.is_empty());
+    insta::assert_snapshot!(r.stderr.replace(p.to_str().unwrap(), "unsupported.rules"));
+}
+
+#[test]
+fn compile_syntax_error_exits_2() {
+    let p = tmp("syntax.rules");
+    std::fs::write(
+        &p,
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -s \"10.0.0.1 -j ACCEPT\n",
+    )
+    .unwrap();
+    let r = tailwall(&["compile", p.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("syntax.rules:3:"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(tailwall(&["compile", "/nonexistent/rules"]).code, 2);
+    assert_eq!(tailwall(&["frobnicate"]).code, 2);
+    let r = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        "/nonexistent.pcap",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/nonexistent.pcap"), "{}", r.stderr);
+    let not_pcap = tmp("not.pcap");
+    std::fs::write(&not_pcap, b"hello world").unwrap();
+    let r = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        not_pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a pcap"), "{}", r.stderr);
+    let r = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        not_pcap.to_str().unwrap(),
+        "--repeat",
+        "5",
+    ]);
+    assert_eq!(r.code, 2, "--repeat needs --engine kernel");
+}
+
+#[test]
+fn replay_sim_json_matches_snapshot() {
+    let pcap = tmp("demo.pcap");
+    write_pcap(&pcap, &demo_frames());
+    let r = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), demo_frames().len() + 1);
+    let rules: Vec<_> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["rule"].as_u64())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            Some(1),
+            Some(2),
+            Some(3),
+            None,
+            Some(4),
+            Some(5),
+            None,
+            Some(6),
+            Some(7),
+            Some(8),
+            None,
+            None,
+            None,
+            None
+        ]
+    );
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn replay_sim_text_matches_snapshot() {
+    let pcap = tmp("demo-text.pcap");
+    write_pcap(&pcap, &demo_frames());
+    let r = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn replay_kernel_equals_sim() {
+    if !kernel_available() {
+        return;
+    }
+    let pcap = tmp("demo-kernel.pcap");
+    write_pcap(&pcap, &demo_frames());
+    let p = pcap.to_str().unwrap();
+    let sim = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        p,
+        "-o",
+        "json",
+    ]);
+    let kernel = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        p,
+        "-o",
+        "json",
+        "--engine",
+        "kernel",
+    ]);
+    assert_eq!(kernel.code, 0, "{}", kernel.stderr);
+    assert_eq!(sim.stdout, kernel.stdout);
+    let timed = tailwall(&[
+        "replay",
+        "examples/rulesets/demo.rules",
+        "--pcap",
+        p,
+        "-o",
+        "json",
+        "--engine",
+        "kernel",
+        "--repeat",
+        "100",
+    ]);
+    assert_eq!(timed.code, 0, "{}", timed.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(timed.stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        summary["summary"]["ns_per_packet"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
+}
