@@ -10,7 +10,12 @@
 //! one `N0001` note per chain), option order and spelling, `-m tcp`/`-m udp` module names (kept only as
 //! the constraints they impose: `proto` exact, and a `dst_port` 0-65535 match when the module has no port
 //! option, because the tcp/udp match still fails on packets without ports), host bits of addresses
-//! (masked like iptables does, with warning `W0001`).
+//! (masked like iptables does, with warning `W0001`), `-p all`/`-p 0` (no constraint). Several
+//! `-m comment --comment` of one rule are joined with `"; "`.
+//!
+//! Deliberate differences from iptables-restore: a repeated match option is an error (iptables would AND
+//! two instances of the same match; the IR has one match per field); a built-in chain used without a chain
+//! line is accepted, as iptables-restore does, with warning `W0003` (policy assumed ACCEPT).
 //!
 //! Codes: `E02xx` "not supported yet", `E03xx` semantic errors, `W0xxx` warnings, `N0xxx` notes; the
 //! parser's `E01xx` pass through. docs/diagnostics.md lists them all.
