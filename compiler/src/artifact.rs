@@ -128,7 +128,14 @@ fn chunk_bytes(v: &classify::RuleVec, c: usize) -> Vec<u8> {
     let raw = v.as_raw_slice();
     let mut out = Vec::with_capacity(std::mem::size_of::<abi::Chunk>());
     for w in 0..abi::CHUNK_WORDS {
-        let word = raw.get(c * abi::CHUNK_WORDS + w).copied().unwrap_or(0);
+        let i = c * abi::CHUNK_WORDS + w;
+        let live = v.len().saturating_sub(i * 64).min(64);
+        let mask = if live == 64 {
+            u64::MAX
+        } else {
+            (1u64 << live) - 1
+        };
+        let word = raw.get(i).copied().unwrap_or(0) & mask;
         out.extend_from_slice(&word.to_le_bytes());
     }
     out

@@ -159,16 +159,26 @@ fn interval(t: &Test, f: Field) -> Interval {
 /// The vector of a value outside every constrained rule's interval: unconstrained rules, plus the
 /// negated constrained ones.
 fn outside_vector(nrules: usize, constrained: &[(usize, Interval, bool)]) -> RuleVec {
-    let mut v = RuleVec::repeat(true, nrules);
+    let mut v = ones(nrules);
     for &(r, _, neg) in constrained {
         v.set(r, neg);
     }
     v
 }
 
-/// Interns vectors: identical vectors share one class id, ids in order of first appearance.
+/// `nrules` set bits. Unlike `BitVec::repeat(true, _)`, the storage bits past the end stay zero, so
+/// the raw words are canonical (they key the interner and become the map images).
+fn ones(nrules: usize) -> RuleVec {
+    let mut v = RuleVec::repeat(false, nrules);
+    v.fill(true);
+    v
+}
+
+/// Interns vectors: identical vectors share one class id, ids in order of first appearance. Keyed by
+/// the raw words (bitvec hashes bit by bit, far too slow for 10k-rule vectors); every vector here is
+/// built from zeroed storage and only ever has live bits set, so equal vectors have equal words.
 struct Interner {
-    ids: HashMap<RuleVec, u32>,
+    ids: HashMap<Vec<u64>, u32>,
     classes: Vec<RuleVec>,
 }
 
@@ -180,11 +190,11 @@ impl Interner {
         }
     }
     fn intern(&mut self, v: &RuleVec) -> u32 {
-        if let Some(&id) = self.ids.get(v) {
+        if let Some(&id) = self.ids.get(v.as_raw_slice()) {
             return id;
         }
         let id = self.classes.len() as u32;
-        self.ids.insert(v.clone(), id);
+        self.ids.insert(v.as_raw_slice().to_vec(), id);
         self.classes.push(v.clone());
         id
     }
@@ -244,13 +254,12 @@ fn array_classes(
         start = end;
     }
     if ports {
-        let mut absent = RuleVec::repeat(true, nrules);
+        let mut absent = ones(nrules);
         for &(r, _, _) in constrained {
             absent.set(r, false);
         }
         table[tailwall_abi::PORT_ABSENT as usize] = interner.intern(&absent);
-        table[tailwall_abi::PORT_TRUNCATED as usize] =
-            interner.intern(&RuleVec::repeat(true, nrules));
+        table[tailwall_abi::PORT_TRUNCATED as usize] = interner.intern(&ones(nrules));
     }
     FieldClasses {
         field: f,
@@ -505,6 +514,23 @@ mod tests {
         for a in [0u32, 2, 3, 4, 255, 256, 300, 301, 1 << 20] {
             let admits = f.classes[f.class_of(FieldValue::Value(a)) as usize][0];
             assert_eq!(admits, !(3..=300).contains(&a), "{a}");
+        }
+    }
+
+    #[test]
+    fn dst_port_vectors_have_zero_storage_past_the_last_rule() {
+        let tcp = m(Field::Proto, Test::Exact(6), false);
+        let r = rs(vec![
+            vec![tcp.clone(), m(Field::DstPort, Test::Exact(1), true)],
+            vec![tcp],
+            vec![],
+        ]);
+        let c = classify(&r, Hook::Input);
+        for f in &c.fields {
+            for v in &f.classes {
+                assert_eq!(v.as_raw_slice().len(), 1);
+                assert_eq!(v.as_raw_slice()[0] >> 3, 0, "{} {v}", f.field);
+            }
         }
     }
 
