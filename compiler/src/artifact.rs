@@ -529,3 +529,141 @@ pub fn table_kind(f: Field) -> MapKind {
         Lookup::Exact | Lookup::PortRange => MapKind::Array,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Span;
+    use crate::ir::{Action, Chain, Match, Rule, Ruleset, Test};
+
+    fn input(rules: Vec<Vec<Match>>) -> Ruleset {
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, matches)| Rule {
+                id: RuleId(i as u32),
+                chain: ChainId(0),
+                position: i as u32 + 1,
+                matches,
+                action: if i % 2 == 0 {
+                    Action::Accept
+                } else {
+                    Action::Drop
+                },
+                comment: None,
+                counters: None,
+                span: Span::default(),
+            })
+            .collect();
+        Ruleset {
+            chains: vec![Chain {
+                id: ChainId(0),
+                name: "INPUT".into(),
+                hook: Some(Hook::Input),
+                policy: Some(Verdict::Drop),
+                rules,
+                span: Span::default(),
+            }],
+        }
+    }
+    fn m(field: Field, test: Test) -> Match {
+        Match {
+            field,
+            test,
+            negated: false,
+            span: Span::default(),
+        }
+    }
+
+    #[test]
+    fn src_ip_image_layout_matches_abi() {
+        let rs = input(vec![
+            vec![m(
+                Field::SrcIp,
+                Test::Prefix {
+                    addr: 0x0a01_0000,
+                    len: 16,
+                },
+            )],
+            vec![
+                m(Field::Proto, Test::Exact(6)),
+                m(Field::DstPort, Test::Exact(80)),
+            ],
+        ]);
+        let a = build(&rs, Hook::Input).unwrap();
+        let names: Vec<&str> = a.maps.iter().map(|m| m.name).collect();
+        // Stage order: proto, dst_port and src_ip are each constrained once: field-table order.
+        assert_eq!(a.stages, vec![Field::SrcIp, Field::Proto, Field::DstPort]);
+        assert_eq!(
+            names,
+            [
+                "tw_rules",
+                "tw_t_src_ip",
+                "tw_v_src_ip",
+                "tw_t_proto",
+                "tw_v_proto",
+                "tw_t_dst_port",
+                "tw_v_dst_port",
+                "tw_scratch",
+                "tw_rule_cnt",
+                "tw_progs"
+            ]
+        );
+        let rules = a.map(abi::MAP_RULES).unwrap();
+        assert_eq!(
+            rules.entries[1],
+            (vec![1, 0, 0, 0], vec![2, 0, 0, 0, 1, 0, 0, 0])
+        );
+        let lpm = a.map(abi::MAP_T_SRC_IP).unwrap();
+        assert_eq!(lpm.kind, MapKind::LpmTrie);
+        assert_eq!(lpm.entries[1].0, vec![16, 0, 0, 0, 10, 1, 0, 0]);
+        // Class of 10.1/16 admits both rules: bits 0 and 1 of word 0.
+        let class = u32::from_le_bytes(lpm.entries[1].1.clone().try_into().unwrap());
+        let v = &a.map(abi::MAP_V_SRC_IP).unwrap().entries[class as usize].1;
+        assert_eq!(v.len(), 64);
+        assert_eq!(v[0], 0b11);
+        assert!(v[1..].iter().all(|&b| b == 0));
+        assert_eq!(
+            a.map(abi::MAP_T_DST_PORT).unwrap().max_entries,
+            abi::PORT_TABLE_ENTRIES
+        );
+        assert_eq!(a.map(abi::MAP_PROGS).unwrap().max_entries, 4);
+        assert_eq!(
+            a.globals,
+            Globals {
+                nchunks: 1,
+                nstages: 3,
+                nrules: 2,
+                policy: abi::ACTION_DROP
+            }
+        );
+        assert_eq!(a.rules[1].text, "proto 6 dst_port 80");
+    }
+
+    #[test]
+    fn nrules_over_datapath_limit_is_an_error() {
+        let n = abi::MAX_CHUNKS as usize * abi::CHUNK_BITS + 1;
+        let rs = input(vec![vec![]; n]);
+        assert!(matches!(
+            build(&rs, Hook::Input),
+            Err(BuildError::Plan(PlanError::TooManyRules { .. }))
+        ));
+    }
+
+    #[test]
+    fn identity_ignores_position_and_comment() {
+        let mut rs = input(vec![
+            vec![],
+            vec![m(Field::Proto, Test::Exact(1))],
+            vec![m(Field::Proto, Test::Exact(1))],
+        ]);
+        rs.chains[0].rules[2].comment = Some("x".into());
+        rs.chains[0].rules[2].action = Action::Drop;
+        let a = build(&rs, Hook::Input).unwrap();
+        assert_eq!(a.rules[1].identity, a.rules[2].identity);
+        assert_ne!(a.rules[0].identity, a.rules[1].identity);
+        let mut rs2 = rs.clone();
+        rs2.chains[0].rules[2].comment = None;
+        assert_ne!(build(&rs2, Hook::Input).unwrap().digest, a.digest);
+    }
+}

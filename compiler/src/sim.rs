@@ -501,3 +501,228 @@ impl Stage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::build;
+    use crate::diag::Span;
+    use crate::interp;
+    use crate::ir::{Action, Chain, Hook, Match, Rule, Ruleset, Test};
+    use crate::packet::{build_frame, decode, l4_header};
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn rule(i: usize, matches: Vec<Match>, action: Action) -> Rule {
+        Rule {
+            id: RuleId(i as u32),
+            chain: ChainId(0),
+            position: i as u32 + 1,
+            matches,
+            action,
+            comment: None,
+            counters: None,
+            span: Span::default(),
+        }
+    }
+    fn m(field: Field, test: Test) -> Match {
+        Match {
+            field,
+            test,
+            negated: false,
+            span: Span::default(),
+        }
+    }
+    fn input(rules: Vec<Rule>) -> Ruleset {
+        Ruleset {
+            chains: vec![Chain {
+                id: ChainId(0),
+                name: "INPUT".into(),
+                hook: Some(Hook::Input),
+                policy: Some(Verdict::Drop),
+                rules,
+                span: Span::default(),
+            }],
+        }
+    }
+    fn tcp(src: [u8; 4], dport: u16) -> Vec<u8> {
+        build_frame(
+            MAC,
+            MAC,
+            src.into(),
+            [10, 0, 0, 1].into(),
+            6,
+            0,
+            &l4_header(6, 1000, dport, b""),
+        )
+    }
+    fn ssh_rules() -> Ruleset {
+        input(vec![
+            rule(
+                0,
+                vec![m(
+                    Field::SrcIp,
+                    Test::Prefix {
+                        addr: 0x0a00_0000,
+                        len: 8,
+                    },
+                )],
+                Action::Drop,
+            ),
+            rule(
+                1,
+                vec![
+                    m(Field::Proto, Test::Exact(6)),
+                    m(Field::DstPort, Test::Exact(22)),
+                ],
+                Action::Accept,
+            ),
+        ])
+    }
+
+    #[test]
+    fn dst_port_truncated_header_hotdrops_at_first_l4_candidate() {
+        let rs = ssh_rules();
+        let sim = Sim::new(&build(&rs, Hook::Input).unwrap()).unwrap();
+        let short = build_frame(
+            MAC,
+            MAC,
+            [192, 0, 2, 1].into(),
+            [10, 0, 0, 1].into(),
+            6,
+            0,
+            &[0; 10],
+        );
+        let out = sim.run_frame(&short);
+        assert_eq!(out.verdict, Verdict::Drop);
+        assert_eq!(
+            out.decided,
+            Decided::Hotdrop {
+                chain: ChainId(0),
+                rule: RuleId(1),
+                position: 2
+            }
+        );
+        // A rule without a transport test comes first: it decides, no hotdrop.
+        let from_ten = build_frame(
+            MAC,
+            MAC,
+            [10, 1, 1, 1].into(),
+            [10, 0, 0, 1].into(),
+            6,
+            0,
+            &[0; 10],
+        );
+        assert_eq!(
+            sim.run_frame(&from_ten).decided,
+            Decided::Rule {
+                chain: ChainId(0),
+                rule: RuleId(0),
+                position: 1
+            }
+        );
+        for f in [
+            short,
+            from_ten,
+            tcp([192, 0, 2, 1], 22),
+            tcp([192, 0, 2, 1], 23),
+        ] {
+            assert_eq!(
+                sim.run_frame(&f),
+                interp::run(&rs, Hook::Input, &decode(&f))
+            );
+        }
+    }
+
+    #[test]
+    fn src_ip_second_chunk_rule_decides() {
+        // 600 rules: rule 550 sits in chunk 1.
+        let rules = (0..600)
+            .map(|i| {
+                rule(
+                    i,
+                    vec![m(
+                        Field::SrcIp,
+                        Test::Prefix {
+                            addr: 0x0b00_0000 + i as u32,
+                            len: 32,
+                        },
+                    )],
+                    Action::Accept,
+                )
+            })
+            .collect();
+        let rs = input(rules);
+        let a = build(&rs, Hook::Input).unwrap();
+        assert_eq!(a.globals.nchunks, 2);
+        let sim = Sim::new(&a).unwrap();
+        let f = tcp([11, 0, 2, 38], 80); // 0x0b000226 = rule 550
+        assert_eq!(
+            sim.run_frame(&f).decided,
+            Decided::Rule {
+                chain: ChainId(0),
+                rule: RuleId(550),
+                position: 551
+            }
+        );
+        assert_eq!(
+            sim.run_frame(&tcp([11, 0, 3, 0], 80)).decided,
+            Decided::Policy { chain: ChainId(0) }
+        );
+    }
+
+    #[test]
+    fn proto_zero_stages_rule_zero_wins() {
+        let rs = input(vec![
+            rule(0, vec![], Action::Accept),
+            rule(1, vec![], Action::Drop),
+        ]);
+        let a = build(&rs, Hook::Input).unwrap();
+        assert_eq!(a.globals.nstages, 0);
+        let out = Sim::new(&a).unwrap().run_frame(&tcp([1, 2, 3, 4], 5));
+        assert_eq!(out.verdict, Verdict::Accept);
+        assert_eq!(
+            out.decided,
+            Decided::Rule {
+                chain: ChainId(0),
+                rule: RuleId(0),
+                position: 1
+            }
+        );
+    }
+
+    #[test]
+    fn src_ip_tampered_images_are_rejected() {
+        let a = build(&ssh_rules(), Hook::Input).unwrap();
+        let edit = |f: &dyn Fn(&mut Artifact)| {
+            let mut b = a.clone();
+            f(&mut b);
+            Sim::new(&b).err()
+        };
+        let map =
+            |b: &mut Artifact, name: &str| b.maps.iter().position(|m| m.name == name).unwrap();
+        // The LPM trie loses its default route.
+        let e = edit(&|b| {
+            let i = map(b, abi::MAP_T_SRC_IP);
+            b.maps[i].entries.retain(|(k, _)| k[0] != 0);
+        });
+        assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");
+        // A class id without a vector.
+        let e = edit(&|b| {
+            let i = map(b, abi::MAP_T_DST_PORT);
+            b.maps[i].entries[22].1 = 99u32.to_le_bytes().to_vec();
+        });
+        assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");
+        // A bit beyond the rule count.
+        let e = edit(&|b| {
+            let i = map(b, abi::MAP_V_PROTO);
+            b.maps[i].entries[0].1[0] |= 0x80;
+        });
+        assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");
+        let e = edit(&|b| b.abi_version += 1);
+        assert!(matches!(e, Some(SimError::AbiVersion { .. })), "{e:?}");
+        let e = edit(&|b| b.globals.nstages = 7);
+        assert!(matches!(e, Some(SimError::Globals(_))), "{e:?}");
+        assert!(edit(&|_| {}).is_none());
+    }
+}
