@@ -33,6 +33,21 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Long rulesets: vectors span several 512-rule chunks.
+    #[test]
+    fn sim_equals_interp_across_chunks((rs, frames) in ruleset_and_frames(1200, 150)) {
+        let a = build(&rs, Hook::Input).unwrap();
+        let sim = Sim::new(&a).unwrap();
+        for f in &frames {
+            let d = decode(f);
+            prop_assert_eq!(interp::run(&rs, Hook::Input, &d), sim.run(&d), "frame {:02x?}", f);
+        }
+    }
+}
+
 #[test]
 fn artifact_build_is_deterministic() {
     for rs in sample_rulesets(11, 20, 30) {
