@@ -63,7 +63,8 @@ pub struct FieldClasses {
 }
 
 impl FieldClasses {
-    /// The class of a packet's value, by looking the table up as the datapath does.
+    /// The class of a packet's value, by looking the table up as the datapath does (a linear scan for
+    /// LPM tables: meant for tests and reports, not per-packet use).
     pub fn class_of(&self, v: FieldValue) -> u32 {
         match (&self.table, v) {
             (Table::Lpm(es), FieldValue::Value(a)) => es
@@ -78,9 +79,15 @@ impl FieldClasses {
                 .max_by_key(|e| e.len)
                 .map_or(0, |e| e.class),
             (Table::Array(t), FieldValue::Value(x)) => t.get(x as usize).copied().unwrap_or(0),
-            (Table::Array(t), FieldValue::Absent) => t[tailwall_abi::PORT_ABSENT as usize],
-            (Table::Array(t), FieldValue::Truncated) => t[tailwall_abi::PORT_TRUNCATED as usize],
-            // Address fields are always present.
+            (Table::Array(t), FieldValue::Absent) => t
+                .get(tailwall_abi::PORT_ABSENT as usize)
+                .copied()
+                .unwrap_or(0),
+            (Table::Array(t), FieldValue::Truncated) => t
+                .get(tailwall_abi::PORT_TRUNCATED as usize)
+                .copied()
+                .unwrap_or(0),
+            // Address and protocol values are always present; class 0 is never looked up for them.
             (Table::Lpm(_), _) => 0,
         }
     }
