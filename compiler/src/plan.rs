@@ -119,6 +119,27 @@ mod tests {
     }
 
     #[test]
+    fn stages_over_limit_are_rejected() {
+        let many: Vec<(Field, usize)> = (0..=MAX_STAGES as usize)
+            .map(|i| (Field::ALL[i % 5], 1))
+            .collect();
+        let (rules, fields) = classified(&many, 1);
+        let c = Classified {
+            hook: Hook::Input,
+            rules: rules.iter().collect(),
+            policy: Verdict::Accept,
+            fields,
+        };
+        assert!(matches!(
+            plan(&c),
+            Err(PlanError::TooManyStages {
+                nstages: 17,
+                max: 16
+            })
+        ));
+    }
+
+    #[test]
     fn nrules_over_limit_is_rejected() {
         let n = MAX_CHUNKS as usize * CHUNK_BITS + 1;
         let (rules, fields) = classified(&[], n);
