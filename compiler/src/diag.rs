@@ -22,11 +22,17 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: start as u32, end: end.max(start) as u32 }
+        Span {
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
     }
     /// Smallest span covering both.
     pub fn join(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -43,7 +49,11 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -51,19 +61,29 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(offset - start);
+        let col = self
+            .text
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(offset - start);
         (line + 1, col + 1)
     }
 
     /// Text of a 1-based line, without its line terminator.
     pub fn line_text(&self, line: usize) -> &str {
         let start = self.line_starts[line - 1];
-        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
         self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
     pub fn slice(&self, span: Span) -> &str {
-        self.text.get(span.start as usize..span.end as usize).unwrap_or("")
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
     }
 }
 
@@ -100,13 +120,26 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, code, message: message.into(), span: None, label: None, help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: None,
+            label: None,
+            help: None,
+        }
     }
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
     pub fn note(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Note, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Note,
+            ..Diagnostic::error(code, message)
+        }
     }
     pub fn at(mut self, span: Span) -> Diagnostic {
         self.span = Some(span);
@@ -128,14 +161,30 @@ impl Diagnostic {
     pub fn render(&self, src: &SourceFile) -> String {
         let mut out = String::new();
         let Some(span) = self.span else {
-            let _ = writeln!(out, "{}: {}[{}]: {}", src.name, self.severity.as_str(), self.code, self.message);
+            let _ = writeln!(
+                out,
+                "{}: {}[{}]: {}",
+                src.name,
+                self.severity.as_str(),
+                self.code,
+                self.message
+            );
             if let Some(help) = &self.help {
                 let _ = writeln!(out, "  = help: {help}");
             }
             return out;
         };
         let (line, col) = src.line_col(span.start as usize);
-        let _ = writeln!(out, "{}:{}:{}: {}[{}]: {}", src.name, line, col, self.severity.as_str(), self.code, self.message);
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: {}[{}]: {}",
+            src.name,
+            line,
+            col,
+            self.severity.as_str(),
+            self.code,
+            self.message
+        );
         let text = src.line_text(line);
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
@@ -144,7 +193,11 @@ impl Diagnostic {
         // Underline to the end of the span or of the line, whichever comes first (at least one caret).
         let (end_line, end_col) = src.line_col(span.end as usize);
         let line_chars = text.chars().count();
-        let end_col = if end_line == line { end_col } else { line_chars + 1 };
+        let end_col = if end_line == line {
+            end_col
+        } else {
+            line_chars + 1
+        };
         let width = end_col.saturating_sub(col).max(1);
         let mut underline = format!("{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
         if let Some(label) = &self.label {
@@ -160,7 +213,11 @@ impl Diagnostic {
 
 /// Render all diagnostics, in order, separated by blank lines.
 pub fn render_all(diags: &[Diagnostic], src: &SourceFile) -> String {
-    diags.iter().map(|d| d.render(src)).collect::<Vec<_>>().join("\n")
+    diags
+        .iter()
+        .map(|d| d.render(src))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -169,7 +226,10 @@ mod tests {
 
     #[test]
     fn render_points_at_line_and_column() {
-        let src = SourceFile::new("r.rules", "*filter\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n");
+        let src = SourceFile::new(
+            "r.rules",
+            "*filter\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        );
         let d = Diagnostic::error("E0102", "match module `-m state` is not supported yet")
             .at(Span::new(17, 25))
             .label("here")

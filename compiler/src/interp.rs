@@ -17,11 +17,19 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Decided {
     /// A rule matched; `position` is its 1-based index in `chain`.
-    Rule { chain: ChainId, rule: RuleId, position: u32 },
+    Rule {
+        chain: ChainId,
+        rule: RuleId,
+        position: u32,
+    },
     /// No rule matched: the chain policy.
     Policy { chain: ChainId },
     /// `rule` tested a truncated transport header: dropped, no rule counted.
-    Hotdrop { chain: ChainId, rule: RuleId, position: u32 },
+    Hotdrop {
+        chain: ChainId,
+        rule: RuleId,
+        position: u32,
+    },
     /// Not IPv4: passed, not filtered.
     NotIpv4,
     /// IPv4 the kernel would reject: dropped.
@@ -56,7 +64,8 @@ fn test_match(m: &Match, pkt: &Ipv4Packet) -> RuleResult {
 
 fn eval_rule(rule: &Rule, pkt: &Ipv4Packet) -> RuleResult {
     // IP part first, then the transport match, as ipt_do_table does.
-    let (ip_part, l4_part): (Vec<&Match>, Vec<&Match>) = rule.matches.iter().partition(|m| !m.field.info().transport);
+    let (ip_part, l4_part): (Vec<&Match>, Vec<&Match>) =
+        rule.matches.iter().partition(|m| !m.field.info().transport);
     for m in ip_part.into_iter().chain(l4_part) {
         match test_match(m, pkt) {
             RuleResult::Match => {}
@@ -70,12 +79,27 @@ fn eval_rule(rule: &Rule, pkt: &Ipv4Packet) -> RuleResult {
 /// built-in chains default to ACCEPT).
 pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
     let pkt = match pkt {
-        Decoded::NotIpv4 => return Outcome { verdict: Verdict::Accept, decided: Decided::NotIpv4 },
-        Decoded::Malformed(_) => return Outcome { verdict: Verdict::Drop, decided: Decided::Malformed },
+        Decoded::NotIpv4 => {
+            return Outcome {
+                verdict: Verdict::Accept,
+                decided: Decided::NotIpv4,
+            }
+        }
+        Decoded::Malformed(_) => {
+            return Outcome {
+                verdict: Verdict::Drop,
+                decided: Decided::Malformed,
+            }
+        }
         Decoded::Ipv4(p) => p,
     };
     let Some(chain) = rs.hook_chain(hook) else {
-        return Outcome { verdict: Verdict::Accept, decided: Decided::Policy { chain: ChainId(u32::MAX) } };
+        return Outcome {
+            verdict: Verdict::Accept,
+            decided: Decided::Policy {
+                chain: ChainId(u32::MAX),
+            },
+        };
     };
     run_chain(chain, pkt)
 }
@@ -86,17 +110,28 @@ fn run_chain(chain: &Chain, pkt: &Ipv4Packet) -> Outcome {
             RuleResult::Match => {
                 return Outcome {
                     verdict: rule.action.verdict(),
-                    decided: Decided::Rule { chain: chain.id, rule: rule.id, position: rule.position },
+                    decided: Decided::Rule {
+                        chain: chain.id,
+                        rule: rule.id,
+                        position: rule.position,
+                    },
                 }
             }
             RuleResult::NoMatch => {}
             RuleResult::Hotdrop => {
                 return Outcome {
                     verdict: Verdict::Drop,
-                    decided: Decided::Hotdrop { chain: chain.id, rule: rule.id, position: rule.position },
+                    decided: Decided::Hotdrop {
+                        chain: chain.id,
+                        rule: rule.id,
+                        position: rule.position,
+                    },
                 }
             }
         }
     }
-    Outcome { verdict: chain.policy.unwrap_or(Verdict::Accept), decided: Decided::Policy { chain: chain.id } }
+    Outcome {
+        verdict: chain.policy.unwrap_or(Verdict::Accept),
+        decided: Decided::Policy { chain: chain.id },
+    }
 }

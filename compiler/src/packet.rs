@@ -23,7 +23,10 @@ pub const IPPROTO_UDP: u8 = 17;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ports {
-    Present { src: u16, dst: u16 },
+    Present {
+        src: u16,
+        dst: u16,
+    },
     /// Non-first fragment, or a protocol without ports.
     Absent,
     /// TCP/UDP first fragment whose header is cut short.
@@ -75,7 +78,9 @@ impl std::fmt::Display for Ipv4Packet {
         };
         match self.ports {
             Ports::Present { src, dst } => write!(f, "{proto} {s}:{src} -> {d}:{dst}"),
-            Ports::Absent if self.frag_offset != 0 => write!(f, "{proto} {s} -> {d} frag@{}", self.frag_offset * 8),
+            Ports::Absent if self.frag_offset != 0 => {
+                write!(f, "{proto} {s} -> {d} frag@{}", self.frag_offset * 8)
+            }
             Ports::Absent => write!(f, "{proto} {s} -> {d}"),
             Ports::Truncated => write!(f, "{proto} {s} -> {d} (truncated header)"),
         }
@@ -136,7 +141,10 @@ pub fn decode(frame: &[u8]) -> Decoded {
         } else if l4.len() < need {
             Ports::Truncated
         } else {
-            Ports::Present { src: be16(l4, 0), dst: be16(l4, 2) }
+            Ports::Present {
+                src: be16(l4, 0),
+                dst: be16(l4, 2),
+            }
         }
     };
     Decoded::Ipv4(Ipv4Packet {
@@ -218,29 +226,59 @@ mod tests {
     const M: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
     fn tcp(sport: u16, dport: u16) -> Vec<u8> {
-        build_frame(M, M, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), IPPROTO_TCP, 0, &l4_header(IPPROTO_TCP, sport, dport, b""))
+        build_frame(
+            M,
+            M,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            IPPROTO_TCP,
+            0,
+            &l4_header(IPPROTO_TCP, sport, dport, b""),
+        )
     }
 
     #[test]
     fn ports_present_on_first_fragment() {
-        let Decoded::Ipv4(p) = decode(&tcp(1234, 80)) else { panic!() };
+        let Decoded::Ipv4(p) = decode(&tcp(1234, 80)) else {
+            panic!()
+        };
         assert_eq!(p.ports, Ports::Present { src: 1234, dst: 80 });
         assert_eq!(p.ip_len, 40);
     }
 
     #[test]
     fn ports_absent_on_later_fragment() {
-        let f = build_frame(M, M, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, IPPROTO_TCP, 3, &[0; 24]);
-        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        let f = build_frame(
+            M,
+            M,
+            Ipv4Addr::LOCALHOST,
+            Ipv4Addr::LOCALHOST,
+            IPPROTO_TCP,
+            3,
+            &[0; 24],
+        );
+        let Decoded::Ipv4(p) = decode(&f) else {
+            panic!()
+        };
         assert_eq!(p.ports, Ports::Absent);
     }
 
     #[test]
     fn ports_truncated_ignores_ethernet_padding() {
         // A 10-byte TCP header, padded to 64 bytes by Ethernet: still truncated.
-        let mut f = build_frame(M, M, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, IPPROTO_TCP, 0, &[0; 10]);
+        let mut f = build_frame(
+            M,
+            M,
+            Ipv4Addr::LOCALHOST,
+            Ipv4Addr::LOCALHOST,
+            IPPROTO_TCP,
+            0,
+            &[0; 10],
+        );
         f.resize(64, 0);
-        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        let Decoded::Ipv4(p) = decode(&f) else {
+            panic!()
+        };
         assert_eq!(p.ports, Ports::Truncated);
     }
 
@@ -252,7 +290,9 @@ mod tests {
         f[14] = 0x46;
         let tot = be16(&f, 16) + 4;
         f[16..18].copy_from_slice(&tot.to_be_bytes());
-        let Decoded::Ipv4(p) = decode(&f) else { panic!() };
+        let Decoded::Ipv4(p) = decode(&f) else {
+            panic!()
+        };
         assert_eq!(p.ports, Ports::Present { src: 1, dst: 2 });
     }
 

@@ -109,7 +109,13 @@ pub const FIELDS: [FieldInfo; 5] = [
 ];
 
 impl Field {
-    pub const ALL: [Field; 5] = [Field::SrcIp, Field::DstIp, Field::Proto, Field::SrcPort, Field::DstPort];
+    pub const ALL: [Field; 5] = [
+        Field::SrcIp,
+        Field::DstIp,
+        Field::Proto,
+        Field::SrcPort,
+        Field::DstPort,
+    ];
 
     pub fn info(self) -> &'static FieldInfo {
         &FIELDS[self as usize]

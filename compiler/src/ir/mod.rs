@@ -238,11 +238,21 @@ pub struct VerifyError {
 
 /// Check the invariants listed in the module documentation.
 pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
-    let err = |invariant, at: String, what: String| Err(VerifyError { invariant, at, what });
+    let err = |invariant, at: String, what: String| {
+        Err(VerifyError {
+            invariant,
+            at,
+            what,
+        })
+    };
     let mut next_rule = 0;
     for (ci, c) in rs.chains.iter().enumerate() {
         if c.id != ChainId(ci as u32) {
-            return err(1, c.name.clone(), format!("chain id {} at index {ci}", c.id));
+            return err(
+                1,
+                c.name.clone(),
+                format!("chain id {} at index {ci}", c.id),
+            );
         }
         if c.hook.is_some() && c.policy.is_none() {
             return err(6, c.name.clone(), "hook chain without policy".into());
@@ -267,7 +277,9 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                     Test::Prefix { addr, len } => {
                         m.field.info().lookup == Lookup::Lpm
                             && len <= 32
-                            && (len == 32 || addr & (u32::MAX >> len as u32) == 0 || len == 0 && addr == 0)
+                            && (len == 32
+                                || addr & (u32::MAX >> len as u32) == 0
+                                || len == 0 && addr == 0)
                     }
                     Test::Exact(v) => v <= max,
                     Test::Range { lo, hi } => lo <= hi && hi <= max,
@@ -278,7 +290,11 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
             }
             if r.needs_l4() {
                 match r.get(Field::Proto) {
-                    Some(Match { test: Test::Exact(6 | 17), negated: false, .. }) => {}
+                    Some(Match {
+                        test: Test::Exact(6 | 17),
+                        negated: false,
+                        ..
+                    }) => {}
                     _ => return err(5, at, "transport field without proto tcp/udp".into()),
                 }
             }
@@ -293,7 +309,10 @@ mod tests {
 
     #[test]
     fn prefix_contains_respects_length() {
-        let t = Test::Prefix { addr: u32::from(Ipv4Addr::new(10, 0, 0, 0)), len: 8 };
+        let t = Test::Prefix {
+            addr: u32::from(Ipv4Addr::new(10, 0, 0, 0)),
+            len: 8,
+        };
         assert!(t.contains(u32::from(Ipv4Addr::new(10, 200, 1, 1))));
         assert!(!t.contains(u32::from(Ipv4Addr::new(11, 0, 0, 0))));
         assert!(Test::Prefix { addr: 0, len: 0 }.contains(12345));
