@@ -3,7 +3,7 @@
 //! Rendering follows the compiler convention that editors and `grep` understand:
 //!
 //! ```text
-//! rules.txt:4:10: error[E0102]: match module `-m state` is not supported yet
+//! rules.txt:4:10: error[E0202]: match module `-m state` is not supported yet
 //!   |
 //! 4 | -A INPUT -m state --state NEW -j ACCEPT
 //!   |          ^^^^^^^^
