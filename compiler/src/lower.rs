@@ -28,6 +28,9 @@ use crate::syntax::iptables::{
 };
 use std::collections::HashMap;
 
+mod migrate;
+pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
+
 /// The feature list every "not supported yet" diagnostic repeats.
 pub const SUPPORTED: &str =
     "supported in this version: -s, -d, -p, -m tcp/udp --sport/--dport, -m comment --comment, -j ACCEPT/DROP";

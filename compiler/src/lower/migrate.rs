@@ -1,0 +1,218 @@
+//! `migrate`: read a whole iptables-save / ip6tables-save dump and say, for EVERY rule of EVERY table, whether
+//! tailwall reproduces it exactly, approximately (and why) or not at all (and why).
+//!
+//! What this stage guarantees: [`Migration::rules`] has one [`RuleReport`] per rule line of the file, in file
+//! order, whatever its table; [`Migration::ruleset`] holds the filter table's chains with every rule whose
+//! status is not [`RuleStatus::Unsupported`]. It fails only on syntax and validation errors (the ones
+//! iptables-restore would reject too); features tailwall cannot model are reported per rule, never as errors.
+//!
+//! What it throws away: everything the IR cannot carry for the rules it keeps (see the reasons in each
+//! `Approximated`, listed in docs/conformance.md).
+use super::{lower_ast, lower_rule};
+use crate::diag::{Diagnostic, SourceFile, Span};
+use crate::ir::{Rule, RuleId, Ruleset};
+use crate::syntax::iptables::{self as syn, RuleLine, TableKind};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How faithfully tailwall reproduces one rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum RuleStatus {
+    /// The IR rule has exactly the rule's semantics.
+    Exact,
+    /// Kept in the IR, with a difference explained by the text.
+    Approximated(String),
+    /// Left out of the IR; the text says why.
+    Unsupported(String),
+}
+
+impl RuleStatus {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RuleStatus::Exact => "exact",
+            RuleStatus::Approximated(_) => "approximated",
+            RuleStatus::Unsupported(_) => "unsupported",
+        }
+    }
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RuleStatus::Exact => None,
+            RuleStatus::Approximated(r) | RuleStatus::Unsupported(r) => Some(r),
+        }
+    }
+}
+
+/// One rule line of the dump.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleReport {
+    pub table: String,
+    pub chain: String,
+    /// 1-based position in its chain (as `iptables -L --line-numbers`).
+    pub position: u32,
+    /// 1-based line in the dump.
+    pub line: usize,
+    pub span: Span,
+    pub status: RuleStatus,
+    /// The IR rule it became (None when unsupported).
+    pub rule: Option<RuleId>,
+    /// The rule in iptables-save's canonical form (`-A CHAIN …`, no counters).
+    pub text: String,
+}
+
+/// One `*table` of the dump.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableReport {
+    pub name: String,
+    pub rules: usize,
+    /// tailwall enforces this table (only `filter`).
+    pub enforced: bool,
+}
+
+/// The result of [`migrate`].
+#[derive(Clone, Debug)]
+pub struct Migration {
+    /// The filter table: every chain; rules that are `Unsupported` left out.
+    pub ruleset: Ruleset,
+    /// Every rule of every table, in file order.
+    pub rules: Vec<RuleReport>,
+    pub tables: Vec<TableReport>,
+    /// Warnings and notes (no errors).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Never fails on unsupported features (they are reported per rule); fails only on syntax/validation errors.
+pub fn migrate(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
+    migrate_impl(src)
+}
+
+/// First version of `migrate` (filter/INPUT only is lowered; everything else is reported per rule).
+fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
+    let (ast, mut diags) = syn::parse(src);
+    let mut errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    diags.retain(|d| !d.is_error());
+    let mut reports = Vec::new();
+    let mut tables = Vec::new();
+    let mut input_rules: Vec<Rule> = Vec::new();
+    for t in &ast.tables {
+        let enforced = t.kind == TableKind::Filter;
+        tables.push(TableReport {
+            name: t.kind.name().to_string(),
+            rules: t.rules.len(),
+            enforced,
+        });
+        let mut positions: HashMap<&str, u32> = HashMap::new();
+        for line in &t.rules {
+            let pos = positions.entry(line.chain.text.as_str()).or_insert(0);
+            *pos += 1;
+            let position = *pos;
+            let mut local = Vec::new();
+            let lowered = lower_rule(line, input_rules.len() as u32, &mut local);
+            let hard: Vec<Diagnostic> = local
+                .iter()
+                .filter(|d| d.is_error() && !d.code.starts_with("E02"))
+                .cloned()
+                .collect();
+            errors.extend(hard);
+            let in_input = enforced && line.chain.text == "INPUT";
+            let mut rule = None;
+            let status = if !in_input {
+                if enforced {
+                    RuleStatus::Unsupported(format!(
+                        "chain `{}` is not lowered yet",
+                        line.chain.text
+                    ))
+                } else {
+                    RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
+                }
+            } else if let Some(r) = lowered {
+                rule = Some(r.id);
+                input_rules.push(r);
+                RuleStatus::Exact
+            } else {
+                let why = local
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.message.clone())
+                    .unwrap_or_else(|| "not representable".into());
+                RuleStatus::Unsupported(why)
+            };
+            let text = rule_text(src, line);
+            reports.push(RuleReport {
+                table: t.kind.name().to_string(),
+                chain: line.chain.text.clone(),
+                position,
+                line: src.line_col(line.span.start as usize).0,
+                span: line.span,
+                status,
+                rule,
+                text,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
+        return Err(errors);
+    }
+    let mut ruleset = lower_ast(&ast, &mut Vec::new());
+    for (i, r) in input_rules.iter_mut().enumerate() {
+        r.position = i as u32 + 1;
+    }
+    ruleset.chains[0].rules = input_rules;
+    Ok(Migration {
+        ruleset,
+        rules: reports,
+        tables,
+        diagnostics: diags,
+    })
+}
+
+/// The rule's source text without its counters.
+fn rule_text(src: &SourceFile, line: &RuleLine) -> String {
+    let span = Span {
+        start: line.command.span.start,
+        end: line.span.end,
+    };
+    src.slice(span).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_reports_every_rule_of_every_table() {
+        let src = SourceFile::new(
+            "m",
+            "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n\
+             -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        );
+        let m = migrate(&src).unwrap();
+        let kinds: Vec<_> = m
+            .rules
+            .iter()
+            .map(|r| (r.table.as_str(), r.line, r.status.kind()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("nat", 3, "unsupported"),
+                ("filter", 7, "exact"),
+                ("filter", 8, "unsupported")
+            ]
+        );
+        assert_eq!(m.ruleset.rules().count(), 1);
+        assert_eq!(m.tables.len(), 2);
+        assert!(!m.tables[0].enforced && m.tables[1].enforced);
+    }
+
+    #[test]
+    fn migrate_fails_on_validation_errors() {
+        let src = SourceFile::new(
+            "m",
+            "*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n",
+        );
+        let e = migrate(&src).unwrap_err();
+        assert_eq!(e[0].code, "E0304");
+    }
+}
