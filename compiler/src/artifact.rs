@@ -22,9 +22,18 @@
 //! explicitly; LPM images list their entries sorted by `(prefix_len, addr)`. [`build`] is the only
 //! producer; it reports what the datapath cannot hold ([`BuildError`]) and never panics on a ruleset.
 //!
+//! What the datapath compiles: the INPUT chain only, actions accept/drop, the fields with
+//! `FieldInfo::datapath` (`src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port`) with any number of tests
+//! per match (lists compile exactly), at most `MAX_CHUNKS * CHUNK_BITS` rules. Anything else in the
+//! INPUT chain — jump/goto/return, interface matches — is a [`BuildError::Unsupported`] naming the
+//! first offending rule and its span (rendered by the CLI as a located diagnostic, code `E0401`);
+//! nothing is dropped silently. The FORWARD and OUTPUT chains and the user chains no jump reaches are
+//! not enforced by the datapath: [`ignored`] lists them, one note (`N0002`) each.
+//!
 //! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
 use crate::classify::{self, Classified, Table};
-use crate::ir::{ChainId, DisplayMatch, Field, Hook, Lookup, RuleId, Verdict};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Action, ChainId, DisplayMatch, Field, Hook, Lookup, RuleId, Ruleset, Verdict};
 use crate::plan::{self, Plan, PlanError};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -109,6 +118,181 @@ impl Artifact {
 pub enum BuildError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The datapath attaches to INPUT only.
+    #[error("the datapath enforces the INPUT chain only, not {}", .0.chain_name())]
+    Hook(Hook),
+    /// A rule of the enforced chain uses something the datapath cannot compile (yet).
+    #[error("{chain} rule {position} ({rule}): {message}")]
+    Unsupported {
+        rule: RuleId,
+        /// Its chain's name and the rule's 1-based position there.
+        chain: String,
+        position: u32,
+        span: Span,
+        message: String,
+        help: Option<String>,
+    },
+}
+
+impl BuildError {
+    /// The error as a located diagnostic (`E0401`), for the errors that point at a rule.
+    pub fn diagnostic(&self) -> Option<Diagnostic> {
+        match self {
+            BuildError::Unsupported {
+                span,
+                message,
+                help,
+                ..
+            } => {
+                let mut d = Diagnostic::error("E0401", message.clone())
+                    .at(*span)
+                    .label("the datapath cannot compile this rule");
+                if let Some(h) = help {
+                    d = d.help(h.clone());
+                }
+                Some(d)
+            }
+            BuildError::Plan(_) | BuildError::Hook(_) => None,
+        }
+    }
+}
+
+/// Why the datapath leaves a chain out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "hook")]
+pub enum IgnoredWhy {
+    /// A built-in chain of another hook (FORWARD, OUTPUT).
+    OtherHook(Hook),
+    /// A user chain no jump or goto from the enforced chain reaches.
+    Unreachable,
+}
+
+/// A chain the datapath does not enforce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    pub chain: ChainId,
+    pub name: String,
+    pub rules: usize,
+    pub why: IgnoredWhy,
+    pub span: Span,
+}
+
+impl Ignored {
+    /// The note (`N0002`) the CLI prints for it, located at the chain's declaration.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let what = match self.why {
+            IgnoredWhy::OtherHook(h) => format!(
+                "built-in chain {} ({} rule{}) is not enforced: the datapath attaches to INPUT only",
+                h.chain_name(),
+                self.rules,
+                if self.rules == 1 { "" } else { "s" }
+            ),
+            IgnoredWhy::Unreachable => format!(
+                "user chain `{}` ({} rule{}) is not enforced: no rule of INPUT jumps to it",
+                self.name,
+                self.rules,
+                if self.rules == 1 { "" } else { "s" }
+            ),
+        };
+        let d = Diagnostic::note("N0002", what);
+        if self.span == Span::default() {
+            d
+        } else {
+            d.at(self.span)
+        }
+    }
+}
+
+/// The chains the datapath for `hook` leaves out: the other built-in chains and the user chains not
+/// reachable from `hook`'s chain, in chain order. (Reachable user chains are not listed: reaching one
+/// takes a jump, which [`build`] rejects.)
+pub fn ignored(rs: &Ruleset, hook: Hook) -> Vec<Ignored> {
+    let reachable = rs.reachable(hook);
+    rs.chains
+        .iter()
+        .filter_map(|c| {
+            let why = match c.hook {
+                Some(h) if h == hook => return None,
+                Some(h) => IgnoredWhy::OtherHook(h),
+                None if reachable.contains(&c.id) => return None,
+                None => IgnoredWhy::Unreachable,
+            };
+            Some(Ignored {
+                chain: c.id,
+                name: c.name.clone(),
+                rules: c.rules.len(),
+                why,
+                span: c.span,
+            })
+        })
+        .collect()
+}
+
+/// The first rule of `hook`'s chain the datapath cannot compile, as an error.
+fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
+    if hook != Hook::Input {
+        return Err(BuildError::Hook(hook));
+    }
+    let Some(chain) = rs.hook_chain(hook) else {
+        return Ok(());
+    };
+    let max = abi::MAX_CHUNKS as usize * abi::CHUNK_BITS;
+    for (i, r) in chain.rules.iter().enumerate() {
+        let unsupported = |message: String, help: Option<&str>| BuildError::Unsupported {
+            rule: r.id,
+            chain: chain.name.clone(),
+            position: r.position,
+            span: r.span,
+            message,
+            help: help.map(str::to_string),
+        };
+        let name = |c: ChainId| {
+            rs.chain(c)
+                .map_or_else(|| c.to_string(), |c| c.name.clone())
+        };
+        match r.action {
+            Action::Accept | Action::Drop => {}
+            Action::Jump(c) => {
+                return Err(unsupported(
+                    format!("jump to user chain `{}` is not supported by the datapath yet", name(c)),
+                    Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
+                ))
+            }
+            Action::Goto(c) => {
+                return Err(unsupported(
+                    format!("goto to user chain `{}` is not supported by the datapath yet", name(c)),
+                    Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
+                ))
+            }
+            Action::Return => {
+                return Err(unsupported(
+                    "RETURN in INPUT is not supported by the datapath yet".into(),
+                    Some("a RETURN in INPUT applies the policy: use `-j ACCEPT` or `-j DROP` as the policy is"),
+                ))
+            }
+        }
+        if let Some(m) = r.matches.iter().find(|m| !m.field.info().datapath) {
+            return Err(unsupported(
+                format!(
+                    "matching `{}` is not supported by the datapath yet",
+                    m.field
+                ),
+                Some("the XDP datapath sees only the receiving interface it is attached to: attach to that interface and drop the match"),
+            ));
+        }
+        if i == max {
+            return Err(unsupported(
+                format!(
+                    "{} rules in {} exceed the datapath's limit of {max}: this is rule {}",
+                    chain.rules.len(),
+                    chain.name,
+                    max + 1
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `ACTION_*` code of a verdict.
@@ -147,14 +331,16 @@ fn rule_meta_bytes(action: u32, flags: u32) -> Vec<u8> {
     b
 }
 
-/// Build the artifact of `hook`: classify, plan, then lay the tables out as map images.
-pub fn build(rs: &crate::ir::Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
+/// Build the artifact of `hook`: check that the datapath supports every rule of the hook chain,
+/// classify, plan, then lay the tables out as map images. The chains [`ignored`] lists play no part.
+pub fn build(rs: &Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
+    check_supported(rs, hook)?;
     let c = classify::classify(rs, hook);
     let p = plan::plan(&c)?;
     Ok(assemble(rs, &c, &p))
 }
 
-fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
+fn assemble(rs: &Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
     let chain = rs.hook_chain(c.hook);
     let nrules = p.nrules;
     let nchunks = p.nchunks as usize;
@@ -177,7 +363,7 @@ fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
                 };
                 (
                     u32_key(i as u32),
-                    rule_meta_bytes(action_code(r.action.verdict()), flags),
+                    rule_meta_bytes(action_code(rule_verdict(r)), flags),
                 )
             })
             .collect(),
@@ -271,14 +457,14 @@ fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
                 .map(|m| DisplayMatch(m).to_string())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let canonical = format!("{chain_name}\n{text}\n{}", r.action.verdict().as_str());
+            let canonical = format!("{chain_name}\n{text}\n{}", rule_verdict(r).as_str());
             RuleInfo {
                 index: i as u32,
                 id: r.id,
                 chain: chain_name.clone(),
                 position: r.position,
                 chain_id: r.chain,
-                verdict: r.action.verdict(),
+                verdict: rule_verdict(r),
                 text,
                 comment: r.comment.clone(),
                 identity: hex(&Sha256::digest(canonical.as_bytes())),
@@ -302,6 +488,11 @@ fn assemble(rs: &crate::ir::Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
     };
     a.digest = a.compute_digest();
     a
+}
+
+/// The verdict of a rule of the enforced chain (`check_supported` admits accept and drop only).
+fn rule_verdict(r: &crate::ir::Rule) -> Verdict {
+    r.action.verdict().unwrap_or(Verdict::Drop)
 }
 
 fn le32(b: &[u8]) -> u32 {
@@ -522,11 +713,12 @@ pub(crate) fn ranges(ones: impl Iterator<Item = usize>) -> String {
     }
 }
 
-/// The lookup kind of a stage's table (the map kind the loader creates follows from it).
+/// The lookup kind of a stage's table (the map kind the loader creates follows from it). Interface
+/// fields never get a stage (`FieldInfo::datapath` is false); they would be arrays.
 pub fn table_kind(f: Field) -> MapKind {
     match f.info().lookup {
         Lookup::Lpm => MapKind::LpmTrie,
-        Lookup::Exact | Lookup::PortRange => MapKind::Array,
+        Lookup::Exact | Lookup::PortRange | Lookup::Iface => MapKind::Array,
     }
 }
 
@@ -564,15 +756,11 @@ mod tests {
                 rules,
                 span: Span::default(),
             }],
+            sets: vec![],
         }
     }
     fn m(field: Field, test: Test) -> Match {
-        Match {
-            field,
-            test,
-            negated: false,
-            span: Span::default(),
-        }
+        Match::single(field, test, false, Span::default())
     }
 
     #[test]
@@ -644,10 +832,12 @@ mod tests {
     fn nrules_over_datapath_limit_is_an_error() {
         let n = abi::MAX_CHUNKS as usize * abi::CHUNK_BITS + 1;
         let rs = input(vec![vec![]; n]);
-        assert!(matches!(
-            build(&rs, Hook::Input),
-            Err(BuildError::Plan(PlanError::TooManyRules { .. }))
-        ));
+        let e = build(&rs, Hook::Input).unwrap_err();
+        assert!(
+            matches!(&e, BuildError::Unsupported { rule, .. } if rule.0 as usize == n - 1),
+            "{e:?}"
+        );
+        assert_eq!(e.diagnostic().unwrap().code, "E0401");
     }
 
     #[test]

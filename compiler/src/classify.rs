@@ -118,10 +118,10 @@ pub fn classify(rs: &Ruleset, hook: Hook) -> Classified<'_> {
     let policy = chain.and_then(|c| c.policy).unwrap_or(Verdict::Accept);
     let mut fields = Vec::new();
     for f in crate::ir::Field::ALL {
-        let constrained: Vec<(usize, Interval, bool)> = rules
+        let constrained: Vec<(usize, Vec<Interval>, bool)> = rules
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.get(f).map(|m| (i, interval(&m.test, f), m.negated)))
+            .filter_map(|(i, r)| r.get(f).map(|m| (i, intervals(m, f), m.negated)))
             .collect();
         if constrained.is_empty() {
             continue;
@@ -130,6 +130,9 @@ pub fn classify(rs: &Ruleset, hook: Hook) -> Classified<'_> {
             Lookup::Lpm => lpm_classes(f, rules.len(), &constrained),
             Lookup::Exact => array_classes(f, rules.len(), &constrained, false),
             Lookup::PortRange => array_classes(f, rules.len(), &constrained, true),
+            // Not compiled by the datapath: `artifact::build` rejects rules testing it before
+            // classifying; classifying such a rule directly leaves the field out.
+            Lookup::Iface => continue,
         };
         fields.push(fc);
     }
@@ -141,34 +144,38 @@ pub fn classify(rs: &Ruleset, hook: Hook) -> Classified<'_> {
     }
 }
 
-/// Inclusive interval of values in `[0, field max]`; `None` when the test admits no value of the
-/// field's width.
-type Interval = Option<(u32, u32)>;
+/// Inclusive interval of values in `[0, field max]`.
+type Interval = (u32, u32);
 
-/// Every test is an interval of the value space; clip it to the field's width.
-fn interval(t: &Test, f: Field) -> Interval {
-    let (lo, hi) = match *t {
-        Test::Prefix { addr, len } => {
-            let host = if len == 0 {
-                u32::MAX
-            } else {
-                u32::MAX.checked_shr(len as u32).unwrap_or(0)
-            };
-            (addr & !host, addr | host)
-        }
-        Test::Exact(x) => (x, x),
-        Test::Range { lo, hi } => (lo, hi),
-    };
+/// The values a match's tests contain, as disjoint, non-adjacent intervals in ascending order, clipped
+/// to the field's width (the union of the tests: a value is inside iff some test contains it).
+/// Interface tests contribute nothing.
+fn intervals(m: &crate::ir::Match, f: Field) -> Vec<Interval> {
     let max = f.max_value();
-    (lo <= hi && lo <= max).then(|| (lo, hi.min(max)))
+    let mut ivs: Vec<Interval> = m
+        .tests
+        .iter()
+        .filter_map(|t| t.bounds())
+        .filter(|&(lo, hi)| lo <= hi && lo <= max)
+        .map(|(lo, hi)| (lo, hi.min(max)))
+        .collect();
+    ivs.sort_unstable();
+    let mut out: Vec<Interval> = Vec::with_capacity(ivs.len());
+    for (lo, hi) in ivs {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
 }
 
 /// The vector of a value outside every constrained rule's interval: unconstrained rules, plus the
 /// negated constrained ones.
-fn outside_vector(nrules: usize, constrained: &[(usize, Interval, bool)]) -> RuleVec {
+fn outside_vector(nrules: usize, constrained: &[(usize, Vec<Interval>, bool)]) -> RuleVec {
     let mut v = ones(nrules);
-    for &(r, _, neg) in constrained {
-        v.set(r, neg);
+    for (r, _, neg) in constrained {
+        v.set(*r, *neg);
     }
     v
 }
@@ -211,17 +218,19 @@ impl Interner {
 fn array_classes(
     f: Field,
     nrules: usize,
-    constrained: &[(usize, Interval, bool)],
+    constrained: &[(usize, Vec<Interval>, bool)],
     ports: bool,
 ) -> FieldClasses {
     let max = f.max_value();
-    // Toggle events: a rule's bit flips when its interval starts and again after it ends.
+    // Toggle events: a rule's bit flips when one of its intervals starts and again after it ends. A
+    // rule's intervals are disjoint (merged by `intervals`), so inside any of them the bit is flipped
+    // exactly once relative to the outside vector.
     let mut events: Vec<(u32, usize)> = Vec::with_capacity(2 * constrained.len());
-    for &(r, iv, _) in constrained {
-        if let Some((lo, hi)) = iv {
-            events.push((lo, r));
+    for (r, ivs, _) in constrained {
+        for &(lo, hi) in ivs {
+            events.push((lo, *r));
             if hi < max {
-                events.push((hi + 1, r));
+                events.push((hi + 1, *r));
             }
         }
     }
@@ -262,8 +271,8 @@ fn array_classes(
     }
     if ports {
         let mut absent = ones(nrules);
-        for &(r, _, _) in constrained {
-            absent.set(r, false);
+        for (r, _, _) in constrained {
+            absent.set(*r, false);
         }
         table[tailwall_abi::PORT_ABSENT as usize] = interner.intern(&absent);
         table[tailwall_abi::PORT_TRUNCATED as usize] = interner.intern(&ones(nrules));
@@ -308,8 +317,12 @@ pub fn prefix_cover(lo: u32, hi: u32) -> Vec<(u32, u8)> {
 /// rule prefix `Q` covering the address contains `P` (both cover it, so they are nested, and `P` is the
 /// most specific). So rule `r` admits `P` iff it is unconstrained, or (`Q ⊇ P`) XOR negated. Since
 /// `Q ⊇ P` iff `Q ⊇ parent(P)` or `Q = P`, `vector(P) = vector(parent(P))` with the rules anchored at
-/// `P` toggled. A range test on an address is covered by disjoint prefixes; at most one of them lies on
-/// any root-to-leaf path, so the toggling stays exact.
+/// `P` toggled. A rule with several tests (a list: `{10.0.0.0/8, 192.168.1.0/24, 1.2.3.4-1.2.3.9}`)
+/// admits `P` iff some of its tests contains `P`, XOR negated: its tests are first merged into disjoint
+/// intervals (nested or overlapping tests collapse into their union), each interval is covered by
+/// disjoint prefixes, so the rule's prefixes are pairwise disjoint and at most one of them lies on any
+/// root-to-leaf path: "some prefix of the rule contains `P`" is toggled exactly once along the path to
+/// `P`, and the toggling stays exact. The family stays laminar because it is still a set of prefixes.
 ///
 /// Dropped entries: an entry whose class equals its parent's class is not emitted. Proof that lookups
 /// are unchanged: let `P` be dropped and `A` its nearest emitted ancestor (the root is always emitted:
@@ -319,13 +332,18 @@ pub fn prefix_cover(lo: u32, hi: u32) -> Vec<(u32, u8)> {
 /// `P`), so it gets the same class. Addresses under emitted descendants of `P` are unaffected. The entry
 /// that first produced a class is never dropped (its parent, processed earlier, had another class), so
 /// every class id is still referenced.
-fn lpm_classes(f: Field, nrules: usize, constrained: &[(usize, Interval, bool)]) -> FieldClasses {
+fn lpm_classes(
+    f: Field,
+    nrules: usize,
+    constrained: &[(usize, Vec<Interval>, bool)],
+) -> FieldClasses {
     let mut anchored: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
     anchored.insert((0, 0), Vec::new());
-    for &(r, iv, _) in constrained {
-        let Some((lo, hi)) = iv else { continue };
-        for (addr, len) in prefix_cover(lo, hi) {
-            anchored.entry((len, addr)).or_default().push(r);
+    for (r, ivs, _) in constrained {
+        for &(lo, hi) in ivs {
+            for (addr, len) in prefix_cover(lo, hi) {
+                anchored.entry((len, addr)).or_default().push(*r);
+            }
         }
     }
     let order: BTreeSet<(u8, u32)> = anchored.keys().copied().collect();
@@ -368,12 +386,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn m(field: Field, test: Test, negated: bool) -> Match {
-        Match {
-            field,
-            test,
-            negated,
-            span: Span::default(),
-        }
+        Match::single(field, test, negated, Span::default())
     }
     fn pfx(s: &str) -> Test {
         let (a, l) = s.split_once('/').unwrap();
@@ -406,6 +419,7 @@ mod tests {
                 rules,
                 span: Span::default(),
             }],
+            sets: vec![],
         }
     }
     fn bits(v: &RuleVec) -> Vec<usize> {

@@ -1,14 +1,30 @@
-//! Reference semantics: first match over the hook chain, exactly as iptables' `ipt_do_table` evaluates
-//! the `filter` table. This is the yardstick for `sim`, the kernel datapath and (in the oracle tests)
-//! is itself checked against real iptables.
+//! Reference semantics: the `filter` table's chains evaluated exactly as iptables' `ipt_do_table` does.
+//! This is the yardstick for `sim`, the kernel datapath and (in the oracle tests) is itself checked
+//! against real iptables.
 //!
 //! Semantics kept from iptables:
-//! - rules are tried in order; the first whose every match holds decides; otherwise the chain policy;
-//! - the IP part (`src_ip`, `dst_ip`, `proto`) is tested before the transport match;
+//! - rules are tried in order; a rule matches when every match holds; a match holds when some of its
+//!   tests contains the packet's value, XOR `negated`;
+//! - the IP part (`src_ip`, `dst_ip`, `proto`, `in_iface`, `out_iface`) is tested before the transport
+//!   match;
 //! - a transport test on a packet without ports (non-first fragment, other protocol) fails, negated or
 //!   not; on a TCP/UDP first fragment whose header is truncated it drops the packet at once ("hotdrop",
-//!   no rule counter is incremented).
-use crate::ir::{Chain, ChainId, Hook, Match, Rule, RuleId, Ruleset, Verdict};
+//!   no rule counter is incremented), wherever the rule sits (built-in or user chain);
+//! - control flow: `Accept`/`Drop` decide; `Jump` pushes a return point (the next rule of the current
+//!   chain) and continues at the target's first rule; `Goto` continues at the target without pushing;
+//!   `Return` — or falling off the end of a user chain — pops the last return point, and with none
+//!   left (a goto chain entered from the built-in chain, or `Return` in the built-in chain itself)
+//!   the built-in chain's policy decides, reported as [`Decided::Policy`] of that chain;
+//! - interfaces come from [`Meta`]: with no interface known (`None`), `-i X` does not match and `! -i X`
+//!   matches (iptables compares against an all-zero name: only `-i +` matches it). At INPUT only `in_iface` exists, at OUTPUT
+//!   only `out_iface`, at FORWARD both: the other one is treated as unknown whatever `Meta` says.
+//!
+//! [`Decided::Rule`] and [`Decided::Hotdrop`] name the rule's OWN chain (a user chain when the decision
+//! was taken inside one) and its 1-based position there.
+//!
+//! Not modelled: a call stack deeper than the ruleset allows ([`crate::ir::verify`] bounds it by
+//! [`crate::ir::MAX_CALL_DEPTH`]); counters.
+use crate::ir::{Action, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Verdict};
 use crate::packet::{Decoded, FieldValue, Ipv4Packet};
 use serde::Serialize;
 
@@ -16,15 +32,15 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Decided {
-    /// A rule matched; `position` is its 1-based index in `chain`.
+    /// A rule matched; `position` is its 1-based index in `chain`, the rule's own chain.
     Rule {
         chain: ChainId,
         rule: RuleId,
         position: u32,
     },
-    /// No rule matched: the chain policy.
+    /// No rule decided: the built-in chain's policy.
     Policy { chain: ChainId },
-    /// `rule` tested a truncated transport header: dropped, no rule counted.
+    /// `rule` (in its own chain `chain`) tested a truncated transport header: dropped, no rule counted.
     Hotdrop {
         chain: ChainId,
         rule: RuleId,
@@ -42,16 +58,32 @@ pub struct Outcome {
     pub decided: Decided,
 }
 
+/// Packet metadata that is not in the frame: the interfaces the packet came in on / goes out on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    pub in_iface: Option<String>,
+    pub out_iface: Option<String>,
+}
+
 enum RuleResult {
     Match,
     NoMatch,
     Hotdrop,
 }
 
-fn test_match(m: &Match, pkt: &Ipv4Packet) -> RuleResult {
+fn test_match(m: &Match, pkt: &Ipv4Packet, iface: Option<&str>) -> RuleResult {
+    if m.field.info().lookup == crate::ir::Lookup::Iface {
+        // No interface known: iptables compares the empty name, which only `+` contains.
+        let contains = m.contains_iface(iface.unwrap_or(""));
+        return if contains != m.negated {
+            RuleResult::Match
+        } else {
+            RuleResult::NoMatch
+        };
+    }
     match pkt.value(m.field) {
         FieldValue::Value(v) => {
-            if m.test.contains(v) != m.negated {
+            if m.admits(v) {
                 RuleResult::Match
             } else {
                 RuleResult::NoMatch
@@ -62,12 +94,17 @@ fn test_match(m: &Match, pkt: &Ipv4Packet) -> RuleResult {
     }
 }
 
-fn eval_rule(rule: &Rule, pkt: &Ipv4Packet) -> RuleResult {
+fn eval_rule(rule: &Rule, pkt: &Ipv4Packet, meta: &Meta) -> RuleResult {
     // IP part first, then the transport match, as ipt_do_table does.
-    let (ip_part, l4_part): (Vec<&Match>, Vec<&Match>) =
-        rule.matches.iter().partition(|m| !m.field.info().transport);
-    for m in ip_part.into_iter().chain(l4_part) {
-        match test_match(m, pkt) {
+    let ip_part = rule.matches.iter().filter(|m| !m.field.info().transport);
+    let l4_part = rule.matches.iter().filter(|m| m.field.info().transport);
+    for m in ip_part.chain(l4_part) {
+        let iface = match m.field {
+            Field::InIface => meta.in_iface.as_deref(),
+            Field::OutIface => meta.out_iface.as_deref(),
+            _ => None,
+        };
+        match test_match(m, pkt, iface) {
             RuleResult::Match => {}
             other => return other,
         }
@@ -75,9 +112,16 @@ fn eval_rule(rule: &Rule, pkt: &Ipv4Packet) -> RuleResult {
     RuleResult::Match
 }
 
-/// Evaluate one decoded packet at `hook`. A ruleset without a chain for the hook accepts (iptables'
-/// built-in chains default to ACCEPT).
+/// Evaluate one decoded packet at `hook` with no interface known. Equals
+/// `run_with(rs, hook, &Meta::default(), pkt)`.
 pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
+    run_with(rs, hook, &Meta::default(), pkt)
+}
+
+/// Evaluate one decoded packet at `hook` with its interfaces. A ruleset without a chain for the hook
+/// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
+/// `ChainId(u32::MAX)`.
+pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
     let pkt = match pkt {
         Decoded::NotIpv4 => {
             return Outcome {
@@ -101,37 +145,245 @@ pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
             },
         };
     };
-    run_chain(chain, pkt)
-}
-
-fn run_chain(chain: &Chain, pkt: &Ipv4Packet) -> Outcome {
-    for rule in &chain.rules {
-        match eval_rule(rule, pkt) {
-            RuleResult::Match => {
-                return Outcome {
-                    verdict: rule.action.verdict(),
-                    decided: Decided::Rule {
-                        chain: chain.id,
-                        rule: rule.id,
-                        position: rule.position,
-                    },
-                }
+    let meta = Meta {
+        in_iface: meta
+            .in_iface
+            .clone()
+            .filter(|_| hook.has_iface(Field::InIface)),
+        out_iface: meta
+            .out_iface
+            .clone()
+            .filter(|_| hook.has_iface(Field::OutIface)),
+    };
+    let policy = Outcome {
+        verdict: chain.policy.unwrap_or(Verdict::Accept),
+        decided: Decided::Policy { chain: chain.id },
+    };
+    // (chain, index of the next rule to try). `stack` holds the return points of jumps.
+    let mut cur = (chain.id, 0usize);
+    let mut stack: Vec<(ChainId, usize)> = Vec::new();
+    loop {
+        let Some(c) = rs.chain(cur.0) else {
+            // A target that does not exist: `verify` rejects it; never panic on such a ruleset.
+            return policy;
+        };
+        let Some(rule) = c.rules.get(cur.1) else {
+            // Fell off the end: a user chain returns, the built-in chain applies its policy.
+            if c.hook.is_some() {
+                return policy;
             }
+            match stack.pop() {
+                Some(ret) => {
+                    cur = ret;
+                    continue;
+                }
+                None => return policy,
+            }
+        };
+        cur.1 += 1;
+        match eval_rule(rule, pkt, &meta) {
             RuleResult::NoMatch => {}
             RuleResult::Hotdrop => {
                 return Outcome {
                     verdict: Verdict::Drop,
                     decided: Decided::Hotdrop {
-                        chain: chain.id,
+                        chain: c.id,
                         rule: rule.id,
                         position: rule.position,
                     },
                 }
             }
+            RuleResult::Match => match rule.action {
+                Action::Accept | Action::Drop => {
+                    return Outcome {
+                        verdict: rule.action.verdict().unwrap_or(Verdict::Drop),
+                        decided: Decided::Rule {
+                            chain: c.id,
+                            rule: rule.id,
+                            position: rule.position,
+                        },
+                    }
+                }
+                Action::Jump(t) => {
+                    if stack.len() > crate::ir::MAX_CALL_DEPTH {
+                        // Unreachable for verified rulesets (no cycles, bounded depth).
+                        return policy;
+                    }
+                    stack.push(cur);
+                    cur = (t, 0);
+                }
+                Action::Goto(t) => cur = (t, 0),
+                Action::Return => {
+                    if c.hook.is_some() {
+                        return policy;
+                    }
+                    match stack.pop() {
+                        Some(ret) => cur = ret,
+                        None => return policy,
+                    }
+                }
+            },
         }
     }
-    Outcome {
-        verdict: chain.policy.unwrap_or(Verdict::Accept),
-        decided: Decided::Policy { chain: chain.id },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Span;
+    use crate::ir::{Chain, Test};
+    use crate::packet::{build_frame, decode, l4_header};
+
+    fn rule(chain: u32, matches: Vec<Match>, action: Action) -> Rule {
+        Rule {
+            id: RuleId(0),
+            chain: ChainId(chain),
+            position: 0,
+            matches,
+            action,
+            comment: None,
+            counters: None,
+            span: Span::default(),
+        }
+    }
+    /// Chains `(name, hook, policy, rules)`; ids and positions are filled in.
+    fn rs(chains: Vec<(&str, Option<Hook>, Vec<Rule>)>) -> Ruleset {
+        let mut next = 0;
+        let chains = chains
+            .into_iter()
+            .enumerate()
+            .map(|(ci, (name, hook, rules))| Chain {
+                id: ChainId(ci as u32),
+                name: name.into(),
+                hook,
+                policy: hook.map(|_| Verdict::Drop),
+                rules: rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut r)| {
+                        r.id = RuleId(next);
+                        next += 1;
+                        r.chain = ChainId(ci as u32);
+                        r.position = i as u32 + 1;
+                        r
+                    })
+                    .collect(),
+                span: Span::default(),
+            })
+            .collect();
+        let rs = Ruleset {
+            chains,
+            sets: vec![],
+        };
+        crate::ir::verify(&rs).unwrap();
+        rs
+    }
+    fn tcp(dport: u16) -> Decoded {
+        decode(&build_frame(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            [10, 0, 0, 2].into(),
+            [10, 0, 0, 1].into(),
+            6,
+            0,
+            &l4_header(6, 1000, dport, b""),
+        ))
+    }
+    fn dports(ps: &[u32]) -> Vec<Match> {
+        vec![
+            Match::single(Field::Proto, Test::Exact(6), false, Span::default()),
+            Match {
+                field: Field::DstPort,
+                tests: ps.iter().map(|&p| Test::Exact(p)).collect(),
+                negated: false,
+                set: None,
+                span: Span::default(),
+            },
+        ]
+    }
+
+    #[test]
+    fn jump_return_resumes_after_the_jump() {
+        let r = rs(vec![
+            (
+                "INPUT",
+                Some(Hook::Input),
+                vec![
+                    rule(0, vec![], Action::Jump(ChainId(1))),
+                    rule(0, dports(&[80]), Action::Accept),
+                ],
+            ),
+            (
+                "web",
+                None,
+                vec![
+                    rule(1, dports(&[22]), Action::Drop),
+                    rule(1, vec![], Action::Return),
+                ],
+            ),
+        ]);
+        let o = run(&r, Hook::Input, &tcp(80));
+        assert_eq!(o.verdict, Verdict::Accept);
+        assert_eq!(
+            o.decided,
+            Decided::Rule {
+                chain: ChainId(0),
+                rule: RuleId(1),
+                position: 2
+            }
+        );
+        let o = run(&r, Hook::Input, &tcp(22));
+        assert_eq!(
+            o.decided,
+            Decided::Rule {
+                chain: ChainId(1),
+                rule: RuleId(2),
+                position: 1
+            }
+        );
+        assert_eq!(
+            run(&r, Hook::Input, &tcp(23)).decided,
+            Decided::Policy { chain: ChainId(0) }
+        );
+    }
+
+    #[test]
+    fn in_iface_unknown_matches_only_negated() {
+        let m = |neg| {
+            vec![Match::single(
+                Field::InIface,
+                Test::Iface {
+                    name: "eth".into(),
+                    wildcard: true,
+                },
+                neg,
+                Span::default(),
+            )]
+        };
+        let r = rs(vec![(
+            "INPUT",
+            Some(Hook::Input),
+            vec![
+                rule(0, m(false), Action::Accept),
+                rule(0, m(true), Action::Drop),
+            ],
+        )]);
+        let eth = Meta {
+            in_iface: Some("eth7".into()),
+            out_iface: None,
+        };
+        assert_eq!(
+            run_with(&r, Hook::Input, &eth, &tcp(1)).verdict,
+            Verdict::Accept
+        );
+        let o = run(&r, Hook::Input, &tcp(1));
+        assert_eq!(
+            o.decided,
+            Decided::Rule {
+                chain: ChainId(0),
+                rule: RuleId(1),
+                position: 2
+            }
+        );
     }
 }

@@ -143,6 +143,7 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
     note_ignored(ast, diags);
     Ruleset {
         chains: vec![chain],
+        sets: Vec::new(),
     }
 }
 
@@ -275,8 +276,9 @@ fn lower_rule(line: &RuleLine, index: u32, diags: &mut Vec<Diagnostic>) -> Optio
         first_of.push((field, opt.span, opt.name().to_string()));
         matches.push(Match {
             field,
-            test,
+            tests: vec![test],
             negated: opt.negated.is_some(),
+            set: None,
             span: opt.span,
         });
     };
@@ -595,8 +597,9 @@ fn lower_rule(line: &RuleLine, index: u32, diags: &mut Vec<Diagnostic>) -> Optio
         if !matches.iter().any(|m| m.field.info().transport) {
             matches.push(Match {
                 field: Field::DstPort,
-                test: Test::Range { lo: 0, hi: 65535 },
+                tests: vec![Test::Range { lo: 0, hi: 65535 }],
                 negated: false,
+                set: None,
                 span: opt.span,
             });
         }

@@ -63,6 +63,8 @@ impl Ipv4Packet {
             (Field::DstPort, Ports::Present { dst, .. }) => FieldValue::Value(dst as u32),
             (Field::SrcPort | Field::DstPort, Ports::Absent) => FieldValue::Absent,
             (Field::SrcPort | Field::DstPort, Ports::Truncated) => FieldValue::Truncated,
+            // Interfaces are packet metadata, not header fields: `interp::Meta` carries them.
+            (Field::InIface | Field::OutIface, _) => FieldValue::Absent,
         }
     }
 }

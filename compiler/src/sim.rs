@@ -310,6 +310,11 @@ impl Sim {
                             .collect::<Result<_, _>>()?,
                     )
                 }
+                Lookup::Iface => {
+                    return Err(SimError::Globals(format!(
+                        "stage {field}: the datapath has no stage for this field"
+                    )))
+                }
             };
             stages.push(Stage {
                 field,
@@ -526,12 +531,7 @@ mod tests {
         }
     }
     fn m(field: Field, test: Test) -> Match {
-        Match {
-            field,
-            test,
-            negated: false,
-            span: Span::default(),
-        }
+        Match::single(field, test, false, Span::default())
     }
     fn input(rules: Vec<Rule>) -> Ruleset {
         Ruleset {
@@ -543,6 +543,7 @@ mod tests {
                 rules,
                 span: Span::default(),
             }],
+            sets: vec![],
         }
     }
     fn tcp(src: [u8; 4], dport: u16) -> Vec<u8> {

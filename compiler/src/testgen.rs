@@ -77,7 +77,7 @@ fn arb_addr_match(field: Field) -> impl Strategy<Value = Option<Match>> {
     prop_oneof![
         3 => Just(None),
         3 => (arb_prefix(), prop::bool::weighted(0.25))
-            .prop_map(move |(test, negated)| Some(Match { field, test, negated, span: Span::default() })),
+            .prop_map(move |(test, negated)| Some(Match::single(field, test, negated, Span::default()))),
     ]
 }
 
@@ -101,7 +101,7 @@ fn arb_port_match(field: Field) -> impl Strategy<Value = Option<Match>> {
     prop_oneof![
         2 => Just(None),
         3 => (arb_port_test(), prop::bool::weighted(0.25))
-            .prop_map(move |(test, negated)| Some(Match { field, test, negated, span: Span::default() })),
+            .prop_map(move |(test, negated)| Some(Match::single(field, test, negated, Span::default()))),
     ]
 }
 
@@ -129,12 +129,12 @@ fn arb_rule_body() -> impl Strategy<Value = (Vec<Match>, Action, Option<String>)
     let ports = prop_oneof![
         4 => (arb_port_match(Field::SrcPort), arb_port_match(Field::DstPort)),
         // A bare `-m tcp`/`-m udp`: the module with no port option still needs the transport header.
-        1 => Just((None, Some(Match {
-            field: Field::DstPort,
-            test: Test::Range { lo: 0, hi: 65535 },
-            negated: false,
-            span: Span::default(),
-        }))),
+        1 => Just((None, Some(Match::single(
+            Field::DstPort,
+            Test::Range { lo: 0, hi: 65535 },
+            false,
+            Span::default(),
+        )))),
     ];
     (
         arb_addr_match(Field::SrcIp),
@@ -147,12 +147,12 @@ fn arb_rule_body() -> impl Strategy<Value = (Vec<Match>, Action, Option<String>)
         .prop_map(|(src, dst, proto, (sport, dport), action, comment)| {
             let mut matches: Vec<Match> = [src, dst].into_iter().flatten().collect();
             if let Some((p, negated)) = proto {
-                matches.push(Match {
-                    field: Field::Proto,
-                    test: Test::Exact(p as u32),
+                matches.push(Match::single(
+                    Field::Proto,
+                    Test::Exact(p as u32),
                     negated,
-                    span: Span::default(),
-                });
+                    Span::default(),
+                ));
                 if !negated && (p == IPPROTO_TCP || p == IPPROTO_UDP) {
                     matches.extend([sport, dport].into_iter().flatten());
                 }
@@ -191,6 +191,7 @@ pub fn arb_ruleset(max_rules: usize) -> impl Strategy<Value = Ruleset> {
                     rules,
                     span: Span::default(),
                 }],
+                sets: Vec::new(),
             }
         })
 }
@@ -238,12 +239,11 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
         .into_iter()
         .flat_map(|c| c.rules.iter())
     {
-        for m in &r.matches {
-            let (lo, hi) = match m.test {
-                Test::Prefix { addr, len } => (addr, addr | !prefix_mask(len)),
-                Test::Exact(x) => (x, x),
-                Test::Range { lo, hi } => (lo, hi),
-            };
+        for (m, (lo, hi)) in r
+            .matches
+            .iter()
+            .flat_map(|m| m.tests.iter().filter_map(move |t| Some((m, t.bounds()?))))
+        {
             match m.field {
                 Field::SrcIp | Field::DstIp => b.addrs.extend([
                     lo,
@@ -261,6 +261,8 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                         }
                     }
                 }
+                // Interfaces are not in the frame.
+                Field::InIface | Field::OutIface => {}
             }
         }
     }
@@ -477,71 +479,138 @@ fn bang(m: &Match) -> &'static str {
     }
 }
 
-/// `(lo, hi)` of a match's test.
-fn bounds(t: &Test) -> (u32, u32) {
-    match *t {
-        Test::Prefix { addr, len } => (addr, addr | !prefix_mask(len)),
-        Test::Exact(x) => (x, x),
-        Test::Range { lo, hi } => (lo, hi),
-    }
+/// Ports of a multiport match: `80,443,1000:2000`.
+fn port_list(m: &Match) -> String {
+    m.tests
+        .iter()
+        .filter_map(Test::bounds)
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}:{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-/// The ruleset's INPUT chain as `iptables-save` prints it (filter table; FORWARD and OUTPUT empty with
-/// policy ACCEPT). Chains not attached to INPUT are not printed.
+/// The ruleset as `iptables-save` prints it (filter table): the built-in chains INPUT, FORWARD, OUTPUT
+/// (a missing one with policy ACCEPT, as the kernel has it), then the user chains sorted by name, then
+/// every chain's rules in that order. A port match with one test prints as `-m tcp|udp --sport/--dport`,
+/// with several as `-m multiport --sports/--dports a,b,lo:hi` (one `-m multiport` per field); jumps as
+/// `-j NAME`, gotos as `-g NAME`, returns as `-j RETURN`.
+///
+/// Precondition (what iptables can express in one rule): address and protocol matches have one test,
+/// a multiport list has at most 15 ports (a range counts as two) — [`arb_ruleset`] and
+/// [`arb_ruleset_with`] only generate such rulesets. Panics otherwise: a test helper, never user input.
 ///
 /// One deliberate difference: a negated full port range (`! --sport 0:65535`, a test no port passes)
 /// is printed, where iptables-save drops it (its tcp/udp printer ignores the `!` of a full range) even
 /// though the kernel keeps and honours it. Checked: 100 sampled rulesets load with
 /// `iptables-legacy-restore` and `iptables-legacy-save` prints them back identically but for that case.
 pub fn iptables_restore_text(rs: &Ruleset) -> String {
-    let chain = rs.hook_chain(Hook::Input);
-    let policy = chain
-        .and_then(|c| c.policy)
-        .unwrap_or(Verdict::Accept)
-        .target();
-    let mut o =
-        format!("*filter\n:INPUT {policy} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-    for r in chain.into_iter().flat_map(|c| c.rules.iter()) {
-        o.push_str("-A INPUT");
-        let mut modules = String::new();
-        for (field, flag, range_flag) in [
-            (Field::SrcIp, "-s", "--src-range"),
-            (Field::DstIp, "-d", "--dst-range"),
-        ] {
-            let Some(m) = r.get(field) else { continue };
-            match m.test {
-                Test::Prefix { addr: 0, len: 0 } if !m.negated => {}
-                Test::Prefix { addr, len } => {
-                    let _ = write!(o, " {}{flag} {}/{len}", bang(m), Ipv4Addr::from(addr));
-                }
-                Test::Exact(a) => {
-                    let _ = write!(o, " {}{flag} {}/32", bang(m), Ipv4Addr::from(a));
-                }
-                Test::Range { lo, hi } => {
-                    let _ = write!(
-                        modules,
-                        " -m iprange {}{range_flag} {}-{}",
-                        bang(m),
-                        Ipv4Addr::from(lo),
-                        Ipv4Addr::from(hi)
-                    );
-                }
+    let mut o = String::from("*filter\n");
+    let mut order: Vec<&Chain> = Vec::new();
+    for h in Hook::ALL {
+        let policy = rs
+            .hook_chain(h)
+            .and_then(|c| c.policy)
+            .unwrap_or(Verdict::Accept)
+            .target();
+        let _ = writeln!(o, ":{} {policy} [0:0]", h.chain_name());
+        order.extend(rs.hook_chain(h));
+    }
+    let mut users: Vec<&Chain> = rs.chains.iter().filter(|c| c.hook.is_none()).collect();
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+    for c in &users {
+        let _ = writeln!(o, ":{} - [0:0]", c.name);
+    }
+    order.extend(users);
+    for c in order {
+        for r in &c.rules {
+            print_rule(&mut o, rs, &c.name, r);
+        }
+    }
+    o.push_str("COMMIT\n");
+    o
+}
+
+fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
+    let single = |m: &Match| -> (u32, u32) {
+        assert!(
+            m.tests.len() == 1,
+            "iptables_restore_text: {} with {} tests cannot be one iptables rule",
+            m.field,
+            m.tests.len()
+        );
+        m.tests[0].bounds().expect("numeric test")
+    };
+    let _ = write!(o, "-A {chain}");
+    let mut modules = String::new();
+    for (field, flag, range_flag) in [
+        (Field::SrcIp, "-s", "--src-range"),
+        (Field::DstIp, "-d", "--dst-range"),
+    ] {
+        let Some(m) = r.get(field) else { continue };
+        single(m);
+        match m.tests[0] {
+            Test::Prefix { addr: 0, len: 0 } if !m.negated => {}
+            Test::Prefix { addr, len } => {
+                let _ = write!(o, " {}{flag} {}/{len}", bang(m), Ipv4Addr::from(addr));
             }
+            Test::Exact(a) => {
+                let _ = write!(o, " {}{flag} {}/32", bang(m), Ipv4Addr::from(a));
+            }
+            Test::Range { lo, hi } => {
+                let _ = write!(
+                    modules,
+                    " -m iprange {}{range_flag} {}-{}",
+                    bang(m),
+                    Ipv4Addr::from(lo),
+                    Ipv4Addr::from(hi)
+                );
+            }
+            Test::Iface { .. } => unreachable!("verified: no iface test on an address"),
         }
-        let proto = r.get(Field::Proto);
-        if let Some(m) = proto {
-            let _ = write!(o, " {}-p {}", bang(m), proto_name(bounds(&m.test).0));
-        }
-        o.push_str(&modules);
-        if r.needs_l4() {
-            let module = match proto.map(|m| bounds(&m.test).0) {
-                Some(17) => "udp",
-                _ => "tcp",
-            };
+    }
+    for (field, flag) in [(Field::InIface, "-i"), (Field::OutIface, "-o")] {
+        let Some(m) = r.get(field) else { continue };
+        let [Test::Iface { name, wildcard }] = m.tests.as_slice() else {
+            panic!("iptables_restore_text: {field} needs exactly one interface test");
+        };
+        let _ = write!(
+            o,
+            " {}{flag} {name}{}",
+            bang(m),
+            if *wildcard { "+" } else { "" }
+        );
+    }
+    let proto = r.get(Field::Proto);
+    if let Some(m) = proto {
+        let _ = write!(o, " {}-p {}", bang(m), proto_name(single(m).0));
+    }
+    o.push_str(&modules);
+    if r.needs_l4() {
+        let module = match proto.map(|m| single(m).0) {
+            Some(17) => "udp",
+            _ => "tcp",
+        };
+        let ports = [(Field::SrcPort, "--sport"), (Field::DstPort, "--dport")];
+        let singles: Vec<(&Match, &str)> = ports
+            .iter()
+            .filter_map(|&(f, flag)| r.get(f).map(|m| (m, flag)))
+            .filter(|(m, _)| m.tests.len() == 1)
+            .collect();
+        let lists: Vec<(&Match, &str)> = ports
+            .iter()
+            .filter_map(|&(f, flag)| r.get(f).map(|m| (m, flag)))
+            .filter(|(m, _)| m.tests.len() > 1)
+            .collect();
+        if !singles.is_empty() {
             let _ = write!(o, " -m {module}");
-            for (field, flag) in [(Field::SrcPort, "--sport"), (Field::DstPort, "--dport")] {
-                let Some(m) = r.get(field) else { continue };
-                let (lo, hi) = bounds(&m.test);
+            for (m, flag) in singles {
+                let (lo, hi) = single(m);
                 if (lo, hi) == (0, 65535) && !m.negated {
                     continue;
                 }
@@ -553,13 +622,37 @@ pub fn iptables_restore_text(rs: &Ruleset) -> String {
                 let _ = write!(o, " {}{flag} {value}", bang(m));
             }
         }
-        if let Some(c) = &r.comment {
-            let _ = write!(o, " -m comment --comment {}", save_string(c));
+        for (m, flag) in lists {
+            let n: usize = m
+                .tests
+                .iter()
+                .filter_map(Test::bounds)
+                .map(|(lo, hi)| if lo == hi { 1 } else { 2 })
+                .sum();
+            assert!(
+                n <= 15,
+                "iptables_restore_text: multiport takes 15 ports, not {n}"
+            );
+            let _ = write!(o, " -m multiport {}{flag}s {}", bang(m), port_list(m));
         }
-        let _ = writeln!(o, " -j {}", r.action.verdict().target());
     }
-    o.push_str("COMMIT\n");
-    o
+    if let Some(c) = &r.comment {
+        let _ = write!(o, " -m comment --comment {}", save_string(c));
+    }
+    let name = |c: ChainId| {
+        rs.chain(c)
+            .map_or_else(|| c.to_string(), |c| c.name.clone())
+    };
+    let _ = match r.action {
+        Action::Accept | Action::Drop => writeln!(
+            o,
+            " -j {}",
+            r.action.verdict().map_or("DROP", Verdict::target)
+        ),
+        Action::Jump(c) => writeln!(o, " -j {}", name(c)),
+        Action::Goto(c) => writeln!(o, " -g {}", name(c)),
+        Action::Return => writeln!(o, " -j RETURN"),
+    };
 }
 
 #[cfg(test)]
@@ -631,12 +724,7 @@ mod tests {
     #[test]
     fn restore_text_spells_rules_like_iptables_save() {
         let sp = Span::default;
-        let m = |field, test, negated| Match {
-            field,
-            test,
-            negated,
-            span: sp(),
-        };
+        let m = |field, test, negated| Match::single(field, test, negated, sp());
         let rule = |i: u32, matches, action, comment: Option<&str>| Rule {
             id: RuleId(i),
             chain: ChainId(0),
@@ -698,6 +786,7 @@ mod tests {
                 ],
                 span: sp(),
             }],
+            sets: vec![],
         };
         crate::ir::verify(&rs).unwrap();
         assert_eq!(

@@ -14,7 +14,7 @@ use tailwall_compiler::testgen::arb_ruleset;
 fn admits(rule: &Rule, f: Field, v: FieldValue) -> bool {
     match (rule.get(f), v) {
         (None, _) => true,
-        (Some(m), FieldValue::Value(x)) => m.test.contains(x) != m.negated,
+        (Some(m), FieldValue::Value(x)) => m.admits(x),
         (Some(_), FieldValue::Absent) => false,
         (Some(_), FieldValue::Truncated) => true,
     }
@@ -117,12 +117,7 @@ fn pfx(s: &str) -> Test {
 }
 
 fn m(field: Field, test: Test, negated: bool) -> Match {
-    Match {
-        field,
-        test,
-        negated,
-        span: Span::default(),
-    }
+    Match::single(field, test, negated, Span::default())
 }
 
 fn input(policy: Verdict, rules: Vec<(Vec<Match>, Action, Option<&str>)>) -> Ruleset {
@@ -149,6 +144,7 @@ fn input(policy: Verdict, rules: Vec<(Vec<Match>, Action, Option<&str>)>) -> Rul
             rules,
             span: Span::default(),
         }],
+        sets: vec![],
     };
     tailwall_compiler::ir::verify(&rs).unwrap();
     rs

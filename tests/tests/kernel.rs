@@ -35,12 +35,7 @@ fn root() -> bool {
 // Rulesets and frames.
 
 fn m(field: Field, test: Test, negated: bool) -> Match {
-    Match {
-        field,
-        test,
-        negated,
-        span: Span::default(),
-    }
+    Match::single(field, test, negated, Span::default())
 }
 fn pfx(s: &str) -> Test {
     let (a, l) = s.split_once('/').unwrap_or((s, "32"));
@@ -113,6 +108,7 @@ fn ruleset(rules: Vec<(Vec<Match>, Action)>, policy: Verdict) -> Ruleset {
             rules,
             span: Span::default(),
         }],
+        sets: Vec::new(),
     }
 }
 

@@ -1,13 +1,30 @@
-//! The IR: one definition of a ruleset for both front ends.
+//! The IR: one definition of a ruleset for both front ends (iptables-save, YAML).
+//!
+//! A [`Ruleset`] holds the `filter` table's built-in chains (`hook = Some`, `policy = Some`) and user
+//! chains (`hook = None`, `policy = None`), in order of declaration, plus the named sets its rules
+//! referenced. Semantics (implemented by [`crate::interp`]) are iptables': rules are tried in order; a
+//! rule matches when every match holds; a match holds when some of its tests contains the packet's value,
+//! XOR `negated`; `Jump` pushes a return point and continues in a user chain, `Goto` continues without
+//! pushing, `Return` or the end of a user chain pops, `Return` or the end of a built-in chain applies its
+//! policy.
 //!
 //! Guarantees (checked by [`verify`], which tests and debug builds run after every pass):
-//! 1. rule ids are `r0..rN` in order of appearance across all chains; chain ids are `c0..cM`;
+//! 1. rule ids are `r0..rN` in order of appearance across all chains; chain ids are `c0..cM` in order;
 //! 2. each rule's `position` is its 1-based index in its chain (as `iptables -L --line-numbers` shows);
-//! 3. a match's value fits the field's width; prefixes have no host bits set; ranges have `lo <= hi`;
-//! 4. a rule matches each field at most once;
-//! 5. a rule with a transport field (`src_port`, `dst_port`) also matches `proto` tcp (6) or udp (17),
-//!    not negated — the `-m tcp`/`-m udp` module requires it;
-//! 6. every chain attached to a hook has a policy.
+//! 3. every test fits its field: prefixes only on address fields, without host bits, `len <= 32`;
+//!    exact values and ranges (`lo <= hi`) within the field's width, never on interface fields;
+//!    [`Test::Iface`] only on interface fields, its spelling (`eth0`, `eth+`, `+`) at most 15 bytes
+//!    (IFNAMSIZ - 1), the name empty only with the wildcard (`+`: any interface);
+//! 4. a rule matches each field at most once, matches sorted by field; every match has at least one test;
+//! 5. a rule with a transport field (`src_port`, `dst_port`) also matches `proto`, not negated, with only
+//!    the tests tcp (6) and udp (17) — the `-m tcp`/`-m udp`/`-m multiport` modules require it;
+//! 6. a chain has a hook iff it has a policy; at most one chain per hook; chain names are unique;
+//! 7. jump and goto targets exist and are user chains; the chain graph (jump and goto edges) has no
+//!    cycle and no path longer than [`MAX_CALL_DEPTH`] edges (iptables rejects loops with ELOOP);
+//! 8. a match with `set: Some(name)` names a set of [`Ruleset::sets`] whose elements are exactly the
+//!    match's tests and whose kind fits the field; set names are unique and sets are non-empty;
+//! 9. the built-in INPUT chain does not test `out_iface`, OUTPUT does not test `in_iface` (iptables:
+//!    "Can't use -o with INPUT").
 //!
 //! Thrown away relative to the source: token order, spelling of options, `-m` module names (kept only as
 //! the field constraints they impose), counters (kept in `Rule::counters` for reports only).
@@ -19,6 +36,14 @@ use crate::diag::Span;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
+
+/// Deepest nesting of jumps/gotos a ruleset may have: the longest path of jump and goto edges between
+/// chains. iptables itself bounds the call stack by the number of chains; 32 keeps interp's stack and
+/// any future datapath inlining small.
+pub const MAX_CALL_DEPTH: usize = 32;
+
+/// Longest interface name (IFNAMSIZ 16 with the NUL).
+pub const MAX_IFACE_LEN: usize = 15;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RuleId(pub u32);
@@ -36,18 +61,46 @@ impl fmt::Display for ChainId {
     }
 }
 
-/// Netfilter hook a chain is attached to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// Netfilter hook a built-in chain of the `filter` table is attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Hook {
     Input,
+    Forward,
+    Output,
 }
 
 impl Hook {
+    pub const ALL: [Hook; 3] = [Hook::Input, Hook::Forward, Hook::Output];
+
+    /// The built-in chain's name (`INPUT`, `FORWARD`, `OUTPUT`).
     pub fn chain_name(self) -> &'static str {
         match self {
             Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
         }
+    }
+    /// Lower-case spelling (`input`, …), as the dump and YAML write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+        }
+    }
+    pub fn from_chain_name(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.chain_name() == name)
+    }
+    /// Whether packets at this hook have an input / output interface (INPUT: in only, OUTPUT: out
+    /// only, FORWARD: both).
+    pub fn has_iface(self, field: Field) -> bool {
+        matches!(
+            (self, field),
+            (Hook::Input, Field::InIface)
+                | (Hook::Output, Field::OutIface)
+                | (Hook::Forward, Field::InIface | Field::OutIface)
+        )
     }
 }
 
@@ -80,19 +133,44 @@ impl Verdict {
 pub enum Action {
     Accept,
     Drop,
+    /// Continue at the first rule of a user chain; its end (or `Return`) resumes after this rule.
+    Jump(ChainId),
+    /// Continue at the first rule of a user chain without a return point: its end (or `Return`)
+    /// returns to where the current chain was entered from.
+    Goto(ChainId),
+    /// Leave the current chain (in a built-in chain: its policy).
+    Return,
 }
 
 impl Action {
-    pub fn verdict(self) -> Verdict {
+    /// The verdict of a terminal action; `None` for jump, goto and return.
+    pub fn verdict(self) -> Option<Verdict> {
         match self {
-            Action::Accept => Verdict::Accept,
-            Action::Drop => Verdict::Drop,
+            Action::Accept => Some(Verdict::Accept),
+            Action::Drop => Some(Verdict::Drop),
+            Action::Jump(_) | Action::Goto(_) | Action::Return => None,
+        }
+    }
+    /// The chain a jump or goto continues in.
+    pub fn target(self) -> Option<ChainId> {
+        match self {
+            Action::Jump(c) | Action::Goto(c) => Some(c),
+            _ => None,
         }
     }
 }
 
-/// The test a match applies to its field's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+impl From<Verdict> for Action {
+    fn from(v: Verdict) -> Action {
+        match v {
+            Verdict::Accept => Action::Accept,
+            Verdict::Drop => Action::Drop,
+        }
+    }
+}
+
+/// One test a match applies to its field's value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Test {
     /// The top `len` bits equal those of `addr` (host bits of `addr` are zero).
@@ -101,15 +179,50 @@ pub enum Test {
     Exact(u32),
     /// `lo <= value <= hi`.
     Range { lo: u32, hi: u32 },
+    /// The interface is `name`, or (`wildcard`, iptables' `eth+`) its name starts with `name`. `+`
+    /// (empty name, wildcard) matches every interface, and an unknown one too (iptables compares the
+    /// empty name then).
+    Iface { name: String, wildcard: bool },
 }
 
 impl Test {
-    /// Does a present value pass the (non-negated) test?
+    /// Does a present numeric value pass the (non-negated) test? Always false for [`Test::Iface`].
     pub fn contains(&self, v: u32) -> bool {
         match *self {
             Test::Prefix { addr, len } => len == 0 || (v ^ addr) >> (32 - len as u32) == 0,
             Test::Exact(x) => v == x,
             Test::Range { lo, hi } => lo <= v && v <= hi,
+            Test::Iface { .. } => false,
+        }
+    }
+    /// Does an interface name pass the (non-negated) test? Always false for numeric tests.
+    pub fn contains_iface(&self, iface: &str) -> bool {
+        match self {
+            Test::Iface {
+                name,
+                wildcard: false,
+            } => iface == name,
+            Test::Iface {
+                name,
+                wildcard: true,
+            } => iface.starts_with(name.as_str()),
+            _ => false,
+        }
+    }
+    /// The inclusive value interval of a numeric test (`None` for [`Test::Iface`]).
+    pub fn bounds(&self) -> Option<(u32, u32)> {
+        match *self {
+            Test::Prefix { addr, len } => {
+                let host = if len == 0 {
+                    u32::MAX
+                } else {
+                    u32::MAX.checked_shr(len as u32).unwrap_or(0)
+                };
+                Some((addr & !host, addr | host))
+            }
+            Test::Exact(x) => Some((x, x)),
+            Test::Range { lo, hi } => Some((lo, hi)),
+            Test::Iface { .. } => None,
         }
     }
 }
@@ -118,11 +231,46 @@ impl Test {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Match {
     pub field: Field,
-    pub test: Test,
-    /// `!`: the rule matches values outside the test. For transport fields an absent value never matches,
-    /// negated or not (iptables' tcp/udp matches fail on non-first fragments).
+    /// Non-empty; the match holds when ANY test contains the value (XOR `negated`).
+    pub tests: Vec<Test>,
+    /// `!`: the rule matches values outside every test. For transport fields an absent value never
+    /// matches, negated or not (iptables' tcp/udp/multiport matches fail on non-first fragments).
     pub negated: bool,
+    /// The named set the tests were expanded from (printing only; the tests are authoritative).
+    pub set: Option<String>,
     pub span: Span,
+}
+
+impl Match {
+    /// A match with one test, no set.
+    pub fn single(field: Field, test: Test, negated: bool, span: Span) -> Match {
+        Match {
+            field,
+            tests: vec![test],
+            negated,
+            set: None,
+            span,
+        }
+    }
+    /// Some test contains the present numeric value (negation NOT applied).
+    pub fn contains(&self, v: u32) -> bool {
+        self.tests.iter().any(|t| t.contains(v))
+    }
+    /// Some test contains the interface name (negation NOT applied).
+    pub fn contains_iface(&self, iface: &str) -> bool {
+        self.tests.iter().any(|t| t.contains_iface(iface))
+    }
+    /// The rule admits the present numeric value on this field (negation applied).
+    pub fn admits(&self, v: u32) -> bool {
+        self.contains(v) != self.negated
+    }
+    /// The match's only test, if it has exactly one.
+    pub fn single_test(&self) -> Option<&Test> {
+        match self.tests.as_slice() {
+            [t] => Some(t),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -155,21 +303,77 @@ impl Rule {
 pub struct Chain {
     pub id: ChainId,
     pub name: String,
+    /// `Some` for the built-in chains, `None` for user chains.
     pub hook: Option<Hook>,
+    /// `Some` iff `hook` is.
     pub policy: Option<Verdict>,
     pub rules: Vec<Rule>,
+    pub span: Span,
+}
+
+/// What values a named set holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetKind {
+    /// IPv4 prefixes/ranges: usable on `src_ip`, `dst_ip`.
+    Addr,
+    /// Ports and port ranges: usable on `src_port`, `dst_port`.
+    Port,
+    /// IP protocol numbers: usable on `proto`.
+    Proto,
+}
+
+impl SetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetKind::Addr => "addr",
+            SetKind::Port => "port",
+            SetKind::Proto => "proto",
+        }
+    }
+    /// Can a match on `field` reference a set of this kind?
+    pub fn fits(self, field: Field) -> bool {
+        matches!(
+            (self, field),
+            (SetKind::Addr, Field::SrcIp | Field::DstIp)
+                | (SetKind::Port, Field::SrcPort | Field::DstPort)
+                | (SetKind::Proto, Field::Proto)
+        )
+    }
+}
+
+/// A named set of values, defined once and referenced by matches (`src_ip @admins`). Matches carry
+/// the expanded elements, so nothing downstream of lowering looks sets up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NamedSet {
+    pub name: String,
+    pub field_kind: SetKind,
+    /// Non-empty.
+    pub elements: Vec<Test>,
     pub span: Span,
 }
 
 /// A checked ruleset: the chains of the `filter` table that tailwall enforces.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Ruleset {
+    /// Built-in and user chains in order of declaration; `chains[i].id == ChainId(i)`.
     pub chains: Vec<Chain>,
+    /// Named sets, in order of definition.
+    pub sets: Vec<NamedSet>,
 }
 
 impl Ruleset {
     pub fn hook_chain(&self, hook: Hook) -> Option<&Chain> {
         self.chains.iter().find(|c| c.hook == Some(hook))
+    }
+    pub fn chain(&self, id: ChainId) -> Option<&Chain> {
+        self.chains.get(id.0 as usize).filter(|c| c.id == id)
+    }
+    pub fn chain_by_name(&self, name: &str) -> Option<&Chain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+    pub fn set(&self, name: &str) -> Option<&NamedSet> {
+        self.sets.iter().find(|s| s.name == name)
     }
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.chains.iter().flat_map(|c| c.rules.iter())
@@ -177,19 +381,65 @@ impl Ruleset {
     pub fn rule(&self, id: RuleId) -> Option<&Rule> {
         self.rules().find(|r| r.id == id)
     }
+    /// The chains reachable from `hook`'s chain through jumps and gotos, the hook chain first, then in
+    /// chain-id order. Empty when the ruleset has no chain for the hook.
+    pub fn reachable(&self, hook: Hook) -> Vec<ChainId> {
+        let Some(start) = self.hook_chain(hook) else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; self.chains.len()];
+        let mut stack = vec![start.id];
+        seen[start.id.0 as usize] = true;
+        while let Some(c) = stack.pop() {
+            for r in self
+                .chain(c)
+                .map(|c| c.rules.as_slice())
+                .unwrap_or_default()
+            {
+                if let Some(t) = r.action.target() {
+                    if let Some(s) = seen.get_mut(t.0 as usize) {
+                        if !*s {
+                            *s = true;
+                            stack.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = vec![start.id];
+        out.extend(
+            (0..self.chains.len())
+                .filter(|&i| seen[i] && i != start.id.0 as usize)
+                .map(|i| ChainId(i as u32)),
+        );
+        out
+    }
 
     /// Stable textual dump, one item per line: the snapshot format.
     ///
     /// ```text
+    /// set admins addr {10.0.0.0/8, 192.168.1.1/32}
     /// chain c0 INPUT hook=input policy=drop
     ///   r0 #1 src_ip 10.0.0.0/8 proto 6 dst_port 22 -> accept  # "ssh"
+    ///   r1 #2 src_ip ! @admins proto 6 dst_port {80, 443, 8000-8080} -> jump web
+    ///   r2 #3 in_iface eth+ -> goto web
+    /// chain c1 web
+    ///   r3 #1 proto 17 -> return
     /// ```
     pub fn dump(&self) -> String {
         let mut out = String::new();
+        for s in &self.sets {
+            let _ = write!(out, "set {} {} {{", s.name, s.field_kind.as_str());
+            for (i, t) in s.elements.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(out, "{sep}{}", DisplayTest(t));
+            }
+            out.push_str("}\n");
+        }
         for c in &self.chains {
             let _ = write!(out, "chain {} {}", c.id, c.name);
             if let Some(h) = c.hook {
-                let _ = write!(out, " hook={}", h.chain_name().to_lowercase());
+                let _ = write!(out, " hook={}", h.as_str());
             }
             if let Some(p) = c.policy {
                 let _ = write!(out, " policy={}", p.as_str());
@@ -200,7 +450,7 @@ impl Ruleset {
                 for m in &r.matches {
                     let _ = write!(out, " {}", DisplayMatch(m));
                 }
-                let _ = write!(out, " -> {}", r.action.verdict().as_str());
+                let _ = write!(out, " -> {}", DisplayAction(r.action, self));
                 if let Some(cm) = &r.comment {
                     let _ = write!(out, "  # {cm:?}");
                 }
@@ -211,18 +461,66 @@ impl Ruleset {
     }
 }
 
-/// `field [!] value` in the dump's spelling.
+/// An action in the dump's spelling: `accept`, `drop`, `jump web`, `goto web`, `return` (a target
+/// chain missing from the ruleset prints as its id).
+pub struct DisplayAction<'a>(pub Action, pub &'a Ruleset);
+
+impl fmt::Display for DisplayAction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |c: ChainId| {
+            self.1
+                .chain(c)
+                .map_or_else(|| c.to_string(), |c| c.name.clone())
+        };
+        match self.0 {
+            Action::Accept => f.write_str("accept"),
+            Action::Drop => f.write_str("drop"),
+            Action::Jump(c) => write!(f, "jump {}", name(c)),
+            Action::Goto(c) => write!(f, "goto {}", name(c)),
+            Action::Return => f.write_str("return"),
+        }
+    }
+}
+
+/// One test in the dump's spelling: `10.0.0.0/8`, `80`, `8000-8080`, `eth0`, `eth+`.
+pub struct DisplayTest<'a>(pub &'a Test);
+
+impl fmt::Display for DisplayTest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Test::Prefix { addr, len } => write!(f, "{}/{}", Ipv4Addr::from(*addr), len),
+            Test::Exact(v) => write!(f, "{v}"),
+            Test::Range { lo, hi } if lo == hi => write!(f, "{lo}"),
+            Test::Range { lo, hi } => write!(f, "{lo}-{hi}"),
+            Test::Iface { name, wildcard } => {
+                write!(f, "{name}{}", if *wildcard { "+" } else { "" })
+            }
+        }
+    }
+}
+
+/// `field [!] value` in the dump's spelling: one test bare, several as `{a, b, c}`, a set as `@name`.
 pub struct DisplayMatch<'a>(pub &'a Match);
 
 impl fmt::Display for DisplayMatch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
         write!(f, "{}{} ", m.field, if m.negated { " !" } else { "" })?;
-        match m.test {
-            Test::Prefix { addr, len } => write!(f, "{}/{}", Ipv4Addr::from(addr), len),
-            Test::Exact(v) => write!(f, "{v}"),
-            Test::Range { lo, hi } if lo == hi => write!(f, "{lo}"),
-            Test::Range { lo, hi } => write!(f, "{lo}-{hi}"),
+        if let Some(s) = &m.set {
+            return write!(f, "@{s}");
+        }
+        match m.tests.as_slice() {
+            [t] => write!(f, "{}", DisplayTest(t)),
+            ts => {
+                f.write_str("{")?;
+                for (i, t) in ts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", DisplayTest(t))?;
+                }
+                f.write_str("}")
+            }
         }
     }
 }
@@ -245,6 +543,14 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
             what,
         })
     };
+    for (i, s) in rs.sets.iter().enumerate() {
+        if rs.sets[..i].iter().any(|o| o.name == s.name) {
+            return err(8, format!("@{}", s.name), "set defined twice".into());
+        }
+        if s.elements.is_empty() {
+            return err(8, format!("@{}", s.name), "empty set".into());
+        }
+    }
     let mut next_rule = 0;
     for (ci, c) in rs.chains.iter().enumerate() {
         if c.id != ChainId(ci as u32) {
@@ -254,8 +560,18 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                 format!("chain id {} at index {ci}", c.id),
             );
         }
-        if c.hook.is_some() && c.policy.is_none() {
-            return err(6, c.name.clone(), "hook chain without policy".into());
+        if c.hook.is_some() != c.policy.is_some() {
+            return err(
+                6,
+                c.name.clone(),
+                "hook without policy or policy without hook".into(),
+            );
+        }
+        if rs.chains[..ci]
+            .iter()
+            .any(|o| o.name == c.name || (c.hook.is_some() && o.hook == c.hook))
+        {
+            return err(6, c.name.clone(), "chain name or hook repeated".into());
         }
         for (ri, r) in c.rules.iter().enumerate() {
             let at = format!("{} {}", c.name, r.id);
@@ -272,35 +588,146 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                 }
             }
             for m in &r.matches {
-                let max = m.field.max_value();
-                let ok = match m.test {
-                    Test::Prefix { addr, len } => {
-                        m.field.info().lookup == Lookup::Lpm
-                            && len <= 32
-                            && (len == 32
-                                || addr & (u32::MAX >> len as u32) == 0
-                                || len == 0 && addr == 0)
+                if m.tests.is_empty() {
+                    return err(4, at, format!("{} without tests", m.field));
+                }
+                for t in &m.tests {
+                    if !test_fits(m.field, t) {
+                        return err(3, at, format!("bad value {}", DisplayMatch(m)));
                     }
-                    Test::Exact(v) => v <= max,
-                    Test::Range { lo, hi } => lo <= hi && hi <= max,
-                };
-                if !ok {
-                    return err(3, at, format!("bad value {}", DisplayMatch(m)));
+                }
+                if let Some(name) = &m.set {
+                    match rs.set(name) {
+                        Some(s) if s.field_kind.fits(m.field) && s.elements == m.tests => {}
+                        _ => {
+                            return err(
+                                8,
+                                at,
+                                format!(
+                                    "{} @{name}: no such set of that kind, or other elements",
+                                    m.field
+                                ),
+                            )
+                        }
+                    }
+                }
+                if let Some(h) = c.hook {
+                    if m.field.info().lookup == Lookup::Iface && !h.has_iface(m.field) {
+                        return err(
+                            9,
+                            at,
+                            format!("{} in the {} chain", m.field, h.chain_name()),
+                        );
+                    }
                 }
             }
             if r.needs_l4() {
-                match r.get(Field::Proto) {
-                    Some(Match {
-                        test: Test::Exact(6 | 17),
-                        negated: false,
-                        ..
-                    }) => {}
-                    _ => return err(5, at, "transport field without proto tcp/udp".into()),
+                let ok = r.get(Field::Proto).is_some_and(|p| {
+                    !p.negated && p.tests.iter().all(|t| matches!(t, Test::Exact(6 | 17)))
+                });
+                if !ok {
+                    return err(5, at, "transport field without proto tcp/udp".into());
+                }
+            }
+            if let Some(t) = r.action.target() {
+                match rs.chain(t) {
+                    Some(tc) if tc.hook.is_none() => {}
+                    _ => return err(7, at, format!("jump/goto target {t} is not a user chain")),
                 }
             }
         }
     }
+    for ss in &rs.sets {
+        if let Some(t) = ss.elements.iter().find(|t| {
+            let f = match ss.field_kind {
+                SetKind::Addr => Field::SrcIp,
+                SetKind::Port => Field::DstPort,
+                SetKind::Proto => Field::Proto,
+            };
+            !test_fits(f, t)
+        }) {
+            return err(
+                8,
+                format!("@{}", ss.name),
+                format!("bad element {}", DisplayTest(t)),
+            );
+        }
+    }
+    if let Err((c, what)) = call_depths(rs) {
+        return err(7, rs.chains[c].name.clone(), what);
+    }
     Ok(())
+}
+
+/// Does a test fit its field (invariant 3)?
+fn test_fits(field: Field, t: &Test) -> bool {
+    let lookup = field.info().lookup;
+    match *t {
+        Test::Prefix { addr, len } => {
+            lookup == Lookup::Lpm
+                && len <= 32
+                && (len == 32 || addr & (u32::MAX >> len as u32) == 0)
+        }
+        Test::Exact(v) => lookup != Lookup::Iface && v <= field.max_value(),
+        Test::Range { lo, hi } => lookup != Lookup::Iface && lo <= hi && hi <= field.max_value(),
+        Test::Iface { ref name, wildcard } => {
+            lookup == Lookup::Iface
+                && (wildcard || !name.is_empty())
+                && name.len() + wildcard as usize <= MAX_IFACE_LEN
+        }
+    }
+}
+
+/// The longest jump/goto path from each chain (in edges), or the chain where a cycle or an over-deep
+/// path was found. Assumes every target exists.
+fn call_depths(rs: &Ruleset) -> Result<Vec<usize>, (usize, String)> {
+    const UNSEEN: usize = usize::MAX;
+    const ACTIVE: usize = usize::MAX - 1;
+    let n = rs.chains.len();
+    let mut depth = vec![UNSEEN; n];
+    let targets = |c: usize| -> Vec<usize> {
+        rs.chains[c]
+            .rules
+            .iter()
+            .filter_map(|r| r.action.target())
+            .map(|t| t.0 as usize)
+            .filter(|&t| t < n)
+            .collect()
+    };
+    for root in 0..n {
+        if depth[root] != UNSEEN {
+            continue;
+        }
+        // Iterative DFS: (chain, its targets, next target index).
+        let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(root, targets(root), 0)];
+        depth[root] = ACTIVE;
+        while let Some((c, ts, i)) = stack.last_mut() {
+            if let Some(&t) = ts.get(*i) {
+                *i += 1;
+                match depth[t] {
+                    ACTIVE => return Err((t, format!("chain loop through {}", rs.chains[t].name))),
+                    UNSEEN => {
+                        depth[t] = ACTIVE;
+                        let tt = targets(t);
+                        stack.push((t, tt, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                let c = *c;
+                let d = ts.iter().map(|&t| depth[t] + 1).max().unwrap_or(0);
+                if d > MAX_CALL_DEPTH {
+                    return Err((
+                        c,
+                        format!("jumps nest {d} deep from here, more than {MAX_CALL_DEPTH}"),
+                    ));
+                }
+                depth[c] = d;
+                stack.pop();
+            }
+        }
+    }
+    Ok(depth)
 }
 
 #[cfg(test)]
