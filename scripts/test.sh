@@ -8,5 +8,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # Userspace tiers (no root needed).
 cargo test --workspace --exclude tailwall-tests
-# Kernel and oracle tiers: one thread, fresh netns per test.
-cargo test -p tailwall-tests -- --test-threads=1
+# Kernel and oracle tiers: one thread, fresh netns per test. The oracle's summary lines
+# ("oracle: 20 rulesets x 200 frames: 4000 compared, 0 mismatches ...") are shown.
+cargo test -p tailwall-tests -- --test-threads=1 --skip oracle_
+cargo test -p tailwall-tests --test oracle -- --test-threads=1 --show-output
