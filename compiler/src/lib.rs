@@ -15,6 +15,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod packet;
+pub mod passes;
 pub mod plan;
 pub mod sim;
 pub mod syntax;

@@ -1,0 +1,517 @@
+//! Shadowed and redundant rules: rules that can never decide a packet because earlier rules of the same
+//! chain take every packet they would match.
+//!
+//! Model. A rule is a box: for every field, the set of values it admits (an unconstrained field admits
+//! everything), plus one more dimension, *ports*: present or absent (a packet without ports: a non-first
+//! fragment, a protocol without ports). A rule that tests a port — negated or not, full range or not —
+//! admits only *present*, because the tcp/udp match fails on packets without ports; a rule without port
+//! tests admits both. This is why `-p tcp` is **not** covered by `-p tcp -m tcp` (which lowers to
+//! `dst_port 0-65535`): the former also matches non-first fragments. Each field's set is a union of
+//! closed intervals over its values; negation is the complement within the field's values. Interface
+//! names are first reduced to finitely many classes per chain ([`IfaceAtoms`]); *no interface known*
+//! is one of them (`-i X` fails on it, `! -i X` holds).
+//!
+//! Findings, for rule B of a chain (diagnostics located at B, with one `N0101` note at each covering rule):
+//! - `W0103` B can never match on its own: some field admits no value (`! -s 0.0.0.0/0`,
+//!   `! --dport 0:65535`);
+//! - `W0101` one earlier rule A with a terminal action (accept, drop, goto, return — not jump, after
+//!   which the chain continues) admits, field by field, a superset of B. Then every packet on which B
+//!   would match (or hotdrop, for a truncated transport header) is matched or hotdropped by A first, so
+//!   B never decides. Proof sketch: B's IP-part tests hold ⇒ A's hold (subset per field); ports present
+//!   ⇒ A's port tests hold; ports absent ⇒ B has no port test, so B admits *absent* and so does A, so A
+//!   has no port test either; header truncated ⇒ A either has a port test (hotdrop) or none (match).
+//!   Worded "redundant" when A has B's action, "can never match" otherwise;
+//! - `W0102` no single rule covers B, but the union of several earlier terminal rules does (exact box
+//!   subtraction over the model; the search gives up — reporting nothing — past a work budget, so it
+//!   is sound but may miss covers in huge chains). Sound for the same reason, given that B admits some
+//!   value on every field (else `W0103`).
+//!
+//! Thrown away: the model treats fields as independent, so a cover that holds only because some field
+//! combinations cannot occur (e.g. ports present on a protocol without ports) is not found; the pass
+//! never reports a rule that can decide some packet.
+use crate::diag::Diagnostic;
+use crate::ir::{Action, Chain, Field, Match, Rule, RuleId, Ruleset, Test};
+
+/// The *ports* dimension: index in a [`RuleBox`] after the fields, values present (0) and absent (1).
+const PORTS_DIM: usize = Field::ALL.len();
+/// Upper bound on pieces kept while subtracting boxes for `W0102`, and on piece operations per rule.
+const MAX_PIECES: usize = 2048;
+const MAX_WORK: usize = 200_000;
+
+/// A set of values: sorted, disjoint, non-adjacent closed intervals.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Set(Vec<(u64, u64)>);
+
+impl Set {
+    pub fn range(lo: u64, hi: u64) -> Set {
+        Set(vec![(lo, hi)])
+    }
+    pub fn from_intervals(mut v: Vec<(u64, u64)>) -> Set {
+        v.retain(|&(lo, hi)| lo <= hi);
+        v.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        Set(out)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn contains(&self, v: u64) -> bool {
+        self.0.iter().any(|&(lo, hi)| lo <= v && v <= hi)
+    }
+    pub fn intersect(&self, o: &Set) -> Set {
+        let (mut i, mut j, mut out) = (0, 0, Vec::new());
+        while i < self.0.len() && j < o.0.len() {
+            let (a, b) = (self.0[i], o.0[j]);
+            let (lo, hi) = (a.0.max(b.0), a.1.min(b.1));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        Set(out)
+    }
+    pub fn intersects(&self, o: &Set) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < o.0.len() {
+            let (a, b) = (self.0[i], o.0[j]);
+            if a.0.max(b.0) <= a.1.min(b.1) {
+                return true;
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+    /// `self \ o`.
+    pub fn subtract(&self, o: &Set) -> Set {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(lo, hi) in &self.0 {
+            let mut cur = lo;
+            while j < o.0.len() && o.0[j].1 < cur {
+                j += 1;
+            }
+            let mut k = j;
+            let mut done = false;
+            while k < o.0.len() && o.0[k].0 <= hi {
+                let (blo, bhi) = o.0[k];
+                if blo > cur {
+                    out.push((cur, blo - 1));
+                }
+                if bhi >= hi {
+                    done = true;
+                    break;
+                }
+                cur = cur.max(bhi + 1);
+                k += 1;
+            }
+            if !done && cur <= hi {
+                out.push((cur, hi));
+            }
+        }
+        Set(out)
+    }
+    pub fn is_subset(&self, o: &Set) -> bool {
+        self.subtract(o).is_empty()
+    }
+}
+
+/// Interface names, reduced to finitely many classes per chain and field.
+///
+/// Two names are in the same class when every `-i`/`-o` test of the chain treats them alike. The
+/// representatives: *unknown* (no interface: `-i X` fails, `! -i X` holds), every pattern string `t`
+/// itself, and for every pattern string `t` (and the empty string) `t` followed by a character that
+/// continues no pattern. Any name `n` falls in the class of `t·fresh` where `t` is the longest pattern
+/// string that is a prefix of `n` (or of `t` itself when `n == t`), so every class has a representative.
+#[derive(Clone, Debug, Default)]
+struct IfaceAtoms {
+    reps: Vec<Option<String>>,
+}
+
+impl IfaceAtoms {
+    fn new<'a>(patterns: impl Iterator<Item = &'a str>) -> IfaceAtoms {
+        let mut strings: Vec<&str> = patterns.collect();
+        strings.push("");
+        strings.sort_unstable();
+        strings.dedup();
+        let mut reps = vec![None];
+        for t in &strings {
+            if !t.is_empty() {
+                reps.push(Some(t.to_string()));
+            }
+            // A character that continues no pattern string beyond `t`.
+            let used = |c: char| {
+                strings
+                    .iter()
+                    .any(|s| s.strip_prefix(t).is_some_and(|r| r.starts_with(c)))
+            };
+            let fresh = ('!'..='~')
+                .chain('\u{80}'..)
+                .find(|&c| !used(c))
+                .unwrap_or('\u{10FFFF}');
+            reps.push(Some(format!("{t}{fresh}")));
+        }
+        IfaceAtoms { reps }
+    }
+    fn universe(&self) -> Set {
+        Set::range(0, self.reps.len() as u64 - 1)
+    }
+    fn admitted(&self, m: &Match) -> Set {
+        Set::from_intervals(
+            self.reps
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.as_deref().is_some_and(|n| m.contains_iface(n)) != m.negated)
+                .map(|(i, _)| (i as u64, i as u64))
+                .collect(),
+        )
+    }
+}
+
+/// Per-chain context: the interface classes of each interface field.
+#[derive(Clone, Debug, Default)]
+struct Domains {
+    in_iface: IfaceAtoms,
+    out_iface: IfaceAtoms,
+}
+
+impl Domains {
+    fn of(chain: &Chain) -> Domains {
+        let atoms = |field: Field| {
+            IfaceAtoms::new(
+                chain
+                    .rules
+                    .iter()
+                    .filter_map(move |r| r.get(field))
+                    .flat_map(|m| m.tests.iter())
+                    .filter_map(|t| match t {
+                        Test::Iface { name, .. } => Some(name.as_str()),
+                        _ => None,
+                    }),
+            )
+        };
+        Domains {
+            in_iface: atoms(Field::InIface),
+            out_iface: atoms(Field::OutIface),
+        }
+    }
+    fn iface(&self, field: Field) -> Option<&IfaceAtoms> {
+        match field {
+            Field::InIface => Some(&self.in_iface),
+            Field::OutIface => Some(&self.out_iface),
+            _ => None,
+        }
+    }
+    /// Every value a field can take.
+    fn universe(&self, field: Field) -> Set {
+        if let Some(a) = self.iface(field) {
+            a.universe()
+        } else {
+            Set::range(0, field.max_value() as u64)
+        }
+    }
+    /// The values a match admits: the union of its tests, complemented within the field's values if
+    /// negated (for interfaces: the classes whose representative the match admits).
+    fn match_set(&self, m: &Match) -> Set {
+        if let Some(a) = self.iface(m.field) {
+            return a.admitted(m);
+        }
+        let tests = Set::from_intervals(
+            m.tests
+                .iter()
+                .filter_map(Test::bounds)
+                .map(|(lo, hi)| (lo as u64, hi as u64))
+                .collect(),
+        );
+        if m.negated {
+            Set::range(0, m.field.max_value() as u64).subtract(&tests)
+        } else {
+            tests
+        }
+    }
+    fn rule_box(&self, rule: &Rule) -> RuleBox {
+        let mut b: RuleBox = Field::ALL
+            .iter()
+            .map(|&f| match rule.get(f) {
+                Some(m) => self.match_set(m),
+                None => self.universe(f),
+            })
+            .collect();
+        b.push(if rule.needs_l4() {
+            Set::range(0, 0)
+        } else {
+            Set::range(0, 1)
+        });
+        debug_assert_eq!(b.len(), PORTS_DIM + 1);
+        b
+    }
+}
+
+/// The values a numeric match admits (see [`Domains::match_set`]); interface matches are not numeric.
+pub fn match_set(m: &Match) -> Set {
+    Domains::default().match_set(m)
+}
+
+/// A rule as a box: one set per field, in `Field::ALL` order, then the *ports* dimension.
+pub type RuleBox = Vec<Set>;
+
+fn box_subset(b: &RuleBox, a: &RuleBox) -> bool {
+    b.iter().zip(a).all(|(x, y)| x.is_subset(y))
+}
+fn box_intersects(b: &RuleBox, a: &RuleBox) -> bool {
+    b.iter().zip(a).all(|(x, y)| x.intersects(y))
+}
+
+/// `r \ a` as disjoint boxes.
+fn box_subtract(r: &RuleBox, a: &RuleBox, out: &mut Vec<RuleBox>) {
+    let mut prefix = r.clone();
+    for i in 0..r.len() {
+        let rest = r[i].subtract(&a[i]);
+        if !rest.is_empty() {
+            let mut piece = prefix.clone();
+            piece[i] = rest;
+            out.push(piece);
+        }
+        prefix[i] = r[i].intersect(&a[i]);
+        if prefix[i].is_empty() {
+            return;
+        }
+    }
+}
+
+/// Does the chain end its traversal when this rule matches (so later rules are not reached)?
+fn terminal(action: Action) -> bool {
+    !matches!(action, Action::Jump(_))
+}
+
+fn action_text(rs: &Ruleset, action: Action) -> String {
+    let name = |c: crate::ir::ChainId| {
+        rs.chains
+            .get(c.0 as usize)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| c.to_string())
+    };
+    match action {
+        Action::Accept => "accept".into(),
+        Action::Drop => "drop".into(),
+        Action::Jump(c) => format!("jump {}", name(c)),
+        Action::Goto(c) => format!("goto {}", name(c)),
+        Action::Return => "return".into(),
+    }
+}
+
+/// Why a rule never decides a packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The match on this field admits no value.
+    Empty(Field),
+    /// One earlier rule covers it.
+    CoveredBy(RuleId),
+    /// Several earlier rules together cover it (in chain order).
+    CoveredByUnion(Vec<RuleId>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub why: Why,
+}
+
+/// Find every rule that can never decide a packet (see the module docs), in rule order.
+pub fn analyze(rs: &Ruleset) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for chain in &rs.chains {
+        analyze_chain(chain, &mut out);
+    }
+    out
+}
+
+fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
+    let domains = Domains::of(chain);
+    let boxes: Vec<RuleBox> = chain.rules.iter().map(|r| domains.rule_box(r)).collect();
+    let live: Vec<bool> = boxes
+        .iter()
+        .map(|b| b.iter().all(|s| !s.is_empty()))
+        .collect();
+    for (j, b) in boxes.iter().enumerate() {
+        let rule = &chain.rules[j];
+        if !live[j] {
+            let field = Field::ALL[b.iter().position(Set::is_empty).unwrap_or(0)];
+            out.push(Finding {
+                rule: rule.id,
+                why: Why::Empty(field),
+            });
+            continue;
+        }
+        let earlier = (0..j).filter(|&i| live[i] && terminal(chain.rules[i].action));
+        if let Some(i) = earlier.clone().find(|&i| box_subset(b, &boxes[i])) {
+            out.push(Finding {
+                rule: rule.id,
+                why: Why::CoveredBy(chain.rules[i].id),
+            });
+            continue;
+        }
+        if let Some(mut used) = union_cover(b, earlier.map(|i| (i, &boxes[i]))) {
+            // Keep only the rules the cover needs (greedy: drop each one the others make unnecessary).
+            let mut k = 0;
+            while k < used.len() && used.len() > 2 {
+                let rest = used
+                    .iter()
+                    .enumerate()
+                    .filter(|&(n, _)| n != k)
+                    .map(|(_, &i)| (i, &boxes[i]));
+                if union_cover(b, rest).is_some() {
+                    used.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+            out.push(Finding {
+                rule: rule.id,
+                why: Why::CoveredByUnion(used.into_iter().map(|i| chain.rules[i].id).collect()),
+            });
+        }
+    }
+}
+
+/// Indices of the boxes that together cover `b`, if they do (exact within the budget).
+fn union_cover<'a>(
+    b: &RuleBox,
+    candidates: impl Iterator<Item = (usize, &'a RuleBox)>,
+) -> Option<Vec<usize>> {
+    let mut pieces = vec![b.clone()];
+    let mut used = Vec::new();
+    let mut work = 0usize;
+    for (i, a) in candidates {
+        if !box_intersects(b, a) {
+            continue;
+        }
+        let mut next = Vec::with_capacity(pieces.len());
+        let mut hit = false;
+        for p in &pieces {
+            work += 1;
+            if box_intersects(p, a) {
+                hit = true;
+                box_subtract(p, a, &mut next);
+            } else {
+                next.push(p.clone());
+            }
+        }
+        if hit {
+            used.push(i);
+        }
+        pieces = next;
+        if pieces.is_empty() {
+            return Some(used);
+        }
+        if pieces.len() > MAX_PIECES || work > MAX_WORK {
+            return None;
+        }
+    }
+    None
+}
+
+fn plural_list(rules: &[&Rule]) -> String {
+    let names: Vec<String> = rules.iter().map(|r| format!("#{}", r.position)).collect();
+    match names.len() {
+        0 | 1 => names.concat(),
+        n => format!("{} and {}", names[..n - 1].join(", "), names[n - 1]),
+    }
+}
+
+/// The pass's diagnostics: one warning per finding, then one `N0101` note per covering rule.
+pub fn check(rs: &Ruleset) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for f in analyze(rs) {
+        let Some(b) = rs.rule(f.rule) else { continue };
+        let chain = rs
+            .chains
+            .get(b.chain.0 as usize)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?");
+        let covering: Vec<&Rule> = match &f.why {
+            Why::Empty(field) => {
+                let at = b.get(*field).map(|m| m.span).unwrap_or(b.span);
+                out.push(
+                    Diagnostic::warning(
+                        "W0103",
+                        format!("rule #{} in {chain} can never match: its `{field}` match admits no value", b.position),
+                    )
+                    .at(at)
+                    .label("matches nothing")
+                    .help("remove the rule, or fix the match (a negated full range or /0 prefix matches nothing)"),
+                );
+                continue;
+            }
+            Why::CoveredBy(a) => rs.rule(*a).into_iter().collect(),
+            Why::CoveredByUnion(v) => v.iter().filter_map(|a| rs.rule(*a)).collect(),
+        };
+        let same = covering.iter().all(|a| a.action == b.action);
+        let by = plural_list(&covering);
+        let single = covering.len() == 1;
+        let (code, rules, verb) = if single {
+            ("W0101", format!("rule {by}"), "already matches")
+        } else {
+            ("W0102", format!("rules {by}"), "together already match")
+        };
+        let (message, help) = if same {
+            (
+                format!(
+                    "rule #{} in {chain} is redundant: {rules} before it {verb} all its packets, with the same action (`{}`)",
+                    b.position,
+                    action_text(rs, b.action)
+                ),
+                "remove this rule: it changes nothing".to_string(),
+            )
+        } else {
+            let action = if single {
+                format!(" (action `{}`)", action_text(rs, covering[0].action))
+            } else {
+                String::new()
+            };
+            (
+                format!(
+                    "rule #{} in {chain} can never match: {rules}{action} before it {verb} all its packets",
+                    b.position
+                ),
+                format!("remove this rule, or move it above {rules} if it should take precedence"),
+            )
+        };
+        out.push(
+            Diagnostic::warning(code, message)
+                .at(b.span)
+                .label("never decides a packet")
+                .help(help),
+        );
+        for a in covering {
+            out.push(
+                Diagnostic::note(
+                    "N0101",
+                    format!(
+                        "rule #{} in {chain} covers rule #{}",
+                        a.position, b.position
+                    ),
+                )
+                .at(a.span)
+                .label(format!("covers rule #{}", b.position)),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
