@@ -1,6 +1,7 @@
 //! Command-line interface. Exit codes: 0 ok, 1 runtime/kernel error, 2 usage or parse error,
 //! 3 semantic error (unsupported feature, verifier rejection), 4 interface busy (another apply holds
 //! the lock).
+mod check;
 mod pcap;
 mod replay;
 
@@ -61,6 +62,13 @@ pub enum Dump {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Check RULES without root: parse, lower, every static check (shadowed rules, datapath limits);
+    /// print all diagnostics.
+    Check {
+        rules: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Compile RULES (an iptables-save dump); with --attach, load it onto IFACE atomically.
     Compile {
         rules: PathBuf,
@@ -163,6 +171,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(|e| Failure::Usage(format!("cannot enter netns {ns:?}: {e}")))?;
     }
     match cli.cmd {
+        Cmd::Check { rules, output } => check::run(&rules, output),
         Cmd::Compile {
             rules,
             attach,
