@@ -23,6 +23,8 @@
 //! every token carries its unquoted text and its source span. What it checks but does not keep: the
 //! position of blank lines. Problems are returned as located diagnostics (`E01xx`; `E0205` for restore
 //! commands other than `-A`), and a line with an error is left out of the AST.
+pub mod ext;
+pub mod rule;
 pub mod token;
 pub mod values;
 
@@ -196,6 +198,8 @@ pub struct RuleLine {
     pub command: Token,
     pub chain: Token,
     pub options: Vec<Opt>,
+    /// The arguments after `-A CHAIN`, for [`rule::type_rule`].
+    pub tokens: Vec<Token>,
     /// The whole line, counters included, without the line terminator and surrounding blanks.
     pub span: Span,
 }
@@ -387,7 +391,12 @@ pub fn group_options(tokens: &[Token]) -> Result<Vec<Opt>, Vec<Diagnostic>> {
         let kind = OptKind::from_flag(&flag.text);
         i += 1;
         let mut args = Vec::new();
-        match kind.arity() {
+        // `-c PACKETS,BYTES` is one argument, `-c PACKETS BYTES` two.
+        let arity = match kind {
+            OptKind::SetCounters if tokens.get(i).is_some_and(|t| t.text.contains(',')) => Some(1),
+            k => k.arity(),
+        };
+        match arity {
             Some(n) => {
                 let mut bad = false;
                 for _ in 0..n {
@@ -830,6 +839,7 @@ impl Parser1<'_> {
             command: cmd_tok.clone(),
             chain: chain.clone(),
             options,
+            tokens: tokens[2..].to_vec(),
             span,
         });
     }

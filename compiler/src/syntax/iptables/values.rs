@@ -144,7 +144,8 @@ pub enum ValueError {
     PortRangeReversed(String),
 }
 
-fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
+/// Exactly four decimal octets.
+pub fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
     // Exactly four decimal octets: iptables-save always prints this form; shorter inet_aton forms are
     // ambiguous to readers and rejected.
     let parts: Vec<&str> = s.split('.').collect();

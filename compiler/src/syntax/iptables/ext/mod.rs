@@ -1,0 +1,604 @@
+//! The registry of iptables extension modules (`-m NAME` matches and `-j NAME` targets).
+//!
+//! Each module lives in its own file and declares an [`Ext`]: its options (name, aliases, arity, whether
+//! `!` is accepted, a value parser), the protocols, tables and hooks it is restricted to, a final check
+//! (required and mutually exclusive options, as the module's `x6_fcheck` and the kernel's `checkentry`
+//! do) and a printer reproducing the module's `save` function in iptables-save's canonical form.
+//!
+//! What a module guarantees once its [`Inst`] is built: every option belongs to the module, appears at
+//! most once (unless the module says otherwise), carries a validated, typed [`Val`], and the combination
+//! passed the module's check. What it throws away: the spelling (aliases, abbreviations of numbers,
+//! service names, `:` vs full ranges) — the printer prints the canonical form.
+//!
+//! Modules that appear in iptables' test suite but are not typed here are [`GENERIC_MATCHES`] /
+//! [`GENERIC_TARGETS`]: their options are kept as tokens and printed back verbatim.
+use crate::diag::Span;
+use crate::syntax::iptables::values;
+
+mod addrtype;
+mod ah_esp;
+mod comment;
+mod conntrack;
+mod icmp;
+mod length;
+mod limit;
+mod log;
+mod mac;
+mod mark;
+mod multiport;
+mod nat;
+mod nflog;
+mod owner;
+mod physdev;
+mod pkttype;
+mod reject;
+mod set;
+mod simple_targets;
+mod statistic;
+mod tcp;
+mod tcpmss;
+mod udp;
+
+/// Address family of the rule (iptables or ip6tables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// A typed option value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Val {
+    /// An option without a value.
+    Flag,
+    Num(u64),
+    /// Inclusive range (a single value is `lo == hi`).
+    Range(u64, u64),
+    /// A list of inclusive ranges (`multiport`).
+    Ranges(Vec<(u64, u64)>),
+    /// Free text printed with iptables-save's quoting (comments, log prefixes).
+    Text(String),
+    /// A value already in canonical form, printed as is.
+    Word(String),
+    /// `value/mask`.
+    Masked(u64, u64),
+    /// A bit set (flags, states, address types).
+    Bits(u32),
+    /// Two values (`--tcp-flags MASK COMP`, `--match-set NAME FLAGS`).
+    Pair(Box<Val>, Box<Val>),
+}
+
+/// How many arguments an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    Zero,
+    One,
+    Two,
+}
+
+/// A failed module check: message and the option to point at.
+pub type CheckResult = Result<(), (String, Option<&'static str>)>;
+
+/// A value error: diagnostic code and message.
+pub type ValErr = (&'static str, String);
+
+/// One option of a module.
+pub struct OptDef {
+    /// Canonical name without dashes.
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub arity: Arity,
+    /// `!` accepted before it.
+    pub invert: bool,
+    /// May be given several times.
+    pub multi: bool,
+    pub parse: fn(&[&str], Family) -> Result<Val, ValErr>,
+}
+
+impl OptDef {
+    pub const fn new(
+        name: &'static str,
+        arity: Arity,
+        invert: bool,
+        parse: fn(&[&str], Family) -> Result<Val, ValErr>,
+    ) -> OptDef {
+        OptDef {
+            name,
+            aliases: &[],
+            arity,
+            invert,
+            multi: false,
+            parse,
+        }
+    }
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> OptDef {
+        self.aliases = aliases;
+        self
+    }
+    pub fn is(&self, flag: &str) -> bool {
+        flag.strip_prefix("--")
+            .is_some_and(|n| n == self.name || self.aliases.contains(&n))
+    }
+}
+
+/// What the check of a module sees of the rest of the rule.
+pub struct RuleCtx<'a> {
+    pub family: Family,
+    pub table: &'a str,
+    /// The chain when it is a built-in one (hook restrictions apply), else None.
+    pub hook: Option<&'a str>,
+    /// `-p` value (0 = any) and whether it is negated.
+    pub proto: (u8, bool),
+    /// The other match modules of the rule.
+    pub matches: &'a [Inst],
+}
+
+/// A module: match or target.
+pub struct Ext {
+    pub name: &'static str,
+    pub target: bool,
+    /// Only for this family (None: both).
+    pub family: Option<Family>,
+    /// The rule must match one of these protocols, not negated (empty: any).
+    pub protos: &'static [u8],
+    /// Only in these tables (empty: any).
+    pub tables: &'static [&'static str],
+    /// Only in these built-in chains (empty: any).
+    pub hooks: &'static [&'static str],
+    pub opts: &'static [OptDef],
+    /// Final check; Err(message, option to point at).
+    pub check: fn(&Inst, &RuleCtx) -> CheckResult,
+    /// Append the module's options in iptables-save's form (each with a leading space).
+    pub save: fn(&Inst, &mut String),
+}
+
+/// A given option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Given {
+    pub name: &'static str,
+    pub neg: bool,
+    pub val: Val,
+    pub span: Span,
+}
+
+/// A loaded module with its options.
+#[derive(Clone, Debug)]
+pub struct Inst {
+    pub ext: &'static Ext,
+    pub given: Vec<Given>,
+    /// `-m NAME` / `-j NAME` (or the option that loaded it implicitly).
+    pub span: Span,
+    /// Loaded by `-p PROTO` plus one of its options, not by `-m`.
+    pub implicit: bool,
+}
+
+impl PartialEq for Inst {
+    fn eq(&self, o: &Inst) -> bool {
+        self.ext.name == o.ext.name && self.ext.target == o.ext.target && self.given == o.given
+    }
+}
+impl Eq for Inst {}
+
+impl std::fmt::Debug for Ext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ext({})", self.name)
+    }
+}
+
+impl Inst {
+    pub fn get(&self, name: &str) -> Option<&Given> {
+        self.given.iter().find(|g| g.name == name)
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    pub fn opt_def(&self, flag: &str) -> Option<&'static OptDef> {
+        self.ext.opts.iter().find(|o| o.is(flag))
+    }
+    pub fn name(&self) -> &'static str {
+        self.ext.name
+    }
+}
+
+pub static MATCHES: &[&Ext] = &[
+    &tcp::EXT,
+    &udp::EXT,
+    &icmp::EXT4,
+    &icmp::EXT6,
+    &comment::EXT,
+    &multiport::EXT,
+    &conntrack::STATE,
+    &conntrack::EXT,
+    &limit::EXT,
+    &mac::EXT,
+    &mark::MATCH,
+    &mark::CONNMARK,
+    &owner::EXT,
+    &addrtype::EXT,
+    &length::EXT,
+    &pkttype::EXT,
+    &physdev::EXT,
+    &statistic::EXT,
+    &set::EXT,
+    &ah_esp::AH,
+    &ah_esp::ESP,
+];
+
+pub static TARGETS: &[&Ext] = &[
+    &log::EXT,
+    &reject::EXT4,
+    &reject::EXT6,
+    &mark::TARGET,
+    &nflog::EXT,
+    &tcpmss::EXT,
+    &nat::SNAT,
+    &nat::DNAT,
+    &nat::MASQUERADE,
+    &nat::REDIRECT,
+    &simple_targets::CHECKSUM,
+    &simple_targets::NOTRACK,
+    &simple_targets::TRACE,
+    &simple_targets::CT,
+];
+
+/// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
+pub static GENERIC_MATCHES: &[&str] = &[
+    "bpf",
+    "cgroup",
+    "cluster",
+    "connbytes",
+    "connlabel",
+    "connlimit",
+    "cpu",
+    "dccp",
+    "devgroup",
+    "dscp",
+    "dst",
+    "ecn",
+    "eui64",
+    "frag",
+    "hashlimit",
+    "hbh",
+    "helper",
+    "hl",
+    "ipcomp",
+    "iprange",
+    "ipv6header",
+    "ipvs",
+    "mh",
+    "nfacct",
+    "osf",
+    "policy",
+    "quota",
+    "rateest",
+    "realm",
+    "recent",
+    "rpfilter",
+    "rt",
+    "sctp",
+    "socket",
+    "srh",
+    "string",
+    "tcpmss",
+    "time",
+    "tos",
+    "ttl",
+    "u32",
+    "udplite",
+];
+
+/// Targets iptables ships that are not typed here.
+pub static GENERIC_TARGETS: &[&str] = &[
+    "AUDIT",
+    "CLASSIFY",
+    "CONNMARK",
+    "CONNSECMARK",
+    "DNPT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "NETMAP",
+    "NFQUEUE",
+    "RATEEST",
+    "SECMARK",
+    "SET",
+    "SNPT",
+    "SYNPROXY",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TTL",
+    "ULOG",
+];
+
+fn family_ok(e: &Ext, f: Family) -> bool {
+    e.family.is_none_or(|x| x == f)
+}
+
+pub fn find_match(name: &str, f: Family) -> Option<&'static Ext> {
+    MATCHES
+        .iter()
+        .copied()
+        .find(|e| e.name == name && family_ok(e, f))
+}
+
+pub fn find_target(name: &str, f: Family) -> Option<&'static Ext> {
+    TARGETS
+        .iter()
+        .copied()
+        .find(|e| e.name == name && family_ok(e, f))
+}
+
+/// The match `-p NAME` loads implicitly when one of its options follows.
+pub fn implicit_match(proto: u8, f: Family) -> Option<&'static Ext> {
+    let name = match (proto, f) {
+        (6, _) => "tcp",
+        (17, _) => "udp",
+        (1, Family::V4) => "icmp",
+        (58, Family::V6) => "icmp6",
+        (50, _) => "esp",
+        (51, _) => "ah",
+        _ => return None,
+    };
+    find_match(name, f)
+}
+
+// ---- shared value parsers and printers ----
+
+/// `strtoul(s, 0)`-style unsigned number (decimal, `0x` hex, leading-0 octal), at most `max`.
+pub fn uint(s: &str, max: u64) -> Option<u64> {
+    let v = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u64::from_str_radix(h, 16).ok()?
+    } else if s.len() > 1 && s.starts_with('0') {
+        if !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        u64::from_str_radix(&s[1..], 8).ok()?
+    } else {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()?
+    };
+    (v <= max).then_some(v)
+}
+
+pub fn num_err(what: &str, s: &str, max: u64) -> ValErr {
+    (
+        "E0320",
+        format!("invalid {what} `{s}` (a number 0-{max} is expected)"),
+    )
+}
+
+/// One number 0..=max.
+pub fn parse_uint(args: &[&str], max: u64, what: &str) -> Result<Val, ValErr> {
+    uint(args[0], max)
+        .map(Val::Num)
+        .ok_or_else(|| num_err(what, args[0], max))
+}
+
+/// `a`, `a:b`, `:b`, `a:`, `:` with bounds 0..=max (`sep` is `:` or `-`).
+pub fn parse_range(s: &str, max: u64, sep: char, what: &str) -> Result<(u64, u64), ValErr> {
+    let bad = || num_err(what, s, max);
+    match s.split_once(sep) {
+        None => {
+            let v = uint(s, max).ok_or_else(bad)?;
+            Ok((v, v))
+        }
+        Some((a, b)) => {
+            let lo = if a.is_empty() {
+                0
+            } else {
+                uint(a, max).ok_or_else(bad)?
+            };
+            let hi = if b.is_empty() {
+                max
+            } else {
+                uint(b, max).ok_or_else(bad)?
+            };
+            if lo > hi {
+                return Err(("E0305", format!("invalid {what} range `{s}` (min > max)")));
+            }
+            Ok((lo, hi))
+        }
+    }
+}
+
+/// Ports as the tcp/udp modules parse them (numbers only; service names are rejected).
+pub fn parse_port_range(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    match values::parse_ports(args[0]) {
+        Ok(p) => Ok(Val::Range(p.lo as u64, p.hi as u64)),
+        Err(e @ values::ValueError::PortRangeReversed(_)) => Err(("E0305", e.to_string())),
+        Err(e) => Err(("E0304", e.to_string())),
+    }
+}
+
+/// A port number or a well-known service name (the few netbase names the test suite uses).
+pub fn port_or_service(s: &str) -> Option<u64> {
+    if let Some(v) = uint(s, 65535) {
+        return Some(v);
+    }
+    SERVICES
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|&(_, p)| p as u64)
+}
+
+/// A small, fixed subset of netbase's /etc/services (tcp), so results do not depend on the machine.
+pub const SERVICES: [(&str, u16); 16] = [
+    ("ftp-data", 20),
+    ("ftp", 21),
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("http", 80),
+    ("pop3", 110),
+    ("ntp", 123),
+    ("imap2", 143),
+    ("snmp", 161),
+    ("https", 443),
+    ("submission", 587),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("bootps", 67),
+];
+
+/// `a` or `a:b` (a single value when equal).
+pub fn fmt_range(out: &mut String, lo: u64, hi: u64) {
+    if lo == hi {
+        out.push_str(&format!(" {lo}"));
+    } else {
+        out.push_str(&format!(" {lo}:{hi}"));
+    }
+}
+
+/// libxtables' `xtables_save_string`: bare when only `[A-Za-z0-9_-]`, else double-quoted with `"`, `\`
+/// and `'` escaped.
+pub fn save_string(out: &mut String, s: &str) {
+    out.push(' ');
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// ` [!] --name` for a given option.
+pub fn opt_head(out: &mut String, g: &Given) {
+    if g.neg {
+        out.push_str(" !");
+    }
+    out.push_str(" --");
+    out.push_str(g.name);
+}
+
+/// Print one value in the default style.
+pub fn fmt_val(out: &mut String, v: &Val) {
+    match v {
+        Val::Flag => {}
+        Val::Num(n) => out.push_str(&format!(" {n}")),
+        Val::Range(a, b) => fmt_range(out, *a, *b),
+        Val::Ranges(rs) => {
+            let parts: Vec<String> = rs
+                .iter()
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}:{b}")
+                    }
+                })
+                .collect();
+            out.push(' ');
+            out.push_str(&parts.join(","));
+        }
+        Val::Text(t) => save_string(out, t),
+        Val::Word(w) => {
+            out.push(' ');
+            out.push_str(w);
+        }
+        Val::Masked(v, m) => out.push_str(&format!(" 0x{v:x}/0x{m:x}")),
+        Val::Bits(b) => out.push_str(&format!(" 0x{b:x}")),
+        Val::Pair(a, b) => {
+            fmt_val(out, a);
+            fmt_val(out, b);
+        }
+    }
+}
+
+/// Default printer: the given options in the module's declaration order.
+pub fn save_in_order(inst: &Inst, out: &mut String) {
+    for def in inst.ext.opts {
+        for g in inst.given.iter().filter(|g| g.name == def.name) {
+            opt_head(out, g);
+            fmt_val(out, &g.val);
+        }
+    }
+}
+
+/// No check beyond the per-option ones.
+pub fn no_check(_: &Inst, _: &RuleCtx) -> Result<(), (String, Option<&'static str>)> {
+    Ok(())
+}
+
+/// Fail unless at least one of `names` is given.
+pub fn need_one(inst: &Inst, names: &[&str]) -> Result<(), (String, Option<&'static str>)> {
+    if names.iter().any(|n| inst.has(n)) {
+        Ok(())
+    } else {
+        let list: Vec<String> = names.iter().map(|n| format!("--{n}")).collect();
+        Err((
+            format!(
+                "`{}` needs {}{}",
+                inst.ext.name,
+                if names.len() > 1 { "one of " } else { "" },
+                list.join(", ")
+            ),
+            None,
+        ))
+    }
+}
+
+/// Fail when two of `names` are given together.
+pub fn exclusive(
+    inst: &Inst,
+    names: &[&'static str],
+) -> Result<(), (String, Option<&'static str>)> {
+    let given: Vec<&&str> = names.iter().filter(|n| inst.has(n)).collect();
+    if given.len() > 1 {
+        return Err((
+            format!("`--{}` and `--{}` cannot be combined", given[0], given[1]),
+            Some(given[1]),
+        ));
+    }
+    Ok(())
+}
+
+/// A comma-separated list of names mapped to bits (case-insensitive).
+pub fn parse_bits(s: &str, names: &[(&str, u32)], what: &str) -> Result<u32, ValErr> {
+    let mut bits = 0;
+    for part in s.split(',') {
+        match names.iter().find(|(n, _)| n.eq_ignore_ascii_case(part)) {
+            Some(&(_, b)) => bits |= b,
+            None => {
+                let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                return Err((
+                    "E0320",
+                    format!("unknown {what} `{part}` (one of {})", all.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(bits)
+}
+
+/// Names of the set bits, in table order, comma-joined.
+pub fn fmt_bits(bits: u32, names: &[(&str, u32)]) -> String {
+    let mut v = Vec::new();
+    let mut seen = 0;
+    for &(n, b) in names {
+        if bits & b == b && b != 0 && seen & b == 0 {
+            v.push(n);
+            seen |= b;
+        }
+    }
+    v.join(",")
+}
