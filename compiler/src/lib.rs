@@ -11,6 +11,7 @@
 pub mod artifact;
 pub mod classify;
 pub mod diag;
+pub mod frontend;
 pub mod interp;
 pub mod ir;
 pub mod lower;
@@ -21,3 +22,4 @@ pub mod sim;
 pub mod syntax;
 #[cfg(feature = "testgen")]
 pub mod testgen;
+pub mod yaml;

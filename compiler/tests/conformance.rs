@@ -291,3 +291,64 @@ fn conformance_table_over_iptables_testsuite() {
         "claimed modules fail:\n{claimed_failures:#?}"
     );
 }
+
+/// Every rule of the real dumps in the corpus types, and its canonical form reads back to itself.
+#[test]
+fn corpus_dumps_type_and_print_idempotently() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let mut files = Vec::new();
+    for sub in ["dumps", "iptables-testsuite/shell-dumps"] {
+        let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
+            eprintln!("skipped: {} absent", root.join(sub).display());
+            return;
+        };
+        files.extend(entries.map(|e| e.expect("entry").path()));
+    }
+    files.sort();
+    let mut rules = 0;
+    let mut problems = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read dump");
+        let family = tailwall_compiler::syntax::iptables::rule::detect_family(&text);
+        let src = SourceFile::new(path.display().to_string(), text);
+        let (ast, _) = syn::parse(&src);
+        for t in &ast.tables {
+            for line in &t.rules {
+                rules += 1;
+                let chain = line.chain.text.as_str();
+                let place = Place {
+                    family,
+                    table: t.kind.name(),
+                    chain,
+                    builtin: t.kind.is_builtin(chain),
+                };
+                match type_rule(&line.tokens, place) {
+                    Ok(r) => {
+                        let once = save_rule(chain, &r);
+                        let again = match run(
+                            once.trim_start_matches(&format!("-A {chain} ")),
+                            t.kind.name(),
+                            chain,
+                            family,
+                        ) {
+                            Outcome::Printed(p) => p,
+                            Outcome::Rejected { .. } => "<rejected>".into(),
+                        };
+                        if once != again {
+                            problems.push(format!("{}: `{once}` reprints as `{again}`", src.name));
+                        }
+                    }
+                    Err(d) => problems.push(format!(
+                        "{}:{}: {} ({})",
+                        src.name,
+                        src.line_col(line.span.start as usize).0,
+                        d[0].message,
+                        src.slice(line.span)
+                    )),
+                }
+            }
+        }
+    }
+    println!("{rules} rules typed");
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -11,7 +11,10 @@
 use super::{lower_ast, lower_rule};
 use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::ir::{Rule, RuleId, Ruleset};
-use crate::syntax::iptables::{self as syn, RuleLine, TableKind};
+use crate::syntax::iptables::rule::{
+    detect_family, save_rule, type_rule, Place, Target, TypedRule,
+};
+use crate::syntax::iptables::{self as syn, TableKind};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -89,6 +92,7 @@ pub fn migrate(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
 /// First version of `migrate` (filter/INPUT only is lowered; everything else is reported per rule).
 fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     let (ast, mut diags) = syn::parse(src);
+    let family = detect_family(&src.text);
     let mut errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     diags.retain(|d| !d.is_error());
     let mut reports = Vec::new();
@@ -106,14 +110,20 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             let pos = positions.entry(line.chain.text.as_str()).or_insert(0);
             *pos += 1;
             let position = *pos;
-            let mut local = Vec::new();
-            let lowered = lower_rule(line, input_rules.len() as u32, &mut local);
-            let hard: Vec<Diagnostic> = local
-                .iter()
-                .filter(|d| d.is_error() && !d.code.starts_with("E02"))
-                .cloned()
-                .collect();
-            errors.extend(hard);
+            let place = Place {
+                family,
+                table: t.kind.name(),
+                chain: &line.chain.text,
+                builtin: t.kind.is_builtin(&line.chain.text),
+            };
+            let typed = match type_rule(&line.tokens, place) {
+                Ok(r) => r,
+                Err(ds) => {
+                    errors.extend(ds);
+                    continue;
+                }
+            };
+            let text = save_rule(&line.chain.text, &typed);
             let in_input = enforced && line.chain.text == "INPUT";
             let mut rule = None;
             let status = if !in_input {
@@ -125,19 +135,25 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
                 } else {
                     RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
                 }
-            } else if let Some(r) = lowered {
-                rule = Some(r.id);
-                input_rules.push(r);
-                RuleStatus::Exact
+            } else if let Some(why) = special_status(&typed) {
+                why
             } else {
-                let why = local
-                    .iter()
-                    .find(|d| d.is_error())
-                    .map(|d| d.message.clone())
-                    .unwrap_or_else(|| "not representable".into());
-                RuleStatus::Unsupported(why)
+                let mut local = Vec::new();
+                match lower_rule(line, input_rules.len() as u32, &mut local) {
+                    Some(r) => {
+                        rule = Some(r.id);
+                        input_rules.push(r);
+                        RuleStatus::Exact
+                    }
+                    None => RuleStatus::Unsupported(
+                        local
+                            .iter()
+                            .find(|d| d.is_error())
+                            .map(|d| d.message.clone())
+                            .unwrap_or_else(|| "not representable".into()),
+                    ),
+                }
             };
-            let text = rule_text(src, line);
             reports.push(RuleReport {
                 table: t.kind.name().to_string(),
                 chain: line.chain.text.clone(),
@@ -150,6 +166,7 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             });
         }
     }
+    // Rules that typed but do not lower are reported per rule; only file and validation errors fail.
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
         return Err(errors);
@@ -167,13 +184,25 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     })
 }
 
-/// The rule's source text without its counters.
-fn rule_text(src: &SourceFile, line: &RuleLine) -> String {
-    let span = Span {
-        start: line.command.span.start,
-        end: line.span.end,
-    };
-    src.slice(span).to_string()
+/// Statuses decided by what the rule does rather than by what the IR can hold (docs/conformance.md).
+fn special_status(r: &TypedRule) -> Option<RuleStatus> {
+    if r.matches
+        .iter()
+        .any(|m| matches!(m.name(), "state" | "conntrack"))
+    {
+        return Some(RuleStatus::Unsupported(
+            "connection tracking (`-m state`/`-m conntrack`) is not modelled yet".into(),
+        ));
+    }
+    match r.target.as_ref().map(|t| &t.0) {
+        Some(Target::Ext(i)) if matches!(i.name(), "LOG" | "NFLOG") => {
+            Some(RuleStatus::Approximated(format!(
+                "`-j {}` is not emitted: it only logs and the packet continues, so no decision changes",
+                i.name()
+            )))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +243,37 @@ mod tests {
         );
         let e = migrate(&src).unwrap_err();
         assert_eq!(e[0].code, "E0304");
+    }
+
+    #[test]
+    fn migrate_log_is_approximated_and_text_is_canonical() {
+        let src = SourceFile::new(
+            "m",
+            "*filter\n:INPUT DROP [0:0]\n[3:4] -A INPUT -j LOG --log-level 4 -p tcp --dport 22\nCOMMIT\n",
+        );
+        let m = migrate(&src).unwrap();
+        assert_eq!(m.rules[0].text, "-A INPUT -p tcp -m tcp --dport 22 -j LOG");
+        assert_eq!(m.rules[0].status.kind(), "approximated");
+        assert_eq!(m.rules[0].rule, None);
+        assert_eq!(m.ruleset.rules().count(), 0);
+    }
+
+    #[test]
+    fn migrate_reads_every_corpus_dump() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        for sub in ["dumps", "iptables-testsuite/shell-dumps"] {
+            let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
+                eprintln!("skipped: corpus absent");
+                return;
+            };
+            for e in entries {
+                let path = e.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lines = text.lines().filter(|l| l.contains("-A ")).count();
+                let m = migrate(&SourceFile::new(path.display().to_string(), text))
+                    .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+                assert_eq!(m.rules.len(), lines, "{}", path.display());
+            }
+        }
     }
 }

@@ -1,0 +1,59 @@
+//! Front-end selection: one entry point that reads a ruleset file in either input format.
+//!
+//! Guarantees: a name ending in `.yaml` or `.yml` (any case) is read as the YAML rule language
+//! ([`crate::yaml::lower`]), anything else as an iptables-save / iptables-restore file
+//! ([`crate::lower::iptables`]); both return the same [`Lowered`] shape and report all their
+//! diagnostics at once. Nothing is thrown away here.
+use crate::diag::{Diagnostic, SourceFile};
+use crate::lower::Lowered;
+
+/// The input formats tailwall reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    IptablesSave,
+    Yaml,
+}
+
+impl Format {
+    /// The format of a file, by its name's extension.
+    pub fn of(name: &str) -> Format {
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("yaml" | "yml") => Format::Yaml,
+            _ => Format::IptablesSave,
+        }
+    }
+}
+
+/// Parse and lower a ruleset file, choosing the format by [`SourceFile::name`]'s extension.
+pub fn load(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
+    match Format::of(&src.name) {
+        Format::Yaml => crate::yaml::lower(src),
+        Format::IptablesSave => crate::lower::iptables(src),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(Format::of("fw.yaml"), Format::Yaml);
+        assert_eq!(Format::of("dir.v2/FW.YML"), Format::Yaml);
+        assert_eq!(Format::of("fw.rules"), Format::IptablesSave);
+        assert_eq!(Format::of("-"), Format::IptablesSave);
+        assert_eq!(Format::of("yaml"), Format::IptablesSave);
+    }
+
+    #[test]
+    fn load_reads_both_formats() {
+        let y = SourceFile::new("a.yaml", "chains:\n  input:\n    policy: drop\n    rules:\n      - {proto: tcp, dst_port: 22, action: accept}\n");
+        let i = SourceFile::new(
+            "a.rules",
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+        );
+        let (y, i) = (load(&y).unwrap(), load(&i).unwrap());
+        assert_eq!(y.ruleset.dump(), i.ruleset.dump());
+    }
+}

@@ -1,0 +1,1053 @@
+//! The YAML rule language's surface AST, read from the located node tree.
+//!
+//! Guarantees: every key of the document is known (or reported, `E0402`), every value has the shape
+//! and type its key wants (`E0403`), and every scalar value is parsed into what it denotes — addresses
+//! and prefixes (`E0405`), ports and ranges (`E0406`), protocols (`E0407`), interface names (`E0409`) —
+//! with the span of the text it came from. Problems do not stop the walk: all of them are reported, and
+//! an item with a problem is left out of the AST (so the AST of a file with errors is partial and only
+//! good for finding more errors).
+//!
+//! Thrown away: YAML layout and comments, the order of keys inside a rule (a rule's matches are sorted
+//! by field here), spelling of numbers and protocol names (kept only as the numbers they denote).
+//! Name resolution (chains, sets), the proto requirement of ports, rule ids and loops are checked by
+//! [`super::lower`].
+use super::node::{Node, Value};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Field, Hook, SetKind, Test, Verdict, MAX_IFACE_LEN};
+use crate::syntax::iptables::values::{parse_proto, Proto};
+use std::net::Ipv4Addr;
+
+/// A value with the span of its source text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// A whole file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Document {
+    pub sets: Vec<SetDef>,
+    pub chains: Vec<ChainDef>,
+}
+
+/// `sets: { NAME: { addr|port|proto: [values] } }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetDef {
+    pub name: Sp<String>,
+    pub kind: SetKind,
+    pub elements: Vec<Sp<Test>>,
+    pub span: Span,
+}
+
+/// `chains: { NAME: { policy, rules } }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainDef {
+    /// The name as written (`input`, `web`).
+    pub name: Sp<String>,
+    /// `input`, `forward`, `output` are the built-in chains.
+    pub hook: Option<Hook>,
+    pub policy: Option<Sp<Verdict>>,
+    pub rules: Vec<RuleDef>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleDef {
+    /// `false` when the rule had a problem (already reported): it keeps its place (and id) but is not
+    /// lowered.
+    pub complete: bool,
+    /// `id: rN`, checked against the rule's place by lowering.
+    pub id: Option<Sp<u32>>,
+    pub comment: Option<Sp<String>>,
+    /// Sorted by field, at most one per field.
+    pub matches: Vec<MatchDef>,
+    pub action: Option<Sp<ActionDef>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionDef {
+    Accept,
+    Drop,
+    Return,
+    Jump(Sp<String>),
+    Goto(Sp<String>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchDef {
+    pub field: Field,
+    pub negated: bool,
+    pub values: Values,
+    /// From the key to the end of the value.
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// `"@name"`.
+    Set(Sp<String>),
+    /// One value or a list (non-empty).
+    Tests(Vec<Sp<Test>>),
+}
+
+/// Keys a rule may have besides the field names.
+pub const RULE_KEYS: [&str; 5] = ["id", "comment", "action", "jump", "goto"];
+
+/// Common misspellings and other tools' names for the rule keys, for "did you mean".
+const ALIASES: [(&str, &str); 22] = [
+    ("src", "src_ip"),
+    ("source", "src_ip"),
+    ("saddr", "src_ip"),
+    ("s", "src_ip"),
+    ("dst", "dst_ip"),
+    ("destination", "dst_ip"),
+    ("daddr", "dst_ip"),
+    ("d", "dst_ip"),
+    ("protocol", "proto"),
+    ("p", "proto"),
+    ("sport", "src_port"),
+    ("dport", "dst_port"),
+    ("port", "dst_port"),
+    ("dports", "dst_port"),
+    ("sports", "src_port"),
+    ("iif", "in_iface"),
+    ("iifname", "in_iface"),
+    ("oif", "out_iface"),
+    ("oifname", "out_iface"),
+    ("target", "action"),
+    ("verdict", "action"),
+    ("name", "comment"),
+];
+
+/// Walks the node tree, collecting diagnostics.
+pub(crate) struct Reader<'a> {
+    pub diags: &'a mut Vec<Diagnostic>,
+}
+
+fn scalar_text(n: &Node) -> Option<&str> {
+    n.as_scalar().map(|s| s.text.as_str())
+}
+
+impl Reader<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn wrong_type(&mut self, n: &Node, what: &str, expected: &str) {
+        self.error(
+            Diagnostic::error(
+                "E0403",
+                format!("{what} must be {expected}, found {}", n.describe()),
+            )
+            .at(n.span)
+            .label(format!("expected {expected}")),
+        );
+    }
+
+    /// The entries of a mapping, or `None` after reporting a wrong type.
+    fn map<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+        match &n.value {
+            Value::Map(m) => Some(m),
+            _ => {
+                self.wrong_type(n, what, "a mapping");
+                None
+            }
+        }
+    }
+
+    /// A mapping's keys as strings; non-string keys are reported and skipped.
+    fn entries<'n>(&mut self, n: &'n Node, what: &str) -> Vec<(Sp<&'n str>, &'n Node)> {
+        let Some(m) = self.map(n, what) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in m {
+            match k.as_scalar() {
+                Some(s) if !s.is_null() => out.push((
+                    Sp {
+                        value: s.text.as_str(),
+                        span: k.span,
+                    },
+                    v,
+                )),
+                _ => self.wrong_type(k, &format!("a key of {what}"), "a name"),
+            }
+        }
+        out
+    }
+
+    fn unknown_key(&mut self, key: &Sp<&str>, place: &str, known: &[&str]) {
+        let suggestion = ALIASES
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(key.value))
+            .map(|(_, k)| *k)
+            .filter(|k| known.contains(k))
+            .or_else(|| {
+                known
+                    .iter()
+                    .copied()
+                    .find(|k| k.eq_ignore_ascii_case(key.value))
+            });
+        let help = match suggestion {
+            Some(k) => format!("did you mean `{k}`?"),
+            None => format!("{place} may have: {}", known.join(", ")),
+        };
+        self.error(
+            Diagnostic::error("E0402", format!("unknown key `{}` in {place}", key.value))
+                .at(key.span)
+                .label("unknown key")
+                .help(help),
+        );
+    }
+
+    fn string(&mut self, n: &Node, what: &str) -> Option<Sp<String>> {
+        match n.as_scalar() {
+            Some(s) if s.kind() == "string" || (s.kind() != "null" && !s.plain) => Some(Sp {
+                value: s.text.clone(),
+                span: n.span,
+            }),
+            // A comment such as `comment: 42` or `comment: yes` is still text a human wrote.
+            Some(s) if s.kind() == "number" || s.kind() == "boolean" => Some(Sp {
+                value: s.text.clone(),
+                span: n.span,
+            }),
+            _ => {
+                self.wrong_type(n, what, "a string");
+                None
+            }
+        }
+    }
+
+    /// A bare word from a fixed list (case-sensitive, lower-case).
+    fn keyword<T: Copy>(&mut self, n: &Node, what: &str, words: &[(&str, T)]) -> Option<Sp<T>> {
+        let list = words
+            .iter()
+            .map(|(w, _)| format!("`{w}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match scalar_text(n) {
+            Some(t) => match words.iter().find(|(w, _)| *w == t) {
+                Some(&(_, v)) => Some(Sp {
+                    value: v,
+                    span: n.span,
+                }),
+                None => {
+                    let help = match words.iter().find(|(w, _)| w.eq_ignore_ascii_case(t)) {
+                        Some((w, _)) => format!("write `{w}` (lower case)"),
+                        None => format!("one of {list}"),
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            "E0403",
+                            format!("{what} must be one of {list}, found {}", n.describe()),
+                        )
+                        .at(n.span)
+                        .help(help),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.wrong_type(n, what, &format!("one of {list}"));
+                None
+            }
+        }
+    }
+
+    /// The whole document.
+    pub fn document(&mut self, root: &Node) -> Document {
+        let mut doc = Document::default();
+        let mut chains_seen = false;
+        for (k, v) in self.entries(root, "the document") {
+            match k.value {
+                "sets" => {
+                    if v.as_scalar().is_some_and(|s| s.is_null()) {
+                        continue;
+                    }
+                    for (name, body) in self.entries(v, "`sets`") {
+                        if let Some(s) = self.set(name, body) {
+                            doc.sets.push(s);
+                        }
+                    }
+                }
+                "chains" => {
+                    chains_seen = true;
+                    if v.as_scalar().is_some_and(|s| s.is_null()) {
+                        continue;
+                    }
+                    for (name, body) in self.entries(v, "`chains`") {
+                        if let Some(c) = self.chain(name, body) {
+                            doc.chains.push(c);
+                        }
+                    }
+                }
+                _ => self.unknown_key(&k, "the document", &["sets", "chains"]),
+            }
+        }
+        if !chains_seen && matches!(root.value, Value::Map(_)) {
+            self.error(
+                Diagnostic::error("E0404", "the document has no `chains`")
+                    .at(Span::new(root.span.start as usize, root.span.start as usize + 1))
+                    .help("a ruleset declares its chains: `chains: {input: {policy: drop, rules: [...]}}`"),
+            );
+        }
+        doc
+    }
+
+    fn set(&mut self, name: Sp<&str>, body: &Node) -> Option<SetDef> {
+        let name_ok = valid_set_name(name.value);
+        if !name_ok {
+            self.error(
+                Diagnostic::error("E0415", format!("bad set name `{}`", name.value))
+                    .at(name.span)
+                    .help("set names start with a letter or `_` and use letters, digits, `_`, `-`, `.` (at most 32)"),
+            );
+        }
+        let entries = self.entries(body, &format!("set `{}`", name.value));
+        if entries.len() != 1 {
+            if matches!(body.value, Value::Map(_)) {
+                self.error(
+                    Diagnostic::error(
+                        "E0415",
+                        format!(
+                            "set `{}` must have exactly one of `addr`, `port`, `proto`",
+                            name.value
+                        ),
+                    )
+                    .at(if entries.is_empty() {
+                        body.span
+                    } else {
+                        entries[1].0.span
+                    })
+                    .help("write `NAME: {addr: [10.0.0.0/8, 192.0.2.1]}`"),
+                );
+            }
+            return None;
+        }
+        let (kind_key, values) = &entries[0];
+        let (kind, field) = match kind_key.value {
+            "addr" => (SetKind::Addr, Field::SrcIp),
+            "port" => (SetKind::Port, Field::DstPort),
+            "proto" => (SetKind::Proto, Field::Proto),
+            _ => {
+                self.unknown_key(
+                    kind_key,
+                    &format!("set `{}`", name.value),
+                    &["addr", "port", "proto"],
+                );
+                return None;
+            }
+        };
+        // Elements with problems are reported and left out; the set stays, so references to it resolve.
+        let (elements, _) = self.tests(field, values, &format!("set `{}`", name.value), false)?;
+        if !name_ok {
+            return None;
+        }
+        Some(SetDef {
+            name: Sp {
+                value: name.value.to_string(),
+                span: name.span,
+            },
+            kind,
+            elements,
+            span: name.span.join(body.span),
+        })
+    }
+
+    fn chain(&mut self, name: Sp<&str>, body: &Node) -> Option<ChainDef> {
+        let hook = match name.value {
+            "input" => Some(Hook::Input),
+            "forward" => Some(Hook::Forward),
+            "output" => Some(Hook::Output),
+            _ => None,
+        };
+        if hook.is_none() {
+            let lower = name.value.to_ascii_lowercase();
+            if matches!(lower.as_str(), "input" | "forward" | "output") {
+                self.error(
+                    Diagnostic::error("E0414", format!("the built-in chain is written `{lower}`"))
+                        .at(name.span)
+                        .help("built-in chain names are lower case: `input`, `forward`, `output`"),
+                );
+                return None;
+            }
+            if let Some(problem) = bad_chain_name(name.value) {
+                self.error(
+                    Diagnostic::error("E0414", format!("bad chain name `{}`: {problem}", name.value))
+                        .at(name.span)
+                        .help("user chains have names of 1-28 characters without white space, other than the built-in chains' and targets' names"),
+                );
+                return None;
+            }
+        }
+        let what = format!("chain `{}`", name.value);
+        let mut policy = None;
+        let mut policy_given = false;
+        let mut rules = Vec::new();
+        for (k, v) in self.entries(body, &what) {
+            match k.value {
+                "policy" => {
+                    if hook.is_none() {
+                        self.error(
+                            Diagnostic::error("E0414", format!("user chain `{}` cannot have a policy", name.value))
+                                .at(k.span)
+                                .help("only `input`, `forward` and `output` have a policy; the end of a user chain returns to the rule after the jump"),
+                        );
+                    } else {
+                        policy_given = true;
+                        policy = self.keyword(
+                            v,
+                            "a policy",
+                            &[("accept", Verdict::Accept), ("drop", Verdict::Drop)],
+                        );
+                    }
+                }
+                "rules" => match &v.value {
+                    Value::Seq(items) => rules.extend(items.iter().map(|item| self.rule(item))),
+                    Value::Scalar(s) if s.is_null() => {}
+                    _ => self.wrong_type(v, "`rules`", "a list of rules"),
+                },
+                _ => self.unknown_key(&k, &what, &["policy", "rules"]),
+            }
+        }
+        if hook.is_some() && !policy_given && matches!(body.value, Value::Map(_)) {
+            self.error(
+                Diagnostic::error("E0404", format!("built-in chain `{}` has no `policy`", name.value))
+                    .at(name.span)
+                    .help("say what happens to packets no rule decides: `policy: drop` or `policy: accept`"),
+            );
+        }
+        // A chain with problems inside stays (its rules are marked incomplete), so jumps to it resolve.
+        Some(ChainDef {
+            name: Sp {
+                value: name.value.to_string(),
+                span: name.span,
+            },
+            hook,
+            policy,
+            rules,
+            span: name.span.join(body.span),
+        })
+    }
+
+    fn rule(&mut self, n: &Node) -> RuleDef {
+        let mut ok = true;
+        let mut rule = RuleDef {
+            complete: false,
+            id: None,
+            comment: None,
+            matches: Vec::new(),
+            action: None,
+            span: n.span,
+        };
+        if !matches!(n.value, Value::Map(_)) {
+            self.wrong_type(
+                n,
+                "a rule",
+                "a mapping (`- {proto: tcp, dst_port: 22, action: accept}`)",
+            );
+            return rule;
+        }
+        let mut action_key: Option<Span> = None;
+        let known: Vec<&str> = Field::ALL
+            .iter()
+            .map(|f| f.name())
+            .chain(RULE_KEYS)
+            .collect();
+        for (k, v) in self.entries(n, "a rule") {
+            if let Some(field) = Field::from_name(k.value) {
+                match self.match_def(field, &k, v) {
+                    Some(m) => rule.matches.push(m),
+                    None => ok = false,
+                }
+                continue;
+            }
+            let action = match k.value {
+                "id" => {
+                    match scalar_text(v)
+                        .and_then(|t| t.strip_prefix('r'))
+                        .and_then(|d| {
+                            (d.bytes().all(|b| b.is_ascii_digit())
+                                && (d == "0" || !d.starts_with('0')))
+                            .then(|| d.parse::<u32>().ok())
+                            .flatten()
+                        }) {
+                        Some(id) => {
+                            rule.id = Some(Sp {
+                                value: id,
+                                span: v.span,
+                            })
+                        }
+                        None => {
+                            self.wrong_type(
+                                v,
+                                "a rule id",
+                                "`r` and the rule's number (`r0`, `r12`)",
+                            );
+                            ok = false;
+                        }
+                    }
+                    continue;
+                }
+                "comment" => {
+                    rule.comment = self.string(v, "a comment");
+                    ok &= rule.comment.is_some();
+                    continue;
+                }
+                "action" => self
+                    .keyword(
+                        v,
+                        "an action",
+                        &[("accept", 0u8), ("drop", 1), ("return", 2)],
+                    )
+                    .map(|a| Sp {
+                        value: match a.value {
+                            0 => ActionDef::Accept,
+                            1 => ActionDef::Drop,
+                            _ => ActionDef::Return,
+                        },
+                        span: k.span.join(a.span),
+                    }),
+                "jump" | "goto" => self.string(v, "a chain name").map(|c| Sp {
+                    value: if k.value == "jump" {
+                        ActionDef::Jump(c)
+                    } else {
+                        ActionDef::Goto(c)
+                    },
+                    span: k.span.join(v.span),
+                }),
+                _ => {
+                    self.unknown_key(&k, "a rule", &known);
+                    ok = false;
+                    continue;
+                }
+            };
+            if action_key.is_some() {
+                self.error(
+                    Diagnostic::error(
+                        "E0413",
+                        format!("a rule has one action; `{}` is a second one", k.value),
+                    )
+                    .at(k.span)
+                    .label("second action")
+                    .help("keep one of `action`, `jump`, `goto`"),
+                );
+                ok = false;
+                continue;
+            }
+            action_key = Some(k.span);
+            match action {
+                Some(a) => rule.action = Some(a),
+                None => ok = false,
+            }
+        }
+        if action_key.is_none() && matches!(n.value, Value::Map(_)) {
+            self.error(
+                Diagnostic::error("E0404", "rule has no action")
+                    .at(Span::new(n.span.start as usize, n.span.start as usize + 1))
+                    .label("no `action`, `jump` or `goto`")
+                    .help("add `action: accept`, `action: drop`, `action: return`, `jump: CHAIN` or `goto: CHAIN`"),
+            );
+            ok = false;
+        }
+        rule.matches.sort_by_key(|m| m.field);
+        rule.complete = ok;
+        rule
+    }
+
+    fn match_def(&mut self, field: Field, key: &Sp<&str>, v: &Node) -> Option<MatchDef> {
+        let span = key.span.join(v.span);
+        // `{not: VALUE}`
+        let (negated, inner) = match &v.value {
+            Value::Map(m) => {
+                let entries = self.entries(v, &format!("`{}`", field.name()));
+                if entries.len() != 1 || entries[0].0.value != "not" {
+                    let at = entries
+                        .iter()
+                        .find(|(k, _)| k.value != "not")
+                        .map(|(k, _)| k.span)
+                        .or(entries.get(1).map(|(k, _)| k.span))
+                        .unwrap_or(v.span);
+                    if m.len() == entries.len() {
+                        self.error(
+                            Diagnostic::error(
+                                "E0402",
+                                format!(
+                                    "`{}` takes a value, a list, `\"@set\"` or `{{not: …}}`",
+                                    field.name()
+                                ),
+                            )
+                            .at(at)
+                            .help(format!("negate with `{}: {{not: VALUE}}`", field.name())),
+                        );
+                    }
+                    return None;
+                }
+                if matches!(&entries[0].1.value, Value::Map(_)) {
+                    self.error(
+                        Diagnostic::error("E0403", "`not` cannot be nested")
+                            .at(entries[0].1.span)
+                            .help(format!(
+                                "`{}: {{not: {{not: X}}}}` is `{}: X`",
+                                field.name(),
+                                field.name()
+                            )),
+                    );
+                    return None;
+                }
+                (true, entries[0].1)
+            }
+            _ => (false, v),
+        };
+        // `"@name"`
+        if let Some(s) = inner.as_scalar() {
+            if let Some(name) = s.text.strip_prefix('@') {
+                if field.info().lookup == crate::ir::Lookup::Iface {
+                    self.error(
+                        Diagnostic::error("E0412", format!("`{}` cannot use a set", field.name()))
+                            .at(inner.span)
+                            .help("sets hold addresses, ports or protocols; list interfaces instead: `[eth0, eth1]`"),
+                    );
+                    return None;
+                }
+                return Some(MatchDef {
+                    field,
+                    negated,
+                    values: Values::Set(Sp {
+                        value: name.to_string(),
+                        span: inner.span,
+                    }),
+                    span,
+                });
+            }
+        }
+        let (tests, ok) = self.tests(field, inner, &format!("`{}`", field.name()), true)?;
+        ok.then_some(MatchDef {
+            field,
+            negated,
+            values: Values::Tests(tests),
+            span,
+        })
+    }
+
+    /// One value or a non-empty list of values of a field. `(tests, all ok)`; `None` for a wrong shape.
+    fn tests(
+        &mut self,
+        field: Field,
+        n: &Node,
+        what: &str,
+        in_rule: bool,
+    ) -> Option<(Vec<Sp<Test>>, bool)> {
+        let items: Vec<&Node> = match &n.value {
+            Value::Seq(items) => {
+                if items.is_empty() {
+                    self.error(
+                        Diagnostic::error("E0403", format!("{what} has an empty list"))
+                            .at(n.span)
+                            .help(if in_rule {
+                                "an empty list matches nothing; remove the key to match any value"
+                            } else {
+                                "a set needs at least one element"
+                            }),
+                    );
+                    return None;
+                }
+                items.iter().collect()
+            }
+            Value::Map(_) => {
+                self.wrong_type(n, what, "a value or a list of values");
+                return None;
+            }
+            Value::Scalar(_) => vec![n],
+        };
+        let mut ok = true;
+        let mut out = Vec::new();
+        for item in items {
+            let Some(s) = item.as_scalar() else {
+                self.wrong_type(item, &format!("an element of {what}"), "a single value");
+                ok = false;
+                continue;
+            };
+            if s.is_null() || s.kind() == "boolean" {
+                self.wrong_type(item, what, expected(field));
+                ok = false;
+                continue;
+            }
+            if s.text.starts_with('@') {
+                self.error(
+                    Diagnostic::error("E0412", format!("set `{}` cannot be used inside a list", s.text))
+                        .at(item.span)
+                        .help("a set reference stands alone: `src_ip: \"@admins\"`; put the extra values into the set"),
+                );
+                ok = false;
+                continue;
+            }
+            match parse_value(field, &s.text) {
+                Ok(t) => out.push(Sp {
+                    value: t,
+                    span: item.span,
+                }),
+                Err((code, msg, help)) => {
+                    self.error(Diagnostic::error(code, msg).at(item.span).help(help));
+                    ok = false;
+                }
+            }
+        }
+        Some((out, ok))
+    }
+}
+
+fn expected(field: Field) -> &'static str {
+    match field {
+        Field::SrcIp | Field::DstIp => "an address, a prefix or an address range",
+        Field::Proto => "a protocol name or number",
+        Field::SrcPort | Field::DstPort => "a port or a port range",
+        Field::InIface | Field::OutIface => "an interface name",
+    }
+}
+
+type ValueErr = (&'static str, String, String);
+
+/// Parse one scalar value of a field into its test.
+pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
+    match field {
+        Field::SrcIp | Field::DstIp => parse_addr(text),
+        Field::Proto => parse_proto_value(text),
+        Field::SrcPort | Field::DstPort => parse_port_value(text),
+        Field::InIface | Field::OutIface => parse_iface(text),
+    }
+}
+
+fn ipv4(s: &str) -> Option<u32> {
+    // std accepts exactly four decimal octets without leading zeros; inet_aton's `10.1` forms are refused.
+    s.parse::<Ipv4Addr>().ok().map(u32::from)
+}
+
+fn parse_addr(text: &str) -> Result<Test, ValueErr> {
+    let bad = |msg: String, help: &str| Err(("E0405", msg, help.to_string()));
+    if let Some((a, b)) = text.split_once('-') {
+        let (Some(lo), Some(hi)) = (ipv4(a.trim()), ipv4(b.trim())) else {
+            return bad(
+                format!("bad address range `{text}`"),
+                "write `FIRST-LAST` with two IPv4 addresses, e.g. `10.0.0.1-10.0.0.9`",
+            );
+        };
+        if lo > hi {
+            return bad(
+                format!("address range `{text}` runs backwards"),
+                "write the lower address first",
+            );
+        }
+        return Ok(Test::Range { lo, hi });
+    }
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let Some(addr) = ipv4(addr) else {
+        return bad(
+            format!("bad address `{text}`"),
+            "write an IPv4 address (`192.0.2.1`), a prefix (`10.0.0.0/8`) or a range (`10.0.0.1-10.0.0.9`); host names are not resolved",
+        );
+    };
+    let len = match len {
+        None => 32,
+        Some(l) if !l.is_empty() && l.len() <= 2 && l.bytes().all(|b| b.is_ascii_digit()) => {
+            match l.parse::<u8>() {
+                Ok(n) if n <= 32 => n,
+                _ => {
+                    return bad(
+                        format!("prefix length /{l} is more than 32"),
+                        "IPv4 prefixes are /0 to /32",
+                    )
+                }
+            }
+        }
+        Some(l) => {
+            return bad(
+                format!("bad prefix length `/{l}`"),
+                "write the prefix length as a number 0-32 (`/24`), not a netmask",
+            )
+        }
+    };
+    let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    if len < 32 && addr & host != 0 {
+        return Err((
+            "E0405",
+            format!("`{text}` has host bits set"),
+            format!("the network is `{}/{len}`", Ipv4Addr::from(addr & !host)),
+        ));
+    }
+    Ok(Test::Prefix { addr, len })
+}
+
+fn number(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn parse_port_value(text: &str) -> Result<Test, ValueErr> {
+    let port = |s: &str| -> Result<u32, ValueErr> {
+        match number(s.trim()) {
+            Some(n) if n <= 65535 => Ok(n),
+            Some(_) => Err((
+                "E0406",
+                format!("port {} is out of range", s.trim()),
+                "ports are 0-65535".into(),
+            )),
+            None => Err((
+                "E0406",
+                format!("bad port `{text}`"),
+                if s.contains(':') {
+                    "write a range with `-`: `8000-8099`".into()
+                } else {
+                    "write a port number (`22`) or a range (`8000-8099`); service names are not resolved".into()
+                },
+            )),
+        }
+    };
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (lo, hi) = (port(a)?, port(b)?);
+            if lo > hi {
+                return Err((
+                    "E0406",
+                    format!("port range `{text}` runs backwards"),
+                    format!("write `{hi}-{lo}`"),
+                ));
+            }
+            Ok(Test::Range { lo, hi })
+        }
+        None => port(text).map(|p| Test::Range { lo: p, hi: p }),
+    }
+}
+
+fn parse_proto_value(text: &str) -> Result<Test, ValueErr> {
+    let all = || {
+        Err((
+            "E0407",
+            format!("protocol `{text}` matches every protocol"),
+            "remove `proto` to match every protocol".to_string(),
+        ))
+    };
+    if let Some((a, b)) = text.split_once('-') {
+        if let (Some(lo), Some(hi)) = (number(a), number(b)) {
+            if lo == 0 || hi > 255 || lo > hi {
+                return Err((
+                    "E0407",
+                    format!("bad protocol range `{text}`"),
+                    "protocol numbers are 1-255, the lower first".into(),
+                ));
+            }
+            return Ok(Test::Range { lo, hi });
+        }
+    }
+    if number(text).is_some_and(|n| n > 255) {
+        return Err((
+            "E0407",
+            format!("protocol number {text} is out of range"),
+            "protocol numbers are 1-255".into(),
+        ));
+    }
+    match parse_proto(text) {
+        Ok(Proto::Number(n)) => Ok(Test::Exact(n as u32)),
+        Ok(Proto::All) => all(),
+        Err(_) => Err((
+            "E0407",
+            format!("unknown protocol `{text}`"),
+            "write a protocol name (`tcp`, `udp`, `icmp`, `gre`, …) or a number 1-255".into(),
+        )),
+    }
+}
+
+fn parse_iface(text: &str) -> Result<Test, ValueErr> {
+    let (name, wildcard) = match text.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (text, false),
+    };
+    if text.is_empty() {
+        return Err((
+            "E0409",
+            "empty interface name".into(),
+            "write a name (`eth0`), a prefix wildcard (`eth+`) or remove the key".into(),
+        ));
+    }
+    if text.len() > MAX_IFACE_LEN {
+        return Err((
+            "E0409",
+            format!("interface `{text}` is longer than {MAX_IFACE_LEN} bytes"),
+            "Linux interface names have at most 15 bytes (iptables counts a trailing `+`)".into(),
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err((
+            "E0409",
+            format!("bad interface name {text:?}"),
+            "interface names have no white space, control characters or `/`".into(),
+        ));
+    }
+    // `+` alone is iptables' "any interface" (it still needs an interface to be known).
+    Ok(Test::Iface {
+        name: name.to_string(),
+        wildcard,
+    })
+}
+
+/// Set names: a letter or `_`, then letters, digits, `_`, `-`, `.`; at most 32 bytes.
+pub fn valid_set_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    s.len() <= 32
+        && b.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+/// Names iptables would refuse for a user chain (`iptables -N`), or the built-ins spelled in capitals.
+pub fn bad_chain_name(s: &str) -> Option<&'static str> {
+    const RESERVED: [&str; 10] = [
+        "ACCEPT",
+        "DROP",
+        "RETURN",
+        "QUEUE",
+        "NFQUEUE",
+        "INPUT",
+        "FORWARD",
+        "OUTPUT",
+        "PREROUTING",
+        "POSTROUTING",
+    ];
+    if s.is_empty() {
+        Some("empty")
+    } else if s.len() > 28 {
+        Some("longer than 28 characters")
+    } else if s.starts_with(['-', '!']) {
+        Some("starts with `-` or `!`")
+    } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains white space")
+    } else if RESERVED.contains(&s) {
+        Some("reserved (the built-in chains are written `input`, `forward`, `output`)")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn src_ip_parses_prefixes_ranges_and_rejects_host_bits() {
+        assert_eq!(
+            parse_value(Field::SrcIp, "10.0.0.0/8"),
+            Ok(Test::Prefix {
+                addr: 10 << 24,
+                len: 8
+            })
+        );
+        assert_eq!(
+            parse_value(Field::SrcIp, "0.0.0.0/0"),
+            Ok(Test::Prefix { addr: 0, len: 0 })
+        );
+        assert_eq!(
+            parse_value(Field::SrcIp, "1.2.3.4"),
+            Ok(Test::Prefix {
+                addr: 0x01020304,
+                len: 32
+            })
+        );
+        assert_eq!(
+            parse_value(Field::SrcIp, "10.0.0.1-10.0.0.9"),
+            Ok(Test::Range {
+                lo: 0x0a000001,
+                hi: 0x0a000009
+            })
+        );
+        for bad in [
+            "10.1.2.3/8",
+            "10.0.0.0/33",
+            "10.0.0.0/255.0.0.0",
+            "example.com",
+            "10.1",
+            "1.2.3.4/",
+            "2-1",
+        ] {
+            assert_eq!(
+                parse_value(Field::SrcIp, bad).unwrap_err().0,
+                "E0405",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn dst_port_parses_numbers_and_ranges() {
+        assert_eq!(
+            parse_value(Field::DstPort, "22"),
+            Ok(Test::Range { lo: 22, hi: 22 })
+        );
+        assert_eq!(
+            parse_value(Field::DstPort, "8000-8099"),
+            Ok(Test::Range { lo: 8000, hi: 8099 })
+        );
+        for bad in [
+            "65536",
+            "2-1",
+            "ssh",
+            "8000:8099",
+            "",
+            "-1",
+            "1-",
+            "99999999999",
+        ] {
+            assert_eq!(
+                parse_value(Field::DstPort, bad).unwrap_err().0,
+                "E0406",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn proto_parses_names_numbers_and_refuses_all() {
+        assert_eq!(parse_value(Field::Proto, "tcp"), Ok(Test::Exact(6)));
+        assert_eq!(parse_value(Field::Proto, "47"), Ok(Test::Exact(47)));
+        for bad in ["all", "0", "256", "tcpx"] {
+            assert_eq!(
+                parse_value(Field::Proto, bad).unwrap_err().0,
+                "E0407",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn in_iface_parses_wildcards() {
+        assert_eq!(
+            parse_value(Field::InIface, "eth+"),
+            Ok(Test::Iface {
+                name: "eth".into(),
+                wildcard: true
+            })
+        );
+        assert_eq!(
+            parse_value(Field::InIface, "+"),
+            Ok(Test::Iface {
+                name: String::new(),
+                wildcard: true
+            })
+        );
+        for bad in ["", "a-very-long-interface", "sixteen-chars-x+", "a b", "a/b"] {
+            assert_eq!(
+                parse_value(Field::InIface, bad).unwrap_err().0,
+                "E0409",
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Lowering: YAML AST → IR.
+//!
+//! Guarantees: a file without errors yields a [`Ruleset`] that passes [`crate::ir::verify`] and is the
+//! IR the iptables front end builds for the same firewall (chains in the order the file declares them,
+//! rule ids `r0..` chain by chain, matches sorted by field, single ports as one-port ranges, single
+//! addresses as `/32` prefixes, set references expanded into their elements with `Match::set` naming
+//! the set). Checked here, each with a located error: jump/goto targets (`E0410`), set references
+//! (`E0412`), ports only with `proto` tcp/udp (`E0408`), interfaces only where the hook has them
+//! (`E0409`), chain loops and nesting deeper than [`MAX_CALL_DEPTH`] (`E0411`), rule ids (`E0417`),
+//! comment length (`E0416`). Sets no rule uses get warning `W0401`.
+//!
+//! Thrown away: the spelling of values (the IR keeps what they denote), YAML spans beyond the match,
+//! rule, chain and set level.
+use super::ast::{ActionDef, ChainDef, Document, MatchDef, RuleDef, SetDef, Values};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{
+    Action, Chain, ChainId, Field, Hook, Match, NamedSet, Rule, RuleId, Ruleset, Test,
+    MAX_CALL_DEPTH,
+};
+use crate::lower::MAX_COMMENT_LEN;
+use std::collections::HashMap;
+
+/// Lower a read document; problems are appended to `diags`.
+pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
+    let sets: HashMap<&str, &SetDef> = doc
+        .sets
+        .iter()
+        .map(|s| (s.name.value.as_str(), s))
+        .collect();
+    let mut used_sets: Vec<&str> = Vec::new();
+    let chain_ids: HashMap<&str, (ChainId, &ChainDef)> = doc
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.value.as_str(), (ChainId(i as u32), c)))
+        .collect();
+    let mut rs = Ruleset {
+        chains: Vec::new(),
+        sets: doc
+            .sets
+            .iter()
+            .map(|s| NamedSet {
+                name: s.name.value.clone(),
+                field_kind: s.kind,
+                elements: s.elements.iter().map(|e| e.value.clone()).collect(),
+                span: s.span,
+            })
+            .collect(),
+    };
+    // Per chain: (target, span of the jump/goto) of every jump and goto, for the loop check.
+    let mut edges: Vec<Vec<(usize, Span)>> = Vec::new();
+    let mut next_id = 0u32;
+    for (ci, c) in doc.chains.iter().enumerate() {
+        let id = ChainId(ci as u32);
+        let mut chain = Chain {
+            id,
+            name: match c.hook {
+                Some(h) => h.chain_name().to_string(),
+                None => c.name.value.clone(),
+            },
+            hook: c.hook,
+            policy: c.policy.as_ref().map(|p| p.value),
+            rules: Vec::new(),
+            span: c.span,
+        };
+        let mut out = Vec::new();
+        for (ri, r) in c.rules.iter().enumerate() {
+            let rid = RuleId(next_id);
+            next_id += 1;
+            if !r.complete {
+                continue;
+            }
+            if let Some(rule) = lower_rule(
+                r,
+                rid,
+                id,
+                ri as u32 + 1,
+                &chain_ids,
+                &sets,
+                &mut used_sets,
+                &mut out,
+                diags,
+            ) {
+                chain.rules.push(rule);
+            }
+        }
+        edges.push(out);
+        rs.chains.push(chain);
+    }
+    check_graph(&rs, &edges, diags);
+    for s in &doc.sets {
+        if !used_sets.contains(&s.name.value.as_str()) {
+            diags.push(
+                Diagnostic::warning("W0401", format!("set `{}` is never used", s.name.value))
+                    .at(s.name.span)
+                    .help(format!(
+                        "reference it from a rule (`src_ip: \"@{}\"`) or remove it",
+                        s.name.value
+                    )),
+            );
+        }
+    }
+    rs
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_rule<'d>(
+    r: &'d RuleDef,
+    id: RuleId,
+    chain: ChainId,
+    position: u32,
+    chains: &HashMap<&str, (ChainId, &ChainDef)>,
+    sets: &HashMap<&str, &'d SetDef>,
+    used_sets: &mut Vec<&'d str>,
+    edges: &mut Vec<(usize, Span)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Rule> {
+    let before = diags.len();
+    if let Some(want) = &r.id {
+        if want.value != id.0 {
+            diags.push(
+                Diagnostic::error("E0417", format!("rule id `r{}` does not match the rule's place: it is {id}", want.value))
+                    .at(want.span)
+                    .help("rule ids count rules from r0 across all chains in file order; fix the id or remove it"),
+            );
+        }
+    }
+    if let Some(c) = &r.comment {
+        if c.value.len() > MAX_COMMENT_LEN {
+            diags.push(
+                Diagnostic::error(
+                    "E0416",
+                    format!(
+                        "comment is {} bytes long; at most {MAX_COMMENT_LEN} are allowed",
+                        c.value.len()
+                    ),
+                )
+                .at(c.span)
+                .help("iptables' comment match stores 255 bytes; shorten the comment"),
+            );
+        }
+    }
+    let mut matches = Vec::new();
+    for m in &r.matches {
+        if let Some(lowered) = lower_match(m, sets, used_sets, diags) {
+            matches.push(lowered);
+        }
+    }
+    check_transport(r, &matches, diags);
+    let action = match r.action.as_ref().map(|a| &a.value) {
+        Some(ActionDef::Accept) => Action::Accept,
+        Some(ActionDef::Drop) => Action::Drop,
+        Some(ActionDef::Return) => Action::Return,
+        Some(ActionDef::Jump(target) | ActionDef::Goto(target)) => {
+            let jump = matches!(
+                r.action.as_ref().map(|a| &a.value),
+                Some(ActionDef::Jump(_))
+            );
+            match chains.get(target.value.as_str()) {
+                Some((tid, def)) if def.hook.is_none() => {
+                    edges.push((tid.0 as usize, target.span));
+                    if jump {
+                        Action::Jump(*tid)
+                    } else {
+                        Action::Goto(*tid)
+                    }
+                }
+                Some(_) => {
+                    diags.push(
+                        Diagnostic::error("E0410", format!("cannot jump to the built-in chain `{}`", target.value))
+                            .at(target.span)
+                            .help("jump and goto go to user chains; move the rules into a user chain and jump there from both places"),
+                    );
+                    return None;
+                }
+                None => {
+                    let mut names: Vec<&str> = chains
+                        .iter()
+                        .filter(|(_, (_, d))| d.hook.is_none())
+                        .map(|(n, _)| *n)
+                        .collect();
+                    names.sort_unstable();
+                    diags.push(
+                        Diagnostic::error("E0410", format!("unknown chain `{}`", target.value))
+                            .at(target.span)
+                            .label("no such user chain")
+                            .help(if names.is_empty() {
+                                "declare it under `chains:` (`NAME: {rules: [...]}`)".to_string()
+                            } else {
+                                format!("user chains: {}", names.join(", "))
+                            }),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => return None,
+    };
+    if diags[before..].iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    Some(Rule {
+        id,
+        chain,
+        position,
+        matches,
+        action,
+        comment: r.comment.as_ref().map(|c| c.value.clone()),
+        counters: None,
+        span: r.span,
+    })
+}
+
+fn lower_match<'d>(
+    m: &'d MatchDef,
+    sets: &HashMap<&str, &'d SetDef>,
+    used_sets: &mut Vec<&'d str>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Match> {
+    match &m.values {
+        Values::Tests(tests) => Some(Match {
+            field: m.field,
+            tests: tests.iter().map(|t| t.value.clone()).collect(),
+            negated: m.negated,
+            set: None,
+            span: m.span,
+        }),
+        Values::Set(name) => {
+            let Some(set) = sets.get(name.value.as_str()) else {
+                let mut names: Vec<&str> = sets.keys().copied().collect();
+                names.sort_unstable();
+                diags.push(
+                    Diagnostic::error("E0412", format!("unknown set `@{}`", name.value))
+                        .at(name.span)
+                        .label("no such set")
+                        .help(if names.is_empty() {
+                            format!(
+                                "define it under `sets:` (`{}: {{addr: [...]}}`)",
+                                name.value
+                            )
+                        } else {
+                            format!(
+                                "sets: {}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("@{n}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }),
+                );
+                return None;
+            };
+            used_sets.push(set.name.value.as_str());
+            if !set.kind.fits(m.field) {
+                diags.push(
+                    Diagnostic::error(
+                        "E0412",
+                        format!(
+                            "set `@{}` holds {} values; `{}` cannot use it",
+                            name.value,
+                            set.kind.as_str(),
+                            m.field
+                        ),
+                    )
+                    .at(name.span)
+                    .help(match set.kind {
+                        crate::ir::SetKind::Addr => "address sets fit `src_ip` and `dst_ip`",
+                        crate::ir::SetKind::Port => "port sets fit `src_port` and `dst_port`",
+                        crate::ir::SetKind::Proto => "protocol sets fit `proto`",
+                    }),
+                );
+                return None;
+            }
+            Some(Match {
+                field: m.field,
+                tests: set.elements.iter().map(|e| e.value.clone()).collect(),
+                negated: m.negated,
+                set: Some(set.name.value.clone()),
+                span: m.span,
+            })
+        }
+    }
+}
+
+/// Ports need `proto` tcp or udp, not negated (iptables: the tcp/udp/multiport matches require it).
+fn check_transport(r: &RuleDef, matches: &[Match], diags: &mut Vec<Diagnostic>) {
+    let Some(port) = r.matches.iter().find(|m| m.field.info().transport) else {
+        return;
+    };
+    let proto = matches.iter().find(|m| m.field == Field::Proto);
+    let problem = match proto {
+        None if r.matches.iter().any(|m| m.field == Field::Proto) => return, // reported already
+        None => "a rule that matches ports must say `proto: tcp` or `proto: udp`".to_string(),
+        Some(p) if p.negated => "ports cannot be matched with a negated `proto`".to_string(),
+        Some(p) if !p.tests.iter().all(|t| matches!(t, Test::Exact(6 | 17))) => {
+            "ports can be matched only when `proto` is tcp or udp".to_string()
+        }
+        Some(_) => return,
+    };
+    diags.push(
+        Diagnostic::error("E0408", format!("`{}`: {problem}", port.field))
+            .at(port.span)
+            .help("iptables refuses `--dport` without `-p tcp` or `-p udp`; add `proto: tcp` (or udp)"),
+    );
+}
+
+/// Loops, nesting depth, and interfaces the reaching hooks do not have.
+fn check_graph(rs: &Ruleset, edges: &[Vec<(usize, Span)>], diags: &mut Vec<Diagnostic>) {
+    const UNSEEN: usize = usize::MAX;
+    const ACTIVE: usize = usize::MAX - 1;
+    let n = rs.chains.len();
+    let mut depth = vec![UNSEEN; n];
+    'roots: for root in 0..n {
+        if depth[root] != UNSEEN {
+            continue;
+        }
+        depth[root] = ACTIVE;
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (c, ref mut i)) = stack.last_mut() {
+            if let Some(&(t, at)) = edges[c].get(*i) {
+                *i += 1;
+                match depth[t] {
+                    ACTIVE => {
+                        let mut path: Vec<&str> = stack
+                            .iter()
+                            .skip_while(|(s, _)| *s != t)
+                            .map(|(s, _)| rs.chains[*s].name.as_str())
+                            .collect();
+                        path.push(&rs.chains[t].name);
+                        diags.push(
+                            Diagnostic::error("E0411", format!("chain loop: {}", path.join(" -> ")))
+                                .at(at)
+                                .label("closes the loop")
+                                .help("iptables refuses loops (\"Too many levels of symbolic links\"); a chain may not reach itself"),
+                        );
+                        break 'roots;
+                    }
+                    UNSEEN => {
+                        depth[t] = ACTIVE;
+                        stack.push((t, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                let d = edges[c]
+                    .iter()
+                    .map(|&(t, _)| depth[t] + 1)
+                    .max()
+                    .unwrap_or(0);
+                if d > MAX_CALL_DEPTH {
+                    let at = edges[c]
+                        .iter()
+                        .max_by_key(|&&(t, _)| depth[t])
+                        .map(|&(_, s)| s);
+                    let mut diag = Diagnostic::error(
+                        "E0411",
+                        format!("jumps and gotos nest {d} deep from `{}`; at most {MAX_CALL_DEPTH} are allowed", rs.chains[c].name),
+                    )
+                    .help("flatten the chain structure");
+                    if let Some(at) = at {
+                        diag = diag.at(at);
+                    }
+                    diags.push(diag);
+                    break 'roots;
+                }
+                depth[c] = d;
+                stack.pop();
+            }
+        }
+    }
+    // Interfaces: each chain's rules see the hooks that reach it.
+    for hook in Hook::ALL {
+        let Some(start) = rs.hook_chain(hook) else {
+            continue;
+        };
+        let mut seen = vec![false; n];
+        let mut todo = vec![start.id.0 as usize];
+        seen[start.id.0 as usize] = true;
+        while let Some(c) = todo.pop() {
+            for &(t, _) in &edges[c] {
+                if !seen[t] {
+                    seen[t] = true;
+                    todo.push(t);
+                }
+            }
+        }
+        for c in (0..n).filter(|&c| seen[c]) {
+            for r in &rs.chains[c].rules {
+                for m in &r.matches {
+                    if matches!(m.field, Field::InIface | Field::OutIface)
+                        && !hook.has_iface(m.field)
+                    {
+                        let via = if c == start.id.0 as usize {
+                            String::new()
+                        } else {
+                            format!(
+                                " (chain `{}` is reached from `{}`)",
+                                rs.chains[c].name,
+                                hook.as_str()
+                            )
+                        };
+                        diags.push(
+                            Diagnostic::error(
+                                "E0409",
+                                format!("`{}` cannot be used in `{}`{via}", m.field, hook.as_str()),
+                            )
+                            .at(m.span)
+                            .help(match m.field {
+                                Field::OutIface => "packets at input have no output interface (iptables: \"Can't use -o with INPUT\")",
+                                _ => "packets at output have no input interface (iptables: \"Can't use -i with OUTPUT\")",
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

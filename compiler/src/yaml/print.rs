@@ -1,0 +1,206 @@
+//! The printer: IR → YAML rule language text.
+//!
+//! Guarantees: [`super::lower`] of the printed text gives back the same ruleset, except for spans
+//! (the text is new), counters (printed as comments, which the reader skips) and spellings the IR
+//! has twice for one meaning (a port or address as `Exact(v)` comes back as a one-value range or a
+//! `/32` prefix, a one-value protocol range as `Exact`). Sets print under `sets:` and matches that came from a set print as `"@name"`;
+//! comments (rule `comment`) are always double-quoted with YAML escapes, so any text survives.
+//!
+//! Limitation: a user chain whose name is `input`, `forward` or `output` (legal in iptables) prints as
+//! that key and would be read back as the built-in chain; `migrate` reports it.
+use super::Annotations;
+use crate::ir::{Action, Chain, Field, Match, Ruleset, SetKind, Test};
+use crate::syntax::iptables::values::{parse_proto, proto_name, Proto};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// Print a ruleset in the YAML rule language, with the annotation comment lines.
+pub fn print(rs: &Ruleset, notes: &Annotations) -> String {
+    let mut out = String::new();
+    for line in &notes.header {
+        comment_lines(&mut out, "", line);
+    }
+    if !rs.sets.is_empty() {
+        out.push_str("sets:\n");
+        for s in &rs.sets {
+            let field = match s.field_kind {
+                SetKind::Addr => Field::SrcIp,
+                SetKind::Port => Field::DstPort,
+                SetKind::Proto => Field::Proto,
+            };
+            let _ = writeln!(
+                out,
+                "  {}:\n    {}: {}",
+                key(&s.name),
+                s.field_kind.as_str(),
+                list(field, &s.elements)
+            );
+        }
+    }
+    if rs.chains.is_empty() {
+        out.push_str("chains: {}\n");
+        return out;
+    }
+    out.push_str("chains:\n");
+    for c in &rs.chains {
+        chain(&mut out, rs, c, notes);
+    }
+    out
+}
+
+fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations) {
+    let name = match c.hook {
+        Some(h) => h.as_str().to_string(),
+        None => key(&c.name),
+    };
+    let _ = writeln!(out, "  {name}:");
+    if let Some(p) = c.policy {
+        let _ = writeln!(out, "    policy: {}", p.as_str());
+    }
+    if c.rules.is_empty() {
+        out.push_str("    rules: []\n");
+    } else {
+        out.push_str("    rules:\n");
+    }
+    for r in &c.rules {
+        for line in notes.before_rule.get(&r.id).into_iter().flatten() {
+            comment_lines(out, "      ", line);
+        }
+        if let Some((p, b)) = r.counters {
+            let _ = writeln!(out, "      # counters: {p} packets, {b} bytes");
+        }
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(cm) = &r.comment {
+            lines.push(format!("comment: {}", quoted(cm)));
+        }
+        for m in &r.matches {
+            lines.push(format!("{}: {}", m.field.name(), match_value(m)));
+        }
+        lines.push(match r.action {
+            Action::Accept => "action: accept".to_string(),
+            Action::Drop => "action: drop".to_string(),
+            Action::Return => "action: return".to_string(),
+            Action::Jump(t) | Action::Goto(t) => {
+                let verb = if matches!(r.action, Action::Jump(_)) {
+                    "jump"
+                } else {
+                    "goto"
+                };
+                let target = rs
+                    .chain(t)
+                    .map_or_else(|| t.to_string(), |c| c.name.clone());
+                format!("{verb}: {}", key(&target))
+            }
+        });
+        for (i, l) in lines.iter().enumerate() {
+            let _ = writeln!(out, "      {}{l}", if i == 0 { "- " } else { "  " });
+        }
+    }
+    for line in notes.chain_end.get(&c.id).into_iter().flatten() {
+        comment_lines(out, "      ", line);
+    }
+}
+
+fn comment_lines(out: &mut String, indent: &str, text: &str) {
+    for l in text.split('\n') {
+        let l = l.trim_end_matches('\r');
+        if l.is_empty() {
+            let _ = writeln!(out, "{indent}#");
+        } else {
+            let _ = writeln!(out, "{indent}# {l}");
+        }
+    }
+}
+
+fn match_value(m: &Match) -> String {
+    let inner = match &m.set {
+        Some(s) => quoted(&format!("@{s}")),
+        None => list(m.field, &m.tests),
+    };
+    if m.negated {
+        format!("{{not: {inner}}}")
+    } else {
+        inner
+    }
+}
+
+/// One value bare, several as a flow list.
+fn list(field: Field, tests: &[Test]) -> String {
+    match tests {
+        [t] => value(field, t),
+        ts => format!(
+            "[{}]",
+            ts.iter()
+                .map(|t| value(field, t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn value(field: Field, t: &Test) -> String {
+    let ip = |v: u32| Ipv4Addr::from(v).to_string();
+    match (field, t) {
+        (Field::SrcIp | Field::DstIp, Test::Prefix { addr, len: 32 }) => ip(*addr),
+        (_, Test::Prefix { addr, len }) => format!("{}/{len}", ip(*addr)),
+        (Field::SrcIp | Field::DstIp, Test::Exact(v)) => ip(*v),
+        (Field::SrcIp | Field::DstIp, Test::Range { lo, hi }) => format!("{}-{}", ip(*lo), ip(*hi)),
+        (Field::Proto, Test::Exact(n)) => u8::try_from(*n)
+            .ok()
+            .and_then(proto_name)
+            .filter(|name| matches!(parse_proto(name), Ok(Proto::Number(p)) if u32::from(p) == *n))
+            .map_or_else(|| n.to_string(), str::to_string),
+        (_, Test::Exact(v)) => v.to_string(),
+        (_, Test::Range { lo, hi }) if lo == hi => lo.to_string(),
+        (_, Test::Range { lo, hi }) => format!("{lo}-{hi}"),
+        (_, Test::Iface { name, wildcard }) => {
+            let text = format!("{name}{}", if *wildcard { "+" } else { "" });
+            key(&text)
+        }
+    }
+}
+
+/// A name as a plain scalar when that reads back as the same text, else double-quoted.
+fn key(s: &str) -> String {
+    let mut chars = s.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '+'))
+        && !matches!(
+            s,
+            "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        quoted(s)
+    }
+}
+
+/// A YAML double-quoted scalar; everything outside printable ASCII and the safe Unicode ranges escaped.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            ' '..='~' => out.push(c),
+            '\u{a0}'..='\u{d7ff}' if !matches!(c, '\u{2028}' | '\u{2029}') => out.push(c),
+            '\u{e000}'..='\u{fffd}' if c != '\u{feff}' => out.push(c),
+            '\u{10000}'.. => out.push(c),
+            c if (c as u32) <= 0xff => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
+}
