@@ -282,3 +282,192 @@ fn dump_examples_rulesets() {
         insta::assert_snapshot!(format!("example_{name}"), a.dump());
     }
 }
+
+fn list(field: Field, tests: Vec<Test>, negated: bool) -> Match {
+    Match {
+        field,
+        tests,
+        negated,
+        set: None,
+        span: Span::default(),
+    }
+}
+
+/// Lists compile exactly: overlapping, nested and adjacent tests of one rule, negated or not.
+#[test]
+fn dump_lists_of_prefixes_and_ports() {
+    let rs = input(
+        Verdict::Drop,
+        vec![
+            (
+                vec![list(
+                    Field::SrcIp,
+                    vec![pfx("10.0.0.0/8"), pfx("10.1.0.0/16"), pfx("192.168.1.0/24")],
+                    false,
+                )],
+                Action::Drop,
+                None,
+            ),
+            (
+                vec![
+                    list(
+                        Field::SrcIp,
+                        vec![pfx("10.1.2.0/24"), pfx("192.168.0.0/16")],
+                        true,
+                    ),
+                    m(Field::Proto, TCP, false),
+                    list(
+                        Field::DstPort,
+                        vec![
+                            Test::Exact(80),
+                            Test::Range { lo: 79, hi: 81 },
+                            Test::Range { lo: 82, hi: 90 },
+                            Test::Exact(443),
+                        ],
+                        false,
+                    ),
+                ],
+                Action::Accept,
+                Some("web"),
+            ),
+            (
+                vec![
+                    list(Field::Proto, vec![Test::Exact(6), Test::Exact(17)], false),
+                    list(
+                        Field::DstPort,
+                        vec![Test::Exact(53), Test::Range { lo: 0, hi: 10 }],
+                        true,
+                    ),
+                ],
+                Action::Accept,
+                None,
+            ),
+        ],
+    );
+    let c = classify(&rs, Hook::Input);
+    let sip = c.field(Field::SrcIp).unwrap();
+    let at = |a: &str| {
+        let v = FieldValue::Value(u32::from(a.parse::<Ipv4Addr>().unwrap()));
+        sip.classes[sip.class_of(v) as usize]
+            .iter_ones()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at("10.1.2.3"), vec![0, 2]);
+    assert_eq!(at("10.1.3.3"), vec![0, 1, 2]);
+    assert_eq!(at("192.168.1.1"), vec![0, 2]);
+    assert_eq!(at("192.168.2.1"), vec![2]);
+    assert_eq!(at("8.8.8.8"), vec![1, 2]);
+    let dp = c.field(Field::DstPort).unwrap();
+    let at = |p: u32| {
+        dp.classes[dp.class_of(FieldValue::Value(p)) as usize]
+            .iter_ones()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(78), vec![0, 2]);
+    assert_eq!(at(79), vec![0, 1, 2]);
+    assert_eq!(at(90), vec![0, 1, 2]);
+    assert_eq!(at(91), vec![0, 2]);
+    assert_eq!(at(443), vec![0, 1, 2]);
+    assert_eq!(at(53), vec![0]);
+    assert_eq!(at(10), vec![0]);
+    assert_eq!(at(11), vec![0, 2]);
+    insta::assert_snapshot!(build(&rs, Hook::Input).unwrap().dump());
+}
+
+/// What the datapath cannot compile is a located error naming the rule; other chains are notes.
+#[test]
+fn artifact_rejects_jump_and_iface_with_the_rule_span() {
+    use tailwall_compiler::artifact::{ignored, BuildError, IgnoredWhy};
+    let mut rs = input(
+        Verdict::Drop,
+        vec![
+            (vec![m(Field::Proto, TCP, false)], Action::Accept, None),
+            (vec![], Action::Drop, None),
+        ],
+    );
+    rs.chains[0].rules[1].action = Action::Jump(ChainId(2));
+    let span = Span::new(40, 52);
+    rs.chains[0].rules[1].span = span;
+    let chain = |id: u32, name: &str, hook: Option<Hook>, first: u32| Chain {
+        id: ChainId(id),
+        name: name.into(),
+        hook,
+        policy: hook.map(|_| Verdict::Accept),
+        rules: vec![Rule {
+            id: RuleId(first),
+            chain: ChainId(id),
+            position: 1,
+            matches: vec![],
+            action: Action::Drop,
+            comment: None,
+            counters: None,
+            span: Span::default(),
+        }],
+        span: Span::new(id as usize, id as usize + 1),
+    };
+    rs.chains.push(chain(1, "FORWARD", Some(Hook::Forward), 2));
+    rs.chains.push(chain(2, "web", None, 3));
+    rs.chains.push(chain(3, "unused", None, 4));
+    tailwall_compiler::ir::verify(&rs).unwrap();
+    let e = build(&rs, Hook::Input).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            BuildError::Unsupported {
+                rule: RuleId(1),
+                position: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let d = e.diagnostic().unwrap();
+    assert_eq!(d.span, Some(span));
+    assert_eq!(
+        d.message,
+        "jump to user chain `web` is not supported by the datapath yet"
+    );
+    let ig = ignored(&rs, Hook::Input);
+    let got: Vec<(&str, IgnoredWhy)> = ig.iter().map(|i| (i.name.as_str(), i.why)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("FORWARD", IgnoredWhy::OtherHook(Hook::Forward)),
+            ("unused", IgnoredWhy::Unreachable)
+        ]
+    );
+    assert_eq!(ig[1].diagnostic().code, "N0002");
+
+    // Without the jump: builds; `web` is now unreachable too.
+    rs.chains[0].rules[1].action = Action::Drop;
+    assert!(build(&rs, Hook::Input).is_ok());
+    assert_eq!(ignored(&rs, Hook::Input).len(), 3);
+    // An interface match in INPUT.
+    rs.chains[0].rules[0].matches.push(Match::single(
+        Field::InIface,
+        Test::Iface {
+            name: "eth".into(),
+            wildcard: true,
+        },
+        false,
+        Span::default(),
+    ));
+    let e = build(&rs, Hook::Input).unwrap_err();
+    assert!(
+        matches!(&e, BuildError::Unsupported { rule: RuleId(0), message, .. } if message.contains("in_iface")),
+        "{e:?}"
+    );
+    // Return and goto too; and only INPUT is built.
+    for action in [Action::Return, Action::Goto(ChainId(2))] {
+        rs.chains[0].rules[0].matches.clear();
+        rs.chains[0].rules[0].action = action;
+        assert!(matches!(
+            build(&rs, Hook::Input),
+            Err(BuildError::Unsupported { .. })
+        ));
+    }
+    assert_eq!(
+        build(&rs, Hook::Forward),
+        Err(BuildError::Hook(Hook::Forward))
+    );
+}

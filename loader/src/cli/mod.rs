@@ -193,7 +193,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
-pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
+/// Returns the source too, to render later diagnostics (the datapath's) against it.
+pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
     let text = std::fs::read(path)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8(text).map_err(|e| {
@@ -209,7 +210,7 @@ pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
             if !l.diagnostics.is_empty() {
                 eprint!("{}", render_all(&l.diagnostics, &src));
             }
-            Ok(l.ruleset)
+            Ok((l.ruleset, src))
         }
         Err(diags) => {
             eprint!("{}", render_all(&diags, &src));
@@ -228,8 +229,28 @@ pub fn load_rules(path: &Path) -> Result<Ruleset, Failure> {
     }
 }
 
-pub fn build(rs: &Ruleset) -> Result<Artifact, Failure> {
-    artifact::build(rs, Hook::Input).map_err(|e| Failure::Semantic(e.to_string()))
+/// Build the INPUT artifact. Prints one note per chain the datapath does not enforce; a rule the
+/// datapath cannot compile is rendered as a located diagnostic against `src` (exit 3).
+pub fn build(rs: &Ruleset, src: &SourceFile) -> Result<Artifact, Failure> {
+    match artifact::build(rs, Hook::Input) {
+        Ok(a) => {
+            let notes: Vec<_> = artifact::ignored(rs, Hook::Input)
+                .iter()
+                .map(artifact::Ignored::diagnostic)
+                .collect();
+            if !notes.is_empty() {
+                eprint!("{}", render_all(&notes, src));
+            }
+            Ok(a)
+        }
+        Err(e) => match e.diagnostic() {
+            Some(d) => {
+                eprint!("{}", render_all(&[d], src));
+                Err(Failure::Diagnostics { parse: false })
+            }
+            None => Err(Failure::Semantic(e.to_string())),
+        },
+    }
 }
 
 /// Bytes a map occupies at most (keys + values of every entry).
@@ -245,19 +266,19 @@ fn compile(
     wait: bool,
     output: Output,
 ) -> Result<(), Failure> {
-    let rs = load_rules(rules)?;
+    let (rs, src) = load_rules(rules)?;
     match dump {
         Some(Dump::Ir) => {
             print!("{}", rs.dump());
             return Ok(());
         }
         Some(Dump::Tables) => {
-            print!("{}", build(&rs)?.dump());
+            print!("{}", build(&rs, &src)?.dump());
             return Ok(());
         }
         None => {}
     }
-    let art = build(&rs)?;
+    let art = build(&rs, &src)?;
     let chain = rs.hook_chain(Hook::Input);
     let policy = chain
         .and_then(|c| c.policy)

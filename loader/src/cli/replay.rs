@@ -93,8 +93,8 @@ pub fn run(
     if repeat == Some(0) {
         return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
-    let rs = load_rules(rules)?;
-    let art = build(&rs)?;
+    let (rs, src) = load_rules(rules)?;
+    let art = build(&rs, &src)?;
     let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
     for (i, f) in frames
         .iter()
