@@ -585,3 +585,15 @@ proptest! {
         prop_assert_eq!(normalized(&again), normalized(&rs), "printed:\n{}", printed);
     }
 }
+
+#[test]
+fn lower_refuses_deep_nesting_and_alias_bombs() {
+    let deep = format!("chains: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nchains: *g\n";
+    for text in [deep.as_str(), bomb] {
+        let src = SourceFile::new("evil.yaml", text);
+        let diags = yaml::lower(&src).expect_err("refused");
+        assert_eq!(diags[0].code, "E0401", "{}", render_all(&diags, &src));
+        assert!(diags[0].span.is_some());
+    }
+}

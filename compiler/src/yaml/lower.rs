@@ -18,7 +18,7 @@ use crate::ir::{
     MAX_CALL_DEPTH,
 };
 use crate::lower::MAX_COMMENT_LEN;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Lower a read document; problems are appended to `diags`.
 pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
@@ -27,7 +27,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
         .iter()
         .map(|s| (s.name.value.as_str(), s))
         .collect();
-    let mut used_sets: Vec<&str> = Vec::new();
+    let mut used_sets: HashSet<&str> = HashSet::new();
     let chain_ids: HashMap<&str, (ChainId, &ChainDef)> = doc
         .chains
         .iter()
@@ -111,7 +111,7 @@ fn lower_rule<'d>(
     position: u32,
     chains: &HashMap<&str, (ChainId, &ChainDef)>,
     sets: &HashMap<&str, &'d SetDef>,
-    used_sets: &mut Vec<&'d str>,
+    used_sets: &mut HashSet<&'d str>,
     edges: &mut Vec<(usize, Span)>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
@@ -214,7 +214,7 @@ fn lower_rule<'d>(
 fn lower_match<'d>(
     m: &'d MatchDef,
     sets: &HashMap<&str, &'d SetDef>,
-    used_sets: &mut Vec<&'d str>,
+    used_sets: &mut HashSet<&'d str>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Match> {
     match &m.values {
@@ -251,7 +251,7 @@ fn lower_match<'d>(
                 );
                 return None;
             };
-            used_sets.push(set.name.value.as_str());
+            used_sets.insert(set.name.value.as_str());
             if !set.kind.fits(m.field) {
                 diags.push(
                     Diagnostic::error(
