@@ -597,3 +597,25 @@ fn lower_refuses_deep_nesting_and_alias_bombs() {
         assert!(diags[0].span.is_some());
     }
 }
+
+#[test]
+fn docs_yaml_examples_lower() {
+    let docs = std::fs::read_to_string(manifest().join("../docs/yaml.md")).expect("docs/yaml.md");
+    let mut checked = 0;
+    for (i, block) in docs.split("```yaml\n").skip(1).enumerate() {
+        let block = block.split("```").next().unwrap_or("");
+        // Complete documents only; fragments (a rule, a `sets:` excerpt, `[...]` placeholders) are not.
+        if !block.contains("chains:") || block.contains("[...]") {
+            continue;
+        }
+        let src = SourceFile::new(format!("docs-block-{i}.yaml"), block);
+        if let Err(d) = yaml::lower(&src) {
+            panic!(
+                "docs/yaml.md example {i} does not lower:\n{block}\n{}",
+                render_all(&d, &src)
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} complete examples found");
+}
