@@ -189,6 +189,16 @@ impl Reader<'_> {
                     .iter()
                     .copied()
                     .find(|k| k.eq_ignore_ascii_case(key.value))
+            })
+            .or_else(|| {
+                // A typo: the closest key within two edits.
+                known
+                    .iter()
+                    .copied()
+                    .map(|k| (edit_distance(k, key.value), k))
+                    .filter(|&(d, _)| d <= 2)
+                    .min()
+                    .map(|(_, k)| k)
             });
         let help = match suggestion {
             Some(k) => format!("did you mean `{k}`?"),
@@ -699,6 +709,25 @@ impl Reader<'_> {
     }
 }
 
+/// Levenshtein distance (bytes), for "did you mean"; gives up early on long keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > 2 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 fn expected(field: Field) -> &'static str {
     match field {
         Field::SrcIp | Field::DstIp => "an address, a prefix or an address range",
@@ -1042,7 +1071,13 @@ mod tests {
                 wildcard: true
             })
         );
-        for bad in ["", "a-very-long-interface", "sixteen-chars-x+", "a b", "a/b"] {
+        for bad in [
+            "",
+            "a-very-long-interface",
+            "sixteen-chars-x+",
+            "a b",
+            "a/b",
+        ] {
             assert_eq!(
                 parse_value(Field::InIface, bad).unwrap_err().0,
                 "E0409",
