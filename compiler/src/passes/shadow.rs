@@ -124,8 +124,19 @@ impl Set {
         }
         Set(out)
     }
+    /// Every interval lies inside one interval of `o` (`o`'s intervals are merged, so this is exact).
     pub fn is_subset(&self, o: &Set) -> bool {
-        self.subtract(o).is_empty()
+        let mut j = 0;
+        for &(lo, hi) in &self.0 {
+            while j < o.0.len() && o.0[j].1 < lo {
+                j += 1;
+            }
+            match o.0.get(j) {
+                Some(&(olo, ohi)) if olo <= lo && hi <= ohi => {}
+                _ => return false,
+            }
+        }
+        true
     }
 }
 
@@ -268,6 +279,28 @@ pub fn match_set(m: &Match) -> Set {
 /// A rule as a box: one set per field, in `Field::ALL` order, then the *ports* dimension.
 pub type RuleBox = Vec<Set>;
 
+/// Number of dimensions of a [`RuleBox`].
+const DIMS: usize = PORTS_DIM + 1;
+type Hull = [(u64, u64); DIMS];
+
+fn hull(b: &RuleBox) -> Hull {
+    let mut h = [(1, 0); DIMS];
+    for (d, s) in b.iter().enumerate() {
+        if let (Some(first), Some(last)) = (s.0.first(), s.0.last()) {
+            h[d] = (first.0, last.1);
+        }
+    }
+    h
+}
+fn hull_intersects(a: &Hull, b: &Hull) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| x.0.max(y.0) <= x.1.min(y.1))
+}
+fn hull_subset(b: &Hull, a: &Hull) -> bool {
+    b.iter().zip(a).all(|(x, y)| y.0 <= x.0 && x.1 <= y.1)
+}
+
 fn box_subset(b: &RuleBox, a: &RuleBox) -> bool {
     b.iter().zip(a).all(|(x, y)| x.is_subset(y))
 }
@@ -346,6 +379,9 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
         .iter()
         .map(|b| b.iter().all(|s| !s.is_empty()))
         .collect();
+    // Per box, the smallest interval holding each dimension's set, inline: a cheap necessary test for
+    // "intersects" and "is a subset" before the exact one (long chains compare every pair of rules).
+    let hulls: Vec<Hull> = boxes.iter().map(|b| hull(b)).collect();
     for (j, b) in boxes.iter().enumerate() {
         let rule = &chain.rules[j];
         if !live[j] {
@@ -356,8 +392,14 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
             });
             continue;
         }
-        let earlier = (0..j).filter(|&i| live[i] && terminal(chain.rules[i].action));
-        if let Some(i) = earlier.clone().find(|&i| box_subset(b, &boxes[i])) {
+        let hb = &hulls[j];
+        let earlier = (0..j).filter(|&i| {
+            live[i] && terminal(chain.rules[i].action) && hull_intersects(hb, &hulls[i])
+        });
+        if let Some(i) = earlier
+            .clone()
+            .find(|&i| hull_subset(hb, &hulls[i]) && box_subset(b, &boxes[i]))
+        {
             out.push(Finding {
                 rule: rule.id,
                 why: Why::CoveredBy(chain.rules[i].id),

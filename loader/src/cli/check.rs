@@ -1,14 +1,17 @@
 //! `tailwall check RULES`: every static check, all diagnostics at once, no root.
 //!
-//! Runs, in order: the front end (parse + lower, which verifies the IR), the analysis passes
+//! Runs, in order: the front end chosen by the file name (`.yaml`/`.yml`: the YAML rule language, else
+//! iptables-save; parse + lower, which verifies the IR), the analysis passes
 //! (`passes::run_all`: shadowed and redundant rules), and the datapath's compilability of the INPUT
 //! chain (`artifact::build`, plus one note per chain the datapath leaves out). Exit 0 when there is no
-//! error (warnings and notes allowed), 2 when the file does not parse, 3 for any other error.
+//! error (warnings and notes allowed), 2 when the file does not parse (iptables-save `E01xx`, invalid
+//! YAML), 3 for any other error.
 use super::{Failure, Output, SCHEMA_VERSION};
 use serde::Serialize;
 use std::path::Path;
 use tailwall_compiler::artifact::{self, BuildError};
 use tailwall_compiler::diag::{render_all, Diagnostic, Severity, SourceFile};
+use tailwall_compiler::frontend::{self, Format};
 use tailwall_compiler::ir::{self, Hook, Ruleset};
 use tailwall_compiler::passes;
 
@@ -26,9 +29,14 @@ pub fn read_source(path: &Path) -> Result<SourceFile, Failure> {
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 
-/// Is this error a syntax error (the file does not parse), as opposed to a semantic one?
-pub fn is_parse_error(d: &Diagnostic) -> bool {
-    d.is_error() && d.code.starts_with("E01")
+/// Is this front-end error a syntax error (the file does not parse), as opposed to a semantic one?
+/// iptables-save: the parser's `E01xx`; YAML: invalid YAML (`E0401`).
+pub fn is_parse_error(format: Format, d: &Diagnostic) -> bool {
+    d.is_error()
+        && match format {
+            Format::IptablesSave => d.code.starts_with("E01"),
+            Format::Yaml => d.code == "E0401",
+        }
 }
 
 /// Everything `check` found in one file.
@@ -37,6 +45,8 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// The lowered ruleset, when the front end accepted the file.
     pub ruleset: Option<Ruleset>,
+    /// The front end rejected the file with a syntax error.
+    pub parse_failed: bool,
 }
 
 impl Report {
@@ -47,13 +57,16 @@ impl Report {
 
 /// Run every static check on a source file.
 pub fn check_source(src: &SourceFile) -> Report {
-    let lowered = match tailwall_compiler::lower::iptables(src) {
+    let format = Format::of(&src.name);
+    let lowered = match frontend::load(src) {
         Ok(l) => l,
         Err(diagnostics) => {
+            let parse_failed = diagnostics.iter().any(|d| is_parse_error(format, d));
             return Report {
                 diagnostics,
                 ruleset: None,
-            }
+                parse_failed,
+            };
         }
     };
     let rs = lowered.ruleset;
@@ -77,6 +90,7 @@ pub fn check_source(src: &SourceFile) -> Report {
     Report {
         diagnostics,
         ruleset: Some(rs),
+        parse_failed: false,
     }
 }
 
@@ -198,7 +212,7 @@ pub fn run(path: &Path, output: Output) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Diagnostics {
-            parse: report.diagnostics.iter().any(is_parse_error),
+            parse: report.parse_failed,
         })
     }
 }

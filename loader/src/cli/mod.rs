@@ -2,6 +2,7 @@
 //! 3 semantic error (unsupported feature, verifier rejection), 4 interface busy (another apply holds
 //! the lock).
 mod check;
+mod migrate;
 mod pcap;
 mod replay;
 
@@ -66,6 +67,18 @@ enum Cmd {
     /// print all diagnostics.
     Check {
         rules: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Convert an iptables-save / ip6tables-save DUMP into the YAML rule language and report, rule by
+    /// rule, what is exact, approximated or unsupported.
+    Migrate {
+        dump: PathBuf,
+        /// Write the YAML to this file (the report then goes to stdout); default: YAML to stdout,
+        /// report to stderr.
+        #[arg(long, value_name = "FILE.yaml")]
+        to: Option<PathBuf>,
+        /// Format of the report.
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -172,6 +185,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     match cli.cmd {
         Cmd::Check { rules, output } => check::run(&rules, output),
+        Cmd::Migrate { dump, to, output } => migrate::run(&dump, to.as_deref(), output),
         Cmd::Compile {
             rules,
             attach,

@@ -746,3 +746,29 @@ fn rule_after_jump_is_not_covered_by_it() {
         "rule #4 in INPUT can never match: rule #3 (action `goto web`) before it already matches all its packets"
     );
 }
+
+fn arb_small_set() -> impl Strategy<Value = Set> {
+    prop::collection::vec((0u64..64, 0u64..8), 0..5).prop_map(|v| {
+        Set::from_intervals(v.into_iter().map(|(lo, len)| (lo, (lo + len).min(63))).collect())
+    })
+}
+
+fn members(s: &Set) -> Vec<u64> {
+    (0..64).filter(|&v| s.contains(v)).collect()
+}
+
+proptest! {
+    /// The interval operations agree with the same operations on explicit member lists.
+    #[test]
+    fn set_operations_match_brute_force(a in arb_small_set(), b in arb_small_set()) {
+        let (ma, mb) = (members(&a), members(&b));
+        let both: Vec<u64> = ma.iter().copied().filter(|v| mb.contains(v)).collect();
+        let minus: Vec<u64> = ma.iter().copied().filter(|v| !mb.contains(v)).collect();
+        prop_assert_eq!(members(&a.intersect(&b)), both.clone());
+        prop_assert_eq!(a.intersects(&b), !both.is_empty());
+        prop_assert_eq!(members(&a.subtract(&b)), minus.clone());
+        prop_assert_eq!(a.is_subset(&b), minus.is_empty());
+        // Normal form: merged, so equal member lists mean equal sets.
+        prop_assert_eq!(a.subtract(&b).intersect(&b), Set::default());
+    }
+}

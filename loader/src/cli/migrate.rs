@@ -1,0 +1,295 @@
+//! `tailwall migrate DUMP [--to FILE.yaml]`: a whole iptables-save / ip6tables-save dump into the YAML
+//! rule language, with a migration report.
+//!
+//! Guarantees: every rule line of the dump gets exactly one report line (`exact`, `approximated (why)`
+//! or `unsupported (why)`, with its line number), whatever its table; the YAML keeps the filter table's
+//! rules in order, each rule's counters (printed by `yaml::print`) and approximation as comment lines above it,
+//! and every unsupported filter rule (and every approximated one the IR leaves out) as a comment at its place (above the next rule of its chain, or at
+//! the chain's end); the dump's own `#` lines go to the YAML header. The YAML is read back before it is
+//! written: it must lower to the identical IR (else an internal error, exit 1). Unsupported rules are
+//! not errors (exit 0); a dump iptables-restore would reject is (exit 2).
+//!
+//! Where things go: with `--to`, the YAML is written to that file and the report to stdout; without it,
+//! the YAML goes to stdout and the report to stderr.
+use super::check::read_source;
+use super::{Failure, Output, SCHEMA_VERSION};
+use anyhow::Context as _;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use tailwall_compiler::diag::{render_all, Severity, SourceFile};
+use tailwall_compiler::ir::{ChainId, Ruleset};
+use tailwall_compiler::lower::{self, Migration, RuleStatus};
+use tailwall_compiler::yaml::{self, Annotations};
+
+/// Counts of the report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub rules: usize,
+    pub exact: usize,
+    pub approximated: usize,
+    pub unsupported: usize,
+    /// Of the unsupported: rules in tables tailwall does not enforce.
+    pub not_enforced: usize,
+}
+
+pub fn summary(m: &Migration) -> Summary {
+    let mut s = Summary {
+        rules: m.rules.len(),
+        ..Summary::default()
+    };
+    let enforced = |t: &str| m.tables.iter().any(|x| x.name == t && x.enforced);
+    for r in &m.rules {
+        match r.status {
+            RuleStatus::Exact => s.exact += 1,
+            RuleStatus::Approximated(_) => s.approximated += 1,
+            RuleStatus::Unsupported(_) => {
+                s.unsupported += 1;
+                if !enforced(&r.table) {
+                    s.not_enforced += 1;
+                }
+            }
+        }
+    }
+    s
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `57 rules: 40 exact, 5 approximated, 12 unsupported (10 in tables tailwall does not enforce)`.
+pub fn summary_line(s: &Summary) -> String {
+    format!(
+        "{}: {} exact, {} approximated, {} unsupported ({} in tables tailwall does not enforce)",
+        plural(s.rules, "rule"),
+        s.exact,
+        s.approximated,
+        s.unsupported,
+        s.not_enforced
+    )
+}
+
+/// The tables tailwall does not enforce, with their rule counts: `nat (12 rules), raw (0 rules)`.
+fn not_enforced(m: &Migration) -> String {
+    let t: Vec<String> = m
+        .tables
+        .iter()
+        .filter(|t| !t.enforced)
+        .map(|t| format!("{} ({})", t.name, plural(t.rules, "rule")))
+        .collect();
+    if t.is_empty() {
+        "none".into()
+    } else {
+        t.join(", ")
+    }
+}
+
+/// The report as text, one line per rule of the dump.
+pub fn report_text(src: &SourceFile, m: &Migration, yaml_to: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "migration report for {}", src.name);
+    let width = m
+        .rules
+        .iter()
+        .map(|r| r.table.len() + r.chain.len() + r.position.to_string().len() + 3)
+        .max()
+        .unwrap_or(0);
+    for r in &m.rules {
+        let place = format!("{}/{} #{}", r.table, r.chain, r.position);
+        let status = match r.status.reason() {
+            Some(why) => format!("{} ({why})", r.status.kind()),
+            None => r.status.kind().to_string(),
+        };
+        let _ = writeln!(out, "  line {:>5}  {place:<width$}  {status}", r.line);
+    }
+    let _ = writeln!(out, "tables not enforced: {}", not_enforced(m));
+    if let Some(to) = yaml_to {
+        let _ = writeln!(out, "yaml: {to}");
+    }
+    let _ = writeln!(out, "summary: {}", summary_line(&summary(m)));
+    out
+}
+
+#[derive(Serialize)]
+struct JsonRule<'a> {
+    line: usize,
+    table: &'a str,
+    chain: &'a str,
+    position: u32,
+    status: &'static str,
+    reason: Option<&'a str>,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    file: &'a str,
+    yaml: Option<&'a str>,
+    rules: Vec<JsonRule<'a>>,
+    tables: &'a [lower::TableReport],
+    summary: Summary,
+}
+
+pub fn report_json(src: &SourceFile, m: &Migration, yaml_to: Option<&str>) -> String {
+    let doc = JsonReport {
+        schema_version: SCHEMA_VERSION,
+        file: &src.name,
+        yaml: yaml_to,
+        rules: m
+            .rules
+            .iter()
+            .map(|r| JsonRule {
+                line: r.line,
+                table: &r.table,
+                chain: &r.chain,
+                position: r.position,
+                status: r.status.kind(),
+                reason: r.status.reason(),
+                text: &r.text,
+            })
+            .collect(),
+        tables: &m.tables,
+        summary: summary(m),
+    };
+    serde_json::to_string_pretty(&doc).expect("json values serialize") + "\n"
+}
+
+/// The comment lines the YAML carries: header, per-rule notes, unsupported rules at their place.
+pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
+    let mut a = Annotations::default();
+    let s = summary(m);
+    a.header
+        .push(format!("migrated by `tailwall migrate` from {}", src.name));
+    a.header.push(summary_line(&s));
+    a.header
+        .push(format!("tables not enforced: {}", not_enforced(m)));
+    let dump_comments: Vec<&str> = src
+        .text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('#'))
+        .collect();
+    if !dump_comments.is_empty() {
+        a.header.push("comments of the dump:".into());
+        a.header.extend(
+            dump_comments
+                .iter()
+                .map(|c| format!("  {}", c.trim_start_matches('#').trim_start())),
+        );
+    }
+    let chain_id =
+        |rs: &Ruleset, name: &str| rs.chains.iter().find(|c| c.name == name).map(|c| c.id);
+    // Unsupported filter rules wait here until the next kept rule of their chain.
+    let mut pending: BTreeMap<ChainId, Vec<String>> = BTreeMap::new();
+    let mut orphans: Vec<String> = Vec::new();
+    for r in &m.rules {
+        let enforced = m.tables.iter().any(|t| t.name == r.table && t.enforced);
+        if !enforced {
+            continue;
+        }
+        match (&r.status, r.rule) {
+            (RuleStatus::Exact | RuleStatus::Approximated(_), Some(id)) => {
+                let mut notes = Vec::new();
+                if let Some(c) = chain_id(&m.ruleset, &r.chain) {
+                    notes.extend(pending.remove(&c).unwrap_or_default());
+                }
+                if let RuleStatus::Approximated(why) = &r.status {
+                    notes.push(format!("approximated ({why}), line {}: {}", r.line, r.text));
+                }
+                if !notes.is_empty() {
+                    a.before_rule.insert(id, notes);
+                }
+            }
+            // Unsupported, or approximated by leaving the rule out (e.g. a LOG rule): a comment at
+            // its place.
+            (status, _) => {
+                let why = status.reason().unwrap_or("not lowered");
+                let line = format!("{} ({why}), line {}: {}", status.kind(), r.line, r.text);
+                match chain_id(&m.ruleset, &r.chain) {
+                    Some(c) => pending.entry(c).or_default().push(line),
+                    None => orphans.push(line),
+                }
+            }
+        }
+    }
+    for (c, lines) in pending {
+        a.chain_end.insert(c, lines);
+    }
+    if !orphans.is_empty() {
+        a.header
+            .push("filter rules of chains tailwall does not lower (unsupported):".into());
+        a.header
+            .extend(orphans.into_iter().map(|l| format!("  {l}")));
+    }
+    a
+}
+
+pub fn run(dump: &Path, to: Option<&Path>, output: Output) -> Result<(), Failure> {
+    let src = read_source(dump)?;
+    let m = match lower::migrate(&src) {
+        Ok(m) => m,
+        Err(diags) => {
+            eprint!("{}", render_all(&diags, &src));
+            let errors = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!(
+                "tailwall: {}: {}; nothing migrated",
+                src.name,
+                plural(errors, "error")
+            );
+            // migrate fails only on what iptables-restore would reject too: the dump does not parse.
+            return Err(Failure::Diagnostics { parse: true });
+        }
+    };
+    let warnings: Vec<_> = m
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .cloned()
+        .collect();
+    if !warnings.is_empty() {
+        eprint!("{}", render_all(&warnings, &src));
+    }
+    let text = yaml::print(&m.ruleset, &annotations(&src, &m));
+    // Read the YAML back: it must be the same ruleset.
+    let name = to
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "migrated.yaml".into());
+    let back = yaml::lower(&SourceFile::new(name.clone(), text.clone()));
+    match back {
+        Ok(l) if l.ruleset.dump() == m.ruleset.dump() => {}
+        Ok(l) => {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "internal error: the YAML does not read back as the same ruleset\n--- from the dump\n{}--- from the YAML\n{}",
+                m.ruleset.dump(),
+                l.ruleset.dump()
+            )))
+        }
+        Err(d) => {
+            let y = SourceFile::new(name, text);
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "internal error: the YAML does not read back:\n{}",
+                render_all(&d, &y)
+            )));
+        }
+    }
+    let to_name = to.map(|p| p.display().to_string());
+    let report = match output {
+        Output::Text => report_text(&src, &m, to_name.as_deref()),
+        Output::Json => report_json(&src, &m, to_name.as_deref()),
+    };
+    match to {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            print!("{report}");
+        }
+        None => {
+            print!("{text}");
+            eprint!("{report}");
+        }
+    }
+    Ok(())
+}
