@@ -6,6 +6,10 @@
 //!   `r0..`, positions `1..`, matches sorted by field, masked prefixes, transport fields only with a
 //!   non-negated `proto` 6 or 17. Addresses come from a small pool of overlapping prefixes (and random
 //!   sub-prefixes of it) so that rules interact;
+//! - [`arb_ruleset_with`] adds, on request ([`RulesetOpts`]), port lists (printable as
+//!   `-m multiport`), address and protocol lists (datapath only: not one iptables rule), and user chains
+//!   `web`, `ssh`, `lan` with jump/goto/return (a chain jumps only to chains declared after it: no
+//!   loop; interp only: the datapath rejects them). Also verified;
 //! - [`arb_frame`] yields Ethernet frames biased toward the rules' boundaries (prefix edges, range ends
 //!   ±1, exact values). With [`FrameOpts::oracle_safe`] every frame is well-formed IPv4 that the kernel
 //!   delivers to INPUT unchanged: no martian addresses (0/8, 127/8, 224/4, 240/4, 255.255.255.255), no
@@ -196,6 +200,182 @@ pub fn arb_ruleset(max_rules: usize) -> impl Strategy<Value = Ruleset> {
         })
 }
 
+/// What [`arb_ruleset_with`] generates beyond [`arb_ruleset`]'s INPUT-only rulesets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RulesetOpts {
+    /// Rules per chain, at most.
+    pub max_rules: usize,
+    /// Port matches with several tests (2 to 5 ports or ranges): printable as `-m multiport`.
+    pub port_lists: bool,
+    /// Address matches with several prefixes and `proto {tcp, udp}` matches: the datapath compiles
+    /// them, but one iptables rule cannot express them ([`iptables_restore_text`] refuses them).
+    pub addr_lists: bool,
+    /// Up to three user chains (`web`, `ssh`, `lan`, ids `c1..`) and actions jump, goto and return;
+    /// a chain only jumps to chains declared after it, so there is no loop. The datapath rejects them.
+    pub user_chains: bool,
+}
+
+impl RulesetOpts {
+    /// INPUT-only rulesets with single-test matches, as [`arb_ruleset`].
+    pub fn new(max_rules: usize) -> RulesetOpts {
+        RulesetOpts {
+            max_rules,
+            port_lists: false,
+            addr_lists: false,
+            user_chains: false,
+        }
+    }
+}
+
+const USER_CHAINS: [&str; 3] = ["web", "ssh", "lan"];
+
+fn with_lists(m: Option<Match>, extra: Vec<Test>) -> Option<Match> {
+    m.map(|mut m| {
+        m.tests.extend(extra);
+        m
+    })
+}
+
+/// One rule's matches and comment under `o` (lists added to single-test matches).
+fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Option<String>)> {
+    let port_extra = move || -> BoxedStrategy<Vec<Test>> {
+        if o.port_lists {
+            prop_oneof![2 => Just(vec![]), 1 => prop::collection::vec(arb_port_test(), 1..=4)]
+                .boxed()
+        } else {
+            Just(vec![]).boxed()
+        }
+    };
+    let addr_extra = move || -> BoxedStrategy<Vec<Test>> {
+        if o.addr_lists {
+            prop_oneof![2 => Just(vec![]), 1 => prop::collection::vec(arb_prefix(), 1..=2)].boxed()
+        } else {
+            Just(vec![]).boxed()
+        }
+    };
+    let both_protos = if o.addr_lists {
+        prop::bool::weighted(0.15).boxed()
+    } else {
+        Just(false).boxed()
+    };
+    (
+        arb_rule_body(),
+        addr_extra(),
+        addr_extra(),
+        port_extra(),
+        port_extra(),
+        both_protos,
+    )
+        .prop_map(|((matches, _, comment), sa, da, sp, dp, both)| {
+            let mut out = Vec::with_capacity(matches.len());
+            for m in matches {
+                let extra = match m.field {
+                    Field::SrcIp => sa.clone(),
+                    Field::DstIp => da.clone(),
+                    // The bare `-m tcp` (full range, not negated) stays as it is.
+                    Field::SrcPort => sp.clone(),
+                    Field::DstPort
+                        if m.tests != [Test::Range { lo: 0, hi: 65535 }] || m.negated =>
+                    {
+                        dp.clone()
+                    }
+                    Field::Proto
+                        if both && !m.negated && matches!(m.tests[..], [Test::Exact(6 | 17)]) =>
+                    {
+                        vec![Test::Exact(if m.tests[0] == Test::Exact(6) {
+                            17
+                        } else {
+                            6
+                        })]
+                    }
+                    _ => vec![],
+                };
+                out.extend(with_lists(Some(m), extra));
+            }
+            (out, comment)
+        })
+}
+
+/// The action of a rule of chain `ci` among `1 + nuser` chains, from a random kind and target pick.
+fn pick_action(ci: usize, nuser: usize, kind: u8, target: prop::sample::Index) -> Action {
+    let later = nuser - ci.min(nuser);
+    let t = || ChainId((ci + 1 + target.index(later.max(1))) as u32);
+    match kind % 10 {
+        6 | 7 if later > 0 => Action::Jump(t()),
+        8 if later > 0 => Action::Goto(t()),
+        9 if nuser > 0 => Action::Return,
+        k if k % 2 == 0 => Action::Accept,
+        _ => Action::Drop,
+    }
+}
+
+/// Rulesets under `o` that pass `ir::verify`: chain `c0` INPUT (policy ACCEPT or DROP), then the user
+/// chains, rule ids in that order.
+pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
+    let nuser = if o.user_chains {
+        0..=USER_CHAINS.len()
+    } else {
+        0..=0
+    };
+    (
+        prop_oneof![Just(Verdict::Accept), Just(Verdict::Drop)],
+        nuser,
+    )
+        .prop_flat_map(move |(policy, n)| {
+            let rule = (
+                arb_rule_body_with(o),
+                any::<u8>(),
+                any::<prop::sample::Index>(),
+            );
+            let chain = prop::collection::vec(rule, 0..=o.max_rules);
+            (Just(policy), Just(n), prop::collection::vec(chain, n + 1))
+        })
+        .prop_map(|(policy, n, chains)| {
+            let mut next = 0u32;
+            let chains = chains
+                .into_iter()
+                .enumerate()
+                .map(|(ci, rules)| {
+                    let rules = rules
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, ((matches, comment), kind, target))| {
+                            next += 1;
+                            Rule {
+                                id: RuleId(next - 1),
+                                chain: ChainId(ci as u32),
+                                position: i as u32 + 1,
+                                matches,
+                                action: pick_action(ci, n, kind, target),
+                                comment,
+                                counters: None,
+                                span: Span::default(),
+                            }
+                        })
+                        .collect();
+                    let builtin = ci == 0;
+                    Chain {
+                        id: ChainId(ci as u32),
+                        name: if builtin {
+                            Hook::Input.chain_name().to_string()
+                        } else {
+                            USER_CHAINS[ci - 1].to_string()
+                        },
+                        hook: builtin.then_some(Hook::Input),
+                        policy: builtin.then_some(policy),
+                        rules,
+                        span: Span::default(),
+                    }
+                })
+                .collect();
+            Ruleset {
+                chains,
+                sets: Vec::new(),
+            }
+        })
+        .boxed()
+}
+
 /// How [`arb_frame`] builds frames.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameOpts {
@@ -234,11 +414,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
         ports: PORTS.to_vec(),
         protos: vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 47],
     };
-    for r in rs
-        .hook_chain(Hook::Input)
-        .into_iter()
-        .flat_map(|c| c.rules.iter())
-    {
+    for r in rs.rules() {
         for (m, (lo, hi)) in r
             .matches
             .iter()
@@ -324,7 +500,7 @@ fn set_ip_checksum(f: &mut [u8]) {
     f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Frames for the INPUT chain of `rs`, biased toward its boundaries.
+/// Frames for `rs`, biased toward the boundaries of its rules (of every chain).
 pub fn arb_frame(rs: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>> {
     let b = boundaries(rs);
     let addr = || pick(b.addrs.clone(), any::<u32>());
@@ -415,6 +591,15 @@ fn runner(seed: u64) -> TestRunner {
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &s),
     )
+}
+
+/// `count` rulesets under `o`, the same for the same seed.
+pub fn sample_rulesets_with(seed: u64, count: usize, o: RulesetOpts) -> Vec<Ruleset> {
+    let mut r = runner(seed);
+    let s = arb_ruleset_with(o);
+    (0..count)
+        .filter_map(|_| s.new_tree(&mut r).ok().map(|t| t.current()))
+        .collect()
 }
 
 /// `count` rulesets of up to `max_rules` rules, the same for the same seed.
@@ -673,6 +858,138 @@ mod tests {
         assert!(a
             .iter()
             .any(|rs| rs.rules().any(|r| r.matches.iter().any(|m| m.negated))));
+    }
+
+    #[test]
+    fn ruleset_with_lists_and_user_chains_verify() {
+        let o = RulesetOpts {
+            max_rules: 8,
+            port_lists: true,
+            addr_lists: true,
+            user_chains: true,
+        };
+        let a = sample_rulesets_with(5, 60, o);
+        assert_eq!(a, sample_rulesets_with(5, 60, o));
+        for rs in &a {
+            crate::ir::verify(rs).unwrap();
+        }
+        let actions: Vec<Action> = a
+            .iter()
+            .flat_map(|rs| rs.rules().map(|r| r.action))
+            .collect();
+        assert!(actions.iter().any(|x| matches!(x, Action::Jump(_))));
+        assert!(actions.iter().any(|x| matches!(x, Action::Goto(_))));
+        assert!(actions.contains(&Action::Return));
+        let lists = |f: Field| {
+            a.iter().any(|rs| {
+                rs.rules()
+                    .any(|r| r.get(f).is_some_and(|m| m.tests.len() > 1))
+            })
+        };
+        assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
+        // Without the options: INPUT only, single tests.
+        for rs in sample_rulesets_with(5, 30, RulesetOpts::new(8)) {
+            assert_eq!(rs.chains.len(), 1);
+            assert!(rs
+                .rules()
+                .all(|r| r.action.verdict().is_some()
+                    && r.matches.iter().all(|m| m.tests.len() == 1)));
+        }
+    }
+
+    #[test]
+    fn restore_text_spells_multiport_and_user_chains() {
+        let sp = Span::default;
+        let rule = |i: u32, chain: u32, pos: u32, matches, action| Rule {
+            id: RuleId(i),
+            chain: ChainId(chain),
+            position: pos,
+            matches,
+            action,
+            comment: None,
+            counters: None,
+            span: sp(),
+        };
+        let tcp = Match::single(Field::Proto, Test::Exact(6), false, sp());
+        let ports = Match {
+            field: Field::DstPort,
+            tests: vec![
+                Test::Exact(80),
+                Test::Exact(443),
+                Test::Range { lo: 1000, hi: 2000 },
+            ],
+            negated: false,
+            set: None,
+            span: sp(),
+        };
+        let sports = Match {
+            field: Field::SrcPort,
+            tests: vec![Test::Exact(1), Test::Range { lo: 5, hi: 6 }],
+            negated: true,
+            set: None,
+            span: sp(),
+        };
+        let rs = Ruleset {
+            chains: vec![
+                Chain {
+                    id: ChainId(0),
+                    name: "INPUT".into(),
+                    hook: Some(Hook::Input),
+                    policy: Some(Verdict::Drop),
+                    rules: vec![
+                        rule(
+                            0,
+                            0,
+                            1,
+                            vec![tcp.clone(), ports.clone()],
+                            Action::Jump(ChainId(1)),
+                        ),
+                        rule(1, 0, 2, vec![], Action::Goto(ChainId(2))),
+                    ],
+                    span: sp(),
+                },
+                Chain {
+                    id: ChainId(1),
+                    name: "web".into(),
+                    hook: None,
+                    policy: None,
+                    rules: vec![
+                        rule(
+                            2,
+                            1,
+                            1,
+                            vec![
+                                tcp.clone(),
+                                sports,
+                                Match::single(Field::DstPort, Test::Exact(80), false, sp()),
+                            ],
+                            Action::Return,
+                        ),
+                        rule(3, 1, 2, vec![], Action::Accept),
+                    ],
+                    span: sp(),
+                },
+                Chain {
+                    id: ChainId(2),
+                    name: "admin".into(),
+                    hook: None,
+                    policy: None,
+                    rules: vec![],
+                    span: sp(),
+                },
+            ],
+            sets: vec![],
+        };
+        crate::ir::verify(&rs).unwrap();
+        assert_eq!(
+            iptables_restore_text(&rs),
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             :admin - [0:0]\n:web - [0:0]\n\
+             -A INPUT -p tcp -m multiport --dports 80,443,1000:2000 -j web\n\
+             -A INPUT -g admin\n\
+             -A web -p tcp -m tcp --dport 80 -m multiport ! --sports 1,5:6 -j RETURN\n\
+             -A web -j ACCEPT\nCOMMIT\n"
+        );
     }
 
     #[test]
