@@ -297,6 +297,102 @@ impl IptablesOracle {
     }
 }
 
+/// What iptables did with one frame, read from the counters of every `filter` chain (for rulesets
+/// with user chains): the terminal rule (ACCEPT/DROP) that counted it, as (chain, 1-based position,
+/// target); else the INPUT policy; else nothing (hotdrop). Jump, goto and RETURN rules also count the
+/// packet on their way, so they are skipped when looking for the decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObservedChains {
+    Rule {
+        chain: String,
+        position: u32,
+        target: String,
+    },
+    Policy {
+        policy: String,
+    },
+    NotCounted,
+}
+
+/// `(chain, position, packets, target)` of every filter rule and `(INPUT policy, packets)`, from one
+/// `iptables-save -c`.
+fn all_filter_counters(save: &str) -> Result<(Vec<(String, u32, u64, String)>, (String, u64))> {
+    let mut table = "";
+    let mut rules: Vec<(String, u32, u64, String)> = Vec::new();
+    let mut policy = None;
+    for line in save.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = if t == "filter" { "filter" } else { "" };
+        } else if table == "filter" && line.starts_with(":INPUT ") {
+            let mut it = line.split_whitespace().skip(1);
+            let p = it.next().context("INPUT without policy")?.to_string();
+            policy = Some((p, parse_pcnt(it.next().context("INPUT without counters")?)?));
+        } else if table == "filter" && line.starts_with('[') {
+            let (cnt, rest) = line.split_once(' ').context("counter without rule")?;
+            let Some(rest) = rest.strip_prefix("-A ") else {
+                continue;
+            };
+            let chain = rest.split_whitespace().next().unwrap_or("").to_string();
+            let target = rest
+                .rsplit_once(" -j ")
+                .or_else(|| rest.rsplit_once(" -g "))
+                .map(|(_, t)| t.split_whitespace().next().unwrap_or("").to_string())
+                .unwrap_or_default();
+            let position = rules.iter().filter(|r| r.0 == chain).count() as u32 + 1;
+            rules.push((chain, position, parse_pcnt(cnt)?, target));
+        }
+    }
+    Ok((rules, policy.context("no filter INPUT chain")?))
+}
+
+impl IptablesOracle {
+    /// Deliver `frame` and report the decision from the counters of every filter chain (see
+    /// [`ObservedChains`]).
+    pub fn classify_chains(&self, frame: &[u8]) -> Result<ObservedChains> {
+        let before_text = self.pair.host.exec(self.flavor.save(), ["-c"])?;
+        let before = Counters::parse(&before_text)?;
+        let (rules0, pol0) = all_filter_counters(&before_text)?;
+        with_pinned_cpu(|| -> Result<()> {
+            self.tx.send(frame)?;
+            self.tx.send(&self.sentinel)
+        })??;
+        let start = Instant::now();
+        loop {
+            let text = self.pair.host.exec(self.flavor.save(), ["-c"])?;
+            let now = Counters::parse(&text)?;
+            if now.sentinel > before.sentinel {
+                let (rules1, pol1) = all_filter_counters(&text)?;
+                if rules1.len() != rules0.len() {
+                    bail!("the filter table changed size");
+                }
+                let decided: Vec<&(String, u32, u64, String)> = rules1
+                    .iter()
+                    .zip(&rules0)
+                    .filter(|(a, b)| a.2 != b.2 && (a.3 == "ACCEPT" || a.3 == "DROP"))
+                    .map(|(a, _)| a)
+                    .collect();
+                return match (decided.as_slice(), pol1.1 - pol0.1) {
+                    ([], 0) => Ok(ObservedChains::NotCounted),
+                    ([], 1) => Ok(ObservedChains::Policy { policy: pol1.0 }),
+                    ([(chain, position, _, target)], 0) => Ok(ObservedChains::Rule {
+                        chain: chain.clone(),
+                        position: *position,
+                        target: target.clone(),
+                    }),
+                    _ => bail!(
+                        "more than one decision counted: {decided:?}, policy {}",
+                        pol1.1 - pol0.1
+                    ),
+                };
+            }
+            if start.elapsed() > self.timeout {
+                bail!("sentinel frame not counted within {:?}", self.timeout);
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
 /// Run `f` with the calling thread pinned to the CPU it is on, then restore its affinity: frames sent
 /// from one CPU through a veth are received in order (same per-CPU backlog).
 fn with_pinned_cpu<T>(f: impl FnOnce() -> T) -> Result<T> {

@@ -21,7 +21,8 @@ use tailwall_compiler::packet::{
 };
 use tailwall_compiler::sim::Sim;
 use tailwall_compiler::testgen::{
-    iptables_restore_text, is_martian, sample_frames, sample_rulesets, FrameOpts,
+    iptables_restore_text, is_martian, sample_frames, sample_rulesets, sample_rulesets_with,
+    FrameOpts, RulesetOpts,
 };
 use tailwall_loader::Generation;
 use tailwall_tests::netns::{require_root_or_skip, VethPair};
@@ -173,6 +174,77 @@ fn compare(
         }
     }
     t
+}
+
+/// User chains (jump, goto, RETURN, falling off) and multiport lists: `interp` against iptables-legacy,
+/// the deciding rule read from the counters of every chain. The generated IR is run directly (the
+/// datapath rejects user chains).
+#[test]
+fn oracle_legacy_user_chains_agree_with_interp() {
+    use tailwall_tests::oracle::ObservedChains;
+    if !require_root_or_skip("oracle") {
+        return;
+    }
+    let (n, f) = (
+        env_or("TAILWALL_ORACLE_CHAIN_RULESETS", 12),
+        env_or("TAILWALL_ORACLE_CHAIN_FRAMES", 60),
+    );
+    let o = RulesetOpts {
+        max_rules: 6,
+        port_lists: true,
+        addr_lists: false,
+        user_chains: true,
+    };
+    let oracle = IptablesOracle::new(Flavor::Legacy).expect("oracle namespace");
+    let opts = FrameOpts {
+        oracle_safe: true,
+        dst_mac: VethPair::HOST_MAC,
+        src_mac: VethPair::PEER_MAC,
+    };
+    let (mut compared, mut in_user, mut mismatches) = (0, 0, String::new());
+    for (i, rs) in sample_rulesets_with(0x5eed, n as usize, o)
+        .iter()
+        .enumerate()
+    {
+        let text = iptables_restore_text(rs);
+        oracle
+            .load(&text)
+            .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
+        for frame in sample_frames(rs, i as u64, f as usize, &opts) {
+            let got = oracle
+                .classify_chains(&frame)
+                .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
+            let out = interp::run(rs, Hook::Input, &decode(&frame));
+            let want = match out.decided {
+                interp::Decided::Rule {
+                    chain, position, ..
+                } => ObservedChains::Rule {
+                    chain: rs.chains[chain.0 as usize].name.clone(),
+                    position,
+                    target: out.verdict.target().to_string(),
+                },
+                interp::Decided::Policy { .. } => ObservedChains::Policy {
+                    policy: out.verdict.target().to_string(),
+                },
+                _ => ObservedChains::NotCounted,
+            };
+            compared += 1;
+            in_user +=
+                matches!(&want, ObservedChains::Rule { chain, .. } if chain != "INPUT") as usize;
+            if got != want {
+                let _ = writeln!(
+                    mismatches,
+                    "ruleset {i}: iptables {got:?}, interp {want:?}\n  {}\n{text}",
+                    describe_frame(&frame)
+                );
+            }
+        }
+    }
+    println!(
+        "oracle user chains: {compared} frames compared, {in_user} decided inside a user chain"
+    );
+    assert!(in_user > 0, "no decision inside a user chain");
+    assert!(mismatches.is_empty(), "{mismatches}");
 }
 
 #[test]
