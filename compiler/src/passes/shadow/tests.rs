@@ -353,7 +353,7 @@ fn arb_body() -> impl Strategy<Value = (Vec<Match>, Action)> {
         prop::option::weighted(0.4, arb_match(Field::SrcPort)),
         prop::option::weighted(0.6, arb_match(Field::DstPort)),
         prop::option::weighted(0.3, arb_match(Field::InIface)),
-        0u8..5,
+        0u8..7,
     )
         .prop_map(|(s, d, p, sp, dp, ifc, action)| {
             let mut m: Vec<Match> = [s, d].into_iter().flatten().collect();
@@ -369,23 +369,49 @@ fn arb_body() -> impl Strategy<Value = (Vec<Match>, Action)> {
             let action = match action {
                 0 | 1 => Action::Accept,
                 2 | 3 => Action::Drop,
-                _ => Action::Return,
+                4 => Action::Return,
+                5 => Action::Jump(ChainId(1)),
+                _ => Action::Goto(ChainId(1)),
             };
             (m, action)
         })
 }
 
-/// Rules, many of them narrowed copies of earlier ones (so that covers are common).
-fn arb_rules() -> impl Strategy<Value = Ruleset> {
+/// One chain's rules, many of them narrowed copies of earlier ones (so that covers are common); ids
+/// and positions local to the chain.
+fn arb_chain_rules(chain: ChainId) -> impl Strategy<Value = Vec<Rule>> {
     prop::collection::vec((arb_body(), any::<prop::sample::Index>(), 0u8..4), 1..12).prop_map(
-        |specs| {
+        move |specs| {
             let mut rules: Vec<Rule> = Vec::new();
-            for (i, ((fresh, action), pick, how)) in specs.into_iter().enumerate() {
+            for (i, ((fresh, mut action), pick, how)) in specs.into_iter().enumerate() {
+                if chain != ChainId(0) && action.target().is_some() {
+                    action = Action::Accept; // no jump from the user chain to itself
+                }
                 let matches = if how == 0 || rules.is_empty() {
                     fresh
+                } else if how == 1 {
+                    // A copy without its port tests (broader: it also matches packets without
+                    // ports), or with `dst_port 0-65535` instead (`-p tcp -m tcp`).
+                    let base = &rules[pick.index(rules.len())];
+                    let mut m: Vec<Match> = base
+                        .matches
+                        .iter()
+                        .filter(|x| !x.field.info().transport)
+                        .cloned()
+                        .collect();
+                    if pick.index(2) == 0 && m.iter().any(l4_proto) {
+                        m.push(Match::single(
+                            Field::DstPort,
+                            Test::Range { lo: 0, hi: 65535 },
+                            false,
+                            Span::default(),
+                        ));
+                    }
+                    m.sort_by_key(|x| x.field);
+                    m
                 } else {
                     // Copy an earlier rule and, field by field, take the fresh rule's match when it
-                    // is not negated and lies inside the earlier one (or the earlier has none).
+                    // lies inside the earlier one (or the earlier has none).
                     let base = &rules[pick.index(rules.len())];
                     let mut m = base.matches.clone();
                     for f in fresh {
@@ -404,7 +430,7 @@ fn arb_rules() -> impl Strategy<Value = Ruleset> {
                 };
                 rules.push(Rule {
                     id: RuleId(i as u32),
-                    chain: ChainId(0),
+                    chain,
                     position: i as u32 + 1,
                     matches,
                     action,
@@ -413,19 +439,33 @@ fn arb_rules() -> impl Strategy<Value = Ruleset> {
                     span: Span::default(),
                 });
             }
-            Ruleset {
-                chains: vec![Chain {
-                    id: ChainId(0),
-                    name: "INPUT".into(),
-                    hook: Some(Hook::Input),
-                    policy: Some(Verdict::Drop),
-                    rules,
-                    span: Span::default(),
-                }],
-                sets: Vec::new(),
-            }
+            rules
         },
     )
+}
+
+/// INPUT (which may jump or go to `web`) and the user chain `web`; rule ids numbered across both.
+fn arb_rules() -> impl Strategy<Value = Ruleset> {
+    (arb_chain_rules(ChainId(0)), arb_chain_rules(ChainId(1))).prop_map(|(input, mut web)| {
+        for (k, r) in web.iter_mut().enumerate() {
+            r.id = RuleId((input.len() + k) as u32);
+        }
+        let chain = |id, name: &str, hook, policy, rules| Chain {
+            id: ChainId(id),
+            name: name.into(),
+            hook,
+            policy,
+            rules,
+            span: Span::default(),
+        };
+        Ruleset {
+            chains: vec![
+                chain(0, "INPUT", Some(Hook::Input), Some(Verdict::Drop), input),
+                chain(1, "web", None, None, web),
+            ],
+            sets: Vec::new(),
+        }
+    })
 }
 
 /// Values near every interval end of the ruleset's sets, plus random ones.
@@ -749,7 +789,11 @@ fn rule_after_jump_is_not_covered_by_it() {
 
 fn arb_small_set() -> impl Strategy<Value = Set> {
     prop::collection::vec((0u64..64, 0u64..8), 0..5).prop_map(|v| {
-        Set::from_intervals(v.into_iter().map(|(lo, len)| (lo, (lo + len).min(63))).collect())
+        Set::from_intervals(
+            v.into_iter()
+                .map(|(lo, len)| (lo, (lo + len).min(63)))
+                .collect(),
+        )
     })
 }
 
