@@ -8,7 +8,7 @@ use tailwall_compiler::ir::{
     Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict,
 };
 use tailwall_compiler::packet::FieldValue;
-use tailwall_compiler::testgen::arb_ruleset;
+use tailwall_compiler::testgen::{arb_ruleset, arb_ruleset_with, RulesetOpts};
 
 /// Brute force: does `rule` admit `v` on `f`?
 fn admits(rule: &Rule, f: Field, v: FieldValue) -> bool {
@@ -61,9 +61,13 @@ fn probe_addrs(fc: &FieldClasses) -> Vec<u32> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Every value maps to exactly one class, whose vector is the brute-force set of admitting rules.
+    /// Every value maps to exactly one class, whose vector is the brute-force set of admitting rules
+    /// (half the cases with lists: several prefixes, ports, ranges or protocols per match).
     #[test]
-    fn classes_equal_brute_force_per_value(rs in arb_ruleset(10)) {
+    fn classes_equal_brute_force_per_value(rs in prop_oneof![
+        arb_ruleset(10).boxed(),
+        arb_ruleset_with(RulesetOpts { port_lists: true, addr_lists: true, ..RulesetOpts::new(10) }),
+    ]) {
         let c = classify(&rs, Hook::Input);
         for fc in &c.fields {
             // Classes are distinct (shared) and each is used by the table.
