@@ -650,6 +650,33 @@ fn testrun_matches_interp_on_testgen_samples() {
     );
 }
 
+/// Lists (several prefixes, ports, ranges, `proto {tcp, udp}` per match) in the kernel datapath.
+#[test]
+fn testrun_matches_interp_on_testgen_lists() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{sample_frames, sample_rulesets_with, FrameOpts, RulesetOpts};
+    let o = RulesetOpts {
+        port_lists: true,
+        addr_lists: true,
+        ..RulesetOpts::new(40)
+    };
+    let rulesets = sample_rulesets_with(0x6c69_7374, 16, o);
+    assert!(rulesets.iter().any(|rs| rs
+        .rules()
+        .any(|r| r.matches.iter().any(|m| m.tests.len() > 1))));
+    let mut compared = 0;
+    for (i, rs) in rulesets.iter().enumerate() {
+        let art = build(rs);
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let frames = sample_frames(rs, 0x2000 + i as u64, 200, &FrameOpts::default());
+        compared += compare(rs, &art, &gen, &frames);
+    }
+    eprintln!("compared {compared} testgen frames with lists");
+    assert!(compared >= 16 * 150);
+}
+
 #[test]
 fn testrun_counts_rules_and_reasons() {
     if !root() {
