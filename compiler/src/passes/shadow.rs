@@ -13,7 +13,7 @@
 //!
 //! Findings, for rule B of a chain (diagnostics located at B, with one `N0101` note at each covering rule):
 //! - `W0103` B can never match on its own: some field admits no value (`! -s 0.0.0.0/0`,
-//!   `! --dport 0:65535`);
+//!   `! --dport 0:65535`; the latter still drops truncated TCP/UDP headers, as iptables' hotdrop does);
 //! - `W0101` one earlier rule A with a terminal action (accept, drop, goto, return — not jump, after
 //!   which the chain continues) admits, field by field, a superset of B. Then every packet on which B
 //!   would match (or hotdrop, for a truncated transport header) is matched or hotdropped by A first, so
@@ -27,8 +27,9 @@
 //!   value on every field (else `W0103`).
 //!
 //! Thrown away: the model treats fields as independent, so a cover that holds only because some field
-//! combinations cannot occur (e.g. ports present on a protocol without ports) is not found; the pass
-//! never reports a rule that can decide some packet.
+//! combinations cannot occur (ports present on a protocol without ports, interface names longer than
+//! the kernel's 15 characters) is not found. The pass never reports a rule that can decide some packet
+//! (the property test in `shadow/tests.rs` checks this against `interp`).
 use crate::diag::Diagnostic;
 use crate::ir::{Action, Chain, Field, Match, Rule, RuleId, Ruleset, Test};
 
@@ -159,19 +160,19 @@ impl IfaceAtoms {
         strings.sort_unstable();
         strings.dedup();
         let mut reps = vec![None];
-        for t in &strings {
+        for (k, t) in strings.iter().enumerate() {
             if !t.is_empty() {
                 reps.push(Some(t.to_string()));
             }
-            // A character that continues no pattern string beyond `t`.
-            let used = |c: char| {
-                strings
-                    .iter()
-                    .any(|s| s.strip_prefix(t).is_some_and(|r| r.starts_with(c)))
-            };
+            // The strings extending `t` follow it in sorted order; their next characters are taken.
+            let used: std::collections::BTreeSet<char> = strings[k + 1..]
+                .iter()
+                .take_while(|s| s.starts_with(t))
+                .filter_map(|s| s[t.len()..].chars().next())
+                .collect();
             let fresh = ('!'..='~')
                 .chain('\u{80}'..)
-                .find(|&c| !used(c))
+                .find(|c| !used.contains(c))
                 .unwrap_or('\u{10FFFF}');
             reps.push(Some(format!("{t}{fresh}")));
         }
@@ -293,9 +294,7 @@ fn hull(b: &RuleBox) -> Hull {
     h
 }
 fn hull_intersects(a: &Hull, b: &Hull) -> bool {
-    a.iter()
-        .zip(b)
-        .all(|(x, y)| x.0.max(y.0) <= x.1.min(y.1))
+    a.iter().zip(b).all(|(x, y)| x.0.max(y.0) <= x.1.min(y.1))
 }
 fn hull_subset(b: &Hull, a: &Hull) -> bool {
     b.iter().zip(a).all(|(x, y)| y.0 <= x.0 && x.1 <= y.1)
