@@ -380,7 +380,7 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
         .collect();
     // Per box, the smallest interval holding each dimension's set, inline: a cheap necessary test for
     // "intersects" and "is a subset" before the exact one (long chains compare every pair of rules).
-    let hulls: Vec<Hull> = boxes.iter().map(|b| hull(b)).collect();
+    let hulls: Vec<Hull> = boxes.iter().map(hull).collect();
     for (j, b) in boxes.iter().enumerate() {
         let rule = &chain.rules[j];
         if !live[j] {
