@@ -8,13 +8,14 @@
 //!
 //! What it throws away: everything the IR cannot carry for the rules it keeps (see the reasons in each
 //! `Approximated`, listed in docs/conformance.md).
-use super::{lower_ast, lower_rule};
+use super::{check_loops, check_targets, lower_typed, plan_chains, renumber};
 use crate::diag::{Diagnostic, SourceFile, Span};
-use crate::ir::{Rule, RuleId, Ruleset};
+use crate::ir::{ChainId, Rule, RuleId, Ruleset};
+use crate::syntax::iptables::ext::Family;
 use crate::syntax::iptables::rule::{
     detect_family, save_rule, type_rule, Place, Target, TypedRule,
 };
-use crate::syntax::iptables::{self as syn, TableKind};
+use crate::syntax::iptables::{self as syn, RuleLine, TableKind};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -89,15 +90,24 @@ pub fn migrate(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     migrate_impl(src)
 }
 
-/// First version of `migrate` (filter/INPUT only is lowered; everything else is reported per rule).
+/// Type every rule, lower the filter table's rules one by one (those that cannot be represented are
+/// reported and left out), keep every chain.
 fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     let (ast, mut diags) = syn::parse(src);
     let family = detect_family(&src.text);
     let mut errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     diags.retain(|d| !d.is_error());
+    let plans = plan_chains(&ast, &mut diags);
+    let ids: HashMap<&str, usize> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     let mut reports = Vec::new();
     let mut tables = Vec::new();
-    let mut input_rules: Vec<Rule> = Vec::new();
+    let mut lowered: Vec<Vec<Rule>> = plans.iter().map(|_| Vec::new()).collect();
+    let mut placed: Vec<Option<(usize, usize)>> = Vec::new();
+    let mut typed: HashMap<*const RuleLine, TypedRule> = HashMap::new();
     for t in &ast.tables {
         let enforced = t.kind == TableKind::Filter;
         tables.push(TableReport {
@@ -110,72 +120,88 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             let pos = positions.entry(line.chain.text.as_str()).or_insert(0);
             *pos += 1;
             let position = *pos;
+            let chain = line.chain.text.as_str();
             let place = Place {
                 family,
                 table: t.kind.name(),
-                chain: &line.chain.text,
-                builtin: t.kind.is_builtin(&line.chain.text),
+                chain,
+                builtin: t.kind.is_builtin(chain),
             };
-            let typed = match type_rule(&line.tokens, place) {
+            let r = match type_rule(&line.tokens, place) {
                 Ok(r) => r,
                 Err(ds) => {
                     errors.extend(ds);
                     continue;
                 }
             };
-            let text = save_rule(&line.chain.text, &typed);
-            let in_input = enforced && line.chain.text == "INPUT";
-            let mut rule = None;
-            let status = if !in_input {
-                if enforced {
-                    RuleStatus::Unsupported(format!(
-                        "chain `{}` is not lowered yet",
-                        line.chain.text
-                    ))
-                } else {
-                    RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
-                }
-            } else if let Some(why) = special_status(&typed) {
-                why
+            let text = save_rule(chain, &r);
+            let mut at = None;
+            let status = if !enforced {
+                RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
+            } else if family == Family::V6 {
+                RuleStatus::Unsupported("IPv6 rules are not supported yet".into())
+            } else if let Some(s) = special_status(&r) {
+                s
             } else {
-                let mut local = Vec::new();
-                match lower_rule(line, input_rules.len() as u32, &mut local) {
-                    Some(r) => {
-                        rule = Some(r.id);
-                        input_rules.push(r);
+                match lower_typed(&r, line, &ids) {
+                    Ok((matches, action, comment)) => {
+                        let ci = ids[chain];
+                        at = Some((ci, lowered[ci].len()));
+                        lowered[ci].push(Rule {
+                            id: RuleId(0),
+                            chain: ChainId(ci as u32),
+                            position: 0,
+                            matches,
+                            action,
+                            comment,
+                            counters: line.counters.map(|c| (c.packets, c.bytes)),
+                            span: line.span,
+                        });
                         RuleStatus::Exact
                     }
-                    None => RuleStatus::Unsupported(
-                        local
-                            .iter()
-                            .find(|d| d.is_error())
+                    Err(e) => RuleStatus::Unsupported(
+                        e.first()
                             .map(|d| d.message.clone())
-                            .unwrap_or_else(|| "not representable".into()),
+                            .unwrap_or_else(|| "its target chain does not exist".into()),
                     ),
                 }
             };
+            if enforced {
+                typed.insert(line as *const RuleLine, r);
+            }
+            placed.push(at);
             reports.push(RuleReport {
                 table: t.kind.name().to_string(),
-                chain: line.chain.text.clone(),
+                chain: chain.to_string(),
                 position,
                 line: src.line_col(line.span.start as usize).0,
                 span: line.span,
                 status,
-                rule,
+                rule: None,
                 text,
             });
         }
     }
-    // Rules that typed but do not lower are reported per rule; only file and validation errors fail.
+    check_targets(&plans, &typed, &mut errors);
+    let edges: Vec<Vec<usize>> = lowered
+        .iter()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r.action.target())
+                .map(|c| c.0 as usize)
+                .collect()
+        })
+        .collect();
+    let keep = vec![true; plans.len()];
+    check_loops(&plans, &edges, &keep, &lowered, &mut errors);
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
         return Err(errors);
     }
-    let mut ruleset = lower_ast(&ast, &mut Vec::new());
-    for (i, r) in input_rules.iter_mut().enumerate() {
-        r.position = i as u32 + 1;
+    let ruleset = renumber(plans, lowered, keep);
+    for (rep, at) in reports.iter_mut().zip(placed) {
+        rep.rule = at.map(|(c, i)| ruleset.chains[c].rules[i].id);
     }
-    ruleset.chains[0].rules = input_rules;
     Ok(Migration {
         ruleset,
         rules: reports,
