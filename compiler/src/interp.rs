@@ -22,6 +22,11 @@
 //! [`Decided::Rule`] and [`Decided::Hotdrop`] name the rule's OWN chain (a user chain when the decision
 //! was taken inside one) and its 1-based position there.
 //!
+//! Known difference from iptables (found by the oracle tier): the IR does not record which module a
+//! port test came from, and every port test hotdrops a truncated TCP (< 20 bytes) / UDP (< 8 bytes)
+//! header, as `-m tcp`/`-m udp` do. iptables' `-m multiport` reads only the 4 port bytes: on a header
+//! truncated to 4..19 / 4..7 bytes it matches the ports instead of hotdropping.
+//!
 //! Not modelled: a call stack deeper than the ruleset allows ([`crate::ir::verify`] bounds it by
 //! [`crate::ir::MAX_CALL_DEPTH`]); counters.
 use crate::ir::{Action, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Verdict};

@@ -179,6 +179,11 @@ fn compare(
 /// User chains (jump, goto, RETURN, falling off) and multiport lists: `interp` against iptables-legacy,
 /// the deciding rule read from the counters of every chain. The generated IR is run directly (the
 /// datapath rejects user chains).
+///
+/// Known difference, skipped and counted: iptables' multiport match reads only the 4 port bytes, so a
+/// TCP/UDP header truncated to 4..19 (TCP) / 4..7 (UDP) bytes is matched by multiport where the tcp/udp
+/// match (and tailwall, which treats every port test alike) hotdrops. Frames of that shape are not
+/// compared on rulesets that print a multiport match.
 #[test]
 fn oracle_legacy_user_chains_agree_with_interp() {
     use tailwall_tests::oracle::ObservedChains;
@@ -201,7 +206,7 @@ fn oracle_legacy_user_chains_agree_with_interp() {
         dst_mac: VethPair::HOST_MAC,
         src_mac: VethPair::PEER_MAC,
     };
-    let (mut compared, mut in_user, mut mismatches) = (0, 0, String::new());
+    let (mut compared, mut in_user, mut skipped, mut mismatches) = (0, 0, 0, String::new());
     for (i, rs) in sample_rulesets_with(0x5eed, n as usize, o)
         .iter()
         .enumerate()
@@ -210,7 +215,12 @@ fn oracle_legacy_user_chains_agree_with_interp() {
         oracle
             .load(&text)
             .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
+        let multiport = text.contains("-m multiport");
         for frame in sample_frames(rs, i as u64, f as usize, &opts) {
+            if multiport && ports_readable_header_truncated(&frame) {
+                skipped += 1;
+                continue;
+            }
             let got = oracle
                 .classify_chains(&frame)
                 .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
@@ -241,10 +251,24 @@ fn oracle_legacy_user_chains_agree_with_interp() {
         }
     }
     println!(
-        "oracle user chains: {compared} frames compared, {in_user} decided inside a user chain"
+        "oracle user chains: {compared} frames compared, {in_user} decided inside a user chain, \
+         {skipped} skipped (multiport on a truncated header)"
     );
     assert!(in_user > 0, "no decision inside a user chain");
     assert!(mismatches.is_empty(), "{mismatches}");
+}
+
+/// A TCP/UDP first fragment whose ports are readable (>= 4 transport bytes) but whose header is
+/// truncated (decoded as `Ports::Truncated`).
+fn ports_readable_header_truncated(frame: &[u8]) -> bool {
+    let Decoded::Ipv4(p) = decode(frame) else {
+        return false;
+    };
+    if p.ports != Ports::Truncated {
+        return false;
+    }
+    let ihl = (frame[ETH_HLEN] & 0x0f) as usize * 4;
+    p.ip_len as usize >= ihl + 4
 }
 
 #[test]
