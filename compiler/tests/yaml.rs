@@ -447,7 +447,8 @@ fn arb_full_ruleset() -> impl Strategy<Value = Ruleset> {
                     let pick_set = |kind: SetKind, i: usize| {
                         let of_kind: Vec<&NamedSet> =
                             sets.iter().filter(|s| s.field_kind == kind).collect();
-                        (i % 2 == 0 && !of_kind.is_empty()).then(|| of_kind[i / 2 % of_kind.len()])
+                        (i.is_multiple_of(2) && !of_kind.is_empty())
+                            .then(|| of_kind[i / 2 % of_kind.len()])
                     };
                     let mk =
                         |field: Field,
