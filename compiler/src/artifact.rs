@@ -26,9 +26,9 @@
 //! `FieldInfo::datapath` (`src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port`) with any number of tests
 //! per match (lists compile exactly), at most `MAX_CHUNKS * CHUNK_BITS` rules. Anything else in the
 //! INPUT chain — jump/goto/return, interface matches — is a [`BuildError::Unsupported`] naming the
-//! first offending rule and its span (rendered by the CLI as a located diagnostic, code `E0401`);
+//! first offending rule and its span (rendered by the CLI as a located diagnostic, code `E0501`);
 //! nothing is dropped silently. The FORWARD and OUTPUT chains and the user chains no jump reaches are
-//! not enforced by the datapath: [`ignored`] lists them, one note (`N0002`) each.
+//! not enforced by the datapath: [`ignored`] lists them, one note (`N0501`) each.
 //!
 //! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
 use crate::classify::{self, Classified, Table};
@@ -135,7 +135,7 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    /// The error as a located diagnostic (`E0401`), for the errors that point at a rule.
+    /// The error as a located diagnostic (`E0501`), for the errors that point at a rule.
     pub fn diagnostic(&self) -> Option<Diagnostic> {
         match self {
             BuildError::Unsupported {
@@ -144,7 +144,7 @@ impl BuildError {
                 help,
                 ..
             } => {
-                let mut d = Diagnostic::error("E0401", message.clone())
+                let mut d = Diagnostic::error("E0501", message.clone())
                     .at(*span)
                     .label("the datapath cannot compile this rule");
                 if let Some(h) = help {
@@ -178,7 +178,7 @@ pub struct Ignored {
 }
 
 impl Ignored {
-    /// The note (`N0002`) the CLI prints for it, located at the chain's declaration.
+    /// The note (`N0501`) the CLI prints for it, located at the chain's declaration.
     pub fn diagnostic(&self) -> Diagnostic {
         let what = match self.why {
             IgnoredWhy::OtherHook(h) => format!(
@@ -194,7 +194,7 @@ impl Ignored {
                 if self.rules == 1 { "" } else { "s" }
             ),
         };
-        let d = Diagnostic::note("N0002", what);
+        let d = Diagnostic::note("N0501", what);
         if self.span == Span::default() {
             d
         } else {
@@ -837,7 +837,7 @@ mod tests {
             matches!(&e, BuildError::Unsupported { rule, .. } if rule.0 as usize == n - 1),
             "{e:?}"
         );
-        assert_eq!(e.diagnostic().unwrap().code, "E0401");
+        assert_eq!(e.diagnostic().unwrap().code, "E0501");
     }
 
     #[test]

@@ -440,7 +440,7 @@ fn artifact_rejects_jump_and_iface_with_the_rule_span() {
             ("unused", IgnoredWhy::Unreachable)
         ]
     );
-    assert_eq!(ig[1].diagnostic().code, "N0002");
+    assert_eq!(ig[1].diagnostic().code, "N0501");
 
     // Without the jump: builds; `web` is now unreachable too.
     rs.chains[0].rules[1].action = Action::Drop;
