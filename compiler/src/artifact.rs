@@ -155,6 +155,12 @@ impl BuildError {
             BuildError::Plan(_) | BuildError::Hook(_) => None,
         }
     }
+    /// The error as a diagnostic (`E0501`): [`BuildError::diagnostic`] when it points at a rule, else
+    /// unlocated.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        self.diagnostic()
+            .unwrap_or_else(|| Diagnostic::error("E0501", self.to_string()))
+    }
 }
 
 /// Why the datapath leaves a chain out.
@@ -838,6 +844,8 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(e.diagnostic().unwrap().code, "E0501");
+        let hook = BuildError::Hook(Hook::Output).to_diagnostic();
+        assert_eq!((hook.code, hook.span), ("E0501", None));
     }
 
     #[test]
