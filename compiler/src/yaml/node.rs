@@ -214,6 +214,11 @@ fn syntax_error(e: &serde_saphyr::Error, src: &SourceFile) -> Diagnostic {
         },
         None => msg.to_string(),
     };
+    let msg = if msg.starts_with("multiple YAML documents") {
+        "a ruleset is one YAML document; this is a second one".to_string()
+    } else {
+        msg
+    };
     let mut d = Diagnostic::error("E0401", format!("invalid YAML: {msg}"));
     let loc = e.location().or_else(|| inner.location());
     if let Some(loc) = loc {
@@ -365,6 +370,15 @@ mod tests {
             &src[m[2].1.span.start as usize..m[2].1.span.end as usize],
             "\"q\""
         );
+    }
+
+    #[test]
+    fn scalar_second_document_is_refused_without_api_advice() {
+        let src = SourceFile::new("t.yaml", "chains: {}\n---\nchains: {}\n");
+        let d = parse(&src).unwrap_err();
+        assert_eq!(d.code, "E0401");
+        assert!(d.message.contains("second"), "{}", d.message);
+        assert!(!d.message.contains("from_str"), "{}", d.message);
     }
 
     #[test]
