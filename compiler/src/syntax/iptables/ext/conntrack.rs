@@ -46,7 +46,15 @@ fn parse_proto(a: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 fn parse_addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
     let n = parse_addr_any(a[0], f).map_err(|e| ("E0301", e))?;
-    Ok(Val::Word(fmt_addr(&n)))
+    // A host address is printed without its full-length prefix.
+    let full = matches!(n.prefix_len(), Some(32) if f == Family::V4)
+        || matches!(n.prefix_len(), Some(128) if f == Family::V6);
+    let s = fmt_addr(&n);
+    Ok(Val::Word(if full {
+        s.split('/').next().unwrap_or(&s).to_string()
+    } else {
+        s
+    }))
 }
 fn parse_port(a: &[&str], _: Family) -> Result<Val, ValErr> {
     let (lo, hi) = parse_range(a[0], 65535, ':', "port")?;

@@ -27,6 +27,7 @@ mod mac;
 mod mark;
 mod multiport;
 mod nat;
+mod netmap;
 mod nflog;
 mod owner;
 mod physdev;
@@ -37,6 +38,8 @@ mod simple_targets;
 mod statistic;
 mod tcp;
 mod tcpmss;
+mod tos_dscp;
+mod ttl;
 mod udp;
 
 /// Address family of the rule (iptables or ip6tables).
@@ -222,6 +225,11 @@ pub static MATCHES: &[&Ext] = &[
     &set::EXT,
     &ah_esp::AH,
     &ah_esp::ESP,
+    &ah_esp::AH6,
+    &tos_dscp::TOS_MATCH,
+    &tos_dscp::DSCP_MATCH,
+    &ttl::TTL_MATCH,
+    &ttl::HL_MATCH,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -239,6 +247,11 @@ pub static TARGETS: &[&Ext] = &[
     &simple_targets::NOTRACK,
     &simple_targets::TRACE,
     &simple_targets::CT,
+    &tos_dscp::TOS_TARGET,
+    &tos_dscp::DSCP_TARGET,
+    &ttl::TTL_TARGET,
+    &ttl::HL_TARGET,
+    &netmap::EXT,
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
@@ -252,7 +265,6 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "cpu",
     "dccp",
     "devgroup",
-    "dscp",
     "dst",
     "ecn",
     "eui64",
@@ -260,7 +272,6 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "hashlimit",
     "hbh",
     "helper",
-    "hl",
     "ipcomp",
     "iprange",
     "ipv6header",
@@ -281,8 +292,6 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "string",
     "tcpmss",
     "time",
-    "tos",
-    "ttl",
     "u32",
     "udplite",
 ];
@@ -294,13 +303,10 @@ pub static GENERIC_TARGETS: &[&str] = &[
     "CONNMARK",
     "CONNSECMARK",
     "DNPT",
-    "DSCP",
     "ECN",
-    "HL",
     "HMARK",
     "IDLETIMER",
     "LED",
-    "NETMAP",
     "NFQUEUE",
     "RATEEST",
     "SECMARK",
@@ -309,9 +315,7 @@ pub static GENERIC_TARGETS: &[&str] = &[
     "SYNPROXY",
     "TCPOPTSTRIP",
     "TEE",
-    "TOS",
     "TPROXY",
-    "TTL",
     "ULOG",
 ];
 

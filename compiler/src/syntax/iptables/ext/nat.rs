@@ -99,7 +99,8 @@ fn needs_ports_proto(
 ) -> Result<(), (String, Option<&'static str>)> {
     let has_port = match i.get(opt).map(|g| &g.val) {
         Some(Val::Word(w)) if opt.starts_with("to-ports") => !w.is_empty(),
-        Some(Val::Word(w)) => w.contains(':') && !w.ends_with(']'),
+        // `addr:port` (IPv4) or `[addr]:port` (IPv6); a bare IPv6 address has several colons.
+        Some(Val::Word(w)) => w.starts_with('[') || w.matches(':').count() == 1,
         _ => false,
     };
     if has_port && (ctx.proto.1 || !PORT_PROTOS.contains(&ctx.proto.0)) {
