@@ -314,11 +314,13 @@ pub enum ObservedChains {
     NotCounted,
 }
 
-/// `(chain, position, packets, target)` of every filter rule and `(INPUT policy, packets)`, from one
-/// `iptables-save -c`.
-fn all_filter_counters(save: &str) -> Result<(Vec<(String, u32, u64, String)>, (String, u64))> {
+/// `(chain, 1-based position, packets, target)` of one filter rule.
+type RuleCount = (String, u32, u64, String);
+
+/// Every filter rule's [`RuleCount`] and `(INPUT policy, packets)`, from one `iptables-save -c`.
+fn all_filter_counters(save: &str) -> Result<(Vec<RuleCount>, (String, u64))> {
     let mut table = "";
-    let mut rules: Vec<(String, u32, u64, String)> = Vec::new();
+    let mut rules: Vec<RuleCount> = Vec::new();
     let mut policy = None;
     for line in save.lines() {
         if let Some(t) = line.strip_prefix('*') {
@@ -365,7 +367,7 @@ impl IptablesOracle {
                 if rules1.len() != rules0.len() {
                     bail!("the filter table changed size");
                 }
-                let decided: Vec<&(String, u32, u64, String)> = rules1
+                let decided: Vec<&RuleCount> = rules1
                     .iter()
                     .zip(&rules0)
                     .filter(|(a, b)| a.2 != b.2 && (a.3 == "ACCEPT" || a.3 == "DROP"))
