@@ -75,6 +75,20 @@ const CLAIMED: &[&str] = &[
     "libxt_TOS",
     "libxt_dscp",
     "libxt_tos",
+    "libip6t_iprange",
+    "libipt_iprange",
+    "libxt_AUDIT",
+    "libxt_CLASSIFY",
+    "libxt_CONNMARK",
+    "libxt_CONNSECMARK",
+    "libxt_NFQUEUE",
+    "libxt_SECMARK",
+    "libxt_cpu",
+    "libxt_ecn",
+    "libxt_helper",
+    "libxt_iprange",
+    "libxt_quota",
+    "libxt_sctp",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

@@ -17,9 +17,17 @@ use crate::syntax::iptables::values;
 
 mod addrtype;
 mod ah_esp;
+mod audit;
+mod classify;
 mod comment;
+mod connmark_target;
+mod connsecmark;
 mod conntrack;
+mod cpu;
+mod ecn;
+mod helper;
 mod icmp;
+mod iprange;
 mod length;
 mod limit;
 mod log;
@@ -29,10 +37,14 @@ mod multiport;
 mod nat;
 mod netmap;
 mod nflog;
+mod nfqueue;
 mod owner;
 mod physdev;
 mod pkttype;
+mod quota;
 mod reject;
+mod sctp;
+mod secmark;
 mod set;
 mod simple_targets;
 mod statistic;
@@ -230,6 +242,12 @@ pub static MATCHES: &[&Ext] = &[
     &tos_dscp::DSCP_MATCH,
     &ttl::TTL_MATCH,
     &ttl::HL_MATCH,
+    &helper::EXT,
+    &cpu::EXT,
+    &quota::EXT,
+    &ecn::EXT,
+    &iprange::EXT,
+    &sctp::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -252,6 +270,12 @@ pub static TARGETS: &[&Ext] = &[
     &ttl::TTL_TARGET,
     &ttl::HL_TARGET,
     &netmap::EXT,
+    &classify::EXT,
+    &secmark::EXT,
+    &connsecmark::EXT,
+    &audit::EXT,
+    &connmark_target::EXT,
+    &nfqueue::EXT,
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
@@ -262,31 +286,25 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "connbytes",
     "connlabel",
     "connlimit",
-    "cpu",
     "dccp",
     "devgroup",
     "dst",
-    "ecn",
     "eui64",
     "frag",
     "hashlimit",
     "hbh",
-    "helper",
     "ipcomp",
-    "iprange",
     "ipv6header",
     "ipvs",
     "mh",
     "nfacct",
     "osf",
     "policy",
-    "quota",
     "rateest",
     "realm",
     "recent",
     "rpfilter",
     "rt",
-    "sctp",
     "socket",
     "srh",
     "string",
@@ -298,18 +316,12 @@ pub static GENERIC_MATCHES: &[&str] = &[
 
 /// Targets iptables ships that are not typed here.
 pub static GENERIC_TARGETS: &[&str] = &[
-    "AUDIT",
-    "CLASSIFY",
-    "CONNMARK",
-    "CONNSECMARK",
     "DNPT",
     "ECN",
     "HMARK",
     "IDLETIMER",
     "LED",
-    "NFQUEUE",
     "RATEEST",
-    "SECMARK",
     "SET",
     "SNPT",
     "SYNPROXY",
@@ -346,6 +358,7 @@ pub fn implicit_match(proto: u8, f: Family) -> Option<&'static Ext> {
         (58, Family::V6) => "icmp6",
         (50, _) => "esp",
         (51, _) => "ah",
+        (132, _) => "sctp",
         _ => return None,
     };
     find_match(name, f)
