@@ -89,6 +89,13 @@ const CLAIMED: &[&str] = &[
     "libxt_iprange",
     "libxt_quota",
     "libxt_sctp",
+    "libip6t_connlimit",
+    "libipt_connlimit",
+    "libxt_TCPOPTSTRIP",
+    "libxt_connbytes",
+    "libxt_connlimit",
+    "libxt_dccp",
+    "libxt_tcpmss",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

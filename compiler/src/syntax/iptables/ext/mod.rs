@@ -20,10 +20,13 @@ mod ah_esp;
 mod audit;
 mod classify;
 mod comment;
+mod connbytes;
+mod connlimit;
 mod connmark_target;
 mod connsecmark;
 mod conntrack;
 mod cpu;
+mod dccp;
 mod ecn;
 mod helper;
 mod icmp;
@@ -50,6 +53,8 @@ mod simple_targets;
 mod statistic;
 mod tcp;
 mod tcpmss;
+mod tcpmss_match;
+mod tcpoptstrip;
 mod tos_dscp;
 mod ttl;
 mod udp;
@@ -248,6 +253,11 @@ pub static MATCHES: &[&Ext] = &[
     &ecn::EXT,
     &iprange::EXT,
     &sctp::EXT,
+    &connbytes::EXT,
+    &connlimit::EXT4,
+    &connlimit::EXT6,
+    &dccp::EXT,
+    &tcpmss_match::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -276,6 +286,7 @@ pub static TARGETS: &[&Ext] = &[
     &audit::EXT,
     &connmark_target::EXT,
     &nfqueue::EXT,
+    &tcpoptstrip::EXT,
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
@@ -283,10 +294,7 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "bpf",
     "cgroup",
     "cluster",
-    "connbytes",
     "connlabel",
-    "connlimit",
-    "dccp",
     "devgroup",
     "dst",
     "eui64",
@@ -308,7 +316,6 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "socket",
     "srh",
     "string",
-    "tcpmss",
     "time",
     "u32",
     "udplite",
@@ -325,7 +332,6 @@ pub static GENERIC_TARGETS: &[&str] = &[
     "SET",
     "SNPT",
     "SYNPROXY",
-    "TCPOPTSTRIP",
     "TEE",
     "TPROXY",
     "ULOG",
@@ -359,6 +365,7 @@ pub fn implicit_match(proto: u8, f: Family) -> Option<&'static Ext> {
         (50, _) => "esp",
         (51, _) => "ah",
         (132, _) => "sctp",
+        (33, _) => "dccp",
         _ => return None,
     };
     find_match(name, f)
