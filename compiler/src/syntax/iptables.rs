@@ -21,8 +21,14 @@
 //! What this stage guarantees: every table in [`Ast::tables`] has a known name and appears once; chain
 //! names are unique per table; each `-A` rule names a chain declared (or built into the table) before it;
 //! every token carries its unquoted text and its source span. What it checks but does not keep: the
-//! position of blank lines. Problems are returned as located diagnostics (`E01xx`; `E0205` for restore
-//! commands other than `-A`), and a line with an error is left out of the AST.
+//! position of blank lines. Problems are returned as located diagnostics (`E01xx`; `E0205` for `-D`, `-R`,
+//! `-Z`, `-E`), and a line with an error is left out of the AST.
+//!
+//! iptables-restore's commands are applied while reading, so the AST is the resulting table: `-N CHAIN`
+//! declares a user chain, `-P CHAIN POLICY` sets a built-in chain's policy, `-F [CHAIN]` removes the rules
+//! read so far (of one chain or of the table), `-X [CHAIN]` deletes empty, unreferenced user chains, and
+//! `-I CHAIN [N]` inserts a rule before the chain's N-th rule (default 1). What is thrown away: that a rule
+//! was inserted rather than appended, and the rules a `-F` removed (their syntax was checked).
 pub mod ext;
 pub mod rule;
 pub mod token;
@@ -788,13 +794,31 @@ impl Parser1<'_> {
             self.no_table(span, "rule");
             return;
         }
-        if command != Command::Append {
-            self.diags.push(
-                Diagnostic::error("E0205", format!("restore command `{}` is not supported yet", cmd_tok.text))
+        match command {
+            Command::Append | Command::Insert => {}
+            Command::NewChain | Command::Policy | Command::Flush | Command::DeleteChain => {
+                if rule_counters.is_some() {
+                    self.diags.push(
+                        Diagnostic::error("E0111", format!("counters before `{}`", cmd_tok.text))
+                            .at(span)
+                            .help("counters `[packets:bytes]` belong to rules (`-A`, `-I`)"),
+                    );
+                    return;
+                }
+                self.chain_command(command, &tokens, span);
+                return;
+            }
+            Command::Delete | Command::Replace | Command::Zero | Command::RenameChain => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "E0205",
+                        format!("restore command `{}` is not supported in restore files", cmd_tok.text),
+                    )
                     .at(cmd_tok.span)
-                    .help("this version reads iptables-save output: chain lines `:NAME POLICY` and `-A CHAIN` rules"),
-            );
-            return;
+                    .help("tailwall reads a restore file as the whole ruleset: `:CHAIN` lines, -N, -P, -F, -X, -A and -I"),
+                );
+                return;
+            }
         }
         let Some(chain) = tokens.get(1).filter(|t| !is_flag(t) && !t.text.is_empty()) else {
             self.diags.push(
@@ -804,7 +828,33 @@ impl Parser1<'_> {
             );
             return;
         };
-        let options = match group_options(&tokens[2..]) {
+        // `-I CHAIN [N]`: the position is optional (default 1).
+        let mut first_opt = 2;
+        let mut insert_at: Option<(usize, Span)> = None;
+        if command == Command::Insert {
+            if let Some(t) = tokens.get(2).filter(|t| {
+                !t.quoted && !t.text.is_empty() && t.text.bytes().all(|b| b.is_ascii_digit())
+            }) {
+                match t.text.parse::<usize>() {
+                    Ok(n) if n >= 1 => insert_at = Some((n, t.span)),
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E0117",
+                                format!("invalid rule position `{}`", t.text),
+                            )
+                            .at(t.span)
+                            .help("positions start at 1"),
+                        );
+                        return;
+                    }
+                }
+                first_opt = 3;
+            } else {
+                insert_at = Some((1, cmd_tok.span));
+            }
+        }
+        let options = match group_options(&tokens[first_opt..]) {
             Ok(o) => o,
             Err(ds) => {
                 self.diags.extend(ds);
@@ -834,14 +884,224 @@ impl Parser1<'_> {
         if bad {
             return;
         }
-        table.rules.push(RuleLine {
+        let line = RuleLine {
             counters: rule_counters,
             command: cmd_tok.clone(),
             chain: chain.clone(),
             options,
-            tokens: tokens[2..].to_vec(),
+            tokens: tokens[first_opt..].to_vec(),
             span,
-        });
+        };
+        match insert_at {
+            None => table.rules.push(line),
+            Some((n, at)) => {
+                let of_chain: Vec<usize> = table
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.chain.text == chain.text)
+                    .map(|(i, _)| i)
+                    .collect();
+                if n > of_chain.len() + 1 {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0117",
+                            format!(
+                                "cannot insert at position {n}: chain `{}` has {} rules",
+                                chain.text,
+                                of_chain.len()
+                            ),
+                        )
+                        .at(at)
+                        .help("iptables-restore fails: \"Index of insertion too big\""),
+                    );
+                    return;
+                }
+                // Before the chain's n-th rule, or after its last one.
+                let idx = match of_chain.get(n - 1) {
+                    Some(&i) => i,
+                    None => of_chain.last().map(|&i| i + 1).unwrap_or(table.rules.len()),
+                };
+                table.rules.insert(idx, line);
+            }
+        }
+    }
+
+    /// `-N CHAIN`, `-P CHAIN POLICY`, `-F [CHAIN]`, `-X [CHAIN]`.
+    fn chain_command(&mut self, command: Command, tokens: &[Token], span: Span) {
+        let cmd = &tokens[0];
+        let chain = tokens.get(1).filter(|t| !is_flag(t) && !t.text.is_empty());
+        let want = match command {
+            Command::Policy => 3,
+            Command::NewChain => 2,
+            _ => chain.map_or(1, |_| 2),
+        };
+        if tokens.len() != want
+            || (command != Command::Flush && command != Command::DeleteChain && chain.is_none())
+        {
+            let usage = match command {
+                Command::NewChain => "-N CHAIN",
+                Command::Policy => "-P CHAIN ACCEPT|DROP",
+                Command::Flush => "-F [CHAIN]",
+                _ => "-X [CHAIN]",
+            };
+            self.diags.push(
+                Diagnostic::error("E0111", format!("malformed `{}` line", cmd.text))
+                    .at(span)
+                    .help(format!("write `{usage}`")),
+            );
+            return;
+        }
+        let Some(table) = self.open.as_mut() else {
+            return;
+        };
+        let kind = table.kind;
+        let undeclared = |c: &Token| {
+            Diagnostic::error("E0108", format!("chain `{}` does not exist", c.text))
+                .at(c.span)
+                .help(format!(
+                    "declare it first: `:{} - [0:0]` or `-N {}`",
+                    c.text, c.text
+                ))
+        };
+        match command {
+            Command::NewChain => {
+                let c = chain.expect("checked").clone();
+                if kind.is_builtin(&c.text) || self.chain_index.contains_key(&c.text) {
+                    self.diags.push(
+                        Diagnostic::error("E0107", format!("chain `{}` already exists", c.text))
+                            .at(c.span),
+                    );
+                    return;
+                }
+                self.chain_index.insert(c.text.clone(), table.chains.len());
+                table.chains.push(ChainDecl {
+                    policy_token: Token {
+                        text: "-".into(),
+                        span: cmd.span,
+                        quoted: false,
+                    },
+                    name: c,
+                    policy: Policy::None,
+                    counters: None,
+                    builtin: false,
+                    span,
+                });
+            }
+            Command::Policy => {
+                let c = chain.expect("checked").clone();
+                let p = tokens[2].clone();
+                let policy = match p.text.as_str() {
+                    "ACCEPT" => Policy::Accept,
+                    "DROP" => Policy::Drop,
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::error("E0110", format!("invalid policy `{}`", p.text))
+                                .at(p.span)
+                                .help("a built-in chain's policy is ACCEPT or DROP"),
+                        );
+                        return;
+                    }
+                };
+                if !kind.is_builtin(&c.text) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0110",
+                            format!("user-defined chain `{}` cannot have a policy", c.text),
+                        )
+                        .at(c.span)
+                        .help(format!(
+                            "the built-in chains of `{}` are {}",
+                            kind.name(),
+                            kind.builtin_chains().join(", ")
+                        )),
+                    );
+                    return;
+                }
+                match self.chain_index.get(&c.text) {
+                    Some(&i) => {
+                        table.chains[i].policy = policy;
+                        table.chains[i].policy_token = p;
+                    }
+                    None => {
+                        self.chain_index.insert(c.text.clone(), table.chains.len());
+                        table.chains.push(ChainDecl {
+                            name: c,
+                            policy,
+                            policy_token: p,
+                            counters: None,
+                            builtin: true,
+                            span,
+                        });
+                    }
+                }
+            }
+            Command::Flush => match chain {
+                None => table.rules.clear(),
+                Some(c) => {
+                    if !kind.is_builtin(&c.text) && !self.chain_index.contains_key(&c.text) {
+                        self.diags.push(undeclared(c));
+                        return;
+                    }
+                    table.rules.retain(|r| r.chain.text != c.text);
+                }
+            },
+            Command::DeleteChain => {
+                let targets = |name: &str, rules: &[RuleLine]| {
+                    rules.iter().any(|r| {
+                        r.options.iter().any(|o| {
+                            matches!(o.kind, OptKind::Jump | OptKind::Goto)
+                                && o.args.first().is_some_and(|a| a.text == name)
+                        })
+                    })
+                };
+                let doomed: Vec<String> = match chain {
+                    Some(c) => {
+                        if kind.is_builtin(&c.text) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    "E0117",
+                                    format!("cannot delete built-in chain `{}`", c.text),
+                                )
+                                .at(c.span),
+                            );
+                            return;
+                        }
+                        if !self.chain_index.contains_key(&c.text) {
+                            self.diags.push(undeclared(c));
+                            return;
+                        }
+                        vec![c.text.clone()]
+                    }
+                    None => table
+                        .chains
+                        .iter()
+                        .filter(|d| !d.builtin)
+                        .map(|d| d.name.text.clone())
+                        .collect(),
+                };
+                for name in &doomed {
+                    if table.rules.iter().any(|r| &r.chain.text == name)
+                        || targets(name, &table.rules)
+                    {
+                        self.diags.push(
+                            Diagnostic::error("E0117", format!("cannot delete chain `{name}`: it has rules or is the target of a rule"))
+                                .at(span)
+                                .help(format!("flush it first (`-F {name}`) and remove the rules that jump to it")),
+                        );
+                        return;
+                    }
+                }
+                table.chains.retain(|d| !doomed.contains(&d.name.text));
+                self.chain_index = table
+                    .chains
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (d.name.text.clone(), i))
+                    .collect();
+            }
+            _ => {}
+        }
     }
 }
 
@@ -954,7 +1214,7 @@ mod tests {
         assert_eq!(codes("*filter\n:INPUT ACCEPT [1:x]\nCOMMIT\n"), ["E0106"]);
         assert_eq!(codes("*filter\n[1:2 -A INPUT -j DROP\nCOMMIT\n"), ["E0106"]);
         assert_eq!(codes("*filter\n:FOO ACCEPT\nCOMMIT\n"), ["E0110"]);
-        assert_eq!(codes("*filter\n-I INPUT -j DROP\nCOMMIT\n"), ["E0205"]);
+        assert_eq!(codes("*filter\n-D INPUT -j DROP\nCOMMIT\n"), ["E0205"]);
         assert_eq!(codes("*filter\n-A INPUT -s\nCOMMIT\n"), ["E0112"]);
         assert_eq!(
             codes("*filter\n-A INPUT -s ! 1.2.3.4 -j DROP\nCOMMIT\n"),
@@ -988,6 +1248,51 @@ mod tests {
         let o = &ast.tables[0].rules[0].options;
         assert_eq!(o[1].args[0].text, "-x ");
         assert_eq!(o.len(), 3);
+    }
+
+    #[test]
+    fn parse_applies_restore_commands() {
+        let ast = parse_ok(
+            "*filter\n-N web\n-P INPUT DROP\n-A INPUT -j web\n-A web -s 1.1.1.1 -j DROP\n\
+             -I web -s 2.2.2.2 -j DROP\n-I web 3 -s 3.3.3.3 -j DROP\n-I web 2 -s 4.4.4.4 -j DROP\n\
+             -N old\n-A old -j DROP\n-F old\n-X old\nCOMMIT\n",
+        );
+        let t = &ast.tables[0];
+        let names: Vec<&str> = t.chains.iter().map(|c| c.name.text.as_str()).collect();
+        assert_eq!(names, ["web", "INPUT"]);
+        assert_eq!(t.chain("INPUT").map(|c| c.policy), Some(Policy::Drop));
+        let web: Vec<&str> = t
+            .rules_of("web")
+            .map(|r| r.tokens[1].text.as_str())
+            .collect();
+        assert_eq!(web, ["2.2.2.2", "4.4.4.4", "1.1.1.1", "3.3.3.3"]);
+        assert_eq!(
+            parse_ok("*filter\n-A INPUT -j DROP\n-F\nCOMMIT\n").tables[0]
+                .rules
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn parse_rejects_bad_restore_commands() {
+        assert_eq!(codes("*filter\n-R INPUT 1 -j DROP\nCOMMIT\n"), ["E0205"]);
+        assert_eq!(codes("*filter\n-Z\nCOMMIT\n"), ["E0205"]);
+        assert_eq!(codes("*filter\n-N INPUT\nCOMMIT\n"), ["E0107"]);
+        assert_eq!(codes("*filter\n-P web DROP\nCOMMIT\n"), ["E0110"]);
+        assert_eq!(codes("*filter\n-P INPUT MAYBE\nCOMMIT\n"), ["E0110"]);
+        assert_eq!(codes("*filter\n-F nope\nCOMMIT\n"), ["E0108"]);
+        assert_eq!(
+            codes("*filter\n-N a\n-A a -j DROP\n-X a\nCOMMIT\n"),
+            ["E0117"]
+        );
+        assert_eq!(
+            codes("*filter\n-N a\n-A INPUT -j a\n-X\nCOMMIT\n"),
+            ["E0117"]
+        );
+        assert_eq!(codes("*filter\n-X INPUT\nCOMMIT\n"), ["E0117"]);
+        assert_eq!(codes("*filter\n-I INPUT 2 -j DROP\nCOMMIT\n"), ["E0117"]);
+        assert_eq!(codes("*filter\n-N\nCOMMIT\n"), ["E0111"]);
     }
 
     #[test]
