@@ -96,6 +96,10 @@ const CLAIMED: &[&str] = &[
     "libxt_connlimit",
     "libxt_dccp",
     "libxt_tcpmss",
+    "libip6t_recent",
+    "libipt_recent",
+    "libxt_recent",
+    "libxt_string",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

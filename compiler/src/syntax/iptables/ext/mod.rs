@@ -45,12 +45,14 @@ mod owner;
 mod physdev;
 mod pkttype;
 mod quota;
+mod recent;
 mod reject;
 mod sctp;
 mod secmark;
 mod set;
 mod simple_targets;
 mod statistic;
+mod string;
 mod tcp;
 mod tcpmss;
 mod tcpmss_match;
@@ -258,6 +260,9 @@ pub static MATCHES: &[&Ext] = &[
     &connlimit::EXT6,
     &dccp::EXT,
     &tcpmss_match::EXT,
+    &recent::EXT4,
+    &recent::EXT6,
+    &string::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -310,12 +315,10 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "policy",
     "rateest",
     "realm",
-    "recent",
     "rpfilter",
     "rt",
     "socket",
     "srh",
-    "string",
     "time",
     "u32",
     "udplite",
