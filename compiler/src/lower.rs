@@ -523,6 +523,11 @@ fn unsupported(code: &'static str, what: String, at: Span) -> Diagnostic {
         .help(SUPPORTED)
 }
 
+/// A value the registry guarantees could not be lowered: a compiler bug, reported, never a panic.
+fn internal(at: Span) -> Diagnostic {
+    Diagnostic::error("E0999", "internal compiler error: unexpected option value").at(at)
+}
+
 fn ports_match(field: Field, g: &Given) -> Option<Match> {
     let tests = match &g.val {
         Val::Range(a, b) => vec![Test::Range {
@@ -656,22 +661,21 @@ fn lower_typed(
             "tcp" | "udp" => {
                 transport = Some(inst);
                 for g in &inst.given {
-                    match g.name {
-                        "sport" => push(
-                            ports_match(Field::SrcPort, g).expect("range"),
-                            &mut errs,
-                            &mut matches,
-                        ),
-                        "dport" => push(
-                            ports_match(Field::DstPort, g).expect("range"),
-                            &mut errs,
-                            &mut matches,
-                        ),
-                        other => errs.push(unsupported(
-                            "E0201",
-                            format!("tcp option `--{other}`"),
-                            g.span,
-                        )),
+                    let field = match g.name {
+                        "sport" => Field::SrcPort,
+                        "dport" => Field::DstPort,
+                        other => {
+                            errs.push(unsupported(
+                                "E0201",
+                                format!("tcp option `--{other}`"),
+                                g.span,
+                            ));
+                            continue;
+                        }
+                    };
+                    match ports_match(field, g) {
+                        Some(m) => push(m, &mut errs, &mut matches),
+                        None => errs.push(internal(g.span)),
                     }
                 }
             }
@@ -686,22 +690,21 @@ fn lower_typed(
                 }
                 transport = Some(inst);
                 for g in &inst.given {
-                    match g.name {
-                        "sports" => push(
-                            ports_match(Field::SrcPort, g).expect("ranges"),
-                            &mut errs,
-                            &mut matches,
-                        ),
-                        "dports" => push(
-                            ports_match(Field::DstPort, g).expect("ranges"),
-                            &mut errs,
-                            &mut matches,
-                        ),
-                        _ => errs.push(unsupported(
-                            "E0202",
-                            "`-m multiport --ports` (source or destination)".into(),
-                            g.span,
-                        )),
+                    let field = match g.name {
+                        "sports" => Field::SrcPort,
+                        "dports" => Field::DstPort,
+                        _ => {
+                            errs.push(unsupported(
+                                "E0202",
+                                "`-m multiport --ports` (source or destination)".into(),
+                                g.span,
+                            ));
+                            continue;
+                        }
+                    };
+                    match ports_match(field, g) {
+                        Some(m) => push(m, &mut errs, &mut matches),
+                        None => errs.push(internal(g.span)),
                     }
                 }
             }
