@@ -100,6 +100,11 @@ const CLAIMED: &[&str] = &[
     "libipt_recent",
     "libxt_recent",
     "libxt_string",
+    "libip6t_eui64",
+    "libip6t_frag",
+    "libip6t_mh",
+    "libip6t_rt",
+    "libxt_ipcomp",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

@@ -218,10 +218,10 @@ pub fn fmt_addr(n: &IpNet) -> String {
     }
 }
 
-/// The protocol name iptables-save prints (`xtables_chain_protos` first, then netbase).
+/// The protocol name iptables-save prints (netbase's /etc/protocols names, as iptables 1.8.11 prints them).
 pub fn proto_save_name(n: u8) -> String {
     match n {
-        135 => "ipv6-mh".into(),
+        135 => "mobility-header".into(),
         58 => "ipv6-icmp".into(),
         _ => values::proto_name(n)
             .filter(|&s| s != "ip" && s != "hopopt")

@@ -28,14 +28,18 @@ mod conntrack;
 mod cpu;
 mod dccp;
 mod ecn;
+mod eui64;
+mod frag;
 mod helper;
 mod icmp;
+mod ipcomp;
 mod iprange;
 mod length;
 mod limit;
 mod log;
 mod mac;
 mod mark;
+mod mh;
 mod multiport;
 mod nat;
 mod netmap;
@@ -47,10 +51,12 @@ mod pkttype;
 mod quota;
 mod recent;
 mod reject;
+mod rt;
 mod sctp;
 mod secmark;
 mod set;
 mod simple_targets;
+mod spi_like;
 mod statistic;
 mod string;
 mod tcp;
@@ -263,6 +269,11 @@ pub static MATCHES: &[&Ext] = &[
     &recent::EXT4,
     &recent::EXT6,
     &string::EXT,
+    &mh::EXT,
+    &frag::EXT,
+    &rt::EXT,
+    &ipcomp::EXT,
+    &eui64::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -302,21 +313,16 @@ pub static GENERIC_MATCHES: &[&str] = &[
     "connlabel",
     "devgroup",
     "dst",
-    "eui64",
-    "frag",
     "hashlimit",
     "hbh",
-    "ipcomp",
     "ipv6header",
     "ipvs",
-    "mh",
     "nfacct",
     "osf",
     "policy",
     "rateest",
     "realm",
     "rpfilter",
-    "rt",
     "socket",
     "srh",
     "time",
@@ -369,6 +375,8 @@ pub fn implicit_match(proto: u8, f: Family) -> Option<&'static Ext> {
         (51, _) => "ah",
         (132, _) => "sctp",
         (33, _) => "dccp",
+        (108, _) => "ipcomp",
+        (135, Family::V6) => "mh",
         _ => return None,
     };
     find_match(name, f)

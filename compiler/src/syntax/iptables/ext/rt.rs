@@ -1,0 +1,63 @@
+//! `-m rt --rt-type N --rt-segsleft N[:M] --rt-len N --rt-0-res --rt-0-addrs LIST --rt-0-not-strict`
+//! (ip6tables routing header).
+use super::spi_like::{flag, save_range_unless_full, u32_num, u32_range};
+use super::*;
+use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+
+fn rt_type(a: &[&str], _: Family) -> Result<Val, ValErr> {
+    parse_uint(a, 255, "routing header type")
+}
+fn addrs(a: &[&str], f: Family) -> Result<Val, ValErr> {
+    let mut v = Vec::new();
+    for p in a[0].split(',') {
+        let ip = parse_ip(p, f).ok_or_else(|| ("E0320", format!("invalid address `{p}`")))?;
+        v.push(fmt_ip(ip));
+    }
+    if v.len() > 16 {
+        return Err(("E0320", "at most 16 addresses".into()));
+    }
+    Ok(Val::Word(v.join(",")))
+}
+
+static OPTS: [OptDef; 6] = [
+    OptDef::new("rt-type", Arity::One, true, rt_type),
+    OptDef::new("rt-segsleft", Arity::One, true, u32_range),
+    OptDef::new("rt-len", Arity::One, true, u32_num),
+    OptDef::new("rt-0-res", Arity::Zero, false, flag),
+    OptDef::new("rt-0-addrs", Arity::One, false, addrs),
+    OptDef::new("rt-0-not-strict", Arity::Zero, false, flag),
+];
+
+fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
+    if i.has("rt-0-not-strict") && !i.has("rt-0-addrs") {
+        return Err((
+            "`--rt-0-not-strict` needs `--rt-0-addrs`".into(),
+            Some("rt-0-not-strict"),
+        ));
+    }
+    Ok(())
+}
+
+fn save(i: &Inst, out: &mut String) {
+    for def in &OPTS {
+        let Some(g) = i.get(def.name) else { continue };
+        if def.name == "rt-segsleft" {
+            save_range_unless_full(out, g, u32::MAX as u64);
+        } else {
+            opt_head(out, g);
+            fmt_val(out, &g.val);
+        }
+    }
+}
+
+pub static EXT: Ext = Ext {
+    name: "rt",
+    target: false,
+    family: Some(Family::V6),
+    protos: &[],
+    tables: &[],
+    hooks: &[],
+    opts: &OPTS,
+    check,
+    save,
+};
