@@ -105,6 +105,23 @@ const CLAIMED: &[&str] = &[
     "libip6t_mh",
     "libip6t_rt",
     "libxt_ipcomp",
+    "libip6t_DNPT",
+    "libip6t_SNPT",
+    "libip6t_TEE",
+    "libip6t_TPROXY",
+    "libipt_ECN",
+    "libipt_TEE",
+    "libipt_TPROXY",
+    "libipt_realm",
+    "libxt_IDLETIMER",
+    "libxt_LED",
+    "libxt_SYNPROXY",
+    "libxt_TEE",
+    "libxt_cgroup",
+    "libxt_connlabel",
+    "libxt_nfacct",
+    "libxt_rpfilter",
+    "libxt_socket",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -164,6 +181,8 @@ fn run(rule: &str, table: &str, chain: &str, family: Family) -> Outcome {
 /// Lines whose failure depends on kernel state tailwall cannot see.
 fn kernel_state(file: &str, rule: &str) -> bool {
     (file == "libxt_set" && rule.contains("--match-set"))
+        || (file == "libxt_SET" && rule.contains("-set "))
+        || (file == "libxt_nfacct" && rule.contains("--nfacct-name"))
         || (file == "libxt_CT" && (rule.contains("--timeout") || rule.contains("--helper")))
 }
 

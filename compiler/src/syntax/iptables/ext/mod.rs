@@ -18,9 +18,11 @@ use crate::syntax::iptables::values;
 mod addrtype;
 mod ah_esp;
 mod audit;
+mod cgroup;
 mod classify;
 mod comment;
 mod connbytes;
+mod connlabel;
 mod connlimit;
 mod connmark_target;
 mod connsecmark;
@@ -28,12 +30,15 @@ mod conntrack;
 mod cpu;
 mod dccp;
 mod ecn;
+mod ecn_target;
 mod eui64;
 mod frag;
 mod helper;
 mod icmp;
+mod idletimer;
 mod ipcomp;
 mod iprange;
+mod led;
 mod length;
 mod limit;
 mod log;
@@ -43,27 +48,35 @@ mod mh;
 mod multiport;
 mod nat;
 mod netmap;
+mod nfacct;
 mod nflog;
 mod nfqueue;
+mod npt;
 mod owner;
 mod physdev;
 mod pkttype;
 mod quota;
+mod realm;
 mod recent;
 mod reject;
+mod rpfilter;
 mod rt;
 mod sctp;
 mod secmark;
 mod set;
 mod simple_targets;
+mod socket;
 mod spi_like;
 mod statistic;
 mod string;
+mod synproxy;
 mod tcp;
 mod tcpmss;
 mod tcpmss_match;
 mod tcpoptstrip;
+mod tee;
 mod tos_dscp;
+mod tproxy;
 mod ttl;
 mod udp;
 
@@ -274,6 +287,12 @@ pub static MATCHES: &[&Ext] = &[
     &rt::EXT,
     &ipcomp::EXT,
     &eui64::EXT,
+    &realm::EXT,
+    &rpfilter::EXT,
+    &socket::EXT,
+    &cgroup::EXT,
+    &connlabel::EXT,
+    &nfacct::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -303,27 +322,29 @@ pub static TARGETS: &[&Ext] = &[
     &connmark_target::EXT,
     &nfqueue::EXT,
     &tcpoptstrip::EXT,
+    &npt::DNPT,
+    &npt::SNPT,
+    &tee::EXT,
+    &tproxy::EXT,
+    &ecn_target::EXT,
+    &idletimer::EXT,
+    &led::EXT,
+    &synproxy::EXT,
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
 pub static GENERIC_MATCHES: &[&str] = &[
     "bpf",
-    "cgroup",
     "cluster",
-    "connlabel",
     "devgroup",
     "dst",
     "hashlimit",
     "hbh",
     "ipv6header",
     "ipvs",
-    "nfacct",
     "osf",
     "policy",
     "rateest",
-    "realm",
-    "rpfilter",
-    "socket",
     "srh",
     "time",
     "u32",
@@ -331,20 +352,7 @@ pub static GENERIC_MATCHES: &[&str] = &[
 ];
 
 /// Targets iptables ships that are not typed here.
-pub static GENERIC_TARGETS: &[&str] = &[
-    "DNPT",
-    "ECN",
-    "HMARK",
-    "IDLETIMER",
-    "LED",
-    "RATEEST",
-    "SET",
-    "SNPT",
-    "SYNPROXY",
-    "TEE",
-    "TPROXY",
-    "ULOG",
-];
+pub static GENERIC_TARGETS: &[&str] = &["HMARK", "RATEEST", "SET", "ULOG"];
 
 fn family_ok(e: &Ext, f: Family) -> bool {
     e.family.is_none_or(|x| x == f)
