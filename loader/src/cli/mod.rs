@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use tailwall_compiler::artifact::{self, Artifact};
 use tailwall_compiler::diag::{render_all, SourceFile};
 use tailwall_compiler::ir::{Hook, Ruleset};
-use tailwall_compiler::lower;
 
 /// JSON output schema version (every `-o json` document carries it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -219,7 +218,7 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
         ))
     })?;
     let src = SourceFile::new(path.display().to_string(), text);
-    match lower::iptables(&src) {
+    match tailwall_compiler::frontend::load(&src) {
         Ok(l) => {
             if !l.diagnostics.is_empty() {
                 eprint!("{}", render_all(&l.diagnostics, &src));
