@@ -122,6 +122,16 @@ const CLAIMED: &[&str] = &[
     "libxt_nfacct",
     "libxt_rpfilter",
     "libxt_socket",
+    "libip6t_dst",
+    "libip6t_hbh",
+    "libip6t_ipv6header",
+    "libip6t_ipvs",
+    "libipt_ipvs",
+    "libipt_osf",
+    "libxt_bpf",
+    "libxt_cluster",
+    "libxt_ipvs",
+    "libxt_u32",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

@@ -18,8 +18,10 @@ use crate::syntax::iptables::values;
 mod addrtype;
 mod ah_esp;
 mod audit;
+mod bpf;
 mod cgroup;
 mod classify;
+mod cluster;
 mod comment;
 mod connbytes;
 mod connlabel;
@@ -32,12 +34,14 @@ mod dccp;
 mod ecn;
 mod ecn_target;
 mod eui64;
+mod exthdr;
 mod frag;
 mod helper;
 mod icmp;
 mod idletimer;
 mod ipcomp;
 mod iprange;
+mod ipvs;
 mod led;
 mod length;
 mod limit;
@@ -52,6 +56,7 @@ mod nfacct;
 mod nflog;
 mod nfqueue;
 mod npt;
+mod osf;
 mod owner;
 mod physdev;
 mod pkttype;
@@ -78,6 +83,7 @@ mod tee;
 mod tos_dscp;
 mod tproxy;
 mod ttl;
+mod u32;
 mod udp;
 
 /// Address family of the rule (iptables or ip6tables).
@@ -293,6 +299,14 @@ pub static MATCHES: &[&Ext] = &[
     &cgroup::EXT,
     &connlabel::EXT,
     &nfacct::EXT,
+    &u32::EXT,
+    &bpf::EXT,
+    &ipvs::EXT,
+    &cluster::EXT,
+    &exthdr::DST,
+    &exthdr::HBH,
+    &exthdr::IPV6HEADER,
+    &osf::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -334,20 +348,12 @@ pub static TARGETS: &[&Ext] = &[
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
 pub static GENERIC_MATCHES: &[&str] = &[
-    "bpf",
-    "cluster",
     "devgroup",
-    "dst",
     "hashlimit",
-    "hbh",
-    "ipv6header",
-    "ipvs",
-    "osf",
     "policy",
     "rateest",
     "srh",
     "time",
-    "u32",
     "udplite",
 ];
 
