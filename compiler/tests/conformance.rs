@@ -132,6 +132,10 @@ const CLAIMED: &[&str] = &[
     "libxt_cluster",
     "libxt_ipvs",
     "libxt_u32",
+    "libxt_hashlimit",
+    "libip6t_policy",
+    "libipt_policy",
+    "libxt_policy",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

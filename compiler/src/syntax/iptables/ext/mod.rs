@@ -36,6 +36,7 @@ mod ecn_target;
 mod eui64;
 mod exthdr;
 mod frag;
+mod hashlimit;
 mod helper;
 mod icmp;
 mod idletimer;
@@ -60,6 +61,7 @@ mod osf;
 mod owner;
 mod physdev;
 mod pkttype;
+mod policy;
 mod quota;
 mod realm;
 mod recent;
@@ -307,6 +309,8 @@ pub static MATCHES: &[&Ext] = &[
     &exthdr::HBH,
     &exthdr::IPV6HEADER,
     &osf::EXT,
+    &hashlimit::EXT,
+    &policy::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -347,15 +351,7 @@ pub static TARGETS: &[&Ext] = &[
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
-pub static GENERIC_MATCHES: &[&str] = &[
-    "devgroup",
-    "hashlimit",
-    "policy",
-    "rateest",
-    "srh",
-    "time",
-    "udplite",
-];
+pub static GENERIC_MATCHES: &[&str] = &["devgroup", "policy", "rateest", "srh", "time", "udplite"];
 
 /// Targets iptables ships that are not typed here.
 pub static GENERIC_TARGETS: &[&str] = &["HMARK", "RATEEST", "SET", "ULOG"];
