@@ -578,8 +578,7 @@ fn lower_typed(
     let mut matches: Vec<Match> = Vec::new();
     let mut comments: Vec<String> = Vec::new();
     let push = |m: Match, errs: &mut Vec<Diagnostic>, matches: &mut Vec<Match>| {
-        if let Some(prev) = matches.iter().find(|x| x.field == m.field) {
-            let _ = prev;
+        if matches.iter().any(|x| x.field == m.field) {
             errs.push(
                 Diagnostic::error("E0306", format!("{} is matched twice in one rule", m.field))
                     .at(m.span)

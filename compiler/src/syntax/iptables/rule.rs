@@ -816,8 +816,6 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
         let args: Vec<&str> = vals.iter().map(|v| v.text.as_str()).collect();
         match (def.parse)(&args, place.family) {
             Ok(val) => {
-                let family = place.family;
-                let _ = family;
                 if let Some(inst) = b.inst_mut(idx) {
                     if !def.multi && inst.has(def.name) {
                         let d = err("E0306", format!("multiple {flag_text} flags not allowed"), span)
