@@ -136,6 +136,7 @@ const CLAIMED: &[&str] = &[
     "libip6t_policy",
     "libipt_policy",
     "libxt_policy",
+    "libxt_time",
 ];
 
 #[derive(Default, Debug, Clone, Copy)]

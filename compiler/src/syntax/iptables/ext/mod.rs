@@ -86,6 +86,7 @@ mod tcpmss;
 mod tcpmss_match;
 mod tcpoptstrip;
 mod tee;
+mod time;
 mod tos_dscp;
 mod tproxy;
 mod ttl;
@@ -315,6 +316,7 @@ pub static MATCHES: &[&Ext] = &[
     &osf::EXT,
     &hashlimit::EXT,
     &policy::EXT,
+    &time::EXT,
 ];
 
 pub static TARGETS: &[&Ext] = &[
@@ -355,7 +357,7 @@ pub static TARGETS: &[&Ext] = &[
 ];
 
 /// Match modules iptables ships that are not typed here: accepted, options kept verbatim.
-pub static GENERIC_MATCHES: &[&str] = &["devgroup", "rateest", "srh", "time", "udplite"];
+pub static GENERIC_MATCHES: &[&str] = &["devgroup", "rateest", "srh", "udplite"];
 
 /// Targets iptables ships that are not typed here.
 pub static GENERIC_TARGETS: &[&str] = &["HMARK", "RATEEST", "SET", "ULOG"];
