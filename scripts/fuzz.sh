@@ -21,7 +21,7 @@ if ! cargo +"$NIGHTLY" fuzz --version >/dev/null 2>&1; then
 fi
 
 seed() {
-  local target=$1 dir=fuzz/corpus/$1
+  local target=$1 dir=fuzz/corpus/$1 f out
   mkdir -p "$dir"
   case $target in
     iptables_parse)
@@ -29,6 +29,15 @@ seed() {
       find compiler/tests/fixtures -type f ! -name '*.yaml' -exec cp -n {} "$dir"/ \; 2>/dev/null || true
       for d in ../shared/corpus/dumps ../shared/corpus/iptables-testsuite/shell-dumps; do
         [ -d "$d" ] && cp -n "$d"/* "$dir"/ 2>/dev/null || true
+      done
+      # One seed per iptables test file: every rule of it appended to INPUT.
+      for f in ../shared/corpus/iptables-testsuite/extensions/*.t; do
+        [ -f "$f" ] || continue
+        out="$dir/t-$(basename "$f" .t).rules"
+        [ -f "$out" ] && continue
+        { echo '*filter'; echo ':INPUT ACCEPT [0:0]'
+          grep -v '^[:*#@%]' "$f" | cut -d';' -f1 | grep -v '^$' | sed 's/^/-A INPUT /'
+          echo 'COMMIT'; } > "$out"
       done ;;
     yaml_parse)
       cp -n examples/rulesets/*.yaml "$dir"/ 2>/dev/null || true
