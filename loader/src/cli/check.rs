@@ -9,7 +9,7 @@
 use super::{Failure, Output, SCHEMA_VERSION};
 use serde::Serialize;
 use std::path::Path;
-use tailwall_compiler::artifact::{self, BuildError};
+use tailwall_compiler::artifact;
 use tailwall_compiler::diag::{render_all, Diagnostic, Severity, SourceFile};
 use tailwall_compiler::frontend::{self, Format};
 use tailwall_compiler::ir::{self, Hook, Ruleset};
@@ -80,7 +80,7 @@ pub fn check_source(src: &SourceFile) -> Report {
     diagnostics.extend(passes::run_all(&rs));
     match artifact::build(&rs, Hook::Input) {
         Ok(_) => {}
-        Err(e) => diagnostics.push(build_diagnostic(&e)),
+        Err(e) => diagnostics.push(e.to_diagnostic()),
     }
     diagnostics.extend(
         artifact::ignored(&rs, Hook::Input)
@@ -92,14 +92,6 @@ pub fn check_source(src: &SourceFile) -> Report {
         ruleset: Some(rs),
         parse_failed: false,
     }
-}
-
-/// A datapath build error as a diagnostic: located when it points at a rule.
-fn build_diagnostic(e: &BuildError) -> Diagnostic {
-    e.diagnostic().unwrap_or_else(|| {
-        Diagnostic::error("E0402", e.to_string())
-            .help("split the ruleset, or leave the rest to iptables")
-    })
 }
 
 /// The `-o json` document.
