@@ -207,7 +207,20 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
             // its place.
             (status, _) => {
                 let why = status.reason().unwrap_or("not lowered");
-                let line = format!("{} ({why}), line {}: {}", status.kind(), r.line, r.text);
+                // Keep the rule's `[packets:bytes]` (the report's text has none).
+                let counters = src
+                    .slice(r.span)
+                    .trim_start()
+                    .strip_prefix('[')
+                    .and_then(|c| c.split_once(']'))
+                    .map(|(c, _)| format!(" [{c}]"))
+                    .unwrap_or_default();
+                let line = format!(
+                    "{} ({why}), line {}{counters}: {}",
+                    status.kind(),
+                    r.line,
+                    r.text
+                );
                 match chain_id(&m.ruleset, &r.chain) {
                     Some(c) => pending.entry(c).or_default().push(line),
                     None => orphans.push(line),
