@@ -141,9 +141,9 @@ fn check_unreadable_file_is_a_usage_error() {
     assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
 }
 
-/// `check` needs no privileges: run it as `nobody` when the tests run as root.
+/// `check` and `migrate` need no privileges: run them as `nobody` when the tests run as root.
 #[test]
-fn check_works_unprivileged() {
+fn check_and_migrate_work_unprivileged() {
     if unsafe { libc::geteuid() } != 0 {
         // Already unprivileged: the other tests cover it.
         let r = tailwall(&["check", "examples/rulesets/demo.rules"]);
@@ -164,6 +164,17 @@ fn check_works_unprivileged() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("warning[W0101]"), "{stderr}");
+    let dump = write("nobody.dump", SMALL_DUMP);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_tailwall"))
+        .arg("migrate")
+        .arg(&dump)
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("summary: 6 rules"), "{stderr}");
 }
 
 // ---- migrate ---------------------------------------------------------------------------------------
