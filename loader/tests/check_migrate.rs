@@ -385,3 +385,20 @@ fn check_yaml_syntax_error_exits_2() {
     );
     assert!(r.stderr.contains("typo.yaml:5:22: error["), "{}", r.stderr);
 }
+
+/// Regression (found by the `iptables_parse` fuzz target, docs/fuzzing.md): a `--weekdays` value whose
+/// third byte falls inside a multi-byte character panicked on a byte slice in the time match.
+#[test]
+fn check_time_weekday_multibyte_is_an_error_not_a_panic() {
+    write(
+        "weekday.rules",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m time --weekdays Mo\u{e9}day -j ACCEPT\nCOMMIT\n",
+    );
+    let r = run_in(&scratch(), &["check", "weekday.rules"]);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("weekday.rules:3:"), "{}", r.stderr);
+    let m = run_in(&scratch(), &["migrate", "weekday.rules"]);
+    assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+    assert_eq!(m.code, 2, "{}", m.stderr);
+}

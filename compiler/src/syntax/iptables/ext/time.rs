@@ -113,7 +113,8 @@ fn p_weekdays(a: &[&str], _: Family) -> Result<Val, ValErr> {
             None => WEEKDAYS
                 .iter()
                 .find(|(n, _)| {
-                    n.eq_ignore_ascii_case(p) || (p.len() > 3 && n.eq_ignore_ascii_case(&p[..3]))
+                    n.eq_ignore_ascii_case(p)
+                        || (p.len() > 3 && p.get(..3).is_some_and(|q| n.eq_ignore_ascii_case(q)))
                 })
                 .map(|&(_, b)| b)
                 .ok_or_else(|| ("E0320", format!("invalid weekday `{p}` (Mon-Sun or 1-7)")))?,
