@@ -23,6 +23,16 @@ impl Format {
             _ => Format::IptablesSave,
         }
     }
+
+    /// Is `d` a syntax error of this format (exit code 2), rather than a semantic one (exit code 3)?
+    /// iptables-save syntax errors are `E01xx`; a YAML syntax error is `E0401`.
+    pub fn is_parse_error(self, d: &Diagnostic) -> bool {
+        d.is_error()
+            && match self {
+                Format::IptablesSave => d.code.starts_with("E01"),
+                Format::Yaml => d.code == "E0401",
+            }
+    }
 }
 
 /// Parse and lower a ruleset file, choosing the format by [`SourceFile::name`]'s extension.

@@ -234,9 +234,8 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
                 if errors == 1 { "" } else { "s" },
                 src.name
             );
-            let parse = diags
-                .iter()
-                .any(|d| d.is_error() && d.code.starts_with("E01"));
+            let format = tailwall_compiler::frontend::Format::of(&src.name);
+            let parse = diags.iter().any(|d| format.is_parse_error(d));
             Err(Failure::Diagnostics { parse })
         }
     }
