@@ -732,38 +732,21 @@ pub fn table_kind(f: Field) -> MapKind {
 mod tests {
     use super::*;
     use crate::diag::Span;
-    use crate::ir::{Action, Chain, Match, Rule, Ruleset, Test};
+    use crate::ir::{Action, Match, Ruleset, Test};
 
     fn input(rules: Vec<Vec<Match>>) -> Ruleset {
-        let rules = rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, matches)| Rule {
-                id: RuleId(i as u32),
-                chain: ChainId(0),
-                position: i as u32 + 1,
-                matches,
-                action: if i % 2 == 0 {
-                    Action::Accept
-                } else {
-                    Action::Drop
-                },
-                comment: None,
-                counters: None,
-                span: Span::default(),
-            })
-            .collect();
-        Ruleset {
-            chains: vec![Chain {
-                id: ChainId(0),
-                name: "INPUT".into(),
-                hook: Some(Hook::Input),
-                policy: Some(Verdict::Drop),
-                rules,
-                span: Span::default(),
-            }],
-            sets: vec![],
-        }
+        let action = |i: usize| {
+            if i.is_multiple_of(2) {
+                Action::Accept
+            } else {
+                Action::Drop
+            }
+        };
+        Ruleset::with_chain(
+            Hook::Input,
+            Verdict::Drop,
+            rules.into_iter().enumerate().map(|(i, m)| (m, action(i))),
+        )
     }
     fn m(field: Field, test: Test) -> Match {
         Match::single(field, test, false, Span::default())

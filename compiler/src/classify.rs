@@ -382,7 +382,7 @@ fn lpm_classes(
 mod tests {
     use super::*;
     use crate::diag::Span;
-    use crate::ir::{Action, Chain, ChainId, Match, RuleId};
+    use crate::ir::{Action, Match};
     use std::net::Ipv4Addr;
 
     fn m(field: Field, test: Test, negated: bool) -> Match {
@@ -396,31 +396,11 @@ mod tests {
         }
     }
     fn rs(rules: Vec<Vec<Match>>) -> Ruleset {
-        let rules = rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, matches)| Rule {
-                id: RuleId(i as u32),
-                chain: ChainId(0),
-                position: i as u32 + 1,
-                matches,
-                action: Action::Accept,
-                comment: None,
-                counters: None,
-                span: Span::default(),
-            })
-            .collect();
-        Ruleset {
-            chains: vec![Chain {
-                id: ChainId(0),
-                name: "INPUT".into(),
-                hook: Some(Hook::Input),
-                policy: Some(Verdict::Drop),
-                rules,
-                span: Span::default(),
-            }],
-            sets: vec![],
-        }
+        Ruleset::with_chain(
+            Hook::Input,
+            Verdict::Drop,
+            rules.into_iter().map(|m| (m, Action::Accept)),
+        )
     }
     fn bits(v: &RuleVec) -> Vec<usize> {
         v.iter_ones().collect()

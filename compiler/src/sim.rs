@@ -513,38 +513,16 @@ mod tests {
     use crate::artifact::build;
     use crate::diag::Span;
     use crate::interp;
-    use crate::ir::{Action, Chain, Hook, Match, Rule, Ruleset, Test};
+    use crate::ir::{Action, Hook, Match, Ruleset, Test};
     use crate::packet::{build_frame, decode, l4_header};
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
-    fn rule(i: usize, matches: Vec<Match>, action: Action) -> Rule {
-        Rule {
-            id: RuleId(i as u32),
-            chain: ChainId(0),
-            position: i as u32 + 1,
-            matches,
-            action,
-            comment: None,
-            counters: None,
-            span: Span::default(),
-        }
-    }
     fn m(field: Field, test: Test) -> Match {
         Match::single(field, test, false, Span::default())
     }
-    fn input(rules: Vec<Rule>) -> Ruleset {
-        Ruleset {
-            chains: vec![Chain {
-                id: ChainId(0),
-                name: "INPUT".into(),
-                hook: Some(Hook::Input),
-                policy: Some(Verdict::Drop),
-                rules,
-                span: Span::default(),
-            }],
-            sets: vec![],
-        }
+    fn input(rules: Vec<(Vec<Match>, Action)>) -> Ruleset {
+        Ruleset::with_chain(Hook::Input, Verdict::Drop, rules)
     }
     fn tcp(src: [u8; 4], dport: u16) -> Vec<u8> {
         build_frame(
@@ -559,8 +537,7 @@ mod tests {
     }
     fn ssh_rules() -> Ruleset {
         input(vec![
-            rule(
-                0,
+            (
                 vec![m(
                     Field::SrcIp,
                     Test::Prefix {
@@ -570,8 +547,7 @@ mod tests {
                 )],
                 Action::Drop,
             ),
-            rule(
-                1,
+            (
                 vec![
                     m(Field::Proto, Test::Exact(6)),
                     m(Field::DstPort, Test::Exact(22)),
@@ -640,8 +616,7 @@ mod tests {
         // 600 rules: rule 550 sits in chunk 1.
         let rules = (0..600)
             .map(|i| {
-                rule(
-                    i,
+                (
                     vec![m(
                         Field::SrcIp,
                         Test::Prefix {
@@ -674,10 +649,7 @@ mod tests {
 
     #[test]
     fn proto_zero_stages_rule_zero_wins() {
-        let rs = input(vec![
-            rule(0, vec![], Action::Accept),
-            rule(1, vec![], Action::Drop),
-        ]);
+        let rs = input(vec![(vec![], Action::Accept), (vec![], Action::Drop)]);
         let a = build(&rs, Hook::Input).unwrap();
         assert_eq!(a.globals.nstages, 0);
         let out = Sim::new(&a).unwrap().run_frame(&tcp([1, 2, 3, 4], 5));

@@ -125,31 +125,15 @@ fn m(field: Field, test: Test, negated: bool) -> Match {
 }
 
 fn input(policy: Verdict, rules: Vec<(Vec<Match>, Action, Option<&str>)>) -> Ruleset {
-    let rules = rules
-        .into_iter()
-        .enumerate()
-        .map(|(i, (matches, action, comment))| Rule {
-            id: RuleId(i as u32),
-            chain: ChainId(0),
-            position: i as u32 + 1,
-            matches,
-            action,
-            comment: comment.map(str::to_string),
-            counters: None,
-            span: Span::default(),
-        })
-        .collect();
-    let rs = Ruleset {
-        chains: vec![Chain {
-            id: ChainId(0),
-            name: "INPUT".into(),
-            hook: Some(Hook::Input),
-            policy: Some(policy),
-            rules,
-            span: Span::default(),
-        }],
-        sets: vec![],
-    };
+    let comments: Vec<_> = rules.iter().map(|r| r.2.map(str::to_string)).collect();
+    let mut rs = Ruleset::with_chain(
+        Hook::Input,
+        policy,
+        rules.into_iter().map(|(m, a, _)| (m, a)),
+    );
+    for (rule, comment) in rs.chains[0].rules.iter_mut().zip(comments) {
+        rule.comment = comment;
+    }
     tailwall_compiler::ir::verify(&rs).unwrap();
     rs
 }

@@ -16,7 +16,7 @@ use tailwall_compiler::{
     artifact::{self, Artifact},
     diag::Span,
     interp::{self, Decided},
-    ir::{Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict},
+    ir::{Action, Field, Hook, Match, Ruleset, Test, Verdict},
     packet::{self, build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
 };
 use tailwall_loader::{Generation, TestRun};
@@ -82,34 +82,7 @@ fn not(mut x: Match) -> Match {
 
 /// An INPUT chain of `rules` (matches, action) with `policy`.
 fn ruleset(rules: Vec<(Vec<Match>, Action)>, policy: Verdict) -> Ruleset {
-    let rules = rules
-        .into_iter()
-        .enumerate()
-        .map(|(i, (mut matches, action))| {
-            matches.sort_by_key(|m| m.field);
-            Rule {
-                id: RuleId(i as u32),
-                chain: ChainId(0),
-                position: i as u32 + 1,
-                matches,
-                action,
-                comment: None,
-                counters: None,
-                span: Span::default(),
-            }
-        })
-        .collect();
-    Ruleset {
-        chains: vec![Chain {
-            id: ChainId(0),
-            name: "INPUT".into(),
-            hook: Some(Hook::Input),
-            policy: Some(policy),
-            rules,
-            span: Span::default(),
-        }],
-        sets: Vec::new(),
-    }
+    Ruleset::with_chain(Hook::Input, policy, rules)
 }
 
 fn build(rs: &Ruleset) -> Artifact {

@@ -363,6 +363,44 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
+    /// A ruleset of one built-in chain for `hook` holding `rules` in order: ids `r0..`, positions `1..`,
+    /// each rule's matches sorted by field, default spans, no sets. The one-line constructor tests and
+    /// generators build IR with.
+    pub fn with_chain(
+        hook: Hook,
+        policy: Verdict,
+        rules: impl IntoIterator<Item = (Vec<Match>, Action)>,
+    ) -> Ruleset {
+        let rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (mut matches, action))| {
+                matches.sort_by_key(|m| m.field);
+                Rule {
+                    id: RuleId(i as u32),
+                    chain: ChainId(0),
+                    position: i as u32 + 1,
+                    matches,
+                    action,
+                    comment: None,
+                    counters: None,
+                    span: Span::default(),
+                }
+            })
+            .collect();
+        Ruleset {
+            chains: vec![Chain {
+                id: ChainId(0),
+                name: hook.chain_name().to_string(),
+                hook: Some(hook),
+                policy: Some(policy),
+                rules,
+                span: Span::default(),
+            }],
+            sets: vec![],
+        }
+    }
+
     pub fn hook_chain(&self, hook: Hook) -> Option<&Chain> {
         self.chains.iter().find(|c| c.hook == Some(hook))
     }
