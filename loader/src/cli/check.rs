@@ -29,16 +29,6 @@ pub fn read_source(path: &Path) -> Result<SourceFile, Failure> {
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 
-/// Is this front-end error a syntax error (the file does not parse), as opposed to a semantic one?
-/// iptables-save: the parser's `E01xx`; YAML: invalid YAML (`E0401`).
-pub fn is_parse_error(format: Format, d: &Diagnostic) -> bool {
-    d.is_error()
-        && match format {
-            Format::IptablesSave => d.code.starts_with("E01"),
-            Format::Yaml => d.code == "E0401",
-        }
-}
-
 /// Everything `check` found in one file.
 #[derive(Debug)]
 pub struct Report {
@@ -61,7 +51,7 @@ pub fn check_source(src: &SourceFile) -> Report {
     let lowered = match frontend::load(src) {
         Ok(l) => l,
         Err(diagnostics) => {
-            let parse_failed = diagnostics.iter().any(|d| is_parse_error(format, d));
+            let parse_failed = diagnostics.iter().any(|d| format.is_parse_error(d));
             return Report {
                 diagnostics,
                 ruleset: None,
