@@ -816,3 +816,14 @@ proptest! {
         prop_assert_eq!(a.subtract(&b).intersect(&b), Set::default());
     }
 }
+
+/// Every code the shadow pass emits has a section in docs/diagnostics.md.
+#[test]
+fn shadow_codes_documented() {
+    let src = include_str!("../shadow.rs");
+    let docs = include_str!("../../../../docs/diagnostics.md");
+    for code in ["W0101", "W0102", "W0103", "N0101"] {
+        assert!(src.contains(&format!("\"{code}\"")), "{code} no longer emitted");
+        assert!(docs.contains(&format!("### {code}:")), "{code} is not documented");
+    }
+}
