@@ -123,24 +123,29 @@ pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
     run_with(rs, hook, &Meta::default(), pkt)
 }
 
+/// The IPv4 packet the classifier sees, or the outcome of a frame it never classifies: not IPv4 (passed)
+/// or malformed IPv4 (dropped). Shared by `interp` and `sim`, as the datapath's entry program does both.
+pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
+    match pkt {
+        Decoded::NotIpv4 => Err(Outcome {
+            verdict: Verdict::Accept,
+            decided: Decided::NotIpv4,
+        }),
+        Decoded::Malformed(_) => Err(Outcome {
+            verdict: Verdict::Drop,
+            decided: Decided::Malformed,
+        }),
+        Decoded::Ipv4(p) => Ok(p),
+    }
+}
+
 /// Evaluate one decoded packet at `hook` with its interfaces. A ruleset without a chain for the hook
 /// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
 /// `ChainId(u32::MAX)`.
 pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
-    let pkt = match pkt {
-        Decoded::NotIpv4 => {
-            return Outcome {
-                verdict: Verdict::Accept,
-                decided: Decided::NotIpv4,
-            }
-        }
-        Decoded::Malformed(_) => {
-            return Outcome {
-                verdict: Verdict::Drop,
-                decided: Decided::Malformed,
-            }
-        }
-        Decoded::Ipv4(p) => p,
+    let pkt = match classified(pkt) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
     };
     let Some(chain) = rs.hook_chain(hook) else {
         return Outcome {

@@ -59,13 +59,21 @@ pub struct Lowered {
 pub fn iptables(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     let (ast, mut diags) = syn::parse(src);
     let ruleset = lower_ast(&ast, detect_family(&src.text), &mut diags);
-    // Stable: same-position diagnostics keep the order they were found in; unlocated ones go last.
+    finish(ruleset, diags)
+}
+
+/// The common end of every front end: diagnostics in source order (stable: same-position ones keep the
+/// order they were found in; unlocated ones go last), `Err` if any is an error, else the ruleset after
+/// [`ir::verify`] — a violated invariant is a bug in the front end, reported as `E0999`.
+pub(crate) fn finish(
+    ruleset: Ruleset,
+    mut diags: Vec<Diagnostic>,
+) -> Result<Lowered, Vec<Diagnostic>> {
     diags.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
     if let Err(e) = ir::verify(&ruleset) {
-        // A bug in this module, not a user error.
         debug_assert!(false, "{e}");
         return Err(vec![Diagnostic::error(
             "E0999",

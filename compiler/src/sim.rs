@@ -344,20 +344,9 @@ impl Sim {
 
     /// Classify one decoded packet as the eBPF programs do.
     pub fn run(&self, pkt: &Decoded) -> Outcome {
-        let p = match pkt {
-            Decoded::NotIpv4 => {
-                return Outcome {
-                    verdict: Verdict::Accept,
-                    decided: Decided::NotIpv4,
-                }
-            }
-            Decoded::Malformed(_) => {
-                return Outcome {
-                    verdict: Verdict::Drop,
-                    decided: Decided::Malformed,
-                }
-            }
-            Decoded::Ipv4(p) => p,
+        let p = match crate::interp::classified(pkt) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
         let words = self.nchunks * abi::CHUNK_WORDS;
         let mut scratch = vec![0u64; words];

@@ -39,7 +39,7 @@ pub mod print;
 pub use print::print;
 
 use crate::diag::{Diagnostic, SourceFile, Span};
-use crate::ir::{self, ChainId, RuleId, Ruleset};
+use crate::ir::{ChainId, RuleId, Ruleset};
 use crate::lower::Lowered;
 use std::collections::BTreeMap;
 
@@ -86,21 +86,5 @@ pub fn lower(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     } else {
         lower::lower_document(&doc, &mut diags)
     };
-    // Same-position diagnostics keep the order they were found in; unlocated ones go last.
-    diags.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(diags);
-    }
-    if let Err(e) = ir::verify(&ruleset) {
-        // A bug in this module, not a user error.
-        debug_assert!(false, "{e}");
-        return Err(vec![Diagnostic::error(
-            "E0999",
-            format!("internal compiler error: {e}"),
-        )]);
-    }
-    Ok(Lowered {
-        ruleset,
-        diagnostics: diags,
-    })
+    crate::lower::finish(ruleset, diags)
 }

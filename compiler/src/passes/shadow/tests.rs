@@ -587,34 +587,7 @@ fn rule_generator_yields_every_kind_of_finding() {
 // ---- interfaces and lists, built directly in the IR --------------------------------------------------
 
 fn chain_of(bodies: Vec<(Vec<Match>, Action)>) -> Ruleset {
-    let rules = bodies
-        .into_iter()
-        .enumerate()
-        .map(|(i, (mut matches, action))| {
-            matches.sort_by_key(|m| m.field);
-            Rule {
-                id: RuleId(i as u32),
-                chain: ChainId(0),
-                position: i as u32 + 1,
-                matches,
-                action,
-                comment: None,
-                counters: None,
-                span: Span::default(),
-            }
-        })
-        .collect();
-    let rs = Ruleset {
-        chains: vec![Chain {
-            id: ChainId(0),
-            name: "INPUT".into(),
-            hook: Some(Hook::Input),
-            policy: Some(Verdict::Drop),
-            rules,
-            span: Span::default(),
-        }],
-        sets: Vec::new(),
-    };
+    let rs = Ruleset::with_chain(Hook::Input, Verdict::Drop, bodies);
     crate::ir::verify(&rs).unwrap();
     rs
 }
@@ -823,7 +796,13 @@ fn shadow_codes_documented() {
     let src = include_str!("../shadow.rs");
     let docs = include_str!("../../../../docs/diagnostics.md");
     for code in ["W0101", "W0102", "W0103", "N0101"] {
-        assert!(src.contains(&format!("\"{code}\"")), "{code} no longer emitted");
-        assert!(docs.contains(&format!("### {code}:")), "{code} is not documented");
+        assert!(
+            src.contains(&format!("\"{code}\"")),
+            "{code} no longer emitted"
+        );
+        assert!(
+            docs.contains(&format!("### {code}:")),
+            "{code} is not documented"
+        );
     }
 }
