@@ -81,7 +81,7 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Compile RULES (an iptables-save dump); with --attach, load it onto IFACE atomically.
+    /// Compile RULES (YAML by .yaml/.yml extension, else iptables-save); with --attach, load it onto IFACE atomically.
     Compile {
         rules: PathBuf,
         /// Attach the compiled classifier to this interface's XDP hook (replaces a previous one atomically).
