@@ -722,28 +722,12 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
                 && b.seen.last().is_some_and(|(x, _)| *x == Builtin::Match);
             if generic_open {
                 if let Some(Module::Generic { args, span, .. }) = b.rule.matches.last_mut() {
-                    if let Some(n) = neg {
-                        args.push(Token {
-                            text: "!".into(),
-                            span: n,
-                            quoted: false,
-                        });
-                    }
-                    args.push(tok.clone());
-                    *span = span.join(tok.span);
+                    push_verbatim(args, span, neg, tok);
                 }
                 continue;
             }
             if let Some((Target::Generic { args, .. }, span)) = &mut b.rule.target {
-                if let Some(n) = neg {
-                    args.push(Token {
-                        text: "!".into(),
-                        span: n,
-                        quoted: false,
-                    });
-                }
-                args.push(tok.clone());
-                *span = span.join(tok.span);
+                push_verbatim(args, span, neg, tok);
                 continue;
             }
             let owners: Vec<&str> = ext::MATCHES
@@ -1031,6 +1015,19 @@ pub fn save_rule(chain: &str, r: &TypedRule) -> String {
         }
     }
     out
+}
+
+/// Keep an option of a verbatim module as written: its `!` (if any) and the token, growing `span`.
+fn push_verbatim(args: &mut Vec<Token>, span: &mut Span, neg: Option<Span>, tok: &Token) {
+    if let Some(n) = neg {
+        args.push(Token {
+            text: "!".into(),
+            span: n,
+            quoted: false,
+        });
+    }
+    args.push(tok.clone());
+    *span = span.join(tok.span);
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `-m frag --fragid ID[:ID] --fraglen N --fragres --fragfirst --fragmore --fraglast` (ip6tables fragment
 //! header; `--fragmore` and `--fraglast` exclude each other).
-use super::spi_like::{flag, save_range_unless_full, u32_num, u32_range};
+use super::spi_like::{flag, save_eliding_full_range, u32_num, u32_range};
 use super::*;
 
 static OPTS: [OptDef; 6] = [
@@ -17,15 +17,7 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
 }
 
 fn save(i: &Inst, out: &mut String) {
-    for def in &OPTS {
-        let Some(g) = i.get(def.name) else { continue };
-        if def.name == "fragid" {
-            save_range_unless_full(out, g, u32::MAX as u64);
-        } else {
-            opt_head(out, g);
-            fmt_val(out, &g.val);
-        }
-    }
+    save_eliding_full_range(i, out, "fragid");
 }
 
 pub static EXT: Ext = Ext {

@@ -36,22 +36,7 @@ fn rate(a: &[&str], _: Family) -> Result<Val, ValErr> {
             return Ok(Val::Word(s.to_string()));
         }
     }
-    let (n, unit) = s.split_once('/').unwrap_or((s, "sec"));
-    let n = uint(n, u32::MAX as u64)
-        .filter(|&n| n > 0)
-        .ok_or_else(bad)?;
-    let mult = match unit {
-        "s" | "sec" | "second" => SCALE,
-        "m" | "min" | "minute" => SCALE * 60,
-        "h" | "hour" => SCALE * 60 * 60,
-        "d" | "day" => SCALE * 24 * 60 * 60,
-        _ => return Err(bad()),
-    };
-    let period = mult / n;
-    if period == 0 {
-        return Err(("E0320", format!("rate `{s}` is too fast")));
-    }
-    Ok(Val::Num(period))
+    Ok(Val::Num(super::limit::rate_period(s, SCALE, bad)?))
 }
 
 fn fmt_rate(period: u64) -> String {

@@ -18,18 +18,21 @@ pub fn parse_rate(s: &str) -> Result<u64, ValErr> {
             format!("invalid rate `{s}` (N/second, N/minute, N/hour or N/day)"),
         )
     };
-    let (n, unit) = match s.split_once('/') {
-        Some((n, u)) => (n, u),
-        None => (s, "sec"),
-    };
+    rate_period(s, SCALE, bad)
+}
+
+/// The period of a packet rate `N[/unit]` (unit `sec` by default) in units of `1/scale` seconds: the
+/// parser `limit` and `hashlimit` share (they differ in scale and in the wording of `bad`).
+pub fn rate_period(s: &str, scale: u64, bad: impl Fn() -> ValErr) -> Result<u64, ValErr> {
+    let (n, unit) = s.split_once('/').unwrap_or((s, "sec"));
     let n: u64 = uint(n, u32::MAX as u64)
         .filter(|&n| n > 0)
-        .ok_or_else(bad)?;
+        .ok_or_else(&bad)?;
     let mult = match unit {
-        "s" | "sec" | "second" => SCALE,
-        "m" | "min" | "minute" => SCALE * 60,
-        "h" | "hour" => SCALE * 60 * 60,
-        "d" | "day" => SCALE * 24 * 60 * 60,
+        "s" | "sec" | "second" => scale,
+        "m" | "min" | "minute" => scale * 60,
+        "h" | "hour" => scale * 60 * 60,
+        "d" | "day" => scale * 24 * 60 * 60,
         _ => return Err(bad()),
     };
     let period = mult / n;

@@ -1,6 +1,6 @@
 //! `-m rt --rt-type N --rt-segsleft N[:M] --rt-len N --rt-0-res --rt-0-addrs LIST --rt-0-not-strict`
 //! (ip6tables routing header).
-use super::spi_like::{flag, save_range_unless_full, u32_num, u32_range};
+use super::spi_like::{flag, save_eliding_full_range, u32_num, u32_range};
 use super::*;
 use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
 
@@ -39,15 +39,7 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
 }
 
 fn save(i: &Inst, out: &mut String) {
-    for def in &OPTS {
-        let Some(g) = i.get(def.name) else { continue };
-        if def.name == "rt-segsleft" {
-            save_range_unless_full(out, g, u32::MAX as u64);
-        } else {
-            opt_head(out, g);
-            fmt_val(out, &g.val);
-        }
-    }
+    save_eliding_full_range(i, out, "rt-segsleft");
 }
 
 pub static EXT: Ext = Ext {
