@@ -8,6 +8,7 @@
 //! Each stage module documents what it guarantees and what it throws away.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod artifact;
 pub mod classify;
 pub mod diag;

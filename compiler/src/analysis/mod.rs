@@ -1,0 +1,144 @@
+//! Behaviour analysis: does every packet get the same verdict from two rulesets (`tailwall diff`), from
+//! the IR and its compiled tables (translation validation on every compile), and which packets tell
+//! them apart.
+//!
+//! ```text
+//! Ruleset ──Program::from_ruleset──▶ Program ─┐
+//!                                             ├─ search::compare ─▶ Comparison ─▶ Witness (packet)
+//! Artifact ─Program::from_artifact─▶ Program ─┘     (per hook, over one Space)
+//! ```
+//! - [`space`]: the header space of a hook, one dimension per field of the field table plus the
+//!   transport-header state;
+//! - [`program`]: a ruleset (user chains inlined) or an artifact's tables as a list of boxes;
+//! - [`search`]: the decision procedure, complete (no sampling): splits the space into the atoms of
+//!   the boxes still in play, pruning boxes where both programs provably agree;
+//! - [`witness`]: a concrete packet of a box, its SPEC spelling, a description of the box.
+//!
+//! Every difference comes with a packet that [`replay`] (which is `interp`) runs through both
+//! rulesets; callers check that the verdicts are the ones the search found (the tests do it for every
+//! generated pair, `diff` and `compile` for every packet they print). See
+//! docs/decisions/0007-analysis-decision-procedure.md for the choice of procedure and its measurements.
+pub mod program;
+pub mod search;
+pub mod set;
+pub mod space;
+pub mod witness;
+
+pub use program::{Program, ProgramError};
+pub use search::{compare, Comparison, Difference};
+pub use set::Set;
+pub use space::Space;
+pub use witness::Witness;
+
+use crate::artifact::Artifact;
+use crate::interp::{self, Outcome};
+use crate::ir::{Hook, Ruleset};
+use crate::packet::decode;
+
+/// The outcome `interp` gives a witness packet under `rs` at `hook`.
+pub fn replay(rs: &Ruleset, hook: Hook, w: &Witness) -> Outcome {
+    interp::run_with(rs, hook, &w.meta, &decode(&w.frame()))
+}
+
+/// One hook's comparison of two rulesets.
+#[derive(Clone, Debug)]
+pub struct HookDiff {
+    pub hook: Hook,
+    pub space: Space,
+    pub comparison: Comparison,
+}
+
+/// A packet the two sides decide differently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    pub hook: Hook,
+    pub witness: Witness,
+    /// What the search says each side decides for every packet of the region.
+    pub old: Outcome,
+    pub new: Outcome,
+    /// The region of packets (one box of the space) the witness was taken from, in words, when simple.
+    pub description: Option<String>,
+}
+
+/// Compare `old` and `new` at `hook`, keeping at most `keep` differences (one per distinct pair of
+/// deciders). `progress` is called with the nodes visited, every 4096 nodes.
+pub fn diff(
+    old: &Ruleset,
+    new: &Ruleset,
+    hook: Hook,
+    keep: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<HookDiff, ProgramError> {
+    let space = Space::new(hook, &[old, new]);
+    let a = Program::from_ruleset(&space, old)?;
+    let b = Program::from_ruleset(&space, new)?;
+    let comparison = compare(&space, &a, &b, keep, progress);
+    Ok(HookDiff {
+        hook,
+        space,
+        comparison,
+    })
+}
+
+impl HookDiff {
+    /// One counterexample per kept difference.
+    pub fn counterexamples(&self) -> Vec<Counterexample> {
+        self.comparison
+            .differences
+            .iter()
+            .map(|d| Counterexample {
+                hook: self.hook,
+                witness: Witness::of(&self.space, &d.region),
+                old: d.a,
+                new: d.b,
+                description: witness::describe(&self.space, &d.region),
+            })
+            .collect()
+    }
+}
+
+/// What translation validation measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    pub hook: Hook,
+    /// Search nodes visited.
+    pub nodes: u64,
+    /// Boxes of the IR and of the tables.
+    pub entries: (usize, usize),
+}
+
+/// The compiled tables do not decide as the IR does.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValidationError {
+    #[error(transparent)]
+    Program(#[from] ProgramError),
+    #[error("internal compiler error: the compiled tables for {} decide `{spec}` as {} ({:?}), the rules as {} ({:?})", hook.chain_name(), compiled.verdict.as_str(), compiled.decided, ir.verdict.as_str(), ir.decided)]
+    Mismatch {
+        hook: Hook,
+        spec: String,
+        ir: Outcome,
+        compiled: Outcome,
+    },
+}
+
+/// Prove that the artifact's tables (as the datapath and `sim` read them) decide every packet of its
+/// hook with the same verdict as the IR; else name a packet where they do not.
+pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationError> {
+    let space = Space::new(art.hook, &[rs]);
+    let ir = Program::from_ruleset(&space, rs)?;
+    let tables = Program::from_artifact(&space, art)?;
+    let c = compare(&space, &ir, &tables, 1, &mut |_| {});
+    if let Some(d) = c.differences.first() {
+        return Err(ValidationError::Mismatch {
+            hook: art.hook,
+            spec: Witness::of(&space, &d.region).spec(),
+            ir: d.a,
+            compiled: d.b,
+        });
+    }
+    Ok(Validation {
+        hook: art.hook,
+        nodes: c.nodes,
+        entries: (ir.entries.len(), tables.entries.len()),
+    })
+}

@@ -1,0 +1,524 @@
+//! Programs: a hook's decision procedure flattened into a list of boxes, so that every source — the IR
+//! with its user chains, or the compiled artifact's tables — is analysed by one engine.
+//!
+//! A [`Program`] is a list of [`Entry`]s tried in order: a packet *enters* an entry when its value on
+//! every dimension is in the entry's set; then [`Act::Decide`] gives the outcome, [`Act::Skip`]
+//! continues at a later entry, [`Act::Impossible`] marks packets no wire can carry. No entry entered:
+//! the policy. Programs only ever skip forward.
+//!
+//! From the IR ([`Program::from_ruleset`]), with `interp`'s semantics:
+//! - entry 0 (in every program): protocol neither TCP nor UDP with ports present or truncated is
+//!   [`Act::Impossible`], so regions and counterexamples are always packets that exist;
+//! - a rule with a transport test becomes two entries: its IP part on [`L4_TRUNCATED`] decides
+//!   *hotdrop* (drop), its whole box on [`L4_PRESENT`] takes its action (a transport test fails on
+//!   [`L4_ABSENT`], negated or not);
+//! - a user chain is inlined at each jump, its rules' boxes intersected with the jumping rule's box
+//!   (the *guard*): `RETURN` skips to the entry after the inlined chain, falling off its end continues
+//!   there. A goto inlines the chain with the caller's exit as its return point, followed by a skip to
+//!   that exit on the goto rule's box (the end of a goto chain returns to the caller's caller).
+//!   `RETURN` in the built-in chain skips to the end: the policy;
+//! - an entry whose box is empty (a rule the guard excludes) is not emitted.
+//!
+//! From an artifact ([`Program::from_artifact`]): the map images are decoded as the datapath reads them
+//! (longest-prefix tables, arrays, class vectors, rule metadata), and rule `i`'s box on each stage field
+//! is the set of values whose class vector has bit `i`; its transport state is present (the port
+//! tables' values), absent (bit `i` in every port stage's `PORT_ABSENT` class) and truncated (bit `i`
+//! in the `PORT_TRUNCATED` classes; `RULE_F_NEEDS_L4` makes it a hotdrop). Fields without a stage are
+//! unconstrained. This reads the images independently of `sim`, which runs the same images packet by
+//! packet.
+use super::set::Set;
+use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
+use crate::artifact::Artifact;
+use crate::interp::{Decided, Outcome};
+use crate::ir::{Action, Chain, ChainId, Field, Lookup, Rule, Ruleset, Verdict};
+use crate::packet::{IPPROTO_TCP, IPPROTO_UDP};
+use tailwall_abi as abi;
+
+/// Most entries a program may have (inlining a user chain at every jump multiplies them).
+pub const MAX_ENTRIES: usize = 4_000_000;
+
+/// What entering an entry does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Decide(Outcome),
+    /// Continue at entry `.0` (always after this one; `entries.len()` is the policy).
+    Skip(u32),
+    /// Packets no wire carries (ports on a protocol without ports).
+    Impossible,
+}
+
+/// One box and what entering it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// One set per dimension of the [`Space`], non-empty.
+    pub sets: Vec<Set>,
+    /// Bit `d` set: `sets[d]` is not the whole domain.
+    pub constrained: u64,
+    pub act: Act,
+}
+
+/// A hook's decision procedure as a list of boxes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub entries: Vec<Entry>,
+    /// What decides when no entry does.
+    pub policy: Outcome,
+}
+
+/// Why a program could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProgramError {
+    #[error("inlining the user chains gives more than {MAX_ENTRIES} boxes: too large to analyse")]
+    TooLarge,
+    #[error("artifact: {0}")]
+    Artifact(String),
+}
+
+struct Builder<'s> {
+    space: &'s Space,
+    entries: Vec<Entry>,
+    /// Label → entry index, once bound.
+    labels: Vec<Option<u32>>,
+    /// Entries whose `Skip` holds a label id, patched at the end.
+    patches: Vec<usize>,
+}
+
+const END: u32 = u32::MAX;
+
+impl Builder<'_> {
+    fn push(&mut self, sets: Vec<Set>, act: Act) -> Result<(), ProgramError> {
+        if sets.iter().any(Set::is_empty) {
+            return Ok(());
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            return Err(ProgramError::TooLarge);
+        }
+        let constrained = constrained_mask(self.space, &sets);
+        if let Act::Skip(_) = act {
+            self.patches.push(self.entries.len());
+        }
+        self.entries.push(Entry {
+            sets,
+            constrained,
+            act,
+        });
+        Ok(())
+    }
+    fn label(&mut self) -> u32 {
+        self.labels.push(None);
+        self.labels.len() as u32 - 1
+    }
+    fn bind(&mut self, l: u32) {
+        self.labels[l as usize] = Some(self.entries.len() as u32);
+    }
+    /// The rule's box: its matches per field, its transport state.
+    fn rule_box(&self, r: &Rule) -> Vec<Set> {
+        let mut b = self.space.universe();
+        for m in &r.matches {
+            b[Space::field_dim(m.field)] = self.space.match_set(m);
+        }
+        if r.needs_l4() {
+            b[0] = Set::single(L4_PRESENT);
+        }
+        b
+    }
+    fn chain(
+        &mut self,
+        rs: &Ruleset,
+        chain: &Chain,
+        guard: &[Set],
+        exit: u32,
+    ) -> Result<(), ProgramError> {
+        for r in &chain.rules {
+            let rule_box = self.rule_box(r);
+            let bx: Vec<Set> = guard
+                .iter()
+                .zip(&rule_box)
+                .map(|(g, s)| g.intersect(s))
+                .collect();
+            if r.needs_l4() {
+                let mut hot = bx.clone();
+                for (d, info) in self.space.dims.iter().enumerate() {
+                    if let Dim::Field(f) = info.dim {
+                        if f.info().transport {
+                            hot[d] = guard[d].clone();
+                        }
+                    }
+                }
+                hot[0] = guard[0].intersect(&Set::single(L4_TRUNCATED));
+                self.push(
+                    hot,
+                    Act::Decide(Outcome {
+                        verdict: Verdict::Drop,
+                        decided: Decided::Hotdrop {
+                            chain: chain.id,
+                            rule: r.id,
+                            position: r.position,
+                        },
+                    }),
+                )?;
+            }
+            if bx.iter().any(Set::is_empty) {
+                continue;
+            }
+            match r.action {
+                Action::Accept | Action::Drop => {
+                    let verdict = r.action.verdict().unwrap_or(Verdict::Drop);
+                    self.push(
+                        bx,
+                        Act::Decide(Outcome {
+                            verdict,
+                            decided: Decided::Rule {
+                                chain: chain.id,
+                                rule: r.id,
+                                position: r.position,
+                            },
+                        }),
+                    )?;
+                }
+                Action::Return => self.push(bx, Act::Skip(exit))?,
+                Action::Jump(t) => {
+                    if let Some(tc) = rs.chain(t) {
+                        let after = self.label();
+                        self.chain(rs, tc, &bx, after)?;
+                        self.bind(after);
+                    }
+                }
+                Action::Goto(t) => {
+                    if let Some(tc) = rs.chain(t) {
+                        self.chain(rs, tc, &bx, exit)?;
+                        self.push(bx, Act::Skip(exit))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn finish(mut self, policy: Outcome) -> Program {
+        let end = self.entries.len() as u32;
+        for &i in &self.patches {
+            if let Act::Skip(l) = self.entries[i].act {
+                let to = if l == END {
+                    end
+                } else {
+                    self.labels[l as usize].unwrap_or(end)
+                };
+                self.entries[i].act = Act::Skip(to);
+            }
+        }
+        Program {
+            entries: self.entries,
+            policy,
+        }
+    }
+    fn impossible(&mut self) -> Result<(), ProgramError> {
+        let mut b = self.space.universe();
+        let p = Space::field_dim(Field::Proto);
+        b[p] = b[p].subtract(&Set::from_intervals(vec![
+            (IPPROTO_TCP as u128, IPPROTO_TCP as u128),
+            (IPPROTO_UDP as u128, IPPROTO_UDP as u128),
+        ]));
+        b[0] = Set::from_intervals(vec![(L4_PRESENT, L4_PRESENT), (L4_TRUNCATED, L4_TRUNCATED)]);
+        self.push(b, Act::Impossible)
+    }
+}
+
+fn constrained_mask(space: &Space, sets: &[Set]) -> u64 {
+    sets.iter()
+        .zip(&space.dims)
+        .enumerate()
+        .filter(|(_, (s, d))| **s != d.domain)
+        .fold(0u64, |m, (i, _)| m | 1 << i)
+}
+
+impl Program {
+    /// The program of `rs` at the space's hook (see the module docs). A ruleset without a chain for the
+    /// hook accepts, as `interp` says (policy of chain `ChainId(u32::MAX)`).
+    pub fn from_ruleset(space: &Space, rs: &Ruleset) -> Result<Program, ProgramError> {
+        let mut b = Builder {
+            space,
+            entries: Vec::new(),
+            labels: Vec::new(),
+            patches: Vec::new(),
+        };
+        b.impossible()?;
+        let Some(chain) = rs.hook_chain(space.hook) else {
+            return Ok(b.finish(Outcome {
+                verdict: Verdict::Accept,
+                decided: Decided::Policy {
+                    chain: ChainId(u32::MAX),
+                },
+            }));
+        };
+        b.chain(rs, chain, &space.universe(), END)?;
+        Ok(b.finish(Outcome {
+            verdict: chain.policy.unwrap_or(Verdict::Accept),
+            decided: Decided::Policy { chain: chain.id },
+        }))
+    }
+
+    /// The program the artifact's tables compute (see the module docs). Errors name what the images
+    /// do not hold (a map missing, a class without a vector): `sim` refuses such an artifact too.
+    pub fn from_artifact(space: &Space, art: &Artifact) -> Result<Program, ProgramError> {
+        let err = |s: String| ProgramError::Artifact(s);
+        let g = art.globals;
+        let nrules = g.nrules as usize;
+        let nchunks = g.nchunks.max(1) as usize;
+        let words = nchunks * abi::CHUNK_WORDS;
+        let le32 = |b: &[u8]| -> u32 {
+            b.get(..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .unwrap_or(0)
+        };
+        let verdict = |code: u32| match code {
+            abi::ACTION_ACCEPT => Ok(Verdict::Accept),
+            abi::ACTION_DROP => Ok(Verdict::Drop),
+            c => Err(err(format!("action code {c}"))),
+        };
+        let rules_map = art
+            .map(abi::MAP_RULES)
+            .ok_or_else(|| err(format!("no map {}", abi::MAP_RULES)))?;
+        let mut metas = vec![(0u32, 0u32); nrules];
+        for (k, v) in &rules_map.entries {
+            let i = le32(k) as usize;
+            if i < nrules && v.len() >= 8 {
+                metas[i] = (le32(&v[0..4]), le32(&v[4..8]));
+            }
+        }
+        if art.rules.len() != nrules {
+            return Err(err(format!(
+                "{} rule infos for {nrules} rules",
+                art.rules.len()
+            )));
+        }
+        // Per stage: the class of every value as (interval, class) runs, the sentinel classes, and the
+        // class vectors.
+        struct StageSets {
+            dim: usize,
+            transport: bool,
+            /// Per rule: the values admitting it.
+            sets: Vec<Set>,
+            absent: Vec<bool>,
+            truncated: Vec<bool>,
+        }
+        let mut stages = Vec::new();
+        for &f in &art.stages {
+            let info = f.info();
+            let vm = art
+                .map(info.vector_map)
+                .ok_or_else(|| err(format!("no map {}", info.vector_map)))?;
+            let nclasses = vm.max_entries as usize / nchunks;
+            let mut vectors = vec![0u64; nclasses * words];
+            for (k, v) in &vm.entries {
+                let key = le32(k) as usize;
+                for w in 0..abi::CHUNK_WORDS {
+                    let Some(b) = v.get(w * 8..w * 8 + 8) else {
+                        break;
+                    };
+                    let word = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                    if let Some(slot) = vectors.get_mut(key * abi::CHUNK_WORDS + w) {
+                        *slot = word;
+                    }
+                }
+            }
+            let bit = |class: u32, rule: usize| -> bool {
+                vectors
+                    .get(class as usize * words + rule / 64)
+                    .is_some_and(|w| w >> (rule % 64) & 1 != 0)
+            };
+            let tm = art
+                .map(info.table_map)
+                .ok_or_else(|| err(format!("no map {}", info.table_map)))?;
+            let max = f.max_value() as u64;
+            let mut runs: Vec<(u64, u64, u32)> = Vec::new();
+            let mut sentinel = (0u32, 0u32);
+            match info.lookup {
+                Lookup::Lpm => {
+                    // Longest prefix wins: sweep the laminar prefixes, parents before children.
+                    if tm.entries.iter().any(|(k, v)| k.len() < 8 || v.len() < 4) {
+                        return Err(err(format!("{}: entry of the wrong size", tm.name)));
+                    }
+                    let mut ps: Vec<(u64, u64, u32)> = tm
+                        .entries
+                        .iter()
+                        .map(|(k, v)| {
+                            let len = le32(&k[0..4]).min(32);
+                            let addr = u32::from_be_bytes([k[4], k[5], k[6], k[7]]) as u64;
+                            let host = if len == 0 {
+                                u32::MAX as u64
+                            } else {
+                                (1u64 << (32 - len)) - 1
+                            };
+                            (addr & !host, (addr & !host) | host, le32(v))
+                        })
+                        .collect();
+                    ps.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                    let mut stack: Vec<(u64, u32)> = Vec::new();
+                    let mut cur = 0u64;
+                    let emit = |lo: u64, hi: u64, c: u32, runs: &mut Vec<(u64, u64, u32)>| {
+                        if lo <= hi {
+                            runs.push((lo, hi, c));
+                        }
+                    };
+                    for (lo, hi, c) in ps {
+                        while let Some(&(thi, tc)) = stack.last() {
+                            if thi >= lo {
+                                break;
+                            }
+                            emit(cur, thi, tc, &mut runs);
+                            cur = thi + 1;
+                            stack.pop();
+                        }
+                        if cur < lo {
+                            match stack.last() {
+                                Some(&(_, tc)) => emit(cur, lo - 1, tc, &mut runs),
+                                None => {
+                                    return Err(err(format!(
+                                        "{}: addresses without an entry",
+                                        tm.name
+                                    )))
+                                }
+                            }
+                        }
+                        cur = cur.max(lo);
+                        stack.push((hi, c));
+                    }
+                    while let Some((thi, tc)) = stack.pop() {
+                        emit(cur, thi, tc, &mut runs);
+                        cur = thi + 1;
+                    }
+                    if cur <= max {
+                        return Err(err(format!("{}: addresses without an entry", tm.name)));
+                    }
+                }
+                Lookup::Exact | Lookup::PortRange => {
+                    let mut vals = vec![0u32; tm.max_entries as usize];
+                    for (k, v) in &tm.entries {
+                        if let Some(slot) = vals.get_mut(le32(k) as usize) {
+                            *slot = le32(v);
+                        }
+                    }
+                    if vals.len() <= max as usize {
+                        return Err(err(format!("{}: {} entries", tm.name, vals.len())));
+                    }
+                    for (x, &c) in vals[..=max as usize].iter().enumerate() {
+                        match runs.last_mut() {
+                            Some(r) if r.2 == c => r.1 = x as u64,
+                            _ => runs.push((x as u64, x as u64, c)),
+                        }
+                    }
+                    if info.lookup == Lookup::PortRange {
+                        sentinel = (
+                            vals.get(abi::PORT_ABSENT as usize).copied().unwrap_or(0),
+                            vals.get(abi::PORT_TRUNCATED as usize).copied().unwrap_or(0),
+                        );
+                    }
+                }
+                Lookup::Iface => return Err(err(format!("stage {f}: no datapath stage"))),
+            }
+            if let Some(r) = runs.iter().find(|r| r.2 as usize >= nclasses) {
+                return Err(err(format!("{}: class {} has no vector", tm.name, r.2)));
+            }
+            // Rule → values: rules whose bit is set in every class are unconstrained.
+            let mut classes: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nclasses];
+            for &(lo, hi, c) in &runs {
+                classes[c as usize].push((lo as u128, hi as u128));
+            }
+            let used: Vec<usize> = (0..nclasses).filter(|&c| !classes[c].is_empty()).collect();
+            let mut count = vec![0usize; nrules];
+            for &c in &used {
+                for (r, n) in count.iter_mut().enumerate() {
+                    if bit(c as u32, r) {
+                        *n += 1;
+                    }
+                }
+            }
+            let domain = &space.dims[Space::field_dim(f)].domain;
+            let mut lists: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nrules];
+            for &c in &used {
+                for (r, list) in lists.iter_mut().enumerate() {
+                    if count[r] != used.len() && bit(c as u32, r) {
+                        list.extend_from_slice(&classes[c]);
+                    }
+                }
+            }
+            let sets = lists
+                .into_iter()
+                .enumerate()
+                .map(|(r, l)| {
+                    if count[r] == used.len() {
+                        domain.clone()
+                    } else {
+                        Set::from_intervals(l)
+                    }
+                })
+                .collect();
+            stages.push(StageSets {
+                dim: Space::field_dim(f),
+                transport: info.transport,
+                sets,
+                absent: (0..nrules).map(|r| bit(sentinel.0, r)).collect(),
+                truncated: (0..nrules).map(|r| bit(sentinel.1, r)).collect(),
+            });
+        }
+        let mut b = Builder {
+            space,
+            entries: Vec::new(),
+            labels: Vec::new(),
+            patches: Vec::new(),
+        };
+        b.impossible()?;
+        for (i, info) in art.rules.iter().enumerate() {
+            let (action, flags) = metas[i];
+            let v = verdict(action)?;
+            let rule = Outcome {
+                verdict: v,
+                decided: Decided::Rule {
+                    chain: info.chain_id,
+                    rule: info.id,
+                    position: info.position,
+                },
+            };
+            let mut present = space.universe();
+            for s in &stages {
+                present[s.dim] = s.sets[i].clone();
+            }
+            let mut other = present.clone();
+            for s in stages.iter().filter(|s| s.transport) {
+                other[s.dim] = space.dims[s.dim].domain.clone();
+            }
+            let ports = stages.iter().filter(|s| s.transport);
+            let absent_ok = ports.clone().all(|s| s.absent[i]);
+            let truncated_ok = ports.clone().all(|s| s.truncated[i]);
+            present[0] = Set::single(L4_PRESENT);
+            b.push(present, Act::Decide(rule))?;
+            if absent_ok {
+                let mut a = other.clone();
+                a[0] = Set::single(L4_ABSENT);
+                b.push(a, Act::Decide(rule))?;
+            }
+            if truncated_ok {
+                let mut t = other;
+                t[0] = Set::single(L4_TRUNCATED);
+                let act = if flags & abi::RULE_F_NEEDS_L4 != 0 {
+                    Outcome {
+                        verdict: Verdict::Drop,
+                        decided: Decided::Hotdrop {
+                            chain: info.chain_id,
+                            rule: info.id,
+                            position: info.position,
+                        },
+                    }
+                } else {
+                    rule
+                };
+                b.push(t, Act::Decide(act))?;
+            }
+        }
+        let chain = art.chain.unwrap_or(ChainId(u32::MAX));
+        Ok(b.finish(Outcome {
+            verdict: verdict(g.policy)?,
+            decided: Decided::Policy { chain },
+        }))
+    }
+}

@@ -1,0 +1,391 @@
+//! Counterexamples: a concrete packet (frame + interfaces) from a box of the space, its one-line
+//! spelling (the packet SPEC that `diff` prints and `explain --packet` reads), and a description of the
+//! box.
+//!
+//! SPEC grammar (whitespace-separated):
+//! `PROTO SRC[:SPORT] -> DST[:DPORT] [frag@OFFSET] [truncated] [in IFACE] [out IFACE]`, where PROTO is
+//! `tcp`, `udp`, `icmp`, `proto N` or a number, addresses are dotted quads, OFFSET is in bytes (a
+//! multiple of 8, non-zero: a non-first fragment), `truncated` (or `(truncated header)`) cuts the
+//! TCP/UDP header short. Ports are required for tcp/udp unless the packet is a fragment or truncated.
+use super::set::Set;
+use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
+use crate::interp::Meta;
+use crate::ir::{Field, Lookup};
+use crate::packet::{build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// MAC addresses of generated frames (locally administered).
+pub const DST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub const SRC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// A concrete packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub proto: u8,
+    pub src: u32,
+    pub dst: u32,
+    /// `Some((sport, dport))` when the transport header is readable.
+    pub ports: Option<(u16, u16)>,
+    /// Fragment offset in bytes (non-zero: a non-first fragment).
+    pub frag: u16,
+    pub truncated: bool,
+    pub meta: Meta,
+}
+
+/// A value of `s` that reads well: the first one, or the one after it for address intervals (not the
+/// network address).
+fn pick(s: &Set, field: Option<Field>) -> u128 {
+    let (lo, hi) = s.intervals().first().copied().unwrap_or((0, 0));
+    match field {
+        Some(f) if f.info().lookup == Lookup::Lpm && hi > lo + 1 => lo + 1,
+        _ => lo,
+    }
+}
+
+impl Witness {
+    /// A packet of the box `region` (one set per dimension of `space`, each non-empty). Ports present
+    /// or truncated are always TCP or UDP (the programs mark the other protocols impossible there).
+    pub fn of(space: &Space, region: &[Set]) -> Witness {
+        let get = |f: Field| &region[Space::field_dim(f)];
+        let l4 = region[0].first().unwrap_or(L4_ABSENT);
+        let protos = get(Field::Proto);
+        let tcpudp = Set::from_intervals(vec![
+            (IPPROTO_TCP as u128, IPPROTO_TCP as u128),
+            (IPPROTO_UDP as u128, IPPROTO_UDP as u128),
+        ]);
+        let proto = match l4 {
+            L4_PRESENT | L4_TRUNCATED => protos.intersect(&tcpudp).first().unwrap_or(6) as u8,
+            _ => [IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP]
+                .into_iter()
+                .find(|&p| protos.contains(p as u128))
+                .unwrap_or(pick(protos, None) as u8),
+        };
+        let mut meta = Meta::default();
+        for (d, info) in space.dims.iter().enumerate() {
+            if let (Dim::Field(f), Some(atoms)) = (info.dim, &info.atoms) {
+                let name = atoms.reps[pick(&region[d], None) as usize].clone();
+                match f {
+                    Field::InIface => meta.in_iface = name,
+                    Field::OutIface => meta.out_iface = name,
+                    _ => {}
+                }
+            }
+        }
+        Witness {
+            proto,
+            src: pick(get(Field::SrcIp), Some(Field::SrcIp)) as u32,
+            dst: pick(get(Field::DstIp), Some(Field::DstIp)) as u32,
+            ports: (l4 == L4_PRESENT).then(|| {
+                (
+                    pick(get(Field::SrcPort), None) as u16,
+                    pick(get(Field::DstPort), None) as u16,
+                )
+            }),
+            frag: if l4 == L4_ABSENT && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+                8
+            } else {
+                0
+            },
+            truncated: l4 == L4_TRUNCATED,
+            meta,
+        }
+    }
+
+    /// The Ethernet frame (IPv4 checksum filled in, transport checksums zero).
+    pub fn frame(&self) -> Vec<u8> {
+        let payload = match (self.ports, self.truncated) {
+            (Some((s, d)), _) => l4_header(self.proto, s, d, b""),
+            (None, true) => vec![0; 4],
+            (None, false) if self.proto == IPPROTO_ICMP => vec![8, 0, 0xf7, 0xff, 0, 0, 0, 0],
+            (None, false) => vec![0; 8],
+        };
+        build_frame(
+            DST_MAC,
+            SRC_MAC,
+            Ipv4Addr::from(self.src),
+            Ipv4Addr::from(self.dst),
+            self.proto,
+            self.frag / 8,
+            &payload,
+        )
+    }
+
+    /// The SPEC spelling (see the module docs).
+    pub fn spec(&self) -> String {
+        let proto = match self.proto {
+            IPPROTO_TCP => "tcp".to_string(),
+            IPPROTO_UDP => "udp".to_string(),
+            IPPROTO_ICMP => "icmp".to_string(),
+            p => format!("proto {p}"),
+        };
+        let (s, d) = (Ipv4Addr::from(self.src), Ipv4Addr::from(self.dst));
+        let mut out = match self.ports {
+            Some((sp, dp)) => format!("{proto} {s}:{sp} -> {d}:{dp}"),
+            None => format!("{proto} {s} -> {d}"),
+        };
+        if self.frag != 0 {
+            let _ = write!(out, " frag@{}", self.frag);
+        }
+        if self.truncated {
+            out.push_str(" truncated");
+        }
+        if let Some(i) = &self.meta.in_iface {
+            let _ = write!(out, " in {i}");
+        }
+        if let Some(o) = &self.meta.out_iface {
+            let _ = write!(out, " out {o}");
+        }
+        out
+    }
+
+    /// Parse a SPEC (see the module docs). Errors say what was expected.
+    pub fn parse(spec: &str) -> Result<Witness, String> {
+        let spec = spec.replace("(truncated header)", "truncated");
+        let mut toks = spec.split_whitespace().peekable();
+        let proto = match toks.next() {
+            Some("tcp") => IPPROTO_TCP,
+            Some("udp") => IPPROTO_UDP,
+            Some("icmp") => IPPROTO_ICMP,
+            Some("proto") => {
+                let n = toks
+                    .next()
+                    .ok_or("expected a protocol number after `proto`")?;
+                n.parse::<u8>()
+                    .map_err(|_| format!("`{n}`: expected a protocol number 0-255"))?
+            }
+            Some(n) => n.parse::<u8>().map_err(|_| {
+                format!("`{n}`: expected tcp, udp, icmp, `proto N` or a protocol number")
+            })?,
+            None => {
+                return Err(
+                    "empty packet spec: expected e.g. `tcp 10.0.0.1:1234 -> 10.0.0.2:22`".into(),
+                )
+            }
+        };
+        let endpoint = |t: Option<&str>, what: &str| -> Result<(u32, Option<u16>), String> {
+            let t = t.ok_or_else(|| format!("expected the {what} address"))?;
+            let (a, p) = match t.split_once(':') {
+                Some((a, p)) => (
+                    a,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("`{p}`: expected a port 0-65535"))?,
+                    ),
+                ),
+                None => (t, None),
+            };
+            let a: Ipv4Addr = a
+                .parse()
+                .map_err(|_| format!("`{a}`: expected a dotted-quad IPv4 {what} address"))?;
+            Ok((u32::from(a), p))
+        };
+        let (src, sp) = endpoint(toks.next(), "source")?;
+        match toks.next() {
+            Some("->") => {}
+            other => return Err(format!("expected `->` after the source, found {other:?}")),
+        }
+        let (dst, dp) = endpoint(toks.next(), "destination")?;
+        let mut w = Witness {
+            proto,
+            src,
+            dst,
+            ports: None,
+            frag: 0,
+            truncated: false,
+            meta: Meta::default(),
+        };
+        while let Some(t) = toks.next() {
+            match t {
+                "truncated" => w.truncated = true,
+                "in" | "out" => {
+                    let name = toks
+                        .next()
+                        .ok_or_else(|| format!("expected an interface name after `{t}`"))?;
+                    if t == "in" {
+                        w.meta.in_iface = Some(name.to_string());
+                    } else {
+                        w.meta.out_iface = Some(name.to_string());
+                    }
+                }
+                f if f.starts_with("frag@") => {
+                    let n = f[5..]
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|n| *n % 8 == 0 && *n != 0 && *n / 8 <= 0x1fff)
+                        .ok_or_else(|| {
+                            format!("`{f}`: expected frag@N with N a non-zero multiple of 8")
+                        })?;
+                    w.frag = n;
+                }
+                other => {
+                    return Err(format!(
+                        "`{other}`: expected frag@N, truncated, in IFACE or out IFACE"
+                    ))
+                }
+            }
+        }
+        let l4 = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+        match (sp, dp) {
+            (Some(s), Some(d)) if l4 && w.frag == 0 && !w.truncated => w.ports = Some((s, d)),
+            (None, None) if !l4 || w.frag != 0 || w.truncated => {}
+            (None, None) => {
+                return Err(
+                    "tcp/udp packets need SRC:PORT -> DST:PORT (or frag@N, truncated)".into(),
+                )
+            }
+            _ => {
+                return Err(
+                    "ports are given for both ends of a tcp/udp first fragment, and only then"
+                        .into(),
+                )
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// `a.b.c.d/len` when `[lo, hi]` is one prefix, else `a.b.c.d-e.f.g.h`.
+fn addr_interval(lo: u128, hi: u128) -> String {
+    let (l, h) = (lo as u32, hi as u32);
+    let size = (hi - lo + 1) as u64;
+    if size.is_power_of_two() && (l as u64).is_multiple_of(size) {
+        let len = 32 - size.trailing_zeros();
+        if len == 32 {
+            Ipv4Addr::from(l).to_string()
+        } else {
+            format!("{}/{len}", Ipv4Addr::from(l))
+        }
+    } else {
+        format!("{}-{}", Ipv4Addr::from(l), Ipv4Addr::from(h))
+    }
+}
+
+/// One dimension's set in words (`None`: the whole domain).
+fn describe_dim(space: &Space, d: usize, s: &Set) -> Option<String> {
+    let info = &space.dims[d];
+    if *s == info.domain {
+        return None;
+    }
+    let list = |f: &dyn Fn(u128, u128) -> String| -> String {
+        let v: Vec<String> = s.intervals().iter().map(|&(lo, hi)| f(lo, hi)).collect();
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("{{{}}}", v.join(", "))
+        }
+    };
+    let num = |lo: u128, hi: u128| {
+        if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        }
+    };
+    Some(match info.dim {
+        Dim::L4 => {
+            let names: Vec<&str> = [
+                (L4_PRESENT, "ports present"),
+                (L4_ABSENT, "no ports"),
+                (L4_TRUNCATED, "truncated"),
+            ]
+            .into_iter()
+            .filter(|(v, _)| s.contains(*v))
+            .map(|(_, n)| n)
+            .collect();
+            names.join("/")
+        }
+        Dim::Field(f) => match f.info().lookup {
+            Lookup::Lpm => format!(
+                "{} {}",
+                if f == Field::SrcIp { "from" } else { "to" },
+                list(&addr_interval)
+            ),
+            Lookup::Iface => {
+                let atoms = info.atoms.as_ref()?;
+                let names: Vec<String> = s
+                    .intervals()
+                    .iter()
+                    .flat_map(|&(lo, hi)| lo..=hi)
+                    .map(|a| {
+                        atoms.reps[a as usize]
+                            .clone()
+                            .unwrap_or_else(|| "(none)".into())
+                    })
+                    .collect();
+                let dir = if f == Field::InIface { "in" } else { "out" };
+                if names.len() > 4 {
+                    format!("{dir} one of {} interface classes", names.len())
+                } else {
+                    format!("{dir} {}", names.join("|"))
+                }
+            }
+            _ => {
+                let name = match f {
+                    Field::Proto => "proto",
+                    Field::SrcPort => "sport",
+                    Field::DstPort => "dport",
+                    _ => f.name(),
+                };
+                let v = if f == Field::Proto {
+                    list(&|lo, hi| match (lo, hi) {
+                        (6, 6) => "tcp".into(),
+                        (17, 17) => "udp".into(),
+                        (1, 1) => "icmp".into(),
+                        _ => num(lo, hi),
+                    })
+                } else {
+                    list(&num)
+                };
+                format!("{name} {v}")
+            }
+        },
+    })
+}
+
+/// A one-line description of a box, or `None` when it is not simple (a set of more than 4 intervals on
+/// some dimension).
+pub fn describe(space: &Space, region: &[Set]) -> Option<String> {
+    if region.iter().any(|s| s.intervals().len() > 4) {
+        return None;
+    }
+    let parts: Vec<String> = region
+        .iter()
+        .enumerate()
+        .filter_map(|(d, s)| describe_dim(space, d, s))
+        .collect();
+    Some(if parts.is_empty() {
+        "every packet".into()
+    } else {
+        parts.join(" ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips() {
+        for s in [
+            "tcp 10.0.0.1:1234 -> 10.0.0.2:22",
+            "udp 1.2.3.4:53 -> 5.6.7.8:53 in eth0",
+            "tcp 10.0.0.1 -> 10.0.0.2 frag@8",
+            "udp 10.0.0.1 -> 10.0.0.2 truncated in lo out eth1",
+            "icmp 10.0.0.1 -> 10.0.0.2",
+            "proto 47 10.0.0.1 -> 10.0.0.2",
+        ] {
+            assert_eq!(Witness::parse(s).unwrap().spec(), s);
+        }
+        assert!(Witness::parse("tcp 10.0.0.1 -> 10.0.0.2").is_err());
+        assert!(Witness::parse("tcp 10.0.0.1:1 10.0.0.2:2").is_err());
+        assert!(Witness::parse("tcp 10.0.0.1:1 -> 10.0.0.2:2 frag@3").is_err());
+    }
+
+    #[test]
+    fn addr_interval_prints_prefixes() {
+        assert_eq!(addr_interval(0x0a00_0000, 0x0aff_ffff), "10.0.0.0/8");
+        assert_eq!(addr_interval(5, 5), "0.0.0.5");
+        assert_eq!(addr_interval(1, 6), "0.0.0.1-0.0.0.6");
+    }
+}

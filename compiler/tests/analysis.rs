@@ -1,0 +1,513 @@
+//! The analysis engine against ground truth, on generated pairs of rulesets.
+//!
+//! Ground truth is a brute-force oracle independent of the engine's search: the rulesets' tests cut
+//! every field into elementary intervals, so one value per interval (and per interface class, per
+//! transport state) is every packet there is to tell apart; `interp` runs each through both rulesets.
+//!
+//! Pairs: semantics-preserving rewrites (must be equivalent) and single mutations (the oracle says
+//! whether they changed anything). For every pair: the engine's answer equals the oracle's, and every
+//! counterexample replayed through `interp` gives exactly the outcomes the engine printed.
+//! `ANALYSIS_PAIRS` (default 600) sets the number of base rulesets' pair batches' size, `ANALYSIS_SEED`
+//! the seed.
+use std::collections::BTreeSet;
+use tailwall_compiler::analysis::{self, space::IfaceAtoms, Witness};
+use tailwall_compiler::diag::SourceFile;
+use tailwall_compiler::interp::{self, Meta};
+use tailwall_compiler::ir::{self, Action, Field, Hook, Lookup, Ruleset, Test, Verdict};
+use tailwall_compiler::packet::{Decoded, Ipv4Packet, Ports};
+use tailwall_compiler::testgen::{self, RulesetOpts};
+
+fn renumber(rs: &mut Ruleset) {
+    let mut next = 0;
+    for c in &mut rs.chains {
+        for (i, r) in c.rules.iter_mut().enumerate() {
+            r.id = ir::RuleId(next);
+            next += 1;
+            r.chain = c.id;
+            r.position = i as u32 + 1;
+        }
+    }
+    ir::verify(rs).unwrap_or_else(|e| panic!("{e}\n{}", rs.dump()));
+}
+
+/// Every packet worth trying: one value per elementary interval of every field.
+fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
+    let points = |f: Field| -> Vec<u32> {
+        let mut p: BTreeSet<u64> = BTreeSet::from([0]);
+        for rs in rulesets {
+            for m in rs.rules().filter_map(|r| r.get(f)) {
+                for t in &m.tests {
+                    if let Some((lo, hi)) = t.bounds() {
+                        p.insert(lo as u64);
+                        p.insert(hi as u64 + 1);
+                    }
+                }
+            }
+        }
+        p.into_iter()
+            .filter(|&v| v <= f.max_value() as u64)
+            .map(|v| v as u32)
+            .collect()
+    };
+    let ifaces = |f: Field| -> Vec<Option<String>> {
+        if !hook.has_iface(f) {
+            return vec![None];
+        }
+        IfaceAtoms::new(
+            rulesets
+                .iter()
+                .flat_map(|rs| rs.rules())
+                .filter_map(|r| r.get(f))
+                .flat_map(|m| m.tests.iter())
+                .filter_map(|t| match t {
+                    Test::Iface { name, .. } => Some(name.as_str()),
+                    _ => None,
+                }),
+        )
+        .reps
+    };
+    let (src, dst, proto, sp, dp) = (
+        points(Field::SrcIp),
+        points(Field::DstIp),
+        points(Field::Proto),
+        points(Field::SrcPort),
+        points(Field::DstPort),
+    );
+    let (ins, outs) = (ifaces(Field::InIface), ifaces(Field::OutIface));
+    let mut out = Vec::new();
+    for &s in &src {
+        for &d in &dst {
+            for &p in &proto {
+                let l4 = p == 6 || p == 17;
+                let mut ports = vec![Ports::Absent];
+                if l4 {
+                    ports.push(Ports::Truncated);
+                    for &a in &sp {
+                        for &b in &dp {
+                            ports.push(Ports::Present {
+                                src: a as u16,
+                                dst: b as u16,
+                            });
+                        }
+                    }
+                }
+                for &ports in &ports {
+                    for i in &ins {
+                        for o in &outs {
+                            out.push((
+                                Ipv4Packet {
+                                    src: s,
+                                    dst: d,
+                                    proto: p as u8,
+                                    ip_len: 40,
+                                    frag_offset: if ports == Ports::Absent && l4 { 1 } else { 0 },
+                                    ports,
+                                },
+                                Meta {
+                                    in_iface: i.clone(),
+                                    out_iface: o.clone(),
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A packet the rulesets decide with different verdicts, by brute force.
+fn oracle(a: &Ruleset, b: &Ruleset, hook: Hook) -> Option<(Ipv4Packet, Meta)> {
+    atoms(&[a, b], hook).into_iter().find(|(p, m)| {
+        let d = Decoded::Ipv4(*p);
+        interp::run_with(a, hook, m, &d).verdict != interp::run_with(b, hook, m, &d).verdict
+    })
+}
+
+/// Check the engine on one pair; returns whether they differ.
+fn check_pair(a: &Ruleset, b: &Ruleset, hook: Hook, what: &str) -> bool {
+    let d = analysis::diff(a, b, hook, 64, &mut |_| {}).unwrap();
+    let truth = oracle(a, b, hook);
+    assert_eq!(
+        d.comparison.equivalent(),
+        truth.is_none(),
+        "{what}: engine says equivalent={}, oracle found {truth:?}\nA:\n{}\nB:\n{}",
+        d.comparison.equivalent(),
+        a.dump(),
+        b.dump()
+    );
+    for c in d.counterexamples() {
+        let (oa, ob) = (
+            analysis::replay(a, hook, &c.witness),
+            analysis::replay(b, hook, &c.witness),
+        );
+        assert_eq!(
+            (oa, ob),
+            (c.old, c.new),
+            "{what}: counterexample {} replays differently\nA:\n{}\nB:\n{}",
+            c.witness.spec(),
+            a.dump(),
+            b.dump()
+        );
+        assert_ne!(oa.verdict, ob.verdict);
+        assert_eq!(Witness::parse(&c.witness.spec()).unwrap(), c.witness);
+    }
+    !d.comparison.equivalent()
+}
+
+fn terminal(a: Action) -> bool {
+    matches!(a, Action::Accept | Action::Drop)
+}
+
+fn disjoint(x: &ir::Rule, y: &ir::Rule) -> bool {
+    let space = analysis::Space::new(Hook::Input, &[]);
+    x.matches.iter().any(|m| {
+        y.get(m.field).is_some_and(|n| {
+            m.field.info().lookup != Lookup::Iface
+                && !space.match_set(m).intersects(&space.match_set(n))
+        })
+    })
+}
+
+/// Semantics-preserving rewrites of `rs` (each a different ruleset, renumbered).
+fn rewrites(rs: &Ruleset, k: usize) -> Vec<(String, Ruleset)> {
+    let mut out = Vec::new();
+    for (ci, c) in rs.chains.iter().enumerate() {
+        let n = c.rules.len();
+        for j in 0..n {
+            let i = (j + k) % n;
+            let r = &c.rules[i];
+            // Reorder two adjacent disjoint terminal rules.
+            if i + 1 < n
+                && terminal(r.action)
+                && terminal(c.rules[i + 1].action)
+                && disjoint(r, &c.rules[i + 1])
+            {
+                let mut x = rs.clone();
+                x.chains[ci].rules.swap(i, i + 1);
+                out.push((format!("swap {} {}", c.name, i + 1), x));
+            }
+            // Split a prefix in two.
+            if let Some(m) = r.get(Field::SrcIp).or(r.get(Field::DstIp)) {
+                if let (Some(&Test::Prefix { addr, len }), false) = (m.single_test(), m.negated) {
+                    if len < 32 && r.action != Action::Return {
+                        let mut x = rs.clone();
+                        let f = m.field;
+                        let mut lo = r.clone();
+                        let mut hi = r.clone();
+                        let set = |rule: &mut ir::Rule, a| {
+                            rule.matches
+                                .iter_mut()
+                                .find(|m| m.field == f)
+                                .unwrap()
+                                .tests = vec![Test::Prefix {
+                                addr: a,
+                                len: len + 1,
+                            }];
+                        };
+                        set(&mut lo, addr);
+                        set(&mut hi, addr | 1 << (31 - len));
+                        x.chains[ci].rules.splice(i..=i, [lo, hi]);
+                        out.push((format!("split {} {}", c.name, i + 1), x));
+                    }
+                }
+            }
+            // A port list as one rule per port (terminal rules only).
+            if let Some(m) = r.get(Field::DstPort) {
+                if m.tests.len() > 1 && !m.negated && terminal(r.action) {
+                    let mut x = rs.clone();
+                    let parts: Vec<ir::Rule> = m
+                        .tests
+                        .iter()
+                        .map(|t| {
+                            let mut p = r.clone();
+                            p.matches
+                                .iter_mut()
+                                .find(|m| m.field == Field::DstPort)
+                                .unwrap()
+                                .tests = vec![t.clone()];
+                            p
+                        })
+                        .collect();
+                    x.chains[ci].rules.splice(i..=i, parts);
+                    out.push((format!("multiport {} {}", c.name, i + 1), x));
+                }
+            }
+            // A shadowed copy of a terminal rule right after it.
+            if terminal(r.action) {
+                let mut x = rs.clone();
+                let mut dup = r.clone();
+                dup.action = if r.action == Action::Accept {
+                    Action::Drop
+                } else {
+                    Action::Accept
+                };
+                x.chains[ci].rules.insert(i + 1, dup);
+                // Only shadowed when it cannot hotdrop where the original would not: same matches, so yes.
+                out.push((format!("shadowed copy {} {}", c.name, i + 1), x));
+            }
+            // Inline a jump to a chain of terminal rules, when no field is tested by both.
+            if let Action::Jump(t) = r.action {
+                let tc = &rs.chains[t.0 as usize];
+                let ok = !r.needs_l4()
+                    && tc.rules.iter().all(|q| {
+                        terminal(q.action) && q.matches.iter().all(|m| r.get(m.field).is_none())
+                    });
+                if ok {
+                    let mut x = rs.clone();
+                    let inlined: Vec<ir::Rule> = tc
+                        .rules
+                        .iter()
+                        .map(|q| {
+                            let mut q = q.clone();
+                            q.matches.extend(r.matches.iter().cloned());
+                            q.matches.sort_by_key(|m| m.field);
+                            q
+                        })
+                        .collect();
+                    x.chains[ci].rules.splice(i..=i, inlined);
+                    out.push((format!("inline {} {}", c.name, i + 1), x));
+                }
+            }
+        }
+    }
+    for (_, x) in &mut out {
+        renumber(x);
+    }
+    out
+}
+
+/// Single mutations of `rs`: one port, one prefix length, one negation, one action, a moved rule.
+fn mutations(rs: &Ruleset, k: usize) -> Vec<(String, Ruleset)> {
+    let mut out = Vec::new();
+    let rules: Vec<(usize, usize)> = rs
+        .chains
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| (0..c.rules.len()).map(move |i| (ci, i)))
+        .collect();
+    if rules.is_empty() {
+        let mut x = rs.clone();
+        if let Some(c) = x.chains.first_mut() {
+            c.policy = c.policy.map(|p| {
+                if p == Verdict::Accept {
+                    Verdict::Drop
+                } else {
+                    Verdict::Accept
+                }
+            });
+            out.push(("policy".into(), x));
+        }
+        return out;
+    }
+    for step in 0..rules.len().min(3) {
+        let (ci, i) = rules[(k + step * 7) % rules.len()];
+        let r = &rs.chains[ci].rules[i];
+        let mut x = rs.clone();
+        let xr = &mut x.chains[ci].rules[i];
+        let mut what = None;
+        for m in xr.matches.iter_mut() {
+            match (m.field, m.tests.first().cloned()) {
+                (Field::SrcPort | Field::DstPort, Some(Test::Exact(p))) if what.is_none() => {
+                    m.tests[0] = Test::Exact((p + 1) % 65536);
+                    what = Some("port");
+                }
+                (Field::SrcPort | Field::DstPort, Some(Test::Range { lo, hi }))
+                    if what.is_none() && lo < hi =>
+                {
+                    m.tests[0] = Test::Range { lo: lo + 1, hi };
+                    what = Some("port");
+                }
+                (Field::SrcIp | Field::DstIp, Some(Test::Prefix { addr, len }))
+                    if what.is_none() && len > 0 =>
+                {
+                    let nl = if k.is_multiple_of(2) && len < 32 {
+                        len + 1
+                    } else {
+                        len - 1
+                    };
+                    let mask = if nl == 0 { 0 } else { u32::MAX << (32 - nl) };
+                    m.tests[0] = Test::Prefix {
+                        addr: addr & mask,
+                        len: nl,
+                    };
+                    what = Some("prefix length");
+                }
+                _ => {}
+            }
+        }
+        if let Some(w) = what {
+            out.push((format!("{w} of {}", r.id), x.clone()));
+        }
+        let mut x = rs.clone();
+        let xr = &mut x.chains[ci].rules[i];
+        let l4 = xr.needs_l4();
+        if let Some(m) = xr
+            .matches
+            .iter_mut()
+            .rev()
+            .find(|m| !(l4 && m.field == Field::Proto))
+        {
+            m.negated = !m.negated;
+            out.push((format!("negation of {} {}", r.id, m.field), x));
+        }
+        let mut x = rs.clone();
+        let xr = &mut x.chains[ci].rules[i];
+        xr.action = match xr.action {
+            Action::Accept => Action::Drop,
+            Action::Drop => Action::Accept,
+            Action::Return => Action::Accept,
+            Action::Jump(_) | Action::Goto(_) => Action::Drop,
+        };
+        out.push((format!("action of {}", r.id), x));
+        let n = rs.chains[ci].rules.len();
+        if n > 1 {
+            let mut x = rs.clone();
+            let moved = x.chains[ci].rules.remove(i);
+            x.chains[ci].rules.insert((i + 1 + k) % n, moved);
+            out.push((format!("move {}", r.id), x));
+        }
+    }
+    for (_, x) in &mut out {
+        renumber(x);
+    }
+    out
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn generated_pairs_match_the_oracle_and_counterexamples_replay() {
+    let want = env("ANALYSIS_PAIRS", 600) as usize;
+    let seed = env("ANALYSIS_SEED", 9);
+    let opts = RulesetOpts {
+        max_rules: 5,
+        port_lists: true,
+        addr_lists: true,
+        user_chains: true,
+    };
+    let (mut pairs, mut equivalent, mut different) = (0, 0, 0);
+    let mut kinds: BTreeSet<String> = BTreeSet::new();
+    let mut round = 0u64;
+    while pairs < want {
+        let bases = testgen::sample_rulesets_with(seed + round, 20, opts);
+        round += 1;
+        for (k, rs) in bases.iter().enumerate() {
+            for (what, x) in rewrites(rs, k) {
+                assert!(
+                    !check_pair(rs, &x, Hook::Input, &what),
+                    "rewrite {what} found different"
+                );
+                kinds.insert(what.split(' ').next().unwrap().to_string());
+                pairs += 1;
+                equivalent += 1;
+            }
+            for (what, x) in mutations(rs, k) {
+                if check_pair(rs, &x, Hook::Input, &what) {
+                    different += 1;
+                } else {
+                    equivalent += 1;
+                }
+                kinds.insert(what.split(' ').next().unwrap().to_string());
+                pairs += 1;
+            }
+        }
+        assert!(round < 200, "too few pairs generated");
+    }
+    // iptables-save text vs its migrated YAML.
+    let plain = RulesetOpts {
+        addr_lists: false,
+        ..opts
+    };
+    for rs in testgen::sample_rulesets_with(seed, 30, plain) {
+        let text = testgen::iptables_restore_text(&rs);
+        let a = tailwall_compiler::lower::iptables(&SourceFile::new("a.rules", text.clone()))
+            .unwrap()
+            .ruleset;
+        let m = tailwall_compiler::lower::migrate(&SourceFile::new("a.rules", text)).unwrap();
+        let yaml = tailwall_compiler::yaml::print::print(&m.ruleset, &Default::default());
+        let b = tailwall_compiler::yaml::lower(&SourceFile::new("a.yaml", yaml))
+            .unwrap()
+            .ruleset;
+        assert!(!check_pair(&a, &b, Hook::Input, "migrate"));
+        pairs += 1;
+        equivalent += 1;
+    }
+    eprintln!(
+        "analysis: {pairs} pairs ({equivalent} equivalent, {different} different), kinds {kinds:?}"
+    );
+    assert!(
+        pairs >= 500 && different >= 100,
+        "{pairs} pairs, {different} different"
+    );
+}
+
+fn rules(text: &str) -> Ruleset {
+    tailwall_compiler::lower::iptables(&SourceFile::new("t.rules", text))
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .ruleset
+}
+
+#[test]
+fn interfaces_and_forward_hook_are_compared() {
+    let a = rules("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -i eth+ -o wan0 -j ACCEPT\n-A FORWARD ! -i lo -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    let b = rules("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -i eth0 -o wan0 -j ACCEPT\n-A FORWARD ! -i lo -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    assert!(check_pair(&a, &b, Hook::Forward, "eth+ vs eth0"));
+    assert!(!check_pair(&a, &b, Hook::Input, "input unchanged"));
+    let d = analysis::diff(&a, &b, Hook::Forward, 8, &mut |_| {}).unwrap();
+    let c = &d.counterexamples()[0];
+    assert_eq!(c.witness.meta.out_iface.as_deref(), Some("wan0"));
+    assert!(c
+        .witness
+        .meta
+        .in_iface
+        .as_deref()
+        .unwrap()
+        .starts_with("eth"));
+}
+
+#[test]
+fn validation_proves_generated_artifacts_and_catches_a_corrupted_table() {
+    for rs in testgen::sample_rulesets_with(
+        11,
+        60,
+        RulesetOpts {
+            max_rules: 12,
+            port_lists: true,
+            addr_lists: true,
+            user_chains: false,
+        },
+    ) {
+        let art = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
+        analysis::validate(&rs, &art).unwrap_or_else(|e| panic!("{e}\n{}", rs.dump()));
+    }
+    // Corrupt the rule metadata: rule 1's action flips. Validation names a packet where the tables
+    // (and `sim`) now disagree with the rules.
+    let rs = rules("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n");
+    let mut art = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
+    let m = art
+        .maps
+        .iter_mut()
+        .find(|m| m.name == tailwall_abi::MAP_RULES)
+        .unwrap();
+    m.entries[1].1[0..4].copy_from_slice(&tailwall_abi::ACTION_DROP.to_le_bytes());
+    let e = analysis::validate(&rs, &art).unwrap_err();
+    let analysis::ValidationError::Mismatch {
+        spec, ir, compiled, ..
+    } = e
+    else {
+        panic!("{e}")
+    };
+    let w = Witness::parse(&spec).unwrap();
+    let sim = tailwall_compiler::sim::Sim::new(&art).unwrap();
+    let frame = w.frame();
+    assert_eq!(sim.run_frame(&frame), compiled);
+    assert_eq!(analysis::replay(&rs, Hook::Input, &w), ir);
+    assert_ne!(ir.verdict, compiled.verdict);
+}
