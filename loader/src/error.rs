@@ -1,15 +1,34 @@
-//! The loader's one error type.
+//! The loader's errors, one type per domain:
+//! - [`LoadError`]: loading, test-running and self-testing one generation (artifact, object, verifier,
+//!   maps, test-run) — returned by [`crate::Generation`];
+//! - [`IfaceError`]: the lifecycle on an interface (bpffs, pins, state records, lock, link, netns,
+//!   privileges) — returned by [`crate::iface`]; wraps a [`LoadError`] when building the generation
+//!   failed.
+//!
+//! This module depends on no other module of the crate but the leaf [`crate::mode`].
 use std::{io, path::PathBuf};
 
-/// Everything that can go wrong loading, test-running, attaching, swapping or detaching a generation.
+use crate::mode::Mode;
+
+/// Why a generation could not be loaded, filled, self-tested or test-run. Nothing live changed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The artifact was compiled for another datapath ABI (`tailwall_abi::ABI_VERSION`).
     #[error("artifact speaks abi version {found}, this loader speaks {expected}")]
     AbiVersion { found: u32, expected: u32 },
+    /// The artifact contradicts itself or the ABI's map layout.
     #[error("artifact is inconsistent: {0}")]
     Artifact(String),
+    /// The embedded eBPF object lacks a program the loader needs (a build mismatch).
+    #[error("the ebpf object has no program {program}")]
+    MissingProgram { program: &'static str },
+    /// The embedded eBPF object lacks a map of the ABI, or it has an unexpected kind.
+    #[error("the ebpf object has no usable map {map}")]
+    MissingMap { map: &'static str },
+    /// aya could not parse the embedded object.
     #[error("cannot parse the embedded ebpf object")]
     Object(#[source] Box<aya::EbpfError>),
+    /// The kernel's verifier refused a program; `log` is the verifier log.
     #[error("the verifier rejected {program}: {source}\nverifier log:\n{log}")]
     Verifier {
         program: &'static str,
@@ -17,66 +36,143 @@ pub enum LoadError {
         #[source]
         source: io::Error,
     },
+    /// A program operation other than loading failed.
     #[error("program {program}: {source}")]
     Program {
         program: &'static str,
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    /// A map operation failed (creation is an allocation failure: memlock or map-size limits).
     #[error("map {map}: {source}")]
     Map {
         map: &'static str,
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    /// A raw system call failed; `op` names it.
     #[error("{op} failed")]
     Sys {
         op: &'static str,
         #[source]
         source: io::Error,
     },
+    /// BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header (14 bytes); the length given.
     #[error(
         "a frame of {0} bytes is shorter than an ethernet header; the kernel's test-run rejects it"
     )]
     FrameTooShort(usize),
+    /// The kernel and the userspace model disagreed on a probe frame before going live.
     #[error("self-test failed before going live: {0}")]
     SelfTest(String),
-    #[error("interface {0} does not exist")]
-    UnknownInterface(String),
-    #[error("interface {iface} is busy: another tailwall is applying a ruleset to it (lock {})", path.display())]
-    Busy { iface: String, path: PathBuf },
+}
+
+/// What is wrong with the bpffs a pin would go to ([`IfaceError::PrivateBpffs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpffsProblem {
+    /// `/sys/fs/bpf` is not a bpffs in this mount namespace, and this namespace is not the one of
+    /// the oldest process we can see (e.g. `ip netns exec`, `unshare -m`, a private-mounts unit):
+    /// mounting one here would die with the command.
+    NotMountedPrivate,
+    /// `/sys/fs/bpf` is a bpffs, but another instance than the one of the oldest process we can see.
+    Private,
+}
+
+/// Why an operation on an interface failed. Unless stated, the interface's filter is as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum IfaceError {
+    /// Building the new generation failed before anything live changed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// No interface of that name in the calling thread's network namespace (or an invalid name).
+    #[error("interface {iface} does not exist")]
+    UnknownInterface { iface: String },
+    /// Another tailwall holds the interface's lock file.
+    #[error("interface {iface} is busy: another tailwall is applying a ruleset to it (lock {})", lock.display())]
+    Busy { iface: String, lock: PathBuf },
+    /// A live link's mode cannot change; detach first.
     #[error("{iface} is attached in {attached} mode, {requested} was asked: the mode cannot change under a live link, detach first")]
     ModeChange {
         iface: String,
-        attached: crate::iface::Mode,
-        requested: crate::iface::Mode,
+        attached: Mode,
+        requested: Mode,
     },
-    #[error("no tailwall classifier is attached to {0}")]
-    NotAttached(String),
+    /// The kernel shows no tailwall link on the interface.
+    #[error("no tailwall classifier is attached to {iface}")]
+    NotAttached { iface: String },
+    /// The interface's link is on another device index now (the device was renamed; the filter
+    /// follows the device): apply to the device's new name, or detach this name.
+    #[error("the classifier of {iface} is now on the device with index {ifindex} (renamed?); it still filters that device: apply to its new name, or `tailwall detach {iface}`")]
+    Moved { iface: String, ifindex: u32 },
+    /// `rollback` found no complete previous generation.
+    #[error("{iface} has no previous generation to roll back to (kept generations: {kept})")]
+    NoPrevious { iface: String, kept: usize },
+    /// A file or directory operation failed.
     #[error("{}: {source}", path.display())]
     File {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("state file {} is unreadable: {source}", path.display())]
-    State {
+    /// A path tailwall would use is not one it created: a symlink, another owner, or a group- or
+    /// world-writable mode. Refused: whoever controls it could switch the filter off.
+    #[error("{} is not safe to use: {why}; remove it (tailwall recreates it root-owned, mode 0700)", path.display())]
+    UnsafePath { path: PathBuf, why: &'static str },
+    /// A generation record is not valid JSON of the expected shape.
+    #[error("generation record {} is unreadable: {source}", path.display())]
+    Record {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
+    /// Pinning an object into the bpffs failed.
     #[error("pinning at {}: {source}", path.display())]
     Pin {
         path: PathBuf,
         #[source]
         source: Box<aya::pin::PinError>,
     },
-    #[error("xdp link on {iface}: {source}")]
+    /// Attaching the first link failed; `hint` says what to try.
+    #[error("cannot attach xdp to {iface} in {mode} mode: {source}{hint}")]
+    Attach {
+        iface: String,
+        mode: Mode,
+        hint: &'static str,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+    /// The kernel attached without a bpf_link (netlink): it could be neither pinned nor swapped
+    /// atomically, so it was undone.
+    #[error("the kernel attached to {iface} without a bpf_link; tailwall needs xdp bpf_link support (linux >= 5.9)")]
+    NoBpfLink { iface: String },
+    /// A bpf_link operation on a pinned link failed.
+    #[error("xdp link on {iface}: {op}: {source}")]
     Link {
         iface: String,
+        op: &'static str,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: io::Error,
     },
+    /// Verification after the flip: the interface does not run what was just attached.
+    #[error("{iface} does not run the new generation after the flip (expected program {expected}, the kernel's link runs {found:?}); the filter state is unknown, run `tailwall status {iface}`")]
+    NotEnforcing {
+        iface: String,
+        expected: u32,
+        found: Option<u32>,
+    },
+    /// Pins would die with this process: refuse instead of reporting a filter that vanishes.
+    #[error("{}; pins made here would vanish when this command exits, leaving {iface} unfiltered. Fix: run tailwall in the host's mount namespace with `tailwall --netns NAME …` instead of `ip netns exec NAME tailwall …`, or bind-mount the host's bpffs at /sys/fs/bpf (containers: a hostPath volume, systemd: BindPaths=/sys/fs/bpf)", match problem {
+        BpffsProblem::NotMountedPrivate => "/sys/fs/bpf is not a bpffs in this private mount namespace",
+        BpffsProblem::Private => "/sys/fs/bpf is a private bpffs, not the host's",
+    })]
+    PrivateBpffs {
+        iface: String,
+        problem: BpffsProblem,
+    },
+    /// The caller lacks the capabilities the operation needs.
+    #[error("{op} needs CAP_BPF and CAP_NET_ADMIN (and CAP_SYS_ADMIN to mount the bpffs): run it as root")]
+    Privilege { op: &'static str },
+    /// `--netns NAME`: `/run/netns/NAME` could not be entered.
     #[error("cannot enter network namespace {name}: {source}")]
     Netns {
         name: String,
@@ -105,13 +201,14 @@ pub(crate) fn prog_err(
     }
 }
 
-pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LoadError {
+pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> IfaceError {
     let path = path.into();
-    move |source| LoadError::File { path, source }
+    move |source| IfaceError::File { path, source }
 }
 
-// Callers wrap it in `anyhow` and send it across threads.
+// Callers wrap them in `anyhow` and send them across threads.
 const _: fn() = || {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<LoadError>();
+    send_sync::<IfaceError>();
 };

@@ -253,7 +253,7 @@ fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
 fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     let prog: &mut Xdp = ebpf
         .program_mut(name)
-        .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+        .ok_or(LoadError::MissingProgram { program: name })?
         .try_into()
         .map_err(prog_err(name))?;
     prog.load().map_err(|e| match e {
@@ -302,19 +302,17 @@ impl Generation {
         for (name, _, _) in MAP_LAYOUT {
             let map = ebpf
                 .take_map(name)
-                .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no map {name}")))?;
+                .ok_or(LoadError::MissingMap { map: name })?;
             maps.insert(name, map);
         }
         for image in &artifact.maps {
             if image.entries.is_empty() {
                 continue;
             }
-            let map = maps.get(image.name).and_then(map_data).ok_or_else(|| {
-                LoadError::Artifact(format!(
-                    "map {} is not an array or trie of the object",
-                    image.name
-                ))
-            })?;
+            let map = maps
+                .get(image.name)
+                .and_then(map_data)
+                .ok_or(LoadError::MissingMap { map: image.name })?;
             fill(map.fd().as_fd(), image).map_err(sys(image.name))?;
         }
 
@@ -381,7 +379,7 @@ impl Generation {
     pub(crate) fn xdp(&self, name: &'static str) -> Result<&Xdp, LoadError> {
         self.ebpf
             .program(name)
-            .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+            .ok_or(LoadError::MissingProgram { program: name })?
             .try_into()
             .map_err(prog_err(name))
     }
@@ -389,7 +387,7 @@ impl Generation {
     pub(crate) fn xdp_mut(&mut self, name: &'static str) -> Result<&mut Xdp, LoadError> {
         self.ebpf
             .program_mut(name)
-            .ok_or_else(|| LoadError::Artifact(format!("the ebpf object has no program {name}")))?
+            .ok_or(LoadError::MissingProgram { program: name })?
             .try_into()
             .map_err(prog_err(name))
     }

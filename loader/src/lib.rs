@@ -1,25 +1,31 @@
 //! tailwall's loader library: puts a compiled [`Artifact`](tailwall_compiler::artifact::Artifact) into the
-//! kernel with aya, runs frames through it, attaches it to an interface and swaps it atomically.
+//! kernel with aya, runs frames through it, attaches it to an interface and operates it there.
 //!
 //! - [`Generation`]: one loaded generation (programs verified, maps sized and filled, prog array wired);
-//!   [`Generation::test_run`] runs a frame through it with BPF_PROG_TEST_RUN;
+//!   [`Generation::test_run`] runs a frame through it with BPF_PROG_TEST_RUN; errors: [`LoadError`];
 //! - [`test_run_live`]: BPF_PROG_TEST_RUN in live-frames mode on any XDP program fd (benchmarks);
-//! - [`iface`]: attach / swap / detach / stats on an interface, with bpffs pins and a state file.
+//! - [`iface`]: the lifecycle on an interface (attach / swap / verify / rollback / confirm / stats /
+//!   status / detach) with bpffs pins and root-only records; errors: [`IfaceError`];
+//! - [`mode`]: the XDP attach mode.
 //!
+//! Module graph (no cycles): `mode` ← `error` ← `generation` ← `iface`; `sys` (raw `bpf(2)`) is a leaf.
 //! The eBPF object is built from `runtime-ebpf/prog` by `build.rs` and embedded ([`object::OBJECT`]).
 pub mod error;
 pub mod generation;
 pub mod iface;
+pub mod mode;
 
 pub mod object;
 mod sys;
 
-pub use error::LoadError;
+pub use error::{IfaceError, LoadError};
 pub use generation::{Generation, ProgramStat, TestRun};
 pub use iface::{
-    attach, detach, enter_netns, state, stats, AttachOutcome, Mode, ReasonStats, RuleStats, State,
-    Stats,
+    attach, attach_with, detach, detach_all, enter_netns, rollback, state, stats, status, zero,
+    ApplyOptions, AttachOutcome, ReasonStats, RuleStats, State, Stats, Status,
 };
+pub use mode::{Mode, ModeRequest};
+pub use sys::{object_ids, ObjectKind};
 
 /// Run `frame` `repeat` times through the XDP program `prog` in live-frames mode
 /// (`BPF_F_TEST_XDP_LIVE_FRAMES`): frames the program passes enter the network stack as if received on

@@ -176,3 +176,179 @@ impl Drop for CpuPin {
         }
     }
 }
+
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_LINK_GET_NEXT_ID: libc::c_long = 31;
+/// `BPF_LINK_TYPE_XDP` of `enum bpf_link_type`.
+pub(crate) const BPF_LINK_TYPE_XDP: u32 = 6;
+
+/// `bpf_attr` for BPF_OBJ_GET.
+#[repr(C)]
+#[derive(Default)]
+struct ObjGetAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    _pad: u32,
+}
+
+/// `bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `bpf_attr` for BPF_*_GET_NEXT_ID.
+#[repr(C)]
+#[derive(Default)]
+struct NextIdAttr {
+    start_id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// Open the object pinned at `path` (BPF_OBJ_GET): a fresh fd, owned by the caller.
+pub(crate) fn obj_get(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::{fd::FromRawFd as _, unix::ffi::OsStrExt as _};
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = ObjGetAttr {
+        pathname: c.as_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: as in `bpf`; the path outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            &mut attr as *mut ObjGetAttr,
+            std::mem::size_of::<ObjGetAttr>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: BPF_OBJ_GET returned a fresh fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD into a zeroed buffer of `N` bytes (the kernel fills what it knows).
+fn obj_info<const N: usize>(fd: BorrowedFd<'_>) -> io::Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: N as u32,
+        info: buf.as_mut_ptr() as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(buf)
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+/// What the kernel says about one bpf_link (`struct bpf_link_info`: type, id, prog_id, then the
+/// type's union member at offset 16; for XDP `ifindex`, 0 once the device is gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawLinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    pub xdp_ifindex: u32,
+}
+
+pub(crate) fn link_info(fd: BorrowedFd<'_>) -> io::Result<RawLinkInfo> {
+    let b = obj_info::<64>(fd)?;
+    Ok(RawLinkInfo {
+        link_type: u32_at(&b, 0),
+        id: u32_at(&b, 4),
+        prog_id: u32_at(&b, 8),
+        xdp_ifindex: u32_at(&b, 16),
+    })
+}
+
+/// The kernel id of a program (`struct bpf_prog_info`: type, then id at offset 4).
+pub(crate) fn prog_id(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    Ok(u32_at(&obj_info::<256>(fd)?, 4))
+}
+
+/// Which kind of kernel object [`object_ids`] lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// BPF_PROG_GET_NEXT_ID.
+    Program,
+    /// BPF_MAP_GET_NEXT_ID.
+    Map,
+    /// BPF_LINK_GET_NEXT_ID.
+    Link,
+}
+
+/// Ids of every loaded program, map or link of the whole system (BPF_*_GET_NEXT_ID; needs
+/// CAP_SYS_ADMIN). Used to prove that nothing leaked.
+pub fn object_ids(kind: ObjectKind) -> io::Result<Vec<u32>> {
+    let cmd = match kind {
+        ObjectKind::Program => BPF_PROG_GET_NEXT_ID,
+        ObjectKind::Map => BPF_MAP_GET_NEXT_ID,
+        ObjectKind::Link => BPF_LINK_GET_NEXT_ID,
+    };
+    let mut out = Vec::new();
+    let mut attr = NextIdAttr::default();
+    loop {
+        match bpf(cmd, &mut attr) {
+            Ok(()) => {
+                out.push(attr.next_id);
+                attr.start_id = attr.next_id;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+const BPF_LINK_UPDATE: libc::c_long = 29;
+/// `BPF_F_REPLACE`: BPF_LINK_UPDATE only if the link still runs `old_prog_fd`.
+const BPF_F_REPLACE: u32 = 1 << 2;
+
+/// `bpf_attr` for BPF_LINK_UPDATE.
+#[repr(C)]
+#[derive(Default)]
+struct LinkUpdateAttr {
+    link_fd: u32,
+    new_prog_fd: u32,
+    flags: u32,
+    old_prog_fd: u32,
+}
+
+/// Atomically point `link` at `new_prog`, only if it still runs `old_prog` (BPF_LINK_UPDATE with
+/// BPF_F_REPLACE; EPERM when the link runs another program). One pointer swap in the kernel: packets
+/// see the old or the new program, never none.
+pub(crate) fn link_update(
+    link: BorrowedFd<'_>,
+    new_prog: BorrowedFd<'_>,
+    old_prog: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let mut attr = LinkUpdateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        new_prog_fd: new_prog.as_raw_fd() as u32,
+        flags: if old_prog.is_some() { BPF_F_REPLACE } else { 0 },
+        old_prog_fd: old_prog.map_or(0, |f| f.as_raw_fd() as u32),
+    };
+    bpf(BPF_LINK_UPDATE, &mut attr)
+}
+
+const BPF_LINK_DETACH: libc::c_long = 34;
+
+/// Detach `link` from its hook now, whoever else holds a reference to it (BPF_LINK_DETACH); the link
+/// object lives on, defunct, until its last fd or pin goes.
+pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr: u32 = link.as_raw_fd() as u32;
+    bpf(BPF_LINK_DETACH, &mut attr)
+}

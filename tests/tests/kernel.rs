@@ -888,7 +888,7 @@ fn testrun_measures_time_per_packet() {
 // Attach, swap, detach on a veth pair.
 
 use std::time::{Duration, Instant};
-use tailwall_loader::{LoadError, Mode, Stats};
+use tailwall_loader::{IfaceError, LoadError, Mode, Stats};
 use tailwall_tests::netns::VethPair;
 
 /// Removes the pins and state of the host namespace when dropped, even when a test fails half-way.
@@ -913,7 +913,7 @@ fn host_cleanup(pair: &VethPair) -> PinCleanup {
     ])
 }
 
-fn stats_of(pair: &VethPair) -> Result<Stats, LoadError> {
+fn stats_of(pair: &VethPair) -> Result<Stats, IfaceError> {
     let iface = pair.host_if.clone();
     pair.host
         .run(move || tailwall_loader::stats(&iface))
@@ -995,7 +995,7 @@ fn attach_in(
     pair: &VethPair,
     art: &Artifact,
     mode: Mode,
-) -> Result<tailwall_loader::AttachOutcome, LoadError> {
+) -> Result<tailwall_loader::AttachOutcome, IfaceError> {
     let iface = pair.host_if.clone();
     let art = art.clone();
     pair.host
@@ -1089,7 +1089,7 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
     broken.digest = "broken".into();
     assert!(matches!(
         attach_in(&pair, &broken, mode),
-        Err(LoadError::AbiVersion { found: 999, .. })
+        Err(IfaceError::Load(LoadError::AbiVersion { found: 999, .. }))
     ));
     assert_eq!(stats_of(&pair).expect("stats").generation, 1);
     let other = if mode == Mode::Native {
@@ -1100,7 +1100,7 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
     let art_other = build(&ruleset(vec![], Verdict::Drop));
     assert!(matches!(
         attach_in(&pair, &art_other, other),
-        Err(LoadError::ModeChange { .. })
+        Err(IfaceError::ModeChange { .. })
     ));
     assert_eq!(stats_of(&pair).expect("stats").generation, 1);
 
@@ -1137,15 +1137,16 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
         .expect("setns")
         .expect("key");
     let dir = format!("/sys/fs/bpf/tailwall/{key}/{}", pair.host_if);
-    let gens: Vec<String> = std::fs::read_dir(&dir)
+    let mut gens: Vec<String> = std::fs::read_dir(&dir)
         .expect("pin dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("gen-"))
         .collect();
+    gens.sort();
     assert_eq!(
         gens,
-        vec!["gen-2".to_string()],
-        "generation 1 is unpinned after the flip"
+        vec!["gen-1".to_string(), "gen-2".to_string()],
+        "generation 1 stays pinned for rollback (keep 2)"
     );
 
     let s = stats_of(&pair).expect("stats");
@@ -1184,14 +1185,17 @@ fn attach_counts_swaps_and_detaches(mode: Mode) {
         .expect("setns")
         .expect("detach");
     assert!(!std::path::Path::new(&dir).exists(), "pins removed");
-    assert!(matches!(stats_of(&pair), Err(LoadError::NotAttached(_))));
+    assert!(matches!(
+        stats_of(&pair),
+        Err(IfaceError::NotAttached { .. })
+    ));
     assert!(probe.delivered(&sender), "no filter after detach");
     let iface = pair.host_if.clone();
     assert!(matches!(
         pair.host
             .run(move || tailwall_loader::detach(&iface))
             .expect("setns"),
-        Err(LoadError::NotAttached(_))
+        Err(IfaceError::NotAttached { .. })
     ));
 }
 
@@ -1238,7 +1242,7 @@ fn attach_reports_busy_while_locked() {
         })
         .expect("setns");
     assert!(
-        matches!(result.0, Err(LoadError::Busy { .. })),
+        matches!(result.0, Err(IfaceError::Busy { .. })),
         "{:?}",
         result.0
     );
@@ -1256,7 +1260,10 @@ fn attach_rejects_unknown_interface() {
     let r = ns
         .run(move || tailwall_loader::attach("twt-nope0", &art, Mode::Generic, false))
         .expect("setns");
-    assert!(matches!(r, Err(LoadError::UnknownInterface(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(IfaceError::UnknownInterface { .. })),
+        "{r:?}"
+    );
 }
 
 #[test]

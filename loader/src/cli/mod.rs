@@ -1,7 +1,10 @@
-//! Command-line interface. Exit codes: 0 ok, 1 runtime/kernel error, 2 usage or parse error,
-//! 3 semantic error (unsupported feature, verifier rejection), 4 interface busy (another apply holds
-//! the lock).
+//! Command-line interface. Exit codes (docs/cli.md): 0 ok, 1 runtime/kernel error, 2 usage or parse
+//! error, 3 semantic error (unsupported feature, verifier rejection, a ruleset that enforces nothing),
+//! 4 interface busy (another apply holds the lock), 5 refused for safety (a bpffs that would not
+//! outlive the command, a directory tailwall did not create, a renamed interface), 6 missing
+//! privileges, 7 `status IFACE`: not filtered.
 mod check;
+mod lifecycle;
 mod migrate;
 mod pcap;
 mod replay;
@@ -50,6 +53,8 @@ pub enum Mode {
     Native,
     /// Generic (skb) XDP, works on every device.
     Generic,
+    /// Native, falling back to generic (with the reason printed) where the driver has no XDP.
+    Auto,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -90,22 +95,73 @@ enum Cmd {
         /// XDP attach mode.
         #[arg(long, value_enum, default_value_t = Mode::Native, requires = "attach")]
         mode: Mode,
-        /// Print an internal form instead of the summary.
-        #[arg(long, value_enum)]
+        /// Print an internal form instead of the summary (cannot be combined with --attach).
+        #[arg(long, value_enum, conflicts_with = "attach")]
         dump: Option<Dump>,
         /// Wait for another tailwall holding the interface lock instead of failing with exit 4.
         #[arg(long, requires = "attach")]
         wait: bool,
+        /// Attach even a ruleset that enforces nothing (no rule drops, policy ACCEPT).
+        #[arg(long, requires = "attach")]
+        allow_empty: bool,
+        /// Previous generations kept pinned for `tailwall rollback`.
+        #[arg(long, value_name = "N", default_value_t = tailwall_loader::iface::DEFAULT_KEEP, requires = "attach")]
+        keep: u32,
+        /// Revert automatically after DURATION (30s, 2m, 1h) unless `tailwall confirm IFACE` comes first.
+        #[arg(long, value_name = "DURATION", value_parser = lifecycle::parse_duration, requires = "attach")]
+        confirm: Option<std::time::Duration>,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Remove tailwall's classifier from IFACE.
-    Detach { iface: String },
+    /// Remove tailwall's classifier from IFACE (or from every interface of the namespace with --all).
+    Detach {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        iface: Option<String>,
+        /// Every interface tailwall filters in this network namespace.
+        #[arg(long)]
+        all: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Per-rule packet and byte counters of the classifier on IFACE (like `iptables -L -v -x`).
     Stats {
         iface: String,
+        /// Zero the counters after printing them (like `iptables -L -Z`).
+        #[arg(long)]
+        zero: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// What tailwall attached where, as the kernel confirms it (every interface without IFACE).
+    Status {
+        iface: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the ruleset live on IFACE, as it was applied.
+    Show {
+        iface: String,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Return IFACE atomically to the previous kept generation.
+    Rollback {
+        iface: String,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Keep the ruleset a `compile --attach IFACE --confirm` applied (cancels the revert).
+    Confirm {
+        iface: String,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Internal: the timer behind --confirm.
+    #[command(name = "__confirm-timer", hide = true)]
+    ConfirmTimer {
+        iface: String,
+        generation: u64,
+        deadline: u64,
     },
     /// Run every frame of a pcap through the compiled classifier for the INPUT hook.
     Replay {
@@ -134,6 +190,12 @@ pub enum Failure {
     Semantic(String),
     Runtime(anyhow::Error),
     Busy(String),
+    /// Refused for safety (exit 5).
+    Refused(String),
+    /// Missing privileges (exit 6).
+    Privilege(String),
+    /// Exit with this code; what to say was already printed.
+    Quiet(u8),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -171,6 +233,15 @@ pub fn main() -> ExitCode {
                     eprintln!("tailwall: error: {m}");
                     4
                 }
+                Failure::Refused(m) => {
+                    eprintln!("tailwall: error: {m}");
+                    5
+                }
+                Failure::Privilege(m) => {
+                    eprintln!("tailwall: error: {m}");
+                    6
+                }
+                Failure::Quiet(code) => code,
             };
             ExitCode::from(code)
         }
@@ -179,8 +250,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(ns) = &cli.netns {
-        tailwall_loader::enter_netns(ns)
-            .map_err(|e| Failure::Usage(format!("cannot enter netns {ns:?}: {e}")))?;
+        tailwall_loader::enter_netns(ns).map_err(|e| Failure::Usage(e.to_string()))?;
     }
     match cli.cmd {
         Cmd::Check { rules, output } => check::run(&rules, output),
@@ -191,10 +261,36 @@ fn run(cli: Cli) -> Result<(), Failure> {
             mode,
             dump,
             wait,
+            allow_empty,
+            keep,
+            confirm,
             output,
-        } => compile(&rules, attach.as_deref(), mode, dump, wait, output),
-        Cmd::Detach { iface } => detach(&iface),
-        Cmd::Stats { iface, output } => stats(&iface, output),
+        } => {
+            let attach = attach.as_deref().map(|iface| lifecycle::Apply {
+                iface,
+                mode,
+                wait,
+                keep,
+                confirm,
+                source: Default::default(),
+            });
+            compile(&rules, attach, dump, allow_empty, output)
+        }
+        Cmd::Detach { iface, all, output } => lifecycle::detach(iface.as_deref(), all, output),
+        Cmd::Stats {
+            iface,
+            zero,
+            output,
+        } => lifecycle::stats(&iface, zero, output),
+        Cmd::Status { iface, output } => lifecycle::status(iface.as_deref(), output),
+        Cmd::Show { iface, output } => lifecycle::show(&iface, output),
+        Cmd::Rollback { iface, output } => lifecycle::rollback(&iface, output),
+        Cmd::Confirm { iface, output } => lifecycle::confirm(&iface, output),
+        Cmd::ConfirmTimer {
+            iface,
+            generation,
+            deadline,
+        } => lifecycle::confirm_timer(&iface, generation, deadline),
         Cmd::Replay {
             rules,
             pcap,
@@ -272,10 +368,9 @@ fn map_bytes(m: &artifact::MapImage) -> u64 {
 
 fn compile(
     rules: &Path,
-    attach: Option<&str>,
-    mode: Mode,
+    attach: Option<lifecycle::Apply<'_>>,
     dump: Option<Dump>,
-    wait: bool,
+    allow_empty: bool,
     output: Output,
 ) -> Result<(), Failure> {
     let (rs, src) = load_rules(rules)?;
@@ -297,7 +392,16 @@ fn compile(
         .map(|p| p.target())
         .unwrap_or("ACCEPT");
     let applied = match attach {
-        Some(iface) => Some(attach_iface(iface, &art, mode, wait)?),
+        Some(mut a) => {
+            if !allow_empty && lifecycle::enforces_nothing(&art) {
+                return Err(lifecycle::refuse_empty(rules, &art));
+            }
+            a.source = tailwall_loader::iface::Source {
+                path: Some(rules.display().to_string()),
+                text: Some(src.text.clone()),
+            };
+            Some(lifecycle::apply(&art, a)?)
+        }
         None => None,
     };
     let total: u64 = art.maps.iter().map(map_bytes).sum();
@@ -356,99 +460,6 @@ fn compile(
             if let Some(a) = applied {
                 println!("{a}");
             }
-        }
-    }
-    Ok(())
-}
-
-fn load_error(e: tailwall_loader::LoadError) -> Failure {
-    use tailwall_loader::LoadError as E;
-    match e {
-        E::Busy { .. } => Failure::Busy(format!("{e} (use --wait to wait for it)")),
-        E::Verifier { .. } => Failure::Semantic(e.to_string()),
-        E::UnknownInterface(_) | E::NotAttached(_) | E::ModeChange { .. } => {
-            Failure::Usage(e.to_string())
-        }
-        e => Failure::Runtime(e.into()),
-    }
-}
-
-fn attach_iface(
-    iface: &str,
-    art: &Artifact,
-    mode: Mode,
-    wait: bool,
-) -> Result<tailwall_loader::AttachOutcome, Failure> {
-    let mode = match mode {
-        Mode::Native => tailwall_loader::Mode::Native,
-        Mode::Generic => tailwall_loader::Mode::Generic,
-    };
-    tailwall_loader::attach(iface, art, mode, wait).map_err(load_error)
-}
-
-fn detach(iface: &str) -> Result<(), Failure> {
-    tailwall_loader::detach(iface).map_err(load_error)?;
-    println!("{iface}: detached");
-    Ok(())
-}
-
-fn stats(iface: &str, output: Output) -> Result<(), Failure> {
-    let st = tailwall_loader::stats(iface).map_err(load_error)?;
-    if output == Output::Json {
-        let mut doc = serde_json::to_value(&st).expect("json");
-        doc["schema_version"] = SCHEMA_VERSION.into();
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
-        return Ok(());
-    }
-    let policy = st
-        .reasons
-        .iter()
-        .find(|r| r.slot == tailwall_abi::REASON_POLICY);
-    let (pp, pb) = policy.map(|r| (r.packets, r.bytes)).unwrap_or((0, 0));
-    println!(
-        "Chain INPUT (policy {} {} packets, {} bytes)  [{} generation {}, xdp link {}, {} mode]",
-        st.policy.to_uppercase(),
-        pp,
-        pb,
-        st.iface,
-        st.generation,
-        st.link_id,
-        st.mode
-    );
-    println!(
-        "{:<4} {:>10} {:>12} {:<8} rule",
-        "num", "pkts", "bytes", "target"
-    );
-    for r in &st.rules {
-        let comment = r
-            .rule
-            .comment
-            .as_ref()
-            .map(|c| format!("  /* {c} */"))
-            .unwrap_or_default();
-        println!(
-            "{:<4} {:>10} {:>12} {:<8} {}{}",
-            r.rule.position,
-            r.packets,
-            r.bytes,
-            r.rule.verdict.to_uppercase(),
-            if r.rule.text.is_empty() {
-                "(any)"
-            } else {
-                &r.rule.text
-            },
-            comment
-        );
-    }
-    let other: Vec<_> = st
-        .reasons
-        .iter()
-        .filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0)
-        .collect();
-    if !other.is_empty() {
-        println!("datapath:");
-        for r in other {
-            println!("     {:>10} {:>12} {}", r.packets, r.bytes, r.name);
         }
     }
     Ok(())

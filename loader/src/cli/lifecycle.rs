@@ -1,0 +1,389 @@
+//! The commands that operate a classifier on an interface: `compile --attach` (the apply step),
+//! `status`, `show`, `stats [--zero]`, `rollback`, `confirm`, `detach [--all]`, and the hidden
+//! `--confirm` timer. Each maps [`IfaceError`]s to the documented exit codes (see `docs/cli.md`).
+use std::{path::Path, time::Duration};
+
+use tailwall_compiler::artifact::Artifact;
+use tailwall_loader::{
+    iface::{self, ApplyOptions, Source},
+    IfaceError, LoadError, ModeRequest,
+};
+
+use super::{Failure, Mode, Output, SCHEMA_VERSION};
+
+/// Map a lifecycle error to its exit code (docs/cli.md).
+pub fn iface_error(e: IfaceError) -> Failure {
+    use IfaceError as E;
+    match e {
+        E::Busy { .. } => Failure::Busy(format!("{e} (use --wait to wait for it)")),
+        E::Load(LoadError::Verifier { .. }) => Failure::Semantic(e.to_string()),
+        E::UnknownInterface { .. }
+        | E::NotAttached { .. }
+        | E::ModeChange { .. }
+        | E::NoPrevious { .. }
+        | E::Netns { .. } => Failure::Usage(e.to_string()),
+        E::PrivateBpffs { .. } | E::UnsafePath { .. } | E::Moved { .. } => {
+            Failure::Refused(e.to_string())
+        }
+        E::Privilege { .. } => Failure::Privilege(e.to_string()),
+        e => Failure::Runtime(e.into()),
+    }
+}
+
+fn mode_request(m: Mode) -> ModeRequest {
+    match m {
+        Mode::Native => ModeRequest::Exact(tailwall_loader::Mode::Native),
+        Mode::Generic => ModeRequest::Exact(tailwall_loader::Mode::Generic),
+        Mode::Auto => ModeRequest::Auto,
+    }
+}
+
+/// Does the artifact enforce nothing (no rule that drops, policy ACCEPT)? Attaching it would pass
+/// every packet the datapath can parse.
+pub fn enforces_nothing(art: &Artifact) -> bool {
+    art.globals.policy == tailwall_abi::ACTION_ACCEPT
+        && art
+            .rules
+            .iter()
+            .all(|r| r.verdict == tailwall_compiler::ir::Verdict::Accept)
+}
+
+/// The refusal of a ruleset that enforces nothing (exit 3).
+pub fn refuse_empty(rules: &Path, art: &Artifact) -> Failure {
+    Failure::Semantic(format!(
+        "{}: enforces nothing on INPUT ({} rule{}, none drops, policy ACCEPT): attaching it would pass every packet; refused (an empty or truncated file is the usual cause). Pass --allow-empty if an accept-all filter is what you want",
+        rules.display(),
+        art.rules.len(),
+        if art.rules.len() == 1 { "" } else { "s" },
+    ))
+}
+
+/// Options of the apply step of `compile --attach`.
+pub struct Apply<'a> {
+    pub iface: &'a str,
+    pub mode: Mode,
+    pub wait: bool,
+    pub keep: u32,
+    pub confirm: Option<Duration>,
+    pub source: Source,
+}
+
+/// Attach `art` (see `tailwall_loader::iface::attach_with`); with `confirm`, arm the revert timer.
+pub fn apply(art: &Artifact, a: Apply<'_>) -> Result<tailwall_loader::AttachOutcome, Failure> {
+    let mut o = ApplyOptions::new(mode_request(a.mode));
+    o.wait = a.wait;
+    o.keep = a.keep;
+    o.source = a.source;
+    let out = iface::attach_with(a.iface, art, &o).map_err(iface_error)?;
+    if let Some(d) = a.confirm {
+        if !out.unchanged {
+            arm_confirm(a.iface, out.generation, d)?;
+        }
+    }
+    Ok(out)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Record the pending confirmation and start the detached timer process (`tailwall __confirm-timer`),
+/// which reverts unless `tailwall confirm IFACE` comes first. It runs in this process's network
+/// namespace (inherited).
+fn arm_confirm(iface: &str, generation: u64, d: Duration) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt as _;
+    let deadline = now() + d.as_secs().max(1);
+    iface::arm_confirm(iface, generation, deadline).map_err(iface_error)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("locating the tailwall binary: {e}")))?;
+    std::process::Command::new(exe)
+        .args([
+            "__confirm-timer",
+            iface,
+            &generation.to_string(),
+            &deadline.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("starting the --confirm timer: {e}")))?;
+    Ok(())
+}
+
+/// `__confirm-timer IFACE GEN DEADLINE`: sleep until DEADLINE; if GEN still waits for confirmation,
+/// roll back to the previous generation (detach when there is none).
+pub fn confirm_timer(iface: &str, generation: u64, deadline: u64) -> Result<(), Failure> {
+    loop {
+        let left = deadline.saturating_sub(now());
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(left.min(1)));
+        match iface::pending_confirm(iface) {
+            Ok(Some(p)) if p.generation == generation => {}
+            _ => return Ok(()),
+        }
+    }
+    match iface::pending_confirm(iface).map_err(iface_error)? {
+        Some(p) if p.generation == generation => {}
+        _ => return Ok(()),
+    }
+    match iface::rollback(iface, Some(generation)) {
+        Ok(_) => Ok(()),
+        Err(IfaceError::NoPrevious { .. }) => iface::detach(iface).map_err(iface_error),
+        Err(e) => Err(iface_error(e)),
+    }
+}
+
+/// Parse a duration: `30s`, `2m`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 2m, 1h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (s, m or h)")),
+    };
+    if secs == 0 {
+        return Err("a --confirm of 0 seconds would revert at once".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn print_json(mut doc: serde_json::Value) {
+    doc["schema_version"] = SCHEMA_VERSION.into();
+    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+}
+
+pub fn confirm(iface: &str, output: Output) -> Result<(), Failure> {
+    let g = iface::confirm(iface).map_err(|e| match e {
+        IfaceError::NotAttached { .. } => Failure::Usage(format!(
+            "{iface}: nothing waits for confirmation (no --confirm pending)"
+        )),
+        e => iface_error(e),
+    })?;
+    match output {
+        Output::Json => print_json(serde_json::json!({"iface": iface, "confirmed": g})),
+        Output::Text => println!("{iface}: generation {g} confirmed"),
+    }
+    Ok(())
+}
+
+pub fn rollback(iface: &str, output: Output) -> Result<(), Failure> {
+    let g = iface::rollback(iface, None).map_err(iface_error)?;
+    match output {
+        Output::Json => print_json(serde_json::json!({"iface": iface, "generation": g})),
+        Output::Text => println!("{iface}: rolled back atomically to generation {g}"),
+    }
+    Ok(())
+}
+
+pub fn detach(iface: Option<&str>, all: bool, output: Output) -> Result<(), Failure> {
+    let done = match (iface, all) {
+        (Some(i), false) => {
+            iface::detach(i).map_err(iface_error)?;
+            vec![i.to_string()]
+        }
+        (None, true) => iface::detach_all().map_err(iface_error)?,
+        _ => return Err(Failure::Usage("detach takes IFACE or --all".into())),
+    };
+    match output {
+        Output::Json => print_json(serde_json::json!({ "detached": done })),
+        Output::Text => {
+            if done.is_empty() {
+                println!("nothing attached in this network namespace");
+            }
+            for i in done {
+                println!("{i}: detached");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn status_text(s: &iface::Status) {
+    for r in &s.repaired {
+        println!("{}: repaired: {r}", s.iface);
+    }
+    let Some(g) = s.generation else {
+        println!("{}: not filtered by tailwall", s.iface);
+        return;
+    };
+    println!(
+        "{}: generation {g}, {} mode, xdp link {}, program {}, {}",
+        s.iface,
+        s.mode.map(|m| m.to_string()).unwrap_or_default(),
+        s.link_id.unwrap_or_default(),
+        s.prog_id.unwrap_or_default(),
+        s.hooks.join(", ")
+    );
+    println!(
+        "  ruleset: {} ({} rules, policy {}), applied at {} (unix), digest {}",
+        s.source.as_deref().unwrap_or("(not recorded)"),
+        s.rules.unwrap_or_default(),
+        s.policy.as_deref().unwrap_or("?").to_uppercase(),
+        s.applied_at.unwrap_or_default(),
+        s.digest.as_deref().unwrap_or("?")
+    );
+    println!(
+        "  rollback: {}",
+        if s.previous.is_empty() {
+            "no previous generation kept".to_string()
+        } else {
+            format!(
+                "generations {} kept",
+                s.previous
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    if let Some(p) = s.pending_confirm {
+        println!(
+            "  pending --confirm: generation {} reverts at {} (unix) unless `tailwall confirm {}`",
+            p.generation, p.deadline, s.iface
+        );
+    }
+    let fc: Vec<String> = s
+        .fail_closed
+        .iter()
+        .map(|(n, p)| format!("{n} {p}"))
+        .collect();
+    println!("  datapath counters (packets): {}", fc.join(", "));
+}
+
+pub fn status(which: Option<&str>, output: Output) -> Result<(), Failure> {
+    let names = match which {
+        Some(i) => vec![i.to_string()],
+        None => iface::interfaces().map_err(iface_error)?,
+    };
+    let mut all = Vec::new();
+    for n in &names {
+        match iface::status(n) {
+            Ok(s) => all.push(s),
+            // An interface tailwall never touched: not filtered (still a successful status).
+            Err(IfaceError::NotAttached { .. }) if which.is_some() => {}
+            Err(IfaceError::NotAttached { .. }) => continue,
+            Err(e) => return Err(iface_error(e)),
+        }
+    }
+    match output {
+        Output::Json => print_json(serde_json::json!({ "interfaces": all })),
+        Output::Text => {
+            if all.is_empty() {
+                match which {
+                    Some(i) => println!("{i}: not filtered by tailwall"),
+                    None => println!("no interface filtered by tailwall in this network namespace"),
+                }
+            }
+            for s in &all {
+                status_text(s);
+            }
+        }
+    }
+    // Exit 0 only when every interface asked about is filtered.
+    if which.is_some() && all.iter().all(|s| !s.attached) {
+        return Err(Failure::Quiet(7));
+    }
+    Ok(())
+}
+
+pub fn show(iface: &str, output: Output) -> Result<(), Failure> {
+    let rec = iface::state(iface).map_err(iface_error)?;
+    match output {
+        Output::Json => print_json(serde_json::json!({
+            "iface": iface, "generation": rec.generation, "source": rec.source,
+            "text": rec.source_text, "digest": rec.digest,
+        })),
+        Output::Text => match &rec.source_text {
+            Some(t) => print!("{t}"),
+            None => {
+                return Err(Failure::Usage(format!(
+                    "{iface}: generation {} was applied without its source recorded",
+                    rec.generation
+                )))
+            }
+        },
+    }
+    Ok(())
+}
+
+pub fn stats(iface: &str, zero: bool, output: Output) -> Result<(), Failure> {
+    let st = tailwall_loader::stats(iface).map_err(iface_error)?;
+    if zero {
+        tailwall_loader::zero(iface).map_err(iface_error)?;
+    }
+    if output == Output::Json {
+        let mut doc = serde_json::to_value(&st).expect("json");
+        doc["zeroed"] = zero.into();
+        print_json(doc);
+        return Ok(());
+    }
+    let policy = st
+        .reasons
+        .iter()
+        .find(|r| r.slot == tailwall_abi::REASON_POLICY);
+    let (pp, pb) = policy.map(|r| (r.packets, r.bytes)).unwrap_or((0, 0));
+    println!(
+        "Chain INPUT (policy {} {} packets, {} bytes)  [{} generation {}, xdp link {}, {} mode]",
+        st.policy.to_uppercase(),
+        pp,
+        pb,
+        st.iface,
+        st.generation,
+        st.link_id,
+        st.mode
+    );
+    println!(
+        "{:<4} {:>10} {:>12} {:<8} rule",
+        "num", "pkts", "bytes", "target"
+    );
+    for r in &st.rules {
+        let comment = r
+            .rule
+            .comment
+            .as_ref()
+            .map(|c| format!("  /* {c} */"))
+            .unwrap_or_default();
+        println!(
+            "{:<4} {:>10} {:>12} {:<8} {}{}",
+            r.rule.position,
+            r.packets,
+            r.bytes,
+            r.rule.verdict.to_uppercase(),
+            if r.rule.text.is_empty() {
+                "(any)"
+            } else {
+                &r.rule.text
+            },
+            comment
+        );
+    }
+    let other: Vec<_> = st
+        .reasons
+        .iter()
+        .filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0)
+        .collect();
+    if !other.is_empty() {
+        println!("datapath:");
+        for r in other {
+            println!("     {:>10} {:>12} {}", r.packets, r.bytes, r.name);
+        }
+    }
+    if zero {
+        println!("(counters zeroed)");
+    }
+    Ok(())
+}

@@ -1,0 +1,896 @@
+//! The lifecycle of a classifier on an interface: attach, swap atomically, verify, roll back, confirm,
+//! read and zero counters, detach. Files by job: [`paths`] (where things live and their safety),
+//! `record` (what userspace remembers of a generation), `reconcile` (what the kernel says),
+//! `counters` (totals and carrying them across a swap).
+//!
+//! Layout (per network namespace, keyed by the inode of the calling thread's `ns/net`; see
+//! [`paths`]): the pinned XDP bpf_link and one pin directory per kept generation in the host's bpffs,
+//! one root-only record per generation in `/run/tailwall`, and a per-interface `flock`.
+//!
+//! Guarantees of [`attach_with`]:
+//! - it refuses to pin into a bpffs that would die with the process ([`IfaceError::PrivateBpffs`]) and
+//!   into directories it did not create ([`IfaceError::UnsafePath`]);
+//! - the kernel is asked first (which link is on the interface, which program it runs): the digest
+//!   short-cut ("unchanged") is taken only when the kernel confirms that the interface runs that
+//!   generation; leftovers of a crash or of a vanished interface are repaired;
+//! - generation N is loaded (verifier), filled, self-tested against `sim` on probe frames, recorded
+//!   and pinned before anything live changes; the interface is then flipped with one
+//!   `BPF_LINK_UPDATE` (`BPF_F_REPLACE`: only if the link still runs the generation we saw), so
+//!   packets see the old or the new classifier, never none and never a mix;
+//! - after the flip, a fresh handle of the pinned link must show the new entry program on the
+//!   interface ([`IfaceError::NotEnforcing`] otherwise);
+//! - counters follow their rule by identity, loss-free (see `counters`);
+//! - the previous `keep` generations stay pinned for [`rollback`]; generations above the live one
+//!   (a crash before the flip, a rolled-back one) are removed by the next command;
+//! - a failure before the flip leaves the interface as it was and no pins behind.
+mod counters;
+pub mod paths;
+mod reconcile;
+mod record;
+
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::Path,
+};
+
+use aya::programs::{links::FdLink, xdp::XdpLink};
+use serde::Serialize;
+use tailwall_abi as abi;
+use tailwall_compiler::artifact::Artifact;
+
+pub use counters::reason_name;
+pub use paths::netns_key;
+pub use record::{Carry, Pending, Source, State, StateRule};
+
+use crate::{
+    error::{file, prog_err, IfaceError},
+    generation::Generation,
+    mode::{Mode, ModeRequest},
+    sys,
+};
+use paths::{open_lock, remove_all, remove_empty_dir, remove_file, Paths};
+use reconcile::{entry_prog_id, open_link, reconcile, LinkState, View};
+use record::{read_json, write_json};
+
+/// Pins of one generation (file names inside `gen-N/`).
+pub(crate) const PIN_ENTRY: &str = "entry";
+const PINNED_MAPS: [&str; 3] = [abi::MAP_PROGS, abi::MAP_RULE_CNT, abi::MAP_REASONS];
+/// Previous generations kept pinned for [`rollback`] unless asked otherwise.
+pub const DEFAULT_KEEP: u32 = 2;
+
+/// How to apply a ruleset ([`attach_with`]).
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub mode: ModeRequest,
+    /// Block on the interface lock instead of failing with [`IfaceError::Busy`].
+    pub wait: bool,
+    /// Previous generations to keep pinned for [`rollback`].
+    pub keep: u32,
+    /// Recorded for `status` and `show`.
+    pub source: Source,
+}
+
+impl ApplyOptions {
+    pub fn new(mode: impl Into<ModeRequest>) -> ApplyOptions {
+        ApplyOptions {
+            mode: mode.into(),
+            wait: false,
+            keep: DEFAULT_KEEP,
+            source: Source::default(),
+        }
+    }
+}
+
+/// What [`attach_with`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttachOutcome {
+    pub iface: String,
+    pub generation: u64,
+    pub digest: String,
+    pub link_id: u32,
+    pub mode: Mode,
+    /// `true` when the kernel confirmed the interface already ran this digest; nothing changed.
+    pub unchanged: bool,
+    /// `true` when an existing link was updated (a swap), `false` on the first attach.
+    pub swapped: bool,
+    /// `--mode auto` fell back to generic: why native failed.
+    pub fallback: Option<String>,
+    /// What was found and repaired before applying (a crash's leftovers, a vanished link).
+    pub repaired: Vec<String>,
+}
+
+impl std::fmt::Display for AttachOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for r in &self.repaired {
+            writeln!(f, "{}: repaired: {r}", self.iface)?;
+        }
+        if let Some(why) = &self.fallback {
+            writeln!(
+                f,
+                "{}: native xdp unavailable ({why}); using generic",
+                self.iface
+            )?;
+        }
+        let what = if self.unchanged {
+            "unchanged (the kernel runs this ruleset already)"
+        } else if self.swapped {
+            "swapped atomically"
+        } else {
+            "attached"
+        };
+        write!(
+            f,
+            "{}: {what}, generation {}, xdp link {} ({} mode)",
+            self.iface, self.generation, self.link_id, self.mode
+        )
+    }
+}
+
+/// One rule with its counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    #[serde(flatten)]
+    pub rule: StateRule,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One `tw_reasons` slot with its counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReasonStats {
+    pub slot: u32,
+    /// `policy`, `not_ipv4`, `malformed`, `tail_call`, `bound`, `hotdrop`, `map`.
+    pub name: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Counters of an attached interface ([`stats`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub iface: String,
+    pub generation: u64,
+    pub digest: String,
+    pub link_id: u32,
+    pub mode: Mode,
+    pub policy: String,
+    pub rules: Vec<RuleStats>,
+    pub reasons: Vec<ReasonStats>,
+}
+
+/// What is attached to one interface, as the kernel confirms it ([`status`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub iface: String,
+    pub ifindex: Option<u32>,
+    pub netns: String,
+    /// The kernel shows a tailwall link on the interface running a generation we have pins for.
+    pub attached: bool,
+    pub generation: Option<u64>,
+    pub digest: Option<String>,
+    pub mode: Option<Mode>,
+    pub link_id: Option<u32>,
+    pub prog_id: Option<u32>,
+    /// XDP hook (`xdp`: the INPUT hook of filter).
+    pub hooks: Vec<&'static str>,
+    pub source: Option<String>,
+    pub applied_at: Option<u64>,
+    pub rules: Option<usize>,
+    pub policy: Option<String>,
+    /// Kept generations below the live one (rollback targets), ascending.
+    pub previous: Vec<u64>,
+    pub pending_confirm: Option<Pending>,
+    /// The datapath's fail-closed counters (every reason but `policy`), packets.
+    pub fail_closed: Vec<(String, u64)>,
+    pub repaired: Vec<String>,
+}
+
+fn ifindex(iface: &str) -> Result<u32, IfaceError> {
+    let unknown = || IfaceError::UnknownInterface {
+        iface: iface.to_string(),
+    };
+    let c = std::ffi::CString::new(iface).map_err(|_| unknown())?;
+    // SAFETY: if_nametoindex on a nul-terminated string.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(unknown()),
+        i => Ok(i),
+    }
+}
+
+/// An exclusive `flock` on the interface's lock file, released on drop.
+struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    fn take(paths: &Paths, wait: bool) -> Result<Lock, IfaceError> {
+        let f = open_lock(&paths.lock)?;
+        let op = if wait {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_EX | libc::LOCK_NB
+        };
+        // SAFETY: flock on an fd owned by `f`.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(IfaceError::Busy {
+                    iface: paths.iface.clone(),
+                    lock: paths.lock.clone(),
+                });
+            }
+            return Err(file(&paths.lock)(e));
+        }
+        Ok(Lock { _file: f })
+    }
+}
+
+/// Fault points of an apply, for the kill -9 tests: when the environment variable
+/// `TAILWALL_FAULT_POINT` names one, the process kills itself with SIGKILL there. Only the tailwall
+/// process itself can be affected.
+pub const FAULT_POINTS: [&str; 5] = [
+    "after-load",
+    "after-fill",
+    "after-pin",
+    "after-flip",
+    "after-state-write",
+];
+
+fn fault_point(name: &'static str) {
+    if std::env::var_os("TAILWALL_FAULT_POINT").is_some_and(|v| v == name) {
+        // SAFETY: raise has no preconditions; SIGKILL cannot be caught.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
+/// Lock, reconcile, and fill in what a crash between the flip and the carry write left out.
+fn open_iface(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> {
+    paths.prepare()?;
+    open_prepared(paths, wait)
+}
+
+/// As [`open_iface`] for commands that only read or remove: [`IfaceError::NotAttached`] when tailwall
+/// never touched the interface in this namespace (nothing is created).
+fn open_existing(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> {
+    if std::fs::symlink_metadata(&paths.records).is_err()
+        && std::fs::symlink_metadata(&paths.dir).is_err()
+    {
+        return Err(IfaceError::NotAttached {
+            iface: paths.iface.clone(),
+        });
+    }
+    open_iface(paths, wait)
+}
+
+fn open_prepared(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> {
+    let lock = Lock::take(paths, wait)?;
+    let mut view = reconcile(paths)?;
+    if let Some(n) = view.live {
+        let rec = live_record(paths, n)?;
+        if let Some(m) = rec.carried_from {
+            if !paths.carry(n).exists() && view.previous.contains(&m) {
+                if let Some(from) = read_json::<State>(&paths.record(m))? {
+                    counters::write_carry(paths, m, &from, &rec)?;
+                    view.repaired
+                        .push(format!("carried the counters of generation {m} into {n}"));
+                }
+            }
+        }
+    }
+    Ok((lock, view))
+}
+
+fn live_record(paths: &Paths, n: u64) -> Result<State, IfaceError> {
+    read_json(&paths.record(n))?.ok_or_else(|| IfaceError::File {
+        path: paths.record(n),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })
+}
+
+/// Pin the parts of `gen` that must outlive this process into `dir` (mode 0700).
+fn pin_generation(gen: &mut Generation, dir: &Path) -> Result<(), IfaceError> {
+    paths::safe_dir(dir)?;
+    let pin_err = |path: std::path::PathBuf| {
+        move |source| IfaceError::Pin {
+            path,
+            source: Box::new(source),
+        }
+    };
+    let entry = dir.join(PIN_ENTRY);
+    gen.xdp_mut(abi::PROG_ENTRY)?
+        .pin(&entry)
+        .map_err(pin_err(entry.clone()))?;
+    for name in PINNED_MAPS {
+        let p = dir.join(name);
+        gen.map(name).pin(&p).map_err(pin_err(p.clone()))?;
+    }
+    Ok(())
+}
+
+/// Load `artifact` and make it the classifier of `iface` with the default options (keep
+/// [`DEFAULT_KEEP`] generations, no source recorded). `wait`: block on the interface lock.
+pub fn attach(
+    iface: &str,
+    artifact: &Artifact,
+    mode: Mode,
+    wait: bool,
+) -> Result<AttachOutcome, IfaceError> {
+    let mut o = ApplyOptions::new(mode);
+    o.wait = wait;
+    attach_with(iface, artifact, &o)
+}
+
+/// Load `artifact` and make it the classifier of `iface` (see the module docs for the guarantees).
+pub fn attach_with(
+    iface: &str,
+    artifact: &Artifact,
+    opts: &ApplyOptions,
+) -> Result<AttachOutcome, IfaceError> {
+    paths::require_caps("attaching a classifier")?;
+    let paths = Paths::new(iface)?;
+    let ifindex = ifindex(iface)?;
+    paths::ensure_host_bpffs(iface)?;
+    let (_lock, view) = open_iface(&paths, opts.wait)?;
+    let old = match view.live {
+        Some(n) => Some((n, live_record(&paths, n)?)),
+        None => None,
+    };
+    let link_id = match view.link {
+        LinkState::Live {
+            link_id,
+            ifindex: on,
+            ..
+        } => {
+            if on != ifindex {
+                return Err(IfaceError::Moved {
+                    iface: iface.to_string(),
+                    ifindex: on,
+                });
+            }
+            Some(link_id)
+        }
+        _ => None,
+    };
+    if let Some((n, rec)) = &old {
+        if let ModeRequest::Exact(m) = opts.mode {
+            if rec.mode != m {
+                return Err(IfaceError::ModeChange {
+                    iface: iface.to_string(),
+                    attached: rec.mode,
+                    requested: m,
+                });
+            }
+        }
+        if rec.digest == artifact.digest {
+            return Ok(AttachOutcome {
+                iface: iface.to_string(),
+                generation: *n,
+                digest: rec.digest.clone(),
+                link_id: link_id.unwrap_or_default(),
+                mode: rec.mode,
+                unchanged: true,
+                swapped: false,
+                fallback: None,
+                repaired: view.repaired,
+            });
+        }
+    }
+
+    // Build generation N completely; nothing live changes until the flip.
+    let mut gen = Generation::load(artifact)?;
+    fault_point("after-load");
+    let n = paths.generations()?.last().copied().unwrap_or(0) + 1;
+    let mode_guess = match (&old, opts.mode) {
+        (Some((_, rec)), _) => rec.mode,
+        (None, ModeRequest::Exact(m)) => m,
+        (None, ModeRequest::Auto) => Mode::Native,
+    };
+    let mut rec = State::new(
+        &paths,
+        ifindex,
+        mode_guess,
+        n,
+        artifact,
+        &opts.source,
+        old.as_ref().map(|(m, _)| *m),
+    );
+    let built = (|| -> Result<(), IfaceError> {
+        gen.self_test(artifact)?;
+        fault_point("after-fill");
+        // The record first: every pinned generation has one, whatever happens next.
+        write_json(&paths.record(n), &rec)?;
+        pin_generation(&mut gen, &paths.gen_dir(n))?;
+        fault_point("after-pin");
+        Ok(())
+    })();
+    if let Err(e) = built {
+        let _ = paths.remove_generation(n);
+        return Err(e);
+    }
+
+    // Flip.
+    let flipped = match link_id {
+        Some(_) => swap(&paths, &gen, old.as_ref().map(|(m, _)| *m)).map(|()| (false, None)),
+        None => first_attach(&paths, &mut gen, ifindex, opts.mode).map(|(m, why)| {
+            if m != rec.mode {
+                rec.mode = m;
+            }
+            (true, why)
+        }),
+    };
+    let (first, fallback) = match flipped {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = paths.remove_generation(n);
+            if link_id.is_none() {
+                remove_empty_dir(&paths.dir);
+            }
+            return Err(e);
+        }
+    };
+    fault_point("after-flip");
+    if first && fallback.is_some() {
+        write_json(&paths.record(n), &rec)?;
+    }
+    let new_link = verify(&paths, ifindex, n)?;
+
+    // After the flip: carry the old generation's final counts, retire what is beyond `keep`.
+    if let Some((m, old_rec)) = &old {
+        counters::rcu_grace_period();
+        counters::write_carry(&paths, *m, old_rec, &rec)?;
+    }
+    fault_point("after-state-write");
+    let mut below: Vec<u64> = paths
+        .generations()?
+        .into_iter()
+        .filter(|&g| g < n)
+        .collect();
+    let drop_count = below.len().saturating_sub(opts.keep as usize);
+    for g in below.drain(..drop_count) {
+        paths.remove_generation(g)?;
+    }
+    Ok(AttachOutcome {
+        iface: iface.to_string(),
+        generation: n,
+        digest: artifact.digest.clone(),
+        link_id: new_link,
+        mode: rec.mode,
+        unchanged: false,
+        swapped: !first,
+        fallback,
+        repaired: view.repaired,
+    })
+}
+
+/// A fresh handle of the pinned link must show generation `n`'s entry program on `ifindex`. Returns
+/// the link id.
+fn verify(paths: &Paths, ifindex: u32, n: u64) -> Result<u32, IfaceError> {
+    let expected = entry_prog_id(paths, n).unwrap_or(0);
+    match reconcile::link_state(paths)? {
+        LinkState::Live {
+            link_id,
+            prog_id,
+            ifindex: on,
+        } if prog_id == expected && expected != 0 && on == ifindex => Ok(link_id),
+        LinkState::Live { prog_id, .. } => Err(IfaceError::NotEnforcing {
+            iface: paths.iface.clone(),
+            expected,
+            found: Some(prog_id),
+        }),
+        _ => Err(IfaceError::NotEnforcing {
+            iface: paths.iface.clone(),
+            expected,
+            found: None,
+        }),
+    }
+}
+
+/// Point the pinned link at `gen`'s entry program with one BPF_LINK_UPDATE, only if it still runs
+/// generation `old`'s entry (BPF_F_REPLACE).
+fn swap(paths: &Paths, gen: &Generation, old: Option<u64>) -> Result<(), IfaceError> {
+    let link = open_link(paths)?.ok_or_else(|| IfaceError::NotAttached {
+        iface: paths.iface.clone(),
+    })?;
+    let old_fd = match old {
+        Some(m) => Some(
+            sys::obj_get(&paths.gen_dir(m).join(PIN_ENTRY)).map_err(|source| IfaceError::Link {
+                iface: paths.iface.clone(),
+                op: "opening the live generation's entry pin",
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    sys::link_update(
+        link.as_fd(),
+        gen.entry_fd()?,
+        old_fd.as_ref().map(|f| f.as_fd()),
+    )
+    .map_err(|source| IfaceError::Link {
+        iface: paths.iface.clone(),
+        op: "BPF_LINK_UPDATE",
+        source,
+    })
+}
+
+/// Why an attach failed, as a hint for the operator.
+fn attach_hint(e: &aya::programs::ProgramError, mode: Mode) -> &'static str {
+    let errno = match e {
+        aya::programs::ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    };
+    match errno {
+        Some(libc::EBUSY) | Some(libc::EEXIST) => {
+            " (hint: another XDP program is attached to this interface: see `ip link show`; a tailwall link may remain under the interface's old name, see `tailwall status`)"
+        }
+        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(524) if mode == Mode::Native => {
+            " (hint: the driver has no native XDP: use --mode generic, or --mode auto to fall back)"
+        }
+        Some(libc::EPERM) => " (hint: needs CAP_BPF and CAP_NET_ADMIN)",
+        _ => "",
+    }
+}
+
+/// Create the interface's link on `gen`'s entry program and pin it. Returns the mode used and, for
+/// `--mode auto` falling back to generic, why native failed.
+fn first_attach(
+    paths: &Paths,
+    gen: &mut Generation,
+    ifindex: u32,
+    mode: ModeRequest,
+) -> Result<(Mode, Option<String>), IfaceError> {
+    let iface = paths.iface.as_str();
+    let try_mode = |gen: &mut Generation, m: Mode| -> Result<FdLink, IfaceError> {
+        let entry = gen.xdp_mut(abi::PROG_ENTRY)?;
+        let id = entry
+            .attach_to_if_index(ifindex, m.xdp())
+            .map_err(|e| IfaceError::Attach {
+                iface: iface.to_string(),
+                mode: m,
+                hint: attach_hint(&e, m),
+                source: Box::new(e),
+            })?;
+        let link: XdpLink = entry.take_link(id).map_err(prog_err(abi::PROG_ENTRY))?;
+        // A netlink attachment (no bpf_link support) cannot be pinned or updated atomically: dropping
+        // it detaches it again.
+        FdLink::try_from(link).map_err(|_| IfaceError::NoBpfLink {
+            iface: iface.to_string(),
+        })
+    };
+    let (fd_link, used, why) = match mode {
+        ModeRequest::Exact(m) => (try_mode(gen, m)?, m, None),
+        ModeRequest::Auto => match try_mode(gen, Mode::Native) {
+            Ok(l) => (l, Mode::Native, None),
+            Err(IfaceError::Attach { source, .. }) => (
+                try_mode(gen, Mode::Generic)?,
+                Mode::Generic,
+                Some(source.to_string()),
+            ),
+            Err(e) => return Err(e),
+        },
+    };
+    // A pin of a defunct link was removed by `reconcile`.
+    // If pinning fails the link fd is dropped here, which detaches the program again.
+    fd_link.pin(&paths.link).map_err(|source| IfaceError::Pin {
+        path: paths.link.clone(),
+        source: Box::new(source),
+    })?;
+    Ok((used, why))
+}
+
+/// Return `iface` atomically to the newest kept generation below the live one (one BPF_LINK_UPDATE,
+/// verified), and discard the live one. `only_if_live`: do nothing unless that generation is the
+/// live one (a `--confirm` revert must not undo a later apply). Returns the generation now live.
+pub fn rollback(iface: &str, only_if_live: Option<u64>) -> Result<u64, IfaceError> {
+    paths::require_caps("rolling back")?;
+    let paths = Paths::new(iface)?;
+    let ifindex = ifindex(iface)?;
+    paths::ensure_host_bpffs(iface)?;
+    let (_lock, view) = open_iface(&paths, true)?;
+    let live = view.live.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    if only_if_live.is_some_and(|g| g != live) {
+        return Ok(live);
+    }
+    let target = *view.previous.last().ok_or(IfaceError::NoPrevious {
+        iface: iface.to_string(),
+        kept: view.previous.len(),
+    })?;
+    let link = open_link(&paths)?.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    let open = |n: u64| {
+        sys::obj_get(&paths.gen_dir(n).join(PIN_ENTRY)).map_err(|source| IfaceError::Link {
+            iface: iface.to_string(),
+            op: "opening a generation's entry pin",
+            source,
+        })
+    };
+    let (new, old) = (open(target)?, open(live)?);
+    let (from, to) = (live_record(&paths, live)?, live_record(&paths, target)?);
+    sys::link_update(link.as_fd(), new.as_fd(), Some(old.as_fd())).map_err(|source| {
+        IfaceError::Link {
+            iface: iface.to_string(),
+            op: "BPF_LINK_UPDATE",
+            source,
+        }
+    })?;
+    verify(&paths, ifindex, target)?;
+    // The rolled-back generation's counts go to the target (rules by identity).
+    counters::rcu_grace_period();
+    // The target keeps its own totals and gains what the rolled-back generation's maps counted (its
+    // carry came from the target: not counted twice).
+    let mut carry = counters::carry_from(&paths, live, &from, &to, false)?;
+    let own: Carry = read_json(&paths.carry(target))?.unwrap_or_default();
+    counters::add_into(&mut carry.rules, &own.rules);
+    counters::add_into(&mut carry.reasons, &own.reasons);
+    write_json(&paths.carry(target), &carry)?;
+    paths.remove_generation(live)?;
+    remove_file(&paths.confirm())?;
+    Ok(target)
+}
+
+/// Arm a `--confirm`: generation `generation` of `iface` reverts at `deadline` (seconds since the
+/// epoch) unless [`confirm`] comes first. The caller runs the timer (see the CLI).
+pub fn arm_confirm(iface: &str, generation: u64, deadline: u64) -> Result<(), IfaceError> {
+    let paths = Paths::new(iface)?;
+    paths.prepare()?;
+    write_json(
+        &paths.confirm(),
+        &Pending {
+            generation,
+            deadline,
+        },
+    )
+}
+
+/// Keep the generation a `--confirm` applied. Returns the confirmed generation; errors with
+/// [`IfaceError::NotAttached`] when nothing waits for confirmation.
+pub fn confirm(iface: &str) -> Result<u64, IfaceError> {
+    let paths = Paths::new(iface)?;
+    if std::fs::symlink_metadata(&paths.records).is_err() {
+        return Err(IfaceError::NotAttached {
+            iface: iface.to_string(),
+        });
+    }
+    let _lock = Lock::take(&paths, true)?;
+    let p: Option<Pending> = read_json(&paths.confirm())?;
+    let p = p.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    remove_file(&paths.confirm())?;
+    Ok(p.generation)
+}
+
+/// The pending `--confirm` of `iface`, if any.
+pub fn pending_confirm(iface: &str) -> Result<Option<Pending>, IfaceError> {
+    let paths = Paths::new(iface)?;
+    read_json(&paths.confirm())
+}
+
+/// Remove tailwall's classifier from `iface`: the link (which detaches the program), every
+/// generation's pins and records. Works when the interface or its records are gone. Fails with
+/// [`IfaceError::Busy`] while an attach holds the lock.
+pub fn detach(iface: &str) -> Result<(), IfaceError> {
+    paths::require_caps("detaching")?;
+    let paths = Paths::new(iface)?;
+    if std::fs::symlink_metadata(&paths.records).is_err()
+        && std::fs::symlink_metadata(&paths.dir).is_err()
+    {
+        return Err(IfaceError::NotAttached {
+            iface: iface.to_string(),
+        });
+    }
+    paths.prepare()?;
+    let _lock = Lock::take(&paths, false)?;
+    let link = open_link(&paths)?;
+    let gens = paths.generations()?;
+    if link.is_none() && gens.is_empty() {
+        return Err(IfaceError::NotAttached {
+            iface: iface.to_string(),
+        });
+    }
+    if let Some(fd) = &link {
+        // Detach now (even if another process holds the link), then check from the kernel.
+        let err = |op| {
+            let iface = iface.to_string();
+            move |source| IfaceError::Link { iface, op, source }
+        };
+        let info = sys::link_info(fd.as_fd()).map_err(err("BPF_OBJ_GET_INFO_BY_FD"))?;
+        if info.xdp_ifindex != 0 {
+            sys::link_detach(fd.as_fd()).map_err(err("BPF_LINK_DETACH"))?;
+            let after = sys::link_info(fd.as_fd()).map_err(err("BPF_OBJ_GET_INFO_BY_FD"))?;
+            if after.xdp_ifindex != 0 {
+                return Err(err("BPF_LINK_DETACH")(std::io::Error::other(
+                    "the link is still on its device",
+                )));
+            }
+        }
+    }
+    remove_file(&paths.link)?;
+    for n in gens {
+        paths.remove_generation(n)?;
+    }
+    remove_file(&paths.confirm())?;
+    remove_empty_dir(&paths.records);
+    remove_all(&paths.dir)?;
+    remove_empty_dir(&paths.ns_pins);
+    Ok(())
+}
+
+/// Interfaces of the calling thread's namespace that have tailwall pins or records.
+pub fn interfaces() -> Result<Vec<String>, IfaceError> {
+    let p = Paths::in_netns("x", netns_key()?);
+    let mut out = paths::list_dir(&p.ns_pins)?;
+    for name in paths::list_dir(&p.ns_run)? {
+        if !name.ends_with(".lock") && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out.retain(|n| paths::valid_iface(n));
+    out.sort();
+    Ok(out)
+}
+
+/// Detach every interface of the calling thread's namespace. Returns the interfaces detached.
+pub fn detach_all() -> Result<Vec<String>, IfaceError> {
+    let mut done = Vec::new();
+    for iface in interfaces()? {
+        match detach(&iface) {
+            Ok(()) => done.push(iface),
+            Err(IfaceError::NotAttached { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// The record of the generation the kernel shows live on `iface`.
+pub fn state(iface: &str) -> Result<State, IfaceError> {
+    let paths = Paths::new(iface)?;
+    let (_lock, view) = open_existing(&paths, true)?;
+    let n = view.live.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    live_record(&paths, n)
+}
+
+/// What is attached to `iface`, confirmed by the kernel, after repairing leftovers.
+pub fn status(iface: &str) -> Result<Status, IfaceError> {
+    paths::require_caps("reading the classifier's status")?;
+    let paths = Paths::new(iface)?;
+    let ifindex = ifindex(iface).ok();
+    let (_lock, view) = open_existing(&paths, true)?;
+    let mut st = Status {
+        iface: iface.to_string(),
+        ifindex,
+        netns: paths.netns.clone(),
+        attached: view.live.is_some(),
+        generation: view.live,
+        digest: None,
+        mode: None,
+        link_id: None,
+        prog_id: None,
+        hooks: Vec::new(),
+        source: None,
+        applied_at: None,
+        rules: None,
+        policy: None,
+        previous: view.previous.clone(),
+        pending_confirm: read_json(&paths.confirm())?,
+        fail_closed: Vec::new(),
+        repaired: view.repaired.clone(),
+    };
+    if let LinkState::Live {
+        link_id,
+        prog_id,
+        ifindex: on,
+    } = view.link
+    {
+        st.link_id = Some(link_id);
+        st.prog_id = Some(prog_id);
+        st.ifindex = Some(on);
+    }
+    if let Some(n) = view.live {
+        let rec = live_record(&paths, n)?;
+        st.digest = Some(rec.digest);
+        st.mode = Some(rec.mode);
+        st.hooks = vec!["xdp (filter INPUT)"];
+        st.source = rec.source;
+        st.applied_at = Some(rec.applied_at);
+        st.rules = Some(rec.rules.len());
+        st.policy = Some(rec.policy);
+        let (_, reasons) = counters::totals(&paths, n)?;
+        st.fail_closed = reasons
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u32 != abi::REASON_POLICY)
+            .map(|(i, c)| (reason_name(i as u32).to_string(), c.packets))
+            .collect();
+    }
+    Ok(st)
+}
+
+/// Per-rule and per-reason counters of the generation the kernel shows live on `iface` (carried
+/// counts included), summed over CPUs.
+pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
+    paths::require_caps("reading counters")?;
+    let paths = Paths::new(iface)?;
+    let (_lock, view) = open_existing(&paths, true)?;
+    let n = view.live.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    let s = live_record(&paths, n)?;
+    let link_id = match view.link {
+        LinkState::Live { link_id, .. } => link_id,
+        _ => 0,
+    };
+    let (rule_cnt, reason_cnt) = counters::totals(&paths, n)?;
+    let rules = s
+        .rules
+        .iter()
+        .map(|r| {
+            let c = rule_cnt.get(r.index as usize).copied().unwrap_or_default();
+            RuleStats {
+                rule: r.clone(),
+                packets: c.packets,
+                bytes: c.bytes,
+            }
+        })
+        .collect();
+    let reasons = reason_cnt
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ReasonStats {
+            slot: i as u32,
+            name: reason_name(i as u32),
+            packets: c.packets,
+            bytes: c.bytes,
+        })
+        .collect();
+    Ok(Stats {
+        iface: s.iface,
+        generation: s.generation,
+        digest: s.digest,
+        link_id,
+        mode: s.mode,
+        policy: s.policy,
+        rules,
+        reasons,
+    })
+}
+
+/// Zero every counter of the live generation of `iface` (like `iptables -Z`); packets counted while
+/// zeroing may be lost, as with iptables.
+pub fn zero(iface: &str) -> Result<(), IfaceError> {
+    paths::require_caps("zeroing counters")?;
+    let paths = Paths::new(iface)?;
+    let (_lock, view) = open_existing(&paths, true)?;
+    let n = view.live.ok_or_else(|| IfaceError::NotAttached {
+        iface: iface.to_string(),
+    })?;
+    write_json(&paths.carry(n), &Carry::default())?;
+    counters::zero_map(&paths, n, abi::MAP_RULE_CNT)?;
+    counters::zero_map(&paths, n, abi::MAP_REASONS)
+}
+
+/// Move the calling thread into the network namespace `/run/netns/<name>` (as `ip netns exec` does,
+/// without remounting /sys). Call it before any other thread is started.
+pub fn enter_netns(name: &str) -> Result<(), IfaceError> {
+    let err = |source| IfaceError::Netns {
+        name: name.to_string(),
+        source,
+    };
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(err(std::io::Error::from(std::io::ErrorKind::InvalidInput)));
+    }
+    let f = std::fs::File::open(Path::new("/run/netns").join(name)).map_err(err)?;
+    // SAFETY: setns on an fd owned by `f`.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(err(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}

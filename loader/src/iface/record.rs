@@ -1,0 +1,158 @@
+//! Records: what userspace must remember about a generation that the kernel cannot tell (its rules,
+//! digest, source), written root-only (0600) before the generation is pinned, so that a crash at any
+//! later point leaves a record for every pinned generation. Which generation is live is never read from
+//! here: the kernel says it (see `reconcile`).
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tailwall_abi as abi;
+use tailwall_compiler::artifact::Artifact;
+
+use super::paths::{read_nofollow, write_atomic, Paths};
+use crate::{error::IfaceError, mode::Mode};
+
+/// Version of the record format.
+pub const RECORD_SCHEMA: u32 = 2;
+
+/// One rule as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRule {
+    /// Global rule index (bit, counter slot).
+    pub index: u32,
+    /// The chain the rule was written in.
+    pub chain: String,
+    /// 1-based position in its chain.
+    pub position: u32,
+    /// `accept` or `drop`.
+    pub verdict: String,
+    /// The rule's text as written.
+    pub text: String,
+    /// `-m comment` / `comment:`.
+    pub comment: Option<String>,
+    /// Stable identity (counters follow it across a swap).
+    pub identity: String,
+}
+
+/// The record of one generation (`/run/tailwall/<netns>/<iface>/gen-N.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub schema_version: u32,
+    pub iface: String,
+    pub ifindex: u32,
+    /// Inode of the network namespace.
+    pub netns: String,
+    pub mode: Mode,
+    pub generation: u64,
+    /// Digest of the artifact (sha256).
+    pub digest: String,
+    /// `accept` or `drop`.
+    pub policy: String,
+    pub rules: Vec<StateRule>,
+    /// The rules file this generation was compiled from, as given on the command line.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The rules file's text (root-only: it is the whole ruleset).
+    #[serde(default)]
+    pub source_text: Option<String>,
+    /// When it was built, seconds since the Unix epoch.
+    #[serde(default)]
+    pub applied_at: u64,
+    /// The generation that was live when this one was built (its counters are carried).
+    #[serde(default)]
+    pub carried_from: Option<u64>,
+}
+
+impl State {
+    /// The record of generation `n` of `artifact` on `paths`' interface.
+    pub(crate) fn new(
+        paths: &Paths,
+        ifindex: u32,
+        mode: Mode,
+        n: u64,
+        artifact: &Artifact,
+        source: &Source,
+        carried_from: Option<u64>,
+    ) -> State {
+        State {
+            schema_version: RECORD_SCHEMA,
+            iface: paths.iface.clone(),
+            ifindex,
+            netns: paths.netns.clone(),
+            mode,
+            generation: n,
+            digest: artifact.digest.clone(),
+            policy: if artifact.globals.policy == abi::ACTION_ACCEPT {
+                "accept"
+            } else {
+                "drop"
+            }
+            .to_string(),
+            rules: artifact
+                .rules
+                .iter()
+                .map(|r| StateRule {
+                    index: r.index,
+                    chain: r.chain.clone(),
+                    position: r.position,
+                    verdict: r.verdict.as_str().to_string(),
+                    text: r.text.clone(),
+                    comment: r.comment.clone(),
+                    identity: r.identity.clone(),
+                })
+                .collect(),
+            source: source.path.clone(),
+            source_text: source.text.clone(),
+            applied_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            carried_from,
+        }
+    }
+}
+
+/// Where a ruleset came from (recorded for `status` and `show`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The path given on the command line.
+    pub path: Option<String>,
+    /// The file's text.
+    pub text: Option<String>,
+}
+
+/// Counters carried into a generation from the one it replaced: added to its own maps' counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carry {
+    /// `[packets, bytes]` by global rule index of this generation.
+    pub rules: Vec<[u64; 2]>,
+    /// `[packets, bytes]` by `tw_reasons` slot.
+    pub reasons: Vec<[u64; 2]>,
+}
+
+/// A `--confirm` waiting for `tailwall confirm` (`confirm.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The generation that reverts unless confirmed.
+    pub generation: u64,
+    /// Deadline, seconds since the Unix epoch.
+    pub deadline: u64,
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Option<T>, IfaceError> {
+    match read_nofollow(path)? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| IfaceError::Record {
+                path: path.to_path_buf(),
+                source,
+            }),
+    }
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), IfaceError> {
+    write_atomic(
+        path,
+        &serde_json::to_vec_pretty(value).expect("records serialise"),
+    )
+}

@@ -1,0 +1,300 @@
+//! The `tailwall` binary's lifecycle commands, end to end as an operator runs them, on a veth pair in
+//! a throwaway network namespace (root; skipped otherwise unless `TAILWALL_REQUIRE_KERNEL=1`).
+//!
+//! Covered: the private-mount-namespace refusal (`ip netns exec NS tailwall … --attach`), the refusal
+//! of a ruleset that enforces nothing, `--dump` with `--attach`, `status`, `show`, `stats --zero`,
+//! `rollback`, `--confirm` with and without `confirm`, `detach --all`, and the exit codes of each.
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tailwall");
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("TAILWALL_REQUIRE_KERNEL").as_deref() != Ok("1"),
+        "not root, but TAILWALL_REQUIRE_KERNEL=1"
+    );
+    eprintln!("cli lifecycle: skipped: not root");
+    false
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace `twl-<pid>-<n>` holding a veth pair `twa` <-> `twb` (both up), deleted on drop
+/// with everything tailwall pinned for it.
+struct Ns {
+    name: String,
+    dir: PathBuf,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+impl Ns {
+    fn new() -> Ns {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("twl-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", &name, "link", "add", "twa", "type", "veth", "peer", "name", "twb",
+        ]);
+        ip(&["-n", &name, "link", "set", "twa", "up"]);
+        ip(&["-n", &name, "link", "set", "twb", "up"]);
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Ns { name, dir }
+    }
+
+    /// `tailwall --netns NS ARGS…`.
+    fn tw(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--netns")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .expect("run tailwall")
+    }
+
+    fn rules(&self, name: &str, body: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, body).expect("write rules");
+        p.display().to_string()
+    }
+
+    fn netns_key(&self) -> String {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(format!("/run/netns/{}", self.name))
+            .expect("netns")
+            .ino()
+            .to_string()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = self.tw(&["detach", "--all"]);
+        let key = self.netns_key();
+        let _ = std::fs::remove_dir_all(Path::new("/sys/fs/bpf/tailwall").join(&key));
+        let _ = std::fs::remove_dir_all(Path::new("/run/tailwall").join(&key));
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not json ({e}): {}", text(o)))
+}
+
+const DROP_SSH: &str = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n";
+const DROP_DNS: &str = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp --dport 53 -j DROP\nCOMMIT\n";
+
+#[test]
+fn private_mount_namespace_is_refused_with_the_fix() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let r = ns.rules("ssh.rules", DROP_SSH);
+    // `ip netns exec` runs the command in a private mount namespace with a fresh /sys.
+    let o = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, BIN, "compile", &r, "--attach", "twa",
+        ])
+        .output()
+        .expect("ip netns exec");
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--netns"), "{}", text(&o));
+    assert!(err.contains("would vanish"), "{}", text(&o));
+    // Nothing attached, nothing pinned in the host's bpffs.
+    let st = ns.tw(&["status", "twa", "-o", "json"]);
+    assert_eq!(code(&st), 7, "{}", text(&st));
+    assert_eq!(json(&st)["interfaces"].as_array().map(Vec::len), Some(0));
+    // The fix works: --netns keeps the host's mount namespace.
+    let o = ns.tw(&["compile", &r, "--attach", "twa", "--mode", "generic"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let st = ns.tw(&["status", "twa", "-o", "json"]);
+    assert_eq!(code(&st), 0, "{}", text(&st));
+    assert_eq!(json(&st)["interfaces"][0]["attached"], true);
+}
+
+#[test]
+fn refuses_what_would_fail_open() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    for (name, body) in [
+        ("empty.rules", ""),
+        ("accept.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"),
+        (
+            "accepts.rules",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n",
+        ),
+    ] {
+        let r = ns.rules(name, body);
+        let o = ns.tw(&["compile", &r, "--attach", "twa", "--mode", "generic"]);
+        assert_eq!(code(&o), 3, "{name}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--allow-empty"),
+            "{}",
+            text(&o)
+        );
+    }
+    let st = ns.tw(&["status", "twa"]);
+    assert_eq!(code(&st), 7, "nothing attached: {}", text(&st));
+    let r = ns.rules("accept.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n");
+    let o = ns.tw(&[
+        "compile",
+        &r,
+        "--attach",
+        "twa",
+        "--mode",
+        "generic",
+        "--allow-empty",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    // --dump with --attach is a usage error, not a silent skip of the attach.
+    let r = ns.rules("ssh.rules", DROP_SSH);
+    let o = ns.tw(&["compile", &r, "--attach", "twa", "--dump", "ir"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+
+    // Native XDP asked where it cannot be had is an error with a hint; auto falls back with the reason.
+    let o = ns.tw(&["compile", &r, "--attach", "lo", "--mode", "native"]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("hint"),
+        "{}",
+        text(&o)
+    );
+    let key = ns.netns_key();
+    assert!(
+        !Path::new(&format!("/sys/fs/bpf/tailwall/{key}/lo")).exists(),
+        "a failed first attach leaves no pins"
+    );
+    let o = ns.tw(&["compile", &r, "--attach", "lo", "--mode", "auto"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("using generic"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn status_show_stats_rollback_confirm_detach() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let ssh = ns.rules("ssh.rules", DROP_SSH);
+    let dns = ns.rules("dns.rules", DROP_DNS);
+    let attach = |r: &str, extra: &[&str]| {
+        let mut a = vec!["compile", r, "--attach", "twa", "--mode", "generic"];
+        a.extend_from_slice(extra);
+        let o = ns.tw(&a);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        o
+    };
+    let generation = || {
+        let st = ns.tw(&["status", "twa", "-o", "json"]);
+        json(&st)["interfaces"][0]["generation"].as_u64()
+    };
+    attach(&ssh, &[]);
+    assert_eq!(generation(), Some(1));
+    let again = attach(&ssh, &[]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("unchanged"),
+        "{}",
+        text(&again)
+    );
+    // show: the live ruleset as applied.
+    let o = ns.tw(&["show", "twa"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), DROP_SSH);
+
+    attach(&dns, &[]);
+    assert_eq!(generation(), Some(2));
+    let st = json(&ns.tw(&["status", "twa", "-o", "json"]));
+    assert_eq!(st["interfaces"][0]["previous"], serde_json::json!([1]));
+    assert_eq!(
+        String::from_utf8_lossy(&ns.tw(&["show", "twa"]).stdout),
+        DROP_DNS
+    );
+
+    // rollback: back to generation 1, atomically; generation 2 is discarded.
+    let o = ns.tw(&["rollback", "twa", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(json(&o)["generation"], 1);
+    assert_eq!(generation(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&ns.tw(&["show", "twa"]).stdout),
+        DROP_SSH
+    );
+    let o = ns.tw(&["rollback", "twa"]);
+    assert_eq!(code(&o), 2, "nothing older than generation 1: {}", text(&o));
+
+    // --confirm without confirm: reverts by itself.
+    attach(&dns, &["--confirm", "2s"]);
+    let g = generation().expect("attached");
+    let st = json(&ns.tw(&["status", "twa", "-o", "json"]));
+    assert_eq!(st["interfaces"][0]["pending_confirm"]["generation"], g);
+    let start = Instant::now();
+    while generation() != Some(1) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no revert after the --confirm deadline"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // --confirm with confirm: kept.
+    attach(&dns, &["--confirm", "2s"]);
+    let g = generation().expect("attached");
+    let o = ns.tw(&["confirm", "twa"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(generation(), Some(g), "a confirmed apply stays");
+    let o = ns.tw(&["confirm", "twa"]);
+    assert_eq!(code(&o), 2, "nothing pending: {}", text(&o));
+
+    // stats --zero.
+    let o = ns.tw(&["stats", "twa", "--zero", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(json(&o)["zeroed"], true);
+
+    // detach --all: nothing left, status says so (exit 7), stats is a usage error.
+    let o = ns.tw(&["detach", "--all", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(json(&o)["detached"], serde_json::json!(["twa"]));
+    assert_eq!(code(&ns.tw(&["status", "twa"])), 7);
+    assert_eq!(code(&ns.tw(&["stats", "twa"])), 2);
+    let key = ns.netns_key();
+    assert!(!Path::new(&format!("/sys/fs/bpf/tailwall/{key}/twa")).exists());
+}
