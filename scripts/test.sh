@@ -10,5 +10,7 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace --exclude tailwall-tests
 # Kernel and oracle tiers: one thread, fresh netns per test. The oracle's summary lines
 # ("oracle: 20 rulesets x 200 frames: 4000 compared, 0 mismatches ...") are shown.
-cargo test -p tailwall-tests -- --test-threads=1 --skip oracle_
+cargo test -p tailwall-tests -- --test-threads=1 --skip oracle_ --skip generated_files_agree_with
+# The differential test against iptables-legacy-restore (seeded; its summary and every difference's kind).
+cargo test -p tailwall-tests --test restore_diff -- --show-output
 cargo test -p tailwall-tests --test oracle -- --test-threads=1 --show-output

@@ -139,6 +139,27 @@ impl Netns {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Run `program args…` inside the namespace with `stdin` (raw bytes) as its input; its output,
+    /// whatever the exit status.
+    pub fn output_stdin<I, S>(&self, program: &str, args: I, stdin: &[u8]) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+        let mut pipe = child.stdin.take().ok_or_else(|| anyhow!("no stdin pipe"))?;
+        // A program that stops reading early (a refused line) closes the pipe: not an error here.
+        let _ = pipe.write_all(stdin);
+        drop(pipe);
+        Ok(child.wait_with_output()?)
+    }
+
     /// Write a sysctl inside the namespace (`sysctl -qw key=value`).
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
         self.exec("sysctl", ["-qw", &format!("{key}={value}")])
