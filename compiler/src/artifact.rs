@@ -23,7 +23,7 @@
 //! producer; it reports what the datapath cannot hold ([`BuildError`]) and never panics on a ruleset.
 //!
 //! What the datapath compiles: the INPUT chain only, actions accept/drop, the fields with
-//! `FieldInfo::datapath` (`src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port`) with any number of tests
+//! a datapath row (`src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port`) with any number of tests
 //! per match (lists compile exactly), at most `MAX_CHUNKS * CHUNK_BITS` rules. Anything else in the
 //! INPUT chain — jump/goto/return, interface matches — is a [`BuildError::Unsupported`] naming the
 //! first offending rule and its span (rendered by the CLI as a located diagnostic, code `E0501`);
@@ -277,7 +277,7 @@ fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
                 ))
             }
         }
-        if let Some(m) = r.matches.iter().find(|m| !m.field.info().datapath) {
+        if let Some(m) = r.matches.iter().find(|m| m.field.info().datapath.is_none()) {
             return Err(unsupported(
                 format!(
                     "matching `{}` is not supported by the datapath yet",
@@ -376,7 +376,10 @@ fn assemble(rs: &Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
     });
     for &f in &p.stages {
         let Some(fc) = c.field(f) else { continue };
-        let info = f.info();
+        // `check_supported` admitted only fields with a datapath row.
+        let Some(info) = f.info().datapath else {
+            continue;
+        };
         let table = match &fc.table {
             Table::Lpm(es) => MapImage {
                 name: info.table_map,
@@ -720,7 +723,7 @@ pub(crate) fn ranges(ones: impl Iterator<Item = usize>) -> String {
 }
 
 /// The lookup kind of a stage's table (the map kind the loader creates follows from it). Interface
-/// fields never get a stage (`FieldInfo::datapath` is false); they would be arrays.
+/// fields never get a stage (no datapath row); they would be arrays.
 pub fn table_kind(f: Field) -> MapKind {
     match f.info().lookup {
         Lookup::Lpm => MapKind::LpmTrie,
@@ -791,17 +794,17 @@ mod tests {
             rules.entries[1],
             (vec![1, 0, 0, 0], vec![2, 0, 0, 0, 1, 0, 0, 0])
         );
-        let lpm = a.map(abi::MAP_T_SRC_IP).unwrap();
+        let lpm = a.map(abi::SRC_IP.table_map).unwrap();
         assert_eq!(lpm.kind, MapKind::LpmTrie);
         assert_eq!(lpm.entries[1].0, vec![16, 0, 0, 0, 10, 1, 0, 0]);
         // Class of 10.1/16 admits both rules: bits 0 and 1 of word 0.
         let class = u32::from_le_bytes(lpm.entries[1].1.clone().try_into().unwrap());
-        let v = &a.map(abi::MAP_V_SRC_IP).unwrap().entries[class as usize].1;
+        let v = &a.map(abi::SRC_IP.vector_map).unwrap().entries[class as usize].1;
         assert_eq!(v.len(), 64);
         assert_eq!(v[0], 0b11);
         assert!(v[1..].iter().all(|&b| b == 0));
         assert_eq!(
-            a.map(abi::MAP_T_DST_PORT).unwrap().max_entries,
+            a.map(abi::DST_PORT.table_map).unwrap().max_entries,
             abi::PORT_TABLE_ENTRIES
         );
         assert_eq!(a.map(abi::MAP_PROGS).unwrap().max_entries, 4);

@@ -78,15 +78,7 @@ impl FieldClasses {
                 })
                 .max_by_key(|e| e.len)
                 .map_or(0, |e| e.class),
-            (Table::Array(t), FieldValue::Value(x)) => t.get(x as usize).copied().unwrap_or(0),
-            (Table::Array(t), FieldValue::Absent) => t
-                .get(tailwall_abi::PORT_ABSENT as usize)
-                .copied()
-                .unwrap_or(0),
-            (Table::Array(t), FieldValue::Truncated) => t
-                .get(tailwall_abi::PORT_TRUNCATED as usize)
-                .copied()
-                .unwrap_or(0),
+            (Table::Array(t), v) => t.get(v.table_index() as usize).copied().unwrap_or(0),
             // Address and protocol values are always present; class 0 is never looked up for them.
             (Table::Lpm(_), _) => 0,
         }

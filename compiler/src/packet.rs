@@ -53,7 +53,23 @@ pub enum FieldValue {
     Truncated,
 }
 
+impl FieldValue {
+    /// The index of this value in a direct array table (`tw_t_<field>` of an array field): the value
+    /// itself, or the transport sentinels [`tailwall_abi::PORT_ABSENT`] /
+    /// [`tailwall_abi::PORT_TRUNCATED`].
+    pub fn table_index(self) -> u32 {
+        match self {
+            FieldValue::Value(v) => v,
+            FieldValue::Absent => tailwall_abi::PORT_ABSENT,
+            FieldValue::Truncated => tailwall_abi::PORT_TRUNCATED,
+        }
+    }
+}
+
 impl Ipv4Packet {
+    /// The packet's value of `field`: the one definition of how each field is read from a decoded
+    /// packet (the eBPF entry program fills `PktCtx` with the same values). A new [`Field`] without
+    /// an arm here does not compile.
     pub fn value(&self, field: Field) -> FieldValue {
         match (field, self.ports) {
             (Field::SrcIp, _) => FieldValue::Value(self.src),

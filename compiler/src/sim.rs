@@ -17,8 +17,8 @@
 //! Thrown away: counters (the model has no per-CPU state).
 use crate::artifact::{ranges, Artifact, MapImage, MapKind};
 use crate::interp::{Decided, Outcome};
-use crate::ir::{ChainId, Field, Lookup, RuleId, Verdict};
-use crate::packet::{Decoded, Ipv4Packet, Ports};
+use crate::ir::{ChainId, Field, RuleId, Verdict};
+use crate::packet::{Decoded, FieldValue, Ipv4Packet, Ports};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -212,7 +212,11 @@ impl Sim {
 
         let mut stages = Vec::with_capacity(a.stages.len());
         for &field in &a.stages {
-            let info = field.info();
+            let Some(info) = field.info().datapath else {
+                return Err(SimError::Globals(format!(
+                    "stage {field}: the datapath has no stage for this field"
+                )));
+            };
             let vm = find(a, info.vector_map)?;
             check_shape(vm, MapKind::Array, 4, std::mem::size_of::<abi::Chunk>())?;
             let nclasses = vm.max_entries as usize / nchunks;
@@ -257,8 +261,8 @@ impl Sim {
                     ))
                 }
             };
-            let table = match info.lookup {
-                Lookup::Lpm => {
+            let table = match info.table {
+                abi::TableKind::LpmV4 => {
                     check_shape(
                         tm,
                         MapKind::LpmTrie,
@@ -290,13 +294,9 @@ impl Sim {
                     v.sort_by_key(|e| std::cmp::Reverse(e.0));
                     Lookups::Lpm(v)
                 }
-                Lookup::Exact | Lookup::PortRange => {
+                abi::TableKind::Array => {
                     check_shape(tm, MapKind::Array, 4, 4)?;
-                    let want = if info.lookup == Lookup::Exact {
-                        abi::PROTO_TABLE_ENTRIES
-                    } else {
-                        abi::PORT_TABLE_ENTRIES
-                    };
+                    let want = info.table_entries();
                     if tm.max_entries != want {
                         return Err(bad(
                             tm.name,
@@ -309,11 +309,6 @@ impl Sim {
                             .map(|b| check_class(le32(b)))
                             .collect::<Result<_, _>>()?,
                     )
-                }
-                Lookup::Iface => {
-                    return Err(SimError::Globals(format!(
-                        "stage {field}: the datapath has no stage for this field"
-                    )))
                 }
             };
             stages.push(Stage {
@@ -460,13 +455,15 @@ impl Sim {
 }
 
 impl Stage {
+    /// The class of the packet's value of this stage's field, looked up as the stage program does.
+    /// The table's shape was checked against the field's row in `Sim::new`, so every value has a
+    /// class (LPM: the trie holds 0.0.0.0/0; arrays: every index up to the sentinels exists).
     fn class_of(&self, p: &Ipv4Packet) -> u32 {
+        let value = p.value(self.field);
         match &self.table {
             Lookups::Lpm(by_len) => {
-                let a = if self.field == Field::SrcIp {
-                    p.src
-                } else {
-                    p.dst
+                let FieldValue::Value(a) = value else {
+                    unreachable!("an address is always present in an IPv4 packet")
                 };
                 by_len
                     .iter()
@@ -478,20 +475,9 @@ impl Stage {
                         };
                         m.get(&masked).copied()
                     })
-                    .unwrap_or(0)
+                    .expect("checked in Sim::new: the trie holds 0.0.0.0/0")
             }
-            Lookups::Array(t) => {
-                let idx = match (self.field, p.ports) {
-                    (Field::Proto, _) => p.proto as u32,
-                    (Field::SrcPort, Ports::Present { src, .. }) => src as u32,
-                    (Field::DstPort, Ports::Present { dst, .. }) => dst as u32,
-                    (_, Ports::Absent) => abi::PORT_ABSENT,
-                    (_, Ports::Truncated) => abi::PORT_TRUNCATED,
-                    // An address field is never an array (checked in `Sim::new`).
-                    (_, Ports::Present { .. }) => 0,
-                };
-                t.get(idx as usize).copied().unwrap_or(0)
-            }
+            Lookups::Array(t) => t[value.table_index() as usize],
         }
     }
 }
@@ -665,19 +651,19 @@ mod tests {
             |b: &mut Artifact, name: &str| b.maps.iter().position(|m| m.name == name).unwrap();
         // The LPM trie loses its default route.
         let e = edit(&|b| {
-            let i = map(b, abi::MAP_T_SRC_IP);
+            let i = map(b, abi::SRC_IP.table_map);
             b.maps[i].entries.retain(|(k, _)| k[0] != 0);
         });
         assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");
         // A class id without a vector.
         let e = edit(&|b| {
-            let i = map(b, abi::MAP_T_DST_PORT);
+            let i = map(b, abi::DST_PORT.table_map);
             b.maps[i].entries[22].1 = 99u32.to_le_bytes().to_vec();
         });
         assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");
         // A bit beyond the rule count.
         let e = edit(&|b| {
-            let i = map(b, abi::MAP_V_PROTO);
+            let i = map(b, abi::PROTO.vector_map);
             b.maps[i].entries[0].1[0] |= 0x80;
         });
         assert!(matches!(e, Some(SimError::BadMap { .. })), "{e:?}");

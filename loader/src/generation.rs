@@ -25,66 +25,19 @@ use crate::{
     sys as raw,
 };
 
-/// Names of one field stage: its program, lookup table and class-vector map.
-#[derive(Clone, Copy, Debug)]
-pub struct StageNames {
-    pub field: Field,
-    pub prog: &'static str,
-    pub table: &'static str,
-    pub vectors: &'static str,
+/// The datapath row of a stage field (`artifact::check` rejects a stage without one first).
+fn stage_row(field: Field) -> Result<&'static abi::FieldAbi, LoadError> {
+    field
+        .info()
+        .datapath
+        .ok_or_else(|| LoadError::Artifact(format!("field {field} has no datapath stage")))
 }
 
-/// Every field stage the object carries.
-pub const STAGES: [StageNames; 5] = [
-    StageNames {
-        field: Field::SrcIp,
-        prog: abi::PROG_SRC_IP,
-        table: abi::MAP_T_SRC_IP,
-        vectors: abi::MAP_V_SRC_IP,
-    },
-    StageNames {
-        field: Field::DstIp,
-        prog: abi::PROG_DST_IP,
-        table: abi::MAP_T_DST_IP,
-        vectors: abi::MAP_V_DST_IP,
-    },
-    StageNames {
-        field: Field::Proto,
-        prog: abi::PROG_PROTO,
-        table: abi::MAP_T_PROTO,
-        vectors: abi::MAP_V_PROTO,
-    },
-    StageNames {
-        field: Field::SrcPort,
-        prog: abi::PROG_SRC_PORT,
-        table: abi::MAP_T_SRC_PORT,
-        vectors: abi::MAP_V_SRC_PORT,
-    },
-    StageNames {
-        field: Field::DstPort,
-        prog: abi::PROG_DST_PORT,
-        table: abi::MAP_T_DST_PORT,
-        vectors: abi::MAP_V_DST_PORT,
-    },
-];
-
-/// The stage names of `field`.
-pub fn stage_names(field: Field) -> StageNames {
-    STAGES
-        .iter()
-        .copied()
-        .find(|s| s.field == field)
-        .expect("every field has a stage")
-}
-
-/// The empty XDP program in the object (benchmark baseline).
-pub const PROG_PASS: &str = "tw_pass";
-
-/// (name, key size, value size) of every map of the object.
-const MAP_LAYOUT: [(&str, u32, u32); 17] = {
+/// (name, key size, value size) of every map of the object: the fixed maps, then two per row of the
+/// ABI's field table.
+fn map_layout() -> impl Iterator<Item = (&'static str, u32, u32)> {
     use core::mem::size_of;
     let chunk = size_of::<abi::Chunk>() as u32;
-    let lpm = size_of::<abi::LpmV4Key>() as u32;
     [
         (abi::MAP_PROGS, 4, 4),
         (abi::MAP_PKT, 4, size_of::<abi::PktCtx>() as u32),
@@ -93,18 +46,15 @@ const MAP_LAYOUT: [(&str, u32, u32); 17] = {
         (abi::MAP_RULE_CNT, 4, size_of::<abi::Counter>() as u32),
         (abi::MAP_REASONS, 4, size_of::<abi::Counter>() as u32),
         (abi::MAP_DECISION, 4, size_of::<abi::Decision>() as u32),
-        (abi::MAP_T_SRC_IP, lpm, 4),
-        (abi::MAP_V_SRC_IP, 4, chunk),
-        (abi::MAP_T_DST_IP, lpm, 4),
-        (abi::MAP_V_DST_IP, 4, chunk),
-        (abi::MAP_T_PROTO, 4, 4),
-        (abi::MAP_V_PROTO, 4, chunk),
-        (abi::MAP_T_SRC_PORT, 4, 4),
-        (abi::MAP_V_SRC_PORT, 4, chunk),
-        (abi::MAP_T_DST_PORT, 4, 4),
-        (abi::MAP_V_DST_PORT, 4, chunk),
     ]
-};
+    .into_iter()
+    .chain(abi::FIELDS.iter().flat_map(move |f| {
+        [
+            (f.table_map, f.table_key_size(), 4),
+            (f.vector_map, 4, chunk),
+        ]
+    }))
+}
 
 /// What the kernel reported for one loaded program.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -192,7 +142,7 @@ fn check(artifact: &Artifact) -> Result<(), LoadError> {
         }
     }
     for m in &artifact.maps {
-        let Some(&(_, k, v)) = MAP_LAYOUT.iter().find(|(n, _, _)| *n == m.name) else {
+        let Some((_, k, v)) = map_layout().find(|(n, _, _)| *n == m.name) else {
             return bad(format!(
                 "map {} is not part of abi {}",
                 m.name,
@@ -223,13 +173,13 @@ fn check(artifact: &Artifact) -> Result<(), LoadError> {
         }
     }
     for s in &artifact.stages {
-        let n = stage_names(*s);
-        if artifact.map(n.table).is_none() || artifact.map(n.vectors).is_none() {
+        let n = stage_row(*s)?;
+        if artifact.map(n.table_map).is_none() || artifact.map(n.vector_map).is_none() {
             return bad(format!(
                 "stage {} has no {} or {} image",
                 s.name(),
-                n.table,
-                n.vectors
+                n.table_map,
+                n.vector_map
             ));
         }
     }
@@ -281,7 +231,7 @@ impl Generation {
             .override_global(abi::GLOBAL_NSTAGES, &g.nstages, true)
             .override_global(abi::GLOBAL_NRULES, &g.nrules, true)
             .override_global(abi::GLOBAL_POLICY, &g.policy, true);
-        for (name, _, _) in MAP_LAYOUT {
+        for (name, _, _) in map_layout() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
         let mut ebpf = loader
@@ -291,15 +241,19 @@ impl Generation {
         let mut chain: Vec<&'static str> = artifact
             .stages
             .iter()
-            .map(|f| stage_names(*f).prog)
-            .collect();
+            .map(|f| stage_row(*f).map(|r| r.prog))
+            .collect::<Result<_, _>>()?;
         chain.push(abi::PROG_FINAL);
-        for name in chain.iter().copied().chain([abi::PROG_ENTRY, PROG_PASS]) {
+        for name in chain
+            .iter()
+            .copied()
+            .chain([abi::PROG_ENTRY, abi::PROG_PASS])
+        {
             load_xdp(&mut ebpf, name)?;
         }
 
         let mut maps = BTreeMap::new();
-        for (name, _, _) in MAP_LAYOUT {
+        for (name, _, _) in map_layout() {
             let map = ebpf
                 .take_map(name)
                 .ok_or(LoadError::MissingMap { map: name })?;
@@ -362,7 +316,7 @@ impl Generation {
             .chain
             .iter()
             .copied()
-            .chain([abi::PROG_ENTRY, PROG_PASS])
+            .chain([abi::PROG_ENTRY, abi::PROG_PASS])
         {
             let prog: &Xdp = self.xdp(name)?;
             let info = prog.info().map_err(prog_err(name))?;
@@ -423,9 +377,9 @@ impl Generation {
     /// The empty XDP program's fd (`tw_pass`, returns `XDP_PASS`): the benchmark baseline.
     pub fn pass_fd(&self) -> Result<BorrowedFd<'_>, LoadError> {
         Ok(self
-            .xdp(PROG_PASS)?
+            .xdp(abi::PROG_PASS)?
             .fd()
-            .map_err(prog_err(PROG_PASS))?
+            .map_err(prog_err(abi::PROG_PASS))?
             .as_fd())
     }
 
@@ -438,7 +392,7 @@ impl Generation {
 
     /// As [`Generation::test_run`], on the empty program `tw_pass` (decision left untouched).
     pub fn test_run_pass(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
-        self.run_prog(PROG_PASS, frame, repeat)
+        self.run_prog(abi::PROG_PASS, frame, repeat)
     }
 
     fn run_prog(

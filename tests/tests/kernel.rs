@@ -829,9 +829,9 @@ fn testrun_fails_closed_on_missing_tail_call_and_lookup() {
 
     // A missing lookup entry (no class for the source address): dropped, counted.
     let gen = Generation::load(&art).expect("load");
-    let trie = art.map(abi::MAP_T_SRC_IP).expect("src_ip table");
+    let trie = art.map(abi::SRC_IP.table_map).expect("src_ip table");
     for (key, _) in &trie.entries {
-        delete_elem(gen.map_fd(abi::MAP_T_SRC_IP).expect("trie"), key);
+        delete_elem(gen.map_fd(abi::SRC_IP.table_map).expect("trie"), key);
     }
     for f in [&frame, &other] {
         let tr = gen.test_run(f, 1).expect("run");

@@ -1,10 +1,12 @@
 //! The field table: every header field tailwall can match, listed once. The front ends, IR checks,
 //! classifier builder, simulator and the loader's stage selection all read this table.
 //!
-//! The interface fields (`in_iface`, `out_iface`) are packet metadata, not header fields: their
-//! lookup kind is [`Lookup::Iface`], their tests are [`crate::ir::Test::Iface`], and they are marked
-//! `datapath: false` — the datapath does not compile them yet (`artifact::build` rejects a rule that
-//! tests one), so their stage id (0) and map/program names are reserved placeholders.
+//! A datapath field's facts (name, width, lookup, transport, stage, maps, table size) come from its row
+//! in `tailwall_abi::datapath_fields!`; this file adds the [`Field`] variant and one
+//! [`FieldInfo::from_abi`] line. The interface fields (`in_iface`, `out_iface`) are packet metadata,
+//! not header fields: their lookup kind is [`Lookup::Iface`], their tests are
+//! [`crate::ir::Test::Iface`], and they have no datapath row — the datapath does not compile them yet
+//! (`artifact::build` rejects a rule that tests one).
 use serde::Serialize;
 
 /// A header field. The spelling of [`FieldInfo::name`] is the one used everywhere: YAML key, IR dump,
@@ -38,138 +40,123 @@ pub enum Lookup {
     Iface,
 }
 
+/// One row of the field table. Datapath fields are built from their `tailwall_abi` row
+/// ([`FieldInfo::from_abi`]), so name, width, lookup kind and transport-ness are written once, in
+/// `tailwall_abi::datapath_fields!`; packet-metadata fields ([`FieldInfo::metadata`]) have no
+/// datapath row yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldInfo {
     pub field: Field,
     /// Canonical spelling.
     pub name: &'static str,
-    /// Value width in bits.
+    /// Value width in bits (0 for interface names).
     pub bits: u8,
     pub lookup: Lookup,
-    /// The value lives in the transport header: absent on non-first fragments and protocols without ports.
+    /// The value lives in the transport header: absent on non-first fragments and protocols without
+    /// ports.
     pub transport: bool,
-    /// The datapath can compile this field (it has a stage program and maps). For fields with
-    /// `datapath: false` (the interfaces) `stage_id` is 0 (no stage has id 0) and the map/program names
-    /// are reserved, never created by the loader nor the artifact.
-    pub datapath: bool,
-    /// Stable stage id ([`tailwall_abi::STAGE_SRC_IP`], …).
-    pub stage_id: u32,
-    /// Lookup-table map name (`tw_t_<name>`).
-    pub table_map: &'static str,
-    /// Class-vector map name (`tw_v_<name>`).
-    pub vector_map: &'static str,
-    /// eBPF program name of the stage.
-    pub prog: &'static str,
+    /// The datapath's row (stage id, map and program names, table size), `None` when the datapath
+    /// does not compile the field: `artifact::build` rejects a rule testing it, located.
+    pub datapath: Option<&'static abi::FieldAbi>,
+}
+
+impl FieldInfo {
+    /// The row of a datapath field, derived from its ABI row.
+    pub const fn from_abi(field: Field, row: &'static abi::FieldAbi) -> FieldInfo {
+        FieldInfo {
+            field,
+            name: row.name,
+            bits: row.bits as u8,
+            lookup: match (row.table, row.transport) {
+                (abi::TableKind::LpmV4, _) => Lookup::Lpm,
+                (abi::TableKind::Array, false) => Lookup::Exact,
+                (abi::TableKind::Array, true) => Lookup::PortRange,
+            },
+            transport: row.transport,
+            datapath: Some(row),
+        }
+    }
+    /// The row of an interface field (packet metadata, not compiled by the datapath yet).
+    pub const fn metadata(field: Field, name: &'static str) -> FieldInfo {
+        FieldInfo {
+            field,
+            name,
+            bits: 0,
+            lookup: Lookup::Iface,
+            transport: false,
+            datapath: None,
+        }
+    }
+    /// The datapath's row; `None` for fields the datapath does not compile.
+    pub fn abi(&self) -> Option<&'static abi::FieldAbi> {
+        self.datapath
+    }
 }
 
 use tailwall_abi as abi;
 
-/// All fields, in the order that breaks ties when planning stages.
+/// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
 pub const FIELDS: [FieldInfo; 7] = [
-    FieldInfo {
-        field: Field::SrcIp,
-        name: "src_ip",
-        bits: 32,
-        lookup: Lookup::Lpm,
-        transport: false,
-        datapath: true,
-        stage_id: abi::STAGE_SRC_IP,
-        table_map: abi::MAP_T_SRC_IP,
-        vector_map: abi::MAP_V_SRC_IP,
-        prog: abi::PROG_SRC_IP,
-    },
-    FieldInfo {
-        field: Field::DstIp,
-        name: "dst_ip",
-        bits: 32,
-        lookup: Lookup::Lpm,
-        transport: false,
-        datapath: true,
-        stage_id: abi::STAGE_DST_IP,
-        table_map: abi::MAP_T_DST_IP,
-        vector_map: abi::MAP_V_DST_IP,
-        prog: abi::PROG_DST_IP,
-    },
-    FieldInfo {
-        field: Field::Proto,
-        name: "proto",
-        bits: 8,
-        lookup: Lookup::Exact,
-        transport: false,
-        datapath: true,
-        stage_id: abi::STAGE_PROTO,
-        table_map: abi::MAP_T_PROTO,
-        vector_map: abi::MAP_V_PROTO,
-        prog: abi::PROG_PROTO,
-    },
-    FieldInfo {
-        field: Field::SrcPort,
-        name: "src_port",
-        bits: 16,
-        lookup: Lookup::PortRange,
-        transport: true,
-        datapath: true,
-        stage_id: abi::STAGE_SRC_PORT,
-        table_map: abi::MAP_T_SRC_PORT,
-        vector_map: abi::MAP_V_SRC_PORT,
-        prog: abi::PROG_SRC_PORT,
-    },
-    FieldInfo {
-        field: Field::DstPort,
-        name: "dst_port",
-        bits: 16,
-        lookup: Lookup::PortRange,
-        transport: true,
-        datapath: true,
-        stage_id: abi::STAGE_DST_PORT,
-        table_map: abi::MAP_T_DST_PORT,
-        vector_map: abi::MAP_V_DST_PORT,
-        prog: abi::PROG_DST_PORT,
-    },
-    FieldInfo {
-        field: Field::InIface,
-        name: "in_iface",
-        bits: 0,
-        lookup: Lookup::Iface,
-        transport: false,
-        datapath: false,
-        stage_id: 0,
-        table_map: "tw_t_in_iface",
-        vector_map: "tw_v_in_iface",
-        prog: "tw_s_in_iface",
-    },
-    FieldInfo {
-        field: Field::OutIface,
-        name: "out_iface",
-        bits: 0,
-        lookup: Lookup::Iface,
-        transport: false,
-        datapath: false,
-        stage_id: 0,
-        table_map: "tw_t_out_iface",
-        vector_map: "tw_v_out_iface",
-        prog: "tw_s_out_iface",
-    },
+    FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
+    FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
+    FieldInfo::from_abi(Field::Proto, &abi::PROTO),
+    FieldInfo::from_abi(Field::SrcPort, &abi::SRC_PORT),
+    FieldInfo::from_abi(Field::DstPort, &abi::DST_PORT),
+    FieldInfo::metadata(Field::InIface, "in_iface"),
+    FieldInfo::metadata(Field::OutIface, "out_iface"),
 ];
 
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// The table is indexed by discriminant, and every datapath row of the ABI is the row of exactly one
+// field: a row added to `tailwall_abi::datapath_fields!` without its `Field` here fails to compile.
+const _: () = {
+    let mut i = 0;
+    while i < FIELDS.len() {
+        assert!(FIELDS[i].field as usize == i);
+        i += 1;
+    }
+    let mut r = 0;
+    while r < abi::FIELDS.len() {
+        let mut users = 0;
+        let mut i = 0;
+        while i < FIELDS.len() {
+            if let Some(row) = FIELDS[i].datapath {
+                if str_eq(row.name, abi::FIELDS[r].name) {
+                    users += 1;
+                }
+            }
+            i += 1;
+        }
+        assert!(users == 1);
+        r += 1;
+    }
+};
+
 impl Field {
-    pub const ALL: [Field; 7] = [
-        Field::SrcIp,
-        Field::DstIp,
-        Field::Proto,
-        Field::SrcPort,
-        Field::DstPort,
-        Field::InIface,
-        Field::OutIface,
-    ];
-    /// The fields the datapath compiles (`FieldInfo::datapath`), in field-table order.
-    pub const DATAPATH: [Field; 5] = [
-        Field::SrcIp,
-        Field::DstIp,
-        Field::Proto,
-        Field::SrcPort,
-        Field::DstPort,
-    ];
+    /// Every field, in field-table order.
+    pub const ALL: [Field; FIELDS.len()] = {
+        let mut all = [Field::SrcIp; FIELDS.len()];
+        let mut i = 0;
+        while i < FIELDS.len() {
+            all[i] = FIELDS[i].field;
+            i += 1;
+        }
+        all
+    };
 
     pub fn info(self) -> &'static FieldInfo {
         &FIELDS[self as usize]
@@ -179,6 +166,20 @@ impl Field {
     }
     pub fn from_name(name: &str) -> Option<Field> {
         FIELDS.iter().find(|f| f.name == name).map(|f| f.field)
+    }
+    /// The datapath field of an ABI stage id.
+    pub fn from_stage(stage: u32) -> Option<Field> {
+        FIELDS
+            .iter()
+            .find(|f| f.datapath.is_some_and(|r| r.stage == stage))
+            .map(|f| f.field)
+    }
+    /// The fields the datapath compiles, in field-table order.
+    pub fn datapath() -> impl Iterator<Item = Field> {
+        FIELDS
+            .iter()
+            .filter(|f| f.datapath.is_some())
+            .map(|f| f.field)
     }
     /// Largest value the field can hold (0 for interface fields, whose values are names).
     pub fn max_value(self) -> u32 {
@@ -201,15 +202,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn field_table_is_indexed_by_discriminant() {
-        for (i, f) in Field::ALL.iter().enumerate() {
-            assert_eq!(FIELDS[i].field, *f);
-            assert_eq!(Field::from_name(f.name()), Some(*f));
-            assert!(f.info().table_map.ends_with(f.name()));
-            assert!(f.info().vector_map.ends_with(f.name()));
-            assert!(f.info().prog.ends_with(f.name()));
-            assert_eq!(f.info().datapath, Field::DATAPATH.contains(f));
-            assert_eq!(f.info().datapath, f.info().stage_id != 0);
+    fn field_table_names_round_trip() {
+        for f in Field::ALL {
+            assert_eq!(Field::from_name(f.name()), Some(f));
+            if let Some(row) = f.info().abi() {
+                assert_eq!(row.name, f.name());
+                assert_eq!(Field::from_stage(row.stage), Some(f));
+            }
         }
+        assert_eq!(Field::datapath().count(), abi::FIELDS.len());
     }
 }

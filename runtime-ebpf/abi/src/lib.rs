@@ -132,13 +132,6 @@ pub const REASON_MAP: u32 = 6;
 /// Number of reason slots.
 pub const REASON_SLOTS: u32 = 7;
 
-/// Field stage identifiers (stable; also the suffix of the stage's program and map names).
-pub const STAGE_SRC_IP: u32 = 1;
-pub const STAGE_DST_IP: u32 = 2;
-pub const STAGE_PROTO: u32 = 3;
-pub const STAGE_SRC_PORT: u32 = 4;
-pub const STAGE_DST_PORT: u32 = 5;
-
 // Map names (kernel-visible, <= 15 chars).
 pub const MAP_PROGS: &str = "tw_progs";
 pub const MAP_PKT: &str = "tw_pkt";
@@ -147,17 +140,6 @@ pub const MAP_RULES: &str = "tw_rules";
 pub const MAP_RULE_CNT: &str = "tw_rule_cnt";
 pub const MAP_REASONS: &str = "tw_reasons";
 pub const MAP_DECISION: &str = "tw_decision";
-/// Per-field lookup table: `tw_t_<field>`; per-field class vectors: `tw_v_<field>`.
-pub const MAP_T_SRC_IP: &str = "tw_t_src_ip";
-pub const MAP_V_SRC_IP: &str = "tw_v_src_ip";
-pub const MAP_T_DST_IP: &str = "tw_t_dst_ip";
-pub const MAP_V_DST_IP: &str = "tw_v_dst_ip";
-pub const MAP_T_PROTO: &str = "tw_t_proto";
-pub const MAP_V_PROTO: &str = "tw_v_proto";
-pub const MAP_T_SRC_PORT: &str = "tw_t_src_port";
-pub const MAP_V_SRC_PORT: &str = "tw_v_src_port";
-pub const MAP_T_DST_PORT: &str = "tw_t_dst_port";
-pub const MAP_V_DST_PORT: &str = "tw_v_dst_port";
 
 // Load-time constants (read-only globals set by the loader).
 /// Chunks per rule vector in this generation.
@@ -172,11 +154,13 @@ pub const GLOBAL_POLICY: &str = "TW_POLICY";
 // Program names (the eBPF functions; kernel shows the first 15 chars).
 pub const PROG_ENTRY: &str = "tw_entry";
 pub const PROG_FINAL: &str = "tw_final";
-pub const PROG_SRC_IP: &str = "tw_s_src_ip";
-pub const PROG_DST_IP: &str = "tw_s_dst_ip";
-pub const PROG_PROTO: &str = "tw_s_proto";
-pub const PROG_SRC_PORT: &str = "tw_s_src_port";
-pub const PROG_DST_PORT: &str = "tw_s_dst_port";
+/// An empty XDP program (returns `XDP_PASS`): the benchmark's baseline.
+pub const PROG_PASS: &str = "tw_pass";
+
+/// `XDP_DROP` (`enum xdp_action` in `include/uapi/linux/bpf.h`): what the programs return for a drop.
+pub const XDP_DROP: u32 = 1;
+/// `XDP_PASS` (`enum xdp_action` in `include/uapi/linux/bpf.h`): what the programs return for a pass.
+pub const XDP_PASS: u32 = 2;
 
 const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
@@ -186,8 +170,10 @@ const _: () = {
     assert!(core::mem::size_of::<RuleMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
     assert!(core::mem::size_of::<Decision>() == 16);
-    assert!(MAP_T_SRC_PORT.len() <= 15 && MAP_V_DST_PORT.len() <= 15 && PROG_DST_PORT.len() <= 15);
 };
+
+pub mod field;
+pub use field::*;
 
 #[cfg(feature = "user")]
 mod user {

@@ -1,10 +1,11 @@
-//! Every map and load-time global of the datapath, named exactly as `tailwall-abi` names them.
+//! Every map and load-time global of the datapath but the per-field ones (generated in `stage`),
+//! named exactly as `tailwall-abi` names them.
 //!
 //! `max_entries` here are placeholders: the loader sizes every map from the artifact
 //! (`EbpfLoader::set_max_entries`) and sets the globals (`EbpfLoader::set_global`) before loading.
 use aya_ebpf::{
     macros::map,
-    maps::{lpm_trie::LpmTrie, Array, PerCpuArray, ProgramArray},
+    maps::{Array, PerCpuArray, ProgramArray},
 };
 use tailwall_abi::{Chunk, Counter, Decision, PktCtx, RuleMeta, MAX_STAGES, REASON_SLOTS};
 
@@ -22,27 +23,6 @@ pub static TW_RULE_CNT: PerCpuArray<Counter> = PerCpuArray::with_max_entries(1, 
 pub static TW_REASONS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REASON_SLOTS, 0);
 #[map(name = "tw_decision")]
 pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(1, 0);
-
-#[map(name = "tw_t_src_ip")]
-pub static TW_T_SRC_IP: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
-#[map(name = "tw_v_src_ip")]
-pub static TW_V_SRC_IP: Array<Chunk> = Array::with_max_entries(1, 0);
-#[map(name = "tw_t_dst_ip")]
-pub static TW_T_DST_IP: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
-#[map(name = "tw_v_dst_ip")]
-pub static TW_V_DST_IP: Array<Chunk> = Array::with_max_entries(1, 0);
-#[map(name = "tw_t_proto")]
-pub static TW_T_PROTO: Array<u32> = Array::with_max_entries(1, 0);
-#[map(name = "tw_v_proto")]
-pub static TW_V_PROTO: Array<Chunk> = Array::with_max_entries(1, 0);
-#[map(name = "tw_t_src_port")]
-pub static TW_T_SRC_PORT: Array<u32> = Array::with_max_entries(1, 0);
-#[map(name = "tw_v_src_port")]
-pub static TW_V_SRC_PORT: Array<Chunk> = Array::with_max_entries(1, 0);
-#[map(name = "tw_t_dst_port")]
-pub static TW_T_DST_PORT: Array<u32> = Array::with_max_entries(1, 0);
-#[map(name = "tw_v_dst_port")]
-pub static TW_V_DST_PORT: Array<Chunk> = Array::with_max_entries(1, 0);
 
 // Load-time constants (read-only `.rodata`, set by the loader; the verifier sees their exact values).
 #[unsafe(no_mangle)]

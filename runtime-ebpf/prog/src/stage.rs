@@ -1,11 +1,17 @@
-//! Field stages: one XDP program per field (`tw_s_<field>`), each an instance of [`run`].
+//! Field stages: one XDP program per field (`tw_s_<field>`), each an instance of [`run`], and the
+//! field's two maps (`tw_t_<field>`, `tw_v_<field>`), all generated from the ABI's field table
+//! (`tailwall_abi::datapath_fields!`): adding a row there adds the stage here.
 //!
 //! A stage looks the packet's field up in `tw_t_<field>` (LPM trie for addresses, direct array for
 //! protocol and ports) to get a class id, then for `c in 0..TW_NCHUNKS` ANDs (the first stage: copies)
 //! `tw_v_<field>[class * TW_NCHUNKS + c]` into the per-CPU `tw_scratch[c]`. An all-zero result
 //! tail-calls the final program (index `TW_NSTAGES`) directly; otherwise `tw_progs[step + 1]`.
 //! A failed lookup drops (`REASON_MAP`); a step beyond `MAX_STAGES` drops (`REASON_BOUND`).
-use aya_ebpf::{maps::Array, programs::XdpContext};
+use aya_ebpf::{
+    macros::{map, xdp},
+    maps::{lpm_trie::LpmTrie, Array},
+    programs::XdpContext,
+};
 use tailwall_abi::{Chunk, PktCtx, ACTION_DROP, CHUNK_WORDS, MAX_STAGES, REASON_BOUND};
 
 use crate::{
@@ -13,16 +19,59 @@ use crate::{
     maps::{nchunks, nstages, TW_SCRATCH},
 };
 
-pub mod dst_ip;
-pub mod dst_port;
-pub mod proto;
-pub mod src_ip;
-pub mod src_port;
+/// The lookup table of one row: its map type and how its class is looked up.
+macro_rules! table {
+    (lpm_v4, $t:ident) => {
+        #[map]
+        #[allow(non_upper_case_globals)]
+        pub static $t: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
+    };
+    (array, $t:ident) => {
+        #[map]
+        #[allow(non_upper_case_globals)]
+        pub static $t: Array<u32> = Array::with_max_entries(1, 0);
+    };
+}
+
+/// The class of a packet's value in one row's table.
+macro_rules! class {
+    (lpm_v4, $t:ident, $value:expr) => {
+        lpm_class(&$t, $value)
+    };
+    (array, $t:ident, $value:expr) => {
+        array_class(&$t, $value)
+    };
+}
+
+/// One stage per row: `tw_t_<f>` (placeholder size, sized by the loader), `tw_v_<f>`, `tw_s_<f>`.
+macro_rules! stages {
+    ($(
+        $konst:ident = $name:ident {
+            stage: $stage:literal, bits: $bits:literal, transport: $transport:literal,
+            table: $kind:ident, read: $member:ident,
+            maps: $t:ident / $v:ident, prog: $prog:ident
+        }
+    )*) => {$(
+        table!($kind, $t);
+
+        #[map]
+        #[allow(non_upper_case_globals)]
+        pub static $v: Array<Chunk> = Array::with_max_entries(1, 0);
+
+        #[doc = concat!("The field stage of `", stringify!($name), "`: see [`run`].")]
+        #[xdp]
+        pub fn $prog(ctx: XdpContext) -> u32 {
+            run(&ctx, |p| class!($kind, $t, p.$member), &$v)
+        }
+    )*};
+}
+
+tailwall_abi::datapath_fields!(stages);
 
 /// Run one field stage: `class_of` maps the packet context to the field's class id (`None`: the
 /// lookup failed), `vectors` is the field's `tw_v_<field>` map.
 #[inline(always)]
-pub fn run(
+fn run(
     ctx: &XdpContext,
     class_of: impl FnOnce(&PktCtx) -> Option<u32>,
     vectors: &Array<Chunk>,
@@ -70,16 +119,13 @@ pub fn run(
 
 /// Class of an IPv4 address in an LPM trie keyed by `LpmV4Key` (prefix length 32 = the whole address).
 #[inline(always)]
-pub fn lpm_class(
-    trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>,
-    addr: [u8; 4],
-) -> Option<u32> {
+fn lpm_class(trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>, addr: [u8; 4]) -> Option<u32> {
     let key = aya_ebpf::maps::lpm_trie::Key::new(32, addr);
     trie.get(&key).copied()
 }
 
 /// Class of a value in a direct array table.
 #[inline(always)]
-pub fn array_class(table: &Array<u32>, index: u32) -> Option<u32> {
+fn array_class(table: &Array<u32>, index: u32) -> Option<u32> {
     table.get(index).copied()
 }
