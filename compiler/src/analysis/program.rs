@@ -304,9 +304,12 @@ impl Program {
         let mut stages = Vec::new();
         for &f in &art.stages {
             let info = f.info();
+            let row = info
+                .datapath
+                .ok_or_else(|| err(format!("stage {f}: no datapath stage")))?;
             let vm = art
-                .map(info.vector_map)
-                .ok_or_else(|| err(format!("no map {}", info.vector_map)))?;
+                .map(row.vector_map)
+                .ok_or_else(|| err(format!("no map {}", row.vector_map)))?;
             let nclasses = vm.max_entries as usize / nchunks;
             let mut vectors = vec![0u64; nclasses * words];
             for (k, v) in &vm.entries {
@@ -327,8 +330,8 @@ impl Program {
                     .is_some_and(|w| w >> (rule % 64) & 1 != 0)
             };
             let tm = art
-                .map(info.table_map)
-                .ok_or_else(|| err(format!("no map {}", info.table_map)))?;
+                .map(row.table_map)
+                .ok_or_else(|| err(format!("no map {}", row.table_map)))?;
             let max = f.max_value() as u64;
             let mut runs: Vec<(u64, u64, u32)> = Vec::new();
             let mut sentinel = (0u32, 0u32);
