@@ -240,7 +240,48 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
     a
 }
 
+/// Refuse an output path that would overwrite the input or go through a symlink the user did not name
+/// as the destination (exit 2).
+fn check_output_path(input: &Path, to: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(to) else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Failure::Usage(format!(
+            "--to {}: is a symbolic link; name the real file",
+            to.display()
+        )));
+    }
+    if let Ok(i) = std::fs::metadata(input) {
+        if (i.dev(), i.ino()) == (meta.dev(), meta.ino()) {
+            return Err(Failure::Usage(format!(
+                "--to {} is the dump being migrated; writing it would destroy the input",
+                to.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Write `text` to `path` without following a symlink, mode 0644 for a new file.
+fn write_output(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
 pub fn run(dump: &Path, to: Option<&Path>, output: Output) -> Result<(), Failure> {
+    if let Some(to) = to {
+        check_output_path(dump, to)?;
+    }
     let src = read_source(dump)?;
     let m = match lower::migrate(&src) {
         Ok(m) => m,
@@ -295,7 +336,7 @@ pub fn run(dump: &Path, to: Option<&Path>, output: Output) -> Result<(), Failure
     };
     match to {
         Some(path) => {
-            std::fs::write(path, &text)
+            write_output(path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             print!("{report}");
         }

@@ -650,6 +650,7 @@ pub fn arm_confirm(iface: &str, generation: u64, deadline: u64) -> Result<(), If
 /// Keep the generation a `--confirm` applied. Returns the confirmed generation; errors with
 /// [`IfaceError::NotAttached`] when nothing waits for confirmation.
 pub fn confirm(iface: &str) -> Result<u64, IfaceError> {
+    paths::require_caps("confirming")?;
     let paths = Paths::new(iface)?;
     if std::fs::symlink_metadata(&paths.records).is_err() {
         return Err(IfaceError::NotAttached {
