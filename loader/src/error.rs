@@ -25,8 +25,9 @@ pub enum LoadError {
     /// The embedded eBPF object lacks a map of the ABI, or it has an unexpected kind.
     #[error("the ebpf object has no usable map {map}")]
     MissingMap { map: &'static str },
-    /// aya could not parse the embedded object.
-    #[error("cannot parse the embedded ebpf object")]
+    /// aya could not load the embedded object: parsing it, or creating its maps (an allocation
+    /// failure: memlock or map-size limits).
+    #[error("cannot load the embedded ebpf object (parsing it or creating its maps)")]
     Object(#[source] Box<aya::EbpfError>),
     /// The kernel's verifier refused a program; `log` is the verifier log.
     #[error("the verifier rejected {program}: {source}\nverifier log:\n{log}")]

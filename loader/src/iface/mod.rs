@@ -97,6 +97,27 @@ pub struct AttachOutcome {
     pub fallback: Option<String>,
     /// What was found and repaired before applying (a crash's leftovers, a vanished link).
     pub repaired: Vec<String>,
+    /// Wall time of each step, microseconds.
+    pub timings: Timings,
+}
+
+/// Wall time of the steps of one apply, in microseconds (0: the step did not run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Reconcile with the kernel (lock included).
+    pub reconcile_us: u64,
+    /// Load, verify, fill and self-test the new generation.
+    pub build_us: u64,
+    /// Of which: load, verify and fill ([`Generation::load_time`]).
+    pub load_us: u64,
+    /// Write the record and pin.
+    pub pin_us: u64,
+    /// The flip and its verification.
+    pub flip_us: u64,
+    /// RCU grace period, reading the old counters and writing the carry.
+    pub carry_us: u64,
+    /// Retiring generations beyond `keep`.
+    pub retire_us: u64,
 }
 
 impl std::fmt::Display for AttachOutcome {
@@ -332,7 +353,14 @@ pub fn attach_with(
     let paths = Paths::new(iface)?;
     let ifindex = ifindex(iface)?;
     paths::ensure_host_bpffs(iface)?;
+    let mut t = Timings::default();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |into: &mut u64| {
+        *into = clock.elapsed().as_micros() as u64;
+        clock = std::time::Instant::now();
+    };
     let (_lock, view) = open_iface(&paths, opts.wait)?;
+    lap(&mut t.reconcile_us);
     let old = match view.live {
         Some(n) => Some((n, live_record(&paths, n)?)),
         None => None,
@@ -374,12 +402,14 @@ pub fn attach_with(
                 swapped: false,
                 fallback: None,
                 repaired: view.repaired,
+                timings: t,
             });
         }
     }
 
     // Build generation N completely; nothing live changes until the flip.
     let mut gen = Generation::load(artifact)?;
+    t.load_us = gen.load_time().as_micros() as u64;
     fault_point("after-load");
     let n = paths.generations()?.last().copied().unwrap_or(0) + 1;
     let mode_guess = match (&old, opts.mode) {
@@ -399,10 +429,12 @@ pub fn attach_with(
     let built = (|| -> Result<(), IfaceError> {
         gen.self_test(artifact)?;
         fault_point("after-fill");
+        lap(&mut t.build_us);
         // The record first: every pinned generation has one, whatever happens next.
         write_json(&paths.record(n), &rec)?;
         pin_generation(&mut gen, &paths.gen_dir(n))?;
         fault_point("after-pin");
+        lap(&mut t.pin_us);
         Ok(())
     })();
     if let Err(e) = built {
@@ -435,6 +467,7 @@ pub fn attach_with(
         write_json(&paths.record(n), &rec)?;
     }
     let new_link = verify(&paths, ifindex, n)?;
+    lap(&mut t.flip_us);
 
     // After the flip: carry the old generation's final counts, retire what is beyond `keep`.
     if let Some((m, old_rec)) = &old {
@@ -442,6 +475,7 @@ pub fn attach_with(
         counters::write_carry(&paths, *m, old_rec, &rec)?;
     }
     fault_point("after-state-write");
+    lap(&mut t.carry_us);
     let mut below: Vec<u64> = paths
         .generations()?
         .into_iter()
@@ -451,6 +485,7 @@ pub fn attach_with(
     for g in below.drain(..drop_count) {
         paths.remove_generation(g)?;
     }
+    lap(&mut t.retire_us);
     Ok(AttachOutcome {
         iface: iface.to_string(),
         generation: n,
@@ -461,6 +496,7 @@ pub fn attach_with(
         swapped: !first,
         fallback,
         repaired: view.repaired,
+        timings: t,
     })
 }
 
