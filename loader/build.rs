@@ -7,6 +7,32 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+/// `TAILWALL_COMMIT` for `--version`: the short commit of the checkout (`+dirty` with uncommitted
+/// changes), or `unknown` outside a git checkout.
+fn commit(manifest_dir: &std::path::Path) {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(manifest_dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let id = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    println!(
+        "cargo:rustc-env=TAILWALL_COMMIT={id}{}",
+        if dirty { "+dirty" } else { "" }
+    );
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        // logs/HEAD is appended on every commit, checkout and rebase of this worktree.
+        println!("cargo:rerun-if-changed={dir}/logs/HEAD");
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR not set")?);
@@ -14,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         .join("../runtime-ebpf")
         .canonicalize()
         .context("runtime-ebpf/ not found")?;
+    commit(&manifest_dir);
     let prog = runtime.join("prog");
     for watched in [
         "prog/src",

@@ -163,7 +163,7 @@ pub enum IfaceError {
     },
     /// Pins would die with this process: refuse instead of reporting a filter that vanishes.
     #[error("{}; pins made here would vanish when this command exits, leaving {iface} unfiltered. Fix: run tailwall in the host's mount namespace with `tailwall --netns NAME …` instead of `ip netns exec NAME tailwall …`, or bind-mount the host's bpffs at /sys/fs/bpf (containers: a hostPath volume, systemd: BindPaths=/sys/fs/bpf)", match problem {
-        BpffsProblem::NotMountedPrivate => "/sys/fs/bpf is not a bpffs in this private mount namespace",
+        BpffsProblem::NotMountedPrivate => "/sys/fs/bpf is not a bpffs in this private mount namespace (or TAILWALL_NO_BPFFS_MOUNT=1 forbids mounting one)",
         BpffsProblem::Private => "/sys/fs/bpf is a private bpffs, not the host's",
     })]
     PrivateBpffs {

@@ -84,9 +84,12 @@ impl Ns {
 impl Drop for Ns {
     fn drop(&mut self) {
         let _ = self.tw(&["detach", "--all"]);
-        let key = self.netns_key();
-        let _ = std::fs::remove_dir_all(Path::new("/sys/fs/bpf/tailwall").join(&key));
-        let _ = std::fs::remove_dir_all(Path::new("/run/tailwall").join(&key));
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(m) = std::fs::metadata(format!("/run/netns/{}", self.name)) {
+            let key = m.ino().to_string();
+            let _ = std::fs::remove_dir_all(Path::new("/sys/fs/bpf/tailwall").join(&key));
+            let _ = std::fs::remove_dir_all(Path::new("/run/tailwall").join(&key));
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
@@ -297,4 +300,153 @@ fn status_show_stats_rollback_confirm_detach() {
     assert_eq!(code(&ns.tw(&["stats", "twa"])), 2);
     let key = ns.netns_key();
     assert!(!Path::new(&format!("/sys/fs/bpf/tailwall/{key}/twa")).exists());
+}
+
+#[test]
+fn apply_config_converges_and_is_idempotent() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let conf = ns.dir.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf dir");
+    std::fs::write(conf.join("twa.rules"), DROP_SSH).expect("rules");
+    std::fs::write(conf.join("twb.yaml"), "chains:\n  input:\n    policy: accept\n    rules:\n      - proto: udp\n        dst_port: 53\n        action: drop\n").expect("yaml");
+    std::fs::write(conf.join("README"), "not a rules file").expect("readme");
+    let conf_s = conf.display().to_string();
+    let o = ns.tw(&[
+        "apply", "--config", &conf_s, "--mode", "generic", "-o", "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let doc = json(&o);
+    assert_eq!(doc["interfaces"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert_eq!(doc["interfaces"][0]["attached"]["unchanged"], false);
+    // Again: nothing changes.
+    let o = ns.tw(&["apply", "--config", &conf_s, "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let doc = json(&o);
+    for i in 0..2 {
+        assert_eq!(doc["interfaces"][i]["attached"]["unchanged"], true, "{doc}");
+    }
+    // One bad file: the others still converge, the bad one keeps its old filter, exit 3 (semantic).
+    std::fs::write(conf.join("twa.rules"), "").expect("truncate");
+    std::fs::write(
+        conf.join("twb.yaml"),
+        "chains:\n  input:\n    policy: drop\n",
+    )
+    .expect("yaml");
+    let o = ns.tw(&["apply", "--config", &conf_s, "-o", "json"]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let doc = json(&o);
+    assert_eq!(doc["interfaces"][0]["ok"], false, "{doc}");
+    assert_eq!(doc["interfaces"][1]["ok"], true, "{doc}");
+    assert_eq!(
+        String::from_utf8_lossy(&ns.tw(&["show", "twa"]).stdout),
+        DROP_SSH
+    );
+    // --only.
+    let o = ns.tw(&["apply", "--config", &conf_s, "--only", "twb"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("unchanged"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn missing_bpffs_and_deleted_namespace() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let r = ns.rules("ssh.rules", DROP_SSH);
+    let o = ns.tw(&["compile", &r, "--attach", "twa", "--mode", "generic"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // No bpffs at /sys/fs/bpf (a tmpfs over it in a private mount namespace): refused, exit 5, and
+    // the filter attached before is untouched.
+    let dns = ns.rules("dns.rules", DROP_DNS);
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs none /sys/fs/bpf && exec {BIN} --netns {} compile {dns} --attach twa --mode generic",
+            ns.name
+        ))
+        .output()
+        .expect("unshare");
+    assert_eq!(code(&o), 5, "{}", text(&o));
+    let st = json(&ns.tw(&["status", "twa", "-o", "json"]));
+    assert_eq!(st["interfaces"][0]["generation"], 1, "{st}");
+    assert_eq!(
+        String::from_utf8_lossy(&ns.tw(&["show", "twa"]).stdout),
+        DROP_SSH
+    );
+
+    // Delete the namespace while attached: its pins are stale; `gc` removes them.
+    let key = ns.netns_key();
+    ip(&["netns", "del", &ns.name]);
+    let pins = format!("/sys/fs/bpf/tailwall/{key}");
+    assert!(Path::new(&pins).exists());
+    let start = Instant::now();
+    loop {
+        let o = Command::new(BIN)
+            .args(["gc", "-o", "json"])
+            .output()
+            .expect("gc");
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        if !Path::new(&pins).exists() {
+            break;
+        }
+        // The namespace's devices go away asynchronously after the last reference.
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "stale pins never collected: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn systemd_units_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd units: skipped: no systemd-analyze");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tw-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/systemd");
+    for (unit, name) in [
+        ("tailwall.service", "tailwall.service"),
+        ("tailwall@.service", "tailwall@eth0.service"),
+    ] {
+        let text = std::fs::read_to_string(src.join(unit)).expect("unit");
+        assert!(text.contains("ExecStart=/usr/bin/tailwall apply --config /etc/tailwall"));
+        let p = dir.join(name);
+        std::fs::write(&p, text.replace("/usr/bin/tailwall", BIN)).expect("write");
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&p)
+            .output()
+            .expect("systemd-analyze");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let problems: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(name) || l.contains("tailwall"))
+            .collect();
+        assert!(
+            o.status.success() && problems.is_empty(),
+            "{unit}: {}",
+            text_of(&o)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn text_of(o: &Output) -> String {
+    text(o)
 }

@@ -387,3 +387,133 @@ pub fn stats(iface: &str, zero: bool, output: Output) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+pub fn gc(output: Output) -> Result<(), Failure> {
+    let cleaned = iface::gc().map_err(iface_error)?;
+    match output {
+        Output::Json => print_json(serde_json::json!({ "cleaned": cleaned })),
+        Output::Text => {
+            if cleaned.is_empty() {
+                println!("nothing stale");
+            }
+            for c in cleaned {
+                println!("{c}: removed the pins of a link no longer on any device");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rules files of a `--config` directory: (interface, path), sorted by interface. Two files for
+/// one interface, or a name that cannot be an interface, are usage errors.
+fn config_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, Failure> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Usage(format!("--config {}: {e}", dir.display())))?;
+    let mut out: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Failure::Usage(format!("--config {}: {e}", dir.display())))?;
+        let path = e.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = [".rules", ".yaml", ".yml"]
+            .iter()
+            .find_map(|ext| name.strip_suffix(ext))
+        else {
+            continue;
+        };
+        if !iface::paths::valid_iface(stem) {
+            return Err(Failure::Usage(format!(
+                "{}: `{stem}` cannot be an interface name",
+                path.display()
+            )));
+        }
+        if let Some((_, other)) = out.iter().find(|(i, _)| i == stem) {
+            return Err(Failure::Usage(format!(
+                "two rules files for {stem}: {} and {}",
+                other.display(),
+                path.display()
+            )));
+        }
+        out.push((stem.to_string(), path));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `apply --config DIR`: every `IFACE.{rules,yaml,yml}` of DIR onto IFACE (see the command's help).
+pub fn apply_config(
+    dir: &Path,
+    only: Option<&str>,
+    mode: Mode,
+    allow_empty: bool,
+    keep: u32,
+    output: Output,
+) -> Result<(), Failure> {
+    let mut files = config_files(dir)?;
+    if let Some(o) = only {
+        files.retain(|(i, _)| i == o);
+        if files.is_empty() {
+            return Err(Failure::Usage(format!(
+                "--only {o}: no {o}.rules or {o}.yaml in {}",
+                dir.display()
+            )));
+        }
+    }
+    let mut worst = 0u8;
+    let mut results = Vec::new();
+    for (iface_name, path) in &files {
+        let r = (|| {
+            let (rs, src) = super::load_rules(path)?;
+            let art = super::build(&rs, &src)?;
+            if !allow_empty && enforces_nothing(&art) {
+                return Err(refuse_empty(path, &art));
+            }
+            apply(
+                &art,
+                Apply {
+                    iface: iface_name,
+                    mode,
+                    wait: true,
+                    keep,
+                    confirm: None,
+                    source: Source {
+                        path: Some(path.display().to_string()),
+                        text: Some(src.text.clone()),
+                    },
+                },
+            )
+        })();
+        match r {
+            Ok(out) => {
+                if output == Output::Text {
+                    println!("{out}");
+                }
+                results.push(serde_json::json!({
+                    "iface": iface_name, "file": path.display().to_string(), "ok": true,
+                    "attached": out,
+                }));
+            }
+            Err(f) => {
+                let (code, msg) = f.code_and_message();
+                if let Some(m) = &msg {
+                    eprintln!("tailwall: error: {iface_name} ({}): {m}", path.display());
+                }
+                worst = worst.max(code);
+                results.push(serde_json::json!({
+                    "iface": iface_name, "file": path.display().to_string(), "ok": false,
+                    "error": {"exit_code": code, "message": msg},
+                }));
+            }
+        }
+    }
+    if output == Output::Json {
+        print_json(serde_json::json!({ "interfaces": results }));
+    } else if files.is_empty() {
+        println!("{}: no IFACE.rules or IFACE.yaml files", dir.display());
+    }
+    if worst != 0 {
+        return Err(Failure::Quiet(worst));
+    }
+    Ok(())
+}

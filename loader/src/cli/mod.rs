@@ -22,7 +22,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Parser, Debug)]
 #[command(
     name = "tailwall",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TAILWALL_COMMIT"), ")"),
     about = "Compile iptables rules into eBPF bit-vector classifiers and attach them"
 )]
 pub struct Cli {
@@ -156,6 +156,39 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Converge every interface to its rules file in DIR (`IFACE.rules`: iptables-save, `IFACE.yaml`):
+    /// idempotent (an interface already running its file is left alone), for boot (systemd) and
+    /// configuration management. Waits for interface locks. All files are tried; exit with the worst
+    /// failure's code.
+    Apply {
+        #[arg(long, value_name = "DIR")]
+        config: PathBuf,
+        /// Only this interface's file.
+        #[arg(long, value_name = "IFACE")]
+        only: Option<String>,
+        /// XDP attach mode for first attaches.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        mode: Mode,
+        /// Attach even rulesets that enforce nothing.
+        #[arg(long)]
+        allow_empty: bool,
+        /// Previous generations kept pinned for `tailwall rollback`.
+        #[arg(long, value_name = "N", default_value_t = tailwall_loader::iface::DEFAULT_KEEP)]
+        keep: u32,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Remove pins and records of links no longer on any device (deleted interfaces or network
+    /// namespaces), in every network namespace.
+    Gc {
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the shell completion script for SHELL (e.g. `tailwall completions bash >
+    /// /etc/bash_completion.d/tailwall`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff) on stdout (e.g. `tailwall manpage > tailwall.1`).
+    Manpage,
     /// Internal: the timer behind --confirm.
     #[command(name = "__confirm-timer", hide = true)]
     ConfirmTimer {
@@ -204,47 +237,70 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl Failure {
+    /// The exit code (docs/cli.md) and the message to print (none when already printed).
+    pub fn code_and_message(&self) -> (u8, Option<String>) {
+        match self {
+            Failure::Diagnostics { parse } => (if *parse { 2 } else { 3 }, None),
+            Failure::Usage(m) => (2, Some(m.clone())),
+            Failure::Semantic(m) => (3, Some(m.clone())),
+            Failure::Runtime(e) => (1, Some(format!("{e:#}"))),
+            Failure::Busy(m) => (4, Some(m.clone())),
+            Failure::Refused(m) => (5, Some(m.clone())),
+            Failure::Privilege(m) => (6, Some(m.clone())),
+            Failure::Quiet(code) => (*code, None),
+        }
+    }
+
+    /// Print the message (`tailwall: error: …` on stderr; with `json`, also a JSON document
+    /// `{"schema_version", "error": {"exit_code", "message"}}` on stdout, except for diagnostics, which
+    /// the command printed) and return the exit code.
+    pub fn report(&self, json: bool) -> u8 {
+        let (code, msg) = self.code_and_message();
+        if let Some(m) = &msg {
+            eprintln!("tailwall: error: {m}");
+        }
+        // Diagnostics were printed by the command itself (as JSON by `check -o json`).
+        if json && !matches!(self, Failure::Quiet(_) | Failure::Diagnostics { .. }) {
+            let doc = serde_json::json!({
+                "schema_version": SCHEMA_VERSION,
+                "error": {
+                    "exit_code": code,
+                    "message": msg.unwrap_or_else(|| "see the diagnostics on stderr".into()),
+                },
+            });
+            println!("{doc}");
+        }
+        code
+    }
+}
+
+/// Does the command print JSON (`-o json`)? Its errors are then JSON too.
+fn wants_json(cmd: &Cmd) -> bool {
+    let output = match cmd {
+        Cmd::Check { output, .. }
+        | Cmd::Migrate { output, .. }
+        | Cmd::Compile { output, .. }
+        | Cmd::Detach { output, .. }
+        | Cmd::Stats { output, .. }
+        | Cmd::Status { output, .. }
+        | Cmd::Show { output, .. }
+        | Cmd::Rollback { output, .. }
+        | Cmd::Confirm { output, .. }
+        | Cmd::Apply { output, .. }
+        | Cmd::Gc { output }
+        | Cmd::Replay { output, .. } => *output,
+        _ => Output::Text,
+    };
+    output == Output::Json
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = wants_json(&cli.cmd);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            let code = match f {
-                Failure::Diagnostics { parse } => {
-                    if parse {
-                        2
-                    } else {
-                        3
-                    }
-                }
-                Failure::Usage(m) => {
-                    eprintln!("tailwall: error: {m}");
-                    2
-                }
-                Failure::Semantic(m) => {
-                    eprintln!("tailwall: error: {m}");
-                    3
-                }
-                Failure::Runtime(e) => {
-                    eprintln!("tailwall: error: {e:#}");
-                    1
-                }
-                Failure::Busy(m) => {
-                    eprintln!("tailwall: error: {m}");
-                    4
-                }
-                Failure::Refused(m) => {
-                    eprintln!("tailwall: error: {m}");
-                    5
-                }
-                Failure::Privilege(m) => {
-                    eprintln!("tailwall: error: {m}");
-                    6
-                }
-                Failure::Quiet(code) => code,
-            };
-            ExitCode::from(code)
-        }
+        Err(f) => ExitCode::from(f.report(json)),
     }
 }
 
@@ -286,6 +342,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Show { iface, output } => lifecycle::show(&iface, output),
         Cmd::Rollback { iface, output } => lifecycle::rollback(&iface, output),
         Cmd::Confirm { iface, output } => lifecycle::confirm(&iface, output),
+        Cmd::Apply {
+            config,
+            only,
+            mode,
+            allow_empty,
+            keep,
+            output,
+        } => lifecycle::apply_config(&config, only.as_deref(), mode, allow_empty, keep, output),
+        Cmd::Gc { output } => lifecycle::gc(output),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tailwall", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Manpage => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the manual page: {e}")))
+        }
         Cmd::ConfirmTimer {
             iface,
             generation,

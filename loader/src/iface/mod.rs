@@ -785,6 +785,49 @@ pub fn detach_all() -> Result<Vec<String>, IfaceError> {
     Ok(done)
 }
 
+/// Remove what tailwall left for links no longer on any device, in every network namespace: pins of an
+/// interface whose link is defunct (the kernel reports no device: the interface or its whole namespace
+/// was deleted) or absent, with its records. An interface whose lock is held is skipped. Returns
+/// `<netns>/<iface>` of each interface cleaned.
+pub fn gc() -> Result<Vec<String>, IfaceError> {
+    paths::require_caps("collecting stale pins")?;
+    let mut cleaned = Vec::new();
+    for ns in paths::list_dir(Path::new(paths::PIN_ROOT))? {
+        let ns_pins = Path::new(paths::PIN_ROOT).join(&ns);
+        for name in paths::list_dir(&ns_pins)? {
+            if !paths::valid_iface(&name) {
+                continue;
+            }
+            let p = Paths::in_netns(&name, ns.clone());
+            if std::fs::symlink_metadata(&p.ns_run).is_ok() {
+                paths::safe_dir(&p.ns_run)?;
+            } else {
+                paths::safe_dir(Path::new(paths::RUN_ROOT))?;
+                paths::safe_dir(&p.ns_run)?;
+            }
+            let _lock = match Lock::take(&p, false) {
+                Ok(l) => l,
+                Err(IfaceError::Busy { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if matches!(reconcile::link_state(&p)?, LinkState::Live { .. }) {
+                continue;
+            }
+            remove_file(&p.link)?;
+            for n in p.generations()? {
+                p.remove_generation(n)?;
+            }
+            remove_file(&p.confirm())?;
+            remove_all(&p.dir)?;
+            remove_empty_dir(&p.records);
+            cleaned.push(format!("{ns}/{name}"));
+        }
+        remove_empty_dir(&ns_pins);
+        remove_empty_dir(&Path::new(paths::RUN_ROOT).join(&ns));
+    }
+    Ok(cleaned)
+}
+
 /// The record of the generation the kernel shows live on `iface`.
 pub fn state(iface: &str) -> Result<State, IfaceError> {
     let paths = Paths::new(iface)?;

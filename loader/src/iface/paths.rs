@@ -46,7 +46,7 @@ pub(crate) struct Paths {
 }
 
 /// Is `iface` a name the kernel could have (IFNAMSIZ, no `/`, not `.`/`..`)?
-pub(crate) fn valid_iface(iface: &str) -> bool {
+pub fn valid_iface(iface: &str) -> bool {
     !(iface.is_empty()
         || iface.len() > 15
         || iface.contains('/')
@@ -320,7 +320,8 @@ fn reference_process() -> Option<(u32, PathBuf)> {
 /// [`reference_process`]). Mounts a bpffs at /sys/fs/bpf when none is mounted and this process shares
 /// the reference's mount namespace; refuses ([`IfaceError::PrivateBpffs`]) when this process runs in
 /// a private mount namespace (`ip netns exec`, `unshare -m`, a unit with private mounts) whose
-/// /sys/fs/bpf is not the reference's bpffs.
+/// /sys/fs/bpf is not the reference's bpffs, and, with `TAILWALL_NO_BPFFS_MOUNT=1` (containers), when
+/// /sys/fs/bpf is not a bpffs at all.
 pub(crate) fn ensure_host_bpffs(iface: &str) -> Result<(), IfaceError> {
     let refuse = |problem| {
         Err(IfaceError::PrivateBpffs {
@@ -344,7 +345,9 @@ pub(crate) fn ensure_host_bpffs(iface: &str) -> Result<(), IfaceError> {
             _ => refuse(BpffsProblem::Private),
         };
     }
-    if !shared {
+    // In a container the oldest visible process shares our mount namespace, and a bpffs mounted here
+    // would die with the container: `TAILWALL_NO_BPFFS_MOUNT=1` (set by the DaemonSet) forbids it.
+    if !shared || std::env::var_os("TAILWALL_NO_BPFFS_MOUNT").is_some_and(|v| v == "1") {
         return refuse(BpffsProblem::NotMountedPrivate);
     }
     fs::create_dir_all(BPFFS).map_err(file(BPFFS))?;
