@@ -107,9 +107,7 @@ fn pcap() -> Vec<u8> {
         &tailwall_compiler::packet::l4_header(6, 40000, 22, b""),
     );
     let mut b = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65535, 1] {

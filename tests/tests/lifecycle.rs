@@ -192,7 +192,7 @@ fn thousand_swaps_under_live_traffic_lose_nothing() {
                     sender.send(&frames[i]).expect("send");
                     sent[i].fetch_add(1, Ordering::Relaxed);
                     k += 1;
-                    if k % 8 == 0 {
+                    if k.is_multiple_of(8) {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
