@@ -282,6 +282,7 @@ mod tests {
             })
             .collect();
         let rs = Ruleset {
+            family: Default::default(),
             chains,
             sets: vec![],
         };

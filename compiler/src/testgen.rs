@@ -187,6 +187,7 @@ pub fn arb_ruleset(max_rules: usize) -> impl Strategy<Value = Ruleset> {
                 })
                 .collect();
             Ruleset {
+                family: Default::default(),
                 chains: vec![Chain {
                     id: ChainId(0),
                     name: Hook::Input.chain_name().to_string(),
@@ -369,6 +370,7 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
                 })
                 .collect();
             Ruleset {
+                family: Default::default(),
                 chains,
                 sets: Vec::new(),
             }
@@ -930,6 +932,7 @@ mod tests {
             span: sp(),
         };
         let rs = Ruleset {
+            family: Default::default(),
             chains: vec![
                 Chain {
                     id: ChainId(0),
@@ -1053,6 +1056,7 @@ mod tests {
             span: sp(),
         };
         let rs = Ruleset {
+            family: Default::default(),
             chains: vec![Chain {
                 id: ChainId(0),
                 name: "INPUT".into(),

@@ -44,6 +44,7 @@ fn build(chains: Vec<ChainSpec>) -> Ruleset {
         })
         .collect();
     Ruleset {
+        family: Default::default(),
         chains,
         sets: Vec::new(),
     }

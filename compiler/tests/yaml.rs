@@ -566,7 +566,11 @@ fn arb_full_ruleset() -> impl Strategy<Value = Ruleset> {
                     span: Span::default(),
                 });
             }
-            Ruleset { chains, sets }
+            Ruleset {
+                family: Default::default(),
+                chains,
+                sets,
+            }
         })
 }
 

@@ -29,6 +29,7 @@
 //! Thrown away relative to the source: token order, spelling of options, `-m` module names (kept only as
 //! the field constraints they impose), counters (kept in `Rule::counters` for reports only).
 pub mod field;
+pub mod graph;
 
 pub use field::{Field, FieldInfo, Lookup, FIELDS};
 
@@ -58,6 +59,35 @@ impl fmt::Display for RuleId {
 impl fmt::Display for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}", self.0)
+    }
+}
+
+/// The address family a ruleset filters: an iptables (IPv4) or an ip6tables (IPv6) ruleset. Part of the
+/// ruleset in both languages (the iptables-save header / `family:` in YAML), so an IPv6 ruleset never
+/// becomes an IPv4 one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    #[default]
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+impl Family {
+    /// `ipv4` / `ipv6`, as the dump and YAML write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+    /// The iptables tool of the family (`iptables` / `ip6tables`).
+    pub fn tool(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
     }
 }
 
@@ -356,6 +386,8 @@ pub struct NamedSet {
 /// A checked ruleset: the chains of the `filter` table that tailwall enforces.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Ruleset {
+    /// IPv4 (iptables) or IPv6 (ip6tables).
+    pub family: Family,
     /// Built-in and user chains in order of declaration; `chains[i].id == ChainId(i)`.
     pub chains: Vec<Chain>,
     /// Named sets, in order of definition.
@@ -389,6 +421,7 @@ impl Ruleset {
             })
             .collect();
         Ruleset {
+            family: Family::V4,
             chains: vec![Chain {
                 id: ChainId(0),
                 name: hook.chain_name().to_string(),
@@ -425,25 +458,7 @@ impl Ruleset {
         let Some(start) = self.hook_chain(hook) else {
             return Vec::new();
         };
-        let mut seen = vec![false; self.chains.len()];
-        let mut stack = vec![start.id];
-        seen[start.id.0 as usize] = true;
-        while let Some(c) = stack.pop() {
-            for r in self
-                .chain(c)
-                .map(|c| c.rules.as_slice())
-                .unwrap_or_default()
-            {
-                if let Some(t) = r.action.target() {
-                    if let Some(s) = seen.get_mut(t.0 as usize) {
-                        if !*s {
-                            *s = true;
-                            stack.push(t);
-                        }
-                    }
-                }
-            }
-        }
+        let seen = graph::ChainGraph::of(self).reachable_from(start.id.0 as usize);
         let mut out = vec![start.id];
         out.extend(
             (0..self.chains.len())
@@ -453,7 +468,8 @@ impl Ruleset {
         out
     }
 
-    /// Stable textual dump, one item per line: the snapshot format.
+    /// Stable textual dump, one item per line: the snapshot format (an IPv6 ruleset starts with
+    /// `family ipv6`).
     ///
     /// ```text
     /// set admins addr {10.0.0.0/8, 192.168.1.1/32}
@@ -466,6 +482,9 @@ impl Ruleset {
     /// ```
     pub fn dump(&self) -> String {
         let mut out = String::new();
+        if self.family != Family::V4 {
+            let _ = writeln!(out, "family {}", self.family.as_str());
+        }
         for s in &self.sets {
             let _ = write!(out, "set {} {} {{", s.name, s.field_kind.as_str());
             for (i, t) in s.elements.iter().enumerate() {
@@ -691,8 +710,9 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
             );
         }
     }
-    if let Err((c, what)) = call_depths(rs) {
-        return err(7, rs.chains[c].name.clone(), what);
+    if let Err(f) = graph::ChainGraph::of(rs).check() {
+        let d = f.diagnostic(|c| rs.chains[c].name.clone());
+        return err(7, "chain graph".into(), d.message);
     }
     Ok(())
 }
@@ -714,58 +734,6 @@ fn test_fits(field: Field, t: &Test) -> bool {
                 && name.len() + wildcard as usize <= MAX_IFACE_LEN
         }
     }
-}
-
-/// The longest jump/goto path from each chain (in edges), or the chain where a cycle or an over-deep
-/// path was found. Assumes every target exists.
-fn call_depths(rs: &Ruleset) -> Result<Vec<usize>, (usize, String)> {
-    const UNSEEN: usize = usize::MAX;
-    const ACTIVE: usize = usize::MAX - 1;
-    let n = rs.chains.len();
-    let mut depth = vec![UNSEEN; n];
-    let targets = |c: usize| -> Vec<usize> {
-        rs.chains[c]
-            .rules
-            .iter()
-            .filter_map(|r| r.action.target())
-            .map(|t| t.0 as usize)
-            .filter(|&t| t < n)
-            .collect()
-    };
-    for root in 0..n {
-        if depth[root] != UNSEEN {
-            continue;
-        }
-        // Iterative DFS: (chain, its targets, next target index).
-        let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(root, targets(root), 0)];
-        depth[root] = ACTIVE;
-        while let Some((c, ts, i)) = stack.last_mut() {
-            if let Some(&t) = ts.get(*i) {
-                *i += 1;
-                match depth[t] {
-                    ACTIVE => return Err((t, format!("chain loop through {}", rs.chains[t].name))),
-                    UNSEEN => {
-                        depth[t] = ACTIVE;
-                        let tt = targets(t);
-                        stack.push((t, tt, 0));
-                    }
-                    _ => {}
-                }
-            } else {
-                let c = *c;
-                let d = ts.iter().map(|&t| depth[t] + 1).max().unwrap_or(0);
-                if d > MAX_CALL_DEPTH {
-                    return Err((
-                        c,
-                        format!("jumps nest {d} deep from here, more than {MAX_CALL_DEPTH}"),
-                    ));
-                }
-                depth[c] = d;
-                stack.pop();
-            }
-        }
-    }
-    Ok(depth)
 }
 
 #[cfg(test)]

@@ -8,14 +8,11 @@
 //!
 //! What it throws away: everything the IR cannot carry for the rules it keeps (see the reasons in each
 //! `Approximated`, listed in docs/conformance.md).
-use super::{check_loops, check_targets, lower_typed, plan_chains, renumber};
+use super::{check_hook_ifaces, graph_of, lower_typed, plan_chains, renumber};
 use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::ir::{ChainId, Rule, RuleId, Ruleset};
-use crate::syntax::iptables::ext::Family;
-use crate::syntax::iptables::rule::{
-    detect_family, save_rule, type_rule, Place, Target, TypedRule,
-};
-use crate::syntax::iptables::{self as syn, RuleLine, TableKind};
+use crate::syntax::iptables::rule::{save_rule, Target, TypedRule};
+use crate::syntax::iptables::{self as syn, TableKind};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -94,10 +91,10 @@ pub fn migrate(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
 /// reported and left out), keep every chain.
 fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     let (ast, mut diags) = syn::parse(src);
-    let family = detect_family(&src.text);
     let mut errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     diags.retain(|d| !d.is_error());
     let plans = plan_chains(&ast, &mut diags);
+    check_hook_ifaces(&plans, &mut errors);
     let ids: HashMap<&str, usize> = plans
         .iter()
         .enumerate()
@@ -107,7 +104,6 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     let mut tables = Vec::new();
     let mut lowered: Vec<Vec<Rule>> = plans.iter().map(|_| Vec::new()).collect();
     let mut placed: Vec<Option<(usize, usize)>> = Vec::new();
-    let mut typed: HashMap<*const RuleLine, TypedRule> = HashMap::new();
     for t in &ast.tables {
         let enforced = t.kind == TableKind::Filter;
         tables.push(TableReport {
@@ -121,29 +117,15 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             *pos += 1;
             let position = *pos;
             let chain = line.chain.text.as_str();
-            let place = Place {
-                family,
-                table: t.kind.name(),
-                chain,
-                builtin: t.kind.is_builtin(chain),
-            };
-            let r = match type_rule(&line.tokens, place) {
-                Ok(r) => r,
-                Err(ds) => {
-                    errors.extend(ds);
-                    continue;
-                }
-            };
-            let text = save_rule(chain, &r);
+            let r = &line.rule;
+            let text = save_rule(chain, r);
             let mut at = None;
             let status = if !enforced {
                 RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
-            } else if family == Family::V6 {
-                RuleStatus::Unsupported("IPv6 rules are not supported yet".into())
-            } else if let Some(s) = special_status(&r) {
+            } else if let Some(s) = special_status(r) {
                 s
             } else {
-                match lower_typed(&r, line, &ids) {
+                match lower_typed(r, line, &ids) {
                     Ok((matches, action, comment)) => {
                         let ci = ids[chain];
                         at = Some((ci, lowered[ci].len()));
@@ -166,9 +148,6 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
                     ),
                 }
             };
-            if enforced {
-                typed.insert(line as *const RuleLine, r);
-            }
             placed.push(at);
             reports.push(RuleReport {
                 table: t.kind.name().to_string(),
@@ -182,23 +161,15 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             });
         }
     }
-    check_targets(&plans, &typed, &mut errors);
-    let edges: Vec<Vec<usize>> = lowered
-        .iter()
-        .map(|rs| {
-            rs.iter()
-                .filter_map(|r| r.action.target())
-                .map(|c| c.0 as usize)
-                .collect()
-        })
-        .collect();
-    let keep = vec![true; plans.len()];
-    check_loops(&plans, &edges, &keep, &lowered, &mut errors);
+    if let Err(f) = graph_of(&lowered).check() {
+        errors.push(f.diagnostic(|c| plans[c].name.clone()));
+    }
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
         return Err(errors);
     }
-    let ruleset = renumber(plans, lowered, keep);
+    let keep = vec![true; plans.len()];
+    let ruleset = renumber(ast.family, plans, lowered, keep);
     for (rep, at) in reports.iter_mut().zip(placed) {
         rep.rule = at.map(|(c, i)| ruleset.chains[c].rules[i].id);
     }

@@ -13,8 +13,9 @@
 //! [`super::lower`].
 use super::node::{Node, Value};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Field, Hook, SetKind, Test, Verdict, MAX_IFACE_LEN};
+use crate::ir::{Family, Field, Hook, SetKind, Test, Verdict, MAX_IFACE_LEN};
 use crate::syntax::iptables::values::{parse_proto, Proto};
+use crate::syntax::iptables::{rule::STANDARD_TARGETS, MAX_CHAIN_NAME_LEN};
 use std::net::Ipv4Addr;
 
 /// A value with the span of its source text.
@@ -27,6 +28,8 @@ pub struct Sp<T> {
 /// A whole file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Document {
+    /// `family: ipv4|ipv6` (absent: ipv4).
+    pub family: Option<Sp<Family>>,
     pub sets: Vec<SetDef>,
     pub chains: Vec<ChainDef>,
 }
@@ -287,13 +290,27 @@ impl Reader<'_> {
                     if v.as_scalar().is_some_and(|s| s.is_null()) {
                         continue;
                     }
-                    for (name, body) in self.entries(v, "`chains`") {
-                        if let Some(c) = self.chain(name, body) {
+                    let entries = self.entries(v, "`chains`");
+                    // Writing a built-in chain in capitals (`FORWARD`) frees its lower-case name for a user
+                    // chain (iptables' chain names are case-sensitive: `forward` is not `FORWARD`).
+                    let upper: Vec<Hook> = entries
+                        .iter()
+                        .filter_map(|(n, _)| Hook::from_chain_name(n.value))
+                        .collect();
+                    for (name, body) in entries {
+                        if let Some(c) = self.chain(name, body, &upper) {
                             doc.chains.push(c);
                         }
                     }
                 }
-                _ => self.unknown_key(&k, "the document", &["sets", "chains"]),
+                "family" => {
+                    doc.family = self.keyword(
+                        v,
+                        "the address family",
+                        &[("ipv4", Family::V4), ("ipv6", Family::V6)],
+                    );
+                }
+                _ => self.unknown_key(&k, "the document", &["family", "sets", "chains"]),
             }
         }
         if !chains_seen && matches!(root.value, Value::Map(_)) {
@@ -366,28 +383,20 @@ impl Reader<'_> {
         })
     }
 
-    fn chain(&mut self, name: Sp<&str>, body: &Node) -> Option<ChainDef> {
-        let hook = match name.value {
-            "input" => Some(Hook::Input),
-            "forward" => Some(Hook::Forward),
-            "output" => Some(Hook::Output),
-            _ => None,
-        };
+    /// A chain; `upper`: the built-in chains the document writes in capitals (their lower-case names are
+    /// then user chains).
+    fn chain(&mut self, name: Sp<&str>, body: &Node, upper: &[Hook]) -> Option<ChainDef> {
+        let hook = Hook::from_chain_name(name.value).or_else(|| {
+            Hook::ALL
+                .into_iter()
+                .find(|h| h.as_str() == name.value && !upper.contains(h))
+        });
         if hook.is_none() {
-            let lower = name.value.to_ascii_lowercase();
-            if matches!(lower.as_str(), "input" | "forward" | "output") {
-                self.error(
-                    Diagnostic::error("E0414", format!("the built-in chain is written `{lower}`"))
-                        .at(name.span)
-                        .help("built-in chain names are lower case: `input`, `forward`, `output`"),
-                );
-                return None;
-            }
             if let Some(problem) = bad_chain_name(name.value) {
                 self.error(
                     Diagnostic::error("E0414", format!("bad chain name `{}`: {problem}", name.value))
                         .at(name.span)
-                        .help("user chains have names of 1-28 characters without white space, other than the built-in chains' and targets' names"),
+                        .help("user chains have names of 1-28 bytes without white space, not starting with `-` or `!`, other than ACCEPT, DROP, QUEUE and RETURN (as iptables-restore)"),
                 );
                 return None;
             }
@@ -937,30 +946,20 @@ pub fn valid_set_name(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-/// Names iptables would refuse for a user chain (`iptables -N`), or the built-ins spelled in capitals.
+/// Names iptables-restore refuses for a user chain (or that no rule line could name): empty, longer than
+/// [`MAX_CHAIN_NAME_LEN`] bytes, white space or control characters, a leading `-` or `!`, a standard
+/// target's name. The built-in chains' names in capitals are the built-in chains themselves.
 pub fn bad_chain_name(s: &str) -> Option<&'static str> {
-    const RESERVED: [&str; 10] = [
-        "ACCEPT",
-        "DROP",
-        "RETURN",
-        "QUEUE",
-        "NFQUEUE",
-        "INPUT",
-        "FORWARD",
-        "OUTPUT",
-        "PREROUTING",
-        "POSTROUTING",
-    ];
     if s.is_empty() {
         Some("empty")
-    } else if s.len() > 28 {
-        Some("longer than 28 characters")
+    } else if s.len() > MAX_CHAIN_NAME_LEN {
+        Some("longer than 28 bytes")
     } else if s.starts_with(['-', '!']) {
         Some("starts with `-` or `!`")
     } else if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some("contains white space")
-    } else if RESERVED.contains(&s) {
-        Some("reserved (the built-in chains are written `input`, `forward`, `output`)")
+    } else if STANDARD_TARGETS.contains(&s) {
+        Some("a standard target's name")
     } else {
         None
     }

@@ -5,17 +5,19 @@
 //! rule ids `r0..` chain by chain, matches sorted by field, single ports as one-port ranges, single
 //! addresses as `/32` prefixes, set references expanded into their elements with `Match::set` naming
 //! the set). Checked here, each with a located error: jump/goto targets (`E0410`), set references
-//! (`E0412`), ports only with `proto` tcp/udp (`E0408`), interfaces only where the hook has them
-//! (`E0409`), chain loops and nesting deeper than [`MAX_CALL_DEPTH`] (`E0411`), rule ids (`E0417`),
-//! comment length (`E0416`). Sets no rule uses get warning `W0401`.
+//! (`E0412`), ports only with `proto` tcp/udp (`E0408`), built-in chains declared twice (`E0414`), and,
+//! with the same codes as the iptables front end (the chain graph, [`crate::ir::graph`]): interfaces a
+//! built-in chain's own rules test that its hook does not have (`E0314`), chain loops and nesting deeper
+//! than [`crate::ir::MAX_CALL_DEPTH`] (`E0313`); rule ids (`E0417`), comment length (`E0416`). Sets no rule uses get
+//! warning `W0401`.
 //!
 //! Thrown away: the spelling of values (the IR keeps what they denote), YAML spans beyond the match,
 //! rule, chain and set level.
 use super::ast::{ActionDef, ChainDef, Document, MatchDef, RuleDef, SetDef, Values};
 use crate::diag::{Diagnostic, Span};
+use crate::ir::graph::{self, ChainGraph};
 use crate::ir::{
-    Action, Chain, ChainId, Field, Hook, Match, NamedSet, Rule, RuleId, Ruleset, Test,
-    MAX_CALL_DEPTH,
+    Action, Chain, ChainId, Family, Field, Match, NamedSet, Rule, RuleId, Ruleset, Test,
 };
 use crate::lower::MAX_COMMENT_LEN;
 use std::collections::{HashMap, HashSet};
@@ -35,6 +37,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
         .map(|(i, c)| (c.name.value.as_str(), (ChainId(i as u32), c)))
         .collect();
     let mut rs = Ruleset {
+        family: doc.family.as_ref().map_or(Family::V4, |f| f.value),
         chains: Vec::new(),
         sets: doc
             .sets
@@ -51,6 +54,19 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
     let mut edges: Vec<Vec<(usize, Span)>> = Vec::new();
     let mut next_id = 0u32;
     for (ci, c) in doc.chains.iter().enumerate() {
+        if let Some(h) = c.hook {
+            if let Some(first) = doc.chains[..ci].iter().find(|o| o.hook == Some(h)) {
+                diags.push(
+                    Diagnostic::error(
+                        "E0414",
+                        format!("built-in chain `{}` is declared twice", h.chain_name()),
+                    )
+                    .at(c.name.span)
+                    .label(format!("also declared as `{}`", first.name.value))
+                    .help("`input`/`INPUT` (and forward, output) name the same built-in chain; keep one"),
+                );
+            }
+        }
         let id = ChainId(ci as u32);
         let mut chain = Chain {
             id,
@@ -305,114 +321,24 @@ fn check_transport(r: &RuleDef, matches: &[Match], diags: &mut Vec<Diagnostic>) 
     );
 }
 
-/// Loops, nesting depth, and interfaces the reaching hooks do not have.
+/// Loops and nesting depth (the chain graph, `E0313`), and interfaces a built-in chain's own rules test
+/// that its hook does not have (`E0314`; a user chain may test them, as in iptables).
 fn check_graph(rs: &Ruleset, edges: &[Vec<(usize, Span)>], diags: &mut Vec<Diagnostic>) {
-    const UNSEEN: usize = usize::MAX;
-    const ACTIVE: usize = usize::MAX - 1;
-    let n = rs.chains.len();
-    let mut depth = vec![UNSEEN; n];
-    'roots: for root in 0..n {
-        if depth[root] != UNSEEN {
-            continue;
-        }
-        depth[root] = ACTIVE;
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-        while let Some(&mut (c, ref mut i)) = stack.last_mut() {
-            if let Some(&(t, at)) = edges[c].get(*i) {
-                *i += 1;
-                match depth[t] {
-                    ACTIVE => {
-                        let mut path: Vec<&str> = stack
-                            .iter()
-                            .skip_while(|(s, _)| *s != t)
-                            .map(|(s, _)| rs.chains[*s].name.as_str())
-                            .collect();
-                        path.push(&rs.chains[t].name);
-                        diags.push(
-                            Diagnostic::error("E0411", format!("chain loop: {}", path.join(" -> ")))
-                                .at(at)
-                                .label("closes the loop")
-                                .help("iptables refuses loops (\"Too many levels of symbolic links\"); a chain may not reach itself"),
-                        );
-                        break 'roots;
-                    }
-                    UNSEEN => {
-                        depth[t] = ACTIVE;
-                        stack.push((t, 0));
-                    }
-                    _ => {}
-                }
-            } else {
-                let d = edges[c]
-                    .iter()
-                    .map(|&(t, _)| depth[t] + 1)
-                    .max()
-                    .unwrap_or(0);
-                if d > MAX_CALL_DEPTH {
-                    let at = edges[c]
-                        .iter()
-                        .max_by_key(|&&(t, _)| depth[t])
-                        .map(|&(_, s)| s);
-                    let mut diag = Diagnostic::error(
-                        "E0411",
-                        format!("jumps and gotos nest {d} deep from `{}`; at most {MAX_CALL_DEPTH} are allowed", rs.chains[c].name),
-                    )
-                    .help("flatten the chain structure");
-                    if let Some(at) = at {
-                        diag = diag.at(at);
-                    }
-                    diags.push(diag);
-                    break 'roots;
-                }
-                depth[c] = d;
-                stack.pop();
-            }
-        }
+    let g = ChainGraph::new(
+        rs.chains.len(),
+        edges
+            .iter()
+            .enumerate()
+            .flat_map(|(c, es)| es.iter().map(move |&(t, at)| (c, t, at))),
+    );
+    if let Err(f) = g.check() {
+        diags.push(f.diagnostic(|c| rs.chains[c].name.clone()));
     }
-    // Interfaces: each chain's rules see the hooks that reach it.
-    for hook in Hook::ALL {
-        let Some(start) = rs.hook_chain(hook) else {
-            continue;
-        };
-        let mut seen = vec![false; n];
-        let mut todo = vec![start.id.0 as usize];
-        seen[start.id.0 as usize] = true;
-        while let Some(c) = todo.pop() {
-            for &(t, _) in &edges[c] {
-                if !seen[t] {
-                    seen[t] = true;
-                    todo.push(t);
-                }
-            }
-        }
-        for c in (0..n).filter(|&c| seen[c]) {
-            for r in &rs.chains[c].rules {
-                for m in &r.matches {
-                    if matches!(m.field, Field::InIface | Field::OutIface)
-                        && !hook.has_iface(m.field)
-                    {
-                        let via = if c == start.id.0 as usize {
-                            String::new()
-                        } else {
-                            format!(
-                                " (chain `{}` is reached from `{}`)",
-                                rs.chains[c].name,
-                                hook.as_str()
-                            )
-                        };
-                        diags.push(
-                            Diagnostic::error(
-                                "E0409",
-                                format!("`{}` cannot be used in `{}`{via}", m.field, hook.as_str()),
-                            )
-                            .at(m.span)
-                            .help(match m.field {
-                                Field::OutIface => "packets at input have no output interface (iptables: \"Can't use -o with INPUT\")",
-                                _ => "packets at output have no input interface (iptables: \"Can't use -i with OUTPUT\")",
-                            }),
-                        );
-                    }
-                }
+    for c in &rs.chains {
+        let Some(hook) = c.hook else { continue };
+        for r in &c.rules {
+            for m in &r.matches {
+                diags.extend(graph::iface_error(hook, m.field, m.field.name(), m.span));
             }
         }
     }

@@ -6,10 +6,11 @@
 //! `/32` prefix, a one-value protocol range as `Exact`). Sets print under `sets:` and matches that came from a set print as `"@name"`;
 //! comments (rule `comment`) are always double-quoted with YAML escapes, so any text survives.
 //!
-//! Limitation: a user chain whose name is `input`, `forward` or `output` (legal in iptables) prints as
-//! that key and would be read back as the built-in chain; `migrate` reports it.
+//! An IPv6 ruleset starts with `family: ipv6`. When a user chain is named `input`, `forward` or `output`
+//! (legal in iptables, whose names are case-sensitive), the built-in chains print in capitals (`INPUT`,
+//! `FORWARD`, `OUTPUT`), which frees the lower-case names for the user chains.
 use super::Annotations;
-use crate::ir::{Action, Chain, Field, Match, Ruleset, SetKind, Test};
+use crate::ir::{Action, Chain, Family, Field, Hook, Match, Ruleset, SetKind, Test};
 use crate::syntax::iptables::values::{parse_proto, proto_name, Proto};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -19,6 +20,9 @@ pub fn print(rs: &Ruleset, notes: &Annotations) -> String {
     let mut out = String::new();
     for line in &notes.header {
         comment_lines(&mut out, "", line);
+    }
+    if rs.family != Family::V4 {
+        let _ = writeln!(out, "family: {}", rs.family.as_str());
     }
     if !rs.sets.is_empty() {
         out.push_str("sets:\n");
@@ -42,14 +46,19 @@ pub fn print(rs: &Ruleset, notes: &Annotations) -> String {
         return out;
     }
     out.push_str("chains:\n");
+    let upper = rs
+        .chains
+        .iter()
+        .any(|c| c.hook.is_none() && Hook::ALL.iter().any(|h| h.as_str() == c.name));
     for c in &rs.chains {
-        chain(&mut out, rs, c, notes);
+        chain(&mut out, rs, c, notes, upper);
     }
     out
 }
 
-fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations) {
+fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: bool) {
     let name = match c.hook {
+        Some(h) if upper => h.chain_name().to_string(),
         Some(h) => h.as_str().to_string(),
         None => key(&c.name),
     };

@@ -459,6 +459,7 @@ fn arb_rules() -> impl Strategy<Value = Ruleset> {
             span: Span::default(),
         };
         Ruleset {
+            family: Default::default(),
             chains: vec![
                 chain(0, "INPUT", Some(Hook::Input), Some(Verdict::Drop), input),
                 chain(1, "web", None, None, web),

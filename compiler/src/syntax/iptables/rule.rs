@@ -1,6 +1,7 @@
 //! Typed rules: a rule line's arguments resolved against iptables' own options and the extension registry
 //! ([`super::ext`]), validated as iptables-restore and the kernel's `checkentry` validate them, and printed
-//! back in iptables-save's canonical form ([`save_rule`]).
+//! back in iptables-save's canonical form ([`save_rule`], in [`super::save`]). [`super::parse`] types every rule
+//! line with it, so lowering receives typed rules.
 //!
 //! What [`type_rule`] guarantees: every argument belongs to exactly one option (iptables' own, or one of a
 //! loaded module: `-m NAME`, or the protocol's module loaded implicitly by `-p tcp --dport 22`); every value
@@ -8,43 +9,23 @@
 //! away: option order within a module, spelling (aliases, `--opt=value`, glued `-ptcp`), host bits of
 //! addresses, `-c` counters (kept in [`TypedRule::set_counters`]).
 //!
-//! Deliberate differences from iptables: host and user names are not resolved (only `root` and a fixed
-//! table of service names, so results do not depend on the machine); getopt's abbreviations of long options
-//! are not accepted; address lists (`-s a,b`, which iptables expands into several rules) are rejected.
-use super::ext::{self, Arity, Family, Given, Inst, RuleCtx};
+//! Options are found as getopt_long finds them: a long option may be abbreviated to any unambiguous prefix
+//! of the options loaded so far (iptables' own, then the modules' newest first: `--dport` after `-m
+//! multiport` is `--dports`, `--proto` is `--protocol`), an unknown one first loads the `-p` protocol's
+//! match; numbers are read with base 0 ([`values::strtoul`]).
+//!
+//! Deliberate differences from iptables: host and user names are not resolved (only `root`; service names
+//! come from the embedded [`values::SERVICES_DB`], so results do not depend on the machine); address lists
+//! (`-s a,b`, which iptables expands into several rules) are rejected.
+use super::ext::{self, Arity, Given, Inst, RuleCtx};
 use super::token::Token;
 use super::values;
 use crate::diag::{Diagnostic, Span};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// An address with its mask (host bits cleared, as the kernel stores it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum IpNet {
-    V4 { addr: Ipv4Addr, mask: u32 },
-    V6 { addr: Ipv6Addr, mask: u128 },
-}
-
-impl IpNet {
-    /// Prefix length when the mask is contiguous.
-    pub fn prefix_len(&self) -> Option<u8> {
-        match *self {
-            IpNet::V4 { mask, .. } => {
-                let l = mask.leading_ones();
-                (mask.checked_shl(l).unwrap_or(0) == 0).then_some(l as u8)
-            }
-            IpNet::V6 { mask, .. } => {
-                let l = mask.leading_ones();
-                (mask.checked_shl(l).unwrap_or(0) == 0).then_some(l as u8)
-            }
-        }
-    }
-    pub fn is_any(&self) -> bool {
-        match *self {
-            IpNet::V4 { mask, .. } => mask == 0,
-            IpNet::V6 { mask, .. } => mask == 0,
-        }
-    }
-}
+pub use super::save::save_rule;
+pub use super::values::{
+    fmt_addr, fmt_ip, parse_addr_any, parse_ip, proto_save_name, Family, IpNet,
+};
 
 /// A value with its `!` and the span of the whole option.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,113 +104,6 @@ pub struct Place<'a> {
 
 pub const STANDARD_TARGETS: [&str; 4] = ["ACCEPT", "DROP", "RETURN", "QUEUE"];
 
-// ---- addresses ----
-
-pub fn parse_ip(s: &str, f: Family) -> Option<IpAddr> {
-    match f {
-        Family::V4 => values::parse_dotted(s).map(IpAddr::V4),
-        Family::V6 => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
-    }
-}
-
-pub fn fmt_ip(a: IpAddr) -> String {
-    a.to_string()
-}
-
-/// `ADDR[/LEN|/MASK]` of the family, host bits cleared.
-pub fn parse_addr_any(s: &str, f: Family) -> Result<IpNet, String> {
-    let (host, mask) = match s.split_once('/') {
-        Some((h, m)) => (h, Some(m)),
-        None => (s, None),
-    };
-    match f {
-        Family::V4 => {
-            match values::parse_addr(s) {
-                Ok(a) => {
-                    let m = if a.len == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - a.len as u32)
-                    };
-                    Ok(IpNet::V4 {
-                        addr: Ipv4Addr::from(u32::from(a.addr) & m),
-                        mask: m,
-                    })
-                }
-                Err(e) if !matches!(e, values::ValueError::NonContiguousMask(_)) => {
-                    Err(e.to_string())
-                }
-                Err(_) => {
-                    // Non-contiguous dotted masks are valid iptables; keep them.
-                    let addr = values::parse_dotted(host)
-                        .ok_or_else(|| format!("invalid IPv4 address `{s}`"))?;
-                    let m = mask
-                        .and_then(values::parse_dotted)
-                        .map(u32::from)
-                        .ok_or_else(|| format!("invalid prefix length or mask `{s}`"))?;
-                    Ok(IpNet::V4 {
-                        addr: Ipv4Addr::from(u32::from(addr) & m),
-                        mask: m,
-                    })
-                }
-            }
-        }
-        Family::V6 => {
-            let addr: Ipv6Addr = host
-                .parse()
-                .map_err(|_| format!("invalid IPv6 address `{host}`"))?;
-            let m: u128 = match mask {
-                None => u128::MAX,
-                Some(m)
-                    if !m.is_empty() && m.len() <= 3 && m.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    let l: u32 = m
-                        .parse()
-                        .map_err(|_| format!("invalid prefix length `{m}`"))?;
-                    if l > 128 {
-                        return Err(format!("invalid prefix length `{m}` (0-128)"));
-                    }
-                    if l == 0 {
-                        0
-                    } else {
-                        u128::MAX << (128 - l)
-                    }
-                }
-                Some(m) => u128::from(
-                    m.parse::<Ipv6Addr>()
-                        .map_err(|_| format!("invalid prefix length or mask `{m}`"))?,
-                ),
-            };
-            Ok(IpNet::V6 {
-                addr: Ipv6Addr::from(u128::from(addr) & m),
-                mask: m,
-            })
-        }
-    }
-}
-
-/// `addr/len`, or `addr/mask` for a non-contiguous mask.
-pub fn fmt_addr(n: &IpNet) -> String {
-    match (n, n.prefix_len()) {
-        (IpNet::V4 { addr, .. }, Some(l)) => format!("{addr}/{l}"),
-        (IpNet::V4 { addr, mask }, None) => format!("{addr}/{}", Ipv4Addr::from(*mask)),
-        (IpNet::V6 { addr, .. }, Some(l)) => format!("{addr}/{l}"),
-        (IpNet::V6 { addr, mask }, None) => format!("{addr}/{}", Ipv6Addr::from(*mask)),
-    }
-}
-
-/// The protocol name iptables-save prints (netbase's /etc/protocols names, as iptables 1.8.11 prints them).
-pub fn proto_save_name(n: u8) -> String {
-    match n {
-        135 => "mobility-header".into(),
-        58 => "ipv6-icmp".into(),
-        _ => values::proto_name(n)
-            .filter(|&s| s != "ip" && s != "hopopt")
-            .map(str::to_string)
-            .unwrap_or_else(|| n.to_string()),
-    }
-}
-
 /// ip6tables-save or iptables-save? A `# Generated by ip6tables-save` header, an IPv6 address after
 /// `-s`/`-d`, the ip6tables-only `-m icmp6` or an `icmp6-…` reject type means IPv6.
 pub fn detect_family(text: &str) -> Family {
@@ -248,7 +122,7 @@ pub fn detect_family(text: &str) -> Family {
 
 // ---- building ----
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Builtin {
     Src,
     Dst,
@@ -260,22 +134,84 @@ enum Builtin {
     Jump,
     Goto,
     Counters,
+    /// `-v`: accepted with `-A`/`-I`, changes nothing.
+    Verbose,
+    /// `-4` / `-6`: accepted by the tool of that family, refused by the other.
+    Only(Family),
+    /// A command or an option iptables refuses in a rule (`-n`, `-x`, `--line-numbers`, `-L`, …).
+    NotInRule,
 }
 
-fn builtin(flag: &str) -> Option<Builtin> {
+/// iptables' own long options (`original_opts` in iptables 1.8.9's `iptables.c`/`ip6tables.c`), the table
+/// getopt_long matches abbreviations against before any module is loaded.
+const BASE_LONG: [(&str, Builtin); 37] = [
+    ("append", Builtin::NotInRule),
+    ("delete", Builtin::NotInRule),
+    ("check", Builtin::NotInRule),
+    ("insert", Builtin::NotInRule),
+    ("replace", Builtin::NotInRule),
+    ("list", Builtin::NotInRule),
+    ("list-rules", Builtin::NotInRule),
+    ("flush", Builtin::NotInRule),
+    ("zero", Builtin::NotInRule),
+    ("new-chain", Builtin::NotInRule),
+    ("delete-chain", Builtin::NotInRule),
+    ("rename-chain", Builtin::NotInRule),
+    ("policy", Builtin::NotInRule),
+    ("source", Builtin::Src),
+    ("destination", Builtin::Dst),
+    ("src", Builtin::Src),
+    ("dst", Builtin::Dst),
+    ("protocol", Builtin::Proto),
+    ("in-interface", Builtin::In),
+    ("jump", Builtin::Jump),
+    ("table", Builtin::NotInRule),
+    ("match", Builtin::Match),
+    ("numeric", Builtin::NotInRule),
+    ("out-interface", Builtin::Out),
+    ("verbose", Builtin::Verbose),
+    ("wait", Builtin::NotInRule),
+    ("wait-interval", Builtin::NotInRule),
+    ("exact", Builtin::NotInRule),
+    ("fragments", Builtin::Frag),
+    ("version", Builtin::NotInRule),
+    ("help", Builtin::NotInRule),
+    ("line-numbers", Builtin::NotInRule),
+    ("modprobe", Builtin::NotInRule),
+    ("set-counters", Builtin::Counters),
+    ("goto", Builtin::Goto),
+    ("ipv4", Builtin::Only(Family::V4)),
+    ("ipv6", Builtin::Only(Family::V6)),
+];
+
+/// iptables' short options (its getopt optstring).
+fn builtin_short(flag: &str) -> Option<Builtin> {
     Some(match flag {
-        "-s" | "--source" | "--src" => Builtin::Src,
-        "-d" | "--destination" | "--dst" => Builtin::Dst,
-        "-p" | "--protocol" => Builtin::Proto,
-        "-i" | "--in-interface" => Builtin::In,
-        "-o" | "--out-interface" => Builtin::Out,
-        "-f" | "--fragment" => Builtin::Frag,
-        "-m" | "--match" => Builtin::Match,
-        "-j" | "--jump" => Builtin::Jump,
-        "-g" | "--goto" => Builtin::Goto,
-        "-c" | "--set-counters" => Builtin::Counters,
+        "-s" => Builtin::Src,
+        "-d" => Builtin::Dst,
+        "-p" => Builtin::Proto,
+        "-i" => Builtin::In,
+        "-o" => Builtin::Out,
+        "-f" => Builtin::Frag,
+        "-m" => Builtin::Match,
+        "-j" => Builtin::Jump,
+        "-g" => Builtin::Goto,
+        "-c" => Builtin::Counters,
+        "-v" => Builtin::Verbose,
+        "-4" => Builtin::Only(Family::V4),
+        "-6" => Builtin::Only(Family::V6),
+        "-A" | "-C" | "-D" | "-R" | "-I" | "-L" | "-S" | "-M" | "-F" | "-Z" | "-N" | "-X"
+        | "-E" | "-P" | "-V" | "-h" | "-b" | "-w" | "-W" | "-n" | "-x" => Builtin::NotInRule,
         _ => return None,
     })
+}
+
+/// An option iptables itself defines, spelled in full (a sign that a preceding option lacks its value).
+fn builtin(flag: &str) -> Option<Builtin> {
+    match flag.strip_prefix("--") {
+        Some(long) => BASE_LONG.iter().find(|(n, _)| *n == long).map(|&(_, b)| b),
+        None => builtin_short(flag),
+    }
 }
 
 fn is_flag(t: &Token) -> bool {
@@ -284,7 +220,9 @@ fn is_flag(t: &Token) -> bool {
 
 /// A flag iptables itself defines (a sign that a preceding option lacks its value).
 fn is_builtin_flag(t: &Token) -> bool {
-    is_flag(t) && (builtin(&t.text).is_some() || split_glued(&t.text).is_some())
+    is_flag(t)
+        && (builtin(&t.text).is_some_and(|b| b != Builtin::NotInRule)
+            || split_glued(&t.text).is_some())
 }
 
 /// `-ptcp` → (`-p`, `tcp`).
@@ -296,10 +234,20 @@ fn split_glued(s: &str) -> Option<(&str, &str)> {
         return None;
     }
     let (f, v) = s.split_at(2);
-    match builtin(f)? {
-        Builtin::Frag => None,
+    match builtin_short(f)? {
+        Builtin::Frag | Builtin::Verbose | Builtin::Only(_) | Builtin::NotInRule => None,
         _ => Some((f, v)),
     }
+}
+
+/// What a flag names once getopt_long has matched it (exactly, or as an unambiguous prefix).
+enum Resolved {
+    Base(Builtin),
+    /// A loaded module's option: index into the matches (`usize::MAX`: the target) and its definition.
+    Module(usize, &'static ext::OptDef),
+    /// Several options start with the abbreviation (their full names).
+    Ambiguous(Vec<String>),
+    Unknown,
 }
 
 fn err(code: &'static str, msg: impl Into<String>, at: Span) -> Diagnostic {
@@ -311,19 +259,26 @@ struct Builder<'a> {
     rule: TypedRule,
     errs: Vec<Diagnostic>,
     seen: Vec<(Builtin, Span)>,
+    /// The loaded modules in load order (index into `rule.matches`, `usize::MAX` for the target): getopt
+    /// tries the newest module's options first.
+    loaded: Vec<usize>,
 }
 
 impl Builder<'_> {
     fn once(&mut self, b: Builtin, flag: &str, span: Span) -> bool {
-        if self.seen.iter().any(|(x, _)| *x == b) {
+        // `-j` and `-g` are one option to iptables (OPT_JUMP): a rule has one target.
+        let slot = |x: Builtin| if x == Builtin::Goto { Builtin::Jump } else { x };
+        if self.seen.iter().any(|(x, _)| slot(*x) == slot(b)) {
             let code = if matches!(b, Builtin::Jump | Builtin::Goto) {
                 "E0311"
             } else {
                 "E0306"
             };
-            let d = err(code, format!("multiple {flag} flags not allowed"), span);
+            let shown = if code == "E0311" { "-j" } else { flag };
+            let d = err(code, format!("multiple {shown} flags not allowed"), span);
             self.errs.push(if code == "E0311" {
-                d.label("a target is already given earlier in this rule")
+                d.label("a target (`-j` or `-g`) is already given earlier in this rule")
+                    .help("a rule has one target: keep either `-j TARGET` or `-g CHAIN`")
             } else {
                 d.label(format!("`{flag}` is already given earlier in this rule"))
                     .help("iptables accepts each option once per rule; split the rule or use a prefix/range")
@@ -343,21 +298,71 @@ impl Builder<'_> {
         }
     }
 
-    fn find_owner(&self, flag: &str) -> Option<(usize, &'static ext::OptDef)> {
-        // usize::MAX = the target.
-        if let Some((Target::Ext(t), _)) = &self.rule.target {
-            if let Some(d) = t.opt_def(flag) {
-                return Some((usize::MAX, d));
+    /// getopt_long's lookup of `flag` in iptables' options plus the loaded modules' options (newest module
+    /// first): an exact name wins, else a prefix of exactly one option (aliases of one option count once).
+    fn resolve(&self, flag: &str) -> Resolved {
+        let Some(name) = flag.strip_prefix("--") else {
+            return builtin_short(flag).map_or(Resolved::Unknown, Resolved::Base);
+        };
+        if name.is_empty() {
+            return Resolved::Unknown;
+        }
+        let mods: Vec<(usize, &'static ext::OptDef)> = self
+            .loaded
+            .iter()
+            .rev()
+            .filter_map(|&i| self.inst(i).map(|inst| (i, inst)))
+            .flat_map(|(i, inst)| inst.ext.opts.iter().map(move |d| (i, d)))
+            .collect();
+        if let Some(&(_, b)) = BASE_LONG.iter().find(|(n, _)| *n == name) {
+            return Resolved::Base(b);
+        }
+        if let Some(&(i, d)) = mods
+            .iter()
+            .find(|(_, d)| d.name == name || d.aliases.contains(&name))
+        {
+            return Resolved::Module(i, d);
+        }
+        let mut base: Vec<(Builtin, &str)> = Vec::new();
+        for &(n, b) in &BASE_LONG {
+            if n.starts_with(name) && !base.iter().any(|(x, _)| *x == b) {
+                base.push((b, n));
             }
         }
-        for (i, m) in self.rule.matches.iter().enumerate().rev() {
-            if let Module::Typed(inst) = m {
-                if let Some(d) = inst.opt_def(flag) {
-                    return Some((i, d));
+        let mut hits: Vec<(usize, &'static ext::OptDef, &str)> = Vec::new();
+        for &(i, d) in &mods {
+            for n in std::iter::once(&d.name).chain(d.aliases.iter()) {
+                if n.starts_with(name) && !hits.iter().any(|(j, e, _)| *j == i && e.name == d.name)
+                {
+                    hits.push((i, d, n));
                 }
             }
         }
-        None
+        match (base.as_slice(), hits.as_slice()) {
+            ([], []) => Resolved::Unknown,
+            ([(b, _)], []) => Resolved::Base(*b),
+            ([], [(i, d, _)]) => Resolved::Module(*i, d),
+            _ => Resolved::Ambiguous(
+                base.iter()
+                    .map(|(_, n)| format!("--{n}"))
+                    .chain(hits.iter().map(|(_, _, n)| format!("--{n}")))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn inst(&self, idx: usize) -> Option<&Inst> {
+        if idx == usize::MAX {
+            match &self.rule.target {
+                Some((Target::Ext(t), _)) => Some(t),
+                _ => None,
+            }
+        } else {
+            match self.rule.matches.get(idx) {
+                Some(Module::Typed(i)) => Some(i),
+                _ => None,
+            }
+        }
     }
 
     fn inst_mut(&mut self, idx: usize) -> Option<&mut Inst> {
@@ -393,8 +398,7 @@ impl Builder<'_> {
                     );
                     return;
                 }
-                let looks_name = v.bytes().any(|c| c.is_ascii_alphabetic()) && !v.contains(':') && f == Family::V4;
-                match parse_addr_any(v, f) {
+                match values::parse_addr_any(v, f) {
                     Ok(n) => {
                         let nv = Neg { value: n, negated: neg.is_some(), span };
                         if b == Builtin::Src {
@@ -403,17 +407,16 @@ impl Builder<'_> {
                             self.rule.dst = Some(nv);
                         }
                     }
-                    Err(m) => {
-                        let code = if m.contains("prefix") { "E0302" } else { "E0301" };
-                        let d = err(code, format!("{m} in `{}`", flag.text), value.span);
-                        let d = if looks_name && m.contains("numeric") {
-                            d.label("host name").help("tailwall does not resolve host names (iptables-save prints addresses); write the address, e.g. `-s 192.0.2.10`")
-                        } else if code == "E0302" {
-                            d.help("a prefix length is 0-32; a mask is dotted, e.g. /255.255.255.0")
-                        } else if f == Family::V4 && v.contains(':') {
-                            d.label("IPv6 address").help("IPv6 rules belong in ip6tables-save files")
-                        } else {
-                            d.help("write a dotted-quad IPv4 address, optionally with /LEN or /MASK, e.g. 10.0.0.0/8")
+                    Err(e) => {
+                        let code = if matches!(e, values::AddrError::BadMask(_)) { "E0302" } else { "E0301" };
+                        let d = err(code, format!("{e} in `{}`", flag.text), value.span);
+                        let d = match e {
+                            values::AddrError::Hostname(_) => d.label("host name").help("tailwall does not resolve host names (iptables-save prints addresses); write the address, e.g. `-s 192.0.2.10`"),
+                            values::AddrError::BadMask(_) if f == Family::V4 => d.help("a prefix length is 0-32 (decimal, 0x hex or 0-prefixed octal); a mask is dotted, e.g. /255.255.255.0"),
+                            values::AddrError::BadMask(_) => d.help("a prefix length is 0-128; a mask is an IPv6 address"),
+                            _ if f == Family::V4 && v.contains(':') => d.label("IPv6 address").help("IPv6 rules belong in ip6tables-save files (`# Generated by ip6tables-save` first line)"),
+                            _ if f == Family::V4 => d.help("an IPv4 address is up to four dot-separated numbers 0-255 (decimal, 0x hex or 0-prefixed octal, as iptables reads them), optionally with /LEN or /MASK"),
+                            _ => d.help("write an IPv6 address, optionally with /LEN, e.g. 2001:db8::/32"),
                         };
                         self.errs.push(d);
                     }
@@ -432,7 +435,7 @@ impl Builder<'_> {
                     self.rule.proto = Some(Neg { value: n, negated: neg.is_some(), span });
                 }
                 Err(e) => self.errs.push(err("E0303", format!("{e} in `{}`", flag.text), value.span).help(
-                    "use a protocol number 0-255, `all`, or a name from /etc/protocols such as tcp, udp, icmp, esp, ah, gre, sctp",
+                    "use a protocol number 0-255 (decimal, 0x hex or 0-prefixed octal), `all`, or a name from /etc/protocols such as tcp, udp, icmp, esp, ah, gre, sctp",
                 )),
             },
             Builtin::In | Builtin::Out => {
@@ -451,6 +454,7 @@ impl Builder<'_> {
                 self.no_neg(neg, &flag.text);
                 if let Some(e) = ext::find_match(v, f) {
                     self.rule.matches.push(Module::Typed(Inst { ext: e, given: Vec::new(), span, implicit: false }));
+                    self.loaded.push(self.rule.matches.len() - 1);
                 } else if ext::GENERIC_MATCHES.contains(&v) {
                     self.rule.matches.push(Module::Generic { name: v.to_string(), args: Vec::new(), span });
                 } else {
@@ -467,6 +471,7 @@ impl Builder<'_> {
                 } else if STANDARD_TARGETS.contains(&v) {
                     Target::Verdict(v.to_string())
                 } else if let Some(e) = ext::find_target(v, f) {
+                    self.loaded.push(usize::MAX);
                     Target::Ext(Inst { ext: e, given: Vec::new(), span, implicit: false })
                 } else if ext::GENERIC_TARGETS.contains(&v) {
                     Target::Generic { name: v.to_string(), args: Vec::new() }
@@ -478,7 +483,11 @@ impl Builder<'_> {
                 };
                 self.rule.target = Some((t, span));
             }
-            Builtin::Counters | Builtin::Frag => {}
+            Builtin::Counters
+            | Builtin::Frag
+            | Builtin::Verbose
+            | Builtin::Only(_)
+            | Builtin::NotInRule => {}
         }
     }
 }
@@ -501,6 +510,7 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
         },
         errs: Vec::new(),
         seen: Vec::new(),
+        loaded: Vec::new(),
     };
     let mut i = 0;
     while i < tokens.len() {
@@ -620,7 +630,80 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
             }
             Some(vals)
         };
-        if let Some(bi) = builtin(&flag_text) {
+        // getopt_long: an exact name or an unambiguous prefix; an unknown option first loads the match of
+        // `-p PROTO` (iptables' `load_proto`) and is looked up again.
+        let mut resolved = b.resolve(&flag_text);
+        if matches!(resolved, Resolved::Unknown | Resolved::Ambiguous(_)) {
+            if let Some(Neg {
+                value: p,
+                negated: false,
+                span: pspan,
+            }) = b.rule.proto.clone()
+            {
+                if let Some(e) = ext::implicit_match(p, place.family) {
+                    if !b.rule.matches.iter().any(|m| m.name() == e.name) {
+                        b.rule.matches.push(Module::Typed(Inst {
+                            ext: e,
+                            given: Vec::new(),
+                            span: pspan,
+                            implicit: true,
+                        }));
+                        b.loaded.push(b.rule.matches.len() - 1);
+                        let again = b.resolve(&flag_text);
+                        if matches!(again, Resolved::Unknown) {
+                            b.rule.matches.pop();
+                            b.loaded.pop();
+                        } else {
+                            resolved = again;
+                        }
+                    }
+                }
+            }
+        }
+        if let Resolved::Ambiguous(names) = &resolved {
+            b.errs.push(
+                err("E0308", format!("option `{flag_text}` is ambiguous"), tok.span)
+                    .label(format!("could be {}", names.join(", ")))
+                    .help("write more of the option's name (getopt_long accepts only an unambiguous prefix)"),
+            );
+            while i < tokens.len() && !is_flag(&tokens[i]) && !tokens[i].is("!") {
+                i += 1;
+            }
+            continue;
+        }
+        if let Resolved::Base(bi) = resolved {
+            match bi {
+                Builtin::NotInRule => {
+                    b.errs.push(
+                        err("E0308", format!("`{}` cannot be used in a rule", tok.text), tok.span)
+                            .label("a command or listing option")
+                            .help("iptables-restore refuses it with `-A`/`-I` (\"Illegal option\" or \"Can't use … with -A\")"),
+                    );
+                    while i < tokens.len() && !is_flag(&tokens[i]) && !tokens[i].is("!") {
+                        i += 1;
+                    }
+                    continue;
+                }
+                Builtin::Only(want) if want != place.family => {
+                    let tool = if place.family == Family::V4 {
+                        "iptables"
+                    } else {
+                        "ip6tables"
+                    };
+                    b.errs.push(
+                        err("E0308", format!("`{}` is refused by {tool}", tok.text), tok.span)
+                            .help(format!("{tool} is the tool of the other address family (\"This is an {} tool\")", if place.family == Family::V4 { "IPv4" } else { "IPv6" })),
+                    );
+                    continue;
+                }
+                Builtin::Verbose | Builtin::Only(_) => {
+                    if let Some(n) = neg {
+                        b.no_neg(Some(n), &tok.text);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let arity = match bi {
                 Builtin::Frag => 0,
                 Builtin::Counters => {
@@ -641,6 +724,23 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
                 .last()
                 .map(|v| start.join(v.span))
                 .unwrap_or(start.join(tok.span));
+            let canonical = match bi {
+                Builtin::Src => "-s",
+                Builtin::Dst => "-d",
+                Builtin::Proto => "-p",
+                Builtin::In => "-i",
+                Builtin::Out => "-o",
+                Builtin::Frag => "-f",
+                Builtin::Match => "-m",
+                Builtin::Jump => "-j",
+                Builtin::Goto => "-g",
+                _ => "-c",
+            };
+            let flag_text = if flag_text.starts_with("--") {
+                flag_text.clone()
+            } else {
+                canonical.to_string()
+            };
             if bi != Builtin::Match && !b.once(bi, &flag_text, span) {
                 continue;
             }
@@ -693,29 +793,10 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
             continue;
         }
         // A module option.
-        let mut owner = b.find_owner(&flag_text);
-        if owner.is_none() {
-            if let Some(Neg {
-                value: p,
-                negated: false,
-                span: pspan,
-            }) = b.rule.proto.clone()
-            {
-                if let Some(e) = ext::implicit_match(p, place.family) {
-                    if e.opts.iter().any(|d| d.is(&flag_text))
-                        && !b.rule.matches.iter().any(|m| m.name() == e.name)
-                    {
-                        b.rule.matches.push(Module::Typed(Inst {
-                            ext: e,
-                            given: Vec::new(),
-                            span: pspan,
-                            implicit: true,
-                        }));
-                        owner = b.find_owner(&flag_text);
-                    }
-                }
-            }
-        }
+        let owner = match resolved {
+            Resolved::Module(idx, def) => Some((idx, def)),
+            _ => None,
+        };
         let Some((idx, def)) = owner else {
             // Options of a module kept verbatim.
             let generic_open = matches!(b.rule.matches.last(), Some(Module::Generic { .. }))
@@ -798,7 +879,17 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
             continue;
         }
         let args: Vec<&str> = vals.iter().map(|v| v.text.as_str()).collect();
-        match (def.parse)(&args, place.family) {
+        let rule_proto = b
+            .rule
+            .proto
+            .as_ref()
+            .filter(|p| !p.negated)
+            .map_or(0, |p| p.value);
+        let parsed = match def.parse_in_rule {
+            Some(f) => f(&args, place.family, rule_proto),
+            None => (def.parse)(&args, place.family),
+        };
+        match parsed {
             Ok(val) => {
                 if let Some(inst) = b.inst_mut(idx) {
                     if !def.multi && inst.has(def.name) {
@@ -820,10 +911,10 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
                 let at = vals.first().map(|v| v.span).unwrap_or(tok.span);
                 let mut d = err(code, format!("{msg} in `{flag_text}`"), at);
                 d = match code {
-                    "E0304" if msg.contains("service name") => d.label("service name").help(
-                        "tailwall does not read /etc/services; write the port number, e.g. `--dport 22`",
-                    ),
-                    "E0304" => d.help("a port spec is N, A:B, :B or A: with ports 0-65535"),
+                    "E0304" => d.help(format!(
+                        "a port spec is N, A:B, :B or A: with ports 0-65535 (decimal, 0x hex or 0-prefixed octal) or service names from {}",
+                        values::SERVICES_DB
+                    )),
                     "E0305" => d.help("write the smaller value first, e.g. 1000:2000"),
                     "E0309" => d.help("shorten the comment"),
                     _ => d,
@@ -939,82 +1030,6 @@ fn finish(mut b: Builder) -> Result<TypedRule, Vec<Diagnostic>> {
             .sort_by_key(|d| d.span.map(|s| s.start).unwrap_or(u32::MAX));
         Err(b.errs)
     }
-}
-
-// ---- printing ----
-
-/// Print free text the way iptables-save prints module arguments it keeps verbatim.
-fn raw_arg(out: &mut String, t: &Token) {
-    out.push(' ');
-    if t.text.is_empty() || t.text.contains([' ', '\t', '"', '\\']) {
-        let mut s = String::new();
-        ext::save_string(&mut s, &t.text);
-        out.push_str(s.trim_start());
-    } else {
-        out.push_str(&t.text);
-    }
-}
-
-/// The rule as iptables-save prints it: `-A CHAIN` then `-s -d -i -o -p -f`, the matches in order, the
-/// target.
-pub fn save_rule(chain: &str, r: &TypedRule) -> String {
-    let mut out = format!("-A {chain}");
-    for (flag, a) in [("-s", &r.src), ("-d", &r.dst)] {
-        if let Some(a) = a {
-            if !a.value.is_any() || a.negated {
-                if a.negated {
-                    out.push_str(" !");
-                }
-                out.push_str(&format!(" {flag} {}", fmt_addr(&a.value)));
-            }
-        }
-    }
-    for (flag, i) in [("-i", &r.in_iface), ("-o", &r.out_iface)] {
-        if let Some(i) = i {
-            if i.value != "+" || i.negated {
-                if i.negated {
-                    out.push_str(" !");
-                }
-                out.push_str(&format!(" {flag} {}", i.value));
-            }
-        }
-    }
-    if let Some(p) = &r.proto {
-        if p.value != 0 {
-            if p.negated {
-                out.push_str(" !");
-            }
-            out.push_str(&format!(" -p {}", proto_save_name(p.value)));
-        }
-    }
-    if let Some(f) = &r.fragment {
-        if f.negated {
-            out.push_str(" !");
-        }
-        out.push_str(" -f");
-    }
-    for m in &r.matches {
-        out.push_str(" -m ");
-        out.push_str(m.name());
-        match m {
-            Module::Typed(i) => (i.ext.save)(i, &mut out),
-            Module::Generic { args, .. } => args.iter().for_each(|a| raw_arg(&mut out, a)),
-        }
-    }
-    match r.target.as_ref().map(|t| &t.0) {
-        None => {}
-        Some(Target::Verdict(v) | Target::Jump(v)) => out.push_str(&format!(" -j {v}")),
-        Some(Target::Goto(c)) => out.push_str(&format!(" -g {c}")),
-        Some(Target::Ext(i)) => {
-            out.push_str(&format!(" -j {}", i.ext.name));
-            (i.ext.save)(i, &mut out);
-        }
-        Some(Target::Generic { name, args }) => {
-            out.push_str(&format!(" -j {name}"));
-            args.iter().for_each(|a| raw_arg(&mut out, a));
-        }
-    }
-    out
 }
 
 /// Keep an option of a verbatim module as written: its `!` (if any) and the token, growing `span`.

@@ -1,32 +1,206 @@
-//! Typed values of the options tailwall understands: IPv4 address specs (`-s`/`-d`), protocols (`-p`) and
-//! port specs (`--sport`/`--dport`), parsed the way iptables' libxtables parses them, minus name lookups
-//! (hostnames, `/etc/services`), which depend on the machine and are rejected with a hint.
-use std::net::Ipv4Addr;
+//! The values of iptables options, parsed exactly as libxtables parses them: numbers (`strtoul` with base 0:
+//! decimal, `0x` hex, leading-`0` octal — `022` is 18), IPv4/IPv6 addresses with their masks, protocols and
+//! ports (numbers or service names). The layer below both the rule builder ([`super::rule`]) and the
+//! extension registry ([`super::ext`]); it imports neither.
+//!
+//! Deliberate differences from iptables: host names are not resolved (iptables asks DNS; the result would
+//! depend on the machine and the moment), so an address that is not numeric is a located error; service
+//! names are resolved in the services database tailwall embeds ([`SERVICES_DB`], Debian netbase 6.4's
+//! `/etc/services`), not the machine's, so a ruleset means the same on every machine.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 
-/// `-s`/`-d` value: an address and a prefix length, exactly as written (host bits may be set; see
-/// [`AddrSpec::network`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddrSpec {
-    pub addr: Ipv4Addr,
-    pub len: u8,
-}
+pub use crate::ir::Family;
 
-impl AddrSpec {
-    /// The network iptables stores: the address with host bits cleared.
-    pub fn network(self) -> u32 {
-        u32::from(self.addr) & prefix_mask(self.len)
-    }
-    /// The address as written has bits set below the prefix (iptables masks them silently).
-    pub fn has_host_bits(self) -> bool {
-        self.network() != u32::from(self.addr)
-    }
-}
-
-fn prefix_mask(len: u8) -> u32 {
-    if len == 0 {
-        0
+/// libxtables' `xtables_strtoul` with base 0: optional leading blanks and `+`, then `0x`/`0X` and hex
+/// digits, `0` and octal digits, or decimal digits; the whole text must be consumed; at most `max`. `-` is
+/// refused (strtoul would wrap it). `None` for anything else (`0080`, `0x`, ``, `1e3`, overflow).
+pub fn strtoul(s: &str, max: u64) -> Option<u64> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
     } else {
-        u32::MAX << (32 - len as u32)
+        (t, 10)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| (b as char).is_digit(radix)) {
+        return None;
+    }
+    let v = u64::from_str_radix(digits, radix).ok()?;
+    (v <= max).then_some(v)
+}
+
+/// An address with its mask (host bits cleared, as the kernel stores it): the value of `-s`/`-d` and of
+/// every address option of the extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpNet {
+    V4 { addr: Ipv4Addr, mask: u32 },
+    V6 { addr: Ipv6Addr, mask: u128 },
+}
+
+/// The IPv4 netmask of a prefix length (`len` 0-32): the one place the mask is computed.
+pub fn mask_v4(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
+}
+
+/// The IPv6 netmask of a prefix length (`len` 0-128).
+pub fn mask_v6(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
+}
+
+impl IpNet {
+    /// Prefix length when the mask is contiguous.
+    pub fn prefix_len(&self) -> Option<u8> {
+        match *self {
+            IpNet::V4 { mask, .. } => {
+                let l = mask.leading_ones() as u8;
+                (mask_v4(l) == mask).then_some(l)
+            }
+            IpNet::V6 { mask, .. } => {
+                let l = mask.leading_ones() as u8;
+                (mask_v6(l) == mask).then_some(l)
+            }
+        }
+    }
+    /// Matches every address (mask 0).
+    pub fn is_any(&self) -> bool {
+        match *self {
+            IpNet::V4 { mask, .. } => mask == 0,
+            IpNet::V6 { mask, .. } => mask == 0,
+        }
+    }
+}
+
+/// Why an address did not parse; `Display` is the diagnostic's message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddrError {
+    #[error("`{0}` is not a numeric address (host names are not resolved)")]
+    Hostname(String),
+    #[error("invalid {family} address `{text}`")]
+    BadAddress { family: &'static str, text: String },
+    #[error("invalid prefix length or mask `{0}`")]
+    BadMask(String),
+}
+
+/// libxtables' `__numeric_to_ipaddr`: up to four dot-separated `strtoul` base-0 bytes; an address with
+/// fewer parts is completed with zeros (`10.1` is 10.1.0.0), a mask needs all four. The text is cut to 19
+/// bytes first, as libxtables copies it into a 20-byte buffer.
+pub fn numeric_ipv4(s: &str, is_mask: bool) -> Option<Ipv4Addr> {
+    let s = s.get(..s.len().min(19)).unwrap_or(s);
+    let mut octets = [0u8; 4];
+    let mut parts = s.splitn(4, '.');
+    for (i, o) in octets.iter_mut().enumerate() {
+        let Some(p) = parts.next() else {
+            return (!is_mask && i > 0).then(|| Ipv4Addr::from(octets));
+        };
+        *o = strtoul(p, 255)? as u8;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// A numeric address of the family (`inet_pton` for IPv6, [`numeric_ipv4`] for IPv4).
+pub fn parse_ip(s: &str, f: Family) -> Option<IpAddr> {
+    match f {
+        Family::V4 => numeric_ipv4(s, false).map(IpAddr::V4),
+        Family::V6 => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+    }
+}
+
+/// An address as iptables-save prints it.
+pub fn fmt_ip(a: IpAddr) -> String {
+    a.to_string()
+}
+
+/// `ADDR[/LEN|/MASK]` as `xtables_ipparse_any`/`xtables_ip6parse_any` read it: the mask after the last
+/// `/` is a dotted (or IPv6) mask or a base-0 prefix length; mask 0 ignores the address (`any/0`); host
+/// bits are cleared.
+pub fn parse_addr_any(s: &str, f: Family) -> Result<IpNet, AddrError> {
+    let (host, mask) = match s.rsplit_once('/') {
+        Some((h, m)) => (h, Some(m)),
+        None => (s, None),
+    };
+    let bad_mask = || AddrError::BadMask(mask.unwrap_or_default().to_string());
+    let looks_name = |h: &str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+            && h.bytes().any(|b| b.is_ascii_alphabetic())
+    };
+    match f {
+        Family::V4 => {
+            let m = match mask {
+                None => u32::MAX,
+                Some(m) => match numeric_ipv4(m, true) {
+                    Some(a) => u32::from(a),
+                    None => mask_v4(strtoul(m, 32).ok_or_else(bad_mask)? as u8),
+                },
+            };
+            if m == 0 {
+                return Ok(IpNet::V4 {
+                    addr: Ipv4Addr::UNSPECIFIED,
+                    mask: 0,
+                });
+            }
+            let addr = numeric_ipv4(host, false).ok_or_else(|| {
+                if looks_name(host) && !host.contains(':') {
+                    AddrError::Hostname(host.to_string())
+                } else {
+                    AddrError::BadAddress {
+                        family: "IPv4",
+                        text: host.to_string(),
+                    }
+                }
+            })?;
+            Ok(IpNet::V4 {
+                addr: Ipv4Addr::from(u32::from(addr) & m),
+                mask: m,
+            })
+        }
+        Family::V6 => {
+            let m = match mask {
+                None => u128::MAX,
+                Some(m) => match m.parse::<Ipv6Addr>() {
+                    Ok(a) => u128::from(a),
+                    Err(_) => mask_v6(strtoul(m, 128).ok_or_else(bad_mask)? as u8),
+                },
+            };
+            if m == 0 {
+                return Ok(IpNet::V6 {
+                    addr: Ipv6Addr::UNSPECIFIED,
+                    mask: 0,
+                });
+            }
+            let addr: Ipv6Addr = host.parse().map_err(|_| {
+                if looks_name(host) {
+                    AddrError::Hostname(host.to_string())
+                } else {
+                    AddrError::BadAddress {
+                        family: "IPv6",
+                        text: host.to_string(),
+                    }
+                }
+            })?;
+            Ok(IpNet::V6 {
+                addr: Ipv6Addr::from(u128::from(addr) & m),
+                mask: m,
+            })
+        }
+    }
+}
+
+/// `addr/len`, or `addr/mask` for a non-contiguous mask (iptables-save's form).
+pub fn fmt_addr(n: &IpNet) -> String {
+    match (n, n.prefix_len()) {
+        (IpNet::V4 { addr, .. }, Some(l)) => format!("{addr}/{l}"),
+        (IpNet::V4 { addr, mask }, None) => format!("{addr}/{}", Ipv4Addr::from(*mask)),
+        (IpNet::V6 { addr, .. }, Some(l)) => format!("{addr}/{l}"),
+        (IpNet::V6 { addr, mask }, None) => format!("{addr}/{}", Ipv6Addr::from(*mask)),
     }
 }
 
@@ -112,124 +286,28 @@ pub const PROTO_NAMES: [(&str, u8); 64] = [
     ("mh", 135),
 ];
 
-/// `--sport`/`--dport` value: an inclusive range (`lo == hi` for a single port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortSpec {
-    pub lo: u16,
-    pub hi: u16,
-}
-
-/// Why a value could not be parsed. Each variant maps to one diagnostic code in `lower`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ValueError {
-    #[error("`{0}` is not a numeric IPv4 address")]
-    Hostname(String),
-    #[error("invalid IPv4 address `{0}`")]
-    BadAddress(String),
-    #[error("address lists (`{0}`) are not supported yet")]
-    AddressList(String),
-    #[error("invalid prefix length or mask `{0}`")]
-    BadMask(String),
-    #[error("non-contiguous netmask `{0}` is not supported yet")]
-    NonContiguousMask(String),
-    #[error("unknown protocol `{0}`")]
-    BadProto(String),
-    #[error("invalid port `{0}`")]
-    BadPort(String),
-    #[error("port `{0}` is a service name")]
-    ServiceName(String),
-    #[error("port `{0}` is out of range (0-65535)")]
-    PortOutOfRange(String),
-    #[error("invalid portrange (min > max): `{0}`")]
-    PortRangeReversed(String),
-}
-
-/// Exactly four decimal octets.
-pub fn parse_dotted(s: &str) -> Option<Ipv4Addr> {
-    // Exactly four decimal octets: iptables-save always prints this form; shorter inet_aton forms are
-    // ambiguous to readers and rejected.
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    for (o, p) in octets.iter_mut().zip(parts) {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *o = p.parse().ok()?;
-    }
-    Some(Ipv4Addr::from(octets))
-}
-
-/// Parse `a.b.c.d`, `a.b.c.d/len` or `a.b.c.d/m.m.m.m`.
-pub fn parse_addr(s: &str) -> Result<AddrSpec, ValueError> {
-    if s.contains(',') {
-        return Err(ValueError::AddressList(s.to_string()));
-    }
-    let (host, mask) = match s.split_once('/') {
-        Some((h, m)) => (h, Some(m)),
-        None => (s, None),
-    };
-    let addr = match parse_dotted(host) {
-        Some(a) => a,
-        None => {
-            let looks_numeric = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-            let looks_name = !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                && host.bytes().any(|b| b.is_ascii_alphabetic());
-            return Err(if looks_name && !looks_numeric {
-                ValueError::Hostname(host.to_string())
-            } else {
-                ValueError::BadAddress(s.to_string())
-            });
-        }
-    };
-    let len = match mask {
-        None => 32,
-        Some(m) if !m.is_empty() && m.len() <= 2 && m.bytes().all(|b| b.is_ascii_digit()) => {
-            let len: u8 = m.parse().map_err(|_| ValueError::BadMask(m.to_string()))?;
-            if len > 32 {
-                return Err(ValueError::BadMask(m.to_string()));
-            }
-            len
-        }
-        Some(m) => {
-            let mask = parse_dotted(m).ok_or_else(|| ValueError::BadMask(m.to_string()))?;
-            let bits = u32::from(mask);
-            let len = bits.leading_ones();
-            if prefix_mask(len as u8) != bits {
-                return Err(ValueError::NonContiguousMask(m.to_string()));
-            }
-            len as u8
-        }
-    };
-    Ok(AddrSpec { addr, len })
-}
-
-/// Parse a `-p` value: a number 0-255 or a protocol name (case-insensitive, as iptables lowercases it).
-pub fn parse_proto(s: &str) -> Result<Proto, ValueError> {
+/// Parse a `-p` value as `xtables_parse_protocol` does after iptables lowercased it: a base-0 number
+/// 0-255, `all`, or a protocol name.
+pub fn parse_proto(s: &str) -> Result<Proto, String> {
     let lower = s.to_ascii_lowercase();
+    if let Some(n) = strtoul(&lower, 255) {
+        return Ok(if n == 0 {
+            Proto::All
+        } else {
+            Proto::Number(n as u8)
+        });
+    }
     if lower == "all" {
         return Ok(Proto::All);
-    }
-    if !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit()) {
-        return match lower.parse::<u8>() {
-            Ok(0) => Ok(Proto::All),
-            Ok(n) => Ok(Proto::Number(n)),
-            Err(_) => Err(ValueError::BadProto(s.to_string())),
-        };
     }
     match PROTO_NAMES.iter().find(|(n, _)| *n == lower) {
         Some((_, 0)) => Ok(Proto::All),
         Some(&(_, n)) => Ok(Proto::Number(n)),
-        None => Err(ValueError::BadProto(s.to_string())),
+        None => Err(format!("unknown protocol `{s}`")),
     }
 }
 
-/// The name iptables-save prints for a protocol number, if it has one.
+/// The name netbase's `/etc/protocols` gives a protocol number, if it has one.
 pub fn proto_name(n: u8) -> Option<&'static str> {
     PROTO_NAMES
         .iter()
@@ -237,46 +315,103 @@ pub fn proto_name(n: u8) -> Option<&'static str> {
         .map(|&(name, _)| name)
 }
 
-fn parse_port(s: &str, whole: &str) -> Result<u16, ValueError> {
-    if s.is_empty() {
-        return Err(ValueError::BadPort(whole.to_string()));
+/// The protocol name iptables-save prints (as iptables 1.8.11 prints them).
+pub fn proto_save_name(n: u8) -> String {
+    match n {
+        135 => "mobility-header".into(),
+        58 => "ipv6-icmp".into(),
+        _ => proto_name(n)
+            .filter(|&s| s != "ip" && s != "hopopt")
+            .map(str::to_string)
+            .unwrap_or_else(|| n.to_string()),
     }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return match s.parse::<u32>() {
-            Ok(n) if n <= 65535 => Ok(n as u16),
-            _ => Err(ValueError::PortOutOfRange(s.to_string())),
-        };
-    }
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && s.bytes().any(|b| b.is_ascii_alphabetic())
-    {
-        return Err(ValueError::ServiceName(s.to_string()));
-    }
-    Err(ValueError::BadPort(whole.to_string()))
 }
 
-/// Parse `N`, `a:b`, `:b` (= `0:b`) or `a:` (= `a:65535`).
-pub fn parse_ports(s: &str) -> Result<PortSpec, ValueError> {
-    match s.split_once(':') {
-        None => {
-            let p = parse_port(s, s)?;
-            Ok(PortSpec { lo: p, hi: p })
-        }
-        Some((a, b)) => {
-            if b.contains(':') {
-                return Err(ValueError::BadPort(s.to_string()));
-            }
-            let lo = if a.is_empty() { 0 } else { parse_port(a, s)? };
-            let hi = if b.is_empty() {
-                65535
-            } else {
-                parse_port(b, s)?
+/// Where service names are looked up: Debian netbase 6.4's `/etc/services`, embedded at build time
+/// (`compiler/data/services`), so a ruleset's meaning does not depend on the machine.
+pub const SERVICES_DB: &str = "netbase 6.4 /etc/services (embedded)";
+
+/// (name or alias, port, protocol) of every line of the embedded services database, in file order.
+fn services() -> &'static [(String, u16, String)] {
+    static DB: OnceLock<Vec<(String, u16, String)>> = OnceLock::new();
+    DB.get_or_init(|| {
+        let mut out = Vec::new();
+        for line in include_str!("../../../data/services").lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(pp)) = (words.next(), words.next()) else {
+                continue;
             };
-            if lo > hi {
-                return Err(ValueError::PortRangeReversed(s.to_string()));
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            for n in std::iter::once(name).chain(words) {
+                out.push((n.to_string(), port, proto.to_string()));
             }
-            Ok(PortSpec { lo, hi })
+        }
+        out
+    })
+}
+
+/// `getservbyname(name, proto)` over [`SERVICES_DB`]: the first entry with that name or alias (exact,
+/// case-sensitive) and, when given, that protocol.
+pub fn service_port(name: &str, proto: Option<&str>) -> Option<u16> {
+    services()
+        .iter()
+        .find(|(n, _, p)| n == name && proto.is_none_or(|want| want == p))
+        .map(|&(_, port, _)| port)
+}
+
+/// The services-database protocol name of an IP protocol number (the ones that have ports).
+pub fn port_proto_name(proto: u8) -> Option<&'static str> {
+    match proto {
+        6 => Some("tcp"),
+        17 => Some("udp"),
+        33 => Some("dccp"),
+        132 => Some("sctp"),
+        136 => Some("udplite"),
+        _ => None,
+    }
+}
+
+/// `xtables_parse_port`: a base-0 number 0-65535, else a service name of `proto` (any protocol when
+/// `None`). The error is the diagnostic's message.
+pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
+    if let Some(n) = strtoul(s, 65535) {
+        return Ok(n as u16);
+    }
+    service_port(s, proto).ok_or_else(|| {
+        let numeric = s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'x' || b == b'X');
+        if numeric && !s.is_empty() {
+            format!("invalid port `{s}` (a number 0-65535: decimal, 0x hex or 0-prefixed octal)")
+        } else {
+            format!(
+                "invalid port/service `{s}`: not a number 0-65535 and not a{} service in {SERVICES_DB}",
+                proto.map(|p| format!(" {p}")).unwrap_or_default()
+            )
+        }
+    })
+}
+
+/// The tcp/udp/sctp/dccp modules' `--sport`/`--dport`: `N`, `A:B`, `:B` (from 0), `A:` (to 65535); the
+/// error is `(code, message)`: `E0305` for min > max, else `E0304`.
+pub fn parse_port_range(
+    s: &str,
+    proto: Option<&str>,
+) -> Result<(u16, u16), (&'static str, String)> {
+    let p = |x: &str| parse_port(x, proto).map_err(|m| ("E0304", m));
+    match s.split_once(':') {
+        None => p(s).map(|v| (v, v)),
+        Some((a, b)) => {
+            let lo = if a.is_empty() { 0 } else { p(a)? };
+            let hi = if b.is_empty() { 65535 } else { p(b)? };
+            if lo > hi {
+                return Err(("E0305", format!("invalid port range `{s}` (min > max)")));
+            }
+            Ok((lo, hi))
         }
     }
 }
@@ -285,136 +420,112 @@ pub fn parse_ports(s: &str) -> Result<PortSpec, ValueError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn addr_parses_plain_cidr_and_mask() {
-        assert_eq!(
-            parse_addr("10.1.2.3").unwrap(),
-            AddrSpec {
-                addr: Ipv4Addr::new(10, 1, 2, 3),
-                len: 32
-            }
-        );
-        assert_eq!(parse_addr("10.0.0.0/8").unwrap().len, 8);
-        assert_eq!(parse_addr("0.0.0.0/0").unwrap().len, 0);
-        assert_eq!(parse_addr("192.168.1.0/255.255.255.0").unwrap().len, 24);
-        assert_eq!(parse_addr("1.2.3.4/255.255.255.255").unwrap().len, 32);
-        assert_eq!(parse_addr("1.2.3.4/0.0.0.0").unwrap().len, 0);
+    fn v4(s: &str) -> Result<String, AddrError> {
+        parse_addr_any(s, Family::V4).map(|n| fmt_addr(&n))
     }
 
     #[test]
-    fn addr_host_bits_are_reported_and_masked() {
-        let a = parse_addr("10.1.2.3/8").unwrap();
-        assert!(a.has_host_bits());
-        assert_eq!(Ipv4Addr::from(a.network()), Ipv4Addr::new(10, 0, 0, 0));
-        assert!(!parse_addr("10.0.0.0/8").unwrap().has_host_bits());
-        assert_eq!(parse_addr("255.255.255.255/0").unwrap().network(), 0);
+    fn strtoul_reads_base_zero() {
+        assert_eq!(strtoul("22", 65535), Some(22));
+        assert_eq!(strtoul("022", 65535), Some(18));
+        assert_eq!(strtoul("0x50", 65535), Some(80));
+        assert_eq!(strtoul("0X1f", 65535), Some(31));
+        assert_eq!(strtoul("0", 65535), Some(0));
+        assert_eq!(strtoul("+7", 65535), Some(7));
+        assert_eq!(strtoul("0080", 65535), None);
+        assert_eq!(strtoul("099", 65535), None);
+        assert_eq!(strtoul("0x", 65535), None);
+        assert_eq!(strtoul("-1", 65535), None);
+        assert_eq!(strtoul("", 65535), None);
+        assert_eq!(strtoul("65536", 65535), None);
+        assert_eq!(strtoul("99999999999999999999999", u64::MAX), None);
     }
 
     #[test]
-    fn addr_rejects_bad_forms() {
+    fn addresses_follow_libxtables() {
+        assert_eq!(v4("192.168.001.010").unwrap(), "192.168.1.8/32");
+        assert_eq!(v4("0x0a.0.0.1").unwrap(), "10.0.0.1/32");
+        assert_eq!(v4("10.1").unwrap(), "10.1.0.0/32");
+        assert_eq!(v4("10").unwrap(), "10.0.0.0/32");
+        assert_eq!(v4("10.1.2.3/8").unwrap(), "10.0.0.0/8");
+        assert_eq!(v4("10.0.0.0/010").unwrap(), "10.0.0.0/8");
+        assert_eq!(v4("10.0.0.0/0x18").unwrap(), "10.0.0.0/24");
+        assert_eq!(v4("10.0.0.0/255.255.0.0").unwrap(), "10.0.0.0/16");
+        assert_eq!(v4("10.0.0.0/255.0.255.0").unwrap(), "10.0.0.0/255.0.255.0");
+        assert_eq!(v4("anything/0").unwrap(), "0.0.0.0/0");
         assert!(matches!(
-            parse_addr("example.com"),
-            Err(ValueError::Hostname(_))
+            v4("10.000.000.099"),
+            Err(AddrError::BadAddress { .. })
         ));
         assert!(matches!(
-            parse_addr("localhost"),
-            Err(ValueError::Hostname(_))
+            v4("0080.1.1.1"),
+            Err(AddrError::BadAddress { .. })
         ));
-        assert!(matches!(
-            parse_addr("10.0.0"),
-            Err(ValueError::BadAddress(_))
-        ));
-        assert!(matches!(
-            parse_addr("256.1.1.1"),
-            Err(ValueError::BadAddress(_))
-        ));
-        assert!(matches!(parse_addr("::1"), Err(ValueError::BadAddress(_))));
-        assert!(matches!(
-            parse_addr("1.2.3.4/33"),
-            Err(ValueError::BadMask(_))
-        ));
-        assert!(matches!(
-            parse_addr("1.2.3.4/"),
-            Err(ValueError::BadMask(_))
-        ));
-        assert!(matches!(
-            parse_addr("1.2.3.4/255.0.255.0"),
-            Err(ValueError::NonContiguousMask(_))
-        ));
-        assert!(matches!(
-            parse_addr("1.1.1.1,2.2.2.2"),
-            Err(ValueError::AddressList(_))
-        ));
+        assert!(matches!(v4("256.1.1.1"), Err(AddrError::BadAddress { .. })));
+        assert!(matches!(v4("1.2.3.4.5"), Err(AddrError::BadAddress { .. })));
+        assert!(matches!(v4("example.com"), Err(AddrError::Hostname(_))));
+        assert!(matches!(v4("1.2.3.4/33"), Err(AddrError::BadMask(_))));
+        assert!(matches!(v4("1.2.3.4/"), Err(AddrError::BadMask(_))));
+        assert!(matches!(v4("1.2.3.4/255.255"), Err(AddrError::BadMask(_))));
+        let six = |s| parse_addr_any(s, Family::V6).map(|n| fmt_addr(&n));
+        assert_eq!(six("2001:db8::1/0x20").unwrap(), "2001:db8::/32");
+        assert_eq!(six("::1").unwrap(), "::1/128");
+        assert!(six("2001:db8::/129").is_err());
     }
 
     #[test]
-    fn proto_parses_names_numbers_and_all() {
+    fn masks_are_computed_in_one_place() {
+        assert_eq!(mask_v4(0), 0);
+        assert_eq!(mask_v4(8), 0xff00_0000);
+        assert_eq!(mask_v4(32), u32::MAX);
+        assert_eq!(mask_v6(0), 0);
+        assert_eq!(mask_v6(128), u128::MAX);
+    }
+
+    #[test]
+    fn protocols_are_numbers_or_names() {
         assert_eq!(parse_proto("tcp"), Ok(Proto::Number(6)));
         assert_eq!(parse_proto("TCP"), Ok(Proto::Number(6)));
-        assert_eq!(parse_proto("17"), Ok(Proto::Number(17)));
+        assert_eq!(parse_proto("0x11"), Ok(Proto::Number(17)));
+        assert_eq!(parse_proto("06"), Ok(Proto::Number(6)));
         assert_eq!(parse_proto("all"), Ok(Proto::All));
         assert_eq!(parse_proto("0"), Ok(Proto::All));
-        assert_eq!(parse_proto("255"), Ok(Proto::Number(255)));
-        assert_eq!(parse_proto("gre"), Ok(Proto::Number(47)));
         assert_eq!(parse_proto("ipip"), Ok(Proto::Number(94)));
-        assert_eq!(parse_proto("ipencap"), Ok(Proto::Number(4)));
-        assert_eq!(parse_proto("IPv6-ICMP"), Ok(Proto::Number(58)));
         assert_eq!(parse_proto("icmpv6"), Ok(Proto::Number(58)));
-        assert_eq!(parse_proto("mobility-header"), Ok(Proto::Number(135)));
         assert_eq!(parse_proto("ip"), Ok(Proto::All));
         assert!(parse_proto("256").is_err());
         assert!(parse_proto("tcpx").is_err());
         assert!(parse_proto("").is_err());
-        assert_eq!(proto_name(6), Some("tcp"));
+        assert_eq!(proto_save_name(58), "ipv6-icmp");
     }
 
     #[test]
-    fn ports_parse_single_ranges_and_open_ranges() {
-        assert_eq!(parse_ports("22"), Ok(PortSpec { lo: 22, hi: 22 }));
+    fn ports_are_numbers_or_services() {
+        assert_eq!(parse_port_range("22", Some("tcp")), Ok((22, 22)));
+        assert_eq!(parse_port_range("022", Some("tcp")), Ok((18, 18)));
+        assert_eq!(parse_port_range("0x50", Some("tcp")), Ok((80, 80)));
+        assert_eq!(parse_port_range("ssh", Some("tcp")), Ok((22, 22)));
+        assert_eq!(parse_port_range("ssh:https", Some("tcp")), Ok((22, 443)));
+        assert_eq!(parse_port_range(":1023", Some("tcp")), Ok((0, 1023)));
+        assert_eq!(parse_port_range("1024:", Some("tcp")), Ok((1024, 65535)));
+        assert_eq!(parse_port_range(":", Some("tcp")), Ok((0, 65535)));
         assert_eq!(
-            parse_ports("1000:2000"),
-            Ok(PortSpec { lo: 1000, hi: 2000 })
+            parse_port_range("0080", Some("tcp")).unwrap_err().0,
+            "E0304"
         );
-        assert_eq!(parse_ports(":1023"), Ok(PortSpec { lo: 0, hi: 1023 }));
+        assert_eq!(parse_port_range("2:1", Some("tcp")).unwrap_err().0, "E0305");
         assert_eq!(
-            parse_ports("1024:"),
-            Ok(PortSpec {
-                lo: 1024,
-                hi: 65535
-            })
+            parse_port_range("1:2:3", Some("tcp")).unwrap_err().0,
+            "E0304"
         );
-        assert_eq!(parse_ports(":"), Ok(PortSpec { lo: 0, hi: 65535 }));
-        assert_eq!(parse_ports("0"), Ok(PortSpec { lo: 0, hi: 0 }));
         assert_eq!(
-            parse_ports("65535"),
-            Ok(PortSpec {
-                lo: 65535,
-                hi: 65535
-            })
+            parse_port_range("65536", Some("tcp")).unwrap_err().0,
+            "E0304"
         );
-    }
-
-    #[test]
-    fn ports_reject_bad_values() {
-        assert!(matches!(
-            parse_ports("65536"),
-            Err(ValueError::PortOutOfRange(_))
-        ));
-        assert!(matches!(
-            parse_ports("2000:1000"),
-            Err(ValueError::PortRangeReversed(_))
-        ));
-        assert!(matches!(
-            parse_ports("ssh"),
-            Err(ValueError::ServiceName(_))
-        ));
-        assert!(matches!(
-            parse_ports("1:ssh"),
-            Err(ValueError::ServiceName(_))
-        ));
-        assert!(matches!(parse_ports("22,80"), Err(ValueError::BadPort(_))));
-        assert!(matches!(parse_ports("1:2:3"), Err(ValueError::BadPort(_))));
-        assert!(matches!(parse_ports(""), Err(ValueError::BadPort(_))));
-        assert!(matches!(parse_ports("-1"), Err(ValueError::BadPort(_))));
+        // netbase lists ssh for tcp only; domain for both.
+        assert!(parse_port("ssh", Some("udp")).is_err());
+        assert_eq!(parse_port("domain", Some("udp")), Ok(53));
+        assert_eq!(parse_port("ssh", None), Ok(22));
+        assert!(parse_port("SSH", Some("tcp")).is_err());
     }
 }

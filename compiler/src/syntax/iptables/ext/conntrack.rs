@@ -1,7 +1,7 @@
 //! `-m state --state LIST` and `-m conntrack --ctstate/--ctproto/--ctorig*/--ctrepl*/--ctstatus/--ctexpire/
 //! --ctdir` (libxt_state, libxt_conntrack revision 3).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_addr, parse_addr_any};
+use crate::syntax::iptables::values::{fmt_addr, parse_addr_any};
 
 pub const STATES: [(&str, u32); 7] = [
     ("INVALID", 1),
@@ -45,7 +45,7 @@ fn parse_proto(a: &[&str], _: Family) -> Result<Val, ValErr> {
     }
 }
 fn parse_addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
-    let n = parse_addr_any(a[0], f).map_err(|e| ("E0301", e))?;
+    let n = parse_addr_any(a[0], f).map_err(|e| ("E0301", e.to_string()))?;
     // A host address is printed without its full-length prefix.
     let full = matches!(n.prefix_len(), Some(32) if f == Family::V4)
         || matches!(n.prefix_len(), Some(128) if f == Family::V6);

@@ -24,8 +24,8 @@ fn option(a: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 
 static OPTS: [OptDef; 4] = [
-    OptDef::new("sport", Arity::One, true, parse_port_range).aliases(&["source-port"]),
-    OptDef::new("dport", Arity::One, true, parse_port_range).aliases(&["destination-port"]),
+    OptDef::new("sport", Arity::One, true, dccp_ports).aliases(&["source-port"]),
+    OptDef::new("dport", Arity::One, true, dccp_ports).aliases(&["destination-port"]),
     OptDef::new("dccp-types", Arity::One, true, types),
     OptDef::new("dccp-option", Arity::One, true, option),
 ];

@@ -1,6 +1,6 @@
 //! `-m iprange --src-range A-B --dst-range A-B` (addresses of the rule's family).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn range(a: &[&str], f: Family) -> Result<Val, ValErr> {
     let bad = || {

@@ -2,7 +2,7 @@
 //! GATE|IPIP|MASQ] [--vportctl P]`. The protocol prints as a number, ports as numbers, the address as
 //! written with its mask as a prefix length (a host address without one).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn flag(_: &[&str], _: Family) -> Result<Val, ValErr> {
     Ok(Val::Flag)

@@ -93,12 +93,7 @@ mod ttl;
 mod u32;
 mod udp;
 
-/// Address family of the rule (iptables or ip6tables).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
+pub use crate::syntax::iptables::values::Family;
 
 /// A typed option value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +131,9 @@ pub type CheckResult = Result<(), (String, Option<&'static str>)>;
 /// A value error: diagnostic code and message.
 pub type ValErr = (&'static str, String);
 
+/// A value parser that also sees the rule's `-p` protocol number (0: none).
+pub type InRuleParse = fn(&[&str], Family, u8) -> Result<Val, ValErr>;
+
 /// One option of a module.
 pub struct OptDef {
     /// Canonical name without dashes.
@@ -147,6 +145,9 @@ pub struct OptDef {
     /// May be given several times.
     pub multi: bool,
     pub parse: fn(&[&str], Family) -> Result<Val, ValErr>,
+    /// Used instead of `parse` when the value depends on the rule's `-p` protocol (multiport's service
+    /// names): `(args, family, protocol number or 0)`.
+    pub parse_in_rule: Option<InRuleParse>,
 }
 
 impl OptDef {
@@ -163,7 +164,13 @@ impl OptDef {
             invert,
             multi: false,
             parse,
+            parse_in_rule: None,
         }
+    }
+    /// Parse the value knowing the rule's protocol.
+    pub const fn in_rule(mut self, f: InRuleParse) -> OptDef {
+        self.parse_in_rule = Some(f);
+        self
     }
     pub const fn aliases(mut self, aliases: &'static [&'static str]) -> OptDef {
         self.aliases = aliases;
@@ -400,25 +407,10 @@ pub fn implicit_match(proto: u8, f: Family) -> Option<&'static Ext> {
 
 // ---- shared value parsers and printers ----
 
-/// `strtoul(s, 0)`-style unsigned number (decimal, `0x` hex, leading-0 octal), at most `max`.
+/// libxtables' `xtables_strtoul` with base 0 (decimal, `0x` hex, leading-0 octal), at most `max`: the one
+/// number reader of every module ([`values::strtoul`]).
 pub fn uint(s: &str, max: u64) -> Option<u64> {
-    let v = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        u64::from_str_radix(h, 16).ok()?
-    } else if s.len() > 1 && s.starts_with('0') {
-        if !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return None;
-        }
-        u64::from_str_radix(&s[1..], 8).ok()?
-    } else {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()?
-    };
-    (v <= max).then_some(v)
+    values::strtoul(s, max)
 }
 
 pub fn num_err(what: &str, s: &str, max: u64) -> ValErr {
@@ -462,45 +454,34 @@ pub fn parse_range(s: &str, max: u64, sep: char, what: &str) -> Result<(u64, u64
     }
 }
 
-/// Ports as the tcp/udp modules parse them (numbers only; service names are rejected).
-pub fn parse_port_range(args: &[&str], _f: Family) -> Result<Val, ValErr> {
-    match values::parse_ports(args[0]) {
-        Ok(p) => Ok(Val::Range(p.lo as u64, p.hi as u64)),
-        Err(e @ values::ValueError::PortRangeReversed(_)) => Err(("E0305", e.to_string())),
-        Err(e) => Err(("E0304", e.to_string())),
-    }
+fn port_range_of(args: &[&str], proto: &str) -> Result<Val, ValErr> {
+    values::parse_port_range(args[0], Some(proto)).map(|(lo, hi)| Val::Range(lo.into(), hi.into()))
 }
 
-/// A port number or a well-known service name (the few netbase names the test suite uses).
+/// `--sport`/`--dport` of `-m tcp` (`xtables_parse_port` with service names of protocol tcp).
+pub fn tcp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    port_range_of(args, "tcp")
+}
+
+/// `--sport`/`--dport` of `-m udp`.
+pub fn udp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    port_range_of(args, "udp")
+}
+
+/// `--sport`/`--dport` of `-m sctp`.
+pub fn sctp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    port_range_of(args, "sctp")
+}
+
+/// `--sport`/`--dport` of `-m dccp`.
+pub fn dccp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    port_range_of(args, "dccp")
+}
+
+/// A port number or a service name of any protocol (`xtables_parse_port(s, NULL)`, the targets' ports).
 pub fn port_or_service(s: &str) -> Option<u64> {
-    if let Some(v) = uint(s, 65535) {
-        return Some(v);
-    }
-    SERVICES
-        .iter()
-        .find(|(n, _)| *n == s)
-        .map(|&(_, p)| p as u64)
+    values::parse_port(s, None).ok().map(u64::from)
 }
-
-/// A small, fixed subset of netbase's /etc/services (tcp), so results do not depend on the machine.
-pub const SERVICES: [(&str, u16); 16] = [
-    ("ftp-data", 20),
-    ("ftp", 21),
-    ("ssh", 22),
-    ("telnet", 23),
-    ("smtp", 25),
-    ("domain", 53),
-    ("http", 80),
-    ("pop3", 110),
-    ("ntp", 123),
-    ("imap2", 143),
-    ("snmp", 161),
-    ("https", 443),
-    ("submission", 587),
-    ("imaps", 993),
-    ("pop3s", 995),
-    ("bootps", 67),
-];
 
 /// `a` or `a:b` (a single value when equal).
 pub fn fmt_range(out: &mut String, lo: u64, hi: u64) {

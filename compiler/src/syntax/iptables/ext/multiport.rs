@@ -1,20 +1,31 @@
 //! `-m multiport --sports|--dports|--ports LIST` (revision 1: up to 15 ports, a range counting as two).
 use super::*;
 
-fn parse(a: &[&str], _: Family) -> Result<Val, ValErr> {
+/// `parse_multi_ports_v1`: comma-separated ports and `A:B` ranges (A < B), each `xtables_parse_port` with the
+/// services of the rule's protocol.
+fn parse_with(a: &[&str], _: Family, proto: u8) -> Result<Val, ValErr> {
+    let name = values::port_proto_name(proto);
+    let port = |p: &str| {
+        values::parse_port(p, name)
+            .map(u64::from)
+            .map_err(|m| ("E0304", m))
+    };
     let mut v = Vec::new();
     let mut count = 0;
     for part in a[0].split(',') {
         let (lo, hi) = match part.split_once(':') {
             None => {
-                let p = port_or_service(part).ok_or_else(|| num_err("port", part, 65535))?;
+                let p = port(part)?;
                 (p, p)
             }
             Some((x, y)) => {
-                let lo = port_or_service(x).ok_or_else(|| num_err("port", x, 65535))?;
-                let hi = port_or_service(y).ok_or_else(|| num_err("port", y, 65535))?;
-                if lo > hi {
-                    return Err(("E0305", format!("invalid port range `{part}` (min > max)")));
+                let lo = port(x)?;
+                let hi = port(y)?;
+                if lo >= hi {
+                    return Err((
+                        "E0305",
+                        format!("invalid port range `{part}` (the first port must be lower)"),
+                    ));
                 }
                 count += 1;
                 (lo, hi)
@@ -35,10 +46,18 @@ fn parse(a: &[&str], _: Family) -> Result<Val, ValErr> {
     Ok(Val::Ranges(v))
 }
 
+fn parse(a: &[&str], f: Family) -> Result<Val, ValErr> {
+    parse_with(a, f, 0)
+}
+
 pub static OPTS: [OptDef; 3] = [
-    OptDef::new("sports", Arity::One, true, parse).aliases(&["source-ports"]),
-    OptDef::new("dports", Arity::One, true, parse).aliases(&["destination-ports"]),
-    OptDef::new("ports", Arity::One, true, parse),
+    OptDef::new("sports", Arity::One, true, parse)
+        .aliases(&["source-ports"])
+        .in_rule(parse_with),
+    OptDef::new("dports", Arity::One, true, parse)
+        .aliases(&["destination-ports"])
+        .in_rule(parse_with),
+    OptDef::new("ports", Arity::One, true, parse).in_rule(parse_with),
 ];
 
 fn check(i: &Inst, _: &RuleCtx) -> Result<(), (String, Option<&'static str>)> {

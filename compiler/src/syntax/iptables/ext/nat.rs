@@ -2,7 +2,7 @@
 //! [/BASE]]`, ports only with a protocol that has them), `MASQUERADE --to-ports`, `REDIRECT --to-ports`,
 //! and `--random`, `--random-fully`, `--persistent`.
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 const PORT_PROTOS: [u8; 5] = [6, 17, 33, 132, 136];
 

@@ -1,9 +1,9 @@
 //! `-j NETMAP --to ADDR[/LEN]` (nat): the network is printed with its prefix, `/32` (`/128`) added.
 use super::*;
-use crate::syntax::iptables::rule::{fmt_addr, parse_addr_any};
+use crate::syntax::iptables::values::{fmt_addr, parse_addr_any};
 
 fn to(a: &[&str], f: Family) -> Result<Val, ValErr> {
-    let n = parse_addr_any(a[0], f).map_err(|e| ("E0320", e))?;
+    let n = parse_addr_any(a[0], f).map_err(|e| ("E0320", e.to_string()))?;
     Ok(Val::Word(fmt_addr(&n)))
 }
 

@@ -1,9 +1,9 @@
 //! `-j DNPT|SNPT --src-pfx PREFIX --dst-pfx PREFIX` (ip6tables mangle; both prefixes required, at most /64).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_addr, parse_addr_any};
+use crate::syntax::iptables::values::{fmt_addr, parse_addr_any};
 
 fn pfx(a: &[&str], f: Family) -> Result<Val, ValErr> {
-    let n = parse_addr_any(a[0], f).map_err(|e| ("E0320", e))?;
+    let n = parse_addr_any(a[0], f).map_err(|e| ("E0320", e.to_string()))?;
     match n.prefix_len() {
         Some(l) if l <= 64 => Ok(Val::Word(fmt_addr(&n))),
         _ => Err(("E0320", format!("prefix `{}` must be at most /64", a[0]))),

@@ -3,7 +3,7 @@
 //! (at most 4 elements; tunnel addresses need `--mode tunnel`; `--strict` needs an element). Printed in the
 //! order given, element by element.
 use super::*;
-use crate::syntax::iptables::rule::{fmt_addr, parse_addr_any};
+use crate::syntax::iptables::values::{fmt_addr, parse_addr_any};
 
 fn dir(a: &[&str], _: Family) -> Result<Val, ValErr> {
     match a[0] {
@@ -49,7 +49,7 @@ fn mode(a: &[&str], _: Family) -> Result<Val, ValErr> {
     }
 }
 fn addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
-    let n = parse_addr_any(a[0], f).map_err(|e| ("E0301", e))?;
+    let n = parse_addr_any(a[0], f).map_err(|e| ("E0301", e.to_string()))?;
     Ok(Val::Word(fmt_addr(&n)))
 }
 

@@ -2,7 +2,7 @@
 //! [--name NAME] [--mask ADDR] [--rsource|--rdest]` (revision 1). iptables-save always prints the name
 //! (`DEFAULT`), the mask (all ones) and the side (`--rsource`).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn flag(_: &[&str], _: Family) -> Result<Val, ValErr> {
     Ok(Val::Flag)

@@ -2,7 +2,7 @@
 //! (ip6tables routing header).
 use super::spi_like::{flag, save_eliding_full_range, u32_num, u32_range};
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn rt_type(a: &[&str], _: Family) -> Result<Val, ValErr> {
     parse_uint(a, 255, "routing header type")

@@ -44,8 +44,8 @@ fn chunks(a: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 
 static OPTS: [OptDef; 3] = [
-    OptDef::new("sport", Arity::One, true, parse_port_range).aliases(&["source-port"]),
-    OptDef::new("dport", Arity::One, true, parse_port_range).aliases(&["destination-port"]),
+    OptDef::new("sport", Arity::One, true, sctp_ports).aliases(&["source-port"]),
+    OptDef::new("dport", Arity::One, true, sctp_ports).aliases(&["destination-port"]),
     OptDef::new("chunk-types", Arity::Two, true, chunks),
 ];
 

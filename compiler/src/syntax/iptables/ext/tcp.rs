@@ -46,8 +46,8 @@ pub fn fmt_flags(bits: u32) -> String {
 }
 
 pub static OPTS: [OptDef; 5] = [
-    OptDef::new("sport", Arity::One, true, parse_port_range).aliases(&["source-port"]),
-    OptDef::new("dport", Arity::One, true, parse_port_range).aliases(&["destination-port"]),
+    OptDef::new("sport", Arity::One, true, tcp_ports).aliases(&["source-port"]),
+    OptDef::new("dport", Arity::One, true, tcp_ports).aliases(&["destination-port"]),
     OptDef::new("tcp-option", Arity::One, true, parse_option),
     OptDef::new("tcp-flags", Arity::Two, true, parse_flags),
     OptDef::new("syn", Arity::Zero, true, parse_syn),

@@ -1,6 +1,6 @@
 //! `-j TEE --gateway ADDR [--oif IFACE]`.
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn gw(a: &[&str], f: Family) -> Result<Val, ValErr> {
     parse_ip(a[0], f)

@@ -1,7 +1,7 @@
 //! `-j TPROXY --on-port N [--on-ip ADDR] [--tproxy-mark V[/M]]` (mangle PREROUTING, needs `-p tcp|udp`;
 //! the mark is printed as `0xV/0xM`).
 use super::*;
-use crate::syntax::iptables::rule::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
 fn port(a: &[&str], _: Family) -> Result<Val, ValErr> {
     port_or_service(a[0])

@@ -2,8 +2,8 @@
 use super::*;
 
 pub static OPTS: [OptDef; 2] = [
-    OptDef::new("sport", Arity::One, true, parse_port_range).aliases(&["source-port"]),
-    OptDef::new("dport", Arity::One, true, parse_port_range).aliases(&["destination-port"]),
+    OptDef::new("sport", Arity::One, true, udp_ports).aliases(&["source-port"]),
+    OptDef::new("dport", Arity::One, true, udp_ports).aliases(&["destination-port"]),
 ];
 
 pub static EXT: Ext = Ext {

@@ -1,0 +1,277 @@
+//! One typed rule of the filter table → the IR's matches, action and comment, or the located reasons it
+//! cannot be represented (`E02xx`).
+use super::SUPPORTED;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Action, ChainId, Field, Match, Test};
+use crate::syntax::iptables::ext::{Given, Inst, Val};
+use crate::syntax::iptables::rule::{IpNet, Module, Neg, Target, TypedRule};
+use crate::syntax::iptables::RuleLine;
+use std::collections::HashMap;
+
+pub(super) fn unsupported(code: &'static str, what: String, at: Span) -> Diagnostic {
+    Diagnostic::error(code, format!("{what} is not supported yet"))
+        .at(at)
+        .help(SUPPORTED)
+}
+
+/// A value the registry guarantees could not be lowered: a compiler bug, reported, never a panic.
+fn internal(at: Span) -> Diagnostic {
+    Diagnostic::error("E0999", "internal compiler error: unexpected option value").at(at)
+}
+
+fn ports_match(field: Field, g: &Given) -> Option<Match> {
+    let tests = match &g.val {
+        Val::Range(a, b) => vec![Test::Range {
+            lo: *a as u32,
+            hi: *b as u32,
+        }],
+        Val::Ranges(rs) => rs
+            .iter()
+            .map(|&(a, b)| Test::Range {
+                lo: a as u32,
+                hi: b as u32,
+            })
+            .collect(),
+        _ => return None,
+    };
+    Some(Match {
+        field,
+        tests,
+        negated: g.neg,
+        set: None,
+        span: g.span,
+    })
+}
+
+fn iface_match(field: Field, i: &Neg<String>) -> Option<Match> {
+    let (name, wildcard) = match i.value.strip_suffix('+') {
+        Some(n) => (n.to_string(), true),
+        None => (i.value.clone(), false),
+    };
+    if name.is_empty() && wildcard && !i.negated {
+        return None; // `-i +`: any interface.
+    }
+    Some(Match::single(
+        field,
+        Test::Iface { name, wildcard },
+        i.negated,
+        i.span,
+    ))
+}
+
+/// The matches, action and comment of one typed rule, or the reasons it cannot be represented.
+pub(super) fn lower_typed(
+    r: &TypedRule,
+    line: &RuleLine,
+    ids: &HashMap<&str, usize>,
+) -> Result<(Vec<Match>, Action, Option<String>), Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    let mut matches: Vec<Match> = Vec::new();
+    let mut comments: Vec<String> = Vec::new();
+    let push = |m: Match, errs: &mut Vec<Diagnostic>, matches: &mut Vec<Match>| {
+        if matches.iter().any(|x| x.field == m.field) {
+            errs.push(
+                Diagnostic::error("E0306", format!("{} is matched twice in one rule", m.field))
+                    .at(m.span)
+                    .label(format!("{} is already matched earlier in this rule", m.field))
+                    .help("the IR has one match per field; split the rule or merge the values into one list"),
+            );
+            return;
+        }
+        matches.push(m);
+    };
+    for (field, a) in [(Field::SrcIp, &r.src), (Field::DstIp, &r.dst)] {
+        let Some(a) = a else { continue };
+        match a.value {
+            IpNet::V4 { addr, mask } => match a.value.prefix_len() {
+                Some(0) if !a.negated => {}
+                Some(len) => push(
+                    Match::single(
+                        field,
+                        Test::Prefix {
+                            addr: u32::from(addr) & mask,
+                            len,
+                        },
+                        a.negated,
+                        a.span,
+                    ),
+                    &mut errs,
+                    &mut matches,
+                ),
+                None => errs.push(
+                    Diagnostic::error(
+                        "E0207",
+                        format!(
+                            "non-contiguous netmask `{}` is not supported yet",
+                            std::net::Ipv4Addr::from(mask)
+                        ),
+                    )
+                    .at(a.span)
+                    .help("use a contiguous mask such as /255.255.255.0 (a prefix length)"),
+                ),
+            },
+            IpNet::V6 { .. } => errs.push(unsupported("E0208", "an IPv6 address".into(), a.span)),
+        }
+    }
+    for (field, i) in [
+        (Field::InIface, &r.in_iface),
+        (Field::OutIface, &r.out_iface),
+    ] {
+        let Some(i) = i else { continue };
+        if let Some(m) = iface_match(field, i) {
+            push(m, &mut errs, &mut matches);
+        }
+    }
+    if let Some(p) = &r.proto {
+        if p.value != 0 {
+            push(
+                Match::single(Field::Proto, Test::Exact(p.value as u32), p.negated, p.span),
+                &mut errs,
+                &mut matches,
+            );
+        }
+    }
+    if let Some(f) = &r.fragment {
+        errs.push(unsupported("E0201", "option `-f`".into(), f.span));
+    }
+    let mut transport: Option<&Inst> = None;
+    for m in &r.matches {
+        let inst = match m {
+            Module::Typed(i) => i,
+            Module::Generic { name, span, .. } => {
+                errs.push(unsupported(
+                    "E0202",
+                    format!("match module `-m {name}`"),
+                    *span,
+                ));
+                continue;
+            }
+        };
+        match inst.name() {
+            "tcp" | "udp" => {
+                transport = Some(inst);
+                for g in &inst.given {
+                    let field = match g.name {
+                        "sport" => Field::SrcPort,
+                        "dport" => Field::DstPort,
+                        other => {
+                            errs.push(unsupported(
+                                "E0201",
+                                format!("tcp option `--{other}`"),
+                                g.span,
+                            ));
+                            continue;
+                        }
+                    };
+                    match ports_match(field, g) {
+                        Some(m) => push(m, &mut errs, &mut matches),
+                        None => errs.push(internal(g.span)),
+                    }
+                }
+            }
+            "multiport" => {
+                if !matches!(r.proto.as_ref().map(|p| p.value), Some(6 | 17)) {
+                    errs.push(unsupported(
+                        "E0202",
+                        "`-m multiport` with a protocol other than tcp or udp".into(),
+                        inst.span,
+                    ));
+                    continue;
+                }
+                transport = Some(inst);
+                for g in &inst.given {
+                    let field = match g.name {
+                        "sports" => Field::SrcPort,
+                        "dports" => Field::DstPort,
+                        _ => {
+                            errs.push(unsupported(
+                                "E0202",
+                                "`-m multiport --ports` (source or destination)".into(),
+                                g.span,
+                            ));
+                            continue;
+                        }
+                    };
+                    match ports_match(field, g) {
+                        Some(m) => push(m, &mut errs, &mut matches),
+                        None => errs.push(internal(g.span)),
+                    }
+                }
+            }
+            "comment" => {
+                for g in &inst.given {
+                    if let Val::Text(t) = &g.val {
+                        comments.push(t.clone());
+                    }
+                }
+            }
+            name => errs.push(unsupported(
+                "E0202",
+                format!("match module `-m {name}`"),
+                inst.span,
+            )),
+        }
+    }
+    let action = match &r.target {
+        None => {
+            errs.push(
+                Diagnostic::error("E0204", "a rule without `-j` is not supported yet")
+                    .at(line.span)
+                    .label("no target")
+                    .help("add `-j ACCEPT` or `-j DROP`"),
+            );
+            None
+        }
+        Some((t, span)) => match t {
+            Target::Verdict(v) if v == "ACCEPT" => Some(Action::Accept),
+            Target::Verdict(v) if v == "DROP" => Some(Action::Drop),
+            Target::Verdict(v) if v == "RETURN" => Some(Action::Return),
+            Target::Jump(c) | Target::Goto(c) => match ids.get(c.as_str()) {
+                Some(&i) if matches!(t, Target::Jump(_)) => Some(Action::Jump(ChainId(i as u32))),
+                Some(&i) => Some(Action::Goto(ChainId(i as u32))),
+                // The parser refuses jumps to chains not declared before the rule.
+                None => {
+                    errs.push(internal(*span));
+                    None
+                }
+            },
+            Target::Verdict(v) => {
+                errs.push(unsupported("E0203", format!("target `-j {v}`"), *span));
+                None
+            }
+            Target::Ext(i) => {
+                errs.push(unsupported(
+                    "E0203",
+                    format!("target `-j {}`", i.name()),
+                    *span,
+                ));
+                None
+            }
+            Target::Generic { name, .. } => {
+                errs.push(unsupported("E0203", format!("target `-j {name}`"), *span));
+                None
+            }
+        },
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    // A tcp/udp match without port options still fails on packets without ports (non-first fragments)
+    // and drops truncated headers: keep it as a full-range port test.
+    if let Some(inst) = transport {
+        if !matches.iter().any(|m| m.field.info().transport) {
+            matches.push(Match::single(
+                Field::DstPort,
+                Test::Range { lo: 0, hi: 65535 },
+                false,
+                inst.span,
+            ));
+        }
+    }
+    matches.sort_by_key(|m| m.field);
+    let comment = (!comments.is_empty()).then(|| comments.join("; "));
+    match action {
+        Some(a) => Ok((matches, a, comment)),
+        None => Err(Vec::new()),
+    }
+}
