@@ -73,13 +73,16 @@ pub static TRACE: Ext = Ext {
     save: save_in_order,
 };
 
-static CT_OPTS: [OptDef; 6] = [
+static CT_OPTS: [OptDef; 8] = [
     OptDef::new("notrack", Arity::Zero, false, flag),
     OptDef::new("helper", Arity::One, false, word),
     OptDef::new("timeout", Arity::One, false, word),
     OptDef::new("ctevents", Arity::One, false, events),
     OptDef::new("expevents", Arity::One, false, events),
     OptDef::new("zone", Arity::One, false, zone),
+    // libxt_CT's per-direction zones: here so that getopt abbreviations see them (`--zon` is ambiguous).
+    OptDef::new("zone-orig", Arity::One, false, zone),
+    OptDef::new("zone-reply", Arity::One, false, zone),
 ];
 
 pub static CT: Ext = Ext {
