@@ -18,6 +18,7 @@
 //! rulesets; callers check that the verdicts are the ones the search found (the tests do it for every
 //! generated pair, `diff` and `compile` for every packet they print). See
 //! docs/decisions/0007-analysis-decision-procedure.md for the choice of procedure and its measurements.
+pub mod explain;
 pub mod program;
 pub mod search;
 pub mod set;

@@ -422,26 +422,36 @@ impl Program {
             if let Some(r) = runs.iter().find(|r| r.2 as usize >= nclasses) {
                 return Err(err(format!("{}: class {} has no vector", tm.name, r.2)));
             }
-            // Rule → values: rules whose bit is set in every class are unconstrained.
+            // Rule → values. Rules whose bit is set in every used class are unconstrained (found with
+            // one AND over the vectors); the others collect the intervals of the classes with their bit.
             let mut classes: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nclasses];
             for &(lo, hi, c) in &runs {
                 classes[c as usize].push((lo as u128, hi as u128));
             }
             let used: Vec<usize> = (0..nclasses).filter(|&c| !classes[c].is_empty()).collect();
-            let mut count = vec![0usize; nrules];
+            let mut everywhere = vec![u64::MAX; words];
             for &c in &used {
-                for (r, n) in count.iter_mut().enumerate() {
-                    if bit(c as u32, r) {
-                        *n += 1;
-                    }
+                for (w, a) in everywhere.iter_mut().enumerate() {
+                    *a &= vectors[c * words + w];
                 }
             }
             let domain = &space.dims[Space::field_dim(f)].domain;
+            // Walk the runs in ascending order, appending each run to the rules its class admits
+            // (merged with the previous interval when adjacent): sorted sets without sorting.
             let mut lists: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nrules];
-            for &c in &used {
-                for (r, list) in lists.iter_mut().enumerate() {
-                    if count[r] != used.len() && bit(c as u32, r) {
-                        list.extend_from_slice(&classes[c]);
+            for &(lo, hi, c) in &runs {
+                let (lo, hi) = (lo as u128, hi as u128);
+                for (w, &all) in everywhere.iter().enumerate() {
+                    let mut bits = vectors[c as usize * words + w] & !all;
+                    while bits != 0 {
+                        let r = w * 64 + bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        if let Some(l) = lists.get_mut(r) {
+                            match l.last_mut() {
+                                Some(last) if last.1 + 1 == lo => last.1 = hi,
+                                _ => l.push((lo, hi)),
+                            }
+                        }
                     }
                 }
             }
@@ -449,10 +459,10 @@ impl Program {
                 .into_iter()
                 .enumerate()
                 .map(|(r, l)| {
-                    if count[r] == used.len() {
+                    if everywhere[r / 64] >> (r % 64) & 1 != 0 {
                         domain.clone()
                     } else {
-                        Set::from_intervals(l)
+                        Set(l)
                     }
                 })
                 .collect();

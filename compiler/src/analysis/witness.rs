@@ -33,12 +33,14 @@ pub struct Witness {
     pub meta: Meta,
 }
 
-/// A value of `s` that reads well: the first one, or the one after it for address intervals (not the
-/// network address).
+/// A value of `s` that reads well: for addresses not the network address of an interval, for ports
+/// not port 0 of an interval (1024, or the value after 0), else the first value.
 fn pick(s: &Set, field: Option<Field>) -> u128 {
     let (lo, hi) = s.intervals().first().copied().unwrap_or((0, 0));
-    match field {
-        Some(f) if f.info().lookup == Lookup::Lpm && hi > lo + 1 => lo + 1,
+    match field.map(|f| f.info().lookup) {
+        Some(Lookup::Lpm) if hi > lo + 1 => lo + 1,
+        Some(Lookup::PortRange) if lo == 0 && hi >= 1024 => 1024,
+        Some(Lookup::PortRange) if lo == 0 && hi > 0 => 1,
         _ => lo,
     }
 }
@@ -78,8 +80,8 @@ impl Witness {
             dst: pick(get(Field::DstIp), Some(Field::DstIp)) as u32,
             ports: (l4 == L4_PRESENT).then(|| {
                 (
-                    pick(get(Field::SrcPort), None) as u16,
-                    pick(get(Field::DstPort), None) as u16,
+                    pick(get(Field::SrcPort), Some(Field::SrcPort)) as u16,
+                    pick(get(Field::DstPort), Some(Field::DstPort)) as u16,
                 )
             }),
             frag: if l4 == L4_ABSENT && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
@@ -262,17 +264,25 @@ fn addr_interval(lo: u128, hi: u128) -> String {
 }
 
 /// One dimension's set in words (`None`: the whole domain).
-fn describe_dim(space: &Space, d: usize, s: &Set) -> Option<String> {
+fn describe_dim(space: &Space, region: &[Set], d: usize) -> Option<String> {
+    let s = &region[d];
     let info = &space.dims[d];
     if *s == info.domain {
         return None;
     }
+    // The set, or `not` its complement when that reads shorter.
+    let complement = info.domain.subtract(s);
     let list = |f: &dyn Fn(u128, u128) -> String| -> String {
-        let v: Vec<String> = s.intervals().iter().map(|&(lo, hi)| f(lo, hi)).collect();
-        if v.len() == 1 {
-            v[0].clone()
+        let (neg, set) = if complement.intervals().len() < s.intervals().len() {
+            ("not ", &complement)
         } else {
-            format!("{{{}}}", v.join(", "))
+            ("", s)
+        };
+        let v: Vec<String> = set.intervals().iter().map(|&(lo, hi)| f(lo, hi)).collect();
+        if v.len() == 1 {
+            format!("{neg}{}", v[0])
+        } else {
+            format!("{neg}{{{}}}", v.join(", "))
         }
     };
     let num = |lo: u128, hi: u128| {
@@ -284,16 +294,25 @@ fn describe_dim(space: &Space, d: usize, s: &Set) -> Option<String> {
     };
     Some(match info.dim {
         Dim::L4 => {
+            let proto = &region[Space::field_dim(Field::Proto)];
+            let tcpudp = proto.contains(IPPROTO_TCP as u128) || proto.contains(IPPROTO_UDP as u128);
+            if *s == Set::single(L4_PRESENT) || !tcpudp {
+                // Implied by a port or by the protocol: not worth a word.
+                return None;
+            }
             let names: Vec<&str> = [
                 (L4_PRESENT, "ports present"),
-                (L4_ABSENT, "no ports"),
-                (L4_TRUNCATED, "truncated"),
+                (
+                    L4_ABSENT,
+                    "without ports (non-first fragment or other protocol)",
+                ),
+                (L4_TRUNCATED, "truncated tcp/udp header"),
             ]
             .into_iter()
             .filter(|(v, _)| s.contains(*v))
             .map(|(_, n)| n)
             .collect();
-            names.join("/")
+            names.join(" or ")
         }
         Dim::Field(f) => match f.info().lookup {
             Lookup::Lpm => format!(
@@ -303,21 +322,23 @@ fn describe_dim(space: &Space, d: usize, s: &Set) -> Option<String> {
             ),
             Lookup::Iface => {
                 let atoms = info.atoms.as_ref()?;
-                let names: Vec<String> = s
-                    .intervals()
-                    .iter()
-                    .flat_map(|&(lo, hi)| lo..=hi)
-                    .map(|a| {
-                        atoms.reps[a as usize]
-                            .clone()
-                            .unwrap_or_else(|| "(none)".into())
-                    })
-                    .collect();
+                let names = |set: &Set| -> Vec<String> {
+                    set.intervals()
+                        .iter()
+                        .flat_map(|&(lo, hi)| lo..=hi)
+                        .map(|a| {
+                            atoms.reps[a as usize]
+                                .clone()
+                                .unwrap_or_else(|| "(none)".into())
+                        })
+                        .collect()
+                };
                 let dir = if f == Field::InIface { "in" } else { "out" };
-                if names.len() > 4 {
-                    format!("{dir} one of {} interface classes", names.len())
-                } else {
-                    format!("{dir} {}", names.join("|"))
+                let (yes, no) = (names(s), names(&complement));
+                match (yes.len() <= no.len(), yes.len().min(no.len()) <= 4) {
+                    (true, true) => format!("{dir} {}", yes.join("|")),
+                    (false, true) => format!("{dir} not {}", no.join("|")),
+                    _ => format!("{dir} one of {} interface classes", yes.len()),
                 }
             }
             _ => {
@@ -327,6 +348,14 @@ fn describe_dim(space: &Space, d: usize, s: &Set) -> Option<String> {
                     Field::DstPort => "dport",
                     _ => f.name(),
                 };
+                if f == Field::Proto && s.intervals().iter().all(|&(lo, hi)| lo == hi) {
+                    return Some(list(&|lo, _| match lo {
+                        6 => "tcp".into(),
+                        17 => "udp".into(),
+                        1 => "icmp".into(),
+                        p => format!("proto {p}"),
+                    }));
+                }
                 let v = if f == Field::Proto {
                     list(&|lo, hi| match (lo, hi) {
                         (6, 6) => "tcp".into(),
@@ -349,10 +378,13 @@ pub fn describe(space: &Space, region: &[Set]) -> Option<String> {
     if region.iter().any(|s| s.intervals().len() > 4) {
         return None;
     }
-    let parts: Vec<String> = region
-        .iter()
-        .enumerate()
-        .filter_map(|(d, s)| describe_dim(space, d, s))
+    // Protocol first, then the other fields in field-table order, the transport state last.
+    let proto = Space::field_dim(Field::Proto);
+    let order = std::iter::once(proto)
+        .chain((1..region.len()).filter(|&d| d != proto))
+        .chain(std::iter::once(0));
+    let parts: Vec<String> = order
+        .filter_map(|d| describe_dim(space, region, d))
         .collect();
     Some(if parts.is_empty() {
         "every packet".into()

@@ -466,6 +466,7 @@ pub fn apply_config(
         let r = (|| {
             let (rs, src) = super::load_rules(path)?;
             let art = super::build(&rs, &src)?;
+            super::diff::prove(&rs, &art)?;
             if !allow_empty && enforces_nothing(&art) {
                 return Err(refuse_empty(path, &art));
             }

@@ -5,6 +5,8 @@
 //! privileges, 7 `status IFACE`: not filtered.
 mod check;
 mod lifecycle;
+mod diff;
+mod explain;
 mod migrate;
 mod pcap;
 mod replay;
@@ -196,6 +198,44 @@ enum Cmd {
         generation: u64,
         deadline: u64,
     },
+    /// Decide whether OLD and NEW give every packet the same verdict (complete, no root); print one
+    /// counterexample packet per difference. Exit 0 equivalent, 1 different, 2/3 input errors.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value_t = diff::HookArg::All)]
+        hook: diff::HookArg,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Write one Ethernet frame per counterexample to this pcap file (for `replay`).
+        #[arg(long, value_name = "FILE")]
+        pcap_out: Option<PathBuf>,
+        /// Counterexamples per hook, at most.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        limit: usize,
+    },
+    /// The path of one packet through RULES' chains, rule by rule, and the compiled tables' answer.
+    Explain {
+        rules: PathBuf,
+        /// The packet, as `diff` prints it: `tcp 10.0.0.1:1234 -> 10.0.0.2:22 [in eth0]`.
+        #[arg(
+            long,
+            value_name = "SPEC",
+            required_unless_present = "pcap",
+            conflicts_with = "pcap"
+        )]
+        packet: Option<String>,
+        /// Take the packet from a capture file (Ethernet).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+        /// Frame of --pcap to explain (0-based).
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "pcap")]
+        index: usize,
+        #[arg(long, value_enum, default_value_t = diff::HookArg::Input)]
+        hook: diff::HookArg,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Run every frame of a pcap through the compiled classifier for the INPUT hook.
     Replay {
         rules: PathBuf,
@@ -289,7 +329,9 @@ fn wants_json(cmd: &Cmd) -> bool {
         | Cmd::Confirm { output, .. }
         | Cmd::Apply { output, .. }
         | Cmd::Gc { output }
-        | Cmd::Replay { output, .. } => *output,
+        | Cmd::Replay { output, .. }
+        | Cmd::Diff { output, .. }
+        | Cmd::Explain { output, .. } => *output,
         _ => Output::Text,
     };
     output == Output::Json
@@ -367,6 +409,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             generation,
             deadline,
         } => lifecycle::confirm_timer(&iface, generation, deadline),
+        Cmd::Diff {
+            old,
+            new,
+            hook,
+            output,
+            pcap_out,
+            limit,
+        } => diff::run(&old, &new, hook, output, pcap_out.as_deref(), limit),
+        Cmd::Explain {
+            rules,
+            packet,
+            pcap,
+            index,
+            hook,
+            output,
+        } => {
+            let source = match (&packet, &pcap) {
+                (Some(p), _) => explain::Source::Spec(p),
+                (None, Some(path)) => explain::Source::Pcap { path, index },
+                (None, None) => {
+                    return Err(Failure::Usage("--packet or --pcap is required".into()))
+                }
+            };
+            explain::run(&rules, source, hook, output)
+        }
         Cmd::Replay {
             rules,
             pcap,
@@ -462,6 +529,7 @@ fn compile(
         None => {}
     }
     let art = build(&rs, &src)?;
+    let proof = diff::prove(&rs, &art)?;
     let chain = rs.hook_chain(Hook::Input);
     let policy = chain
         .and_then(|c| c.policy)
@@ -497,6 +565,7 @@ fn compile(
                 })).collect::<Vec<_>>(),
                 "map_bytes": total,
                 "digest": art.digest,
+                "validated": proof,
                 "attached": applied,
             });
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
@@ -533,6 +602,10 @@ fn compile(
             }
             println!("  memory:  {} bytes in maps", total);
             println!("  digest:  {}", art.digest);
+            println!(
+                "  proof:   the tables decide every packet as the rules do ({:.1} ms)",
+                proof.ms
+            );
             if let Some(a) = applied {
                 println!("{a}");
             }

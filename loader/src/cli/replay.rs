@@ -95,6 +95,7 @@ pub fn run(
     }
     let (rs, src) = load_rules(rules)?;
     let art = build(&rs, &src)?;
+    super::diff::prove(&rs, &art)?;
     let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
     for (i, f) in frames
         .iter()
