@@ -4,9 +4,9 @@
 //! outlive the command, a directory tailwall did not create, a renamed interface), 6 missing
 //! privileges, 7 `status IFACE`: not filtered.
 mod check;
-mod lifecycle;
 mod diff;
 mod explain;
+mod lifecycle;
 mod migrate;
 mod pcap;
 mod replay;
@@ -603,8 +603,8 @@ fn compile(
             println!("  memory:  {} bytes in maps", total);
             println!("  digest:  {}", art.digest);
             println!(
-                "  proof:   the tables decide every packet as the rules do ({:.1} ms)",
-                proof.ms
+                "  proof:   the tables decide every packet as the rules do ({} boxes searched)",
+                proof.nodes
             );
             if let Some(a) = applied {
                 println!("{a}");
