@@ -8,13 +8,18 @@
 //! `TAILWALL_RESTORE_DIFF_SEED` / `TAILWALL_RESTORE_DIFF_SECONDS` (then it runs for that long, however many
 //! rules that is).
 //!
+//! Regression cases: every kind this test found and that was fixed has a file in `tests/fixtures/restore_diff/`
+//! (`NAME.rules`, IPv6 when the name has `v6`) with what iptables-legacy-restore 1.8.9 did with it
+//! (`NAME.expected`: `refuses line N`, or `accepts` and the rules iptables-save printed). tailwall must give
+//! that result (no root needed), and, as root, iptables must still give it.
+//!
 //! Asserts: zero *unexplained* differences. Every difference is printed with its kind; a difference of a
 //! kind in `restore_diff::KNOWN` (documented in docs/conformance.md, "Differential test") is counted, not
 //! failed.
 use std::time::{Duration, Instant};
 use tailwall_tests::netns::require_root_or_skip;
-use tailwall_tests::restore_diff::{classify, Differ};
-use tailwall_tests::restore_gen::{load_seeds, Generator};
+use tailwall_tests::restore_diff::{classify, expected_text, table_of, tailwall, Differ};
+use tailwall_tests::restore_gen::{load_seeds, Family, Generator};
 
 const CI_SEED: u64 = 7;
 const CI_RULES: usize = 2_400;
@@ -83,4 +88,55 @@ fn generated_files_agree_with_iptables_legacy_restore() {
     );
     assert!(seconds.is_some() || st.rules >= CI_RULES);
     assert_eq!(unexplained, 0, "unexplained differences (see above)");
+}
+
+/// The regression cases: `(name, family, rules bytes, expected text)`.
+fn cases() -> Vec<(String, Family, Vec<u8>, String)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/restore_diff");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("fixtures/restore_diff") {
+        let path = e.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "rules") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let family = if name.contains("v6") {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        let bytes = std::fs::read(&path).expect("read case");
+        let expected = std::fs::read_to_string(path.with_extension("expected")).expect("expected");
+        out.push((name, family, bytes, expected));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn regression_cases_give_iptables_result() {
+    for (name, _, bytes, expected) in cases() {
+        let got = expected_text(&tailwall(&bytes, &table_of(&bytes)));
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn regression_cases_are_what_iptables_does() {
+    if !require_root_or_skip("restore_diff") {
+        return;
+    }
+    let mut differ = Differ::new().expect("netns");
+    for (name, family, bytes, expected) in cases() {
+        let got = differ.iptables_expected(family, &bytes).expect("iptables");
+        assert_eq!(
+            got, expected,
+            "{name}: iptables-legacy-restore 1.8.9 gives this"
+        );
+    }
 }

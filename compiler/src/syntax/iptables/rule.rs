@@ -225,7 +225,10 @@ fn is_builtin_flag(t: &Token) -> bool {
             || split_glued(&t.text).is_some())
 }
 
-/// `-ptcp` → (`-p`, `tcp`).
+/// A value glued to a built-in short option, as iptables 1.8.9's `do_parse` reads it: `-mtcp`, `-gCHAIN` and
+/// `-c1,2` give getopt's `optarg` (`-m tcp`), but `-i -o -s -d -p -j` take `argv[optind - 1]`, the whole
+/// word, as their value: `-ieth0` is the interface `-ieth0` (saved as `-i -ieth0`), `-ptcp` the unknown
+/// protocol `-ptcp`, `-jACCEPT` the unknown target `-jACCEPT`.
 fn split_glued(s: &str) -> Option<(&str, &str)> {
     if s.starts_with("--") || s.len() <= 2 {
         return None;
@@ -236,7 +239,8 @@ fn split_glued(s: &str) -> Option<(&str, &str)> {
     let (f, v) = s.split_at(2);
     match builtin_short(f)? {
         Builtin::Frag | Builtin::Verbose | Builtin::Only(_) | Builtin::NotInRule => None,
-        _ => Some((f, v)),
+        Builtin::Match | Builtin::Goto | Builtin::Counters => Some((f, v)),
+        _ => Some((f, s)),
     }
 }
 

@@ -1,15 +1,17 @@
 //! Splitting a rule line into arguments exactly as `iptables-restore` does (`add_param_to_argv` in
 //! iptables' `xshared.c`):
 //!
-//! - arguments are separated by spaces and tabs;
+//! - arguments are separated by spaces and tabs (a CR only as the line's last byte, see below);
 //! - a double quote opens a quoted part; inside it a backslash takes the next character literally and a
 //!   double quote closes it; the closing quote also ends the argument (so `"a"b` is two arguments and
 //!   `""` is one empty argument);
 //! - outside quotes a backslash is an ordinary character, and so is a single quote;
 //! - an unterminated quote is an error;
 //! - an argument of 1024 bytes or more is an error ("Parameter too long!");
-//! - an argument that looks like `-t`/`--table` (one dash and a `t` anywhere, or a prefix of `--table`),
-//!   quoted or not, is an error: the table comes from the `*table` line.
+//! - an argument that is `-t`, starts with `-t` (`-tnat`) or is a prefix of `--table`, quoted or not, is
+//!   an error: the table comes from the `*table` line. (iptables 1.8.9 refuses these through getopt, so
+//!   `-mtcp` is fine there; the same word as the value of another option, `--comment -t`, is accepted by
+//!   iptables and refused here.)
 //!
 //! Every [`Token`] keeps its unquoted text and the span of its spelling in the source (quotes included).
 use crate::diag::{Diagnostic, Span};
@@ -63,9 +65,8 @@ pub fn tokenize(line: &str, base: usize) -> Result<Vec<Token>, Diagnostic> {
                     )));
             }
             let text = std::mem::take(buf);
-            let table_flag =
-                (text.starts_with('-') && !text.starts_with("--") && text.contains('t'))
-                    || (text.starts_with("--t") && "--table".starts_with(text.as_str()));
+            let table_flag = text.starts_with("-t")
+                || (text.starts_with("--t") && "--table".starts_with(text.as_str()));
             if table_flag {
                 return Err(Diagnostic::error("E0113", format!("`{text}` cannot be used in a restore file"))
                     .at(span)
@@ -102,7 +103,10 @@ pub fn tokenize(line: &str, base: usize) -> Result<Vec<Token>, Diagnostic> {
                 quote_open = Some(i);
                 quoted = true;
             }
-            ' ' | '\t' | '\n' | '\r' => {
+            // iptables-restore splits on space and tab only; a CR ends a word only as the last byte of the
+            // line (a CRLF file, read leniently), elsewhere it is part of the word as in iptables.
+            ' ' | '\t' | '\n' => finish(&mut tokens, &mut buf, &mut start, &mut quoted, i, base)?,
+            '\r' if i + 1 == line.len() => {
                 finish(&mut tokens, &mut buf, &mut start, &mut quoted, i, base)?
             }
             _ => {
@@ -182,10 +186,24 @@ mod tests {
     fn tokenize_rejects_table_flag() {
         assert_eq!(tokenize("-t nat", 0).unwrap_err().code, "E0113");
         assert_eq!(tokenize("--tab nat", 0).unwrap_err().code, "E0113");
+        assert_eq!(tokenize("-tnat", 0).unwrap_err().code, "E0113");
         assert!(tokenize("--tcp-flags SYN SYN", 0).is_ok());
-        // iptables checks the argument after unquoting, so a quoted value is rejected too.
+        // Found by the differential test: iptables 1.8.9 reads `-mtcp` as `-m tcp`, `-xt` is no table.
+        assert!(tokenize("-mtcp -p tcp", 0).is_ok());
+        assert!(tokenize("--comment -xt", 0).is_ok());
+        // A quoted `-t` is still refused (iptables 1.8.9 refuses it only in an option's place).
         assert_eq!(tokenize("--comment \"-t\"", 0).unwrap_err().code, "E0113");
         assert!(tokenize("--comment \"--x\"", 0).is_ok());
+    }
+
+    #[test]
+    fn tokenize_carriage_return_is_a_blank_only_at_the_line_end() {
+        // Found by the differential test: iptables-restore splits on space and tab only.
+        assert_eq!(texts("-j ACCEPT\r"), ["-j", "ACCEPT"]);
+        assert_eq!(
+            texts("--quota \r5 -j\rDROP"),
+            ["--quota", "\r5", "-j\rDROP"]
+        );
     }
 
     #[test]
@@ -215,8 +233,7 @@ mod tests {
     }
 
     fn looks_like_table_flag(s: &str) -> bool {
-        (s.starts_with('-') && !s.starts_with("--") && s.contains('t'))
-            || (s.starts_with("--t") && "--table".starts_with(s))
+        s.starts_with("-t") || (s.starts_with("--t") && "--table".starts_with(s))
     }
 
     proptest::proptest! {

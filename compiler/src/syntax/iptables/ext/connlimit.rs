@@ -1,5 +1,7 @@
 //! `-m connlimit --connlimit-upto N | --connlimit-above N [--connlimit-mask LEN] [--connlimit-saddr |
 //! --connlimit-daddr]`; the mask (32 or 128 by default) and the address side (saddr) are always printed.
+//! `! --connlimit-upto N` is `--connlimit-above N` and `! --connlimit-above N` is `--connlimit-upto N`
+//! (libxt_connlimit sets or clears its one "inverse" flag), printed as such.
 use super::*;
 
 fn count(a: &[&str], _: Family) -> Result<Val, ValErr> {
@@ -14,8 +16,8 @@ fn flag(_: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 
 static OPTS: [OptDef; 5] = [
-    OptDef::new("connlimit-upto", Arity::One, false, count),
-    OptDef::new("connlimit-above", Arity::One, false, count),
+    OptDef::new("connlimit-upto", Arity::One, true, count),
+    OptDef::new("connlimit-above", Arity::One, true, count),
     OptDef::new("connlimit-mask", Arity::One, false, mask),
     OptDef::new("connlimit-saddr", Arity::Zero, false, flag),
     OptDef::new("connlimit-daddr", Arity::Zero, false, flag),
@@ -28,9 +30,14 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
 }
 
 fn save(i: &Inst, out: &mut String) {
-    for n in ["connlimit-upto", "connlimit-above"] {
+    for (n, inverse) in [("connlimit-upto", "above"), ("connlimit-above", "upto")] {
         if let Some(g) = i.get(n) {
-            opt_head(out, g);
+            let name = if g.neg {
+                inverse
+            } else {
+                &n["connlimit-".len()..]
+            };
+            out.push_str(&format!(" --connlimit-{name}"));
             fmt_val(out, &g.val);
         }
     }

@@ -1,8 +1,9 @@
 //! `-m hashlimit --hashlimit-upto|--hashlimit-above RATE --hashlimit-name NAME [--hashlimit-burst N]
 //! [--hashlimit-mode srcip,srcport,dstip,dstport] [--hashlimit-srcmask N] [--hashlimit-dstmask N]
 //! [--hashlimit-htable-size|-max|-gcinterval|-expire N] [--hashlimit-rate-match] [--hashlimit-rate-interval N]`
-//! (revision 3). Packet rates (`N/sec`…) are stored as a period in 1/1000000 s and printed back in the
-//! largest unit that divides them, with the burst (default 5) always printed; byte rates (`4kb/s`) are
+//! (revision 3). `! --hashlimit-upto R` is `--hashlimit-above R` and the reverse (libxt_hashlimit's
+//! XT_HASHLIMIT_INVERT), printed as such. Packet rates (`N/sec`…) are stored as a period in 1/1000000 s
+//! and printed back in the largest unit that divides them, with the burst (default 5) always printed; byte rates (`4kb/s`) are
 //! validated and kept as written, their burst printed only when given.
 use super::*;
 
@@ -81,8 +82,8 @@ fn flag(_: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 
 static OPTS: [OptDef; 13] = [
-    OptDef::new("hashlimit-upto", Arity::One, false, rate).aliases(&["hashlimit"]),
-    OptDef::new("hashlimit-above", Arity::One, false, rate),
+    OptDef::new("hashlimit-upto", Arity::One, true, rate).aliases(&["hashlimit"]),
+    OptDef::new("hashlimit-above", Arity::One, true, rate),
     OptDef::new("hashlimit-burst", Arity::One, false, burst),
     OptDef::new("hashlimit-mode", Arity::One, false, mode),
     OptDef::new("hashlimit-name", Arity::One, false, name),
@@ -127,7 +128,13 @@ fn save(i: &Inst, out: &mut String) {
     let Some(r) = i.get("hashlimit-upto").or(i.get("hashlimit-above")) else {
         return;
     };
-    out.push_str(&format!(" --{}", r.name));
+    // `! --hashlimit-upto` is `--hashlimit-above` and the reverse (libxt_hashlimit's XT_HASHLIMIT_INVERT).
+    let name = match (r.name, r.neg) {
+        ("hashlimit-upto", true) => "hashlimit-above",
+        ("hashlimit-above", true) => "hashlimit-upto",
+        (n, _) => n,
+    };
+    out.push_str(&format!(" --{name}"));
     match &r.val {
         Val::Num(p) => {
             out.push_str(&format!(" {}", fmt_rate(*p)));

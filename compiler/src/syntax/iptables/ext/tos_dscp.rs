@@ -136,10 +136,13 @@ pub static TOS_TARGET: Ext = Ext {
 fn p_dscp(a: &[&str], _: Family) -> Result<Val, ValErr> {
     parse_uint(a, 0x3f, "DSCP value")
 }
+/// libxtables' `class_to_dscp` (libxt_dscp_helper.c): the first class whose name, case-insensitively, starts
+/// the text (`strncasecmp` over the class name's length), so `ef`, `CS000` and `BE x` are EF, CS0 and BE.
 fn p_class(a: &[&str], _: Family) -> Result<Val, ValErr> {
+    let text = a[0].as_bytes();
     match DSCP_CLASSES
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(a[0]))
+        .find(|(n, _)| text.len() >= n.len() && text[..n.len()].eq_ignore_ascii_case(n.as_bytes()))
     {
         Some(&(_, v)) => Ok(Val::Num(v)),
         None => Err((
