@@ -202,13 +202,28 @@ fn run(rule: &str, table: &str, chain: &str, family: Family) -> Outcome {
     }
 }
 
-/// A value glued to `-i -o -s -d -p -j` (`-ptcp`): iptables-restore 1.8.9 takes the whole word as the value
-/// (`argv[optind-1]`: the protocol `-ptcp`), so it cannot read what the `.t` line (an `iptables` command
+/// A value glued to `-i -o -s -d -p -j` (`-ptcp`) or given as `--protocol=tcp`: iptables-restore 1.8.9 takes
+/// the whole word as the value (`argv[optind-1]`: the protocol `-ptcp`), so it cannot read what the `.t` line (an `iptables` command
 /// line) means; we read it as iptables-restore does.
 fn restore_reads_whole_word(rule: &str) -> bool {
+    const WHOLE: [&str; 8] = [
+        "protocol",
+        "source",
+        "src",
+        "destination",
+        "dst",
+        "in-interface",
+        "out-interface",
+        "jump",
+    ];
     rule.split(' ').any(|w| {
         let b = w.as_bytes();
-        b.len() > 2 && b[0] == b'-' && b"iosdpj".contains(&b[1])
+        let glued = b.len() > 2 && b[0] == b'-' && b"iosdpj".contains(&b[1]);
+        let assigned = w
+            .strip_prefix("--")
+            .and_then(|r| r.split_once('='))
+            .is_some_and(|(n, _)| WHOLE.contains(&n));
+        glued || assigned
     })
 }
 

@@ -558,13 +558,30 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
             );
             continue;
         }
-        // Resolve `--name=value` and `-ptcp`.
+        // Resolve `--name=value` and `-ptcp`. For `-s -d -p -i -o -j` (and their long names) iptables 1.8.9
+        // takes the whole word as the value (`argv[optind-1]`): `--protocol=tcp` is the protocol
+        // `--protocol=tcp`.
         let (flag_text, inline): (String, Option<Token>) =
             if let Some((n, v)) = tok.text.strip_prefix("--").and_then(|r| r.split_once('=')) {
+                let whole = matches!(
+                    builtin(&format!("--{n}")),
+                    Some(
+                        Builtin::Src
+                            | Builtin::Dst
+                            | Builtin::Proto
+                            | Builtin::In
+                            | Builtin::Out
+                            | Builtin::Jump
+                    )
+                );
                 (
                     format!("--{n}"),
                     Some(Token {
-                        text: v.to_string(),
+                        text: if whole {
+                            tok.text.clone()
+                        } else {
+                            v.to_string()
+                        },
                         span: tok.span,
                         quoted: tok.quoted,
                     }),
@@ -1088,10 +1105,15 @@ mod tests {
             c4("-m comment --comment \"a b\" -j LOG --log-prefix x").unwrap(),
             "-A INPUT -m comment --comment \"a b\" -j LOG --log-prefix x"
         );
+        // iptables 1.8.9 (`argv[optind-1]`): `-ilo` is the interface `-ilo`; `--protocol=tcp` and `-jACCEPT`
+        // are refused (protocol `--protocol=tcp`, target `-jACCEPT`); `--match=comment` is `-m comment`.
         assert_eq!(
-            c4("--protocol=tcp -ilo -jACCEPT").unwrap(),
-            "-A INPUT -i lo -p tcp -j ACCEPT"
+            c4("-ilo -mcomment --comment=x").unwrap(),
+            "-A INPUT -i -ilo -m comment --comment x"
         );
+        assert!(c4("--protocol=tcp").is_err());
+        // (a jump to a chain named `-jACCEPT`, which the file must declare: lowering checks that)
+        assert_eq!(c4("-jACCEPT").unwrap(), "-A INPUT -j -jACCEPT");
         assert_eq!(c4("-d 1.2.3.4").unwrap(), "-A INPUT -d 1.2.3.4/32");
         assert_eq!(
             canon(
