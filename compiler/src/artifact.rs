@@ -33,7 +33,7 @@
 //! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
 use crate::classify::{self, Classified, Table};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Action, ChainId, DisplayMatch, Field, Hook, Lookup, RuleId, Ruleset, Verdict};
+use crate::ir::{Action, ChainId, DisplayMatch, Field, Hook, RuleId, Ruleset, Verdict};
 use crate::plan::{self, Plan, PlanError};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -614,120 +614,6 @@ impl Artifact {
             h.str(&r.identity);
         }
         hex(&h.0.finalize())
-    }
-
-    /// Stable text dump for snapshots: globals, stage order, rules, maps, and per field its classes
-    /// (as rule-index sets) and its table (runs of equal class for arrays, one line per LPM entry).
-    /// Decoded from the images, so it shows what the kernel gets.
-    pub fn dump(&self) -> String {
-        let mut o = String::new();
-        let g = &self.globals;
-        let chain = self.chain.map_or("none".to_string(), |c| c.to_string());
-        let _ = writeln!(
-            o,
-            "artifact abi={} hook={} chain={chain}",
-            self.abi_version,
-            self.hook.chain_name()
-        );
-        let policy = if g.policy == abi::ACTION_DROP {
-            "drop"
-        } else {
-            "accept"
-        };
-        let _ = writeln!(
-            o,
-            "globals nchunks={} nstages={} nrules={} policy={policy}",
-            g.nchunks, g.nstages, g.nrules
-        );
-        let mut st: Vec<String> = self
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, f)| format!("{i}:{f}"))
-            .collect();
-        st.push(format!("{}:final", self.stages.len()));
-        let _ = writeln!(o, "stages {}", st.join(" "));
-        let sim = crate::sim::Sim::new(self);
-        for r in &self.rules {
-            let l4 = match &sim {
-                Ok(s) if s.rule_flags(r.index) & abi::RULE_F_NEEDS_L4 != 0 => " l4",
-                _ => "",
-            };
-            let _ = write!(
-                o,
-                "rule {} {} {}#{} {}{l4} [{}] id={}",
-                r.index,
-                r.id,
-                r.chain,
-                r.position,
-                r.verdict.as_str(),
-                r.text,
-                r.identity.get(..12).unwrap_or(&r.identity)
-            );
-            if let Some(c) = &r.comment {
-                let _ = write!(o, " # {c:?}");
-            }
-            o.push('\n');
-        }
-        for m in &self.maps {
-            let _ = writeln!(
-                o,
-                "map {} {:?} key={} value={} max_entries={} entries={}",
-                m.name,
-                m.kind,
-                m.key_size,
-                m.value_size,
-                m.max_entries,
-                m.entries.len()
-            );
-        }
-        match &sim {
-            Err(e) => {
-                let _ = writeln!(o, "invalid images: {e}");
-            }
-            Ok(s) => {
-                for f in &self.stages {
-                    s.dump_field(*f, &mut o);
-                }
-            }
-        }
-        let _ = writeln!(o, "digest {}", self.digest);
-        o
-    }
-}
-
-/// `0-3,5,9-10` (or `-` for the empty set).
-pub(crate) fn ranges(ones: impl Iterator<Item = usize>) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut run: Option<(usize, usize)> = None;
-    let flush = |run: Option<(usize, usize)>, out: &mut Vec<String>| match run {
-        Some((a, b)) if a == b => out.push(a.to_string()),
-        Some((a, b)) => out.push(format!("{a}-{b}")),
-        None => {}
-    };
-    for i in ones {
-        run = match run {
-            Some((a, b)) if b + 1 == i => Some((a, i)),
-            r => {
-                flush(r, &mut out);
-                Some((i, i))
-            }
-        };
-    }
-    flush(run, &mut out);
-    if out.is_empty() {
-        "-".to_string()
-    } else {
-        out.join(",")
-    }
-}
-
-/// The lookup kind of a stage's table (the map kind the loader creates follows from it). Interface
-/// fields never get a stage (no datapath row); they would be arrays.
-pub fn table_kind(f: Field) -> MapKind {
-    match f.info().lookup {
-        Lookup::Lpm => MapKind::LpmTrie,
-        Lookup::Exact | Lookup::PortRange | Lookup::Iface => MapKind::Array,
     }
 }
 

@@ -1,8 +1,8 @@
 //! The datapath model: runs an [`Artifact`]'s map images in userspace exactly as the eBPF programs do.
 //!
-//! [`Sim::new`] parses the images back (never the IR), checking what the kernel would otherwise find
-//! out at run time (a class id without its vector, an LPM trie without `0.0.0.0/0`, a bit beyond the
-//! rule count, sizes that disagree with the ABI types), so that [`Sim::run`] cannot fail.
+//! [`Sim::new`] runs the artifact contract ([`Layout::check`]: the images parsed back, never the IR,
+//! and checked for what the kernel would otherwise find out at run time), so that [`Sim::run`] cannot
+//! fail.
 //!
 //! [`Sim::run`] mirrors the programs step by step:
 //! - `tw_entry`: not IPv4 → pass (`NotIpv4`); malformed IPv4 → drop (`Malformed`); ports become the
@@ -15,321 +15,43 @@
 //!   when there is one).
 //!
 //! Thrown away: counters (the model has no per-CPU state).
-use crate::artifact::{ranges, Artifact, MapImage, MapKind};
+use crate::artifact::Artifact;
 use crate::interp::{Decided, Outcome};
-use crate::ir::{ChainId, Field, RuleId, Verdict};
-use crate::packet::{Decoded, FieldValue, Ipv4Packet, Ports};
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use crate::ir::Verdict;
+use crate::layout::{verdict_of, Layout, LayoutError};
+use crate::packet::{Decoded, Ports};
 use tailwall_abi as abi;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SimError {
-    #[error("artifact abi version {found}, this model runs {expected}")]
-    AbiVersion { found: u32, expected: u32 },
-    #[error("map `{0}` is missing from the artifact")]
-    MissingMap(String),
-    #[error("map `{map}`: {what}")]
-    BadMap { map: String, what: String },
-    #[error("globals disagree with the artifact: {0}")]
-    Globals(String),
-}
-
-enum Lookups {
-    /// `(len, addr → class)`, longest length first.
-    Lpm(Vec<(u8, HashMap<u32, u32>)>),
-    Array(Vec<u32>),
-}
-
-struct Stage {
-    field: Field,
-    table: Lookups,
-    /// Class vectors, `nchunks * CHUNK_WORDS` words per class.
-    vectors: Vec<u64>,
-    nclasses: usize,
-}
-
-#[derive(Clone, Copy)]
-struct RuleSlot {
-    action: u32,
-    flags: u32,
-    chain: ChainId,
-    id: RuleId,
-    position: u32,
-}
-
-/// A parsed artifact, ready to classify packets.
+/// An artifact's images, checked and decoded ([`Layout::check`]), ready to classify packets.
 pub struct Sim {
-    nchunks: usize,
-    policy: Verdict,
-    chain: ChainId,
-    stages: Vec<Stage>,
-    rules: Vec<RuleSlot>,
+    layout: Layout,
 }
 
-fn bad(map: &str, what: impl Into<String>) -> SimError {
-    SimError::BadMap {
-        map: map.to_string(),
-        what: what.into(),
-    }
-}
-
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn verdict_of(action: u32) -> Option<Verdict> {
-    match action {
-        abi::ACTION_ACCEPT => Some(Verdict::Accept),
-        abi::ACTION_DROP => Some(Verdict::Drop),
-        _ => None,
-    }
-}
-
-fn find<'a>(a: &'a Artifact, name: &str) -> Result<&'a MapImage, SimError> {
-    a.map(name)
-        .ok_or_else(|| SimError::MissingMap(name.to_string()))
-}
-
-fn check_shape(m: &MapImage, kind: MapKind, key: usize, value: usize) -> Result<(), SimError> {
-    if m.kind != kind || m.key_size as usize != key || m.value_size as usize != value {
-        return Err(bad(
-            m.name,
-            format!(
-                "expected {kind:?} key {key} value {value}, found {:?} key {} value {}",
-                m.kind, m.key_size, m.value_size
-            ),
-        ));
-    }
-    if m.entries.len() > m.max_entries as usize {
-        return Err(bad(
-            m.name,
-            format!(
-                "{} entries exceed max_entries {}",
-                m.entries.len(),
-                m.max_entries
-            ),
-        ));
-    }
-    for (k, v) in &m.entries {
-        if k.len() != key || v.len() != value {
-            return Err(bad(m.name, "entry with the wrong key or value size"));
-        }
-    }
-    Ok(())
-}
-
-/// An array image as a dense vector of values (missing entries are zero, as in a kernel array).
-fn array_values(m: &MapImage) -> Result<Vec<&[u8]>, SimError> {
-    let zero: &'static [u8] = &[0u8; 64];
-    let vs = m.value_size as usize;
-    if vs > zero.len() {
-        return Err(bad(m.name, "value too large for an array image"));
-    }
-    let mut out = vec![&zero[..vs]; m.max_entries as usize];
-    for (k, v) in &m.entries {
-        let i = le32(k) as usize;
-        match out.get_mut(i) {
-            Some(slot) => *slot = v,
-            None => {
-                return Err(bad(
-                    m.name,
-                    format!("key {i} beyond max_entries {}", m.max_entries),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
+/// What [`Sim::new`] refuses: the artifact contract's error.
+pub type SimError = LayoutError;
 
 impl Sim {
-    /// Parse and check an artifact's images.
-    pub fn new(a: &Artifact) -> Result<Sim, SimError> {
-        if a.abi_version != abi::ABI_VERSION {
-            return Err(SimError::AbiVersion {
-                found: a.abi_version,
-                expected: abi::ABI_VERSION,
-            });
-        }
-        let g = a.globals;
-        let nchunks = g.nchunks as usize;
-        if g.nchunks == 0 || g.nchunks > abi::MAX_CHUNKS {
-            return Err(SimError::Globals(format!(
-                "nchunks {} outside 1..={}",
-                g.nchunks,
-                abi::MAX_CHUNKS
-            )));
-        }
-        if g.nstages as usize != a.stages.len() || g.nstages > abi::MAX_STAGES {
-            return Err(SimError::Globals(format!(
-                "nstages {} for {} stages",
-                g.nstages,
-                a.stages.len()
-            )));
-        }
-        if g.nrules as usize > nchunks * abi::CHUNK_BITS {
-            return Err(SimError::Globals(format!(
-                "{} rules do not fit {nchunks} chunks",
-                g.nrules
-            )));
-        }
-        let policy = verdict_of(g.policy)
-            .ok_or_else(|| SimError::Globals(format!("policy code {}", g.policy)))?;
+    /// Check and decode an artifact's images ([`Layout::check`]).
+    ///
+    /// # Errors
+    /// What [`Layout::check`] refuses.
+    pub fn new(a: &Artifact) -> Result<Sim, LayoutError> {
+        Ok(Sim::from_layout(Layout::check(a)?))
+    }
 
-        let rm = find(a, abi::MAP_RULES)?;
-        check_shape(rm, MapKind::Array, 4, std::mem::size_of::<abi::RuleMeta>())?;
-        if (rm.max_entries as usize) < g.nrules as usize || a.rules.len() != g.nrules as usize {
-            return Err(bad(
-                rm.name,
-                format!(
-                    "{} slots, {} rule infos for {} rules",
-                    rm.max_entries,
-                    a.rules.len(),
-                    g.nrules
-                ),
-            ));
-        }
-        let metas = array_values(rm)?;
-        let mut rules = Vec::with_capacity(a.rules.len());
-        for (i, info) in a.rules.iter().enumerate() {
-            let meta = metas[i];
-            let action = le32(&meta[0..4]);
-            if verdict_of(action).is_none() || info.index as usize != i {
-                return Err(bad(
-                    rm.name,
-                    format!("rule {i}: action code {action}, info index {}", info.index),
-                ));
-            }
-            rules.push(RuleSlot {
-                action,
-                flags: le32(&meta[4..8]),
-                chain: info.chain_id,
-                id: info.id,
-                position: info.position,
-            });
-        }
+    /// The model of an already checked layout.
+    pub fn from_layout(layout: Layout) -> Sim {
+        Sim { layout }
+    }
 
-        let mut stages = Vec::with_capacity(a.stages.len());
-        for &field in &a.stages {
-            let Some(info) = field.info().datapath else {
-                return Err(SimError::Globals(format!(
-                    "stage {field}: the datapath has no stage for this field"
-                )));
-            };
-            let vm = find(a, info.vector_map)?;
-            check_shape(vm, MapKind::Array, 4, std::mem::size_of::<abi::Chunk>())?;
-            let nclasses = vm.max_entries as usize / nchunks;
-            let words_per = nchunks * abi::CHUNK_WORDS;
-            let mut vectors = vec![0u64; nclasses * words_per];
-            for (k, v) in &vm.entries {
-                let key = le32(k) as usize;
-                if key >= nclasses * nchunks {
-                    return Err(bad(
-                        vm.name,
-                        format!("key {key} beyond {nclasses} classes of {nchunks} chunks"),
-                    ));
-                }
-                for w in 0..abi::CHUNK_WORDS {
-                    let b = &v[w * 8..w * 8 + 8];
-                    let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                    let bit0 = (key % nchunks) * abi::CHUNK_BITS + w * 64;
-                    let stray = if bit0 >= g.nrules as usize {
-                        word
-                    } else if bit0 + 64 > g.nrules as usize {
-                        word >> (g.nrules as usize - bit0)
-                    } else {
-                        0
-                    };
-                    if stray != 0 {
-                        return Err(bad(
-                            vm.name,
-                            format!("key {key} sets bits at or beyond rule count {}", g.nrules),
-                        ));
-                    }
-                    vectors[key * abi::CHUNK_WORDS + w] = word;
-                }
-            }
-            let tm = find(a, info.table_map)?;
-            let check_class = |c: u32| {
-                if (c as usize) < nclasses {
-                    Ok(c)
-                } else {
-                    Err(bad(
-                        tm.name,
-                        format!("class {c} has no vector ({nclasses} classes)"),
-                    ))
-                }
-            };
-            let table = match info.table {
-                abi::TableKind::LpmV4 => {
-                    check_shape(
-                        tm,
-                        MapKind::LpmTrie,
-                        std::mem::size_of::<abi::LpmV4Key>(),
-                        4,
-                    )?;
-                    let mut by_len: HashMap<u8, HashMap<u32, u32>> = HashMap::new();
-                    for (k, v) in &tm.entries {
-                        let len = le32(&k[0..4]);
-                        let addr = u32::from_be_bytes([k[4], k[5], k[6], k[7]]);
-                        if len > 32 || (len < 32 && addr & (u32::MAX >> len) != 0) {
-                            return Err(bad(
-                                tm.name,
-                                format!("bad prefix {}/{len}", Ipv4Addr::from(addr)),
-                            ));
-                        }
-                        by_len
-                            .entry(len as u8)
-                            .or_default()
-                            .insert(addr, check_class(le32(v))?);
-                    }
-                    if !by_len.get(&0).is_some_and(|m| m.contains_key(&0)) {
-                        return Err(bad(
-                            tm.name,
-                            "no 0.0.0.0/0 entry: some addresses would miss",
-                        ));
-                    }
-                    let mut v: Vec<(u8, HashMap<u32, u32>)> = by_len.into_iter().collect();
-                    v.sort_by_key(|e| std::cmp::Reverse(e.0));
-                    Lookups::Lpm(v)
-                }
-                abi::TableKind::Array => {
-                    check_shape(tm, MapKind::Array, 4, 4)?;
-                    let want = info.table_entries();
-                    if tm.max_entries != want {
-                        return Err(bad(
-                            tm.name,
-                            format!("max_entries {} instead of {want}", tm.max_entries),
-                        ));
-                    }
-                    let vals = array_values(tm)?;
-                    Lookups::Array(
-                        vals.into_iter()
-                            .map(|b| check_class(le32(b)))
-                            .collect::<Result<_, _>>()?,
-                    )
-                }
-            };
-            stages.push(Stage {
-                field,
-                table,
-                vectors,
-                nclasses,
-            });
-        }
-        Ok(Sim {
-            nchunks,
-            policy,
-            chain: a.chain.unwrap_or(ChainId(u32::MAX)),
-            stages,
-            rules,
-        })
+    /// The checked layout this model runs.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// `RULE_F_*` flags of a rule (0 for an unknown index).
     pub fn rule_flags(&self, index: u32) -> u32 {
-        self.rules.get(index as usize).map_or(0, |r| r.flags)
+        self.layout.rules.get(index as usize).map_or(0, |r| r.flags)
     }
 
     /// Decode and classify one Ethernet frame.
@@ -343,12 +65,12 @@ impl Sim {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
-        let words = self.nchunks * abi::CHUNK_WORDS;
+        let l = &self.layout;
+        let words = l.nchunks * abi::CHUNK_WORDS;
         let mut scratch = vec![0u64; words];
         let mut started = false;
-        for s in &self.stages {
-            let class = s.class_of(p) as usize;
-            let v = &s.vectors[class * words..(class + 1) * words];
+        for s in &l.stages {
+            let v = s.vector(s.class_of(p) as usize, l.nchunks);
             if started {
                 scratch.iter_mut().zip(v).for_each(|(a, b)| *a &= b);
             } else {
@@ -366,12 +88,12 @@ impl Sim {
                 .find(|(_, &w)| w != 0)
                 .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
         } else {
-            (!self.rules.is_empty()).then_some(0)
+            (!l.rules.is_empty()).then_some(0)
         };
-        let Some(r) = first.and_then(|i| self.rules.get(i)) else {
+        let Some(r) = first.and_then(|i| l.rules.get(i)) else {
             return Outcome {
-                verdict: self.policy,
-                decided: Decided::Policy { chain: self.chain },
+                verdict: l.policy,
+                decided: Decided::Policy { chain: l.chain },
             };
         };
         if r.flags & abi::RULE_F_NEEDS_L4 != 0 && p.ports == Ports::Truncated {
@@ -393,93 +115,6 @@ impl Sim {
             },
         }
     }
-
-    /// Append the dump of one field's classes and table (see [`Artifact::dump`]).
-    pub(crate) fn dump_field(&self, f: Field, o: &mut String) {
-        let Some(s) = self.stages.iter().find(|s| s.field == f) else {
-            return;
-        };
-        let words = self.nchunks * abi::CHUNK_WORDS;
-        let _ = writeln!(o, "field {f} classes={}", s.nclasses);
-        for c in 0..s.nclasses {
-            let v = &s.vectors[c * words..(c + 1) * words];
-            let ones = v.iter().enumerate().flat_map(|(i, &w)| {
-                (0..64)
-                    .filter(move |b| w >> b & 1 != 0)
-                    .map(move |b| i * 64 + b)
-            });
-            let _ = writeln!(o, "  class {c} = {}", ranges(ones));
-        }
-        match &s.table {
-            Lookups::Lpm(by_len) => {
-                let mut es: Vec<(u32, u8, u32)> = by_len
-                    .iter()
-                    .flat_map(|(l, m)| m.iter().map(move |(&a, &c)| (a, *l, c)))
-                    .collect();
-                es.sort();
-                for (a, l, c) in es {
-                    let _ = writeln!(o, "  {}/{l} -> {c}", Ipv4Addr::from(a));
-                }
-            }
-            Lookups::Array(t) => {
-                let label = |i: usize| match i as u32 {
-                    abi::PORT_ABSENT if t.len() == abi::PORT_TABLE_ENTRIES as usize => {
-                        "absent".to_string()
-                    }
-                    abi::PORT_TRUNCATED if t.len() == abi::PORT_TABLE_ENTRIES as usize => {
-                        "truncated".to_string()
-                    }
-                    _ => i.to_string(),
-                };
-                let values = if t.len() == abi::PORT_TABLE_ENTRIES as usize {
-                    65536
-                } else {
-                    t.len()
-                };
-                let mut i = 0;
-                while i < t.len() {
-                    let mut j = i;
-                    while j + 1 < values && i < values && t[j + 1] == t[i] {
-                        j += 1;
-                    }
-                    if i == j {
-                        let _ = writeln!(o, "  {} -> {}", label(i), t[i]);
-                    } else {
-                        let _ = writeln!(o, "  {}-{} -> {}", label(i), label(j), t[i]);
-                    }
-                    i = j + 1;
-                }
-            }
-        }
-    }
-}
-
-impl Stage {
-    /// The class of the packet's value of this stage's field, looked up as the stage program does.
-    /// The table's shape was checked against the field's row in `Sim::new`, so every value has a
-    /// class (LPM: the trie holds 0.0.0.0/0; arrays: every index up to the sentinels exists).
-    fn class_of(&self, p: &Ipv4Packet) -> u32 {
-        let value = p.value(self.field);
-        match &self.table {
-            Lookups::Lpm(by_len) => {
-                let FieldValue::Value(a) = value else {
-                    unreachable!("an address is always present in an IPv4 packet")
-                };
-                by_len
-                    .iter()
-                    .find_map(|(l, m)| {
-                        let masked = if *l == 0 {
-                            0
-                        } else {
-                            a & (u32::MAX << (32 - *l as u32))
-                        };
-                        m.get(&masked).copied()
-                    })
-                    .expect("checked in Sim::new: the trie holds 0.0.0.0/0")
-            }
-            Lookups::Array(t) => t[value.table_index() as usize],
-        }
-    }
 }
 
 #[cfg(test)]
@@ -488,7 +123,7 @@ mod tests {
     use crate::artifact::build;
     use crate::diag::Span;
     use crate::interp;
-    use crate::ir::{Action, Hook, Match, Ruleset, Test};
+    use crate::ir::{Action, ChainId, Field, Hook, Match, RuleId, Ruleset, Test};
     use crate::packet::{build_frame, decode, l4_header};
 
     const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];

@@ -17,7 +17,11 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use tailwall_abi as abi;
-use tailwall_compiler::{artifact::Artifact, ir::Field};
+use tailwall_compiler::{
+    artifact::Artifact,
+    ir::Field,
+    layout::{object_maps, Layout, LayoutError},
+};
 
 use crate::{
     error::{map_err, prog_err, sys, LoadError},
@@ -31,29 +35,6 @@ fn stage_row(field: Field) -> Result<&'static abi::FieldAbi, LoadError> {
         .info()
         .datapath
         .ok_or_else(|| LoadError::Artifact(format!("field {field} has no datapath stage")))
-}
-
-/// (name, key size, value size) of every map of the object: the fixed maps, then two per row of the
-/// ABI's field table.
-fn map_layout() -> impl Iterator<Item = (&'static str, u32, u32)> {
-    use core::mem::size_of;
-    let chunk = size_of::<abi::Chunk>() as u32;
-    [
-        (abi::MAP_PROGS, 4, 4),
-        (abi::MAP_PKT, 4, size_of::<abi::PktCtx>() as u32),
-        (abi::MAP_SCRATCH, 4, chunk),
-        (abi::MAP_RULES, 4, size_of::<abi::RuleMeta>() as u32),
-        (abi::MAP_RULE_CNT, 4, size_of::<abi::Counter>() as u32),
-        (abi::MAP_REASONS, 4, size_of::<abi::Counter>() as u32),
-        (abi::MAP_DECISION, 4, size_of::<abi::Decision>() as u32),
-    ]
-    .into_iter()
-    .chain(abi::FIELDS.iter().flat_map(move |f| {
-        [
-            (f.table_map, f.table_key_size(), 4),
-            (f.vector_map, 4, chunk),
-        ]
-    }))
 }
 
 /// What the kernel reported for one loaded program.
@@ -97,93 +78,12 @@ fn map_data(map: &Map) -> Option<&MapData> {
     }
 }
 
-fn check(artifact: &Artifact) -> Result<(), LoadError> {
-    if artifact.abi_version != abi::ABI_VERSION {
-        return Err(LoadError::AbiVersion {
-            found: artifact.abi_version,
-            expected: abi::ABI_VERSION,
-        });
-    }
-    let g = &artifact.globals;
-    let bad = |m: String| Err(LoadError::Artifact(m));
-    if g.nstages as usize != artifact.stages.len() {
-        return bad(format!(
-            "globals say {} stages, the plan lists {}",
-            g.nstages,
-            artifact.stages.len()
-        ));
-    }
-    if g.nstages > abi::MAX_STAGES {
-        return bad(format!(
-            "{} stages exceed the datapath bound {}",
-            g.nstages,
-            abi::MAX_STAGES
-        ));
-    }
-    if g.nchunks > abi::MAX_CHUNKS {
-        return bad(format!(
-            "{} chunks exceed the datapath bound {}",
-            g.nchunks,
-            abi::MAX_CHUNKS
-        ));
-    }
-    if (g.nrules as u64) > g.nchunks as u64 * abi::CHUNK_BITS as u64 {
-        return bad(format!(
-            "{} rules do not fit in {} chunks",
-            g.nrules, g.nchunks
-        ));
-    }
-    if g.policy != abi::ACTION_ACCEPT && g.policy != abi::ACTION_DROP {
-        return bad(format!("unknown policy action code {}", g.policy));
-    }
-    for (i, f) in artifact.stages.iter().enumerate() {
-        if artifact.stages[..i].contains(f) {
-            return bad(format!("stage {} appears twice", f.name()));
-        }
-    }
-    for m in &artifact.maps {
-        let Some((_, k, v)) = map_layout().find(|(n, _, _)| *n == m.name) else {
-            return bad(format!(
-                "map {} is not part of abi {}",
-                m.name,
-                abi::ABI_VERSION
-            ));
-        };
-        if (m.key_size, m.value_size) != (k, v) {
-            return bad(format!(
-                "map {} has key/value sizes {}/{}, the abi says {k}/{v}",
-                m.name, m.key_size, m.value_size
-            ));
-        }
-        if m.max_entries == 0 {
-            return bad(format!("map {} has max_entries 0", m.name));
-        }
-        if m.entries.len() > m.max_entries as usize {
-            return bad(format!(
-                "map {} has {} entries for max_entries {}",
-                m.name,
-                m.entries.len(),
-                m.max_entries
-            ));
-        }
-        for (key, value) in &m.entries {
-            if key.len() != k as usize || value.len() != v as usize {
-                return bad(format!("map {} has an entry of the wrong size", m.name));
-            }
-        }
-    }
-    for s in &artifact.stages {
-        let n = stage_row(*s)?;
-        if artifact.map(n.table_map).is_none() || artifact.map(n.vector_map).is_none() {
-            return bad(format!(
-                "stage {} has no {} or {} image",
-                s.name(),
-                n.table_map,
-                n.vector_map
-            ));
-        }
-    }
-    Ok(())
+/// The artifact contract ([`Layout::check`], the same check `sim` runs), as a load error.
+fn check(artifact: &Artifact) -> Result<Layout, LoadError> {
+    Layout::check(artifact).map_err(|e| match e {
+        LayoutError::AbiVersion { found, expected } => LoadError::AbiVersion { found, expected },
+        other => LoadError::Artifact(other.to_string()),
+    })
 }
 
 /// `max_entries` of `name` in this generation.
@@ -231,7 +131,7 @@ impl Generation {
             .override_global(abi::GLOBAL_NSTAGES, &g.nstages, true)
             .override_global(abi::GLOBAL_NRULES, &g.nrules, true)
             .override_global(abi::GLOBAL_POLICY, &g.policy, true);
-        for (name, _, _) in map_layout() {
+        for (name, ..) in object_maps() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
         let mut ebpf = loader
@@ -253,7 +153,7 @@ impl Generation {
         }
 
         let mut maps = BTreeMap::new();
-        for (name, _, _) in map_layout() {
+        for (name, ..) in object_maps() {
             let map = ebpf
                 .take_map(name)
                 .ok_or(LoadError::MissingMap { map: name })?;

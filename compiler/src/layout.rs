@@ -1,0 +1,520 @@
+//! The artifact contract: [`Layout::check`] validates an [`Artifact`] against the ABI once and decodes
+//! its map images; `sim`, the text dump and the loader all consume the result, so no second copy of
+//! the checks exists.
+//!
+//! Guarantees of a [`Layout`] (what the kernel would otherwise find out at run time):
+//! - the ABI version is this build's; globals within the datapath's bounds (`nchunks` in
+//!   `1..=MAX_CHUNKS`, `nstages = stages.len() <= MAX_STAGES`, rules fit the chunks, a known policy);
+//! - every map image names a map of the object ([`object_maps`]: the fixed maps and two per row of the
+//!   ABI's field table) with the ABI's key/value sizes, `max_entries > 0`, no more entries than that,
+//!   every entry of the right size;
+//! - every stage is a datapath field, at most once, with both of its maps; its table has the row's
+//!   kind and size (LPM tries hold `0.0.0.0/0` and only masked prefixes; arrays have
+//!   `table_entries()` entries), every class has a vector, no vector sets a bit at or beyond the rule
+//!   count;
+//! - `tw_rules` holds a known action for every rule and the rule infos are numbered `0..nrules`.
+//!
+//! Thrown away: the images' byte encoding (tables and vectors are decoded).
+use crate::artifact::{Artifact, MapImage, MapKind};
+use crate::ir::{ChainId, Field, RuleId, Verdict};
+use crate::packet::{FieldValue, Ipv4Packet};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use tailwall_abi as abi;
+
+/// Why an artifact does not fit the datapath.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LayoutError {
+    /// Built for another ABI.
+    #[error("artifact abi version {found}, this build runs {expected}")]
+    AbiVersion { found: u32, expected: u32 },
+    /// A map the layout needs is not in the artifact.
+    #[error("map `{0}` is missing from the artifact")]
+    MissingMap(String),
+    /// A map image is not what the ABI says.
+    #[error("map `{map}`: {what}")]
+    BadMap { map: String, what: String },
+    /// The globals or the stage list are inconsistent or out of bounds.
+    #[error("globals disagree with the artifact: {0}")]
+    Globals(String),
+}
+
+/// Every map of the eBPF object: (name, kind, key size, value size). The fixed maps, then the lookup
+/// table and class vectors of every row of the ABI's field table.
+pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> {
+    use std::mem::size_of;
+    let chunk = size_of::<abi::Chunk>() as u32;
+    [
+        (abi::MAP_PROGS, MapKind::ProgramArray, 4, 4),
+        (
+            abi::MAP_PKT,
+            MapKind::PerCpuArray,
+            4,
+            size_of::<abi::PktCtx>() as u32,
+        ),
+        (abi::MAP_SCRATCH, MapKind::PerCpuArray, 4, chunk),
+        (
+            abi::MAP_RULES,
+            MapKind::Array,
+            4,
+            size_of::<abi::RuleMeta>() as u32,
+        ),
+        (
+            abi::MAP_RULE_CNT,
+            MapKind::PerCpuArray,
+            4,
+            size_of::<abi::Counter>() as u32,
+        ),
+        (
+            abi::MAP_REASONS,
+            MapKind::PerCpuArray,
+            4,
+            size_of::<abi::Counter>() as u32,
+        ),
+        (
+            abi::MAP_DECISION,
+            MapKind::PerCpuArray,
+            4,
+            size_of::<abi::Decision>() as u32,
+        ),
+    ]
+    .into_iter()
+    .chain(abi::FIELDS.iter().flat_map(move |f| {
+        let kind = match f.table {
+            abi::TableKind::LpmV4 => MapKind::LpmTrie,
+            abi::TableKind::Array => MapKind::Array,
+        };
+        [
+            (f.table_map, kind, f.table_key_size(), 4),
+            (f.vector_map, MapKind::Array, 4, chunk),
+        ]
+    }))
+}
+
+/// Every image names an object map, with its kind and sizes, and holds what its `max_entries` allows.
+fn check_object_maps(a: &Artifact) -> Result<(), LayoutError> {
+    for m in &a.maps {
+        let Some((_, kind, k, v)) = object_maps().find(|(n, ..)| *n == m.name) else {
+            return Err(bad(
+                m.name,
+                format!("not a map of abi {}", abi::ABI_VERSION),
+            ));
+        };
+        if m.max_entries == 0 {
+            return Err(bad(m.name, "max_entries 0"));
+        }
+        check_shape(m, kind, k as usize, v as usize)?;
+    }
+    Ok(())
+}
+
+/// A stage's lookup table, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StageTable {
+    /// `(len, addr → class)`, longest length first; holds `0.0.0.0/0`.
+    Lpm(Vec<(u8, HashMap<u32, u32>)>),
+    /// One class per table index ([`abi::FieldAbi::table_entries`] of them).
+    Array(Vec<u32>),
+}
+
+/// One field stage of the artifact, decoded and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageLayout {
+    pub field: Field,
+    /// The field's datapath row.
+    pub row: &'static abi::FieldAbi,
+    pub table: StageTable,
+    /// Class vectors, `nchunks * CHUNK_WORDS` words per class; no bit at or beyond the rule count.
+    pub vectors: Vec<u64>,
+    pub nclasses: usize,
+}
+
+/// One rule of the hook's numbering (`tw_rules[index]` plus its [`crate::artifact::RuleInfo`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleSlot {
+    /// `ACTION_ACCEPT` or `ACTION_DROP` (checked).
+    pub action: u32,
+    /// `RULE_F_*` bits.
+    pub flags: u32,
+    pub chain: ChainId,
+    pub id: RuleId,
+    /// 1-based position in `chain`.
+    pub position: u32,
+}
+
+/// An artifact checked against the ABI, its images decoded: what `sim`, the dump and the loader
+/// consume (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Chunks per rule vector (1..=`MAX_CHUNKS`).
+    pub nchunks: usize,
+    pub policy: Verdict,
+    /// The hook chain (`ChainId(u32::MAX)` when the ruleset has none).
+    pub chain: ChainId,
+    /// In prog-array order.
+    pub stages: Vec<StageLayout>,
+    /// Indexed by global rule index.
+    pub rules: Vec<RuleSlot>,
+}
+
+fn bad(map: &str, what: impl Into<String>) -> LayoutError {
+    LayoutError::BadMap {
+        map: map.to_string(),
+        what: what.into(),
+    }
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The verdict of an `ACTION_*` code; `None` for a code the ABI does not define.
+pub fn verdict_of(action: u32) -> Option<Verdict> {
+    match action {
+        abi::ACTION_ACCEPT => Some(Verdict::Accept),
+        abi::ACTION_DROP => Some(Verdict::Drop),
+        _ => None,
+    }
+}
+
+fn find<'a>(a: &'a Artifact, name: &str) -> Result<&'a MapImage, LayoutError> {
+    a.map(name)
+        .ok_or_else(|| LayoutError::MissingMap(name.to_string()))
+}
+
+fn check_shape(m: &MapImage, kind: MapKind, key: usize, value: usize) -> Result<(), LayoutError> {
+    if m.kind != kind || m.key_size as usize != key || m.value_size as usize != value {
+        return Err(bad(
+            m.name,
+            format!(
+                "expected {kind:?} key {key} value {value}, found {:?} key {} value {}",
+                m.kind, m.key_size, m.value_size
+            ),
+        ));
+    }
+    if m.entries.len() > m.max_entries as usize {
+        return Err(bad(
+            m.name,
+            format!(
+                "{} entries exceed max_entries {}",
+                m.entries.len(),
+                m.max_entries
+            ),
+        ));
+    }
+    for (k, v) in &m.entries {
+        if k.len() != key || v.len() != value {
+            return Err(bad(m.name, "entry with the wrong key or value size"));
+        }
+    }
+    Ok(())
+}
+
+/// An array image as a dense vector of values (missing entries are zero, as in a kernel array).
+fn array_values(m: &MapImage) -> Result<Vec<&[u8]>, LayoutError> {
+    let zero: &'static [u8] = &[0u8; 64];
+    let vs = m.value_size as usize;
+    if vs > zero.len() {
+        return Err(bad(m.name, "value too large for an array image"));
+    }
+    let mut out = vec![&zero[..vs]; m.max_entries as usize];
+    for (k, v) in &m.entries {
+        let i = le32(k) as usize;
+        match out.get_mut(i) {
+            Some(slot) => *slot = v,
+            None => {
+                return Err(bad(
+                    m.name,
+                    format!("key {i} beyond max_entries {}", m.max_entries),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Layout {
+    /// Check an artifact against the ABI and decode its images (see the module docs).
+    ///
+    /// # Errors
+    /// The first fault found: ABI version, globals out of the datapath's bounds, a map the ABI does not
+    /// have or with the wrong kind/sizes, a class without a vector, an LPM trie without `0.0.0.0/0`, a
+    /// bit at or beyond the rule count, a stage twice or without its maps.
+    pub fn check(a: &Artifact) -> Result<Layout, LayoutError> {
+        if a.abi_version != abi::ABI_VERSION {
+            return Err(LayoutError::AbiVersion {
+                found: a.abi_version,
+                expected: abi::ABI_VERSION,
+            });
+        }
+        let g = a.globals;
+        let nchunks = g.nchunks as usize;
+        if g.nchunks == 0 || g.nchunks > abi::MAX_CHUNKS {
+            return Err(LayoutError::Globals(format!(
+                "nchunks {} outside 1..={}",
+                g.nchunks,
+                abi::MAX_CHUNKS
+            )));
+        }
+        if g.nstages as usize != a.stages.len() || g.nstages > abi::MAX_STAGES {
+            return Err(LayoutError::Globals(format!(
+                "nstages {} for {} stages",
+                g.nstages,
+                a.stages.len()
+            )));
+        }
+        if g.nrules as usize > nchunks * abi::CHUNK_BITS {
+            return Err(LayoutError::Globals(format!(
+                "{} rules do not fit {nchunks} chunks",
+                g.nrules
+            )));
+        }
+        for (i, f) in a.stages.iter().enumerate() {
+            if a.stages[..i].contains(f) {
+                return Err(LayoutError::Globals(format!("stage {f} appears twice")));
+            }
+        }
+        check_object_maps(a)?;
+        let policy = verdict_of(g.policy)
+            .ok_or_else(|| LayoutError::Globals(format!("policy code {}", g.policy)))?;
+
+        let rm = find(a, abi::MAP_RULES)?;
+        check_shape(rm, MapKind::Array, 4, std::mem::size_of::<abi::RuleMeta>())?;
+        if (rm.max_entries as usize) < g.nrules as usize || a.rules.len() != g.nrules as usize {
+            return Err(bad(
+                rm.name,
+                format!(
+                    "{} slots, {} rule infos for {} rules",
+                    rm.max_entries,
+                    a.rules.len(),
+                    g.nrules
+                ),
+            ));
+        }
+        let metas = array_values(rm)?;
+        let mut rules = Vec::with_capacity(a.rules.len());
+        for (i, info) in a.rules.iter().enumerate() {
+            let meta = metas[i];
+            let action = le32(&meta[0..4]);
+            if verdict_of(action).is_none() || info.index as usize != i {
+                return Err(bad(
+                    rm.name,
+                    format!("rule {i}: action code {action}, info index {}", info.index),
+                ));
+            }
+            rules.push(RuleSlot {
+                action,
+                flags: le32(&meta[4..8]),
+                chain: info.chain_id,
+                id: info.id,
+                position: info.position,
+            });
+        }
+
+        let mut stages = Vec::with_capacity(a.stages.len());
+        for &field in &a.stages {
+            let Some(info) = field.info().datapath else {
+                return Err(LayoutError::Globals(format!(
+                    "stage {field}: the datapath has no stage for this field"
+                )));
+            };
+            let vm = find(a, info.vector_map)?;
+            check_shape(vm, MapKind::Array, 4, std::mem::size_of::<abi::Chunk>())?;
+            let nclasses = vm.max_entries as usize / nchunks;
+            let words_per = nchunks * abi::CHUNK_WORDS;
+            let mut vectors = vec![0u64; nclasses * words_per];
+            for (k, v) in &vm.entries {
+                let key = le32(k) as usize;
+                if key >= nclasses * nchunks {
+                    return Err(bad(
+                        vm.name,
+                        format!("key {key} beyond {nclasses} classes of {nchunks} chunks"),
+                    ));
+                }
+                for w in 0..abi::CHUNK_WORDS {
+                    let b = &v[w * 8..w * 8 + 8];
+                    let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                    let bit0 = (key % nchunks) * abi::CHUNK_BITS + w * 64;
+                    let stray = if bit0 >= g.nrules as usize {
+                        word
+                    } else if bit0 + 64 > g.nrules as usize {
+                        word >> (g.nrules as usize - bit0)
+                    } else {
+                        0
+                    };
+                    if stray != 0 {
+                        return Err(bad(
+                            vm.name,
+                            format!("key {key} sets bits at or beyond rule count {}", g.nrules),
+                        ));
+                    }
+                    vectors[key * abi::CHUNK_WORDS + w] = word;
+                }
+            }
+            let tm = find(a, info.table_map)?;
+            let check_class = |c: u32| {
+                if (c as usize) < nclasses {
+                    Ok(c)
+                } else {
+                    Err(bad(
+                        tm.name,
+                        format!("class {c} has no vector ({nclasses} classes)"),
+                    ))
+                }
+            };
+            let table = match info.table {
+                abi::TableKind::LpmV4 => {
+                    check_shape(
+                        tm,
+                        MapKind::LpmTrie,
+                        std::mem::size_of::<abi::LpmV4Key>(),
+                        4,
+                    )?;
+                    let mut by_len: HashMap<u8, HashMap<u32, u32>> = HashMap::new();
+                    for (k, v) in &tm.entries {
+                        let len = le32(&k[0..4]);
+                        let addr = u32::from_be_bytes([k[4], k[5], k[6], k[7]]);
+                        if len > 32 || (len < 32 && addr & (u32::MAX >> len) != 0) {
+                            return Err(bad(
+                                tm.name,
+                                format!("bad prefix {}/{len}", Ipv4Addr::from(addr)),
+                            ));
+                        }
+                        by_len
+                            .entry(len as u8)
+                            .or_default()
+                            .insert(addr, check_class(le32(v))?);
+                    }
+                    if !by_len.get(&0).is_some_and(|m| m.contains_key(&0)) {
+                        return Err(bad(
+                            tm.name,
+                            "no 0.0.0.0/0 entry: some addresses would miss",
+                        ));
+                    }
+                    let mut v: Vec<(u8, HashMap<u32, u32>)> = by_len.into_iter().collect();
+                    v.sort_by_key(|e| std::cmp::Reverse(e.0));
+                    StageTable::Lpm(v)
+                }
+                abi::TableKind::Array => {
+                    check_shape(tm, MapKind::Array, 4, 4)?;
+                    let want = info.table_entries();
+                    if tm.max_entries != want {
+                        return Err(bad(
+                            tm.name,
+                            format!("max_entries {} instead of {want}", tm.max_entries),
+                        ));
+                    }
+                    let vals = array_values(tm)?;
+                    StageTable::Array(
+                        vals.into_iter()
+                            .map(|b| check_class(le32(b)))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+            };
+            stages.push(StageLayout {
+                field,
+                row: info,
+                table,
+                vectors,
+                nclasses,
+            });
+        }
+        Ok(Layout {
+            nchunks,
+            policy,
+            chain: a.chain.unwrap_or(ChainId(u32::MAX)),
+            stages,
+            rules,
+        })
+    }
+}
+
+impl StageLayout {
+    /// The class of the packet's value of this stage's field, looked up as the stage program does.
+    /// [`Layout::check`] checked the table against the field's row, so every value has a class (LPM:
+    /// the trie holds 0.0.0.0/0; arrays: every value and, for transport fields, both sentinels).
+    pub fn class_of(&self, p: &Ipv4Packet) -> u32 {
+        let value = p.value(self.field);
+        match &self.table {
+            StageTable::Lpm(by_len) => {
+                let FieldValue::Value(a) = value else {
+                    unreachable!("an address is always present in an IPv4 packet")
+                };
+                by_len
+                    .iter()
+                    .find_map(|(l, m)| {
+                        let masked = if *l == 0 {
+                            0
+                        } else {
+                            a & (u32::MAX << (32 - *l as u32))
+                        };
+                        m.get(&masked).copied()
+                    })
+                    .expect("checked in Layout::check: the trie holds 0.0.0.0/0")
+            }
+            StageTable::Array(t) => t[value.table_index() as usize],
+        }
+    }
+    /// The vector of class `class` (`nchunks * CHUNK_WORDS` words).
+    pub fn vector(&self, class: usize, nchunks: usize) -> &[u64] {
+        let words = nchunks * abi::CHUNK_WORDS;
+        &self.vectors[class * words..(class + 1) * words]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::build;
+    use crate::diag::Span;
+    use crate::ir::{Action, Hook, Match, Ruleset, Test};
+
+    fn artifact() -> Artifact {
+        let rs = Ruleset::with_chain(
+            Hook::Input,
+            Verdict::Drop,
+            [(
+                vec![
+                    Match::single(Field::Proto, Test::Exact(6), false, Span::default()),
+                    Match::single(Field::DstPort, Test::Exact(22), false, Span::default()),
+                ],
+                Action::Accept,
+            )],
+        );
+        build(&rs, Hook::Input).unwrap()
+    }
+
+    #[test]
+    fn built_artifact_fits_and_every_image_is_an_object_map() {
+        let a = artifact();
+        let l = Layout::check(&a).unwrap();
+        assert_eq!(l.stages.len(), 2);
+        assert_eq!(l.rules.len(), 1);
+        for m in &a.maps {
+            assert!(object_maps().any(|(n, k, ..)| n == m.name && k == m.kind));
+        }
+    }
+
+    #[test]
+    fn loader_side_faults_are_refused() {
+        let a = artifact();
+        let edit = |f: &dyn Fn(&mut Artifact)| {
+            let mut b = a.clone();
+            f(&mut b);
+            Layout::check(&b).unwrap_err()
+        };
+        let e = edit(&|b| b.maps[0].name = "tw_nope");
+        assert!(matches!(e, LayoutError::BadMap { .. }), "{e:?}");
+        let e = edit(&|b| b.maps.last_mut().unwrap().max_entries = 0);
+        assert!(matches!(e, LayoutError::BadMap { .. }), "{e:?}");
+        let e = edit(&|b| {
+            b.stages[1] = b.stages[0];
+        });
+        assert!(matches!(e, LayoutError::Globals(_)), "{e:?}");
+        let e = edit(&|b| b.globals.policy = 9);
+        assert!(matches!(e, LayoutError::Globals(_)), "{e:?}");
+        let e = edit(&|b| b.abi_version += 1);
+        assert!(matches!(e, LayoutError::AbiVersion { .. }), "{e:?}");
+    }
+}
