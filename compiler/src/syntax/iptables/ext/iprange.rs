@@ -1,4 +1,5 @@
-//! `-m iprange --src-range A-B --dst-range A-B` (addresses of the rule's family).
+//! `-m iprange --src-range A[-B] --dst-range A[-B]` (addresses of the rule's family). A single address is
+//! the range `A-A` (libxt_iprange's `iprange_parse_spec`), printed as such.
 use super::*;
 use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
@@ -6,10 +7,10 @@ fn range(a: &[&str], f: Family) -> Result<Val, ValErr> {
     let bad = || {
         (
             "E0320",
-            format!("invalid address range `{}` (ADDR-ADDR)", a[0]),
+            format!("invalid address range `{}` (ADDR[-ADDR])", a[0]),
         )
     };
-    let (lo, hi) = a[0].split_once('-').ok_or_else(bad)?;
+    let (lo, hi) = a[0].split_once('-').unwrap_or((a[0], a[0]));
     let (lo, hi) = (
         parse_ip(lo, f).ok_or_else(bad)?,
         parse_ip(hi, f).ok_or_else(bad)?,

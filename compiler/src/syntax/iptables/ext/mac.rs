@@ -18,7 +18,8 @@ fn parse(a: &[&str], _: Family) -> Result<Val, ValErr> {
     }
     let bytes: Vec<String> = parts
         .iter()
-        .map(|p| format!("{:02X}", u8::from_str_radix(p, 16).unwrap_or(0)))
+        // iptables prints MAC bytes in lower case (xtables_print_mac: "%02x").
+        .map(|p| format!("{:02x}", u8::from_str_radix(p, 16).unwrap_or(0)))
         .collect();
     Ok(Val::Word(bytes.join(":")))
 }
