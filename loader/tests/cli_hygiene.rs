@@ -174,3 +174,45 @@ fn unprivileged_commands_run_as_nobody_and_privileged_ones_say_what_they_need() 
         );
     }
 }
+
+#[test]
+fn rules_from_stdin_with_format() {
+    use std::io::Write as _;
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let o = run(&["compile", "-", "-o", "json"], RULES);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let yaml = "chains:\n  input:\n    policy: drop\n";
+    let o = run(&["compile", "-", "--format", "yaml", "-o", "json"], yaml);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["policy"], "DROP", "{doc}");
+    // Without --format, stdin is iptables-save: the YAML is a parse error located in `<stdin>`, and
+    // -o json prints no half document.
+    let o = run(&["compile", "-"], yaml);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("<stdin>:1:1"),
+        "{}",
+        text(&o)
+    );
+    // A runtime error with -o json is a JSON document too.
+    let o = run(&["compile", "/nonexistent/x.rules", "-o", "json"], "");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+}

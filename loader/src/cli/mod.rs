@@ -31,9 +31,25 @@ pub struct Cli {
     /// Run in the network namespace NAME (as `ip -n NAME`): /run/netns/NAME.
     #[arg(long, global = true, value_name = "NAME")]
     netns: Option<String>,
+    /// Format of the rules files (default: by extension, `.yaml`/`.yml` YAML, else iptables-save;
+    /// `-` reads stdin, iptables-save unless given).
+    #[arg(long, global = true, value_enum)]
+    format: Option<RulesFormat>,
     #[command(subcommand)]
     cmd: Cmd,
 }
+
+/// `--format`: the rule language of a rules file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// iptables-save / iptables-restore input.
+    Iptables,
+    /// The YAML rule language (docs/yaml.md).
+    Yaml,
+}
+
+/// `--format`, set once by `run` before any command reads a rules file.
+static FORMAT: std::sync::OnceLock<Option<RulesFormat>> = std::sync::OnceLock::new();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -347,6 +363,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let _ = FORMAT.set(cli.format);
     if let Some(ns) = &cli.netns {
         tailwall_loader::enter_netns(ns).map_err(|e| Failure::Usage(e.to_string()))?;
     }
@@ -447,17 +464,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
 /// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
 /// Returns the source too, to render later diagnostics (the datapath's) against it.
 pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
-    let text = std::fs::read(path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let stdin = path.as_os_str() == "-";
+    let text = if stdin {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+            .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+        b
+    } else {
+        std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?
+    };
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
     let text = String::from_utf8(text).map_err(|e| {
         Failure::Usage(format!(
-            "{}: not UTF-8 text (invalid byte at offset {})",
-            path.display(),
+            "{name}: not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         ))
     })?;
-    let src = SourceFile::new(path.display().to_string(), text);
-    match tailwall_compiler::frontend::load(&src) {
+    let src = SourceFile::new(name, text);
+    let forced = FORMAT.get().copied().flatten();
+    let format = match forced {
+        Some(RulesFormat::Yaml) => tailwall_compiler::frontend::Format::Yaml,
+        Some(RulesFormat::Iptables) => tailwall_compiler::frontend::Format::IptablesSave,
+        None => tailwall_compiler::frontend::Format::of(&src.name),
+    };
+    let loaded = match format {
+        tailwall_compiler::frontend::Format::Yaml => tailwall_compiler::yaml::lower(&src),
+        tailwall_compiler::frontend::Format::IptablesSave => {
+            tailwall_compiler::lower::iptables(&src)
+        }
+    };
+    match loaded {
         Ok(l) => {
             if !l.diagnostics.is_empty() {
                 eprint!("{}", render_all(&l.diagnostics, &src));
@@ -473,7 +514,6 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
                 if errors == 1 { "" } else { "s" },
                 src.name
             );
-            let format = tailwall_compiler::frontend::Format::of(&src.name);
             let parse = diags.iter().any(|d| format.is_parse_error(d));
             Err(Failure::Diagnostics { parse })
         }
