@@ -242,6 +242,13 @@ fn status_show_stats_rollback_confirm_detach() {
     let o = ns.tw(&["show", "twa"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), DROP_SSH);
+    let o = ns.tw(&["show", "twa", "--format", "yaml"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("dst_port: 22"),
+        "{}",
+        text(&o)
+    );
 
     attach(&dns, &[]);
     assert_eq!(generation(), Some(2));

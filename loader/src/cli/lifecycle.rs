@@ -307,17 +307,44 @@ pub fn show(iface: &str, output: Output) -> Result<(), Failure> {
             "iface": iface, "generation": rec.generation, "source": rec.source,
             "text": rec.source_text, "digest": rec.digest,
         })),
-        Output::Text => match &rec.source_text {
-            Some(t) => print!("{t}"),
-            None => {
+        Output::Text => {
+            let Some(text) = &rec.source_text else {
                 return Err(Failure::Usage(format!(
                     "{iface}: generation {} was applied without its source recorded",
                     rec.generation
-                )))
+                )));
+            };
+            let stored = rec.source_format.as_deref().unwrap_or("iptables");
+            match (stored, super::FORMAT.get().copied().flatten()) {
+                (_, None)
+                | ("iptables", Some(super::RulesFormat::Iptables))
+                | ("yaml", Some(super::RulesFormat::Yaml)) => print!("{text}"),
+                ("iptables", Some(super::RulesFormat::Yaml)) => print!("{}", to_yaml(&rec, text)?),
+                _ => {
+                    return Err(Failure::Usage(format!(
+                        "{iface}: the live ruleset was applied as YAML; tailwall has no YAML -> iptables-save printer yet (show it without --format)"
+                    )))
+                }
             }
-        },
+        }
     }
     Ok(())
+}
+
+/// An iptables-save source as YAML, the way `migrate` converts it.
+fn to_yaml(rec: &iface::State, text: &str) -> Result<String, Failure> {
+    let name = rec.source.clone().unwrap_or_else(|| "live.rules".into());
+    let src = tailwall_compiler::diag::SourceFile::new(name, text.to_string());
+    let m = tailwall_compiler::lower::migrate(&src).map_err(|d| {
+        Failure::Runtime(anyhow::anyhow!(
+            "converting the live ruleset: {}",
+            tailwall_compiler::diag::render_all(&d, &src)
+        ))
+    })?;
+    Ok(tailwall_compiler::yaml::print(
+        &m.ruleset,
+        &super::migrate::annotations(&src, &m),
+    ))
 }
 
 pub fn stats(iface: &str, zero: bool, output: Output) -> Result<(), Failure> {
@@ -478,10 +505,7 @@ pub fn apply_config(
                     wait: true,
                     keep,
                     confirm: None,
-                    source: Source {
-                        path: Some(path.display().to_string()),
-                        text: Some(src.text.clone()),
-                    },
+                    source: super::source_of(&src),
                 },
             )
         })();

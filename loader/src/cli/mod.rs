@@ -156,7 +156,8 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Print the ruleset live on IFACE, as it was applied.
+    /// Print the ruleset live on IFACE, as it was applied (`--format yaml`: an iptables-save source
+    /// converted as `migrate` does).
     Show {
         iface: String,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
@@ -461,6 +462,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// The rule language of a loaded source: `--format`, else by its name.
+pub fn format_of(src: &SourceFile) -> tailwall_compiler::frontend::Format {
+    match FORMAT.get().copied().flatten() {
+        Some(RulesFormat::Yaml) => tailwall_compiler::frontend::Format::Yaml,
+        Some(RulesFormat::Iptables) => tailwall_compiler::frontend::Format::IptablesSave,
+        None => tailwall_compiler::frontend::Format::of(&src.name),
+    }
+}
+
+/// What a generation records of its rules file (for `status` and `show`).
+pub fn source_of(src: &SourceFile) -> tailwall_loader::iface::Source {
+    tailwall_loader::iface::Source {
+        path: Some(src.name.clone()),
+        text: Some(src.text.clone()),
+        format: Some(
+            match format_of(src) {
+                tailwall_compiler::frontend::Format::Yaml => "yaml",
+                tailwall_compiler::frontend::Format::IptablesSave => "iptables",
+            }
+            .to_string(),
+        ),
+    }
+}
+
 /// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
 /// Returns the source too, to render later diagnostics (the datapath's) against it.
 pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
@@ -486,12 +511,7 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
         ))
     })?;
     let src = SourceFile::new(name, text);
-    let forced = FORMAT.get().copied().flatten();
-    let format = match forced {
-        Some(RulesFormat::Yaml) => tailwall_compiler::frontend::Format::Yaml,
-        Some(RulesFormat::Iptables) => tailwall_compiler::frontend::Format::IptablesSave,
-        None => tailwall_compiler::frontend::Format::of(&src.name),
-    };
+    let format = format_of(&src);
     let loaded = match format {
         tailwall_compiler::frontend::Format::Yaml => tailwall_compiler::yaml::lower(&src),
         tailwall_compiler::frontend::Format::IptablesSave => {
@@ -580,10 +600,7 @@ fn compile(
             if !allow_empty && lifecycle::enforces_nothing(&art) {
                 return Err(lifecycle::refuse_empty(rules, &art));
             }
-            a.source = tailwall_loader::iface::Source {
-                path: Some(rules.display().to_string()),
-                text: Some(src.text.clone()),
-            };
+            a.source = source_of(&src);
             Some(lifecycle::apply(&art, a)?)
         }
         None => None,

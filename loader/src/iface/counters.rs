@@ -227,6 +227,7 @@ mod tests {
                 .collect(),
             source: None,
             source_text: None,
+            source_format: None,
             applied_at: 0,
             carried_from: None,
         }

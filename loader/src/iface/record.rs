@@ -53,6 +53,9 @@ pub struct State {
     /// The rules file's text (root-only: it is the whole ruleset).
     #[serde(default)]
     pub source_text: Option<String>,
+    /// Its rule language: `iptables` or `yaml`.
+    #[serde(default)]
+    pub source_format: Option<String>,
     /// When it was built, seconds since the Unix epoch.
     #[serde(default)]
     pub applied_at: u64,
@@ -101,6 +104,7 @@ impl State {
                 .collect(),
             source: source.path.clone(),
             source_text: source.text.clone(),
+            source_format: source.format.clone(),
             applied_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -116,6 +120,8 @@ pub struct Source {
     pub path: Option<String>,
     /// The file's text.
     pub text: Option<String>,
+    /// Its rule language: `iptables` or `yaml`.
+    pub format: Option<String>,
 }
 
 /// Counters carried into a generation from the one it replaced: added to its own maps' counts.
