@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 RULES="${1:-examples/rulesets/demo.rules}"
 
 bash scripts/setup.sh
-cargo build --release -q -p tailwall-loader
+echo "== building the release binary (a few minutes on a fresh machine; cargo shows its progress)"
+cargo build --release -p tailwall-loader
 TW="$PWD/target/release/tailwall"
 
 HOST="twdemo-host-$$"; PEER="twdemo-peer-$$"
