@@ -36,6 +36,18 @@ impl Span {
     }
 }
 
+/// Bytes of a file that are not UTF-8 are kept as the private-use characters `U+F700 + byte`
+/// (U+F700..=U+F7FF), so any file reads losslessly and [`SourceFile::encode`] gives the bytes back.
+pub const RAW_BYTE_BASE: u32 = 0xF700;
+
+/// The byte a character stands for, when it is one of the [`RAW_BYTE_BASE`] characters.
+pub fn raw_byte(c: char) -> Option<u8> {
+    let v = c as u32;
+    (RAW_BYTE_BASE..RAW_BYTE_BASE + 256)
+        .contains(&v)
+        .then(|| (v - RAW_BYTE_BASE) as u8)
+}
+
 /// A named source text with a line index.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -54,6 +66,49 @@ impl SourceFile {
             text,
             line_starts,
         }
+    }
+
+    /// A file's bytes, losslessly: valid UTF-8 as is, every byte of an invalid sequence as the character
+    /// `U+F700 + byte` ([`raw_byte`]). The front ends accept such characters only where iptables keeps
+    /// bytes verbatim (comments, quoted strings) and refuse them, located, anywhere else.
+    pub fn from_bytes(name: impl Into<String>, bytes: &[u8]) -> SourceFile {
+        let mut text = String::with_capacity(bytes.len());
+        let mut rest = bytes;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    text.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let (ok, bad) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                    let n = e.error_len().unwrap_or(bad.len());
+                    for &b in &bad[..n] {
+                        text.push(
+                            char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or('\u{fffd}'),
+                        );
+                    }
+                    rest = &bad[n..];
+                }
+            }
+        }
+        SourceFile::new(name, text)
+    }
+
+    /// The bytes `text` stands for: the inverse of [`SourceFile::from_bytes`] (for printing back).
+    pub fn encode(text: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len());
+        for c in text.chars() {
+            match raw_byte(c) {
+                Some(b) => out.push(b),
+                None => {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        out
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -223,6 +278,18 @@ pub fn render_all(diags: &[Diagnostic], src: &SourceFile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_read_and_encode_losslessly() {
+        let bytes = b"a \"B\xfcro\" \xc3\xa9 \xff\xfe\n";
+        let src = SourceFile::from_bytes("f", bytes);
+        assert_eq!(SourceFile::encode(&src.text), bytes);
+        assert!(src.text.contains('\u{e9}'));
+        assert_eq!(
+            src.text.chars().filter(|&c| raw_byte(c).is_some()).count(),
+            3
+        );
+    }
 
     #[test]
     fn render_points_at_line_and_column() {

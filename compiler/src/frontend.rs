@@ -8,6 +8,31 @@ use crate::diag::{Diagnostic, SourceFile, Span};
 use crate::ir::Family;
 use crate::lower::Lowered;
 
+/// The largest rules file tailwall reads, in bytes (64 MiB): ten times a 100,000-rule iptables-save dump
+/// (about 6 MB), far beyond what the datapath takes. Checked while reading, so `check /dev/zero` stops
+/// after 64 MiB instead of exhausting memory.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Read a rules file (or anything readable: a pipe, a device) of at most [`MAX_INPUT_BYTES`], losslessly
+/// ([`SourceFile::from_bytes`]). The error is a sentence for the user.
+pub fn read_file(path: &std::path::Path) -> Result<SourceFile, String> {
+    use std::io::Read as _;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "{}: larger than {} MiB, the most tailwall reads (frontend::MAX_INPUT_BYTES)",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        ));
+    }
+    Ok(SourceFile::from_bytes(path.display().to_string(), &bytes))
+}
+
 /// The input formats tailwall reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -40,8 +65,15 @@ impl Format {
 /// datapath: an IPv6 ruleset (ip6tables-save, or YAML `family: ipv6`) is refused with `E0208` located at
 /// what made it IPv6, since the datapath filters IPv4 only.
 pub fn load(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
-    let format = Format::of(&src.name);
-    let lowered = read(src)?;
+    load_as(src, Format::of(&src.name))
+}
+
+/// [`load`] in a given format (`--format`, or stdin).
+pub fn load_as(src: &SourceFile, format: Format) -> Result<Lowered, Vec<Diagnostic>> {
+    let lowered = match format {
+        Format::Yaml => crate::yaml::lower(src)?,
+        Format::IptablesSave => crate::lower::iptables(src)?,
+    };
     if lowered.ruleset.family == Family::V6 {
         let at = match format {
             Format::Yaml => src.text.find("family"),

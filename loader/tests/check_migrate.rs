@@ -402,3 +402,112 @@ fn check_time_weekday_multibyte_is_an_error_not_a_panic() {
     assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
     assert_eq!(m.code, 2, "{}", m.stderr);
 }
+
+/// A one-frame pcap (Ethernet, IPv4/TCP to port 22), for `replay`.
+fn one_frame_pcap() -> Vec<u8> {
+    let frame = tailwall_compiler::packet::build_frame(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+        std::net::Ipv4Addr::new(192, 0, 2, 2),
+        std::net::Ipv4Addr::new(192, 0, 2, 1),
+        6,
+        0,
+        &tailwall_compiler::packet::l4_header(6, 40000, 22, b""),
+    );
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [0u32, 0, frame.len() as u32, frame.len() as u32] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&frame);
+    b
+}
+
+/// Issue 7 item 5: every non-root subcommand, on every front-end case file and on a large ruleset, with
+/// stdout closed before the command writes (`| head -0`): never exit 101, never a panic message. The
+/// command ends by SIGPIPE (as `cat` does) or with its own exit code.
+#[test]
+fn closed_stdout_never_panics_any_command() {
+    use std::process::Stdio;
+    let cases = root().join("../shared/cases/frontend");
+    let Ok(entries) = std::fs::read_dir(&cases) else {
+        eprintln!("skipped: {} absent", cases.display());
+        return;
+    };
+    let dir = scratch();
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rules"))
+        .collect();
+    files.sort();
+    let mut big = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..1000 {
+        big.push_str(&format!(
+            "-A INPUT -p tcp -m tcp --dport {} -j ACCEPT\n",
+            i + 1
+        ));
+    }
+    big.push_str("COMMIT\n");
+    let big_path = dir.join("big.rules");
+    std::fs::write(&big_path, big).unwrap();
+    files.push(big_path);
+    let pcap = dir.join("one.pcap");
+    std::fs::write(&pcap, one_frame_pcap()).unwrap();
+    let pcap = pcap.display().to_string();
+    let mut runs = 0;
+    for f in &files {
+        let f = f.display().to_string();
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["check", &f],
+            vec!["check", "-o", "json", &f],
+            vec!["migrate", &f],
+            vec!["migrate", "-o", "json", &f],
+            vec!["compile", "--dump", "ir", &f],
+            vec!["compile", "--dump", "tables", &f],
+            vec!["compile", &f],
+            vec!["replay", "--pcap", &pcap, &f],
+            vec!["replay", "-o", "json", "--pcap", &pcap, &f],
+        ];
+        for args in commands {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_tailwall"))
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+            runs += 1;
+        }
+    }
+    for args in [vec!["--help"], vec!["manpage"], vec!["completions", "bash"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tailwall"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+        runs += 1;
+    }
+    assert!(runs >= 100, "{runs}");
+}
+
+/// Issue 7 item 6: the input bound is checked while reading (`check /dev/zero` stops, exit 2).
+#[test]
+fn input_size_is_bounded_before_it_is_read() {
+    let r = tailwall(&["check", "/dev/zero"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("MiB"), "{}", r.stderr);
+}

@@ -15,18 +15,10 @@ use tailwall_compiler::frontend::{self, Format};
 use tailwall_compiler::ir::{self, Hook, Ruleset};
 use tailwall_compiler::passes;
 
-/// Read a rules file as UTF-8 text (exit 2 when it cannot be read or is not text).
+/// Read a rules file, at most `frontend::MAX_INPUT_BYTES` (bytes that are not UTF-8 are kept; the front
+/// ends locate them). Exit 2 when it cannot be read or is too large.
 pub fn read_source(path: &Path) -> Result<SourceFile, Failure> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Failure::Usage(format!(
-            "{}: not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    Ok(SourceFile::new(path.display().to_string(), text))
+    frontend::read_file(path).map_err(Failure::Usage)
 }
 
 /// Everything `check` found in one file.

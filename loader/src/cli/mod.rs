@@ -489,36 +489,23 @@ pub fn source_of(src: &SourceFile) -> tailwall_loader::iface::Source {
 /// Read, parse and lower a rules file; print warnings and notes; on errors print every diagnostic.
 /// Returns the source too, to render later diagnostics (the datapath's) against it.
 pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
-    let stdin = path.as_os_str() == "-";
-    let text = if stdin {
+    let src = if path.as_os_str() == "-" {
         let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+        let limit = tailwall_compiler::frontend::MAX_INPUT_BYTES;
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limit + 1), &mut b)
             .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
-        b
-    } else {
-        std::fs::read(path)
-            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?
-    };
-    let name = if stdin {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let text = String::from_utf8(text).map_err(|e| {
-        Failure::Usage(format!(
-            "{name}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let src = SourceFile::new(name, text);
-    let format = format_of(&src);
-    let loaded = match format {
-        tailwall_compiler::frontend::Format::Yaml => tailwall_compiler::yaml::lower(&src),
-        tailwall_compiler::frontend::Format::IptablesSave => {
-            tailwall_compiler::lower::iptables(&src)
+        if b.len() as u64 > limit {
+            return Err(Failure::Usage(format!(
+                "<stdin>: larger than {} MiB, the most tailwall reads (frontend::MAX_INPUT_BYTES)",
+                limit >> 20
+            )));
         }
+        SourceFile::from_bytes("<stdin>", &b)
+    } else {
+        check::read_source(path)?
     };
-    match loaded {
+    let format = format_of(&src);
+    match tailwall_compiler::frontend::load_as(&src, format) {
         Ok(l) => {
             if !l.diagnostics.is_empty() {
                 eprint!("{}", render_all(&l.diagnostics, &src));

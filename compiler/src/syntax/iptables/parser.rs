@@ -180,6 +180,21 @@ impl Parser1<'_> {
             self.skipping = body != "COMMIT";
             return;
         }
+        if !body.starts_with('#') && !body.starts_with('[') && !body.starts_with('-') {
+            if let Some((i, c)) = body
+                .char_indices()
+                .find(|&(_, c)| crate::diag::raw_byte(c).is_some())
+            {
+                let b = crate::diag::raw_byte(c).unwrap_or(0);
+                self.diags.push(
+                    Diagnostic::error("E0118", format!("byte 0x{b:02x} is not UTF-8 text"))
+                        .at(Span::new(start + i, start + i + c.len_utf8()))
+                        .label("not UTF-8")
+                        .help("bytes that are not UTF-8 are kept only inside a double-quoted argument (e.g. a `--comment`) or a `#` line"),
+                );
+                return;
+            }
+        }
         if let Some(c) = body.strip_prefix('#') {
             self.ast.comments.push(Comment {
                 text: c.to_string(),

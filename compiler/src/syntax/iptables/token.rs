@@ -7,6 +7,8 @@
 //!   `""` is one empty argument);
 //! - outside quotes a backslash is an ordinary character, and so is a single quote;
 //! - an unterminated quote is an error;
+//! - a byte that is not UTF-8 (read as a [`crate::diag::raw_byte`] character) is kept inside quotes and is an
+//!   error (`E0118`) outside them;
 //! - an argument of 1024 bytes or more is an error ("Parameter too long!");
 //! - an argument that is `-t`, starts with `-t` (`-tnat`) or is a prefix of `--table`, quoted or not, is
 //!   an error: the table comes from the `*table` line. (iptables 1.8.9 refuses these through getopt, so
@@ -110,6 +112,12 @@ pub fn tokenize(line: &str, base: usize) -> Result<Vec<Token>, Diagnostic> {
                 finish(&mut tokens, &mut buf, &mut start, &mut quoted, i, base)?
             }
             _ => {
+                if let Some(b) = crate::diag::raw_byte(c) {
+                    return Err(Diagnostic::error("E0118", format!("byte 0x{b:02x} is not UTF-8 text"))
+                        .at(Span::new(base + i, base + i + c.len_utf8()))
+                        .label("not UTF-8")
+                        .help("bytes that are not UTF-8 are kept only inside a double-quoted argument (e.g. a `--comment`) or a `#` line"));
+                }
                 start.get_or_insert(i);
                 buf.push(c);
             }
