@@ -250,3 +250,16 @@ fn phases() {
         c.regions
     );
 }
+
+#[test]
+#[ignore = "measurement"]
+fn shadow_only() {
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let rs = load("old.rules", mixed(n, 7, false));
+    let t = Instant::now();
+    let d = tailwall_compiler::passes::run_all(&rs);
+    eprintln!("shadow {n}: {:?}, {} diagnostics", t.elapsed(), d.len());
+}

@@ -26,7 +26,7 @@ pub mod space;
 pub mod witness;
 
 pub use program::{Program, ProgramError};
-pub use search::{compare, Comparison, Difference};
+pub use search::{compare, compare_with, Comparison, Difference, Options};
 pub use set::Set;
 pub use space::Space;
 pub use witness::Witness;

@@ -50,6 +50,24 @@ pub struct Comparison {
     pub regions: u64,
     /// Nodes visited (the work done).
     pub nodes: u64,
+    /// The deciders of the first program at the leaves, each once, in order of discovery (the rules
+    /// that decide some packet of the space).
+    pub deciders_a: Vec<Outcome>,
+    /// The search stopped at the first `keep` differences ([`Options::stop_early`]): `pairs` and
+    /// `regions` are lower bounds.
+    pub stopped: bool,
+}
+
+/// How [`compare_with`] searches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Differences kept (one per distinct pair of deciders).
+    pub keep: usize,
+    /// Stop once `keep` differences are found (decides "equivalent or not" and finds witnesses, without
+    /// counting every difference).
+    pub stop_early: bool,
+    /// Record [`Comparison::deciders_a`].
+    pub deciders: bool,
 }
 
 impl Comparison {
@@ -138,14 +156,18 @@ struct Search<'a> {
     space: &'a Space,
     progs: [&'a Program; 2],
     order: Vec<usize>,
-    keep: usize,
+    opts: Options,
     out: Comparison,
     seen: std::collections::HashSet<(DeciderKey, DeciderKey)>,
+    seen_a: std::collections::HashSet<DeciderKey>,
     progress: &'a mut dyn FnMut(u64),
 }
 
 impl Search<'_> {
     fn node(&mut self, depth: usize, sides: [Side; 2], region: &mut Vec<Set>) {
+        if self.out.stopped {
+            return;
+        }
         self.out.nodes += 1;
         if self.out.nodes.is_multiple_of(4096) {
             (self.progress)(self.out.nodes);
@@ -178,6 +200,9 @@ impl Search<'_> {
         match (&sides[0], &sides[1]) {
             (Side::Done(Leaf::Impossible), _) | (_, Side::Done(Leaf::Impossible)) => return,
             (Side::Done(Leaf::Out(a)), Side::Done(Leaf::Out(b))) => {
+                if self.opts.deciders && self.seen_a.insert(decider_key(a)) {
+                    self.out.deciders_a.push(*a);
+                }
                 if a.verdict != b.verdict {
                     self.record(region, *a, *b);
                 }
@@ -313,12 +338,15 @@ impl Search<'_> {
         let key = (decider_key(&a), decider_key(&b));
         if self.seen.insert(key) {
             self.out.pairs += 1;
-            if self.out.differences.len() < self.keep {
+            if self.out.differences.len() < self.opts.keep {
                 self.out.differences.push(Difference {
                     region: region.to_vec(),
                     a,
                     b,
                 });
+            }
+            if self.opts.stop_early && self.out.differences.len() >= self.opts.keep {
+                self.out.stopped = true;
             }
         }
     }
@@ -359,14 +387,30 @@ pub fn compare(
     keep: usize,
     progress: &mut dyn FnMut(u64),
 ) -> Comparison {
+    let opts = Options {
+        keep,
+        ..Options::default()
+    };
+    compare_with(space, a, b, opts, progress)
+}
+
+/// [`compare`] with [`Options`].
+pub fn compare_with(
+    space: &Space,
+    a: &Program,
+    b: &Program,
+    opts: Options,
+    progress: &mut dyn FnMut(u64),
+) -> Comparison {
     let progs = [a, b];
     let mut s = Search {
         space,
         order: split_order(space, progs),
         progs,
-        keep,
+        opts,
         out: Comparison::default(),
         seen: Default::default(),
+        seen_a: Default::default(),
         progress,
     };
     let all = |p: &Program| Side::Open((0..p.entries.len() as u32).collect());

@@ -11,3 +11,9 @@ use crate::ir::Ruleset;
 pub fn run_all(rs: &Ruleset) -> Vec<Diagnostic> {
     shadow::check(rs)
 }
+
+/// [`run_all`], calling `progress` with the number of rules examined since the last call (for a
+/// progress report on long runs).
+pub fn run_all_with(rs: &Ruleset, progress: &mut dyn FnMut(usize)) -> Vec<Diagnostic> {
+    shadow::check_with(rs, progress)
+}

@@ -35,9 +35,6 @@ use crate::ir::{Action, Chain, Field, Match, Rule, RuleId, Ruleset, Test};
 
 /// The *ports* dimension: index in a [`RuleBox`] after the fields, values present (0) and absent (1).
 const PORTS_DIM: usize = Field::ALL.len();
-/// Upper bound on pieces kept while subtracting boxes for `W0102`, and on piece operations per rule.
-const MAX_PIECES: usize = 2048;
-const MAX_WORK: usize = 200_000;
 
 /// A set of values: sorted, disjoint, non-adjacent closed intervals.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -303,9 +300,6 @@ fn hull_subset(b: &Hull, a: &Hull) -> bool {
 fn box_subset(b: &RuleBox, a: &RuleBox) -> bool {
     b.iter().zip(a).all(|(x, y)| x.is_subset(y))
 }
-fn box_intersects(b: &RuleBox, a: &RuleBox) -> bool {
-    b.iter().zip(a).all(|(x, y)| x.intersects(y))
-}
 
 /// `r \ a` as disjoint boxes.
 fn box_subtract(r: &RuleBox, a: &RuleBox, out: &mut Vec<RuleBox>) {
@@ -364,14 +358,19 @@ pub struct Finding {
 
 /// Find every rule that can never decide a packet (see the module docs), in rule order.
 pub fn analyze(rs: &Ruleset) -> Vec<Finding> {
+    analyze_with(rs, &mut |_| {})
+}
+
+/// [`analyze`], calling `progress` with the number of rules examined since the last call.
+pub fn analyze_with(rs: &Ruleset, progress: &mut dyn FnMut(usize)) -> Vec<Finding> {
     let mut out = Vec::new();
     for chain in &rs.chains {
-        analyze_chain(chain, &mut out);
+        analyze_chain(chain, &mut out, progress);
     }
     out
 }
 
-fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
+fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>, progress: &mut dyn FnMut(usize)) {
     let domains = Domains::of(chain);
     let boxes: Vec<RuleBox> = chain.rules.iter().map(|r| domains.rule_box(r)).collect();
     let live: Vec<bool> = boxes
@@ -381,7 +380,18 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
     // Per box, the smallest interval holding each dimension's set, inline: a cheap necessary test for
     // "intersects" and "is a subset" before the exact one (long chains compare every pair of rules).
     let hulls: Vec<Hull> = boxes.iter().map(hull).collect();
+    let universe: RuleBox = (0..DIMS)
+        .map(|d| {
+            if d == PORTS_DIM {
+                Set::range(0, 1)
+            } else {
+                domains.universe(Field::ALL[d])
+            }
+        })
+        .collect();
+    let cover = Cover::new(&universe, &boxes);
     for (j, b) in boxes.iter().enumerate() {
+        progress(1);
         let rule = &chain.rules[j];
         if !live[j] {
             let field = Field::ALL[b.iter().position(Set::is_empty).unwrap_or(0)];
@@ -392,11 +402,14 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
             continue;
         }
         let hb = &hulls[j];
-        let earlier = (0..j).filter(|&i| {
-            live[i] && terminal(chain.rules[i].action) && hull_intersects(hb, &hulls[i])
-        });
+        let earlier: Vec<usize> = (0..j)
+            .filter(|&i| {
+                live[i] && terminal(chain.rules[i].action) && hull_intersects(hb, &hulls[i])
+            })
+            .collect();
         if let Some(i) = earlier
-            .clone()
+            .iter()
+            .copied()
             .find(|&i| hull_subset(hb, &hulls[i]) && box_subset(b, &boxes[i]))
         {
             out.push(Finding {
@@ -405,7 +418,7 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
             });
             continue;
         }
-        if let Some(mut used) = union_cover(b, earlier.map(|i| (i, &boxes[i]))) {
+        if let Some(mut used) = cover.union(b, j, earlier.into_iter()) {
             // Keep only the rules the cover needs (greedy: drop each one the others make unnecessary).
             let mut k = 0;
             while k < used.len() && used.len() > 2 {
@@ -413,8 +426,8 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
                     .iter()
                     .enumerate()
                     .filter(|&(n, _)| n != k)
-                    .map(|(_, &i)| (i, &boxes[i]));
-                if union_cover(b, rest).is_some() {
+                    .map(|(_, &i)| i);
+                if cover.union(b, j, rest).is_some() {
                     used.remove(k);
                 } else {
                     k += 1;
@@ -428,41 +441,134 @@ fn analyze_chain(chain: &Chain, out: &mut Vec<Finding>) {
     }
 }
 
-/// Indices of the boxes that together cover `b`, if they do (exact within the budget).
-fn union_cover<'a>(
-    b: &RuleBox,
-    candidates: impl Iterator<Item = (usize, &'a RuleBox)>,
-) -> Option<Vec<usize>> {
-    let mut pieces = vec![b.clone()];
-    let mut used = Vec::new();
-    let mut work = 0usize;
-    for (i, a) in candidates {
-        if !box_intersects(b, a) {
-            continue;
-        }
-        let mut next = Vec::with_capacity(pieces.len());
-        let mut hit = false;
-        for p in &pieces {
-            work += 1;
-            if box_intersects(p, a) {
-                hit = true;
-                box_subtract(p, a, &mut next);
-            } else {
-                next.push(p.clone());
-            }
-        }
-        if hit {
-            used.push(i);
-        }
-        pieces = next;
-        if pieces.is_empty() {
-            return Some(used);
-        }
-        if pieces.len() > MAX_PIECES || work > MAX_WORK {
-            return None;
+use crate::analysis::program::{Act, Entry, Program};
+use crate::analysis::space::{Dim, DimInfo, Space};
+use crate::analysis::Set as Values;
+
+/// The chain's boxes in the analysis engine's terms, for the union-cover question of `W0102`.
+struct Cover {
+    space: Space,
+    universe: RuleBox,
+    /// Per rule: its box as the engine's dimensions (transport state first, then the fields).
+    boxes: Vec<Vec<Values>>,
+}
+
+fn engine_dims(bx: &RuleBox) -> Vec<Values> {
+    std::iter::once(&bx[PORTS_DIM])
+        .chain(&bx[..PORTS_DIM])
+        .map(|s| Values::from_intervals(s.0.iter().map(|&(l, h)| (l as u128, h as u128)).collect()))
+        .collect()
+}
+
+impl Cover {
+    fn new(universe: &RuleBox, boxes: &[RuleBox]) -> Cover {
+        let space = Space {
+            hook: crate::ir::Hook::Input,
+            dims: std::iter::once(Dim::L4)
+                .chain(Field::ALL.into_iter().map(Dim::Field))
+                .zip(engine_dims(universe))
+                .map(|(dim, domain)| DimInfo {
+                    dim,
+                    domain,
+                    atoms: None,
+                })
+                .collect(),
+        };
+        Cover {
+            space,
+            universe: universe.clone(),
+            boxes: boxes.iter().map(engine_dims).collect(),
         }
     }
-    None
+
+    /// The earlier boxes (`candidates`, indices of rules before `j`) that together cover box `j`
+    /// (`b`), if they do: the ones that are the first to take some part of `b` (in chain order).
+    /// Exact: decided by the analysis engine ([`crate::analysis::search`]), comparing "the candidates,
+    /// in order, else uncovered" with "covered" over `b`'s box, stopping at the first uncovered packet.
+    fn union(
+        &self,
+        b: &RuleBox,
+        j: usize,
+        candidates: impl Iterator<Item = usize>,
+    ) -> Option<Vec<usize>> {
+        use crate::analysis::search::{compare_with, Options};
+        use crate::interp::{Decided, Outcome};
+        use crate::ir::{ChainId, Verdict};
+        let entry = |sets: Vec<Values>, tag: u32| -> Entry {
+            let constrained = sets
+                .iter()
+                .zip(&self.space.dims)
+                .enumerate()
+                .filter(|(_, (s, d))| **s != d.domain)
+                .fold(0u64, |m, (i, _)| m | 1 << i);
+            Entry {
+                sets,
+                constrained,
+                act: Act::Decide(Outcome {
+                    verdict: Verdict::Accept,
+                    decided: Decided::Rule {
+                        chain: ChainId(0),
+                        rule: crate::ir::RuleId(tag),
+                        position: 0,
+                    },
+                }),
+            }
+        };
+        let bj = &self.boxes[j];
+        let mut entries = Vec::new();
+        for i in candidates {
+            let cut: Vec<Values> = self.boxes[i]
+                .iter()
+                .zip(bj)
+                .map(|(x, y)| x.intersect(y))
+                .collect();
+            if cut.iter().all(|s| !s.is_empty()) {
+                entries.push(entry(cut, i as u32));
+            }
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        // Outside `b`: covered by definition (disjoint pieces of the complement), tried first.
+        let mut outside = Vec::new();
+        box_subtract(&self.universe, b, &mut outside);
+        let mut all: Vec<Entry> = outside
+            .iter()
+            .map(|p| entry(engine_dims(p), u32::MAX))
+            .collect();
+        all.append(&mut entries);
+        let policy = |verdict| Outcome {
+            verdict,
+            decided: Decided::Policy { chain: ChainId(0) },
+        };
+        let covering = Program {
+            entries: all,
+            policy: policy(Verdict::Drop),
+        };
+        let covered = Program {
+            entries: Vec::new(),
+            policy: policy(Verdict::Accept),
+        };
+        let opts = Options {
+            keep: 1,
+            stop_early: true,
+            deciders: true,
+        };
+        let c = compare_with(&self.space, &covering, &covered, opts, &mut |_| {});
+        if !c.equivalent() {
+            return None;
+        }
+        let mut used: Vec<usize> = c
+            .deciders_a
+            .iter()
+            .filter_map(|o| match o.decided {
+                Decided::Rule { rule, .. } if rule.0 != u32::MAX => Some(rule.0 as usize),
+                _ => None,
+            })
+            .collect();
+        used.sort_unstable();
+        Some(used)
+    }
 }
 
 fn plural_list(rules: &[&Rule]) -> String {
@@ -475,8 +581,13 @@ fn plural_list(rules: &[&Rule]) -> String {
 
 /// The pass's diagnostics: one warning per finding, then one `N0101` note per covering rule.
 pub fn check(rs: &Ruleset) -> Vec<Diagnostic> {
+    check_with(rs, &mut |_| {})
+}
+
+/// [`check`], calling `progress` with the number of rules examined since the last call.
+pub fn check_with(rs: &Ruleset, progress: &mut dyn FnMut(usize)) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for f in analyze(rs) {
+    for f in analyze_with(rs, progress) {
         let Some(b) = rs.rule(f.rule) else { continue };
         let chain = rs
             .chains

@@ -59,7 +59,17 @@ pub fn check_source(src: &SourceFile) -> Report {
             format!("internal compiler error: {e}"),
         ));
     }
-    diagnostics.extend(passes::run_all(&rs));
+    // Progress on stderr once the analysis has run for a second (large rulesets).
+    let (start, total) = (std::time::Instant::now(), rs.rules().count());
+    let (mut done, mut last) = (0usize, 0u64);
+    diagnostics.extend(passes::run_all_with(&rs, &mut |n| {
+        done += n;
+        let s = start.elapsed().as_secs();
+        if s >= 1 && s > last {
+            last = s;
+            eprintln!("tailwall: check: {done}/{total} rules analysed, {s} s");
+        }
+    }));
     match artifact::build(&rs, Hook::Input) {
         Ok(_) => {}
         Err(e) => diagnostics.push(e.to_diagnostic()),
