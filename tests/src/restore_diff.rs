@@ -150,7 +150,9 @@ pub const KNOWN: &[Kind] = &[
         matches: |d| {
             let w = words(d);
             after(&w, &["-m", "--match"]).iter().any(|m| ["srh", "rateest", "devgroup", "udplite"].contains(m))
-                || after(&w, &["-j", "--jump"]).iter().any(|t| ["HMARK", "RATEEST", "SET", "ULOG"].contains(t))
+                || after(&w, &["-j", "--jump", "--jum", "--ju", "--j"])
+                    .iter()
+                    .any(|t| ["HMARK", "RATEEST", "SET", "ULOG"].contains(t))
         },
     },
     Kind {
@@ -163,11 +165,12 @@ pub const KNOWN: &[Kind] = &[
         name: "iptables 1.8.11 rules",
         owner: "deliberate",
         fault: "tailwall follows iptables 1.8.11 (whose test suite is the corpus) where 1.8.9 differs: inverted \
-                ranges (min > max) and `--ctproto 0` are refused, the ICMPv6 names `mld-listener-*` exist, `--queue-balance` ends at 65534, a negated \
+                ranges (min > max) and `--ctproto 0` are refused, the ICMPv6 names `mld-listener-*` exist, `--queue-balance` ends at 65534 (1.8.9's `:` is 0:65535, which its kernel refuses), a negated \
                 full range keeps its `!` when printed, `--icmp-type 255/255` is not printed as `any`",
         matches: |d| {
             (d.what == Disagreement::OnlyTailwallRefuses && (says(d, "min > max") || says(d, "never matches")))
                 || (d.what == Disagreement::OnlyIptablesRefuses && d.iptables.contains("Unknown ICMPv6 type"))
+                || (d.what == Disagreement::KernelRefuses && d.line.contains("--queue-balance :"))
                 || (d.what == Disagreement::Printed
                     && (d.tailwall.contains("65534")
                         || full_range_negated(&d.tailwall)
@@ -213,30 +216,6 @@ pub const KNOWN: &[Kind] = &[
         fault: "iptables-restore takes the rest of the line (newline included) as the value of an unterminated \
                 quote; tailwall refuses it (E0109) rather than guess",
         matches: |d| d.tailwall.contains("unterminated quote"),
-    },
-    Kind {
-        name: "module loaded twice",
-        owner: "diffrestore",
-        fault: "`-m M … -m M`: iptables gives the options to the last instance and checks each instance's \
-                mandatory options; tailwall accepts an instance without them",
-        matches: |d| {
-            let w = words(d);
-            let ms = after(&w, &["-m", "--match"]);
-            d.what == Disagreement::OnlyIptablesRefuses
-                && d.iptables.contains("must be specified")
-                && ms.iter().enumerate().any(|(i, m)| ms[..i].contains(m))
-        },
-    },
-    Kind {
-        name: "ports with a negated protocol",
-        owner: "diffrestore",
-        fault: "`! -p tcp -j REDIRECT --to-ports P` (also MASQUERADE/SNAT/DNAT ports) is accepted by iptables \
-                1.8.9, which checks only the protocol number; tailwall refuses it",
-        matches: |d| {
-            d.what == Disagreement::OnlyTailwallRefuses
-                && d.tailwall.contains("ports need `-p tcp`")
-                && words(d).contains(&"!")
-        },
     },
     Kind {
         name: "host names",

@@ -163,6 +163,17 @@ fn save(i: &Inst, out: &mut String) {
     }
 }
 
+/// `-m icmp` needs `--icmp-type` ("icmp: option \"--icmp-type\" must be specified", iptables 1.8.9; a second
+/// `-m icmp` is a second instance that needs its own).
+fn check4(i: &Inst, _: &RuleCtx) -> CheckResult {
+    need_one(i, &["icmp-type"])
+}
+
+/// `-m icmp6` needs `--icmpv6-type`.
+fn check6(i: &Inst, _: &RuleCtx) -> CheckResult {
+    need_one(i, &["icmpv6-type"])
+}
+
 pub static EXT4: Ext = Ext {
     name: "icmp",
     target: false,
@@ -171,7 +182,7 @@ pub static EXT4: Ext = Ext {
     tables: &[],
     hooks: &[],
     opts: &OPTS4,
-    check: no_check,
+    check: check4,
     save,
 };
 
@@ -183,6 +194,6 @@ pub static EXT6: Ext = Ext {
     tables: &[],
     hooks: &[],
     opts: &OPTS6,
-    check: no_check,
+    check: check6,
     save,
 };

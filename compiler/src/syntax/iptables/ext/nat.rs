@@ -1,10 +1,14 @@
 //! NAT targets of the `nat` table: `SNAT --to-source`, `DNAT --to-destination` (`ADDR[-ADDR][:PORT[-PORT]
-//! [/BASE]]`, ports only with a protocol that has them), `MASQUERADE --to-ports`, `REDIRECT --to-ports`,
+//! [/BASE]]`, ports only with `-p` tcp, udp, dccp, sctp (and icmp in IPv4): iptables 1.8.9 checks the
+//! protocol number only, so `! -p tcp` with ports is accepted and `-p udplite` is not), `MASQUERADE --to-ports`, `REDIRECT --to-ports`,
 //! and `--random`, `--random-fully`, `--persistent`.
 use super::*;
 use crate::syntax::iptables::values::{fmt_ip, parse_ip};
 
-const PORT_PROTOS: [u8; 5] = [6, 17, 33, 132, 136];
+/// The protocols iptables 1.8.9's NAT targets allow ports with ("Need TCP, UDP, SCTP or DCCP with port
+/// specification"; the IPv4 targets also take ICMP, whose "port" is the query id); the `!` of `-p` is not
+/// looked at.
+const PORT_PROTOS: [u8; 4] = [6, 17, 33, 132];
 
 fn ports(s: &str, allow_base: bool) -> Result<String, ValErr> {
     let bad = || {
@@ -103,9 +107,10 @@ fn needs_ports_proto(
         Some(Val::Word(w)) => w.starts_with('[') || w.matches(':').count() == 1,
         _ => false,
     };
-    if has_port && (ctx.proto.1 || !PORT_PROTOS.contains(&ctx.proto.0)) {
+    let icmp4 = ctx.family == Family::V4 && ctx.proto.0 == 1;
+    if has_port && !PORT_PROTOS.contains(&ctx.proto.0) && !icmp4 {
         return Err((
-            "ports need `-p tcp`, `udp`, `dccp`, `sctp` or `udplite`".into(),
+            "ports need `-p tcp`, `udp`, `dccp` or `sctp` (or `icmp` in IPv4)".into(),
             Some(opt),
         ));
     }
