@@ -139,7 +139,14 @@ pub fn confirm_timer(iface: &str, generation: u64, deadline: u64) -> Result<(), 
     }
 }
 
-/// Parse a duration: `30s`, `2m`, `1h`, or plain seconds.
+/// Longest `--confirm` accepted: 24 hours. iptables-apply's own default is 10 s; a longer window is no
+/// safety net, and the bound keeps the deadline arithmetic far from overflow.
+pub const MAX_CONFIRM_SECS: u64 = 24 * 3600;
+
+/// Parse a duration: `30s`, `2m`, `1h`, or plain seconds; at most [`MAX_CONFIRM_SECS`].
+///
+/// # Errors
+/// A message for clap (exit 2) when the text is not a duration, is 0, or exceeds the bound.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -148,12 +155,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 2m, 1h)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("`{s}`: unknown unit `{unit}` (s, m or h)")),
     };
+    let secs = n
+        .checked_mul(per_unit)
+        .filter(|&secs| secs <= MAX_CONFIRM_SECS)
+        .ok_or_else(|| format!("`{s}`: a --confirm longer than 24h is refused"))?;
     if secs == 0 {
         return Err("a --confirm of 0 seconds would revert at once".into());
     }
@@ -464,6 +475,14 @@ fn config_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, Failure
         }
         out.push((stem.to_string(), path));
     }
+    if out.is_empty() {
+        // A boot unit or a configuration-management run that applies nothing must not report
+        // success while every interface stays unfiltered.
+        return Err(Failure::Usage(format!(
+            "--config {}: no IFACE.rules, IFACE.yaml or IFACE.yml file to apply (nothing would be filtered)",
+            dir.display()
+        )));
+    }
     out.sort();
     Ok(out)
 }
@@ -534,11 +553,45 @@ pub fn apply_config(
     }
     if output == Output::Json {
         print_json(serde_json::json!({ "interfaces": results }));
-    } else if files.is_empty() {
-        println!("{}: no IFACE.rules or IFACE.yaml files", dir.display());
     }
     if worst != 0 {
         return Err(Failure::Quiet(worst));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirm_duration_is_bounded_and_never_overflows() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("24h"),
+            Ok(Duration::from_secs(MAX_CONFIRM_SECS))
+        );
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        // Found by hand: this panicked with "attempt to add with overflow" after the flip.
+        assert!(parse_duration("18446744073709551615s").is_err());
+        assert!(parse_duration("99999999999h").is_err());
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10d").is_err());
+    }
+
+    #[test]
+    fn config_dir_without_a_rules_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("tw-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("eth0.v4"), "*filter\nCOMMIT\n").unwrap();
+        std::fs::write(dir.join("eth0.rules.bak"), "*filter\nCOMMIT\n").unwrap();
+        let r = config_files(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match r {
+            Err(Failure::Usage(m)) => assert!(m.contains("nothing would be filtered"), "{m}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
 }
