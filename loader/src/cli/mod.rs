@@ -492,8 +492,11 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
     let src = if path.as_os_str() == "-" {
         let mut b = Vec::new();
         let limit = tailwall_compiler::frontend::MAX_INPUT_BYTES;
-        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limit + 1), &mut b)
-            .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), limit + 1),
+            &mut b,
+        )
+        .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
         if b.len() as u64 > limit {
             return Err(Failure::Usage(format!(
                 "<stdin>: larger than {} MiB, the most tailwall reads (frontend::MAX_INPUT_BYTES)",
