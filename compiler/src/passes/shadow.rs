@@ -21,10 +21,11 @@
 //!   ⇒ A's port tests hold; ports absent ⇒ B has no port test, so B admits *absent* and so does A, so A
 //!   has no port test either; header truncated ⇒ A either has a port test (hotdrop) or none (match).
 //!   Worded "redundant" when A has B's action, "can never match" otherwise;
-//! - `W0102` no single rule covers B, but the union of several earlier terminal rules does (exact box
-//!   subtraction over the model; the search gives up — reporting nothing — past a work budget, so it
-//!   is sound but may miss covers in huge chains). Sound for the same reason, given that B admits some
-//!   value on every field (else `W0103`).
+//! - `W0102` no single rule covers B, but the union of several earlier terminal rules does, decided
+//!   exactly over the model by the analysis engine ([`crate::analysis::search`], no work budget); the
+//!   rules cited are the ones that first take some part of B, greedily reduced to those the others do
+//!   not make unnecessary. Sound for the same reason, given that B admits some value on every field
+//!   (else `W0103`).
 //!
 //! Thrown away: the model treats fields as independent, so a cover that holds only because some field
 //! combinations cannot occur (ports present on a protocol without ports, interface names longer than
