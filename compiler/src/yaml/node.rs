@@ -178,6 +178,12 @@ impl<'de> Deserialize<'de> for Raw {
     }
 }
 
+/// Most YAML nodes (mappings, sequences, scalars) a document may have: 8,000,000, room for 500,000 rules of
+/// six matches (a rule is about 15 nodes; `migrate` of 100,000 rules writes ~1.1 million), far more than the
+/// datapath takes. serde-saphyr's default (250,000) refused migrated rulesets above ~27,700 rules. The
+/// input itself is bounded by `frontend::MAX_INPUT_BYTES`.
+pub const MAX_NODES: usize = 8_000_000;
+
 /// Parse a YAML text into a located tree. `Ok(None)`: the document is empty (only comments or blanks).
 pub fn parse(src: &SourceFile) -> Result<Option<Node>, Diagnostic> {
     if src
@@ -187,7 +193,13 @@ pub fn parse(src: &SourceFile) -> Result<Option<Node>, Diagnostic> {
     {
         return Ok(None);
     }
-    match serde_saphyr::from_str::<RawNode>(&src.text) {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_NODES,
+            max_events: 2 * MAX_NODES,
+        },
+    };
+    match serde_saphyr::from_str_with_options::<RawNode>(&src.text, options) {
         Ok(raw) => Ok(Some(convert(raw, &src.text))),
         Err(e) => Err(syntax_error(&e, src)),
     }
