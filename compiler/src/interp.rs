@@ -29,39 +29,12 @@
 //!
 //! Not modelled: a call stack deeper than the ruleset allows ([`crate::ir::verify`] bounds it by
 //! [`crate::ir::MAX_CALL_DEPTH`]); counters.
-use crate::ir::{Action, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Verdict};
+use crate::ir::{Action, ChainId, Field, Hook, Match, Rule, Ruleset, Verdict};
+use crate::outcome::Engine;
 use crate::packet::{Decoded, FieldValue, Ipv4Packet};
 use serde::Serialize;
 
-/// Who decided a packet's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Decided {
-    /// A rule matched; `position` is its 1-based index in `chain`, the rule's own chain.
-    Rule {
-        chain: ChainId,
-        rule: RuleId,
-        position: u32,
-    },
-    /// No rule decided: the built-in chain's policy.
-    Policy { chain: ChainId },
-    /// `rule` (in its own chain `chain`) tested a truncated transport header: dropped, no rule counted.
-    Hotdrop {
-        chain: ChainId,
-        rule: RuleId,
-        position: u32,
-    },
-    /// Not IPv4: passed, not filtered.
-    NotIpv4,
-    /// IPv4 the kernel would reject: dropped.
-    Malformed,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    pub verdict: Verdict,
-    pub decided: Decided,
-}
+pub use crate::outcome::{Decided, Outcome};
 
 /// Packet metadata that is not in the frame: the interfaces the packet came in on / goes out on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -237,11 +210,33 @@ pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome
     }
 }
 
+/// `interp` as an [`Engine`]: one hook of a ruleset, with fixed packet metadata.
+#[derive(Clone, Debug)]
+pub struct Interp<'a> {
+    pub rs: &'a Ruleset,
+    pub hook: Hook,
+    pub meta: Meta,
+}
+
+impl Engine for Interp<'_> {
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+    fn run_frame(&mut self, frame: &[u8]) -> Result<Outcome, crate::outcome::EngineError> {
+        Ok(run_with(
+            self.rs,
+            self.hook,
+            &self.meta,
+            &crate::packet::decode(frame),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::diag::Span;
-    use crate::ir::{Chain, Test};
+    use crate::ir::{Chain, RuleId, Test};
     use crate::packet::{build_frame, decode, l4_header};
 
     fn rule(chain: u32, matches: Vec<Match>, action: Action) -> Rule {

@@ -18,6 +18,7 @@ pub mod interp;
 pub mod ir;
 pub mod layout;
 pub mod lower;
+pub mod outcome;
 pub mod packet;
 pub mod passes;
 pub mod plan;

@@ -117,6 +117,15 @@ impl Sim {
     }
 }
 
+impl crate::outcome::Engine for Sim {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+    fn run_frame(&mut self, frame: &[u8]) -> Result<Outcome, crate::outcome::EngineError> {
+        Ok(Sim::run_frame(self, frame))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ pub struct ProgramStat {
 /// Result of one BPF_PROG_TEST_RUN of the entry program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TestRun {
-    /// The XDP action returned (`XDP_PASS` = 2, `XDP_DROP` = 1).
+    /// The XDP action returned (`abi::XDP_PASS`, `abi::XDP_DROP`).
     pub xdp_action: u32,
     /// `tw_decision` of the CPU the program ran on, after the (last) run.
     pub decision: abi::Decision,
@@ -331,7 +331,7 @@ impl Generation {
     /// on the same artifact, then zero the counter slots the probes touched. Catches a mis-wired chain
     /// before it goes live; `attach` runs it before the flip.
     pub fn self_test(&mut self, artifact: &Artifact) -> Result<(), LoadError> {
-        use tailwall_compiler::{interp::Decided, packet, sim::Sim};
+        use tailwall_compiler::{outcome::Outcome, packet, sim::Sim};
         let sim = Sim::new(artifact).map_err(|e| LoadError::Artifact(e.to_string()))?;
         let (a, b) = (
             std::net::Ipv4Addr::new(10, 0, 0, 1),
@@ -372,29 +372,10 @@ impl Generation {
         for frame in &probes {
             let tr = self.test_run(frame, 1)?;
             let want = sim.run_frame(frame);
-            let want_xdp = if want.verdict == tailwall_compiler::ir::Verdict::Accept {
-                2
-            } else {
-                1
-            };
-            let want_rule = match want.decided {
-                Decided::Rule { position, .. } | Decided::Hotdrop { position, .. } => {
-                    Some(position)
-                }
-                _ => None,
-            };
-            let got_rule = artifact
-                .rules
-                .get(tr.decision.rule as usize)
-                .map(|r| r.position);
-            let got_rule = if tr.decision.rule == abi::NO_RULE {
-                None
-            } else {
-                got_rule
-            };
-            if tr.xdp_action != want_xdp || got_rule != want_rule {
+            let got = Outcome::from_kernel(artifact, tr.xdp_action, &tr.decision);
+            if got.as_ref() != Ok(&want) {
                 return Err(LoadError::SelfTest(format!(
-                    "probe {}: kernel returned xdp action {} (decision {:?}), the model says {:?}",
+                    "probe {}: kernel returned xdp action {} (decision {:?}: {got:?}), the model says {:?}",
                     describe(frame),
                     tr.xdp_action,
                     tr.decision,

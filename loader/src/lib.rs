@@ -10,6 +10,7 @@
 //!
 //! Module graph (no cycles): `mode` ← `error` ← `generation` ← `iface`; `sys` (raw `bpf(2)`) is a leaf.
 //! The eBPF object is built from `runtime-ebpf/prog` by `build.rs` and embedded ([`object::OBJECT`]).
+pub mod engine;
 pub mod error;
 pub mod generation;
 pub mod iface;
@@ -18,6 +19,7 @@ pub mod mode;
 pub mod object;
 mod sys;
 
+pub use engine::KernelEngine;
 pub use error::{IfaceError, LoadError};
 pub use generation::{Generation, ProgramStat, TestRun};
 pub use iface::{

@@ -25,7 +25,6 @@ use anyhow::{bail, Context, Result};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-use tailwall_abi as abi;
 use tailwall_compiler::artifact::Artifact;
 use tailwall_compiler::interp::{Decided, Outcome};
 use tailwall_compiler::ir::Verdict;
@@ -423,11 +422,22 @@ fn with_pinned_cpu<T>(f: impl FnOnce() -> T) -> Result<T> {
 /// INPUT position and verdict, the policy, or "no INPUT counter" (hotdrop, not IPv4, malformed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
-    Rule { position: u32, verdict: Verdict },
-    Policy { verdict: Verdict },
-    Hotdrop { position: u32 },
+    Rule {
+        position: u32,
+        verdict: Verdict,
+    },
+    Policy {
+        verdict: Verdict,
+    },
+    Hotdrop {
+        position: u32,
+    },
     NotIpv4,
     Malformed,
+    /// The kernel dropped on an internal fault (`REASON_*` slot); never an expected answer.
+    FailClosed {
+        reason: u32,
+    },
 }
 
 impl fmt::Display for Answer {
@@ -440,6 +450,7 @@ impl fmt::Display for Answer {
             Answer::Hotdrop { position } => write!(f, "hotdrop at rule {position}"),
             Answer::NotIpv4 => write!(f, "not ipv4 (pass)"),
             Answer::Malformed => write!(f, "malformed (drop)"),
+            Answer::FailClosed { reason } => write!(f, "failed closed (reason {reason})"),
         }
     }
 }
@@ -456,41 +467,16 @@ impl Answer {
             Decided::Hotdrop { position, .. } => Answer::Hotdrop { position },
             Decided::NotIpv4 => Answer::NotIpv4,
             Decided::Malformed => Answer::Malformed,
+            Decided::FailClosed { reason } => Answer::FailClosed { reason },
         }
     }
 
-    /// The kernel's `tw_decision` after a test run of `artifact`'s generation. The hotdrop position is
-    /// the first candidate rule's, as the datapath reports it.
+    /// The kernel's `tw_decision` after a test run of `artifact`'s generation, decoded by
+    /// [`Outcome::from_kernel`]. The hotdrop position is the first candidate rule's, as the datapath
+    /// reports it.
     pub fn from_test_run(artifact: &Artifact, run: &TestRun) -> Result<Answer> {
-        let d = run.decision;
-        let action = match (d.action, run.xdp_action) {
-            (abi::ACTION_ACCEPT, XDP_PASS) => Verdict::Accept,
-            (abi::ACTION_DROP, XDP_DROP) => Verdict::Drop,
-            other => bail!("decision action and XDP action disagree: {other:?} ({d:?})"),
-        };
-        let position = |rule: u32| -> Result<u32> {
-            artifact
-                .rules
-                .iter()
-                .find(|r| r.index == rule)
-                .map(|r| r.position)
-                .with_context(|| {
-                    format!("kernel reported rule index {rule}, not in the artifact ({d:?})")
-                })
-        };
-        Ok(match d.reason {
-            abi::REASON_RULE => Answer::Rule {
-                position: position(d.rule)?,
-                verdict: action,
-            },
-            abi::REASON_POLICY => Answer::Policy { verdict: action },
-            abi::REASON_HOTDROP => Answer::Hotdrop {
-                position: position(d.rule)?,
-            },
-            abi::REASON_NOT_IPV4 => Answer::NotIpv4,
-            abi::REASON_MALFORMED => Answer::Malformed,
-            other => bail!("kernel failed closed with reason {other} ({d:?})"),
-        })
+        let o = Outcome::from_kernel(artifact, run.xdp_action, &run.decision)?;
+        Ok(Answer::from_outcome(&o))
     }
 
     /// Does iptables' observation agree with this answer? Hotdrop, not-IPv4 and malformed frames move
@@ -513,9 +499,6 @@ impl Answer {
         }
     }
 }
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
 
 /// A frame as hex bytes plus what [`decode`] makes of it, for mismatch reports.
 pub fn describe_frame(frame: &[u8]) -> String {

@@ -15,15 +15,15 @@ use tailwall_abi as abi;
 use tailwall_compiler::{
     artifact::{self, Artifact},
     diag::Span,
-    interp::{self, Decided},
+    interp,
     ir::{Action, Field, Hook, Match, Ruleset, Test, Verdict},
     packet::{self, build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
 };
 use tailwall_loader::{Generation, TestRun};
 use tailwall_tests::netns::require_root_or_skip;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
+use abi::{XDP_DROP, XDP_PASS};
+use tailwall_compiler::outcome::Outcome;
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
@@ -327,44 +327,10 @@ fn random_frame(rng: &mut Rng) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------------
 // Comparing the kernel with interp.
 
-/// An engine's outcome in comparable terms: (XDP action, deciding rule position or reason).
-fn outcome_terms(o: &interp::Outcome) -> (u32, String) {
-    let xdp = if o.verdict == Verdict::Accept {
-        XDP_PASS
-    } else {
-        XDP_DROP
-    };
-    let who = match o.decided {
-        Decided::Rule { position, .. } => format!("rule {position}"),
-        Decided::Policy { .. } => "policy".into(),
-        Decided::Hotdrop { position, .. } => format!("hotdrop at rule {position}"),
-        Decided::NotIpv4 => "not ipv4".into(),
-        Decided::Malformed => "malformed".into(),
-    };
-    (xdp, who)
-}
-
-/// interp's outcome for `frame`.
-fn expected(rs: &Ruleset, frame: &[u8]) -> (u32, String) {
-    outcome_terms(&interp::run(rs, Hook::Input, &packet::decode(frame)))
-}
-
-fn observed(art: &Artifact, tr: &TestRun) -> (u32, String) {
-    let d = tr.decision;
-    let pos = |r: u32| {
-        art.rules
-            .get(r as usize)
-            .map_or(format!("index {r}?"), |i| i.position.to_string())
-    };
-    let who = match d.reason {
-        abi::REASON_RULE => format!("rule {}", pos(d.rule)),
-        abi::REASON_POLICY => "policy".into(),
-        abi::REASON_HOTDROP => format!("hotdrop at rule {}", pos(d.rule)),
-        abi::REASON_NOT_IPV4 => "not ipv4".into(),
-        abi::REASON_MALFORMED => "malformed".into(),
-        r => format!("fail-closed reason {r}"),
-    };
-    (tr.xdp_action, who)
+/// The kernel's outcome of one test run, through the one decoder of the decision record.
+fn observed(art: &Artifact, tr: &TestRun) -> Outcome {
+    Outcome::from_kernel(art, tr.xdp_action, &tr.decision)
+        .unwrap_or_else(|e| panic!("kernel decision record: {e}"))
 }
 
 /// Run every frame through `gen` and compare with interp and sim; returns the number of frames compared.
@@ -373,8 +339,9 @@ fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -
     let mut n = 0;
     for f in frames.iter().filter(|f| f.len() >= 14) {
         let tr = gen.test_run(f, 1).expect("test-run");
-        let (want, got) = (expected(rs, f), observed(art, &tr));
-        let modelled = outcome_terms(&sim.run_frame(f));
+        let want = interp::run(rs, Hook::Input, &packet::decode(f));
+        let got = observed(art, &tr);
+        let modelled = sim.run_frame(f);
         assert_eq!(
             got,
             want,
@@ -877,7 +844,7 @@ fn testrun_measures_time_per_packet() {
             art.stages.len(),
             art.globals.nchunks,
             tr.duration_ns,
-            observed(&art, &tr).1,
+            observed(&art, &tr).decided,
             pass.duration_ns
         );
         assert!(tr.duration_ns > 0);

@@ -71,6 +71,7 @@ impl Decider {
             Decided::Policy { chain } => ("policy", name(chain), None, None),
             Decided::NotIpv4 => ("not_ipv4", String::new(), None, None),
             Decided::Malformed => ("malformed", String::new(), None, None),
+            Decided::FailClosed { .. } => ("fail_closed", String::new(), None, None),
         };
         Decider {
             verdict: o.verdict.as_str(),

@@ -3,9 +3,9 @@
 use super::{build, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
 use anyhow::Context as _;
 use std::path::Path;
-use tailwall_compiler::artifact::Artifact;
-use tailwall_compiler::interp::{self, Decided, Outcome};
-use tailwall_compiler::ir::{Hook, Ruleset, Verdict};
+use tailwall_compiler::interp;
+use tailwall_compiler::ir::{Hook, Ruleset};
+use tailwall_compiler::outcome::{Decided, Outcome};
 use tailwall_compiler::packet::{decode, Decoded};
 use tailwall_compiler::sim::Sim;
 
@@ -22,59 +22,26 @@ pub struct Line {
     pub reason: &'static str,
 }
 
+/// The printed line of one frame's outcome (any engine's).
 fn line_from_outcome(index: usize, rs: &Ruleset, o: &Outcome) -> Line {
-    let chain_name = |c: tailwall_compiler::ir::ChainId| {
-        rs.chains
-            .get(c.0 as usize)
-            .map(|c| c.name.clone())
-            .or(Some("INPUT".into()))
-    };
-    let (chain, rule, reason) = match o.decided {
-        Decided::Rule {
-            chain, position, ..
-        } => (chain_name(chain), Some(position), "rule"),
-        Decided::Policy { chain } => (chain_name(chain), None, "policy"),
-        Decided::Hotdrop { chain, .. } => (chain_name(chain), None, "hotdrop"),
-        Decided::NotIpv4 => (None, None, "not_ipv4"),
-        Decided::Malformed => (None, None, "malformed"),
+    let hook_chain = || Hook::Input.chain_name().to_string();
+    let chain = match o.decided {
+        // The datapath failed closed inside the hook's chain.
+        Decided::FailClosed { .. } => Some(hook_chain()),
+        _ => o
+            .chain()
+            .map(|c| rs.chain(c).map_or_else(hook_chain, |c| c.name.clone())),
     };
     Line {
         index,
         verdict: o.verdict.as_str(),
         chain,
-        rule,
-        reason,
-    }
-}
-
-/// Map the kernel's decision record to a printed line.
-fn line_from_kernel(index: usize, art: &Artifact, tr: &tailwall_loader::TestRun) -> Line {
-    use tailwall_abi as abi;
-    let d = tr.decision;
-    let verdict = if tr.xdp_action == 2 {
-        Verdict::Accept
-    } else {
-        Verdict::Drop
-    };
-    let chain = Some("INPUT".to_string());
-    let (chain, rule, reason) = match d.reason {
-        abi::REASON_RULE => (
-            chain,
-            art.rules.get(d.rule as usize).map(|r| r.position),
-            "rule",
-        ),
-        abi::REASON_POLICY => (chain, None, "policy"),
-        abi::REASON_HOTDROP => (chain, None, "hotdrop"),
-        abi::REASON_NOT_IPV4 => (None, None, "not_ipv4"),
-        abi::REASON_MALFORMED => (None, None, "malformed"),
-        _ => (chain, None, "fail_closed"),
-    };
-    Line {
-        index,
-        verdict: verdict.as_str(),
-        chain,
-        rule,
-        reason,
+        // A hotdrop names no rule in the printed line: no rule counted the packet.
+        rule: match o.decided {
+            Decided::Rule { position, .. } => Some(position),
+            _ => None,
+        },
+        reason: o.reason(),
     }
 }
 
@@ -132,7 +99,9 @@ pub fn run(
                     .test_run(&f.data, repeat.unwrap_or(1))
                     .with_context(|| format!("test-run of frame {i}"))?;
                 ns_total += tr.duration_ns as u64;
-                lines.push(line_from_kernel(i, &art, &tr));
+                let o = Outcome::from_kernel(&art, tr.xdp_action, &tr.decision)
+                    .with_context(|| format!("kernel decision record of frame {i}"))?;
+                lines.push(line_from_outcome(i, &rs, &o));
             }
         }
     }

@@ -1,0 +1,268 @@
+//! What happened to a packet: one type ([`Outcome`]) for every engine — `interp`, `sim`, the kernel
+//! (decoded from its decision record by [`Outcome::from_kernel`], the only decoder of `tw_decision`),
+//! the oracle and `replay` — and the interface they share ([`Engine`]).
+//!
+//! Guarantees: [`Outcome::from_kernel`] never guesses — an XDP action that disagrees with the recorded
+//! action, a rule index outside the artifact or an unknown reason code is a [`DecisionError`]; the
+//! kernel's fail-closed drops (failed tail call, failed lookup, bound hit) are [`Decided::FailClosed`]
+//! with their `REASON_*` slot, never folded into another outcome.
+use crate::artifact::Artifact;
+use crate::ir::{ChainId, RuleId, Verdict};
+use serde::Serialize;
+use tailwall_abi as abi;
+
+/// Who decided a packet's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Decided {
+    /// A rule matched; `position` is its 1-based index in `chain`, the rule's own chain.
+    Rule {
+        chain: ChainId,
+        rule: RuleId,
+        position: u32,
+    },
+    /// No rule decided: the built-in chain's policy.
+    Policy { chain: ChainId },
+    /// `rule` (in its own chain `chain`) tested a truncated transport header: dropped, no rule counted.
+    Hotdrop {
+        chain: ChainId,
+        rule: RuleId,
+        position: u32,
+    },
+    /// Not IPv4: passed, not filtered.
+    NotIpv4,
+    /// IPv4 the kernel would reject: dropped.
+    Malformed,
+    /// The datapath dropped the packet on an internal fault (`reason`: the `REASON_*` slot: a failed
+    /// tail call, a failed lookup, a bound hit). Only the kernel engine reports it.
+    FailClosed { reason: u32 },
+}
+
+/// What happened to one packet: the verdict and who decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub decided: Decided,
+}
+
+/// The kernel's decision record does not make sense for this artifact.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecisionError {
+    /// The program returned one XDP action but recorded another verdict.
+    #[error("xdp action {xdp} disagrees with the recorded action code {action} ({decision:?})")]
+    ActionMismatch {
+        xdp: u32,
+        action: u32,
+        decision: abi::Decision,
+    },
+    /// A rule index the artifact does not have.
+    #[error("rule index {index} is not in the artifact ({decision:?})")]
+    UnknownRule { index: u32, decision: abi::Decision },
+    /// A reason code the ABI does not define.
+    #[error("unknown reason code {reason} ({decision:?})")]
+    UnknownReason {
+        reason: u32,
+        decision: abi::Decision,
+    },
+}
+
+impl Outcome {
+    /// Decode the kernel's `tw_decision` record and the XDP action of the same run, for a generation
+    /// loaded from `artifact`: the one decoder of the decision record.
+    ///
+    /// # Errors
+    /// [`DecisionError`] when the record contradicts the action or the artifact.
+    pub fn from_kernel(
+        artifact: &Artifact,
+        xdp_action: u32,
+        decision: &abi::Decision,
+    ) -> Result<Outcome, DecisionError> {
+        let d = *decision;
+        let verdict = match (d.action, xdp_action) {
+            (abi::ACTION_ACCEPT, abi::XDP_PASS) => Verdict::Accept,
+            (abi::ACTION_DROP, abi::XDP_DROP) => Verdict::Drop,
+            (action, xdp) => {
+                return Err(DecisionError::ActionMismatch {
+                    xdp,
+                    action,
+                    decision: d,
+                })
+            }
+        };
+        let rule = || {
+            artifact
+                .rules
+                .get(d.rule as usize)
+                .filter(|r| r.index == d.rule)
+                .ok_or(DecisionError::UnknownRule {
+                    index: d.rule,
+                    decision: d,
+                })
+        };
+        let decided = match d.reason {
+            abi::REASON_RULE => {
+                let r = rule()?;
+                Decided::Rule {
+                    chain: r.chain_id,
+                    rule: r.id,
+                    position: r.position,
+                }
+            }
+            abi::REASON_HOTDROP => {
+                let r = rule()?;
+                Decided::Hotdrop {
+                    chain: r.chain_id,
+                    rule: r.id,
+                    position: r.position,
+                }
+            }
+            abi::REASON_POLICY => Decided::Policy {
+                chain: artifact.chain.unwrap_or(ChainId(u32::MAX)),
+            },
+            abi::REASON_NOT_IPV4 => Decided::NotIpv4,
+            abi::REASON_MALFORMED => Decided::Malformed,
+            abi::REASON_TAIL_CALL | abi::REASON_BOUND | abi::REASON_MAP => {
+                Decided::FailClosed { reason: d.reason }
+            }
+            reason => {
+                return Err(DecisionError::UnknownReason {
+                    reason,
+                    decision: d,
+                })
+            }
+        };
+        Ok(Outcome { verdict, decided })
+    }
+
+    /// The XDP action the datapath returns for this outcome (`XDP_PASS` for accept).
+    pub fn xdp_action(&self) -> u32 {
+        match self.verdict {
+            Verdict::Accept => abi::XDP_PASS,
+            Verdict::Drop => abi::XDP_DROP,
+        }
+    }
+
+    /// The deciding rule's 1-based position in its chain (a rule or a hotdrop), else `None`.
+    pub fn position(&self) -> Option<u32> {
+        match self.decided {
+            Decided::Rule { position, .. } | Decided::Hotdrop { position, .. } => Some(position),
+            _ => None,
+        }
+    }
+
+    /// The chain that decided (the rule's own chain, or the built-in chain whose policy applied);
+    /// `None` for frames that are not filtered or failed closed.
+    pub fn chain(&self) -> Option<ChainId> {
+        match self.decided {
+            Decided::Rule { chain, .. }
+            | Decided::Hotdrop { chain, .. }
+            | Decided::Policy { chain } => Some(chain),
+            Decided::NotIpv4 | Decided::Malformed | Decided::FailClosed { .. } => None,
+        }
+    }
+
+    /// The reason's stable name: `rule`, `policy`, `hotdrop`, `not_ipv4`, `malformed`, `fail_closed`
+    /// (`replay`'s JSON and the test corpus use these).
+    pub fn reason(&self) -> &'static str {
+        match self.decided {
+            Decided::Rule { .. } => "rule",
+            Decided::Policy { .. } => "policy",
+            Decided::Hotdrop { .. } => "hotdrop",
+            Decided::NotIpv4 => "not_ipv4",
+            Decided::Malformed => "malformed",
+            Decided::FailClosed { .. } => "fail_closed",
+        }
+    }
+}
+
+/// An engine's error: the engine could not run the frame at all (a kernel call failed, the decision
+/// record made no sense). A packet the engine drops is an [`Outcome`], not an error.
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Something that decides packets: `interp` ([`crate::interp::Interp`]), `sim` ([`crate::sim::Sim`]),
+/// the kernel (`tailwall_loader::KernelEngine`), the oracle (real iptables, in the test crate).
+pub trait Engine {
+    /// Short name for reports (`interp`, `sim`, `kernel`, …).
+    fn name(&self) -> &'static str;
+    /// What the engine does with one Ethernet frame (no FCS).
+    ///
+    /// # Errors
+    /// The engine could not run the frame ([`EngineError`]).
+    fn run_frame(&mut self, frame: &[u8]) -> Result<Outcome, EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::build;
+    use crate::diag::Span;
+    use crate::ir::{Action, Field, Hook, Match, Ruleset, Test};
+
+    #[test]
+    fn kernel_record_decodes_to_the_rule_and_refuses_contradictions() {
+        let rs = Ruleset::with_chain(
+            Hook::Input,
+            Verdict::Drop,
+            [(
+                vec![Match::single(
+                    Field::Proto,
+                    Test::Exact(6),
+                    false,
+                    Span::default(),
+                )],
+                Action::Accept,
+            )],
+        );
+        let a = build(&rs, Hook::Input).unwrap();
+        let rec = |rule, reason, action| abi::Decision {
+            rule,
+            reason,
+            action,
+            seq: 1,
+        };
+        let o = Outcome::from_kernel(
+            &a,
+            abi::XDP_PASS,
+            &rec(0, abi::REASON_RULE, abi::ACTION_ACCEPT),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.position(), o.reason(), o.xdp_action()),
+            (Some(1), "rule", abi::XDP_PASS)
+        );
+        let p = Outcome::from_kernel(
+            &a,
+            abi::XDP_DROP,
+            &rec(abi::NO_RULE, abi::REASON_POLICY, abi::ACTION_DROP),
+        )
+        .unwrap();
+        assert_eq!(p.decided, Decided::Policy { chain: ChainId(0) });
+        let f = Outcome::from_kernel(
+            &a,
+            abi::XDP_DROP,
+            &rec(abi::NO_RULE, abi::REASON_TAIL_CALL, abi::ACTION_DROP),
+        )
+        .unwrap();
+        assert_eq!(f.reason(), "fail_closed");
+        assert!(matches!(
+            Outcome::from_kernel(
+                &a,
+                abi::XDP_DROP,
+                &rec(0, abi::REASON_RULE, abi::ACTION_ACCEPT)
+            ),
+            Err(DecisionError::ActionMismatch { .. })
+        ));
+        assert!(matches!(
+            Outcome::from_kernel(
+                &a,
+                abi::XDP_PASS,
+                &rec(7, abi::REASON_RULE, abi::ACTION_ACCEPT)
+            ),
+            Err(DecisionError::UnknownRule { .. })
+        ));
+        assert!(matches!(
+            Outcome::from_kernel(&a, abi::XDP_DROP, &rec(0, 99, abi::ACTION_DROP)),
+            Err(DecisionError::UnknownReason { .. })
+        ));
+    }
+}

@@ -1,0 +1,244 @@
+//! The shared test corpus: `tests/corpus/*.yaml`, one file per case (a ruleset, frames, and what must
+//! happen to each), run by every engine — `interp` and `sim` always, the kernel when root
+//! (`tests/tests/corpus.rs`). Every regression case goes here.
+//!
+//! A case file:
+//! ```yaml
+//! about: why the case exists (the bug, the iptables behaviour it pins)
+//! ruleset: |            # iptables-save text (or YAML with `format: yaml`)
+//!   *filter
+//!   :INPUT DROP [0:0]
+//!   -A INPUT -p tcp --dport 22 -j ACCEPT
+//!   COMMIT
+//! packets:
+//!   - packet: tcp 192.0.2.1:40000 -> 10.0.0.1:22
+//!     expect: accept rule INPUT 1
+//! ```
+//! `datapath: false` marks a ruleset the datapath cannot compile yet (only `interp` runs it).
+//! `packet`: `PROTO SRC[:SPORT] -> DST[:DPORT]` then any of `frag OFFSET` (8-byte units),
+//! `truncate N` (transport header cut to N bytes), `options WORDS` (IP options), `ethertype 0xNNNN`,
+//! `ihl N`, `pad` (Ethernet padding to 60 bytes). PROTO is `tcp`, `udp`, `icmp` or a number.
+//! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
+//! `accept not_ipv4`, `drop malformed` — compared with the [`Outcome`]'s verdict, reason, chain name
+//! and position.
+use anyhow::{bail, Context, Result};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use tailwall_compiler::diag::SourceFile;
+use tailwall_compiler::ir::Ruleset;
+use tailwall_compiler::outcome::{Decided, Outcome};
+use tailwall_compiler::packet::{build_frame, ipv4_checksum, l4_header, ETH_HLEN};
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    about: String,
+    #[serde(default)]
+    format: Option<String>,
+    /// `false`: the datapath cannot compile this ruleset yet (only `interp` runs it); the runner
+    /// fails when that changes, so the flag is removed then.
+    #[serde(default = "yes")]
+    datapath: bool,
+    ruleset: String,
+    packets: Vec<PacketFile>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacketFile {
+    packet: String,
+    expect: String,
+}
+
+/// One frame of a case and what must happen to it.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    /// The `packet:` line, for reports.
+    pub spec: String,
+    pub frame: Vec<u8>,
+    /// The `expect:` line.
+    pub expect: String,
+}
+
+/// One corpus file, parsed: its ruleset lowered by the front end, its frames built.
+#[derive(Debug)]
+pub struct Case {
+    pub path: PathBuf,
+    pub about: String,
+    /// The datapath compiles the ruleset (the `datapath:` key, default true).
+    pub datapath: bool,
+    pub ruleset: Ruleset,
+    pub probes: Vec<Probe>,
+}
+
+/// The corpus directory (`tests/corpus`).
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// Every case of the corpus, sorted by file name.
+///
+/// # Errors
+/// A file that cannot be read or parsed, a ruleset the front end refuses, a malformed packet line.
+pub fn load_all() -> Result<Vec<Case>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir())
+        .context("reading tests/corpus")?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    paths.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    paths.sort();
+    paths.iter().map(|p| load(p)).collect()
+}
+
+/// One case file.
+///
+/// # Errors
+/// As [`load_all`].
+pub fn load(path: &Path) -> Result<Case> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let file: CaseFile =
+        serde_saphyr::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let name = match file.format.as_deref() {
+        None | Some("iptables") => "ruleset.rules",
+        Some("yaml") => "ruleset.yaml",
+        Some(other) => bail!("{}: unknown format `{other}`", path.display()),
+    };
+    let src = SourceFile::new(name, file.ruleset);
+    let lowered = tailwall_compiler::frontend::load(&src).map_err(|ds| {
+        anyhow::anyhow!(
+            "{}: the front end refuses the ruleset: {}",
+            path.display(),
+            ds.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let probes = file
+        .packets
+        .into_iter()
+        .map(|p| {
+            Ok(Probe {
+                frame: frame(&p.packet)
+                    .with_context(|| format!("{}: packet `{}`", path.display(), p.packet))?,
+                spec: p.packet,
+                expect: p.expect,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Case {
+        path: path.to_path_buf(),
+        about: file.about,
+        datapath: file.datapath,
+        ruleset: lowered.ruleset,
+        probes,
+    })
+}
+
+fn endpoint(s: &str) -> Result<(Ipv4Addr, u16)> {
+    match s.split_once(':') {
+        Some((a, p)) => Ok((a.parse()?, p.parse()?)),
+        None => Ok((s.parse()?, 0)),
+    }
+}
+
+/// Build the frame of a `packet:` line (see the module docs).
+///
+/// # Errors
+/// A line that does not follow the grammar.
+pub fn frame(spec: &str) -> Result<Vec<u8>> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let [proto, src, arrow, dst, rest @ ..] = words.as_slice() else {
+        bail!("expected `PROTO SRC -> DST [...]`");
+    };
+    if *arrow != "->" {
+        bail!("expected `->` between source and destination");
+    }
+    let proto: u8 = match *proto {
+        "tcp" => 6,
+        "udp" => 17,
+        "icmp" => 1,
+        n => n.parse().context("protocol")?,
+    };
+    let ((s, sport), (d, dport)) = (endpoint(src)?, endpoint(dst)?);
+    let (mut frag, mut truncate, mut options, mut ethertype, mut ihl, mut pad) =
+        (0u16, None, 0u8, None, None, false);
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        let mut arg = || it.next().context("missing value");
+        match *w {
+            "frag" => frag = arg()?.parse()?,
+            "truncate" => truncate = Some(arg()?.parse::<usize>()?),
+            "options" => options = arg()?.parse()?,
+            "ethertype" => {
+                ethertype = Some(u16::from_str_radix(arg()?.trim_start_matches("0x"), 16)?)
+            }
+            "ihl" => ihl = Some(arg()?.parse::<u8>()?),
+            "pad" => pad = true,
+            other => bail!("unknown word `{other}`"),
+        }
+    }
+    let mut payload = if proto == 6 || proto == 17 {
+        l4_header(proto, sport, dport, b"")
+    } else if proto == 1 {
+        vec![8, 0, 0, 0, 0, 0, 0, 0]
+    } else {
+        vec![0; 8]
+    };
+    if let Some(n) = truncate {
+        payload.truncate(n);
+    }
+    let mac = [2, 0, 0, 0, 0, 1];
+    let mut f = build_frame(mac, mac, s, d, proto, frag, &payload);
+    if options > 0 {
+        let at = ETH_HLEN + 20;
+        let n = options as usize * 4;
+        let mut opt = vec![1u8; n];
+        opt[n - 1] = 0;
+        f.splice(at..at, opt);
+        f[ETH_HLEN] = 0x40 | (5 + options);
+        let tot = u16::from_be_bytes([f[ETH_HLEN + 2], f[ETH_HLEN + 3]]) + n as u16;
+        f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&tot.to_be_bytes());
+    }
+    if let Some(v) = ihl {
+        f[ETH_HLEN] = 0x40 | (v & 0x0f);
+    }
+    let hlen = ((f[ETH_HLEN] & 0x0f) as usize * 4).clamp(20, f.len() - ETH_HLEN);
+    f[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
+    let c = ipv4_checksum(&f[ETH_HLEN..ETH_HLEN + hlen]);
+    f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&c.to_be_bytes());
+    if let Some(et) = ethertype {
+        f[12..14].copy_from_slice(&et.to_be_bytes());
+    }
+    if pad && f.len() < 60 {
+        f.resize(60, 0);
+    }
+    Ok(f)
+}
+
+/// Does `o` (on `rs`) match the `expect:` line? `Err` explains the difference.
+///
+/// # Errors
+/// The outcome differs, or the line does not follow the grammar.
+pub fn check(rs: &Ruleset, expect: &str, o: &Outcome) -> Result<()> {
+    let chain = o.chain().and_then(|c| rs.chain(c)).map(|c| c.name.as_str());
+    let got = match (o.decided, chain) {
+        (Decided::Rule { position, .. }, Some(c)) => {
+            format!("{} rule {c} {position}", o.verdict.as_str())
+        }
+        (Decided::Policy { .. }, Some(c)) => format!("{} policy {c}", o.verdict.as_str()),
+        (Decided::Hotdrop { position, .. }, Some(c)) => {
+            format!("{} hotdrop {c} {position}", o.verdict.as_str())
+        }
+        _ => format!("{} {}", o.verdict.as_str(), o.reason()),
+    };
+    let want = expect.split_whitespace().collect::<Vec<_>>().join(" ");
+    if got != want {
+        bail!("expected `{want}`, got `{got}` ({o:?})");
+    }
+    Ok(())
+}

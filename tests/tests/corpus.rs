@@ -1,0 +1,69 @@
+//! Every case of the shared corpus (`tests/corpus/*.yaml`, see `tailwall_tests::corpus`) through every
+//! engine: `interp` and `sim` always, the kernel (BPF_PROG_TEST_RUN) when root. One report lists every
+//! difference of every engine.
+use tailwall_compiler::{
+    artifact,
+    interp::{Interp, Meta},
+    ir::Hook,
+    outcome::Engine,
+    sim::Sim,
+};
+use tailwall_loader::{Generation, KernelEngine};
+use tailwall_tests::{corpus, netns};
+
+#[test]
+fn corpus_every_engine_agrees_with_the_expected_outcome() {
+    let cases = corpus::load_all().unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(cases.len() >= 8, "the corpus lost cases: {}", cases.len());
+    let kernel = netns::require_root_or_skip("corpus (kernel engine)");
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for case in &cases {
+        let name = case.path.file_name().unwrap().to_string_lossy().to_string();
+        let art = artifact::build(&case.ruleset, Hook::Input);
+        let generation;
+        let mut engines: Vec<Box<dyn Engine + '_>> = vec![Box::new(Interp {
+            rs: &case.ruleset,
+            hook: Hook::Input,
+            meta: Meta::default(),
+        })];
+        match (&art, case.datapath) {
+            (Ok(a), true) => {
+                engines.push(Box::new(Sim::new(a).expect("sim accepts the artifact")));
+                if kernel {
+                    generation = Generation::load(a).expect("load the generation");
+                    engines.push(Box::new(KernelEngine {
+                        generation: &generation,
+                        artifact: a,
+                    }));
+                }
+            }
+            (Err(e), true) => {
+                failures.push(format!("{name}: the datapath refuses the ruleset: {e}"));
+            }
+            (Ok(_), false) => failures.push(format!(
+                "{name}: the datapath compiles the ruleset now: remove `datapath: false`"
+            )),
+            (Err(_), false) => {}
+        }
+        for engine in &mut engines {
+            for p in &case.probes {
+                runs += 1;
+                let result = engine
+                    .run_frame(&p.frame)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .and_then(|o| corpus::check(&case.ruleset, &p.expect, &o));
+                if let Err(e) = result {
+                    failures.push(format!(
+                        "{name} [{}] `{}`: {e:#}\n    ({})",
+                        engine.name(),
+                        p.spec,
+                        case.about.trim()
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("corpus: {} cases, {runs} engine runs", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
