@@ -16,7 +16,7 @@
 //! maps: tw_t_name / tw_v_name, prog: tw_s_name }` where `member` is the [`crate::PktCtx`] member the
 //! stage looks up (already a table index for array tables) and `transport: true` adds the two
 //! port-table sentinels ([`crate::PORT_ABSENT`], [`crate::PORT_TRUNCATED`]) to an array table.
-//! See `docs/decisions/0007-field-table-x-macro.md` for why a macro and not generated code.
+//! See `docs/decisions/0008-field-table-x-macro.md` for why a macro and not generated code.
 
 /// Hands the field table's rows to `$then!` (see the module docs for the row syntax).
 #[macro_export]
