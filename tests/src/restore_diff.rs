@@ -193,8 +193,8 @@ pub const KNOWN: &[Kind] = &[
         name: "strtoul numbers (case 01)",
         owner: "frontend",
         fault: "numbers and addresses are not read as iptables 1.8.9 reads them, option by option: strtoul \
-                base 0 (octal, hex, `+`, leading blanks, empty = 0) for most, but getaddrinfo (decimal, no \
-                hex) for the xtopt ports of udp, dccp and conntrack; no abbreviated NAT addresses",
+                base 0 (octal, hex, `+`, leading blanks, empty = 0, overflow some options allow); no \
+                abbreviated NAT addresses (the getaddrinfo ports of udp, dccp and conntrack are fixed)",
         matches: |d| {
             words(d).iter().skip(2).any(|w| strtoul_spelling(w))
                 || d.mutations.contains(&Mutation::Address)

@@ -396,13 +396,43 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
     })
 }
 
+/// libxtables' `xtables_getportbyname`, behind iptables 1.8.9's xtopt port types (`XTTYPE_PORT`,
+/// `XTTYPE_PORTRC`: `-m udp`, `-m dccp`, `-m conntrack --ct{orig,repl}{src,dst}port`). It calls glibc's
+/// `getaddrinfo(NULL, s, NULL)`, so unlike [`parse_port`] a number is **decimal** (`022` is 22, `0x16`
+/// is no number), an optional `+` is allowed, the value is taken modulo 65536 because it is stored in a
+/// 16-bit `sin_port` (`70000` is 4464, `65536` is 0), and a name is a service of any protocol
+/// (`-p dccp --dport https` is 443). Checked against `iptables-legacy-restore` 1.8.9.
+pub fn parse_port_getaddrinfo(s: &str) -> Result<u16, String> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = digits.parse::<u64>() {
+            return Ok((n % 65536) as u16);
+        }
+    }
+    service_port(s, None).ok_or_else(|| {
+        format!("Port \"{s}\" does not resolve to anything (a decimal number or a service in {SERVICES_DB})")
+    })
+}
+
 /// The tcp/udp/sctp/dccp modules' `--sport`/`--dport`: `N`, `A:B`, `:B` (from 0), `A:` (to 65535); the
 /// error is `(code, message)`: `E0305` for min > max, else `E0304`.
 pub fn parse_port_range(
     s: &str,
     proto: Option<&str>,
 ) -> Result<(u16, u16), (&'static str, String)> {
-    let p = |x: &str| parse_port(x, proto).map_err(|m| ("E0304", m));
+    port_range_with(s, |x| parse_port(x, proto))
+}
+
+/// [`parse_port_range`] for the xtopt port options, each end read by [`parse_port_getaddrinfo`].
+pub fn parse_port_range_getaddrinfo(s: &str) -> Result<(u16, u16), (&'static str, String)> {
+    port_range_with(s, parse_port_getaddrinfo)
+}
+
+fn port_range_with(
+    s: &str,
+    port: impl Fn(&str) -> Result<u16, String>,
+) -> Result<(u16, u16), (&'static str, String)> {
+    let p = |x: &str| port(x).map_err(|m| ("E0304", m));
     match s.split_once(':') {
         None => p(s).map(|v| (v, v)),
         Some((a, b)) => {
@@ -422,6 +452,27 @@ mod tests {
 
     fn v4(s: &str) -> Result<String, AddrError> {
         parse_addr_any(s, Family::V4).map(|n| fmt_addr(&n))
+    }
+
+    #[test]
+    fn xtopt_ports_are_decimal_and_wrap_as_iptables_1_8_9() {
+        // Each value checked with iptables-legacy-restore 1.8.9 + iptables-legacy-save (`-p udp --dport`).
+        assert_eq!(parse_port_getaddrinfo("022"), Ok(22));
+        assert_eq!(parse_port_getaddrinfo("0080"), Ok(80));
+        assert_eq!(parse_port_getaddrinfo("+22"), Ok(22));
+        assert_eq!(parse_port_getaddrinfo("65535"), Ok(65535));
+        assert_eq!(parse_port_getaddrinfo("65536"), Ok(0));
+        assert_eq!(parse_port_getaddrinfo("70000"), Ok(4464));
+        assert_eq!(parse_port_getaddrinfo("ssh"), Ok(22));
+        assert_eq!(parse_port_getaddrinfo("https"), Ok(443));
+        for bad in ["0x16", "-1", "", "1e1", "+"] {
+            assert!(parse_port_getaddrinfo(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_port_range_getaddrinfo("010:020"), Ok((10, 20)));
+        assert_eq!(parse_port_range_getaddrinfo(":022"), Ok((0, 22)));
+        assert_eq!(parse_port_range_getaddrinfo("22:"), Ok((22, 65535)));
+        // tcp, sctp, multiport and the targets keep strtoul base 0: `022` is 18 there.
+        assert_eq!(parse_port("022", Some("tcp")), Ok(18));
     }
 
     #[test]

@@ -56,9 +56,9 @@ fn parse_addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
         s
     }))
 }
-fn parse_port(a: &[&str], _: Family) -> Result<Val, ValErr> {
-    let (lo, hi) = parse_range(a[0], 65535, ':', "port")?;
-    Ok(Val::Range(lo, hi))
+/// `--ct{orig,repl}{src,dst}port`: libxt_conntrack's `XTTYPE_PORTRC`, decimal (`022` is 22, `0x10` refused).
+fn parse_port(a: &[&str], f: Family) -> Result<Val, ValErr> {
+    xtopt_port_range(a, f)
 }
 fn parse_expire(a: &[&str], _: Family) -> Result<Val, ValErr> {
     let (lo, hi) = parse_range(a[0], 0xffff_ffff, ':', "expire time")?;

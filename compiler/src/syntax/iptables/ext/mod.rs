@@ -463,9 +463,15 @@ pub fn tcp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
     port_range_of(args, "tcp")
 }
 
-/// `--sport`/`--dport` of `-m udp`.
-pub fn udp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
-    port_range_of(args, "udp")
+/// The xtopt port options of iptables 1.8.9 (`XTTYPE_PORTRC`): decimal numbers, services of any protocol
+/// ([`values::parse_port_getaddrinfo`]).
+pub fn xtopt_port_range(args: &[&str], _f: Family) -> Result<Val, ValErr> {
+    values::parse_port_range_getaddrinfo(args[0]).map(|(lo, hi)| Val::Range(lo.into(), hi.into()))
+}
+
+/// `--sport`/`--dport` of `-m udp` (libxt_udp: `XTTYPE_PORTRC`, so `022` is 22, not 18 as for tcp).
+pub fn udp_ports(args: &[&str], f: Family) -> Result<Val, ValErr> {
+    xtopt_port_range(args, f)
 }
 
 /// `--sport`/`--dport` of `-m sctp`.
@@ -473,9 +479,9 @@ pub fn sctp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
     port_range_of(args, "sctp")
 }
 
-/// `--sport`/`--dport` of `-m dccp`.
-pub fn dccp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
-    port_range_of(args, "dccp")
+/// `--sport`/`--dport` of `-m dccp` (libxt_dccp: `XTTYPE_PORTRC`, decimal like udp).
+pub fn dccp_ports(args: &[&str], f: Family) -> Result<Val, ValErr> {
+    xtopt_port_range(args, f)
 }
 
 /// A port number or a service name of any protocol (`xtables_parse_port(s, NULL)`, the targets' ports).
