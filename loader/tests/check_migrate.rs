@@ -249,6 +249,39 @@ fn migrate_parse_error_exits_2_and_writes_nothing() {
     assert_eq!(r.stdout, "");
 }
 
+/// Issue 7 item 4 (found with real traffic: a migrated YAML let tcp/9999 through that its dump drops):
+/// every unsupported filter rule stays in the YAML as an `unsupported` entry that `check` and `compile`
+/// refuse, one located E0418 each; the supported rule is kept as usual.
+#[test]
+fn migrate_fails_closed_on_unsupported_rules() {
+    write(
+        "unsup.dump",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p tcp -m tcp --dport 9999 -m state --state NEW -j DROP\n\
+         -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -p tcp -m limit --limit 5/sec -j DROP\n\
+         -A INPUT -p tcp -m tcp --dport 26 -j DROP\n\
+         -A OUTPUT -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j DROP\nCOMMIT\n",
+    );
+    let r = run_in(&scratch(), &["migrate", "unsup.dump", "--to", "unsup.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let yaml = std::fs::read_to_string(scratch().join("unsup.yaml")).unwrap();
+    assert_eq!(yaml.matches("- unsupported: ").count(), 4, "{yaml}");
+    assert!(yaml.contains("dst_port: 26"), "{yaml}");
+    for cmd in ["check", "compile"] {
+        let r = run_in(&scratch(), &[cmd, "unsup.yaml"]);
+        assert_eq!(r.code, 3, "{cmd}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.matches("error[E0418]").count(),
+            4,
+            "{cmd}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("unsup.yaml:8:22: error[E0418]: rule `-A INPUT -p tcp -m tcp --dport 9999 -m state --state NEW -j DROP`"), "{cmd}: {}", r.stderr);
+        assert!(r.stderr.contains("(unsup.dump:6)"), "{cmd}: {}", r.stderr);
+    }
+}
+
 /// Lines of a dump that are rules (`-A`/`-I`, optionally after `[packets:bytes]`).
 fn rule_lines(text: &str) -> Vec<usize> {
     text.lines()

@@ -469,6 +469,10 @@ impl Reader<'_> {
             );
             return rule;
         }
+        if self.unsupported_entry(n) {
+            // Never lowered: the rule stays refused until the user deletes or replaces it.
+            return rule;
+        }
         let mut action_key: Option<Span> = None;
         let known: Vec<&str> = Field::ALL
             .iter()
@@ -574,6 +578,40 @@ impl Reader<'_> {
         rule.matches.sort_by_key(|m| m.field);
         rule.complete = ok;
         rule
+    }
+
+    /// A `- {unsupported: "RULE", reason: "WHY"}` entry (what `tailwall migrate` writes for a rule it
+    /// cannot translate): always `E0418`, located at the rule text. False when `n` is no such entry.
+    fn unsupported_entry(&mut self, n: &Node) -> bool {
+        let Value::Map(m) = &n.value else {
+            return false;
+        };
+        let text_of = |key: &str| {
+            m.iter().find_map(|(k, v)| {
+                k.as_scalar()
+                    .filter(|s| s.text == key)
+                    .map(|_| (v, scalar_text(v).unwrap_or_default().to_string()))
+            })
+        };
+        let Some((v, rule_text)) = text_of("unsupported") else {
+            return false;
+        };
+        let reason = text_of("reason").map(|(_, r)| r).unwrap_or_default();
+        let why = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        self.error(
+            Diagnostic::error(
+                "E0418",
+                format!("rule `{rule_text}` is not supported by tailwall{why}"),
+            )
+            .at(v.span)
+            .label("kept by `tailwall migrate` so that it is not silently dropped")
+            .help("leaving it out would let through what it drops: delete this entry on purpose, or replace it with rules tailwall supports"),
+        );
+        true
     }
 
     fn match_def(&mut self, field: Field, key: &Sp<&str>, v: &Node) -> Option<MatchDef> {

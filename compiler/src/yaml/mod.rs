@@ -52,6 +52,21 @@ pub struct Annotations {
     pub before_rule: BTreeMap<RuleId, Vec<String>>,
     /// After a chain's last rule.
     pub chain_end: BTreeMap<ChainId, Vec<String>>,
+    /// `unsupported` rule entries (see [`Unsupported`]) just above a rule.
+    pub unsupported_before_rule: BTreeMap<RuleId, Vec<Unsupported>>,
+    /// `unsupported` rule entries after a chain's last rule.
+    pub unsupported_chain_end: BTreeMap<ChainId, Vec<Unsupported>>,
+}
+
+/// A rule `tailwall migrate` could not translate, kept at its place in the YAML as an entry
+/// `- {unsupported: "<rule as iptables-save prints it>", reason: "<why>, line N"}` that the reader always
+/// refuses (`E0418`): leaving it out would let through what the original rule drops (fail closed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The original rule line.
+    pub rule: String,
+    /// Why it cannot be translated, and where it came from.
+    pub reason: String,
 }
 
 /// Read a YAML file into its AST. The AST is partial when the diagnostics contain errors.

@@ -66,7 +66,8 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
     if let Some(p) = c.policy {
         let _ = writeln!(out, "    policy: {}", p.as_str());
     }
-    if c.rules.is_empty() {
+    let end_unsupported = notes.unsupported_chain_end.get(&c.id);
+    if c.rules.is_empty() && end_unsupported.is_none_or(Vec::is_empty) {
         out.push_str("    rules: []\n");
     } else {
         out.push_str("    rules:\n");
@@ -74,6 +75,14 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
     for r in &c.rules {
         for line in notes.before_rule.get(&r.id).into_iter().flatten() {
             comment_lines(out, "      ", line);
+        }
+        for u in notes
+            .unsupported_before_rule
+            .get(&r.id)
+            .into_iter()
+            .flatten()
+        {
+            unsupported_entry(out, u);
         }
         if let Some((p, b)) = r.counters {
             let _ = writeln!(out, "      # counters: {p} packets, {b} bytes");
@@ -108,6 +117,14 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
     for line in notes.chain_end.get(&c.id).into_iter().flatten() {
         comment_lines(out, "      ", line);
     }
+    for u in end_unsupported.into_iter().flatten() {
+        unsupported_entry(out, u);
+    }
+}
+
+fn unsupported_entry(out: &mut String, u: &super::Unsupported) {
+    let _ = writeln!(out, "      - unsupported: {}", quoted(&u.rule));
+    let _ = writeln!(out, "        reason: {}", quoted(&u.reason));
 }
 
 fn comment_lines(out: &mut String, indent: &str, text: &str) {

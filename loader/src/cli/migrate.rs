@@ -4,10 +4,13 @@
 //! Guarantees: every rule line of the dump gets exactly one report line (`exact`, `approximated (why)`
 //! or `unsupported (why)`, with its line number), whatever its table; the YAML keeps the filter table's
 //! rules in order, each rule's counters (printed by `yaml::print`) and approximation as comment lines above it,
-//! and every unsupported filter rule (and every approximated one the IR leaves out) as a comment at its place (above the next rule of its chain, or at
-//! the chain's end); the dump's own `#` lines go to the YAML header. The YAML is read back before it is
-//! written: it must lower to the identical IR (else an internal error, exit 1). Unsupported rules are
-//! not errors (exit 0); a dump iptables-restore would reject is (exit 2).
+//! every unsupported filter rule of a lowered chain as an `unsupported` entry at its place, which `check`
+//! and `compile` refuse (`E0418`) until the user deletes or replaces it — fail closed: the YAML never
+//! compiles into something that allows what the dump drops; approximated rules the IR leaves out (LOG)
+//! and rules of chains tailwall does not lower stay comments; the dump's own `#` lines go to the YAML
+//! header. The YAML is read back before it is written: without the entries it must lower to the
+//! identical IR, with them it must give exactly one `E0418` per entry (else an internal error, exit 1).
+//! Unsupported rules are not errors of `migrate` (exit 0); a dump iptables-restore would reject is (exit 2).
 //!
 //! Where things go: with `--to`, the YAML is written to that file and the report to stdout; without it,
 //! the YAML goes to stdout and the report to stderr.
@@ -185,6 +188,7 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
     // Unsupported filter rules wait here until the next kept rule of their chain.
     let mut pending: BTreeMap<ChainId, Vec<String>> = BTreeMap::new();
     let mut orphans: Vec<String> = Vec::new();
+    let mut pending_entries: BTreeMap<ChainId, Vec<yaml::Unsupported>> = BTreeMap::new();
     for r in &m.rules {
         let enforced = m.tables.iter().any(|t| t.name == r.table && t.enforced);
         if !enforced {
@@ -195,6 +199,9 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
                 let mut notes = Vec::new();
                 if let Some(c) = chain_id(&m.ruleset, &r.chain) {
                     notes.extend(pending.remove(&c).unwrap_or_default());
+                    if let Some(entries) = pending_entries.remove(&c) {
+                        a.unsupported_before_rule.insert(id, entries);
+                    }
                 }
                 if let RuleStatus::Approximated(why) = &r.status {
                     notes.push(format!("approximated ({why}), line {}: {}", r.line, r.text));
@@ -203,18 +210,22 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
                     a.before_rule.insert(id, notes);
                 }
             }
-            // Unsupported, or approximated by leaving the rule out (e.g. a LOG rule): a comment at
-            // its place.
+            // Unsupported in a lowered chain: an `unsupported` entry at its place, which `check` and
+            // `compile` refuse (E0418) until the user deletes or replaces it — never silently dropped.
+            (RuleStatus::Unsupported(why), _) if chain_id(&m.ruleset, &r.chain).is_some() => {
+                let counters = rule_counters(src, r.span);
+                let entry = yaml::Unsupported {
+                    rule: r.text.clone(),
+                    reason: format!("{why} ({}:{}{counters})", src.name, r.line),
+                };
+                let c = chain_id(&m.ruleset, &r.chain).expect("checked by the guard");
+                pending_entries.entry(c).or_default().push(entry);
+            }
+            // Approximated by leaving the rule out (e.g. a LOG rule, which decides nothing), or a rule
+            // of a chain tailwall does not lower: a comment at its place.
             (status, _) => {
                 let why = status.reason().unwrap_or("not lowered");
-                // Keep the rule's `[packets:bytes]` (the report's text has none).
-                let counters = src
-                    .slice(r.span)
-                    .trim_start()
-                    .strip_prefix('[')
-                    .and_then(|c| c.split_once(']'))
-                    .map(|(c, _)| format!(" [{c}]"))
-                    .unwrap_or_default();
+                let counters = rule_counters(src, r.span);
                 let line = format!(
                     "{} ({why}), line {}{counters}: {}",
                     status.kind(),
@@ -231,6 +242,7 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
     for (c, lines) in pending {
         a.chain_end.insert(c, lines);
     }
+    a.unsupported_chain_end = pending_entries;
     if !orphans.is_empty() {
         a.header
             .push("filter rules of chains tailwall does not lower (unsupported):".into());
@@ -238,6 +250,16 @@ pub fn annotations(src: &SourceFile, m: &Migration) -> Annotations {
             .extend(orphans.into_iter().map(|l| format!("  {l}")));
     }
     a
+}
+
+/// The rule's `[packets:bytes]` as ` [p:b]` (the report's text has none), or empty.
+fn rule_counters(src: &SourceFile, span: tailwall_compiler::diag::Span) -> String {
+    src.slice(span)
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|c| c.split_once(']'))
+        .map(|(c, _)| format!(" [{c}]"))
+        .unwrap_or_default()
 }
 
 /// Refuse an output path that would overwrite the input or go through a symlink the user did not name
@@ -306,12 +328,41 @@ pub fn run(dump: &Path, to: Option<&Path>, output: Output) -> Result<(), Failure
     if !warnings.is_empty() {
         eprint!("{}", render_all(&warnings, &src));
     }
-    let text = yaml::print(&m.ruleset, &annotations(&src, &m));
-    // Read the YAML back: it must be the same ruleset.
+    let notes = annotations(&src, &m);
+    let text = yaml::print(&m.ruleset, &notes);
     let name = to
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "migrated.yaml".into());
-    let back = yaml::lower(&SourceFile::new(name.clone(), text.clone()));
+    // The `unsupported` entries make the YAML refuse to compile, one E0418 each and nothing else.
+    let entries = notes
+        .unsupported_before_rule
+        .values()
+        .map(Vec::len)
+        .sum::<usize>()
+        + notes
+            .unsupported_chain_end
+            .values()
+            .map(Vec::len)
+            .sum::<usize>();
+    if entries > 0 {
+        let refusals = match yaml::lower(&SourceFile::new(name.clone(), text.clone())) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().filter(|d| d.is_error()).collect(),
+        };
+        if refusals.len() != entries || refusals.iter().any(|d| d.code != "E0418") {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "internal error: the YAML's {entries} unsupported entries do not read back as {entries} E0418 refusals"
+            )));
+        }
+    }
+    // Read the YAML back without those entries: it must be the same ruleset.
+    let mut supported = notes.clone();
+    supported.unsupported_before_rule.clear();
+    supported.unsupported_chain_end.clear();
+    let back = yaml::lower(&SourceFile::new(
+        name.clone(),
+        yaml::print(&m.ruleset, &supported),
+    ));
     match back {
         Ok(l) if l.ruleset.dump() == m.ruleset.dump() => {}
         Ok(l) => {
