@@ -142,6 +142,15 @@ fn counter(s: &tailwall_loader::Stats, verdict: &str) -> u64 {
         .map_or(0, |r| r.packets)
 }
 
+/// Sets the flag when dropped (also while unwinding from a panic).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn thousand_swaps_under_live_traffic_lose_nothing() {
     if !require_root_or_skip("lifecycle") {
@@ -198,6 +207,9 @@ fn thousand_swaps_under_live_traffic_lose_nothing() {
                 }
             });
         }
+        // A failing swap unwinds out of this closure: stop the sender and receivers on the way out so
+        // the scope ends and the test fails with its message instead of waiting forever.
+        let _stop_on_unwind = StopOnDrop(&stop);
         for n in 0..swaps {
             let art = if n % 2 == 0 { &art_b } else { &art_a };
             let t = Instant::now();
