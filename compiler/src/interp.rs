@@ -43,6 +43,23 @@ pub struct Meta {
     pub out_iface: Option<String>,
 }
 
+impl Meta {
+    /// The interfaces a rule at `hook` can see: iptables has no input interface at OUTPUT and no
+    /// output interface at INPUT, so those are dropped (the one definition for interp and explain).
+    pub fn at_hook(&self, hook: Hook) -> Meta {
+        Meta {
+            in_iface: self
+                .in_iface
+                .clone()
+                .filter(|_| hook.has_iface(Field::InIface)),
+            out_iface: self
+                .out_iface
+                .clone()
+                .filter(|_| hook.has_iface(Field::OutIface)),
+        }
+    }
+}
+
 enum RuleResult {
     Match,
     NoMatch,
@@ -128,16 +145,7 @@ pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome
             },
         };
     };
-    let meta = Meta {
-        in_iface: meta
-            .in_iface
-            .clone()
-            .filter(|_| hook.has_iface(Field::InIface)),
-        out_iface: meta
-            .out_iface
-            .clone()
-            .filter(|_| hook.has_iface(Field::OutIface)),
-    };
+    let meta = meta.at_hook(hook);
     let policy = Outcome {
         verdict: chain.policy.unwrap_or(Verdict::Accept),
         decided: Decided::Policy { chain: chain.id },

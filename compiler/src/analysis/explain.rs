@@ -77,16 +77,7 @@ pub fn trace(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Trace {
         Ok(p) => p,
         Err(outcome) => return Trace { steps, outcome },
     };
-    let meta = Meta {
-        in_iface: meta
-            .in_iface
-            .clone()
-            .filter(|_| hook.has_iface(Field::InIface)),
-        out_iface: meta
-            .out_iface
-            .clone()
-            .filter(|_| hook.has_iface(Field::OutIface)),
-    };
+    let meta = meta.at_hook(hook);
     let Some(chain) = rs.hook_chain(hook) else {
         return Trace {
             steps,
