@@ -105,6 +105,9 @@ pub enum IfaceError {
     /// follows the device): apply to the device's new name, or detach this name.
     #[error("the classifier of {iface} is now on the device with index {ifindex} (renamed?); it still filters that device: apply to its new name, or `tailwall detach {iface}`")]
     Moved { iface: String, ifindex: u32 },
+    /// `confirm`: no `--confirm` waits for the live generation; `why` says what there is instead.
+    #[error("{iface}: nothing waits for confirmation ({why})")]
+    NothingToConfirm { iface: String, why: String },
     /// `rollback` found no complete previous generation.
     #[error("{iface} has no previous generation to roll back to (kept generations: {kept})")]
     NoPrevious { iface: String, kept: usize },

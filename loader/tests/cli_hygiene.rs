@@ -158,12 +158,32 @@ fn unprivileged_commands_run_as_nobody_and_privileged_ones_say_what_they_need() 
         let o = as_nobody(&args);
         assert_eq!(o.status.code(), Some(0), "as nobody {args:?}: {}", text(&o));
     }
+    // A namespace to enter with --netns (found by a tester: exit 2 "Operation not permitted").
+    let ns = NetnsGuard::new();
+    let n = ns.0.as_str();
     for args in [
         vec!["compile", rules.as_str(), "--attach", "lo"],
         vec!["status", "lo"],
+        // Without privileges `status` cannot know: it said "no interface filtered", exit 0.
+        vec!["status"],
         vec!["stats", "lo"],
+        vec!["show", "lo"],
         vec!["detach", "lo"],
+        vec!["detach", "--all"],
         vec!["rollback", "lo"],
+        vec!["confirm", "lo"],
+        vec!["gc"],
+        vec![
+            "replay",
+            rules.as_str(),
+            "--pcap",
+            cap.as_str(),
+            "--engine",
+            "kernel",
+        ],
+        vec!["--netns", n, "status"],
+        vec!["--netns", n, "stats", "lo"],
+        vec!["--netns", n, "compile", rules.as_str(), "--attach", "lo"],
     ] {
         let o = as_nobody(&args);
         assert_eq!(o.status.code(), Some(6), "as nobody {args:?}: {}", text(&o));
@@ -172,6 +192,27 @@ fn unprivileged_commands_run_as_nobody_and_privileged_ones_say_what_they_need() 
             "as nobody {args:?}: {}",
             text(&o)
         );
+    }
+}
+
+/// A network namespace `twl6-hyg-<pid>`, deleted on drop.
+struct NetnsGuard(String);
+
+impl NetnsGuard {
+    fn new() -> NetnsGuard {
+        let name = format!("twl6-hyg-{}", std::process::id());
+        let o = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("ip");
+        assert!(o.status.success(), "ip netns add: {}", text(&o));
+        NetnsGuard(name)
+    }
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
 }
 

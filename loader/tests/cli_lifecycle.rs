@@ -28,7 +28,7 @@ fn root() -> bool {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// A network namespace `twl-<pid>-<n>` holding a veth pair `twa` <-> `twb` (both up), deleted on drop
+/// A network namespace `twl6-<pid>-<n>` holding a veth pair `twa` <-> `twb` (both up), deleted on drop
 /// with everything tailwall pinned for it.
 struct Ns {
     name: String,
@@ -43,7 +43,7 @@ fn ip(args: &[&str]) {
 impl Ns {
     fn new() -> Ns {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("twl-{}-{n}", std::process::id());
+        let name = format!("twl6-{}-{n}", std::process::id());
         ip(&["netns", "add", &name]);
         ip(&["-n", &name, "link", "set", "lo", "up"]);
         ip(&[
@@ -202,6 +202,21 @@ fn refuses_what_would_fail_open() {
         !Path::new(&format!("/sys/fs/bpf/tailwall/{key}/lo")).exists(),
         "a failed first attach leaves no pins"
     );
+    // … and no record directory: `status` listed a phantom "lo: not filtered by tailwall" that
+    // `detach --all` did not remove (found by a tester).
+    assert!(
+        !Path::new(&format!("/run/tailwall/{key}/lo")).exists(),
+        "a failed first attach leaves no record directory"
+    );
+    let st = ns.tw(&["status", "-o", "json"]);
+    assert_eq!(code(&st), 0, "{}", text(&st));
+    let names: Vec<_> = json(&st)["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .map(|i| i["iface"].clone())
+        .collect();
+    assert_eq!(names, ["twa"], "{}", text(&st));
     let o = ns.tw(&["compile", &r, "--attach", "lo", "--mode", "auto"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(
@@ -412,6 +427,154 @@ fn missing_bpffs_and_deleted_namespace() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The namespace's lock files go too (they stayed forever; namespace inodes are reused).
+    let run = format!("/run/tailwall/{key}");
+    assert!(
+        !Path::new(&run).exists(),
+        "{run} left behind: {:?}",
+        std::fs::read_dir(&run).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+}
+
+/// The `--confirm` of a generation that a later apply replaced is cancelled (it reverts nothing and
+/// cannot be confirmed any more), and a killed timer is noticed: `status` says so, and the first
+/// command after the deadline carries out the revert. Found by a tester: status showed "generation 2
+/// reverts at <past time>" forever and `confirm` answered "generation 2 confirmed", exit 0, while
+/// generation 3 was live.
+#[test]
+fn confirm_is_superseded_by_a_later_apply_and_a_killed_timer_is_noticed() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let ssh = ns.rules("ssh.rules", DROP_SSH);
+    let dns = ns.rules("dns.rules", DROP_DNS);
+    let both = ns.rules(
+        "both.rules",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j DROP\n-A INPUT -p udp --dport 53 -j DROP\nCOMMIT\n",
+    );
+    let attach = |r: &str, extra: &[&str]| {
+        let mut a = vec!["compile", r, "--attach", "twa", "--mode", "generic"];
+        a.extend_from_slice(extra);
+        let o = ns.tw(&a);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        o
+    };
+    let status = || {
+        let o = ns.tw(&["status", "twa", "-o", "json"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        json(&o)["interfaces"][0].clone()
+    };
+    attach(&ssh, &[]);
+    attach(&dns, &["--confirm", "3s"]);
+    let st = status();
+    assert_eq!(st["generation"], 2, "{st}");
+    assert_eq!(st["pending_confirm"]["generation"], 2, "{st}");
+    assert_eq!(st["pending_confirm"]["timer_running"], true, "{st}");
+    let o = attach(&both, &[]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("cancelled the pending --confirm of generation 2"),
+        "{}",
+        text(&o)
+    );
+    let st = status();
+    assert_eq!(st["generation"], 3, "{st}");
+    assert_eq!(st["pending_confirm"], serde_json::Value::Null, "{st}");
+    let o = ns.tw(&["confirm", "twa"]);
+    assert_eq!(code(&o), 2, "generation 2 is not live: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing waits for confirmation"),
+        "{}",
+        text(&o)
+    );
+    // Past generation 2's deadline: generation 3 stays, nothing is shown as pending.
+    std::thread::sleep(Duration::from_secs(4));
+    let st = status();
+    assert_eq!(st["generation"], 3, "{st}");
+    assert_eq!(st["pending_confirm"], serde_json::Value::Null, "{st}");
+    let o = ns.tw(&["status", "twa"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("pending"),
+        "{}",
+        text(&o)
+    );
+
+    // A killed timer: status says nothing reverts by itself and what to do; the first command after
+    // the deadline reverts.
+    attach(&ssh, &["--confirm", "2s"]);
+    let st = status();
+    assert_eq!(st["generation"], 4, "{st}");
+    let pid = st["pending_confirm"]["timer_pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no timer pid: {st}"));
+    // SAFETY: kill(2) on the timer process this test's tailwall started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    let start = Instant::now();
+    while status()["pending_confirm"]["timer_running"] != false {
+        assert!(start.elapsed() < Duration::from_secs(2), "kill not noticed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = ns.tw(&["status", "twa"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("is gone") && out.contains("tailwall rollback twa"),
+        "{}",
+        text(&o)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let st = status();
+    assert_eq!(st["generation"], 3, "the owed revert was carried out: {st}");
+    assert_eq!(st["pending_confirm"], serde_json::Value::Null, "{st}");
+    assert!(
+        st["repaired"]
+            .to_string()
+            .contains("reverted to generation 3"),
+        "{st}"
+    );
+}
+
+/// A renamed device: the filter follows it, and so does `status` (found by a tester: `status` kept
+/// naming the old device and `status NEW` said "not filtered", exit 7). An unknown name is exit 2.
+#[test]
+fn status_follows_a_renamed_device() {
+    if !root() {
+        return;
+    }
+    let ns = Ns::new();
+    let r = ns.rules("ssh.rules", DROP_SSH);
+    let o = ns.tw(&["compile", &r, "--attach", "twa", "--mode", "generic"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    ip(&["-n", &ns.name, "link", "set", "twa", "name", "twr"]);
+    for name in ["twa", "twr"] {
+        let o = ns.tw(&["status", name, "-o", "json"]);
+        assert_eq!(code(&o), 0, "status {name}: {}", text(&o));
+        let st = &json(&o)["interfaces"][0];
+        assert_eq!(
+            (&st["iface"], &st["device"], &st["attached"]),
+            (&"twa".into(), &"twr".into(), &true.into()),
+            "{st}"
+        );
+        let o = ns.tw(&["status", name]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).starts_with("twa (now twr): generation 1"),
+            "{}",
+            text(&o)
+        );
+    }
+    // Applying by the new name is refused (the link is kept under the old one) and leaves nothing.
+    let o = ns.tw(&["compile", &r, "--attach", "twr", "--mode", "generic"]);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    let key = ns.netns_key();
+    assert!(!Path::new(&format!("/run/tailwall/{key}/twr")).exists());
+    let st = json(&ns.tw(&["status", "-o", "json"]));
+    assert_eq!(st["interfaces"].as_array().map(Vec::len), Some(1), "{st}");
+    // An interface that does not exist is a usage error (a typo in a readiness probe), not "not
+    // filtered"; one that exists and is not filtered is exit 7.
+    let o = ns.tw(&["status", "nosuch"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = ns.tw(&["status", "twb"]);
+    assert_eq!(code(&o), 7, "{}", text(&o));
 }
 
 #[test]

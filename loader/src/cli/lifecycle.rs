@@ -21,6 +21,7 @@ pub fn iface_error(e: IfaceError) -> Failure {
         | E::NotAttached { .. }
         | E::ModeChange { .. }
         | E::NoPrevious { .. }
+        | E::NothingToConfirm { .. }
         | E::Netns { .. } => Failure::Usage(e.to_string()),
         E::PrivateBpffs { .. } | E::UnsafePath { .. } | E::Moved { .. } => {
             Failure::Refused(e.to_string())
@@ -94,11 +95,11 @@ fn now() -> u64 {
 /// namespace (inherited).
 fn arm_confirm(iface: &str, generation: u64, d: Duration) -> Result<(), Failure> {
     use std::os::unix::process::CommandExt as _;
-    let deadline = now() + d.as_secs().max(1);
-    iface::arm_confirm(iface, generation, deadline).map_err(iface_error)?;
+    let deadline = now().saturating_add(d.as_secs().max(1));
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("locating the tailwall binary: {e}")))?;
-    std::process::Command::new(exe)
+    let mut timer = std::process::Command::new(exe);
+    timer
         .args([
             "__confirm-timer",
             iface,
@@ -108,9 +109,8 @@ fn arm_confirm(iface: &str, generation: u64, d: Duration) -> Result<(), Failure>
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!("starting the --confirm timer: {e}")))?;
+        .process_group(0);
+    iface::arm_confirm(iface, generation, deadline, timer).map_err(iface_error)?;
     Ok(())
 }
 
@@ -177,12 +177,7 @@ fn print_json(mut doc: serde_json::Value) {
 }
 
 pub fn confirm(iface: &str, output: Output) -> Result<(), Failure> {
-    let g = iface::confirm(iface).map_err(|e| match e {
-        IfaceError::NotAttached { .. } => Failure::Usage(format!(
-            "{iface}: nothing waits for confirmation (no --confirm pending)"
-        )),
-        e => iface_error(e),
-    })?;
+    let g = iface::confirm(iface).map_err(iface_error)?;
     match output {
         Output::Json => print_json(serde_json::json!({"iface": iface, "confirmed": g})),
         Output::Text => println!("{iface}: generation {g} confirmed"),
@@ -222,28 +217,82 @@ pub fn detach(iface: Option<&str>, all: bool, output: Output) -> Result<(), Fail
     Ok(())
 }
 
+/// `secs` (since the Unix epoch) as an ISO-8601 UTC time, `2026-11-30T16:29:09Z` (proleptic
+/// Gregorian calendar; days to civil date after H. Hinnant, "chrono-Compatible Low-Level Date
+/// Algorithms").
+pub fn iso_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// How a pending `--confirm` stands, for `status`.
+fn pending_text(p: &iface::PendingConfirm, iface: &str) -> String {
+    let now = now();
+    let at = iso_utc(p.deadline);
+    let timer = p.timer_pid.map_or_else(
+        || "its timer".to_string(),
+        |pid| format!("its timer (pid {pid})"),
+    );
+    if !p.timer_running {
+        return format!(
+            "pending --confirm: generation {} was to revert at {at}, but {timer} is gone: nothing reverts by itself. Keep it: `tailwall confirm {iface}`; revert now: `tailwall rollback {iface}` (the first tailwall command on {iface} after {at} reverts it)",
+            p.generation
+        );
+    }
+    if p.deadline <= now {
+        return format!(
+            "pending --confirm: generation {} reverts now (deadline {at} passed)",
+            p.generation
+        );
+    }
+    format!(
+        "pending --confirm: generation {} reverts at {at} (in {} s) unless `tailwall confirm {iface}`",
+        p.generation,
+        p.deadline - now
+    )
+}
+
 fn status_text(s: &iface::Status) {
     for r in &s.repaired {
         println!("{}: repaired: {r}", s.iface);
     }
+    let name = match &s.device {
+        Some(d) => format!("{} (now {d})", s.iface),
+        None => s.iface.clone(),
+    };
     let Some(g) = s.generation else {
-        println!("{}: not filtered by tailwall", s.iface);
+        println!("{name}: not filtered by tailwall");
         return;
     };
     println!(
         "{}: generation {g}, {} mode, xdp link {}, program {}, {}",
-        s.iface,
+        name,
         s.mode.map(|m| m.to_string()).unwrap_or_default(),
         s.link_id.unwrap_or_default(),
         s.prog_id.unwrap_or_default(),
         s.hooks.join(", ")
     );
     println!(
-        "  ruleset: {} ({} rules, policy {}), applied at {} (unix), digest {}",
+        "  ruleset: {} ({} rules, policy {}), applied at {}, digest {}",
         s.source.as_deref().unwrap_or("(not recorded)"),
         s.rules.unwrap_or_default(),
         s.policy.as_deref().unwrap_or("?").to_uppercase(),
-        s.applied_at.unwrap_or_default(),
+        s.applied_at.map_or_else(|| "?".to_string(), iso_utc),
         s.digest.as_deref().unwrap_or("?")
     );
     println!(
@@ -261,11 +310,8 @@ fn status_text(s: &iface::Status) {
             )
         }
     );
-    if let Some(p) = s.pending_confirm {
-        println!(
-            "  pending --confirm: generation {} reverts at {} (unix) unless `tailwall confirm {}`",
-            p.generation, p.deadline, s.iface
-        );
+    if let Some(p) = &s.pending_confirm {
+        println!("  {}", pending_text(p, &s.iface));
     }
     let fc: Vec<String> = s
         .fail_closed
@@ -579,6 +625,15 @@ mod tests {
         assert!(parse_duration("25h").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10d").is_err());
+    }
+
+    #[test]
+    fn iso_times_are_utc_calendar_dates() {
+        // Checked against Python's datetime.utcfromtimestamp.
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_796_056_149), "2026-11-30T16:29:09Z");
+        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_utc(4_102_444_800), "2100-01-01T00:00:00Z");
     }
 
     #[test]

@@ -294,6 +294,22 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// `e` and its causes, `outer: inner: …`, leaving out a cause whose text the message already ends
+/// with (errors whose own text includes their source's would otherwise print it twice:
+/// "…: Permission denied (os error 13): Permission denied (os error 13)").
+fn chain(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if msg.is_empty() {
+            msg = c;
+        } else if !msg.ends_with(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
+}
+
 impl Failure {
     /// The exit code (docs/cli.md) and the message to print (none when already printed).
     pub fn code_and_message(&self) -> (u8, Option<String>) {
@@ -301,7 +317,7 @@ impl Failure {
             Failure::Diagnostics { parse } => (if *parse { 2 } else { 3 }, None),
             Failure::Usage(m) => (2, Some(m.clone())),
             Failure::Semantic(m) => (3, Some(m.clone())),
-            Failure::Runtime(e) => (1, Some(format!("{e:#}"))),
+            Failure::Runtime(e) => (1, Some(chain(e))),
             Failure::Busy(m) => (4, Some(m.clone())),
             Failure::Refused(m) => (5, Some(m.clone())),
             Failure::Privilege(m) => (6, Some(m.clone())),
@@ -366,7 +382,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let _ = FORMAT.set(cli.format);
     if let Some(ns) = &cli.netns {
-        tailwall_loader::enter_netns(ns).map_err(|e| Failure::Usage(e.to_string()))?;
+        tailwall_loader::enter_netns(ns).map_err(lifecycle::iface_error)?;
     }
     match cli.cmd {
         Cmd::Check { rules, output } => check::run(&rules, output),
@@ -659,4 +675,20 @@ fn compile(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        // Found by a tester as nobody: "…: Permission denied (os error 13): Permission denied (os error 13)".
+        let e = tailwall_loader::IfaceError::File {
+            path: "/run/tailwall/1".into(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let m = super::chain(&anyhow::Error::from(e));
+        assert_eq!(m.matches("Permission denied").count(), 1, "{m}");
+        let e = anyhow::anyhow!("inner cause").context("outer");
+        assert_eq!(super::chain(&e), "outer: inner cause");
+    }
 }

@@ -81,6 +81,10 @@ pub fn run(
             }
         }
         Engine::Kernel => {
+            tailwall_loader::iface::paths::require_caps(
+                "running frames through the kernel (--engine kernel)",
+            )
+            .map_err(super::lifecycle::iface_error)?;
             let gen = tailwall_loader::Generation::load(&art)
                 .context("loading the classifier into the kernel")?;
             for (i, f) in frames.iter().enumerate() {

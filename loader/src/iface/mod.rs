@@ -23,6 +23,7 @@
 //! - the previous `keep` generations stay pinned for [`rollback`]; generations above the live one
 //!   (a crash before the flip, a rolled-back one) are removed by the next command;
 //! - a failure before the flip leaves the interface as it was and no pins behind.
+mod confirm;
 mod counters;
 pub mod paths;
 mod reconcile;
@@ -38,6 +39,7 @@ use serde::Serialize;
 use tailwall_abi as abi;
 use tailwall_compiler::artifact::Artifact;
 
+pub use confirm::PendingConfirm;
 pub use counters::reason_name;
 pub use paths::netns_key;
 pub use record::{Carry, Pending, Source, State, StateRule};
@@ -97,6 +99,9 @@ pub struct AttachOutcome {
     pub fallback: Option<String>,
     /// What was found and repaired before applying (a crash's leftovers, a vanished link).
     pub repaired: Vec<String>,
+    /// The generation whose pending `--confirm` this apply cancelled (the new generation replaced
+    /// it: it can no longer be confirmed, and its timer reverts nothing).
+    pub cancelled_confirm: Option<u64>,
     /// Wall time of each step, microseconds.
     pub timings: Timings,
 }
@@ -124,6 +129,13 @@ impl std::fmt::Display for AttachOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for r in &self.repaired {
             writeln!(f, "{}: repaired: {r}", self.iface)?;
+        }
+        if let Some(g) = self.cancelled_confirm {
+            writeln!(
+                f,
+                "{}: cancelled the pending --confirm of generation {g}: generation {} replaces it",
+                self.iface, self.generation
+            )?;
         }
         if let Some(why) = &self.fallback {
             writeln!(
@@ -182,7 +194,10 @@ pub struct Stats {
 /// What is attached to one interface, as the kernel confirms it ([`status`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Status {
+    /// The interface name tailwall attached by (its pins and records are kept under it).
     pub iface: String,
+    /// The device's current name when it was renamed since (the filter follows the device).
+    pub device: Option<String>,
     pub ifindex: Option<u32>,
     pub netns: String,
     /// The kernel shows a tailwall link on the interface running a generation we have pins for.
@@ -200,7 +215,8 @@ pub struct Status {
     pub policy: Option<String>,
     /// Kept generations below the live one (rollback targets), ascending.
     pub previous: Vec<u64>,
-    pub pending_confirm: Option<Pending>,
+    /// A `--confirm` waiting for `tailwall confirm` (always of the live generation).
+    pub pending_confirm: Option<PendingConfirm>,
     /// The datapath's fail-closed counters (every reason but `policy`), packets.
     pub fail_closed: Vec<(String, u64)>,
     pub repaired: Vec<String>,
@@ -224,25 +240,46 @@ struct Lock {
 }
 
 impl Lock {
+    /// Lock the interface. `gc` removes idle lock files (holding the lock while it unlinks), so a
+    /// lock taken on a file that is no longer at the path is retried on the current file.
     fn take(paths: &Paths, wait: bool) -> Result<Lock, IfaceError> {
-        let f = open_lock(&paths.lock)?;
-        let op = if wait {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_EX | libc::LOCK_NB
-        };
-        // SAFETY: flock on an fd owned by `f`.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(IfaceError::Busy {
-                    iface: paths.iface.clone(),
-                    lock: paths.lock.clone(),
-                });
+        use std::os::unix::fs::MetadataExt as _;
+        loop {
+            let f = open_lock(&paths.lock)?;
+            let op = if wait {
+                libc::LOCK_EX
+            } else {
+                libc::LOCK_EX | libc::LOCK_NB
+            };
+            // SAFETY: flock on an fd owned by `f`.
+            if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                    return Err(IfaceError::Busy {
+                        iface: paths.iface.clone(),
+                        lock: paths.lock.clone(),
+                    });
+                }
+                return Err(file(&paths.lock)(e));
             }
-            return Err(file(&paths.lock)(e));
+            let held = f.metadata().map_err(file(&paths.lock))?.ino();
+            match std::fs::symlink_metadata(&paths.lock) {
+                Ok(m) if m.ino() == held => return Ok(Lock { _file: f }),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(file(&paths.lock)(e)),
+            }
         }
-        Ok(Lock { _file: f })
+    }
+}
+
+/// Removes an interface's empty directories when dropped (declare it after the [`Lock`]: it runs
+/// while the lock is still held). A failed first attach leaves nothing behind to be listed.
+struct TidyOnDrop<'a>(&'a Paths);
+
+impl Drop for TidyOnDrop<'_> {
+    fn drop(&mut self) {
+        tidy(self.0);
     }
 }
 
@@ -300,6 +337,7 @@ fn open_prepared(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> 
             }
         }
     }
+    confirm::settle(paths, &mut view)?;
     Ok((lock, view))
 }
 
@@ -360,6 +398,7 @@ pub fn attach_with(
         clock = std::time::Instant::now();
     };
     let (_lock, view) = open_iface(&paths, opts.wait)?;
+    let _tidy = TidyOnDrop(&paths);
     lap(&mut t.reconcile_us);
     let old = match view.live {
         Some(n) => Some((n, live_record(&paths, n)?)),
@@ -402,6 +441,7 @@ pub fn attach_with(
                 swapped: false,
                 fallback: None,
                 repaired: view.repaired,
+                cancelled_confirm: None,
                 timings: t,
             });
         }
@@ -463,6 +503,10 @@ pub fn attach_with(
         }
     };
     fault_point("after-flip");
+    // A confirmation pending for the generation just replaced can no longer be confirmed: cancel it
+    // (its timer finds nothing pending and exits) and say so.
+    let cancelled_confirm = read_json::<Pending>(&paths.confirm())?.map(|p| p.generation);
+    confirm::clear(&paths)?;
     if first && fallback.is_some() {
         write_json(&paths.record(n), &rec)?;
     }
@@ -496,6 +540,7 @@ pub fn attach_with(
         swapped: !first,
         fallback,
         repaired: view.repaired,
+        cancelled_confirm,
         timings: t,
     })
 }
@@ -622,20 +667,30 @@ fn first_attach(
 pub fn rollback(iface: &str, only_if_live: Option<u64>) -> Result<u64, IfaceError> {
     paths::require_caps("rolling back")?;
     let paths = Paths::new(iface)?;
-    let ifindex = ifindex(iface)?;
     paths::ensure_host_bpffs(iface)?;
-    let (_lock, view) = open_iface(&paths, true)?;
+    let (_lock, view) = open_existing(&paths, true)?;
     let live = view.live.ok_or_else(|| IfaceError::NotAttached {
         iface: iface.to_string(),
     })?;
     if only_if_live.is_some_and(|g| g != live) {
         return Ok(live);
     }
+    rollback_locked(&paths, &view)
+}
+
+/// [`rollback`] of a locked, reconciled interface with a live generation.
+fn rollback_locked(paths: &Paths, view: &View) -> Result<u64, IfaceError> {
+    let iface = paths.iface.as_str();
+    let (Some(live), LinkState::Live { ifindex, .. }) = (view.live, view.link) else {
+        return Err(IfaceError::NotAttached {
+            iface: iface.to_string(),
+        });
+    };
     let target = *view.previous.last().ok_or(IfaceError::NoPrevious {
         iface: iface.to_string(),
         kept: view.previous.len(),
     })?;
-    let link = open_link(&paths)?.ok_or_else(|| IfaceError::NotAttached {
+    let link = open_link(paths)?.ok_or_else(|| IfaceError::NotAttached {
         iface: iface.to_string(),
     })?;
     let open = |n: u64| {
@@ -646,7 +701,7 @@ pub fn rollback(iface: &str, only_if_live: Option<u64>) -> Result<u64, IfaceErro
         })
     };
     let (new, old) = (open(target)?, open(live)?);
-    let (from, to) = (live_record(&paths, live)?, live_record(&paths, target)?);
+    let (from, to) = (live_record(paths, live)?, live_record(paths, target)?);
     sys::link_update(link.as_fd(), new.as_fd(), Some(old.as_fd())).map_err(|source| {
         IfaceError::Link {
             iface: iface.to_string(),
@@ -654,55 +709,80 @@ pub fn rollback(iface: &str, only_if_live: Option<u64>) -> Result<u64, IfaceErro
             source,
         }
     })?;
-    verify(&paths, ifindex, target)?;
+    verify(paths, ifindex, target)?;
     // The rolled-back generation's counts go to the target (rules by identity).
     counters::rcu_grace_period();
     // The target keeps its own totals and gains what the rolled-back generation's maps counted (its
     // carry came from the target: not counted twice).
-    let mut carry = counters::carry_from(&paths, live, &from, &to, false)?;
+    let mut carry = counters::carry_from(paths, live, &from, &to, false)?;
     let own: Carry = read_json(&paths.carry(target))?.unwrap_or_default();
     counters::add_into(&mut carry.rules, &own.rules);
     counters::add_into(&mut carry.reasons, &own.reasons);
     write_json(&paths.carry(target), &carry)?;
     paths.remove_generation(live)?;
-    remove_file(&paths.confirm())?;
+    confirm::clear(paths)?;
     Ok(target)
 }
 
-/// Arm a `--confirm`: generation `generation` of `iface` reverts at `deadline` (seconds since the
-/// epoch) unless [`confirm`] comes first. The caller runs the timer (see the CLI).
-pub fn arm_confirm(iface: &str, generation: u64, deadline: u64) -> Result<(), IfaceError> {
+/// Arm a `--confirm`: generation `generation` of `iface` (the live one) reverts at `deadline`
+/// (seconds since the Epoch) unless [`confirm`] comes first. `timer` is the command of the timer
+/// process (the CLI's hidden `__confirm-timer`); it is started here and inherits the lock that tells
+/// every later command whether it still runs. Returns the timer's pid.
+pub fn arm_confirm(
+    iface: &str,
+    generation: u64,
+    deadline: u64,
+    timer: std::process::Command,
+) -> Result<u32, IfaceError> {
+    paths::require_caps("arming a --confirm")?;
     let paths = Paths::new(iface)?;
-    paths.prepare()?;
-    write_json(
-        &paths.confirm(),
-        &Pending {
-            generation,
-            deadline,
-        },
-    )
+    let (_lock, view) = open_existing(&paths, true)?;
+    if view.live != Some(generation) {
+        return Err(IfaceError::NothingToConfirm {
+            iface: iface.to_string(),
+            why: format!(
+                "generation {generation} is not live any more; live: {}",
+                view.live
+                    .map_or_else(|| "nothing".to_string(), |g| format!("generation {g}"))
+            ),
+        });
+    }
+    confirm::arm(&paths, generation, deadline, timer)
 }
 
 /// Keep the generation a `--confirm` applied. Returns the confirmed generation; errors with
-/// [`IfaceError::NotAttached`] when nothing waits for confirmation.
+/// [`IfaceError::NothingToConfirm`] when no confirmation waits for the live generation (none was
+/// armed, a later apply replaced it, or its deadline passed and it was reverted — the message says
+/// which).
 pub fn confirm(iface: &str) -> Result<u64, IfaceError> {
     paths::require_caps("confirming")?;
     let paths = Paths::new(iface)?;
-    if std::fs::symlink_metadata(&paths.records).is_err() {
-        return Err(IfaceError::NotAttached {
+    let (_lock, view) = match open_existing(&paths, true) {
+        Err(IfaceError::NotAttached { .. }) => {
+            return Err(IfaceError::NothingToConfirm {
+                iface: iface.to_string(),
+                why: "tailwall filters nothing on it".into(),
+            })
+        }
+        r => r?,
+    };
+    let Some(p) = read_json::<Pending>(&paths.confirm())? else {
+        let mut why = vec![match view.live {
+            Some(g) => format!("no --confirm pending; generation {g} is live"),
+            None => "no --confirm pending; tailwall filters nothing on it".to_string(),
+        }];
+        why.extend(view.repaired.iter().cloned());
+        return Err(IfaceError::NothingToConfirm {
             iface: iface.to_string(),
+            why: why.join("; "),
         });
-    }
-    let _lock = Lock::take(&paths, true)?;
-    let p: Option<Pending> = read_json(&paths.confirm())?;
-    let p = p.ok_or_else(|| IfaceError::NotAttached {
-        iface: iface.to_string(),
-    })?;
-    remove_file(&paths.confirm())?;
+    };
+    // `settle` dropped a confirmation of any generation but the live one.
+    confirm::clear(&paths)?;
     Ok(p.generation)
 }
 
-/// The pending `--confirm` of `iface`, if any.
+/// The pending `--confirm` record of `iface`, if any, as written (not settled: the timer's view).
 pub fn pending_confirm(iface: &str) -> Result<Option<Pending>, IfaceError> {
     let paths = Paths::new(iface)?;
     read_json(&paths.confirm())
@@ -724,12 +804,30 @@ pub fn detach(iface: &str) -> Result<(), IfaceError> {
     paths.prepare()?;
     let _lock = Lock::take(&paths, false)?;
     let link = open_link(&paths)?;
-    let gens = paths.generations()?;
-    if link.is_none() && gens.is_empty() {
+    if link.is_none() && paths.generations()?.is_empty() {
+        // Leftovers of a failed attach (empty directories, a stale confirmation): nothing to
+        // detach, but nothing to list any more either.
+        confirm::clear(&paths)?;
+        tidy(&paths);
         return Err(IfaceError::NotAttached {
             iface: iface.to_string(),
         });
     }
+    detach_locked(&paths)
+}
+
+/// Remove the empty directories of an interface tailwall keeps nothing for (a failed first attach,
+/// a detach), so that no phantom entry is listed. Best effort: a non-empty directory stays.
+fn tidy(paths: &Paths) {
+    remove_empty_dir(&paths.records);
+    remove_empty_dir(&paths.dir);
+    remove_empty_dir(&paths.ns_pins);
+}
+
+/// [`detach`] of a locked interface.
+fn detach_locked(paths: &Paths) -> Result<(), IfaceError> {
+    let iface = paths.iface.as_str();
+    let link = open_link(paths)?;
     if let Some(fd) = &link {
         // Detach now (even if another process holds the link), then check from the kernel.
         let err = |op| {
@@ -748,18 +846,19 @@ pub fn detach(iface: &str) -> Result<(), IfaceError> {
         }
     }
     remove_file(&paths.link)?;
-    for n in gens {
+    for n in paths.generations()? {
         paths.remove_generation(n)?;
     }
-    remove_file(&paths.confirm())?;
-    remove_empty_dir(&paths.records);
+    confirm::clear(paths)?;
     remove_all(&paths.dir)?;
-    remove_empty_dir(&paths.ns_pins);
+    tidy(paths);
     Ok(())
 }
 
 /// Interfaces of the calling thread's namespace that have tailwall pins or records.
+/// Empty directories (what an older tailwall's failed attach left) are not listed.
 pub fn interfaces() -> Result<Vec<String>, IfaceError> {
+    paths::require_caps("listing the filtered interfaces")?;
     let p = Paths::in_netns("x", netns_key()?);
     let mut out = paths::list_dir(&p.ns_pins)?;
     for name in paths::list_dir(&p.ns_run)? {
@@ -767,9 +866,28 @@ pub fn interfaces() -> Result<Vec<String>, IfaceError> {
             out.push(name);
         }
     }
-    out.retain(|n| paths::valid_iface(n));
+    out.retain(|n| {
+        let q = Paths::in_netns(n, p.netns.clone());
+        paths::valid_iface(n)
+            && [&q.dir, &q.records]
+                .iter()
+                .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()))
+    });
     out.sort();
     Ok(out)
+}
+
+/// The name of device `ifindex` in the calling thread's namespace (None: no such device).
+fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes (nul included) into `buf`.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success `buf` holds a nul-terminated name.
+    let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    c.to_str().ok().map(str::to_string)
 }
 
 /// Detach every interface of the calling thread's namespace. Returns the interfaces detached.
@@ -817,7 +935,7 @@ pub fn gc() -> Result<Vec<String>, IfaceError> {
             for n in p.generations()? {
                 p.remove_generation(n)?;
             }
-            remove_file(&p.confirm())?;
+            confirm::clear(&p)?;
             remove_all(&p.dir)?;
             remove_empty_dir(&p.records);
             cleaned.push(format!("{ns}/{name}"));
@@ -825,11 +943,36 @@ pub fn gc() -> Result<Vec<String>, IfaceError> {
         remove_empty_dir(&ns_pins);
         remove_empty_dir(&Path::new(paths::RUN_ROOT).join(&ns));
     }
+    // Lock files (and empty record directories) of interfaces tailwall keeps nothing for: those of
+    // deleted namespaces would stay forever (and namespace inodes are reused).
+    for ns in paths::list_dir(Path::new(paths::RUN_ROOT))? {
+        let ns_run = Path::new(paths::RUN_ROOT).join(&ns);
+        paths::safe_dir(&ns_run)?;
+        for name in paths::list_dir(&ns_run)? {
+            let Some(iface) = name.strip_suffix(".lock") else {
+                continue;
+            };
+            let p = Paths::in_netns(iface, ns.clone());
+            let kept = |d: &Path| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some());
+            if !paths::valid_iface(iface) || kept(&p.records) || p.dir.exists() {
+                continue;
+            }
+            let _lock = match Lock::take(&p, false) {
+                Ok(l) => l,
+                Err(IfaceError::Busy { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            remove_empty_dir(&p.records);
+            remove_file(&p.lock)?;
+        }
+        remove_empty_dir(&ns_run);
+    }
     Ok(cleaned)
 }
 
 /// The record of the generation the kernel shows live on `iface`.
 pub fn state(iface: &str) -> Result<State, IfaceError> {
+    paths::require_caps("reading the live ruleset")?;
     let paths = Paths::new(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
     let n = view.live.ok_or_else(|| IfaceError::NotAttached {
@@ -839,13 +982,50 @@ pub fn state(iface: &str) -> Result<State, IfaceError> {
 }
 
 /// What is attached to `iface`, confirmed by the kernel, after repairing leftovers.
+///
+/// `iface` may also be the new name of a renamed device whose tailwall link was made under its old
+/// name: the status of that link is returned (its `iface` is the old name, `device` the new one).
+/// Errors: [`IfaceError::UnknownInterface`] when there is no such device and tailwall keeps nothing
+/// under that name; [`IfaceError::NotAttached`] when the device exists and tailwall never filtered it.
 pub fn status(iface: &str) -> Result<Status, IfaceError> {
     paths::require_caps("reading the classifier's status")?;
-    let paths = Paths::new(iface)?;
     let ifindex = ifindex(iface).ok();
+    let own = status_of(iface, ifindex);
+    if own.as_ref().is_ok_and(|s| s.attached) {
+        return own;
+    }
+    if let (Some(idx), Ok(_) | Err(IfaceError::NotAttached { .. })) = (ifindex, &own) {
+        // A renamed device: its link is kept under the name it was attached by.
+        for other in interfaces()? {
+            if other == iface {
+                continue;
+            }
+            let p = Paths::in_netns(&other, netns_key()?);
+            if matches!(reconcile::link_state(&p)?, LinkState::Live { ifindex: on, .. } if on == idx)
+            {
+                return status_of(&other, None);
+            }
+        }
+    }
+    match own {
+        Err(IfaceError::NotAttached { .. }) if ifindex.is_none() => {
+            Err(IfaceError::UnknownInterface {
+                iface: iface.to_string(),
+            })
+        }
+        r => r,
+    }
+}
+
+fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
+    let paths = Paths::new(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
+    if view.live.is_none() && view.link == LinkState::Absent && paths.generations()?.is_empty() {
+        tidy(&paths);
+    }
     let mut st = Status {
         iface: iface.to_string(),
+        device: None,
         ifindex,
         netns: paths.netns.clone(),
         attached: view.live.is_some(),
@@ -860,7 +1040,7 @@ pub fn status(iface: &str) -> Result<Status, IfaceError> {
         rules: None,
         policy: None,
         previous: view.previous.clone(),
-        pending_confirm: read_json(&paths.confirm())?,
+        pending_confirm: confirm::pending(&paths)?,
         fail_closed: Vec::new(),
         repaired: view.repaired.clone(),
     };
@@ -873,6 +1053,7 @@ pub fn status(iface: &str) -> Result<Status, IfaceError> {
         st.link_id = Some(link_id);
         st.prog_id = Some(prog_id);
         st.ifindex = Some(on);
+        st.device = ifname(on).filter(|d| d != iface);
     }
     if let Some(n) = view.live {
         let rec = live_record(&paths, n)?;
@@ -970,7 +1151,14 @@ pub fn enter_netns(name: &str) -> Result<(), IfaceError> {
     let f = std::fs::File::open(Path::new("/run/netns").join(name)).map_err(err)?;
     // SAFETY: setns on an fd owned by `f`.
     if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(err(std::io::Error::last_os_error()));
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            // setns(2) needs CAP_SYS_ADMIN.
+            return Err(IfaceError::Privilege {
+                op: "entering a network namespace (--netns)",
+            });
+        }
+        return Err(err(e));
     }
     Ok(())
 }

@@ -379,7 +379,7 @@ pub(crate) fn ensure_host_bpffs(iface: &str) -> Result<(), IfaceError> {
 
 /// Does the effective capability set hold CAP_NET_ADMIN and CAP_BPF (or CAP_SYS_ADMIN, which
 /// implies it on older kernels)? From `CapEff` of `/proc/self/status` (capability(7)).
-pub(crate) fn require_caps(op: &'static str) -> Result<(), IfaceError> {
+pub fn require_caps(op: &'static str) -> Result<(), IfaceError> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_BPF: u32 = 39;

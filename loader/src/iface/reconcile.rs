@@ -122,9 +122,6 @@ pub(crate) fn reconcile(paths: &Paths) -> Result<View, IfaceError> {
             "removed generation {n} (not live, not a rollback target)"
         ));
     }
-    if live.is_none() {
-        remove_file(&paths.confirm())?;
-    }
     Ok(View {
         link,
         live,

@@ -140,6 +140,9 @@ pub struct Pending {
     pub generation: u64,
     /// Deadline, seconds since the Unix epoch.
     pub deadline: u64,
+    /// The timer process (its liveness is read from its lock, see `confirm`).
+    #[serde(default)]
+    pub timer_pid: Option<u32>,
 }
 
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
