@@ -17,6 +17,7 @@ pub mod frontend;
 pub mod interp;
 pub mod ir;
 pub mod layout;
+pub mod listing;
 pub mod lower;
 pub mod outcome;
 pub mod packet;

@@ -69,8 +69,14 @@ pub struct Netns {
 impl Netns {
     /// Create a fresh namespace with its loopback up.
     pub fn new() -> Result<Netns> {
+        Netns::with_prefix("twt")
+    }
+
+    /// Like [`Netns::new`], named `<prefix>-<pid>-<n>` (each test family its own prefix, so none
+    /// deletes another's namespaces).
+    pub fn with_prefix(prefix: &str) -> Result<Netns> {
         let n = NEXT_NS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("twt-{}-{n}", std::process::id());
+        let name = format!("{prefix}-{}-{n}", std::process::id());
         run_checked(Command::new("ip").args(["netns", "add", &name]))?;
         let ns = Netns { name };
         ns.exec("ip", ["link", "set", "lo", "up"])?;

@@ -94,6 +94,8 @@ mod u32;
 mod udp;
 
 pub use crate::syntax::iptables::values::Family;
+pub use limit::fmt_rate as fmt_limit_rate;
+pub use mark::xmark as mark_xmark;
 
 /// A typed option value.
 #[derive(Clone, Debug, PartialEq, Eq)]
