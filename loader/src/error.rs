@@ -108,6 +108,14 @@ pub enum IfaceError {
     /// `confirm`: no `--confirm` waits for the live generation; `why` says what there is instead.
     #[error("{iface}: nothing waits for confirmation ({why})")]
     NothingToConfirm { iface: String, why: String },
+    /// The kernel runs generation `generation` of `iface`, but its record is gone: its rules cannot
+    /// be named. The filter keeps enforcing; applying a ruleset records it again.
+    #[error("{iface}: the kernel runs generation {generation}, but its record {} is missing (deleted?): its rules, digest and source are unknown. The filter keeps enforcing; apply the ruleset again (`tailwall compile FILE --attach {iface}`) to record it", path.display())]
+    RecordLost {
+        iface: String,
+        generation: u64,
+        path: PathBuf,
+    },
     /// `rollback` found no complete previous generation.
     #[error("{iface} has no previous generation to roll back to (kept generations: {kept})")]
     NoPrevious { iface: String, kept: usize },

@@ -282,19 +282,26 @@ fn status_text(s: &iface::Status) {
     println!(
         "{}: generation {g}, {} mode, xdp link {}, program {}, {}",
         name,
-        s.mode.map(|m| m.to_string()).unwrap_or_default(),
+        s.mode
+            .map_or_else(|| "unknown".to_string(), |m| m.to_string()),
         s.link_id.unwrap_or_default(),
         s.prog_id.unwrap_or_default(),
         s.hooks.join(", ")
     );
-    println!(
-        "  ruleset: {} ({} rules, policy {}), applied at {}, digest {}",
-        s.source.as_deref().unwrap_or("(not recorded)"),
-        s.rules.unwrap_or_default(),
-        s.policy.as_deref().unwrap_or("?").to_uppercase(),
-        s.applied_at.map_or_else(|| "?".to_string(), iso_utc),
-        s.digest.as_deref().unwrap_or("?")
-    );
+    if s.record_lost {
+        println!(
+            "  ruleset: unknown: the record of generation {g} is lost (the filter keeps enforcing); apply the ruleset again to record it"
+        );
+    } else {
+        println!(
+            "  ruleset: {} ({} rules, policy {}), applied at {}, digest {}",
+            s.source.as_deref().unwrap_or("(not recorded)"),
+            s.rules.unwrap_or_default(),
+            s.policy.as_deref().unwrap_or("?").to_uppercase(),
+            s.applied_at.map_or_else(|| "?".to_string(), iso_utc),
+            s.digest.as_deref().unwrap_or("?")
+        );
+    }
     println!(
         "  rollback: {}",
         if s.previous.is_empty() {

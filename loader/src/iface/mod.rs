@@ -99,6 +99,9 @@ pub struct AttachOutcome {
     pub fallback: Option<String>,
     /// What was found and repaired before applying (a crash's leftovers, a vanished link).
     pub repaired: Vec<String>,
+    /// `unchanged`: the source the record named before this apply (the record now names this apply's
+    /// file; the rules are the same).
+    pub source_was: Option<String>,
     /// The generation whose pending `--confirm` this apply cancelled (the new generation replaced
     /// it: it can no longer be confirmed, and its timer reverts nothing).
     pub cancelled_confirm: Option<u64>,
@@ -144,8 +147,15 @@ impl std::fmt::Display for AttachOutcome {
                 self.iface
             )?;
         }
+        let was;
         let what = if self.unchanged {
-            "unchanged (the kernel runs this ruleset already)"
+            match &self.source_was {
+                Some(w) => {
+                    was = format!("unchanged (the kernel runs this ruleset already, applied from {}; the record now names this file)", if w.is_empty() { "an unrecorded source" } else { w });
+                    was.as_str()
+                }
+                None => "unchanged (the kernel runs this ruleset already)",
+            }
         } else if self.swapped {
             "swapped atomically"
         } else {
@@ -198,6 +208,9 @@ pub struct Status {
     pub iface: String,
     /// The device's current name when it was renamed since (the filter follows the device).
     pub device: Option<String>,
+    /// The kernel runs `generation`, but its record is gone (digest, source, rules unknown; the
+    /// mode is the kernel's): applying the ruleset again records it.
+    pub record_lost: bool,
     pub ifindex: Option<u32>,
     pub netns: String,
     /// The kernel shows a tailwall link on the interface running a generation we have pins for.
@@ -326,7 +339,14 @@ fn open_prepared(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> 
     let lock = Lock::take(paths, wait)?;
     let mut view = reconcile(paths)?;
     if let Some(n) = view.live {
-        let rec = live_record(paths, n)?;
+        let Some(rec) = read_json::<State>(&paths.record(n))? else {
+            view.repaired.push(format!(
+                "found no record of generation {n}, which the kernel runs ({} deleted?): its rules, digest and source are unknown until the ruleset is applied again",
+                paths.record(n).display()
+            ));
+            confirm::settle(paths, &mut view)?;
+            return Ok((lock, view));
+        };
         if let Some(m) = rec.carried_from {
             if !paths.carry(n).exists() && view.previous.contains(&m) {
                 if let Some(from) = read_json::<State>(&paths.record(m))? {
@@ -341,10 +361,12 @@ fn open_prepared(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> 
     Ok((lock, view))
 }
 
+/// The record of generation `n`, which the kernel runs; [`IfaceError::RecordLost`] when it is gone.
 fn live_record(paths: &Paths, n: u64) -> Result<State, IfaceError> {
-    read_json(&paths.record(n))?.ok_or_else(|| IfaceError::File {
+    read_json(&paths.record(n))?.ok_or_else(|| IfaceError::RecordLost {
+        iface: paths.iface.clone(),
+        generation: n,
         path: paths.record(n),
-        source: std::io::Error::from(std::io::ErrorKind::NotFound),
     })
 }
 
@@ -400,8 +422,9 @@ pub fn attach_with(
     let (_lock, view) = open_iface(&paths, opts.wait)?;
     let _tidy = TidyOnDrop(&paths);
     lap(&mut t.reconcile_us);
-    let old = match view.live {
-        Some(n) => Some((n, live_record(&paths, n)?)),
+    // The live generation and its record (None: the record was lost; the kernel still runs it).
+    let old: Option<(u64, Option<State>)> = match view.live {
+        Some(n) => Some((n, read_json(&paths.record(n))?)),
         None => None,
     };
     let link_id = match view.link {
@@ -420,17 +443,41 @@ pub fn attach_with(
         }
         _ => None,
     };
-    if let Some((n, rec)) = &old {
-        if let ModeRequest::Exact(m) = opts.mode {
-            if rec.mode != m {
-                return Err(IfaceError::ModeChange {
-                    iface: iface.to_string(),
-                    attached: rec.mode,
-                    requested: m,
-                });
-            }
+    // The live link's mode: from its record, else (record lost) from the kernel.
+    let old_mode = match (&old, view.link) {
+        (Some((_, Some(rec))), _) => Some(rec.mode),
+        (Some((_, None)), LinkState::Live { ifindex: on, .. }) => reconcile::kernel_mode(on)
+            .map_err(|source| IfaceError::Link {
+                iface: iface.to_string(),
+                op: "RTM_GETLINK (the xdp mode of a generation whose record is lost)",
+                source,
+            })?,
+        _ => None,
+    };
+    if let (Some(attached), ModeRequest::Exact(m)) = (old_mode, opts.mode) {
+        if attached != m {
+            return Err(IfaceError::ModeChange {
+                iface: iface.to_string(),
+                attached,
+                requested: m,
+            });
         }
+    }
+    let mut repaired = view.repaired;
+    if let Some((n, Some(rec))) = &old {
         if rec.digest == artifact.digest {
+            // The kernel runs this ruleset already; the record follows the latest apply's source.
+            let mut source_was = None;
+            if opts.source.path.is_some() && rec.source != opts.source.path
+                || opts.source.text.is_some() && rec.source_text != opts.source.text
+            {
+                let mut rec = rec.clone();
+                source_was = Some(rec.source.clone().unwrap_or_default());
+                rec.source.clone_from(&opts.source.path);
+                rec.source_text.clone_from(&opts.source.text);
+                rec.source_format.clone_from(&opts.source.format);
+                write_json(&paths.record(*n), &rec)?;
+            }
             return Ok(AttachOutcome {
                 iface: iface.to_string(),
                 generation: *n,
@@ -440,11 +487,17 @@ pub fn attach_with(
                 unchanged: true,
                 swapped: false,
                 fallback: None,
-                repaired: view.repaired,
+                repaired,
                 cancelled_confirm: None,
+                source_was,
                 timings: t,
             });
         }
+    }
+    if let Some((n, None)) = &old {
+        repaired.push(format!(
+            "generation {n}'s counters are not carried (its record is lost: its rules cannot be matched)"
+        ));
     }
 
     // Build generation N completely; nothing live changes until the flip.
@@ -452,9 +505,8 @@ pub fn attach_with(
     t.load_us = gen.load_time().as_micros() as u64;
     fault_point("after-load");
     let n = paths.generations()?.last().copied().unwrap_or(0) + 1;
-    let mode_guess = match (&old, opts.mode) {
-        (Some((_, rec)), _) => rec.mode,
-        (None, ModeRequest::Exact(m)) => m,
+    let mode_guess = match (old_mode, opts.mode) {
+        (Some(m), _) | (None, ModeRequest::Exact(m)) => m,
         (None, ModeRequest::Auto) => Mode::Native,
     };
     let mut rec = State::new(
@@ -464,7 +516,7 @@ pub fn attach_with(
         n,
         artifact,
         &opts.source,
-        old.as_ref().map(|(m, _)| *m),
+        old.as_ref().and_then(|(m, r)| r.as_ref().map(|_| *m)),
     );
     let built = (|| -> Result<(), IfaceError> {
         gen.self_test(artifact)?;
@@ -514,7 +566,7 @@ pub fn attach_with(
     lap(&mut t.flip_us);
 
     // After the flip: carry the old generation's final counts, retire what is beyond `keep`.
-    if let Some((m, old_rec)) = &old {
+    if let Some((m, Some(old_rec))) = &old {
         counters::rcu_grace_period();
         counters::write_carry(&paths, *m, old_rec, &rec)?;
     }
@@ -539,8 +591,9 @@ pub fn attach_with(
         unchanged: false,
         swapped: !first,
         fallback,
-        repaired: view.repaired,
+        repaired,
         cancelled_confirm,
+        source_was: None,
         timings: t,
     })
 }
@@ -701,7 +754,10 @@ fn rollback_locked(paths: &Paths, view: &View) -> Result<u64, IfaceError> {
         })
     };
     let (new, old) = (open(target)?, open(live)?);
-    let (from, to) = (live_record(paths, live)?, live_record(paths, target)?);
+    let (from, to) = (
+        read_json::<State>(&paths.record(live))?,
+        live_record(paths, target)?,
+    );
     sys::link_update(link.as_fd(), new.as_fd(), Some(old.as_fd())).map_err(|source| {
         IfaceError::Link {
             iface: iface.to_string(),
@@ -714,7 +770,11 @@ fn rollback_locked(paths: &Paths, view: &View) -> Result<u64, IfaceError> {
     counters::rcu_grace_period();
     // The target keeps its own totals and gains what the rolled-back generation's maps counted (its
     // carry came from the target: not counted twice).
-    let mut carry = counters::carry_from(paths, live, &from, &to, false)?;
+    let mut carry = match &from {
+        Some(from) => counters::carry_from(paths, live, from, &to, false)?,
+        // The rolled-back generation's record is lost: its counts cannot follow their rules.
+        None => Carry::default(),
+    };
     let own: Carry = read_json(&paths.carry(target))?.unwrap_or_default();
     counters::add_into(&mut carry.rules, &own.rules);
     counters::add_into(&mut carry.reasons, &own.reasons);
@@ -1026,6 +1086,7 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
     let mut st = Status {
         iface: iface.to_string(),
         device: None,
+        record_lost: false,
         ifindex,
         netns: paths.netns.clone(),
         attached: view.live.is_some(),
@@ -1056,14 +1117,26 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
         st.device = ifname(on).filter(|d| d != iface);
     }
     if let Some(n) = view.live {
-        let rec = live_record(&paths, n)?;
-        st.digest = Some(rec.digest);
-        st.mode = Some(rec.mode);
         st.hooks = vec!["xdp (filter INPUT)"];
-        st.source = rec.source;
-        st.applied_at = Some(rec.applied_at);
-        st.rules = Some(rec.rules.len());
-        st.policy = Some(rec.policy);
+        match read_json::<State>(&paths.record(n))? {
+            Some(rec) => {
+                st.digest = Some(rec.digest);
+                st.mode = Some(rec.mode);
+                st.source = rec.source;
+                st.applied_at = Some(rec.applied_at);
+                st.rules = Some(rec.rules.len());
+                st.policy = Some(rec.policy);
+            }
+            None => {
+                st.record_lost = true;
+                st.mode = match view.link {
+                    LinkState::Live { ifindex: on, .. } => {
+                        reconcile::kernel_mode(on).ok().flatten()
+                    }
+                    _ => None,
+                };
+            }
+        }
         let (_, reasons) = counters::totals(&paths, n)?;
         st.fail_closed = reasons
             .iter()

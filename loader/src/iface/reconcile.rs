@@ -129,3 +129,87 @@ pub(crate) fn reconcile(paths: &Paths) -> Result<View, IfaceError> {
         repaired,
     })
 }
+
+/// The XDP mode the kernel shows on device `ifindex` (rtnetlink `RTM_GETLINK`, attribute `IFLA_XDP`
+/// → `IFLA_XDP_ATTACHED`: `XDP_ATTACHED_DRV` native, `XDP_ATTACHED_SKB` generic; include/uapi/linux/
+/// if_link.h). `None`: no XDP program, or another kind (offloaded, several). Used when a generation's
+/// record — which names the mode — is lost.
+pub(crate) fn kernel_mode(ifindex: u32) -> std::io::Result<Option<crate::Mode>> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    const RTM_GETLINK: u16 = 18;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_ERROR: u16 = 2;
+    const IFLA_XDP: u16 = 43;
+    const IFLA_XDP_ATTACHED: u16 = 2;
+    const NLA_TYPE_MASK: u16 = 0x3fff;
+    // SAFETY: socket(2) with constant arguments; the fd is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // struct nlmsghdr (16 bytes) + struct ifinfomsg (16 bytes).
+    let mut req = [0u8; 32];
+    req[0..4].copy_from_slice(&32u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
+    req[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = libc::AF_UNSPEC as u8;
+    req[20..24].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    // SAFETY: send(2) of a buffer owned by this frame on an fd owned by `sock`.
+    if unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    // SAFETY: recv(2) into a buffer owned by this frame.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let buf = &buf[..n as usize];
+    let u16_at = |b: &[u8], o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
+    if buf.len() < 32 {
+        return Err(std::io::Error::other("short rtnetlink reply"));
+    }
+    if u16_at(buf, 4) == NLMSG_ERROR {
+        let errno = i32::from_ne_bytes(buf[16..20].try_into().expect("4 bytes"));
+        return Err(std::io::Error::from_raw_os_error(-errno));
+    }
+    let len = (u32::from_ne_bytes(buf[0..4].try_into().expect("4 bytes")) as usize).min(buf.len());
+    // Walk the rtattrs (4-byte aligned: len u16, type u16, payload).
+    let attrs = |b: &[u8]| {
+        let mut out = Vec::new();
+        let mut o = 0;
+        while o + 4 <= b.len() {
+            let l = u16_at(b, o) as usize;
+            if l < 4 || o + l > b.len() {
+                break;
+            }
+            out.push((u16_at(b, o + 2) & NLA_TYPE_MASK, b[o + 4..o + l].to_vec()));
+            o += (l + 3) & !3;
+        }
+        out
+    };
+    let Some((_, xdp)) = attrs(&buf[32..len])
+        .into_iter()
+        .find(|(t, _)| *t == IFLA_XDP)
+    else {
+        return Ok(None);
+    };
+    let attached = attrs(&xdp)
+        .into_iter()
+        .find(|(t, _)| *t == IFLA_XDP_ATTACHED)
+        .and_then(|(_, v)| v.first().copied());
+    Ok(match attached {
+        Some(1) => Some(crate::Mode::Native),
+        Some(2) => Some(crate::Mode::Generic),
+        _ => None,
+    })
+}
