@@ -29,6 +29,15 @@ pub enum LoadError {
     /// failure: memlock or map-size limits).
     #[error("cannot load the embedded ebpf object (parsing it or creating its maps)")]
     Object(#[source] Box<aya::EbpfError>),
+    /// The kernel refused to create map `map` (BPF_MAP_CREATE): an allocation failure (`ENOMEM`:
+    /// a memory cgroup limit; `EPERM` on kernels before 5.11: RLIMIT_MEMLOCK) or a size it does not
+    /// support (`E2BIG`).
+    #[error("cannot create map {map}: {source} (hint: the kernel could not allocate it: a memory cgroup limit, or RLIMIT_MEMLOCK on kernels before 5.11; `tailwall compile RULES` prints every map's size)")]
+    MapCreate {
+        map: String,
+        #[source]
+        source: io::Error,
+    },
     /// The kernel's verifier refused a program; `log` is the verifier log.
     #[error("the verifier rejected {program}: {source}\nverifier log:\n{log}")]
     Verifier {

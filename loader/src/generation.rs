@@ -134,9 +134,15 @@ impl Generation {
         for (name, ..) in object_maps() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
-        let mut ebpf = loader
-            .load(OBJECT)
-            .map_err(|e| LoadError::Object(Box::new(e)))?;
+        let mut ebpf = loader.load(OBJECT).map_err(|e| match e {
+            aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
+                LoadError::MapCreate {
+                    map: name,
+                    source: io_error,
+                }
+            }
+            e => LoadError::Object(Box::new(e)),
+        })?;
 
         let mut chain: Vec<&'static str> = artifact
             .stages

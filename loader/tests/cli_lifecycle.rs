@@ -719,3 +719,119 @@ fn reapplying_the_same_rules_from_another_file_updates_the_record() {
         copy_text
     );
 }
+
+/// `bpf(2)` command (include/uapi/linux/bpf.h).
+const BPF_MAP_CREATE: u32 = 0;
+
+/// `tailwall --netns NS ARGS…` under a seccomp filter that makes every `bpf(cmd, …)` fail with
+/// `errno`, as the kernel itself answers when an allocation fails (`ENOMEM`: a memory cgroup limit;
+/// checked by hand with a cgroup v1 `memory.limit_in_bytes` of 100 MiB and a 400 MB array map): the
+/// failure path of an apply, deterministically. Every other syscall (and every other bpf command) is
+/// untouched. (`BPF_PROG_LOAD` cannot be failed this way to stand for a verifier rejection: aya's
+/// feature probes use the same command, and failing them fails the load before any program of ours.)
+fn tw_with_failing_bpf(ns: &Ns, args: &[&str], cmd: u32, errno: i32) -> Output {
+    use std::os::unix::process::CommandExt as _;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    let ret_errno = 0x0005_0000 | errno as u32;
+    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    // seccomp_data: nr at 0, arch at 4, args[0] at 16 (low half first on little endian).
+    let prog = [
+        f(LD_W_ABS, 0, 0, 4),
+        f(JEQ_K, 0, 5, AUDIT_ARCH_X86_64),
+        f(LD_W_ABS, 0, 0, 0),
+        f(JEQ_K, 0, 3, libc::SYS_bpf as u32),
+        f(LD_W_ABS, 0, 0, 16),
+        f(JEQ_K, 0, 1, cmd),
+        f(RET_K, 0, 0, ret_errno),
+        f(RET_K, 0, 0, RET_ALLOW),
+    ];
+    let mut c = Command::new(BIN);
+    c.arg("--netns").arg(&ns.name).args(args);
+    // SAFETY: between fork and exec only prctl(2) on memory owned by the moved-in `prog`.
+    unsafe {
+        c.pre_exec(move || {
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    c.output().expect("run tailwall under seccomp")
+}
+
+/// A map the kernel cannot allocate while applying: a clear message naming the map with a hint, exit
+/// 1, and nothing live changes (the old generation keeps enforcing, no new
+/// generation's pins or record are left; a failed first attach leaves nothing at all).
+#[test]
+fn a_failed_map_allocation_changes_nothing_live() {
+    if !root() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let ns = Ns::new();
+    let ssh = ns.rules("ssh.rules", DROP_SSH);
+    let dns = ns.rules("dns.rules", DROP_DNS);
+    let o = ns.tw(&["compile", &ssh, "--attach", "twa", "--mode", "generic"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let before = json(&ns.tw(&["status", "twa", "-o", "json"]))["interfaces"][0].clone();
+    let key = ns.netns_key();
+    for (cmd, errno, exit, says) in [(BPF_MAP_CREATE, libc::ENOMEM, 1, "cannot create map tw_")] {
+        let apply = ["compile", &dns, "--attach", "twa", "--mode", "generic"];
+        let o = tw_with_failing_bpf(&ns, &apply, cmd, errno);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), exit, "bpf cmd {cmd}: {}", text(&o));
+        assert!(err.contains(says), "bpf cmd {cmd}: {}", text(&o));
+        assert_eq!(
+            err.matches("(os error").count(),
+            1,
+            "said once: {}",
+            text(&o)
+        );
+        let st = json(&ns.tw(&["status", "twa", "-o", "json"]))["interfaces"][0].clone();
+        for k in ["generation", "digest", "prog_id", "link_id"] {
+            assert_eq!(st[k], before[k], "bpf cmd {cmd}: {k}: {st}");
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&ns.tw(&["show", "twa"]).stdout),
+            DROP_SSH
+        );
+        for dir in [
+            format!("/sys/fs/bpf/tailwall/{key}/twa/gen-2"),
+            format!("/run/tailwall/{key}/twa/gen-2.json"),
+        ] {
+            assert!(
+                !Path::new(&dir).exists(),
+                "bpf cmd {cmd}: {dir} left behind"
+            );
+        }
+    }
+    let o = tw_with_failing_bpf(
+        &ns,
+        &["compile", &dns, "--attach", "twb", "--mode", "generic"],
+        BPF_MAP_CREATE,
+        libc::ENOMEM,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    for dir in [
+        format!("/sys/fs/bpf/tailwall/{key}/twb"),
+        format!("/run/tailwall/{key}/twb"),
+    ] {
+        assert!(
+            !Path::new(&dir).exists(),
+            "{dir} left by a failed first attach"
+        );
+    }
+}

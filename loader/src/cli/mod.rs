@@ -294,8 +294,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// `e` and its causes, `outer: inner: …`, leaving out a cause whose text the message already ends
-/// with (errors whose own text includes their source's would otherwise print it twice:
+/// `e` and its causes, `outer: inner: …`, leaving out a cause whose text the message already holds (errors whose own text includes their source's would otherwise print it twice:
 /// "…: Permission denied (os error 13): Permission denied (os error 13)").
 fn chain(e: &anyhow::Error) -> String {
     let mut msg = String::new();
@@ -303,7 +302,7 @@ fn chain(e: &anyhow::Error) -> String {
         let c = cause.to_string();
         if msg.is_empty() {
             msg = c;
-        } else if !msg.ends_with(&c) {
+        } else if !msg.contains(&c) {
             msg = format!("{msg}: {c}");
         }
     }
