@@ -14,3 +14,6 @@ cargo test -p tailwall-tests -- --test-threads=1 --skip oracle_ --skip generated
 # The differential test against iptables-legacy-restore (seeded; its summary and every difference's kind).
 cargo test -p tailwall-tests --test restore_diff -- --show-output
 cargo test -p tailwall-tests --test oracle -- --test-threads=1 --show-output
+# The oracle at every hook (INPUT, FORWARD, OUTPUT) against iptables-legacy and iptables-nft, and the
+# named iptables-nft departures; summary lines per hook and flavor ("oracle FORWARD iptables-nft: ...").
+cargo test -p tailwall-tests --test oracle_hooks -- --test-threads=1 --show-output

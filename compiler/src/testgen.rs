@@ -9,7 +9,8 @@
 //! - [`arb_ruleset_with`] adds, on request ([`RulesetOpts`]), port lists (printable as
 //!   `-m multiport`), address and protocol lists (datapath only: not one iptables rule), and user chains
 //!   `web`, `ssh`, `lan` with jump/goto/return (a chain jumps only to chains declared after it: no
-//!   loop; interp only: the datapath rejects them). Also verified;
+//!   loop; interp only: the datapath rejects them), all three built-in chains (`hooks`) and `-i`/`-o`
+//!   matches from [`IFACES`] (`ifaces`). Also verified;
 //! - [`arb_frame`] yields Ethernet frames biased toward the rules' boundaries (prefix edges, range ends
 //!   ±1, exact values). With [`FrameOpts::oracle_safe`] every frame is well-formed IPv4 that the kernel
 //!   delivers to INPUT unchanged: no martian addresses (0/8, 127/8, 224/4, 240/4, 255.255.255.255), no
@@ -214,6 +215,13 @@ pub struct RulesetOpts {
     /// Up to three user chains (`web`, `ssh`, `lan`, ids `c1..`) and actions jump, goto and return;
     /// a chain only jumps to chains declared after it, so there is no loop. The datapath rejects them.
     pub user_chains: bool,
+    /// All three built-in chains (`c0` INPUT, `c1` FORWARD, `c2` OUTPUT, each with rules and a policy);
+    /// user chains (ids from `c3`) are reachable from any of them. Without it: INPUT only.
+    pub hooks: bool,
+    /// `-i`/`-o` matches (exact names, `+` wildcards, `!`) drawn from [`IFACES`]: a built-in chain tests
+    /// only the interfaces its hook has (`-i` in INPUT, `-o` in OUTPUT, both in FORWARD), a user chain
+    /// either.
+    pub ifaces: bool,
 }
 
 impl RulesetOpts {
@@ -224,8 +232,43 @@ impl RulesetOpts {
             port_lists: false,
             addr_lists: false,
             user_chains: false,
+            hooks: false,
+            ifaces: false,
         }
     }
+}
+
+/// Interface tests rules draw from, as `(name, wildcard)`: the oracle's victim interfaces are `eth0` and
+/// `wan1` (plus `lo`), so every test here matches one of them, several, or none (`eth1`, `wan10`).
+pub const IFACES: [(&str, bool); 9] = [
+    ("eth0", false),
+    ("wan1", false),
+    ("eth1", false),
+    ("lo", false),
+    ("eth", true),
+    ("wan", true),
+    ("", true),
+    ("wan1", true),
+    ("wan10", true),
+];
+
+fn arb_iface_match(field: Field, on: bool) -> BoxedStrategy<Option<Match>> {
+    if !on {
+        return Just(None).boxed();
+    }
+    prop_oneof![
+        3 => Just(None),
+        2 => (0..IFACES.len(), prop::bool::weighted(0.3)).prop_map(move |(i, negated)| {
+            let (name, wildcard) = IFACES[i];
+            Some(Match::single(
+                field,
+                Test::Iface { name: name.to_string(), wildcard },
+                negated,
+                Span::default(),
+            ))
+        }),
+    ]
+    .boxed()
 }
 
 const USER_CHAINS: [&str; 3] = ["web", "ssh", "lan"];
@@ -266,9 +309,11 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
         port_extra(),
         port_extra(),
         both_protos,
+        arb_iface_match(Field::InIface, o.ifaces),
+        arb_iface_match(Field::OutIface, o.ifaces),
     )
-        .prop_map(|((matches, _, comment), sa, da, sp, dp, both)| {
-            let mut out = Vec::with_capacity(matches.len());
+        .prop_map(|((matches, _, comment), sa, da, sp, dp, both, iif, oif)| {
+            let mut out = Vec::with_capacity(matches.len() + 2);
             for m in matches {
                 let extra = match m.field {
                     Field::SrcIp => sa.clone(),
@@ -293,14 +338,25 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
                 };
                 out.extend(with_lists(Some(m), extra));
             }
+            out.extend(iif.into_iter().chain(oif));
+            out.sort_by_key(|m| m.field);
             (out, comment)
         })
 }
 
-/// The action of a rule of chain `ci` among `1 + nuser` chains, from a random kind and target pick.
-fn pick_action(ci: usize, nuser: usize, kind: u8, target: prop::sample::Index) -> Action {
-    let later = nuser - ci.min(nuser);
-    let t = || ChainId((ci + 1 + target.index(later.max(1))) as u32);
+/// The action of a rule of chain `ci` among `nb` built-in chains followed by `nuser` user chains, from
+/// a random kind and target pick: a built-in chain may jump to any user chain, a user chain only to
+/// those declared after it (no loop).
+fn pick_action(
+    ci: usize,
+    nb: usize,
+    nuser: usize,
+    kind: u8,
+    target: prop::sample::Index,
+) -> Action {
+    let first = (ci + 1).max(nb);
+    let later = (nb + nuser).saturating_sub(first);
+    let t = || ChainId((first + target.index(later.max(1))) as u32);
     match kind % 10 {
         6 | 7 if later > 0 => Action::Jump(t()),
         8 if later > 0 => Action::Goto(t()),
@@ -310,7 +366,8 @@ fn pick_action(ci: usize, nuser: usize, kind: u8, target: prop::sample::Index) -
     }
 }
 
-/// Rulesets under `o` that pass `ir::verify`: chain `c0` INPUT (policy ACCEPT or DROP), then the user
+/// Rulesets under `o` that pass `ir::verify`: the built-in chains (`c0` INPUT, with
+/// [`RulesetOpts::hooks`] also `c1` FORWARD and `c2` OUTPUT; policies ACCEPT or DROP), then the user
 /// chains, rule ids in that order.
 pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
     let nuser = if o.user_chains {
@@ -318,52 +375,69 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
     } else {
         0..=0
     };
-    (
-        prop_oneof![Just(Verdict::Accept), Just(Verdict::Drop)],
-        nuser,
-    )
-        .prop_flat_map(move |(policy, n)| {
+    let builtins: Vec<Hook> = if o.hooks {
+        Hook::ALL.to_vec()
+    } else {
+        vec![Hook::Input]
+    };
+    let nb = builtins.len();
+    let policy = || prop_oneof![Just(Verdict::Accept), Just(Verdict::Drop)];
+    let extra_policies = if o.hooks {
+        prop::collection::vec(policy(), nb - 1).boxed()
+    } else {
+        Just(Vec::new()).boxed()
+    };
+    (policy(), nuser, extra_policies)
+        .prop_flat_map(move |(policy, n, extra)| {
             let rule = (
                 arb_rule_body_with(o),
                 any::<u8>(),
                 any::<prop::sample::Index>(),
             );
             let chain = prop::collection::vec(rule, 0..=o.max_rules);
-            (Just(policy), Just(n), prop::collection::vec(chain, n + 1))
+            let mut policies = vec![policy];
+            policies.extend(extra);
+            (Just(policies), Just(n), prop::collection::vec(chain, n + nb))
         })
-        .prop_map(|(policy, n, chains)| {
+        .prop_map(move |(policies, n, chains)| {
             let mut next = 0u32;
             let chains = chains
                 .into_iter()
                 .enumerate()
                 .map(|(ci, rules)| {
+                    let hook = builtins.get(ci).copied();
                     let rules = rules
                         .into_iter()
                         .enumerate()
-                        .map(|(i, ((matches, comment), kind, target))| {
+                        .map(|(i, ((mut matches, comment), kind, target))| {
                             next += 1;
+                            // A built-in chain tests only the interfaces its hook has (E0314).
+                            if let Some(h) = hook {
+                                matches.retain(|m| {
+                                    !matches!(m.field, Field::InIface | Field::OutIface)
+                                        || h.has_iface(m.field)
+                                });
+                            }
                             Rule {
                                 id: RuleId(next - 1),
                                 chain: ChainId(ci as u32),
                                 position: i as u32 + 1,
                                 matches,
-                                action: pick_action(ci, n, kind, target),
+                                action: pick_action(ci, nb, n, kind, target),
                                 comment,
                                 counters: None,
                                 span: Span::default(),
                             }
                         })
                         .collect();
-                    let builtin = ci == 0;
                     Chain {
                         id: ChainId(ci as u32),
-                        name: if builtin {
-                            Hook::Input.chain_name().to_string()
-                        } else {
-                            USER_CHAINS[ci - 1].to_string()
+                        name: match hook {
+                            Some(h) => h.chain_name().to_string(),
+                            None => USER_CHAINS[ci - nb].to_string(),
                         },
-                        hook: builtin.then_some(Hook::Input),
-                        policy: builtin.then_some(policy),
+                        hook,
+                        policy: hook.map(|_| policies[ci]),
                         rules,
                         span: Span::default(),
                     }
@@ -864,12 +938,7 @@ mod tests {
 
     #[test]
     fn ruleset_with_lists_and_user_chains_verify() {
-        let o = RulesetOpts {
-            max_rules: 8,
-            port_lists: true,
-            addr_lists: true,
-            user_chains: true,
-        };
+        let o = RulesetOpts { port_lists: true, addr_lists: true, user_chains: true, ..RulesetOpts::new(8) };
         let a = sample_rulesets_with(5, 60, o);
         assert_eq!(a, sample_rulesets_with(5, 60, o));
         for rs in &a {
@@ -897,6 +966,41 @@ mod tests {
                 .all(|r| r.action.verdict().is_some()
                     && r.matches.iter().all(|m| m.tests.len() == 1)));
         }
+    }
+
+    #[test]
+    fn rulesets_with_hooks_and_ifaces_verify_and_print() {
+        let o = RulesetOpts {
+            user_chains: true,
+            port_lists: true,
+            hooks: true,
+            ifaces: true,
+            ..RulesetOpts::new(6)
+        };
+        let a = sample_rulesets_with(9, 60, o);
+        assert_eq!(a, sample_rulesets_with(9, 60, o));
+        let (mut iif, mut oif, mut user_jumps_from) = (0, 0, [false; 3]);
+        for rs in &a {
+            crate::ir::verify(rs).unwrap();
+            for h in Hook::ALL {
+                let c = rs.hook_chain(h).expect("every built-in chain");
+                for r in &c.rules {
+                    for m in &r.matches {
+                        if matches!(m.field, Field::InIface | Field::OutIface) {
+                            assert!(h.has_iface(m.field), "{h:?} tests {}", m.field);
+                        }
+                    }
+                    if matches!(r.action, Action::Jump(_) | Action::Goto(_)) {
+                        user_jumps_from[h as usize] = true;
+                    }
+                }
+            }
+            iif += rs.rules().filter(|r| r.get(Field::InIface).is_some()).count();
+            oif += rs.rules().filter(|r| r.get(Field::OutIface).is_some()).count();
+            let text = iptables_restore_text(rs);
+            assert!(text.contains(":FORWARD ") && text.contains(":OUTPUT "));
+        }
+        assert!(iif > 0 && oif > 0 && user_jumps_from.iter().all(|&b| b));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Throwaway network namespaces and veth pairs for the kernel and oracle tiers.
 //!
 //! Guarantees:
-//! - every namespace this module creates is named `twt-<pid>-<n>` (unique per process and call) and is
+//! - every namespace this module creates is named `twt-<pid>-<n>` (or `<prefix>-<pid>-<n>`, unique per process and call) and is
 //!   deleted when its [`Netns`] is dropped; a veth pair lives only inside the namespaces of its
 //!   [`VethPair`], so deleting them deletes the pair — nothing is left in the caller's namespace;
 //! - [`Netns::run`] executes a closure on a dedicated thread that has `setns`-ed into the namespace, so
@@ -60,14 +60,14 @@ fn run_checked(cmd: &mut Command) -> Result<Output> {
     Ok(out)
 }
 
-/// A network namespace named `twt-<pid>-<n>`, deleted on drop.
+/// A network namespace named `<prefix>-<pid>-<n>` (`twt-` unless chosen), deleted on drop.
 #[derive(Debug)]
 pub struct Netns {
     name: String,
 }
 
 impl Netns {
-    /// Create a fresh namespace with its loopback up.
+    /// Create a fresh namespace `twt-<pid>-<n>` with its loopback up.
     pub fn new() -> Result<Netns> {
         Netns::with_prefix("twt")
     }

@@ -21,8 +21,7 @@ use tailwall_compiler::packet::{
 };
 use tailwall_compiler::sim::Sim;
 use tailwall_compiler::testgen::{
-    iptables_restore_text, is_martian, sample_frames, sample_rulesets, sample_rulesets_with,
-    FrameOpts, RulesetOpts,
+    iptables_restore_text, is_martian, sample_frames, sample_rulesets, FrameOpts,
 };
 use tailwall_loader::Generation;
 use tailwall_tests::netns::{require_root_or_skip, VethPair};
@@ -174,101 +173,6 @@ fn compare(
         }
     }
     t
-}
-
-/// User chains (jump, goto, RETURN, falling off) and multiport lists: `interp` against iptables-legacy,
-/// the deciding rule read from the counters of every chain. The generated IR is run directly (the
-/// datapath rejects user chains).
-///
-/// Known difference, skipped and counted: iptables' multiport match reads only the 4 port bytes, so a
-/// TCP/UDP header truncated to 4..19 (TCP) / 4..7 (UDP) bytes is matched by multiport where the tcp/udp
-/// match (and tailwall, which treats every port test alike) hotdrops. Frames of that shape are not
-/// compared on rulesets that print a multiport match.
-#[test]
-fn oracle_legacy_user_chains_agree_with_interp() {
-    use tailwall_tests::oracle::ObservedChains;
-    if !require_root_or_skip("oracle") {
-        return;
-    }
-    let (n, f) = (
-        env_or("TAILWALL_ORACLE_CHAIN_RULESETS", 12),
-        env_or("TAILWALL_ORACLE_CHAIN_FRAMES", 60),
-    );
-    let o = RulesetOpts {
-        max_rules: 6,
-        port_lists: true,
-        addr_lists: false,
-        user_chains: true,
-    };
-    let oracle = IptablesOracle::new(Flavor::Legacy).expect("oracle namespace");
-    let opts = FrameOpts {
-        oracle_safe: true,
-        dst_mac: VethPair::HOST_MAC,
-        src_mac: VethPair::PEER_MAC,
-    };
-    let (mut compared, mut in_user, mut skipped, mut mismatches) = (0, 0, 0, String::new());
-    for (i, rs) in sample_rulesets_with(0x5eed, n as usize, o)
-        .iter()
-        .enumerate()
-    {
-        let text = iptables_restore_text(rs);
-        oracle
-            .load(&text)
-            .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
-        let multiport = text.contains("-m multiport");
-        for frame in sample_frames(rs, i as u64, f as usize, &opts) {
-            if multiport && ports_readable_header_truncated(&frame) {
-                skipped += 1;
-                continue;
-            }
-            let got = oracle
-                .classify_chains(&frame)
-                .unwrap_or_else(|e| panic!("ruleset {i}: {e:#}"));
-            let out = interp::run(rs, Hook::Input, &decode(&frame));
-            let want = match out.decided {
-                interp::Decided::Rule {
-                    chain, position, ..
-                } => ObservedChains::Rule {
-                    chain: rs.chains[chain.0 as usize].name.clone(),
-                    position,
-                    target: out.verdict.target().to_string(),
-                },
-                interp::Decided::Policy { .. } => ObservedChains::Policy {
-                    policy: out.verdict.target().to_string(),
-                },
-                _ => ObservedChains::NotCounted,
-            };
-            compared += 1;
-            in_user +=
-                matches!(&want, ObservedChains::Rule { chain, .. } if chain != "INPUT") as usize;
-            if got != want {
-                let _ = writeln!(
-                    mismatches,
-                    "ruleset {i}: iptables {got:?}, interp {want:?}\n  {}\n{text}",
-                    describe_frame(&frame)
-                );
-            }
-        }
-    }
-    println!(
-        "oracle user chains: {compared} frames compared, {in_user} decided inside a user chain, \
-         {skipped} skipped (multiport on a truncated header)"
-    );
-    assert!(in_user > 0, "no decision inside a user chain");
-    assert!(mismatches.is_empty(), "{mismatches}");
-}
-
-/// A TCP/UDP first fragment whose ports are readable (>= 4 transport bytes) but whose header is
-/// truncated (decoded as `Ports::Truncated`).
-fn ports_readable_header_truncated(frame: &[u8]) -> bool {
-    let Decoded::Ipv4(p) = decode(frame) else {
-        return false;
-    };
-    if p.ports != Ports::Truncated {
-        return false;
-    }
-    let ihl = (frame[ETH_HLEN] & 0x0f) as usize * 4;
-    p.ip_len as usize >= ihl + 4
 }
 
 #[test]
