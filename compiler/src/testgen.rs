@@ -397,7 +397,11 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
             let chain = prop::collection::vec(rule, 0..=o.max_rules);
             let mut policies = vec![policy];
             policies.extend(extra);
-            (Just(policies), Just(n), prop::collection::vec(chain, n + nb))
+            (
+                Just(policies),
+                Just(n),
+                prop::collection::vec(chain, n + nb),
+            )
         })
         .prop_map(move |(policies, n, chains)| {
             let mut next = 0u32;
@@ -938,7 +942,12 @@ mod tests {
 
     #[test]
     fn ruleset_with_lists_and_user_chains_verify() {
-        let o = RulesetOpts { port_lists: true, addr_lists: true, user_chains: true, ..RulesetOpts::new(8) };
+        let o = RulesetOpts {
+            port_lists: true,
+            addr_lists: true,
+            user_chains: true,
+            ..RulesetOpts::new(8)
+        };
         let a = sample_rulesets_with(5, 60, o);
         assert_eq!(a, sample_rulesets_with(5, 60, o));
         for rs in &a {
@@ -995,8 +1004,14 @@ mod tests {
                     }
                 }
             }
-            iif += rs.rules().filter(|r| r.get(Field::InIface).is_some()).count();
-            oif += rs.rules().filter(|r| r.get(Field::OutIface).is_some()).count();
+            iif += rs
+                .rules()
+                .filter(|r| r.get(Field::InIface).is_some())
+                .count();
+            oif += rs
+                .rules()
+                .filter(|r| r.get(Field::OutIface).is_some())
+                .count();
             let text = iptables_restore_text(rs);
             assert!(text.contains(":FORWARD ") && text.contains(":OUTPUT "));
         }

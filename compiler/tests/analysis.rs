@@ -386,7 +386,12 @@ fn env(name: &str, default: u64) -> u64 {
 fn generated_pairs_match_the_oracle_and_counterexamples_replay() {
     let want = env("ANALYSIS_PAIRS", 600) as usize;
     let seed = env("ANALYSIS_SEED", 9);
-    let opts = RulesetOpts { port_lists: true, addr_lists: true, user_chains: true, ..RulesetOpts::new(5) };
+    let opts = RulesetOpts {
+        port_lists: true,
+        addr_lists: true,
+        user_chains: true,
+        ..RulesetOpts::new(5)
+    };
     let (mut pairs, mut equivalent, mut different) = (0, 0, 0);
     let mut kinds: BTreeSet<String> = BTreeSet::new();
     let mut round = 0u64;
@@ -472,7 +477,11 @@ fn validation_proves_generated_artifacts_and_catches_a_corrupted_table() {
     for rs in testgen::sample_rulesets_with(
         11,
         60,
-        RulesetOpts { port_lists: true, addr_lists: true, ..RulesetOpts::new(12) },
+        RulesetOpts {
+            port_lists: true,
+            addr_lists: true,
+            ..RulesetOpts::new(12)
+        },
     ) {
         let art = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
         analysis::validate(&rs, &art).unwrap_or_else(|e| panic!("{e}\n{}", rs.dump()));

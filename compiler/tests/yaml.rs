@@ -647,7 +647,7 @@ proptest! {
     /// lists), printed as YAML, lowers to exactly the same IR: same chains, ids, tests and their spelling.
     #[test]
     fn iptables_ir_prints_as_identical_yaml(rs in tailwall_compiler::testgen::arb_ruleset_with(
-        tailwall_compiler::testgen::RulesetOpts { port_lists: true, user_chains: true, ..RulesetOpts::new(8) },
+        tailwall_compiler::testgen::RulesetOpts { port_lists: true, user_chains: true, ..tailwall_compiler::testgen::RulesetOpts::new(8) },
     )) {
         let text = tailwall_compiler::testgen::iptables_restore_text(&rs);
         let ipt = SourceFile::new("gen.rules", text.clone());

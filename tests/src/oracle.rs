@@ -498,9 +498,7 @@ impl Decision {
                 chain: name(chain),
                 policy: o.verdict.target().to_string(),
             },
-            Decided::Hotdrop { .. } | Decided::NotIpv4 | Decided::Malformed => {
-                Decision::NotCounted
-            }
+            Decided::Hotdrop { .. } | Decided::NotIpv4 | Decided::Malformed => Decision::NotCounted,
             Decided::FailClosed { .. } => return None,
         })
     }
@@ -555,7 +553,10 @@ impl TableCounters {
             }
         }
         if c.policies.len() != 3 {
-            bail!("expected the three built-in filter chains, got {:?}", c.policies);
+            bail!(
+                "expected the three built-in filter chains, got {:?}",
+                c.policies
+            );
         }
         Ok(c)
     }
@@ -592,7 +593,9 @@ impl TableCounters {
         match moved.as_slice() {
             [] => Ok(Decision::NotCounted),
             [(1, d)] => Ok(d.clone()),
-            _ => bail!("more than one decision counted: {moved:?} (stray traffic in the namespace?)"),
+            _ => {
+                bail!("more than one decision counted: {moved:?} (stray traffic in the namespace?)")
+            }
         }
     }
 }
@@ -659,7 +662,15 @@ impl HookOracle {
             victim.exec(
                 "ip",
                 [
-                    "link", "add", name, "type", "veth", "peer", "name", &peer_if, "netns",
+                    "link",
+                    "add",
+                    name,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &peer_if,
+                    "netns",
                     peer.name(),
                 ],
             )?;
@@ -729,15 +740,40 @@ impl HookOracle {
                 victim.exec(
                     "ip",
                     [
-                        "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "local",
+                        "route",
+                        "add",
+                        "local",
+                        "0.0.0.0/0",
+                        "dev",
+                        "lo",
+                        "table",
+                        "local",
                     ],
                 )?;
-                ipt(&["-t", "raw", "-A", "PREROUTING", "-s", &format!("{SENTINEL_SRC}/32"), "-j", "DROP"])?;
+                ipt(&[
+                    "-t",
+                    "raw",
+                    "-A",
+                    "PREROUTING",
+                    "-s",
+                    &format!("{SENTINEL_SRC}/32"),
+                    "-j",
+                    "DROP",
+                ])?;
                 ipt(&["-t", "raw", "-A", "OUTPUT", "-j", "DROP"])?;
             }
             Hook::Forward => {
                 victim.sysctl("net.ipv4.ip_forward", "1")?;
-                ipt(&["-t", "raw", "-A", "PREROUTING", "-s", &format!("{SENTINEL_SRC}/32"), "-j", "DROP"])?;
+                ipt(&[
+                    "-t",
+                    "raw",
+                    "-A",
+                    "PREROUTING",
+                    "-s",
+                    &format!("{SENTINEL_SRC}/32"),
+                    "-j",
+                    "DROP",
+                ])?;
                 ipt(&["-t", "raw", "-A", "OUTPUT", "-j", "DROP"])?;
             }
             Hook::Output => {
@@ -991,8 +1027,9 @@ impl Departure {
 
     /// The departure that keeps `flavor` from loading the iptables-save text at all.
     pub fn refused_ruleset(flavor: Flavor, text: &str) -> Option<Departure> {
-        (flavor == Flavor::Nft && (text.contains("! -s 0.0.0.0/0") || text.contains("! -d 0.0.0.0/0")))
-            .then_some(Departure::NftRefusesNegatedAnyAddress)
+        (flavor == Flavor::Nft
+            && (text.contains("! -s 0.0.0.0/0") || text.contains("! -d 0.0.0.0/0")))
+        .then_some(Departure::NftRefusesNegatedAnyAddress)
     }
 }
 
@@ -1096,7 +1133,11 @@ pub fn corpus_packet(frame: &[u8]) -> String {
             Ipv4Addr::from(p.dst)
         )
     } else {
-        format!("{proto} {} -> {}", Ipv4Addr::from(p.src), Ipv4Addr::from(p.dst))
+        format!(
+            "{proto} {} -> {}",
+            Ipv4Addr::from(p.src),
+            Ipv4Addr::from(p.dst)
+        )
     };
     if p.frag_offset != 0 {
         s += &format!(" frag {}", p.frag_offset);

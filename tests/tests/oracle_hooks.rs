@@ -156,17 +156,18 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
             }
             t.compared += 1;
             match &got {
-                Decision::Rule { chain, .. } if !Hook::ALL.iter().any(|h| h.chain_name() == chain) => {
+                Decision::Rule { chain, .. }
+                    if !Hook::ALL.iter().any(|h| h.chain_name() == chain) =>
+                {
                     t.in_user_chain += 1
                 }
                 Decision::Policy { .. } => t.policy += 1,
                 Decision::NotCounted => t.not_counted += 1,
                 _ => {}
             }
-            let agree = answers
-                .iter()
-                .all(|(_, o)| o.as_ref().and_then(|o| Decision::expected(&rs, o)).as_ref() == Some(&got))
-                && answers.iter().all(|(_, o)| *o == answers[0].1);
+            let agree = answers.iter().all(|(_, o)| {
+                o.as_ref().and_then(|o| Decision::expected(&rs, o)).as_ref() == Some(&got)
+            }) && answers.iter().all(|(_, o)| *o == answers[0].1);
             if !agree {
                 t.mismatches += 1;
                 if t.mismatches <= 5 {
@@ -269,11 +270,20 @@ fn oracle_nft_departures_are_real() {
     }
     let frames = [
         // The tcp match reads --dport 22 from a 10-byte header: x_tables hotdrops.
-        ("tcp 10.0.0.1:1000 -> 10.1.1.1:22 truncate 10", Departure::NftNoHotdrop),
+        (
+            "tcp 10.0.0.1:1000 -> 10.1.1.1:22 truncate 10",
+            Departure::NftNoHotdrop,
+        ),
         // `! --dport 0:65535` never matches in x_tables.
-        ("tcp 10.0.0.1:1000 -> 10.1.1.1:80", Departure::NftFullRangeNegation),
+        (
+            "tcp 10.0.0.1:1000 -> 10.1.1.1:80",
+            Departure::NftFullRangeNegation,
+        ),
         // A non-first UDP fragment whose data starts with the bytes 00 35 00 35.
-        ("udp 10.0.0.1:53 -> 10.1.1.1:53 frag 5", Departure::NftFragmentPorts),
+        (
+            "udp 10.0.0.1:53 -> 10.1.1.1:53 frag 5",
+            Departure::NftFragmentPorts,
+        ),
     ];
     for hook in [Hook::Forward, Hook::Output] {
         let h = hook.chain_name();
@@ -294,10 +304,8 @@ fn oracle_nft_departures_are_real() {
                 let frame = tailwall_tests::corpus::frame(spec).expect("frame");
                 assert_eq!(o.unaskable(&frame), None, "{spec}");
                 let meta = o.meta(&frame, 0);
-                let want = Decision::expected(
-                    &rs,
-                    &interp::run_with(&rs, hook, &meta, &decode(&frame)),
-                );
+                let want =
+                    Decision::expected(&rs, &interp::run_with(&rs, hook, &meta, &decode(&frame)));
                 let got = o.classify(&frame, 0).expect("classify");
                 let predicate = departure(flavor, hook, &rs, &meta, &frame);
                 println!(
@@ -308,11 +316,19 @@ fn oracle_nft_departures_are_real() {
                 match flavor {
                     Flavor::Legacy => {
                         assert_eq!(Some(&got), want.as_ref(), "legacy {h} `{spec}`");
-                        assert!(predicate.is_none() || predicate == Some(Departure::MultiportTruncatedHeader));
+                        assert!(
+                            predicate.is_none()
+                                || predicate == Some(Departure::MultiportTruncatedHeader)
+                        );
                     }
                     Flavor::Nft => {
                         assert_eq!(predicate, Some(*dep), "nft {h} `{spec}`: predicate");
-                        assert_ne!(Some(&got), want.as_ref(), "nft {h} `{spec}`: {} no longer departs", dep.name());
+                        assert_ne!(
+                            Some(&got),
+                            want.as_ref(),
+                            "nft {h} `{spec}`: {} no longer departs",
+                            dep.name()
+                        );
                     }
                 }
             }

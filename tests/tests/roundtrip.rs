@@ -57,7 +57,11 @@ fn roundtrip_generated_rules_through_iptables_legacy() {
         return;
     }
     let ns = Netns::new().expect("netns");
-    let opts = RulesetOpts { port_lists: true, user_chains: true, ..RulesetOpts::new(6) };
+    let opts = RulesetOpts {
+        port_lists: true,
+        user_chains: true,
+        ..RulesetOpts::new(6)
+    };
     let mut runner = TestRunner::new(Config {
         cases: 256,
         failure_persistence: None,
