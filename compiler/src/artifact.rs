@@ -236,11 +236,30 @@ pub fn ignored(rs: &Ruleset, hook: Hook) -> Vec<Ignored> {
 
 /// The first rule of `hook`'s chain the datapath cannot compile, as an error.
 fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
+    match refusals(rs, hook).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every refusal of the datapath for `hook`, in rule order: [`BuildError::Hook`] alone when the
+/// datapath does not compile the hook, else one [`BuildError::Unsupported`] per rule it cannot
+/// compile. [`build`] fails with the first; [`enforcement`] (what `migrate` reports) reads them all, so
+/// the report and the compiler decide from this one function.
+pub fn refusals(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
+    let mut out = Vec::new();
     if hook != Hook::Input {
-        return Err(BuildError::Hook(hook));
+        out.push(BuildError::Hook(hook));
+        return out;
+    }
+    // The datapath parses IPv4 only (`frontend::load` refuses an IPv6 ruleset with E0208): no rule
+    // of an IPv6 ruleset is enforced.
+    if rs.family == crate::ir::Family::V6 {
+        out.push(BuildError::Hook(hook));
+        return out;
     }
     let Some(chain) = rs.hook_chain(hook) else {
-        return Ok(());
+        return out;
     };
     let max = abi::MAX_CHUNKS as usize * abi::CHUNK_BITS;
     for (i, r) in chain.rules.iter().enumerate() {
@@ -259,26 +278,26 @@ fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
         match r.action {
             Action::Accept | Action::Drop => {}
             Action::Jump(c) => {
-                return Err(unsupported(
+                out.push(unsupported(
                     format!("jump to user chain `{}` is not supported by the datapath yet", name(c)),
                     Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
                 ))
             }
             Action::Goto(c) => {
-                return Err(unsupported(
+                out.push(unsupported(
                     format!("goto to user chain `{}` is not supported by the datapath yet", name(c)),
                     Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
                 ))
             }
             Action::Return => {
-                return Err(unsupported(
+                out.push(unsupported(
                     "RETURN in INPUT is not supported by the datapath yet".into(),
                     Some("a RETURN in INPUT applies the policy: use `-j ACCEPT` or `-j DROP` as the policy is"),
                 ))
             }
         }
         if let Some(m) = r.matches.iter().find(|m| m.field.info().datapath.is_none()) {
-            return Err(unsupported(
+            out.push(unsupported(
                 format!(
                     "matching `{}` is not supported by the datapath yet",
                     m.field
@@ -287,7 +306,7 @@ fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
             ));
         }
         if i == max {
-            return Err(unsupported(
+            out.push(unsupported(
                 format!(
                     "{} rules in {} exceed the datapath's limit of {max}: this is rule {}",
                     chain.rules.len(),
@@ -298,7 +317,71 @@ fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
             ));
         }
     }
-    Ok(())
+    out
+}
+
+/// What the datapath does with every rule of `rs`: `Ok(())` when some hook's program compiles it,
+/// `Err(why)` when the datapath refuses it ([`refusals`]) or never reaches it (its chain is not
+/// reached from a hook the datapath compiles, through rules it compiles). Derived from [`refusals`]
+/// only, so it follows whatever the datapath learns to compile; `migrate`'s "exact" requires `Ok`.
+pub fn enforcement(rs: &Ruleset) -> std::collections::HashMap<RuleId, Result<(), String>> {
+    use std::collections::HashMap;
+    let mut out: HashMap<RuleId, Result<(), String>> = HashMap::new();
+    for hook in Hook::ALL {
+        let refused = refusals(rs, hook);
+        if refused.iter().any(|e| matches!(e, BuildError::Hook(_))) {
+            continue;
+        }
+        let mut why: HashMap<RuleId, String> = HashMap::new();
+        for e in &refused {
+            if let BuildError::Unsupported { rule, message, .. } = e {
+                why.entry(*rule).or_insert_with(|| message.clone());
+            }
+        }
+        // The chains the hook's program covers: its chain, and the chains its compiled rules reach.
+        let Some(start) = rs.hook_chain(hook) else {
+            continue;
+        };
+        let mut seen = vec![start.id];
+        let mut todo = vec![start.id];
+        while let Some(c) = todo.pop() {
+            let Some(chain) = rs.chain(c) else { continue };
+            for r in &chain.rules {
+                let verdict = match why.get(&r.id) {
+                    Some(m) => Err(m.clone()),
+                    None => Ok(()),
+                };
+                let entry = out.entry(r.id).or_insert_with(|| verdict.clone());
+                if verdict.is_err() {
+                    *entry = verdict;
+                    continue;
+                }
+                if let Some(t) = r.action.target() {
+                    if !seen.contains(&t) {
+                        seen.push(t);
+                        todo.push(t);
+                    }
+                }
+            }
+        }
+    }
+    for c in &rs.chains {
+        for r in &c.rules {
+            out.entry(r.id).or_insert_with(|| {
+                Err(match c.hook {
+                    Some(h) => format!(
+                        "the datapath does not enforce built-in chain {} yet",
+                        h.chain_name()
+                    ),
+                    None => format!(
+                        "chain `{}` is not reached from a chain the datapath enforces",
+                        c.name
+                    ),
+                })
+            });
+        }
+    }
+    out
 }
 
 /// `ACTION_*` code of a verdict.

@@ -19,6 +19,8 @@
 //! column is the protocol number (`6`, not `tcp`; 1.8.11 prints names); IPv6 rules show `opt` as `  `.
 //!
 //! Thrown away: nothing of the rules; the listing does not resolve names (`-n`).
+use crate::diag::SourceFile;
+use crate::frontend::Format;
 use crate::ir::{Action, Field, Hook, Rule, RuleId, Ruleset, Test};
 use crate::syntax::iptables::rule::{Target, TypedRule};
 use crate::syntax::iptables::{Ast, ChainDecl, Family, Policy, RuleLine, Table, TableKind};
@@ -50,6 +52,21 @@ impl Counter {
 pub struct Counts {
     pub rules: BTreeMap<RuleId, Counter>,
     pub policies: BTreeMap<String, Counter>,
+}
+
+impl Counts {
+    /// Add `k` to the counter of the IR rule at `position` (1-based) of `chain` in `rs`; false when `rs`
+    /// has no such rule. Several datapath positions counting for one rule (copies of a chain) sum.
+    pub fn add_at(&mut self, rs: &Ruleset, chain: &str, position: u32, k: Counter) -> bool {
+        let Some(r) = rs
+            .chain_by_name(chain)
+            .and_then(|c| c.rules.iter().find(|r| r.position == position))
+        else {
+            return false;
+        };
+        self.rules.entry(r.id).or_default().add(k);
+        true
+    }
 }
 
 /// One rule as `iptables -L -v -x -n --line-numbers` shows it.
@@ -298,6 +315,38 @@ pub fn list_iptables(
     };
     let policy = |c: &str| counts.policies.get(c).copied().unwrap_or_default();
     Some(list_table(ast.family, table, &counter, &policy, line_of))
+}
+
+/// The listing of a rules file in either language (`format`), with `counts` keyed by the IR rules the
+/// file lowers to (the same lowering `compile` does, so the rule ids agree with the artifact's): the
+/// filter table of an iptables-save source from its typed rules, a YAML source from the IR. `Err`
+/// carries the front end's diagnostics when the file does not lower.
+pub fn list_source(
+    src: &SourceFile,
+    format: Format,
+    counts: &Counts,
+) -> Result<Listing, Vec<crate::diag::Diagnostic>> {
+    let line_of = |o: u32| src.line_col(o as usize).0;
+    match format {
+        Format::Yaml => Ok(list_ir(&crate::yaml::lower(src)?.ruleset, counts)),
+        Format::IptablesSave => {
+            let rs = crate::lower::iptables(src)?.ruleset;
+            let (ast, _) = crate::syntax::iptables::parse(src);
+            Ok(list_iptables(&ast, &rs, counts, &line_of).unwrap_or_else(|| list_ir(&rs, counts)))
+        }
+    }
+}
+
+/// The IR a rules file lowers to, as [`list_source`] lowers it (to key [`Counts`] with
+/// [`Counts::add_at`]).
+pub fn lower_source(
+    src: &SourceFile,
+    format: Format,
+) -> Result<Ruleset, Vec<crate::diag::Diagnostic>> {
+    Ok(match format {
+        Format::Yaml => crate::yaml::lower(src)?.ruleset,
+        Format::IptablesSave => crate::lower::iptables(src)?.ruleset,
+    })
 }
 
 /// The counters written in an iptables-save dump (`[packets:bytes]` of rules and chain lines): what
@@ -653,7 +702,6 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::SourceFile;
     use crate::syntax::iptables as syn;
 
     fn fixture(name: &str) -> String {

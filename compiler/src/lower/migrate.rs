@@ -170,8 +170,15 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     }
     let keep = vec![true; plans.len()];
     let ruleset = renumber(ast.family, plans, lowered, keep);
+    // "exact" means the datapath enforces it: the compiler's own refusals decide (artifact::enforcement).
+    let enforced = crate::artifact::enforcement(&ruleset);
     for (rep, at) in reports.iter_mut().zip(placed) {
         rep.rule = at.map(|(c, i)| ruleset.chains[c].rules[i].id);
+        if let (RuleStatus::Exact, Some(Err(why))) =
+            (&rep.status, rep.rule.and_then(|id| enforced.get(&id)))
+        {
+            rep.status = RuleStatus::Approximated(format!("kept, but {why}"));
+        }
     }
     Ok(Migration {
         ruleset,
@@ -272,5 +279,140 @@ mod tests {
                 assert_eq!(m.rules.len(), lines, "{}", path.display());
             }
         }
+    }
+
+    /// The corpus dumps of `../shared/corpus` (name, text), or none when the corpus is absent.
+    fn corpus() -> Vec<(String, String)> {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        let mut out = Vec::new();
+        for sub in ["dumps", "iptables-testsuite/shell-dumps"] {
+            let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            paths.sort();
+            for p in paths {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                out.push((name, text));
+            }
+        }
+        out
+    }
+
+    /// What `compile` does with a dump, rule by rule (by the rule line's span start): the rules the
+    /// artifacts of the hooks it builds hold, the rule lines it locates an error at, and whether it
+    /// would exit 0 (lowering and the INPUT artifact succeed).
+    fn compile_view(src: &SourceFile) -> (Vec<u32>, Vec<u32>, bool) {
+        let (mut compiled, mut refused) = (Vec::new(), Vec::new());
+        let l = match crate::frontend::load_as(src, crate::frontend::Format::IptablesSave) {
+            Ok(l) => l,
+            Err(d) => {
+                refused.extend(
+                    d.iter()
+                        .filter(|d| d.is_error())
+                        .filter_map(|d| d.span)
+                        .map(|s| s.start),
+                );
+                return (compiled, refused, false);
+            }
+        };
+        let mut ok = true;
+        for hook in crate::ir::Hook::ALL {
+            match crate::artifact::build(&l.ruleset, hook) {
+                Ok(a) => compiled.extend(
+                    a.rules
+                        .iter()
+                        .filter_map(|r| l.ruleset.rule(r.id))
+                        .map(|r| r.span.start),
+                ),
+                Err(crate::artifact::BuildError::Hook(_)) => {}
+                Err(e) => {
+                    ok &= hook != crate::ir::Hook::Input;
+                    refused.extend(e.diagnostic().and_then(|d| d.span).map(|s| s.start));
+                }
+            }
+        }
+        (compiled, refused, ok)
+    }
+
+    /// Issue 8 item 7: `migrate` never calls a rule exact that `compile` refuses, and when `compile`
+    /// builds a dump, the exact rules are exactly the rules its artifacts hold.
+    #[test]
+    fn migrate_exact_agrees_with_compile_on_every_corpus_rule() {
+        let dumps = corpus();
+        if dumps.is_empty() {
+            eprintln!("skipped: corpus absent");
+            return;
+        }
+        for (name, text) in dumps {
+            let src = SourceFile::new(name.clone(), text);
+            let m = migrate(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            let exact: Vec<u32> = m
+                .rules
+                .iter()
+                .filter(|r| r.table == "filter" && r.status == RuleStatus::Exact)
+                .map(|r| r.span.start)
+                .collect();
+            let (compiled, refused, ok) = compile_view(&src);
+            for r in &m.rules {
+                let s = r.span.start;
+                assert!(
+                    !(exact.contains(&s) && refused.contains(&s)),
+                    "{name}:{}: migrate says exact, compile refuses it",
+                    r.line
+                );
+                assert!(
+                    !compiled.contains(&s) || exact.contains(&s),
+                    "{name}:{}: compile enforces it, migrate says {}",
+                    r.line,
+                    r.status.kind()
+                );
+                if ok {
+                    assert!(
+                        !exact.contains(&s) || compiled.contains(&s),
+                        "{name}:{}: migrate says exact, but compile's artifacts do not hold it",
+                        r.line
+                    );
+                }
+            }
+        }
+    }
+
+    /// The corpus figures of docs/conformance.md: per dump, filter rules exact / total and whether
+    /// `compile` exits 0 (`cargo test -p tailwall-compiler --lib corpus_figures -- --nocapture`).
+    #[test]
+    fn corpus_figures() {
+        let dumps = corpus();
+        if dumps.is_empty() {
+            eprintln!("skipped: corpus absent");
+            return;
+        }
+        println!(
+            "| dump | filter rules exact / total | all rules (every table) | compile exits 0 |"
+        );
+        println!("|---|---|---|---|");
+        let (mut e, mut t, mut c) = (0, 0, 0);
+        for (name, text) in dumps {
+            let src = SourceFile::new(name.clone(), text);
+            let m = migrate(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            let filter: Vec<_> = m.rules.iter().filter(|r| r.table == "filter").collect();
+            let exact = filter
+                .iter()
+                .filter(|r| r.status == RuleStatus::Exact)
+                .count();
+            let (_, _, ok) = compile_view(&src);
+            println!(
+                "| {name} | {exact} / {} | {} | {} |",
+                filter.len(),
+                m.rules.len(),
+                if ok { "yes" } else { "no" }
+            );
+            e += exact;
+            t += filter.len();
+            c += usize::from(ok);
+            assert!(exact <= filter.len());
+        }
+        println!("| **total** | {e} / {t} | | {c} |");
     }
 }

@@ -411,70 +411,99 @@ fn to_yaml(rec: &iface::State, text: &str) -> Result<String, Failure> {
     ))
 }
 
+/// `stats IFACE`: the live generation's counters as `iptables -L -v -x -n --line-numbers` prints them
+/// (`tailwall_compiler::listing`, rendered from the live ruleset's own source so rules are spelled as
+/// iptables spells them), then the datapath's own reason counters on stderr, so stdout stays exactly
+/// iptables' text. Counters are keyed by the IR rule each datapath rule counts for.
 pub fn stats(iface: &str, zero: bool, output: Output) -> Result<(), Failure> {
+    use tailwall_compiler::listing::{self, Counter, Counts};
     let st = tailwall_loader::stats(iface).map_err(iface_error)?;
+    let rec = iface::state(iface).map_err(iface_error)?;
+    if rec.generation != st.generation {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{iface}: the live generation changed while reading its counters ({} -> {}); run stats again",
+            st.generation,
+            rec.generation
+        )));
+    }
+    let Some(text) = &rec.source_text else {
+        return Err(Failure::Usage(format!(
+            "{iface}: generation {} was applied without its source recorded",
+            rec.generation
+        )));
+    };
+    let format = match rec.source_format.as_deref() {
+        Some("yaml") => tailwall_compiler::frontend::Format::Yaml,
+        _ => tailwall_compiler::frontend::Format::IptablesSave,
+    };
+    let name = rec.source.clone().unwrap_or_else(|| "live".into());
+    let src = tailwall_compiler::diag::SourceFile::new(name, text.clone());
+    let relower = |d: Vec<tailwall_compiler::diag::Diagnostic>| {
+        Failure::Runtime(anyhow::anyhow!(
+            "re-reading the live ruleset: {}",
+            tailwall_compiler::diag::render_all(&d, &src)
+        ))
+    };
+    let rs = listing::lower_source(&src, format).map_err(relower)?;
+    let mut counts = Counts::default();
+    for r in &st.rules {
+        let k = Counter {
+            packets: r.packets,
+            bytes: r.bytes,
+        };
+        if !counts.add_at(&rs, &r.rule.chain, r.rule.position, k) {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "{iface}: datapath rule {} ({} #{}) is not a rule of the live ruleset",
+                r.rule.index,
+                r.rule.chain,
+                r.rule.position
+            )));
+        }
+    }
+    if let Some(p) = st
+        .reasons
+        .iter()
+        .find(|r| r.slot == tailwall_abi::REASON_POLICY)
+    {
+        counts.policies.insert(
+            "INPUT".into(),
+            Counter {
+                packets: p.packets,
+                bytes: p.bytes,
+            },
+        );
+    }
+    let listed = listing::list_source(&src, format, &counts).map_err(relower)?;
     if zero {
         tailwall_loader::zero(iface).map_err(iface_error)?;
     }
+    let datapath: Vec<_> = st
+        .reasons
+        .iter()
+        .filter(|r| r.slot != tailwall_abi::REASON_POLICY)
+        .collect();
     if output == Output::Json {
-        let mut doc = serde_json::to_value(&st).expect("json");
+        let mut doc = serde_json::to_value(&listed).expect("json");
+        doc["iface"] = st.iface.clone().into();
+        doc["generation"] = st.generation.into();
+        doc["digest"] = st.digest.clone().into();
+        doc["link_id"] = st.link_id.into();
+        doc["mode"] = serde_json::to_value(st.mode).expect("json");
+        doc["datapath"] = serde_json::to_value(&datapath).expect("json");
         doc["zeroed"] = zero.into();
         print_json(doc);
         return Ok(());
     }
-    let policy = st
-        .reasons
-        .iter()
-        .find(|r| r.slot == tailwall_abi::REASON_POLICY);
-    let (pp, pb) = policy.map(|r| (r.packets, r.bytes)).unwrap_or((0, 0));
-    println!(
-        "Chain INPUT (policy {} {} packets, {} bytes)  [{} generation {}, xdp link {}, {} mode]",
-        st.policy.to_uppercase(),
-        pp,
-        pb,
-        st.iface,
-        st.generation,
-        st.link_id,
-        st.mode
+    print!("{}", listed.to_text());
+    eprintln!(
+        "{}: generation {}, xdp link {}, {} mode",
+        st.iface, st.generation, st.link_id, st.mode
     );
-    println!(
-        "{:<4} {:>10} {:>12} {:<8} rule",
-        "num", "pkts", "bytes", "target"
-    );
-    for r in &st.rules {
-        let comment = r
-            .rule
-            .comment
-            .as_ref()
-            .map(|c| format!("  /* {c} */"))
-            .unwrap_or_default();
-        println!(
-            "{:<4} {:>10} {:>12} {:<8} {}{}",
-            r.rule.position,
-            r.packets,
-            r.bytes,
-            r.rule.verdict.to_uppercase(),
-            if r.rule.text.is_empty() {
-                "(any)"
-            } else {
-                &r.rule.text
-            },
-            comment
-        );
-    }
-    let other: Vec<_> = st
-        .reasons
-        .iter()
-        .filter(|r| r.slot != tailwall_abi::REASON_POLICY && r.packets > 0)
-        .collect();
-    if !other.is_empty() {
-        println!("datapath:");
-        for r in other {
-            println!("     {:>10} {:>12} {}", r.packets, r.bytes, r.name);
-        }
+    for r in datapath.iter().filter(|r| r.packets > 0) {
+        eprintln!("datapath: {:>10} {:>12} {}", r.packets, r.bytes, r.name);
     }
     if zero {
-        println!("(counters zeroed)");
+        eprintln!("(counters zeroed)");
     }
     Ok(())
 }
