@@ -73,6 +73,7 @@ impl Ipv4Packet {
     pub fn value(&self, field: Field) -> FieldValue {
         match (field, self.ports) {
             (Field::SrcIp, _) => FieldValue::Value(self.src),
+            (Field::Length, _) => FieldValue::Value(self.ip_len as u32),
             (Field::DstIp, _) => FieldValue::Value(self.dst),
             (Field::Proto, _) => FieldValue::Value(self.proto as u32),
             (Field::SrcPort, Ports::Present { src, .. }) => FieldValue::Value(src as u32),
@@ -173,6 +174,51 @@ pub fn decode(frame: &[u8]) -> Decoded {
         frag_offset,
         ports,
     })
+}
+
+/// Rewrite `frame` (Ethernet + IPv4) so that [`decode`] reads `v` for `field`, every other field
+/// keeping its value: the inverse of [`Ipv4Packet::value`], used by the test generator and the
+/// analysis' counterexamples to give a packet a header field's value. Returns `false`, leaving the
+/// frame as it was, when the frame is not well-formed IPv4 or the value cannot be written that way:
+/// - `length` only grows (zeros appended after the transport header, Ethernet padding dropped, the
+///   UDP length kept equal to the IP payload), never on a truncated transport header: a smaller value
+///   would cut the headers, zeros would complete a truncated one;
+/// - `proto` and the ports are chosen when the frame is built ([`build_frame`], [`l4_header`]), and
+///   the interfaces are packet metadata: never written here.
+///
+/// The IPv4 header checksum is recomputed. A new [`Field`] without an arm here does not compile.
+pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
+    let Decoded::Ipv4(p) = decode(frame) else {
+        return false;
+    };
+    let ihl = (frame[ETH_HLEN] & 0x0f) as usize * 4;
+    match field {
+        Field::SrcIp | Field::DstIp => {
+            let at = ETH_HLEN + if field == Field::SrcIp { 12 } else { 16 };
+            frame[at..at + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        Field::Length => {
+            let tot = p.ip_len as usize;
+            // Zeros after a truncated transport header would complete it.
+            if v as usize <= tot || v > 0xffff || p.ports == Ports::Truncated {
+                return v as usize == tot;
+            }
+            frame.truncate(ETH_HLEN + tot);
+            frame.resize(ETH_HLEN + v as usize, 0);
+            frame[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&(v as u16).to_be_bytes());
+            if p.proto == IPPROTO_UDP && matches!(p.ports, Ports::Present { .. }) {
+                let at = ETH_HLEN + ihl + 4;
+                frame[at..at + 2].copy_from_slice(&((v as usize - ihl) as u16).to_be_bytes());
+            }
+        }
+        Field::Proto | Field::SrcPort | Field::DstPort | Field::InIface | Field::OutIface => {
+            return false
+        }
+    }
+    frame[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
+    let csum = ipv4_checksum(&frame[ETH_HLEN..ETH_HLEN + ihl]);
+    frame[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&csum.to_be_bytes());
+    true
 }
 
 /// Build an Ethernet+IPv4 frame (test and demo helper). `payload` follows the IPv4 header; for TCP/UDP
@@ -312,6 +358,24 @@ mod tests {
             panic!()
         };
         assert_eq!(p.ports, Ports::Present { src: 1, dst: 2 });
+    }
+
+    #[test]
+    fn write_value_is_the_inverse_of_value() {
+        let mut f = tcp(1, 2);
+        assert!(write_value(&mut f, Field::Length, 300));
+        let Decoded::Ipv4(p) = decode(&f) else {
+            panic!()
+        };
+        assert_eq!(p.value(Field::Length), FieldValue::Value(300));
+        assert_eq!(p.ports, Ports::Present { src: 1, dst: 2 });
+        assert_eq!(ipv4_checksum(&f[ETH_HLEN..ETH_HLEN + 20]), 0);
+        assert!(!write_value(&mut f, Field::Length, 40), "never shrinks");
+        assert!(write_value(&mut f, Field::SrcIp, 0x0a00_0001));
+        let Decoded::Ipv4(p) = decode(&f) else {
+            panic!()
+        };
+        assert_eq!((p.src, p.ip_len), (0x0a00_0001, 300));
     }
 
     #[test]

@@ -222,6 +222,9 @@ pub struct RulesetOpts {
     /// only the interfaces its hook has (`-i` in INPUT, `-o` in OUTPUT, both in FORWARD), a user chain
     /// either.
     pub ifaces: bool,
+    /// The header matches beyond addresses, protocol and ports, in the forms iptables can express
+    /// (printable by [`iptables_restore_text`]): `-m length --length` (value or range, `!`).
+    pub header_matches: bool,
 }
 
 impl RulesetOpts {
@@ -234,6 +237,7 @@ impl RulesetOpts {
             user_chains: false,
             hooks: false,
             ifaces: false,
+            header_matches: false,
         }
     }
 }
@@ -280,6 +284,30 @@ fn with_lists(m: Option<Match>, extra: Vec<Test>) -> Option<Match> {
     })
 }
 
+/// Packet lengths rules favour: the smallest headers, common sizes, the veth MTU.
+const LENGTHS: [u32; 8] = [20, 28, 40, 41, 60, 100, 576, 1500];
+
+fn arb_length_test() -> impl Strategy<Value = Test> {
+    let len = || prop_oneof![2 => prop::sample::select(LENGTHS.to_vec()), 1 => 0u32..=1600];
+    prop_oneof![
+        1 => len().prop_map(|v| Test::Range { lo: v, hi: v }),
+        2 => (len(), len()).prop_map(|(a, b)| Test::Range { lo: a.min(b), hi: a.max(b) }),
+    ]
+}
+
+/// The header matches of [`RulesetOpts::header_matches`] for one rule (sorted by the caller).
+fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
+    if !on {
+        return Just(Vec::new()).boxed();
+    }
+    let length = prop_oneof![
+        3 => Just(None),
+        1 => (arb_length_test(), prop::bool::weighted(0.25))
+            .prop_map(|(t, neg)| Some(Match::single(Field::Length, t, neg, Span::default()))),
+    ];
+    length.prop_map(|l| l.into_iter().collect()).boxed()
+}
+
 /// One rule's matches and comment under `o` (lists added to single-test matches).
 fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Option<String>)> {
     let port_extra = move || -> BoxedStrategy<Vec<Test>> {
@@ -311,37 +339,43 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
         both_protos,
         arb_iface_match(Field::InIface, o.ifaces),
         arb_iface_match(Field::OutIface, o.ifaces),
+        arb_header_matches(o.header_matches),
     )
-        .prop_map(|((matches, _, comment), sa, da, sp, dp, both, iif, oif)| {
-            let mut out = Vec::with_capacity(matches.len() + 2);
-            for m in matches {
-                let extra = match m.field {
-                    Field::SrcIp => sa.clone(),
-                    Field::DstIp => da.clone(),
-                    // The bare `-m tcp` (full range, not negated) stays as it is.
-                    Field::SrcPort => sp.clone(),
-                    Field::DstPort
-                        if m.tests != [Test::Range { lo: 0, hi: 65535 }] || m.negated =>
-                    {
-                        dp.clone()
-                    }
-                    Field::Proto
-                        if both && !m.negated && matches!(m.tests[..], [Test::Exact(6 | 17)]) =>
-                    {
-                        vec![Test::Exact(if m.tests[0] == Test::Exact(6) {
-                            17
-                        } else {
-                            6
-                        })]
-                    }
-                    _ => vec![],
-                };
-                out.extend(with_lists(Some(m), extra));
-            }
-            out.extend(iif.into_iter().chain(oif));
-            out.sort_by_key(|m| m.field);
-            (out, comment)
-        })
+        .prop_map(
+            |((matches, _, comment), sa, da, sp, dp, both, iif, oif, header)| {
+                let mut out = Vec::with_capacity(matches.len() + 2 + header.len());
+                for m in matches {
+                    let extra = match m.field {
+                        Field::SrcIp => sa.clone(),
+                        Field::DstIp => da.clone(),
+                        // The bare `-m tcp` (full range, not negated) stays as it is.
+                        Field::SrcPort => sp.clone(),
+                        Field::DstPort
+                            if m.tests != [Test::Range { lo: 0, hi: 65535 }] || m.negated =>
+                        {
+                            dp.clone()
+                        }
+                        Field::Proto
+                            if both
+                                && !m.negated
+                                && matches!(m.tests[..], [Test::Exact(6 | 17)]) =>
+                        {
+                            vec![Test::Exact(if m.tests[0] == Test::Exact(6) {
+                                17
+                            } else {
+                                6
+                            })]
+                        }
+                        _ => vec![],
+                    };
+                    out.extend(with_lists(Some(m), extra));
+                }
+                out.extend(iif.into_iter().chain(oif));
+                out.extend(header);
+                out.sort_by_key(|m| m.field);
+                (out, comment)
+            },
+        )
 }
 
 /// The action of a rule of chain `ci` among `nb` built-in chains followed by `nuser` user chains, from
@@ -486,6 +520,8 @@ struct Boundaries {
     addrs: Vec<u32>,
     ports: Vec<u16>,
     protos: Vec<u8>,
+    /// Values of the other header fields worth testing, written by [`crate::packet::write_value`].
+    header: Vec<(Field, Vec<u32>)>,
 }
 
 fn boundaries(rs: &Ruleset) -> Boundaries {
@@ -493,6 +529,15 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
         addrs: vec![0x0a01_0203, 0xc0a8_0101, 0x0808_0808, 0xcb00_7107],
         ports: PORTS.to_vec(),
         protos: vec![IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, 47],
+        header: Vec::new(),
+    };
+    let header = |b: &mut Boundaries, f: Field, vs: &[u32]| {
+        let max = f.max_value();
+        let vs = vs.iter().copied().filter(|&v| v <= max);
+        match b.header.iter_mut().find(|(g, _)| *g == f) {
+            Some((_, old)) => old.extend(vs),
+            None => b.header.push((f, vs.collect())),
+        }
     };
     for r in rs.rules() {
         for (m, (lo, hi)) in r
@@ -519,8 +564,17 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                 }
                 // Interfaces are not in the frame.
                 Field::InIface | Field::OutIface => {}
+                Field::Length => header(
+                    &mut b,
+                    m.field,
+                    &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
+                ),
             }
         }
+    }
+    for (_, vs) in &mut b.header {
+        vs.sort_unstable();
+        vs.dedup();
     }
     b.addrs.sort_unstable();
     b.addrs.dedup();
@@ -591,6 +645,19 @@ pub fn arb_frame(rs: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>
         3 => prop::sample::select(b.protos.clone()),
         1 => any::<u8>(),
     ];
+    // One optional value per other header field the rules test, from its boundaries.
+    let header: Vec<BoxedStrategy<Option<(Field, u32)>>> = b
+        .header
+        .iter()
+        .map(|(f, vs)| {
+            let f = *f;
+            prop_oneof![
+                1 => Just(None),
+                3 => prop::sample::select(vs.clone()).prop_map(move |v| Some((f, v))),
+            ]
+            .boxed()
+        })
+        .collect();
     (
         addr(),
         addr(),
@@ -600,67 +667,80 @@ pub fn arb_frame(rs: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>
         arb_shape(opts.oracle_safe),
         prop::bool::weighted(0.2),
         prop::collection::vec(any::<u8>(), 0..12),
+        header,
     )
-        .prop_map(move |(src, dst, proto, sport, dport, shape, pad, data)| {
-            let fix = |a: u32| {
-                if opts.oracle_safe && is_martian(a) {
-                    (a & 0x00ff_ffff) | 0x0b00_0000
-                } else {
-                    a
-                }
-            };
-            let (src, dst) = (Ipv4Addr::from(fix(src)), Ipv4Addr::from(fix(dst)));
-            let has_ports = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
-            let mut payload = if has_ports {
-                l4_header(proto, sport, dport, &data)
-            } else {
-                data
-            };
-            let mut frag = 0;
-            match shape {
-                Shape::Truncated(n) if has_ports => {
-                    let need = if proto == IPPROTO_TCP { 20 } else { 8 };
-                    payload.truncate(n % need);
-                }
-                Shape::Fragment(off) => frag = off,
-                _ => {}
-            }
-            let mut f = build_frame(opts.dst_mac, opts.src_mac, src, dst, proto, frag, &payload);
-            match shape {
-                Shape::Options(words) => {
-                    let at = ETH_HLEN + 20;
-                    let n = words as usize * 4;
-                    let mut opt = vec![1u8; n];
-                    opt[n - 1] = 0;
-                    f.splice(at..at, opt);
-                    f[ETH_HLEN] = 0x40 | (5 + words);
-                    let tot = u16::from_be_bytes([f[ETH_HLEN + 2], f[ETH_HLEN + 3]]) + n as u16;
-                    f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&tot.to_be_bytes());
-                    set_ip_checksum(&mut f);
-                }
-                Shape::NotIpv4(et) => f[12..14].copy_from_slice(&et.to_be_bytes()),
-                Shape::ShortEthernet(n) => f.truncate(n),
-                Shape::Malformed(kind) => {
-                    match kind {
-                        0 => f[ETH_HLEN] = 0x65, // version 6 under EtherType IPv4
-                        1 => f[ETH_HLEN] = 0x44, // IHL 4
-                        2 => f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&4000u16.to_be_bytes()), // too long
-                        3 => f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&12u16.to_be_bytes()), // < IHL
-                        _ => f.truncate(ETH_HLEN + 19), // short header
+        .prop_map(
+            move |(src, dst, proto, sport, dport, shape, pad, data, header)| {
+                let fix = |a: u32| {
+                    if opts.oracle_safe && is_martian(a) {
+                        (a & 0x00ff_ffff) | 0x0b00_0000
+                    } else {
+                        a
                     }
-                    if f.len() >= ETH_HLEN + 20 {
+                };
+                let (src, dst) = (Ipv4Addr::from(fix(src)), Ipv4Addr::from(fix(dst)));
+                let has_ports = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+                let mut payload = if has_ports {
+                    l4_header(proto, sport, dport, &data)
+                } else {
+                    data
+                };
+                let mut frag = 0;
+                match shape {
+                    Shape::Truncated(n) if has_ports => {
+                        let need = if proto == IPPROTO_TCP { 20 } else { 8 };
+                        payload.truncate(n % need);
+                    }
+                    Shape::Fragment(off) => frag = off,
+                    _ => {}
+                }
+                let mut f =
+                    build_frame(opts.dst_mac, opts.src_mac, src, dst, proto, frag, &payload);
+                for (field, v) in header.into_iter().flatten() {
+                    // Oracle frames stay within the veth MTU (1500).
+                    if !(opts.oracle_safe && field == Field::Length && v > 1500) {
+                        crate::packet::write_value(&mut f, field, v);
+                    }
+                }
+                match shape {
+                    Shape::Options(words) => {
+                        let at = ETH_HLEN + 20;
+                        let n = words as usize * 4;
+                        let mut opt = vec![1u8; n];
+                        opt[n - 1] = 0;
+                        f.splice(at..at, opt);
+                        f[ETH_HLEN] = 0x40 | (5 + words);
+                        let tot = u16::from_be_bytes([f[ETH_HLEN + 2], f[ETH_HLEN + 3]]) + n as u16;
+                        f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&tot.to_be_bytes());
                         set_ip_checksum(&mut f);
                     }
+                    Shape::NotIpv4(et) => f[12..14].copy_from_slice(&et.to_be_bytes()),
+                    Shape::ShortEthernet(n) => f.truncate(n),
+                    Shape::Malformed(kind) => {
+                        match kind {
+                            0 => f[ETH_HLEN] = 0x65, // version 6 under EtherType IPv4
+                            1 => f[ETH_HLEN] = 0x44, // IHL 4
+                            2 => f[ETH_HLEN + 2..ETH_HLEN + 4]
+                                .copy_from_slice(&4000u16.to_be_bytes()), // too long
+                            3 => {
+                                f[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&12u16.to_be_bytes())
+                            } // < IHL
+                            _ => f.truncate(ETH_HLEN + 19), // short header
+                        }
+                        if f.len() >= ETH_HLEN + 20 {
+                            set_ip_checksum(&mut f);
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-            // Ethernet padding, except where it would complete a header cut short on purpose.
-            let cut = matches!(shape, Shape::ShortEthernet(_) | Shape::Malformed(4));
-            if pad && !cut && f.len() < 60 && f.len() >= ETH_HLEN {
-                f.resize(60, 0);
-            }
-            f
-        })
+                // Ethernet padding, except where it would complete a header cut short on purpose.
+                let cut = matches!(shape, Shape::ShortEthernet(_) | Shape::Malformed(4));
+                if pad && !cut && f.len() < 60 && f.len() >= ETH_HLEN {
+                    f.resize(60, 0);
+                }
+                f
+            },
+        )
 }
 
 fn runner(seed: u64) -> TestRunner {
@@ -856,6 +936,16 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         let _ = write!(o, " {}-p {}", bang(m), proto_name(single(m).0));
     }
     o.push_str(&modules);
+    // Header matches before the transport match: the IR's order (`lower` refuses the other, E0209).
+    if let Some(m) = r.get(Field::Length) {
+        let (lo, hi) = single(m);
+        let v = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}:{hi}")
+        };
+        let _ = write!(o, " -m length {}--length {v}", bang(m));
+    }
     if r.needs_l4() {
         let module = match proto.map(|m| single(m).0) {
             Some(17) => "udp",
@@ -946,6 +1036,7 @@ mod tests {
             port_lists: true,
             addr_lists: true,
             user_chains: true,
+            header_matches: true,
             ..RulesetOpts::new(8)
         };
         let a = sample_rulesets_with(5, 60, o);
@@ -967,6 +1058,17 @@ mod tests {
             })
         };
         assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
+        // Every header match is generated, negated or not.
+        for f in [Field::Length] {
+            for neg in [false, true] {
+                assert!(
+                    a.iter().any(|rs| rs
+                        .rules()
+                        .any(|r| r.get(f).is_some_and(|m| m.negated == neg))),
+                    "{f} negated={neg} never generated"
+                );
+            }
+        }
         // Without the options: INPUT only, single tests.
         for rs in sample_rulesets_with(5, 30, RulesetOpts::new(8)) {
             assert_eq!(rs.chains.len(), 1);

@@ -78,6 +78,23 @@ proptest! {
         }
     }
 
+    /// The header matches beyond addresses, protocol and ports (`length`, …; `RulesetOpts::header_matches`),
+    /// negated or not, with lists, on frames of every shape biased to their boundaries.
+    #[test]
+    fn sim_equals_interp_with_header_matches(
+        (rs, frames) in arb_ruleset_with(RulesetOpts { header_matches: true, ..lists(10) }).prop_flat_map(|rs| {
+            let f = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), 40);
+            (Just(rs), f)
+        })
+    ) {
+        verify(&rs).unwrap();
+        let sim = Sim::new(&build(&rs, Hook::Input).unwrap()).unwrap();
+        for f in &frames {
+            let d = decode(f);
+            prop_assert_eq!(interp::run(&rs, Hook::Input, &d), sim.run(&d), "frame {:02x?}\n{}", f, rs.dump());
+        }
+    }
+
     /// With user chains: the deciding rule is a terminal rule of the chain reported, a hotdrop names a
     /// rule testing ports, and the datapath refuses the ruleset exactly when INPUT jumps, goes to or
     /// returns.

@@ -17,7 +17,9 @@
 //! `datapath: false` marks a ruleset the datapath cannot compile yet (only `interp` runs it).
 //! `packet`: `PROTO SRC[:SPORT] -> DST[:DPORT]` then any of `frag OFFSET` (8-byte units),
 //! `truncate N` (transport header cut to N bytes), `options WORDS` (IP options), `ethertype 0xNNNN`,
-//! `ihl N`, `pad` (Ethernet padding to 60 bytes). PROTO is `tcp`, `udp`, `icmp` or a number.
+//! `ihl N`, `pad` (Ethernet padding to 60 bytes), and `FIELD VALUE` for a header field of the field table
+//! the frame does not choose otherwise (`length 1500`: written by `packet::write_value`). PROTO is `tcp`,
+//! `udp`, `icmp` or a number.
 //! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
 //! `accept not_ipv4`, `drop malformed` — compared with the [`Outcome`]'s verdict, reason, chain name
 //! and position.
@@ -25,9 +27,9 @@ use anyhow::{bail, Context, Result};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use tailwall_compiler::diag::SourceFile;
-use tailwall_compiler::ir::Ruleset;
+use tailwall_compiler::ir::{Field, Ruleset};
 use tailwall_compiler::outcome::{Decided, Outcome};
-use tailwall_compiler::packet::{build_frame, ipv4_checksum, l4_header, ETH_HLEN};
+use tailwall_compiler::packet::{build_frame, ipv4_checksum, l4_header, write_value, ETH_HLEN};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +169,7 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
     let ((s, sport), (d, dport)) = (endpoint(src)?, endpoint(dst)?);
     let (mut frag, mut truncate, mut options, mut ethertype, mut ihl, mut pad) =
         (0u16, None, 0u8, None, None, false);
+    let mut header: Vec<(Field, u32)> = Vec::new();
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         let mut arg = || it.next().context("missing value");
@@ -179,7 +182,10 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
             }
             "ihl" => ihl = Some(arg()?.parse::<u8>()?),
             "pad" => pad = true,
-            other => bail!("unknown word `{other}`"),
+            name => match Field::from_name(name) {
+                Some(f) => header.push((f, arg()?.parse()?)),
+                None => bail!("unknown word `{name}`"),
+            },
         }
     }
     let mut payload = if proto == 6 || proto == 17 {
@@ -211,6 +217,11 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
     f[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
     let c = ipv4_checksum(&f[ETH_HLEN..ETH_HLEN + hlen]);
     f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&c.to_be_bytes());
+    for (field, v) in header {
+        if !write_value(&mut f, field, v) {
+            bail!("`{field} {v}` cannot be written into this frame");
+        }
+    }
     if let Some(et) = ethertype {
         f[12..14].copy_from_slice(&et.to_be_bytes());
     }

@@ -617,6 +617,31 @@ fn testrun_matches_interp_on_testgen_lists() {
     assert!(compared >= 16 * 150);
 }
 
+/// The header matches beyond addresses, protocol and ports (`RulesetOpts::header_matches`: length, …)
+/// in the kernel datapath, on frames of every shape biased to their boundaries.
+#[test]
+fn testrun_matches_interp_on_testgen_header_matches() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{sample_frames, sample_rulesets_with, FrameOpts, RulesetOpts};
+    let o = RulesetOpts {
+        port_lists: true,
+        header_matches: true,
+        ..RulesetOpts::new(40)
+    };
+    let rulesets = sample_rulesets_with(0x6864_7273, 16, o);
+    let mut compared = 0;
+    for (i, rs) in rulesets.iter().enumerate() {
+        let art = build(rs);
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let frames = sample_frames(rs, 0x3000 + i as u64, 200, &FrameOpts::default());
+        compared += compare(rs, &art, &gen, &frames);
+    }
+    eprintln!("compared {compared} testgen frames with header matches");
+    assert!(compared >= 16 * 150);
+}
+
 #[test]
 fn testrun_counts_rules_and_reasons() {
     if !root() {

@@ -21,7 +21,8 @@ use tailwall_compiler::packet::{
 };
 use tailwall_compiler::sim::Sim;
 use tailwall_compiler::testgen::{
-    iptables_restore_text, is_martian, sample_frames, sample_rulesets, FrameOpts,
+    iptables_restore_text, is_martian, sample_frames, sample_rulesets, sample_rulesets_with,
+    FrameOpts, RulesetOpts,
 };
 use tailwall_loader::Generation;
 use tailwall_tests::netns::{require_root_or_skip, VethPair};
@@ -73,6 +74,20 @@ fn compare(
     kernel: bool,
     all_shapes: bool,
 ) -> Tally {
+    compare_with(flavor, seed, rulesets, frames, kernel, all_shapes, None)
+}
+
+/// [`compare`] on rulesets of `testgen::sample_rulesets_with(seed, rulesets, o)` when `o` is given
+/// (else `sample_rulesets`, INPUT-only single-test rules).
+fn compare_with(
+    flavor: Flavor,
+    seed: u64,
+    rulesets: usize,
+    frames: usize,
+    kernel: bool,
+    all_shapes: bool,
+    o: Option<RulesetOpts>,
+) -> Tally {
     let nft = flavor == Flavor::Nft;
     let mut t = Tally {
         compared: 0,
@@ -88,10 +103,11 @@ fn compare(
         dst_mac: VethPair::HOST_MAC,
         src_mac: VethPair::PEER_MAC,
     };
-    for (i, generated) in sample_rulesets(seed, rulesets, MAX_RULES)
-        .into_iter()
-        .enumerate()
-    {
+    let generated = match o {
+        Some(o) => sample_rulesets_with(seed, rulesets, o),
+        None => sample_rulesets(seed, rulesets, MAX_RULES),
+    };
+    for (i, generated) in generated.into_iter().enumerate() {
         let text = iptables_restore_text(&generated);
         if nft && (text.contains("! -s 0.0.0.0/0") || text.contains("! -d 0.0.0.0/0")) {
             t.skipped_rulesets += 1;
@@ -200,6 +216,46 @@ fn oracle_legacy_agrees_with_interp_sim_kernel() {
     assert!(
         t.policy > 0 && t.compared - t.policy - t.hotdrops > 0,
         "corpus exercises neither rules nor policy"
+    );
+    assert_eq!(t.mismatches, 0);
+}
+
+/// The header matches beyond addresses, protocol and ports (`RulesetOpts::header_matches`: `-m length`,
+/// …), negated or not, against iptables-legacy, on frames biased to their boundaries: interp, sim and
+/// the kernel must give iptables' verdict and deciding rule.
+#[test]
+fn oracle_legacy_header_matches_agree() {
+    if !require_root_or_skip("oracle") {
+        return;
+    }
+    let (n, f, seed) = (
+        env_or("TAILWALL_ORACLE_RULESETS", 20) / 2,
+        env_or("TAILWALL_ORACLE_FRAMES", 200),
+        env_or("TAILWALL_ORACLE_SEED", 0x7a11) + 3,
+    );
+    let o = RulesetOpts {
+        header_matches: true,
+        ..RulesetOpts::new(MAX_RULES)
+    };
+    let start = Instant::now();
+    let t = compare_with(
+        Flavor::Legacy,
+        seed,
+        n as usize,
+        f as usize,
+        true,
+        false,
+        Some(o),
+    );
+    eprint!("{}", t.report);
+    println!(
+        "oracle: {n} rulesets with header matches x {f} frames: {} compared, {} mismatches (interp, sim, kernel vs iptables-legacy); {} decided by policy; {:.1}s",
+        t.compared, t.mismatches, t.policy, start.elapsed().as_secs_f64()
+    );
+    assert!(
+        t.compared >= (n * f) as usize * 9 / 10,
+        "too few frames compared: {}",
+        t.compared
     );
     assert_eq!(t.mismatches, 0);
 }

@@ -3,7 +3,8 @@
 //! box.
 //!
 //! SPEC grammar (whitespace-separated):
-//! `PROTO SRC[:SPORT] -> DST[:DPORT] [frag@OFFSET] [truncated] [in IFACE] [out IFACE]`, where PROTO is
+//! `PROTO SRC[:SPORT] -> DST[:DPORT] [frag@OFFSET] [truncated] [in IFACE] [out IFACE] [FIELD VALUE]…`,
+//! where FIELD VALUE gives another header field of the field table its value (`length 1500`), PROTO is
 //! `tcp`, `udp`, `icmp`, `proto N` or a number, addresses are dotted quads, OFFSET is in bytes (a
 //! multiple of 8, non-zero: a non-first fragment), `truncated` (or `(truncated header)`) cuts the
 //! TCP/UDP header short. Ports are required for tcp/udp unless the packet is a fragment or truncated.
@@ -11,7 +12,10 @@ use super::set::Set;
 use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
 use crate::interp::Meta;
 use crate::ir::{Field, Lookup};
-use crate::packet::{build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::packet::{
+    build_frame, decode, l4_header, write_value, Decoded, FieldValue, IPPROTO_ICMP, IPPROTO_TCP,
+    IPPROTO_UDP,
+};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
@@ -31,6 +35,25 @@ pub struct Witness {
     pub frag: u16,
     pub truncated: bool,
     pub meta: Meta,
+    /// The other header fields' values ([`is_header`]), in field-table order, written into the frame
+    /// by [`write_value`]; a field left out keeps the value the frame is built with.
+    pub header: Vec<(Field, u32)>,
+}
+
+/// A field the witness sets through [`write_value`] rather than by building the frame: every field
+/// of the field table but the addresses, protocol, ports and interfaces. A new header field needs no
+/// code here.
+pub fn is_header(f: Field) -> bool {
+    !matches!(
+        f,
+        Field::SrcIp
+            | Field::DstIp
+            | Field::Proto
+            | Field::SrcPort
+            | Field::DstPort
+            | Field::InIface
+            | Field::OutIface
+    )
 }
 
 /// A value of `s` that reads well: for addresses not the network address of an interval, for ports
@@ -74,7 +97,7 @@ impl Witness {
                 }
             }
         }
-        Witness {
+        let mut w = Witness {
             proto,
             src: pick(get(Field::SrcIp), Some(Field::SrcIp)) as u32,
             dst: pick(get(Field::DstIp), Some(Field::DstIp)) as u32,
@@ -91,7 +114,43 @@ impl Witness {
             },
             truncated: l4 == L4_TRUNCATED,
             meta,
+            header: Vec::new(),
+        };
+        // Header fields: keep the frame's own value when the box admits it, else the first value of
+        // the box the frame can carry (the smallest at or above its own, for a length).
+        let mut frame = w.frame();
+        for f in Field::ALL.into_iter().filter(|&f| is_header(f)) {
+            let set = get(f);
+            let own = match decode(&frame) {
+                Decoded::Ipv4(p) => match p.value(f) {
+                    FieldValue::Value(v) => Some(v as u128),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if own.is_some_and(|v| set.contains(v)) {
+                continue;
+            }
+            let candidates = set
+                .intervals()
+                .iter()
+                .map(|&(lo, hi)| own.filter(|&v| lo <= v && v <= hi).unwrap_or(lo) as u32)
+                .chain(set.intervals().iter().map(|&(_, hi)| hi as u32));
+            let mut chosen = None;
+            for v in candidates {
+                let mut g = frame.clone();
+                if write_value(&mut g, f, v) {
+                    chosen = Some(v);
+                    frame = g;
+                    break;
+                }
+            }
+            // No value of the box fits the frame (e.g. a length below its headers): the first one is
+            // kept in the spelling, and the frame keeps its own.
+            w.header
+                .push((f, chosen.unwrap_or(pick(set, Some(f)) as u32)));
         }
+        w
     }
 
     /// The Ethernet frame (IPv4 checksum filled in, transport checksums zero).
@@ -102,7 +161,7 @@ impl Witness {
             (None, false) if self.proto == IPPROTO_ICMP => vec![8, 0, 0xf7, 0xff, 0, 0, 0, 0],
             (None, false) => vec![0; 8],
         };
-        build_frame(
+        let mut f = build_frame(
             DST_MAC,
             SRC_MAC,
             Ipv4Addr::from(self.src),
@@ -110,7 +169,11 @@ impl Witness {
             self.proto,
             self.frag / 8,
             &payload,
-        )
+        );
+        for &(field, v) in &self.header {
+            write_value(&mut f, field, v);
+        }
+        f
     }
 
     /// The SPEC spelling (see the module docs).
@@ -137,6 +200,9 @@ impl Witness {
         }
         if let Some(o) = &self.meta.out_iface {
             let _ = write!(out, " out {o}");
+        }
+        for (f, v) in &self.header {
+            let _ = write!(out, " {f} {v}");
         }
         out
     }
@@ -196,8 +262,20 @@ impl Witness {
             frag: 0,
             truncated: false,
             meta: Meta::default(),
+            header: Vec::new(),
         };
         while let Some(t) = toks.next() {
+            if let Some(f) = Field::from_name(t).filter(|&f| is_header(f)) {
+                let v = toks
+                    .next()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|&v| v <= f.max_value())
+                    .ok_or_else(|| format!("expected a value 0-{} after `{t}`", f.max_value()))?;
+                w.header.retain(|(g, _)| *g != f);
+                w.header.push((f, v));
+                w.header.sort_unstable();
+                continue;
+            }
             match t {
                 "truncated" => w.truncated = true,
                 "in" | "out" => {
@@ -222,7 +300,7 @@ impl Witness {
                 }
                 other => {
                     return Err(format!(
-                        "`{other}`: expected frag@N, truncated, in IFACE or out IFACE"
+                        "`{other}`: expected frag@N, truncated, in IFACE, out IFACE or a header field and its value"
                     ))
                 }
             }
@@ -406,6 +484,7 @@ mod tests {
             "udp 10.0.0.1 -> 10.0.0.2 truncated in lo out eth1",
             "icmp 10.0.0.1 -> 10.0.0.2",
             "proto 47 10.0.0.1 -> 10.0.0.2",
+            "udp 10.0.0.1:1 -> 10.0.0.2:2 length 300",
         ] {
             assert_eq!(Witness::parse(s).unwrap().spec(), s);
         }

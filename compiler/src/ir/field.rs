@@ -23,6 +23,9 @@ pub enum Field {
     InIface,
     /// Output interface name (packet metadata, not a header field).
     OutIface,
+    /// IPv4 total length in bytes, header included (`-m length --length`; `xt_length.c` reads
+    /// `tot_len`).
+    Length,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -96,7 +99,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 7] = [
+pub const FIELDS: [FieldInfo; 8] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
@@ -104,6 +107,7 @@ pub const FIELDS: [FieldInfo; 7] = [
     FieldInfo::from_abi(Field::DstPort, &abi::DST_PORT),
     FieldInfo::metadata(Field::InIface, "in_iface"),
     FieldInfo::metadata(Field::OutIface, "out_iface"),
+    FieldInfo::from_abi(Field::Length, &abi::LENGTH),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {

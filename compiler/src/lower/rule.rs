@@ -19,7 +19,9 @@ fn internal(at: Span) -> Diagnostic {
     Diagnostic::error("E0999", "internal compiler error: unexpected option value").at(at)
 }
 
-fn ports_match(field: Field, g: &Given) -> Option<Match> {
+/// A match of one numeric field from an option whose value is a range (`--dport 1:1023`, `--length
+/// 40:1500`) or a list of ranges (`--dports 22,80:90`); `!` kept.
+fn range_match(field: Field, g: &Given) -> Option<Match> {
     let tests = match &g.val {
         Val::Range(a, b) => vec![Test::Range {
             lo: *a as u32,
@@ -41,6 +43,36 @@ fn ports_match(field: Field, g: &Given) -> Option<Match> {
         set: None,
         span: g.span,
     })
+}
+
+/// A header match (`-m length`, …) written after a transport match of the same rule. iptables tests a
+/// rule's matches in order, and its tcp/udp/multiport matches drop a packet whose transport header is
+/// truncated ("hotdrop") as soon as they are reached: the header match after it is then never tested.
+/// The IR tests header matches with the IP part, before the transport match (the order every rule
+/// written the other way has), so this order is refused rather than compiled with a different meaning
+/// on truncated packets.
+fn after_transport(header: &Inst, transport: Option<&Inst>) -> Option<Diagnostic> {
+    let t = transport?;
+    Some(
+        Diagnostic::error(
+            "E0209",
+            format!(
+                "`-m {}` after `-m {}` is not supported yet",
+                header.name(),
+                t.name()
+            ),
+        )
+        .at(header.span)
+        .label(format!(
+            "tested after the {} match, which drops a packet with a truncated transport header before reaching it",
+            t.name()
+        ))
+        .help(format!(
+            "write `-m {}` before `-m {}` (the same rule for every packet whose transport header is complete)",
+            header.name(),
+            t.name()
+        )),
+    )
 }
 
 fn iface_match(field: Field, i: &Neg<String>) -> Option<Match> {
@@ -163,7 +195,7 @@ pub(super) fn lower_typed(
                             continue;
                         }
                     };
-                    match ports_match(field, g) {
+                    match range_match(field, g) {
                         Some(m) => push(m, &mut errs, &mut matches),
                         None => errs.push(internal(g.span)),
                     }
@@ -192,7 +224,20 @@ pub(super) fn lower_typed(
                             continue;
                         }
                     };
-                    match ports_match(field, g) {
+                    match range_match(field, g) {
+                        Some(m) => push(m, &mut errs, &mut matches),
+                        None => errs.push(internal(g.span)),
+                    }
+                }
+            }
+            // xt_length.c: `tot_len` within [min, max], XOR `!`.
+            "length" => {
+                if let Some(e) = after_transport(inst, transport) {
+                    errs.push(e);
+                    continue;
+                }
+                for g in &inst.given {
+                    match range_match(Field::Length, g) {
                         Some(m) => push(m, &mut errs, &mut matches),
                         None => errs.push(internal(g.span)),
                     }

@@ -13,7 +13,7 @@
 //! [`super::lower`].
 use super::node::{Node, Value};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Family, Field, Hook, SetKind, Test, Verdict, MAX_IFACE_LEN};
+use crate::ir::{Family, Field, Hook, Lookup, SetKind, Test, Verdict, MAX_IFACE_LEN};
 use crate::syntax::iptables::values::{parse_proto, Proto};
 use crate::syntax::iptables::{rule::STANDARD_TARGETS, MAX_CHAIN_NAME_LEN};
 use std::net::Ipv4Addr;
@@ -775,12 +775,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// What a field's values look like. Fields with a value syntax of their own (names, flags) have an
+/// arm; the others follow from the field table's lookup kind, so a plain numeric field needs no code
+/// here.
 fn expected(field: Field) -> &'static str {
     match field {
-        Field::SrcIp | Field::DstIp => "an address, a prefix or an address range",
         Field::Proto => "a protocol name or number",
-        Field::SrcPort | Field::DstPort => "a port or a port range",
-        Field::InIface | Field::OutIface => "an interface name",
+        _ => match field.info().lookup {
+            Lookup::Lpm => "an address, a prefix or an address range",
+            Lookup::PortRange => "a port or a port range",
+            Lookup::Iface => "an interface name",
+            Lookup::Exact => "a number or a range `LO-HI`",
+        },
     }
 }
 
@@ -789,10 +795,51 @@ type ValueErr = (&'static str, String, String);
 /// Parse one scalar value of a field into its test.
 pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
-        Field::SrcIp | Field::DstIp => parse_addr(text),
         Field::Proto => parse_proto_value(text),
-        Field::SrcPort | Field::DstPort => parse_port_value(text),
-        Field::InIface | Field::OutIface => parse_iface(text),
+        _ => match field.info().lookup {
+            Lookup::Lpm => parse_addr(text),
+            Lookup::PortRange => parse_port_value(text),
+            Lookup::Iface => parse_iface(text),
+            Lookup::Exact => parse_number_value(field, text),
+        },
+    }
+}
+
+/// A value of a plain numeric field: a decimal number or an inclusive range `LO-HI` within the
+/// field's width (`length: 0-99`, `length: 1500`).
+fn parse_number_value(field: Field, text: &str) -> Result<Test, ValueErr> {
+    let max = field.max_value();
+    let num = |s: &str| -> Result<u32, ValueErr> {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err((
+                "E0406",
+                format!("bad `{field}` value `{text}`"),
+                format!("write a number 0-{max} or a range with `-` (`0-{max}`)"),
+            ));
+        }
+        match s.parse::<u32>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err((
+                "E0406",
+                format!("`{field}` value {s} is out of range"),
+                format!("`{field}` is 0-{max}"),
+            )),
+        }
+    };
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (lo, hi) = (num(a)?, num(b)?);
+            if lo > hi {
+                return Err((
+                    "E0406",
+                    format!("`{field}` range `{text}` runs backwards"),
+                    format!("write `{hi}-{lo}`"),
+                ));
+            }
+            Ok(Test::Range { lo, hi })
+        }
+        None => num(text).map(|v| Test::Range { lo: v, hi: v }),
     }
 }
 
@@ -1073,6 +1120,25 @@ mod tests {
         ] {
             assert_eq!(
                 parse_value(Field::DstPort, bad).unwrap_err().0,
+                "E0406",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn length_parses_numbers_and_ranges_within_its_width() {
+        assert_eq!(
+            parse_value(Field::Length, "1500"),
+            Ok(Test::Range { lo: 1500, hi: 1500 })
+        );
+        assert_eq!(
+            parse_value(Field::Length, "0-99"),
+            Ok(Test::Range { lo: 0, hi: 99 })
+        );
+        for bad in ["65536", "99-0", "1:2", "", "-5", "x", "99999999999"] {
+            assert_eq!(
+                parse_value(Field::Length, bad).unwrap_err().0,
                 "E0406",
                 "{bad}"
             );

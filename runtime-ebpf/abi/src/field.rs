@@ -11,7 +11,7 @@
 //!   [`FieldAbi`] (name, width, lookup kind, transport); `sim`, `artifact` and the loader's map layout
 //!   read it from there.
 //!
-//! Row syntax (one row per field, in stage-id order):
+//! Row syntax (one row per field, in ascending stage-id order; ids are never reused):
 //! `CONST = name { stage: N, bits: B, transport: T, table: lpm_v4|array, read: member,
 //! maps: tw_t_name / tw_v_name, prog: tw_s_name }` where `member` is the [`crate::PktCtx`] member the
 //! stage looks up (already a table index for array tables) and `transport: true` adds the two
@@ -42,6 +42,10 @@ macro_rules! datapath_fields {
             DST_PORT = dst_port {
                 stage: 5, bits: 16, transport: true, table: array, read: dst_port,
                 maps: tw_t_dst_port / tw_v_dst_port, prog: tw_s_dst_port
+            }
+            LENGTH = length {
+                stage: 10, bits: 16, transport: false, table: array, read: ip_len,
+                maps: tw_t_length / tw_v_length, prog: tw_s_length
             }
         }
     };
@@ -171,8 +175,9 @@ const fn ends_with(s: &str, suffix: &str, prefix: &str) -> bool {
 }
 
 // Every row: kernel-visible names are `tw_t_/tw_v_/tw_s_<name>` and at most 15 bytes, stage ids are
-// ascending from 1 (so unique and never 0), LPM tries hold IPv4 addresses, arrays are direct tables of at most
-// 2^16 + 2 entries.
+// strictly ascending from 1 (so unique and never 0; each engineer's rows take ids from their own range,
+// so gaps are expected), LPM tries hold IPv4 addresses, arrays are direct tables of at most 2^16 + 2
+// entries.
 const _: () = {
     let mut i = 0;
     while i < FIELDS.len() {
@@ -181,7 +186,7 @@ const _: () = {
         assert!(ends_with(f.vector_map, f.name, "tw_v_"));
         assert!(ends_with(f.prog, f.name, "tw_s_"));
         assert!(f.table_map.len() <= 15 && f.vector_map.len() <= 15 && f.prog.len() <= 15);
-        assert!(f.stage == i as u32 + 1);
+        assert!(f.stage >= 1 && (i == 0 || f.stage > FIELDS[i - 1].stage));
         match f.table {
             TableKind::LpmV4 => assert!(f.bits == 32 && !f.transport),
             TableKind::Array => assert!(f.bits >= 1 && f.bits <= 16),

@@ -317,6 +317,16 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
                 wildcard,
             })
             .boxed(),
+        // Plain numeric header fields: the port ranges, clipped to the field's width.
+        Field::Length => {
+            let max = field.max_value();
+            prop::sample::select(PORTS.to_vec())
+                .prop_map(move |(lo, hi)| Test::Range {
+                    lo: lo.min(max),
+                    hi: hi.min(max),
+                })
+                .boxed()
+        }
     }
 }
 
