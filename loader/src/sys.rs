@@ -9,6 +9,7 @@ use std::{
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 /// `BPF_F_TEST_XDP_LIVE_FRAMES`: run XDP on real frames; XDP_PASS frames enter the stack of the
 /// ingress device, XDP_TX/REDIRECT are transmitted.
 pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
@@ -124,6 +125,59 @@ pub(crate) fn map_update_batch(
         done += attr.count;
     }
     Ok(())
+}
+
+/// Every value of an array map of `len` entries with BPF_MAP_LOOKUP_BATCH (a few syscalls instead of
+/// one per key), in key order, `value_bytes` each (per-CPU arrays: the value size rounded up to 8,
+/// times the possible CPUs, as the kernel copies them). Errors as the kernel's (`EINVAL`: no batch
+/// support for this map type or kernel, before Linux 5.6).
+pub(crate) fn array_lookup_all(
+    map: BorrowedFd<'_>,
+    len: u32,
+    value_bytes: usize,
+) -> io::Result<Vec<u8>> {
+    let mut keys = vec![0u8; len as usize * 4];
+    let mut values = vec![0u8; len as usize * value_bytes];
+    let mut done = 0u32;
+    let mut token = 0u32;
+    while done < len {
+        let mut attr = MapBatchAttr {
+            in_batch: if done == 0 {
+                0
+            } else {
+                &token as *const u32 as u64
+            },
+            out_batch: &mut token as *mut u32 as u64,
+            keys: keys[done as usize * 4..].as_mut_ptr() as u64,
+            values: values[done as usize * value_bytes..].as_mut_ptr() as u64,
+            count: len - done,
+            map_fd: map.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        let r = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+        done += attr.count;
+        match r {
+            Ok(()) if attr.count == 0 => {
+                return Err(io::Error::other("batch lookup made no progress"))
+            }
+            Ok(()) => {}
+            // The end of the map: `count` holds what this call copied.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if done != len {
+        return Err(io::Error::other(format!(
+            "batch lookup returned {done} of {len} entries"
+        )));
+    }
+    // Arrays return their keys in order; check rather than trust.
+    for (i, k) in keys.chunks_exact(4).enumerate() {
+        if u32::from_ne_bytes(k.try_into().expect("4 bytes")) != i as u32 {
+            return Err(io::Error::other("batch lookup returned keys out of order"));
+        }
+    }
+    Ok(values)
 }
 
 /// BPF_PROG_TEST_RUN; returns (retval, duration in ns per run).
