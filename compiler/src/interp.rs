@@ -113,8 +113,9 @@ pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
     run_with(rs, hook, &Meta::default(), pkt)
 }
 
-/// The IPv4 packet the classifier sees, or the outcome of a frame it never classifies: not IPv4 (passed)
-/// or malformed IPv4 (dropped). Shared by `interp` and `sim`, as the datapath's entry program does both.
+/// The IPv4 packet the classifier sees, or the outcome of a frame it never classifies: not IPv4 (passed),
+/// malformed IPv4 (dropped) or a parsing bound hit (dropped, [`Decided::FailClosed`] with
+/// `REASON_BOUND`). Shared by `interp` and `sim`, as the datapath's entry program does both.
 pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
     match pkt {
         Decoded::NotIpv4 => Err(Outcome {
@@ -124,6 +125,12 @@ pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
         Decoded::Malformed(_) => Err(Outcome {
             verdict: Verdict::Drop,
             decided: Decided::Malformed,
+        }),
+        Decoded::Bound(_) => Err(Outcome {
+            verdict: Verdict::Drop,
+            decided: Decided::FailClosed {
+                reason: tailwall_abi::REASON_BOUND,
+            },
         }),
         Decoded::Ipv4(p) => Ok(p),
     }

@@ -34,7 +34,8 @@ pub enum Decided {
     /// IPv4 the kernel would reject: dropped.
     Malformed,
     /// The datapath dropped the packet on an internal fault (`reason`: the `REASON_*` slot: a failed
-    /// tail call, a failed lookup, a bound hit). Only the kernel engine reports it.
+    /// tail call, a failed lookup, a bound hit). Every engine reports the parsing bounds of
+    /// `packet::decode` (`REASON_BOUND`: too many VLAN tags); the other faults only the kernel.
     FailClosed { reason: u32 },
 }
 

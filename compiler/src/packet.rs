@@ -3,8 +3,12 @@
 //! This is the single definition of "what the datapath sees": the eBPF entry program
 //! (`runtime-ebpf/prog/src/entry.rs`) makes exactly these decisions, and `interp` and `sim` both start
 //! from [`decode`]. Guarantees:
-//! - frames shorter than an Ethernet header, or whose EtherType is not IPv4 (0x0800; VLAN tags included),
-//!   are [`Decoded::NotIpv4`] and pass untouched;
+//! - up to [`MAX_VLAN_TAGS`] VLAN tags (802.1Q `0x8100`, 802.1ad `0x88a8`, in any order) between the
+//!   MAC addresses and the EtherType are skipped: a tagged frame is classified by its inner header, as
+//!   the kernel's VLAN devices hand the inner packet to netfilter. A further tag is [`Decoded::Bound`]
+//!   (dropped, counted `REASON_BOUND`); a frame that ends inside a tag is [`Decoded::Malformed`];
+//! - frames shorter than an Ethernet header, or whose (inner) EtherType is not IPv4 (0x0800), are
+//!   [`Decoded::NotIpv4`] and pass untouched;
 //! - an IPv4 header the kernel's `ip_rcv` would reject for its shape (fewer than 20 bytes, version ≠ 4,
 //!   IHL < 5, header longer than the frame, total length shorter than the header or longer than the frame)
 //!   is [`Decoded::Malformed`]. The header checksum is not verified (the kernel does, after XDP);
@@ -16,6 +20,13 @@ use std::net::Ipv4Addr;
 
 pub const ETH_HLEN: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// 802.1Q VLAN tag protocol identifier (`ETH_P_8021Q`, `include/uapi/linux/if_ether.h`).
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service VLAN tag protocol identifier (`ETH_P_8021AD`), the outer tag of QinQ.
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// Bytes of one VLAN tag: TCI (priority, DEI, VLAN id) and the next EtherType.
+pub const VLAN_HLEN: usize = 4;
+pub use tailwall_abi::MAX_VLAN_TAGS;
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
@@ -112,6 +123,9 @@ pub enum Decoded {
     NotIpv4,
     Malformed(&'static str),
     Ipv4(Ipv4Packet),
+    /// A parsing bound of the datapath was hit (more than [`MAX_VLAN_TAGS`] VLAN tags): dropped,
+    /// counted `REASON_BOUND` (fail closed: the packet is never classified by a header we did not read).
+    Bound(&'static str),
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -121,12 +135,48 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Whether `ethertype` is a VLAN tag protocol identifier the datapath skips (802.1Q or 802.1ad, the
+/// kernel's `eth_type_vlan`).
+pub fn is_vlan_tpid(ethertype: u16) -> bool {
+    ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ
+}
+
+/// The network header of an Ethernet frame: its EtherType and its offset in the frame, after skipping up
+/// to [`MAX_VLAN_TAGS`] VLAN tags. `Err` is the frame's decoding when there is no network header to read:
+/// shorter than an Ethernet header ([`Decoded::NotIpv4`]), cut inside a tag ([`Decoded::Malformed`]),
+/// more tags than the bound ([`Decoded::Bound`]).
+pub fn network_header(frame: &[u8]) -> Result<(u16, usize), Decoded> {
+    if frame.len() < ETH_HLEN {
+        return Err(Decoded::NotIpv4);
+    }
+    let mut ethertype = be16(frame, 12);
+    let mut at = ETH_HLEN;
+    for _ in 0..MAX_VLAN_TAGS {
+        if !is_vlan_tpid(ethertype) {
+            return Ok((ethertype, at));
+        }
+        if frame.len() < at + VLAN_HLEN {
+            return Err(Decoded::Malformed("frame ends inside a vlan tag"));
+        }
+        ethertype = be16(frame, at + 2);
+        at += VLAN_HLEN;
+    }
+    if is_vlan_tpid(ethertype) {
+        return Err(Decoded::Bound("more vlan tags than MAX_VLAN_TAGS"));
+    }
+    Ok((ethertype, at))
+}
+
 /// Decode an Ethernet frame (no FCS).
 pub fn decode(frame: &[u8]) -> Decoded {
-    if frame.len() < ETH_HLEN || be16(frame, 12) != ETHERTYPE_IPV4 {
+    let (ethertype, l3) = match network_header(frame) {
+        Ok(h) => h,
+        Err(d) => return d,
+    };
+    if ethertype != ETHERTYPE_IPV4 {
         return Decoded::NotIpv4;
     }
-    let ip = &frame[ETH_HLEN..];
+    let ip = &frame[l3..];
     if ip.len() < 20 {
         return Decoded::Malformed("short ipv4 header");
     }
@@ -358,6 +408,51 @@ mod tests {
             panic!()
         };
         assert_eq!(p.ports, Ports::Present { src: 1, dst: 2 });
+    }
+
+    fn tagged(f: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
+        let mut t = f.to_vec();
+        let bytes: Vec<u8> = tags
+            .iter()
+            .flat_map(|(tpid, tci)| [tpid.to_be_bytes(), tci.to_be_bytes()].concat())
+            .collect();
+        t.splice(12..12, bytes);
+        t
+    }
+
+    #[test]
+    fn vlan_tags_are_skipped_up_to_the_bound() {
+        let plain = decode(&tcp(1234, 22));
+        assert!(matches!(plain, Decoded::Ipv4(_)));
+        for tags in [
+            &[(ETHERTYPE_VLAN, 10)][..],
+            &[(ETHERTYPE_QINQ, 10)],
+            &[(ETHERTYPE_QINQ, 100), (ETHERTYPE_VLAN, 10)],
+            &[(ETHERTYPE_VLAN, 0), (ETHERTYPE_VLAN, 0)],
+        ] {
+            assert_eq!(decode(&tagged(&tcp(1234, 22), tags)), plain, "{tags:x?}");
+        }
+        let three = [
+            (ETHERTYPE_QINQ, 1),
+            (ETHERTYPE_VLAN, 2),
+            (ETHERTYPE_VLAN, 3),
+        ];
+        assert!(matches!(
+            decode(&tagged(&tcp(1234, 22), &three)),
+            Decoded::Bound(_)
+        ));
+        // A tag around ARP: not IPv4. A frame that ends inside the tag: malformed.
+        let mut arp = tagged(&tcp(1, 2), &[(ETHERTYPE_VLAN, 5)]);
+        arp[16..18].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(decode(&arp), Decoded::NotIpv4);
+        let cut = &tagged(&tcp(1, 2), &[(ETHERTYPE_VLAN, 5)])[..16];
+        assert!(matches!(decode(cut), Decoded::Malformed(_)));
+        // The tag sits before the network header: its offset moves by 4 per tag.
+        let two = tagged(&tcp(1, 2), &[(ETHERTYPE_QINQ, 1), (ETHERTYPE_VLAN, 2)]);
+        assert_eq!(
+            network_header(&two),
+            Ok((ETHERTYPE_IPV4, ETH_HLEN + 2 * VLAN_HLEN))
+        );
     }
 
     #[test]

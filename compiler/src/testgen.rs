@@ -596,8 +596,16 @@ enum Shape {
     /// IP options of this many 32-bit words.
     Options(u8),
     NotIpv4(u16),
+    /// VLAN tags (TPID, TCI) inserted before the EtherType, outermost first (1..=3: the third is
+    /// beyond `MAX_VLAN_TAGS`).
+    Vlan([(u16, u16); 3], usize),
     ShortEthernet(usize),
     Malformed(u8),
+}
+
+/// One VLAN tag: 802.1Q or 802.1ad TPID and a TCI (VLAN id, with the priority bits sometimes set).
+fn arb_vlan_tag() -> impl Strategy<Value = (u16, u16)> {
+    (prop::sample::select(vec![0x8100u16, 0x88a8]), any::<u16>())
 }
 
 fn arb_shape(oracle_safe: bool) -> BoxedStrategy<Shape> {
@@ -613,6 +621,11 @@ fn arb_shape(oracle_safe: bool) -> BoxedStrategy<Shape> {
         2 => (1u16..0x1fff).prop_map(Shape::Fragment),
         2 => (1u8..=10).prop_map(Shape::Options),
         1 => prop::sample::select(vec![0x0806u16, 0x86dd, 0x8100, 0x88cc]).prop_map(Shape::NotIpv4),
+        2 => (
+            [arb_vlan_tag(), arb_vlan_tag(), arb_vlan_tag()],
+            prop_oneof![4 => 1usize..=2, 1 => Just(3usize)],
+        )
+            .prop_map(|(tags, n)| Shape::Vlan(tags, n)),
         1 => (0usize..ETH_HLEN).prop_map(Shape::ShortEthernet),
         2 => (0u8..5).prop_map(Shape::Malformed),
     ]
@@ -715,6 +728,15 @@ pub fn arb_frame(rs: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>
                         set_ip_checksum(&mut f);
                     }
                     Shape::NotIpv4(et) => f[12..14].copy_from_slice(&et.to_be_bytes()),
+                    Shape::Vlan(tags, n) => {
+                        let bytes: Vec<u8> = tags[..n]
+                            .iter()
+                            .flat_map(|(tpid, tci)| {
+                                [tpid.to_be_bytes(), tci.to_be_bytes()].concat()
+                            })
+                            .collect();
+                        f.splice(12..12, bytes);
+                    }
                     Shape::ShortEthernet(n) => f.truncate(n),
                     Shape::Malformed(kind) => {
                         match kind {
@@ -1245,6 +1267,11 @@ mod tests {
         let d: Vec<Decoded> = frames.iter().map(|f| decode(f)).collect();
         assert!(d.iter().any(|d| matches!(d, Decoded::NotIpv4)));
         assert!(d.iter().any(|d| matches!(d, Decoded::Malformed(_))));
+        assert!(d.iter().any(|d| matches!(d, Decoded::Bound(_))));
+        assert!(frames.iter().zip(&d).any(|(f, d)| {
+            matches!(d, Decoded::Ipv4(_))
+                && crate::packet::is_vlan_tpid(u16::from_be_bytes([f[12], f[13]]))
+        }));
         assert!(d
             .iter()
             .any(|d| matches!(d, Decoded::Ipv4(p) if p.frag_offset != 0)));

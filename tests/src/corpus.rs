@@ -17,7 +17,8 @@
 //! `datapath: false` marks a ruleset the datapath cannot compile yet (only `interp` runs it).
 //! `packet`: `PROTO SRC[:SPORT] -> DST[:DPORT]` then any of `frag OFFSET` (8-byte units),
 //! `truncate N` (transport header cut to N bytes), `options WORDS` (IP options), `ethertype 0xNNNN`,
-//! `ihl N`, `pad` (Ethernet padding to 60 bytes), and `FIELD VALUE` for a header field of the field table
+//! `ihl N`, `pad` (Ethernet padding to 60 bytes), `vlan 0xTPID[:VID]` (a VLAN tag before the EtherType;
+//! repeat for more, outermost first), and `FIELD VALUE` for a header field of the field table
 //! the frame does not choose otherwise (`length 1500`: written by `packet::write_value`). PROTO is `tcp`,
 //! `udp`, `icmp` or a number.
 //! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
@@ -170,6 +171,7 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
     let (mut frag, mut truncate, mut options, mut ethertype, mut ihl, mut pad) =
         (0u16, None, 0u8, None, None, false);
     let mut header: Vec<(Field, u32)> = Vec::new();
+    let mut vlans: Vec<(u16, u16)> = Vec::new();
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         let mut arg = || it.next().context("missing value");
@@ -182,6 +184,14 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
             }
             "ihl" => ihl = Some(arg()?.parse::<u8>()?),
             "pad" => pad = true,
+            "vlan" => {
+                let v = arg()?;
+                let (tpid, vid) = v.split_once(':').unwrap_or((v, "0"));
+                vlans.push((
+                    u16::from_str_radix(tpid.trim_start_matches("0x"), 16)?,
+                    vid.parse()?,
+                ));
+            }
             name => match Field::from_name(name) {
                 Some(f) => header.push((f, arg()?.parse()?)),
                 None => bail!("unknown word `{name}`"),
@@ -225,6 +235,11 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
     if let Some(et) = ethertype {
         f[12..14].copy_from_slice(&et.to_be_bytes());
     }
+    let tags: Vec<u8> = vlans
+        .iter()
+        .flat_map(|(tpid, vid)| [tpid.to_be_bytes(), (vid & 0x0fff).to_be_bytes()].concat())
+        .collect();
+    f.splice(12..12, tags);
     if pad && f.len() < 60 {
         f.resize(60, 0);
     }

@@ -720,6 +720,71 @@ fn testrun_counts_rules_and_reasons() {
     }
 }
 
+/// 802.1Q / 802.1ad tagged frames are classified by their inner IPv4 header (up to
+/// `abi::MAX_VLAN_TAGS` tags), counted by the rule with the IPv4 total length; one more tag is dropped
+/// and counted in `REASON_BOUND`; a frame cut inside a tag is malformed.
+#[test]
+fn testrun_vlan_tagged_frames_use_the_inner_header() {
+    if !root() {
+        return;
+    }
+    let rs = ruleset(
+        vec![(vec![proto(IPPROTO_TCP), dport(22, 22)], Action::Drop)],
+        Verdict::Accept,
+    );
+    let art = build(&rs);
+    let gen = Generation::load(&art).expect("load");
+    let ssh = tcp(ip("10.1.2.3"), ip("192.168.1.5"), 40000, 22);
+    let tag = |f: &[u8], tags: &[u16]| {
+        let mut t = f.to_vec();
+        for (i, tpid) in tags.iter().enumerate() {
+            let at = 12 + 4 * i;
+            t.splice(at..at, [tpid.to_be_bytes(), [0x20, i as u8 + 1]].concat());
+        }
+        t
+    };
+    let (q, ad) = (packet::ETHERTYPE_VLAN, packet::ETHERTYPE_QINQ);
+    for tags in [&[q][..], &[ad], &[ad, q], &[q, q]] {
+        let f = tag(&ssh, tags);
+        let tr = gen.test_run(&f, 1).expect("run");
+        assert_eq!(
+            (tr.xdp_action, tr.decision.rule, tr.decision.reason),
+            (XDP_DROP, 0, abi::REASON_RULE),
+            "tags {tags:x?}"
+        );
+        assert_eq!(
+            observed(&art, &tr),
+            interp::run(&rs, Hook::Input, &packet::decode(&f))
+        );
+    }
+    let three = tag(&ssh, &[ad, q, q]);
+    let tr = gen.test_run(&three, 1).expect("run");
+    assert_eq!(
+        (tr.xdp_action, tr.decision.reason),
+        (XDP_DROP, abi::REASON_BOUND)
+    );
+    assert_eq!(
+        observed(&art, &tr),
+        interp::run(&rs, Hook::Input, &packet::decode(&three))
+    );
+    let cut = &tag(&ssh, &[q])[..16];
+    let tr = gen.test_run(cut, 1).expect("run");
+    assert_eq!(
+        (tr.xdp_action, tr.decision.reason),
+        (XDP_DROP, abi::REASON_MALFORMED)
+    );
+    let rules = gen.rule_counters().expect("rule counters");
+    let ip_len = u16::from_be_bytes([ssh[16], ssh[17]]) as u64;
+    assert_eq!((rules[0].packets, rules[0].bytes), (4, 4 * ip_len));
+    let reasons = gen.reason_counters().expect("reason counters");
+    assert_eq!(reasons[abi::REASON_BOUND as usize].packets, 1);
+    assert_eq!(
+        reasons[abi::REASON_BOUND as usize].bytes,
+        three.len() as u64
+    );
+    assert_eq!(reasons[abi::REASON_MALFORMED as usize].packets, 1);
+}
+
 #[test]
 fn testrun_self_test_passes_and_leaves_counters_zero() {
     if !root() {

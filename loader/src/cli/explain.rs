@@ -53,6 +53,7 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
                 Decoded::Ipv4(p) => p.to_string(),
                 Decoded::NotIpv4 => "not ipv4".into(),
                 Decoded::Malformed(why) => format!("malformed ipv4 ({why})"),
+                Decoded::Bound(why) => format!("dropped: {why}"),
             };
             (f.data, Meta::default(), spec)
         }

@@ -136,6 +136,7 @@ pub fn run(
                     Decoded::Ipv4(p) => p.to_string(),
                     Decoded::NotIpv4 => "not ipv4".to_string(),
                     Decoded::Malformed(why) => format!("malformed ipv4 ({why})"),
+                    Decoded::Bound(why) => format!("dropped: {why}"),
                 };
                 println!(
                     "{:>6}  {:<7} {:<6} {:>5}  {:<10} {}",

@@ -22,6 +22,9 @@ pub const CHUNK_BITS: usize = CHUNK_WORDS * 64;
 pub const MAX_CHUNKS: u32 = 256;
 /// Upper bound on field stages per generation.
 pub const MAX_STAGES: u32 = 16;
+/// VLAN tags (802.1Q `0x8100` / 802.1ad `0x88a8`) the entry program skips to reach the inner
+/// EtherType: 2 covers QinQ. A frame with more tags is dropped and counted in [`REASON_BOUND`].
+pub const MAX_VLAN_TAGS: usize = 2;
 
 /// One 512-rule slice of a rule bit-vector. Bit `i` of word `w` of chunk `c` is rule `c*512 + w*64 + i`.
 #[repr(C)]
@@ -123,7 +126,7 @@ pub const REASON_NOT_IPV4: u32 = 1;
 pub const REASON_MALFORMED: u32 = 2;
 /// A tail call failed: dropped (fail closed).
 pub const REASON_TAIL_CALL: u32 = 3;
-/// A loop or stage bound was hit: dropped (fail closed).
+/// A loop or stage bound was hit (also: more than [`MAX_VLAN_TAGS`] VLAN tags): dropped (fail closed).
 pub const REASON_BOUND: u32 = 4;
 /// Truncated transport header reached a rule that tests it: dropped, as iptables' hotdrop.
 pub const REASON_HOTDROP: u32 = 5;

@@ -2,7 +2,10 @@
 //! `tailwall_compiler::packet::decode`, fills the per-CPU `tw_pkt` and tail-calls `tw_progs[0]`.
 //!
 //! Guarantees (mirroring `packet::decode`):
-//! - shorter than an Ethernet header, or EtherType ≠ 0x0800 (VLAN tags included): `XDP_PASS`, counted
+//! - up to `MAX_VLAN_TAGS` VLAN tags (0x8100 / 0x88a8) are skipped and the inner header classified; one
+//!   more tag: `XDP_DROP`, counted `REASON_BOUND`; a frame ending inside a tag: `XDP_DROP`, counted
+//!   `REASON_MALFORMED`;
+//! - shorter than an Ethernet header, or (inner) EtherType ≠ 0x0800: `XDP_PASS`, counted
 //!   `REASON_NOT_IPV4`;
 //! - IPv4 shorter than 20 bytes, version ≠ 4, IHL < 5, header longer than the frame, total length
 //!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
@@ -13,13 +16,17 @@
 //! The checksum is not verified (the kernel does it after XDP).
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use tailwall_abi::{
-    PktCtx, ACTION_ACCEPT, ACTION_DROP, PORT_ABSENT, PORT_TRUNCATED, REASON_MALFORMED,
-    REASON_NOT_IPV4,
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, MAX_VLAN_TAGS, PORT_ABSENT, PORT_TRUNCATED, REASON_BOUND,
+    REASON_MALFORMED, REASON_NOT_IPV4,
 };
 
 use crate::common::{by_reason, map_failure, pkt, tail_call};
 
 const ETH_HLEN: usize = 14;
+const VLAN_HLEN: usize = 4;
+const ETH_P_IP: u32 = 0x0800;
+const ETH_P_8021Q: u32 = 0x8100;
+const ETH_P_8021AD: u32 = 0x88a8;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
@@ -42,10 +49,26 @@ pub fn tw_entry(ctx: XdpContext) -> u32 {
     if data + ETH_HLEN > end {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
     }
-    if byte(data + 12) != 0x08 || byte(data + 13) != 0x00 {
+    // `packet::network_header`: skip up to MAX_VLAN_TAGS tags to the inner EtherType.
+    let mut ethertype = be16(data + 12);
+    let mut l3 = data + ETH_HLEN;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        if l3 + VLAN_HLEN > end {
+            return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+        }
+        ethertype = be16(l3 + 2);
+        l3 += VLAN_HLEN;
+    }
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        return by_reason(REASON_BOUND, ACTION_DROP, frame_len);
+    }
+    if ethertype != ETH_P_IP {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
     }
-    let ip = data + ETH_HLEN;
+    let ip = l3;
     if ip + 20 > end {
         return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
     }
