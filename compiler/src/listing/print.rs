@@ -479,6 +479,154 @@ fn print_match(family: Family, r: &TypedRule, i: &Inst, out: &mut String) -> boo
             };
             let _ = write!(out, " PKTTYPE {}= {name}", inv(g));
         }
+        "iprange" => {
+            for (name, label) in [
+                ("src-range", "source IP range"),
+                ("dst-range", "destination IP range"),
+            ] {
+                if let Some(g) = i.get(name) {
+                    let _ = write!(
+                        out,
+                        " {label}{} {}",
+                        if g.neg { " !" } else { "" },
+                        word(&g.val).unwrap_or("")
+                    );
+                }
+            }
+        }
+        "ttl" | "hl" => {
+            let p = i.ext.name;
+            let Some(g) = i.given.first() else {
+                return false;
+            };
+            let op = match (g.name.rsplit('-').next(), g.neg) {
+                (Some("eq"), false) => "==",
+                (Some("eq"), true) => "!=",
+                (Some("lt"), _) => "<",
+                (Some("gt"), _) => ">",
+                _ => return false,
+            };
+            let v = num(&g.val).unwrap_or(0);
+            let up = p.to_ascii_uppercase();
+            let _ = write!(out, " {up} match {up} {op} {v}");
+        }
+        "tos" => {
+            let Some(g) = i.get("tos") else {
+                return false;
+            };
+            let Val::Masked(v, m) = g.val else {
+                return false;
+            };
+            let _ = write!(out, " tos match{}0x{v:02x}/0x{m:02x}", inv(g));
+        }
+        "dscp" => {
+            let Some(g) = i.given.first() else {
+                return false;
+            };
+            let _ = write!(
+                out,
+                " DSCP match {}0x{:02x}",
+                inv(g),
+                num(&g.val).unwrap_or(0)
+            );
+        }
+        "ecn" => {
+            out.push_str(" ECN match");
+            if let Some(g) = i.get("ecn-tcp-ece") {
+                let _ = write!(out, " {}ECE", inv(g));
+            }
+            if let Some(g) = i.get("ecn-tcp-cwr") {
+                let _ = write!(out, " {}CWR", inv(g));
+            }
+            if let Some(g) = i.get("ecn-ip-ect") {
+                let _ = write!(out, " {}ECT={}", inv(g), num(&g.val).unwrap_or(0));
+            }
+        }
+        "frag" => {
+            out.push_str(" frag ");
+            if let Some(g) = i.get("fragid") {
+                if let Some((a, b)) = range(&g.val) {
+                    if a != 0 || b != u64::from(u32::MAX) || g.neg {
+                        if a == b {
+                            let _ = write!(out, "id:{}{a}", inv(g));
+                        } else {
+                            let _ = write!(out, "ids:{}{a}:{b}", inv(g));
+                        }
+                    }
+                }
+            }
+            if let Some(g) = i.get("fraglen") {
+                let _ = write!(out, " length:{}{}", inv(g), num(&g.val).unwrap_or(0));
+            }
+            for (name, text) in [
+                ("fragres", " reserved"),
+                ("fragfirst", " first"),
+                ("fragmore", " more"),
+                ("fraglast", " last"),
+            ] {
+                if i.has(name) {
+                    out.push_str(text);
+                }
+            }
+        }
+        "ah" | "esp" | "ipcomp" => {
+            let (label, opt) = match i.ext.name {
+                "ah" => (" ah ", "ahspi"),
+                "esp" => (" esp", "espspi"),
+                _ => (" comp ", "ipcompspi"),
+            };
+            out.push_str(label);
+            if let Some(g) = i.get(opt) {
+                if let Some((a, b)) = range(&g.val) {
+                    if a != 0 || b != u64::from(u32::MAX) || g.neg {
+                        let sep = if i.ext.name == "esp" { " " } else { "" };
+                        if a == b {
+                            let _ = write!(out, "{sep}spi:{}{a}", inv(g));
+                        } else {
+                            let _ = write!(out, "{sep}spis:{}{a}:{b}", inv(g));
+                        }
+                    }
+                }
+            }
+            if let Some(g) = i.get("ahlen") {
+                let v = num(&g.val).unwrap_or(0);
+                if v != 0 || g.neg {
+                    let _ = write!(out, "length:{}{v}", inv(g));
+                }
+            }
+            if i.has("ahres") || i.has("compres") {
+                out.push_str(" reserved");
+            }
+        }
+        "tcpmss" => {
+            let Some(g) = i.get("mss") else {
+                return false;
+            };
+            let Some((a, b)) = range(&g.val) else {
+                return false;
+            };
+            let _ = write!(out, " tcpmss match {}", inv(g));
+            if a == b {
+                let _ = write!(out, "{a}");
+            } else {
+                let _ = write!(out, "{a}:{b}");
+            }
+        }
+        "cpu" => {
+            let Some(g) = i.get("cpu") else {
+                return false;
+            };
+            let _ = write!(
+                out,
+                " cpu {}{}",
+                if g.neg { "! " } else { "" },
+                num(&g.val).unwrap_or(0)
+            );
+        }
+        "quota" => {
+            let q = i.get("quota").and_then(|g| num(&g.val)).unwrap_or(0);
+            let _ = write!(out, " quota: {q} bytes");
+        }
         _ => {
             let _ = r;
             return false;
@@ -691,6 +839,70 @@ fn print_target(family: Family, i: &Inst, out: &mut String) -> bool {
                     let _ = write!(out, " {name} {z}");
                 }
             }
+        }
+        "TTL" | "HL" => {
+            let Some(g) = i.given.first() else {
+                return false;
+            };
+            let what = match g.name.rsplit('-').next() {
+                Some("set") => "set to",
+                Some("inc") => "increment by",
+                Some("dec") => "decrement by",
+                _ => return false,
+            };
+            let _ = write!(out, " {} {what} {}", i.ext.name, num(&g.val).unwrap_or(0));
+        }
+        "DSCP" => {
+            let Some(g) = i.given.first() else {
+                return false;
+            };
+            let _ = write!(out, " DSCP set 0x{:02x}", num(&g.val).unwrap_or(0));
+        }
+        "TOS" => {
+            let Some(g) = i.given.first() else {
+                return false;
+            };
+            let (v, m) = match (g.name, &g.val) {
+                ("set-tos", Val::Masked(v, m)) => (*v, *m),
+                ("and-tos", Val::Num(v)) => (0, !*v & 0xff),
+                ("or-tos", Val::Num(v)) => (*v, *v),
+                ("xor-tos", Val::Num(v)) => (*v, 0),
+                _ => return false,
+            };
+            let _ = write!(out, " TOS set 0x{v:02x}/0x{m:02x}");
+        }
+        "NFQUEUE" => {
+            match i.get("queue-balance").map(|g| &g.val) {
+                Some(Val::Range(a, b)) => {
+                    let _ = write!(out, " NFQUEUE balance {a}:{b}");
+                }
+                _ => {
+                    let n = i.get("queue-num").and_then(|g| num(&g.val)).unwrap_or(0);
+                    let _ = write!(out, " NFQUEUE num {n}");
+                }
+            }
+            if i.has("queue-bypass") {
+                out.push_str(" bypass");
+            }
+            if i.has("queue-cpu-fanout") {
+                out.push_str(" cpu-fanout");
+            }
+        }
+        "AUDIT" => {
+            let Some(t) = i.get("type").and_then(|g| word(&g.val)) else {
+                return false;
+            };
+            let _ = write!(out, " AUDIT {t}");
+        }
+        "CLASSIFY" => {
+            let Some(w) = i.get("set-class").and_then(|g| word(&g.val)) else {
+                return false;
+            };
+            let Some((ma, mi)) = w.split_once(':') else {
+                return false;
+            };
+            let hex = |s: &str| u32::from_str_radix(s, 16).unwrap_or(0);
+            let _ = write!(out, " CLASSIFY set {:x}:{:x}", hex(ma), hex(mi));
         }
         _ => return false,
     }
