@@ -16,4 +16,6 @@ cargo test -p tailwall-tests --test restore_diff -- --show-output
 cargo test -p tailwall-tests --test oracle -- --test-threads=1 --show-output
 # The oracle at every hook (INPUT, FORWARD, OUTPUT) against iptables-legacy and iptables-nft, and the
 # named iptables-nft departures; summary lines per hook and flavor ("oracle FORWARD iptables-nft: ...").
+# The live test there runs target/debug/tailwall (built by the loader's tests above; a no-op then).
+cargo build -p tailwall-loader --bin tailwall
 cargo test -p tailwall-tests --test oracle_hooks -- --test-threads=1 --show-output

@@ -880,6 +880,15 @@ impl HookOracle {
         Ok(self.read()?.0)
     }
 
+    /// Send `frame` from the peer of leg `leg` to the victim (its MAC as destination), with no counter
+    /// read: e.g. traffic for a filter other than iptables attached to the victim's interface.
+    pub fn send(&self, frame: &[u8], leg: usize) -> Result<()> {
+        let l = &self.legs[leg];
+        let mut f = frame.to_vec();
+        f[..6].copy_from_slice(&l.victim_mac);
+        l.tx.send(&f)
+    }
+
     /// Hand `frame` to the hook (arriving on leg `leg` at INPUT/FORWARD; at OUTPUT its IPv4 packet is
     /// sent by the victim) and report the decision. Check [`HookOracle::unaskable`] first.
     pub fn classify(&mut self, frame: &[u8], leg: usize) -> Result<Decision> {
@@ -1152,4 +1161,38 @@ pub fn corpus_packet(frame: &[u8]) -> String {
         s += " pad";
     }
     s
+}
+
+/// `(packets, bytes)` of `chain`'s policy (`None` for a user chain) and of each of its rules in order,
+/// from `iptables-save -c` output (filter table).
+pub fn chain_counters(save: &str, chain: &str) -> Result<(Option<(u64, u64)>, Vec<(u64, u64)>)> {
+    fn pair(s: &str) -> Result<(u64, u64)> {
+        let inner = s
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .with_context(|| format!("bad counter {s}"))?;
+        let (p, b) = inner
+            .split_once(':')
+            .with_context(|| format!("bad counter {s}"))?;
+        Ok((p.parse()?, b.parse()?))
+    }
+    let (mut table, mut policy, mut rules) = ("", None, Vec::new());
+    let head = format!(":{chain} ");
+    let append = format!("-A {chain} ");
+    for line in save.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = if t == "filter" { "filter" } else { "" };
+        } else if table != "filter" {
+        } else if let Some(rest) = line.strip_prefix(&head) {
+            let mut it = rest.split_whitespace();
+            if it.next() != Some("-") {
+                policy = Some(pair(it.next().context("chain line without counters")?)?);
+            }
+        } else if let Some((cnt, rest)) = line.split_once(' ') {
+            if rest.starts_with(&append) {
+                rules.push(pair(cnt)?);
+            }
+        }
+    }
+    Ok((policy, rules))
 }

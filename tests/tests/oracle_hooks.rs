@@ -335,3 +335,176 @@ fn oracle_nft_departures_are_real() {
         }
     }
 }
+
+/// A host's INPUT ruleset for the live test: a DROP policy, a management network, services, a blocked
+/// range. (User chains join it once the datapath compiles them — issue 8 item 1.)
+const LIVE_RULES: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 22 -m comment --comment \"ssh from the management LAN\" -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+-A INPUT -p udp -m udp --sport 53 --dport 1024:65535 -j ACCEPT
+-A INPUT -s 10.0.0.0/8 -j DROP
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 6000:6063 -j DROP
+-A INPUT ! -s 203.0.113.0/24 -p udp -m udp --dport 514 -j ACCEPT
+COMMIT
+";
+
+/// The `tailwall` binary next to this test's directory (`target/<profile>/tailwall`), built by the
+/// loader's tests (scripts/test.sh runs them first).
+fn tailwall_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps")
+        .join("tailwall");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p tailwall-loader --bin tailwall)",
+        bin.display()
+    );
+    bin
+}
+
+/// The live test: the same host ruleset attached with `tailwall compile --attach` to a veth in one
+/// namespace and loaded into iptables-legacy in a twin, the same traffic from the peer to both; then
+/// `tailwall stats -o json` must show, rule by rule and for the policy, exactly the packets and bytes
+/// iptables' counters show.
+#[test]
+fn oracle_live_stats_equal_iptables_counters() {
+    if !require_root_or_skip("oracle") {
+        return;
+    }
+    let bin = tailwall_bin();
+    let dir = std::env::temp_dir().join(format!("two-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rules = dir.join("host.rules");
+    std::fs::write(&rules, LIVE_RULES).expect("write rules");
+    // (packet, how many times): every rule, the policy, both sides of each boundary.
+    let traffic = [
+        ("tcp 192.0.2.10:40000 -> 198.51.100.1:22", 3),
+        ("tcp 192.0.3.10:40000 -> 198.51.100.1:22", 2),
+        ("tcp 8.8.4.4:40001 -> 198.51.100.1:443", 4),
+        ("tcp 8.8.4.4:40001 -> 198.51.100.1:80", 1),
+        ("tcp 8.8.4.4:40001 -> 198.51.100.1:81", 2),
+        ("udp 9.9.9.9:53 -> 198.51.100.1:40000", 5),
+        ("udp 9.9.9.9:53 -> 198.51.100.1:1023", 1),
+        ("udp 10.1.2.3:53 -> 198.51.100.1:1023", 2),
+        ("icmp 10.1.2.3 -> 198.51.100.1", 1),
+        ("icmp 11.1.2.3 -> 198.51.100.1", 3),
+        ("tcp 11.1.2.3:1 -> 198.51.100.1:6000", 2),
+        ("tcp 11.1.2.3:1 -> 198.51.100.1:6064", 1),
+        ("udp 11.1.2.3:1 -> 198.51.100.1:514", 2),
+        ("udp 203.0.113.9:1 -> 198.51.100.1:514", 1),
+        ("47 11.1.2.3 -> 198.51.100.1", 1),
+    ];
+    let frames: Vec<(Vec<u8>, usize)> = traffic
+        .iter()
+        .map(|(spec, n)| (tailwall_tests::corpus::frame(spec).expect("frame"), *n))
+        .collect();
+    let sent: usize = frames.iter().map(|f| f.1).sum();
+
+    // iptables twin: every frame synchronised by the sentinel, counters read at the end.
+    let mut ipt = HookOracle::new(Flavor::Legacy, Hook::Input).expect("iptables twin");
+    ipt.load(LIVE_RULES).expect("iptables-legacy-restore");
+    for (f, n) in &frames {
+        for _ in 0..*n {
+            ipt.classify(f, 0).expect("iptables classifies");
+        }
+    }
+    let (policy, ipt_rules) =
+        tailwall_tests::oracle::chain_counters(&ipt.save().expect("save"), "INPUT")
+            .expect("counters");
+    let policy = policy.expect("INPUT has a policy");
+
+    // tailwall twin: the victim's leg 0 runs tailwall's XDP, no iptables rules.
+    let tw = HookOracle::new(Flavor::Legacy, Hook::Input).expect("tailwall twin");
+    let netns = tw.victim().name().to_string();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(&bin)
+            .arg("--netns")
+            .arg(&netns)
+            .args(args)
+            .output()
+            .expect("run tailwall");
+        assert!(
+            o.status.success(),
+            "tailwall {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&[
+        "compile",
+        rules.to_str().expect("utf-8 path"),
+        "--attach",
+        tailwall_tests::oracle::LEGS[0],
+    ]);
+    for (f, n) in &frames {
+        for _ in 0..*n {
+            tw.send(f, 0).expect("send");
+        }
+    }
+    // XDP runs in the receiving veth's NAPI poll: wait until every frame is counted.
+    let start = Instant::now();
+    let stats = loop {
+        let doc: serde_json::Value = serde_json::from_str(&run(&[
+            "stats",
+            tailwall_tests::oracle::LEGS[0],
+            "-o",
+            "json",
+        ]))
+        .expect("stats json");
+        let total: u64 = doc["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .chain(
+                doc["reasons"]
+                    .as_array()
+                    .expect("reasons")
+                    .iter()
+                    .filter(|r| r["name"] != "not_ipv4"),
+            )
+            .map(|r| r["packets"].as_u64().expect("packets"))
+            .sum();
+        if total >= sent as u64 || start.elapsed() > std::time::Duration::from_secs(5) {
+            break doc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    run(&["detach", tailwall_tests::oracle::LEGS[0]]);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut tw_rules = vec![(0u64, 0u64); ipt_rules.len()];
+    for r in stats["rules"].as_array().expect("rules") {
+        assert_eq!(r["chain"], "INPUT", "{r}");
+        let pos = r["position"].as_u64().expect("position") as usize;
+        tw_rules[pos - 1] = (
+            r["packets"].as_u64().expect("packets"),
+            r["bytes"].as_u64().expect("bytes"),
+        );
+    }
+    let tw_policy = stats["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .find(|r| r["name"] == "policy")
+        .map(|r| {
+            (
+                r["packets"].as_u64().unwrap_or(0),
+                r["bytes"].as_u64().unwrap_or(0),
+            )
+        })
+        .expect("policy counter");
+    println!(
+        "live: {sent} frames; iptables-legacy INPUT rules {ipt_rules:?} policy {policy:?}; tailwall stats rules {tw_rules:?} policy {tw_policy:?}"
+    );
+    assert_eq!(tw_rules, ipt_rules, "per-rule (packets, bytes)");
+    assert_eq!(tw_policy, policy, "policy (packets, bytes)");
+    assert!(ipt_rules.iter().all(|r| r.0 > 0), "a rule saw no traffic");
+}
