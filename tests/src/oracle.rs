@@ -1163,9 +1163,15 @@ pub fn corpus_packet(frame: &[u8]) -> String {
     s
 }
 
+/// `(packets, bytes)` of one counter.
+pub type PacketsBytes = (u64, u64);
+
 /// `(packets, bytes)` of `chain`'s policy (`None` for a user chain) and of each of its rules in order,
 /// from `iptables-save -c` output (filter table).
-pub fn chain_counters(save: &str, chain: &str) -> Result<(Option<(u64, u64)>, Vec<(u64, u64)>)> {
+pub fn chain_counters(
+    save: &str,
+    chain: &str,
+) -> Result<(Option<PacketsBytes>, Vec<PacketsBytes>)> {
     fn pair(s: &str) -> Result<(u64, u64)> {
         let inner = s
             .strip_prefix('[')
