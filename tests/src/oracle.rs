@@ -429,6 +429,11 @@ pub fn describe_frame(frame: &[u8]) -> String {
 /// leg 1 ([`out_leg`]).
 pub const LEGS: [&str; 2] = ["eth0", "wan1"];
 
+/// MTU of both ends of every leg (bytes of IPv4 packet): frames up to it are askable. Above the
+/// generated lengths (`-m length` up to 1600), below what native XDP on a veth allows (about 3.5 KiB:
+/// `compile --attach` fails with ERANGE at 9000).
+pub const LEG_MTU: usize = 2000;
+
 /// The leg a destination is routed out of at FORWARD and OUTPUT (its top bit).
 pub fn out_leg(dst: Ipv4Addr) -> usize {
     (u32::from(dst) >> 31) as usize
@@ -686,6 +691,11 @@ impl HookOracle {
                     ["link", "set", "dev", ifname, "address", &fmt_mac(mac)],
                 )?;
                 ns.exec("ip", ["addr", "add", &format!("{ip}/30"), "dev", ifname])?;
+                // Length matches make frames beyond the default 1500-byte MTU.
+                ns.exec(
+                    "ip",
+                    ["link", "set", "dev", ifname, "mtu", &LEG_MTU.to_string()],
+                )?;
                 ns.exec("ip", ["link", "set", "dev", ifname, "up"])?;
             }
             for key in ["rp_filter", "accept_local"] {
@@ -828,6 +838,9 @@ impl HookOracle {
     pub fn unaskable(&self, frame: &[u8]) -> Option<&'static str> {
         if frame.len() < ETH_HLEN {
             return Some("shorter than an Ethernet header");
+        }
+        if frame.len() > ETH_HLEN + LEG_MTU {
+            return Some("longer than the legs' MTU");
         }
         match decode(frame) {
             Decoded::Ipv4(p) => {
