@@ -575,6 +575,20 @@ fn status_follows_a_renamed_device() {
     assert_eq!(code(&o), 2, "{}", text(&o));
     let o = ns.tw(&["status", "twb"]);
     assert_eq!(code(&o), 7, "{}", text(&o));
+    // The other commands follow the device too (`stats twr` said "no tailwall classifier is
+    // attached to twr" while it was filtered).
+    let o = ns.tw(&["stats", "twr", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(json(&o)["generation"], 1, "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&ns.tw(&["show", "twr"]).stdout),
+        DROP_SSH
+    );
+    let o = ns.tw(&["detach", "twr"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = ns.tw(&["status", "twa"]);
+    assert_eq!(code(&o), 2, "nothing kept, no such device: {}", text(&o));
+    assert!(!Path::new(&format!("/sys/fs/bpf/tailwall/{key}/twa")).exists());
 }
 
 #[test]

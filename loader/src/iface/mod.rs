@@ -719,7 +719,7 @@ fn first_attach(
 /// live one (a `--confirm` revert must not undo a later apply). Returns the generation now live.
 pub fn rollback(iface: &str, only_if_live: Option<u64>) -> Result<u64, IfaceError> {
     paths::require_caps("rolling back")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     paths::ensure_host_bpffs(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
     let live = view.live.ok_or_else(|| IfaceError::NotAttached {
@@ -816,7 +816,7 @@ pub fn arm_confirm(
 /// which).
 pub fn confirm(iface: &str) -> Result<u64, IfaceError> {
     paths::require_caps("confirming")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     let (_lock, view) = match open_existing(&paths, true) {
         Err(IfaceError::NotAttached { .. }) => {
             return Err(IfaceError::NothingToConfirm {
@@ -853,7 +853,7 @@ pub fn pending_confirm(iface: &str) -> Result<Option<Pending>, IfaceError> {
 /// [`IfaceError::Busy`] while an attach holds the lock.
 pub fn detach(iface: &str) -> Result<(), IfaceError> {
     paths::require_caps("detaching")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     if std::fs::symlink_metadata(&paths.records).is_err()
         && std::fs::symlink_metadata(&paths.dir).is_err()
     {
@@ -926,15 +926,38 @@ pub fn interfaces() -> Result<Vec<String>, IfaceError> {
             out.push(name);
         }
     }
-    out.retain(|n| {
-        let q = Paths::in_netns(n, p.netns.clone());
-        paths::valid_iface(n)
-            && [&q.dir, &q.records]
-                .iter()
-                .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()))
-    });
+    out.retain(|n| paths::valid_iface(n) && keeps_anything(&Paths::in_netns(n, p.netns.clone())));
     out.sort();
     Ok(out)
+}
+
+/// Does tailwall keep anything (pins, records) under this interface name?
+fn keeps_anything(p: &Paths) -> bool {
+    [&p.dir, &p.records]
+        .iter()
+        .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()))
+}
+
+/// The paths tailwall keeps `iface`'s classifier under: `iface`'s own, or — for a renamed device
+/// (tailwall keeps nothing under its new name, and the link of another name is on it) — those of the
+/// name it was attached by. Call after [`paths::require_caps`].
+fn kept_paths(iface: &str) -> Result<Paths, IfaceError> {
+    let own = Paths::new(iface)?;
+    if keeps_anything(&own) {
+        return Ok(own);
+    }
+    let Ok(idx) = ifindex(iface) else {
+        return Ok(own);
+    };
+    for other in interfaces()? {
+        let p = Paths::in_netns(&other, own.netns.clone());
+        if other != iface
+            && matches!(reconcile::link_state(&p)?, LinkState::Live { ifindex: on, .. } if on == idx)
+        {
+            return Ok(p);
+        }
+    }
+    Ok(own)
 }
 
 /// The name of device `ifindex` in the calling thread's namespace (None: no such device).
@@ -1033,7 +1056,7 @@ pub fn gc() -> Result<Vec<String>, IfaceError> {
 /// The record of the generation the kernel shows live on `iface`.
 pub fn state(iface: &str) -> Result<State, IfaceError> {
     paths::require_caps("reading the live ruleset")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
     let n = view.live.ok_or_else(|| IfaceError::NotAttached {
         iface: iface.to_string(),
@@ -1152,7 +1175,7 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
 /// counts included), summed over CPUs.
 pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
     paths::require_caps("reading counters")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
     let n = view.live.ok_or_else(|| IfaceError::NotAttached {
         iface: iface.to_string(),
@@ -1201,7 +1224,7 @@ pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
 /// zeroing may be lost, as with iptables.
 pub fn zero(iface: &str) -> Result<(), IfaceError> {
     paths::require_caps("zeroing counters")?;
-    let paths = Paths::new(iface)?;
+    let paths = kept_paths(iface)?;
     let (_lock, view) = open_existing(&paths, true)?;
     let n = view.live.ok_or_else(|| IfaceError::NotAttached {
         iface: iface.to_string(),
