@@ -56,6 +56,9 @@ pub struct TestRun {
     pub xdp_action: u32,
     /// `tw_decision` of the CPU the program ran on, after the (last) run.
     pub decision: abi::Decision,
+    /// `tw_pkt` of that CPU after the run: what the entry program parsed and decided (the hook, the
+    /// interfaces); stale when the entry program stopped before writing it (not IPv4, malformed).
+    pub pkt: abi::PktCtx,
     /// Mean time of one run in nanoseconds, as the kernel measured it.
     pub duration_ns: u32,
 }
@@ -99,6 +102,15 @@ fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
         None => 1,
     }
 }
+
+/// The programs loaded besides the chain: the attached entry (hook from the FIB), the test-run
+/// entries with a fixed hook, and the empty baseline.
+const ENTRIES: [&str; 4] = [
+    abi::PROG_ENTRY,
+    abi::PROG_ENTRY_INPUT,
+    abi::PROG_ENTRY_FORWARD,
+    abi::PROG_PASS,
+];
 
 fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     let prog: &mut Xdp = ebpf
@@ -150,11 +162,7 @@ impl Generation {
             .map(|f| stage_row(*f).map(|r| r.prog))
             .collect::<Result<_, _>>()?;
         chain.push(abi::PROG_FINAL);
-        for name in chain
-            .iter()
-            .copied()
-            .chain([abi::PROG_ENTRY, abi::PROG_PASS])
-        {
+        for name in chain.iter().copied().chain(ENTRIES) {
             load_xdp(&mut ebpf, name)?;
         }
 
@@ -215,15 +223,10 @@ impl Generation {
         &self.chain
     }
 
-    /// Verifier statistics of every loaded program: the chain, then `tw_entry` and `tw_pass`.
+    /// Verifier statistics of every loaded program: the chain, then the entry programs and `tw_pass`.
     pub fn program_stats(&self) -> Result<Vec<ProgramStat>, LoadError> {
         let mut out = Vec::new();
-        for name in self
-            .chain
-            .iter()
-            .copied()
-            .chain([abi::PROG_ENTRY, abi::PROG_PASS])
-        {
+        for name in self.chain.iter().copied().chain(ENTRIES) {
             let prog: &Xdp = self.xdp(name)?;
             let info = prog.info().map_err(prog_err(name))?;
             out.push(ProgramStat {
@@ -289,16 +292,23 @@ impl Generation {
             .as_fd())
     }
 
-    /// Run `frame` through the entry program `repeat` times with BPF_PROG_TEST_RUN and read back the
-    /// decision of the CPU it ran on. The thread is pinned to its CPU for the run. Counters count every
-    /// repetition.
+    /// Run `frame` through the entry program with the hook fixed to INPUT (`tw_entry_in`) `repeat`
+    /// times with BPF_PROG_TEST_RUN and read back the decision of the CPU it ran on. The thread is
+    /// pinned to its CPU for the run. Counters count every repetition.
     pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
-        self.run_prog(abi::PROG_ENTRY, frame, repeat)
+        self.run_prog(abi::PROG_ENTRY_INPUT, frame, repeat, None)
+    }
+
+    /// Run `frame` once through the attached entry program `tw_entry` as if received on interface
+    /// `ifindex` of the calling thread's network namespace: the hook and egress interface come from
+    /// that namespace's FIB ([`TestRun::pkt`]).
+    pub fn test_run_fib(&self, frame: &[u8], ifindex: u32) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_ENTRY, frame, 1, Some(ifindex))
     }
 
     /// As [`Generation::test_run`], on the empty program `tw_pass` (decision left untouched).
     pub fn test_run_pass(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
-        self.run_prog(abi::PROG_PASS, frame, repeat)
+        self.run_prog(abi::PROG_PASS, frame, repeat, None)
     }
 
     fn run_prog(
@@ -306,18 +316,28 @@ impl Generation {
         prog: &'static str,
         frame: &[u8],
         repeat: u32,
+        ifindex: Option<u32>,
     ) -> Result<TestRun, LoadError> {
         if frame.len() < 14 {
             return Err(LoadError::FrameTooShort(frame.len()));
         }
         let fd = self.xdp(prog)?.fd().map_err(prog_err(prog))?.as_fd();
         let pin = raw::CpuPin::current().map_err(sys("sched_setaffinity"))?;
+        let ctx = raw::XdpMd {
+            data_end: frame.len() as u32,
+            ingress_ifindex: ifindex.unwrap_or(0),
+            ..Default::default()
+        };
         let mut attr = raw::TestRunAttr {
             data_in: frame.as_ptr() as u64,
             data_size_in: frame.len() as u32,
             repeat: repeat.max(1),
             ..Default::default()
         };
+        if ifindex.is_some() {
+            attr.ctx_in = &ctx as *const raw::XdpMd as u64;
+            attr.ctx_size_in = std::mem::size_of::<raw::XdpMd>() as u32;
+        }
         let (xdp_action, duration_ns) =
             raw::prog_test_run(&mut attr, fd).map_err(sys("BPF_PROG_TEST_RUN"))?;
         let decisions: PerCpuArray<&MapData, abi::Decision> =
@@ -325,10 +345,19 @@ impl Generation {
                 .map_err(map_err(abi::MAP_DECISION))?;
         let per_cpu = decisions.get(&0, 0).map_err(map_err(abi::MAP_DECISION))?;
         let decision = per_cpu.get(pin.cpu).copied().unwrap_or_default();
+        let pkts: PerCpuArray<&MapData, abi::PktCtx> =
+            PerCpuArray::try_from(self.map(abi::MAP_PKT)).map_err(map_err(abi::MAP_PKT))?;
+        let pkt = pkts
+            .get(&0, 0)
+            .map_err(map_err(abi::MAP_PKT))?
+            .get(pin.cpu)
+            .copied()
+            .unwrap_or_default();
         drop(pin);
         Ok(TestRun {
             xdp_action,
             decision,
+            pkt,
             duration_ns,
         })
     }

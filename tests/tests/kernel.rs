@@ -1369,3 +1369,91 @@ fn testrun_live_frames_reach_the_stack() {
     assert_eq!(counters[0].packets, 3, "each live frame ran the classifier");
     assert_eq!(recv_n(1), 0, "dropped frames never reach the socket");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The hook decision: bpf_fib_lookup at XDP ingress.
+
+/// `tw_entry` asks the FIB of the namespace the frame arrives in: a local destination (and broadcast,
+/// multicast) is INPUT, a routed one FORWARD with the route's device as the egress interface; no
+/// route, a blackhole, and forwarding switched off are INPUT (the kernel drops the non-local ones in
+/// routing before any filter hook). Namespace `twh-…`: `lan0` (veth, 10.77.0.1/24, the ingress),
+/// `wan0` (veth, 10.78.0.1/24, route 203.0.113.0/24), blackhole 198.51.100.0/24.
+#[test]
+fn fib_decides_input_or_forward_like_the_kernel_routes() {
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("twh-").expect("netns");
+    for cmd in [
+        "link add lan0 type veth peer name lan1",
+        "link add wan0 type veth peer name wan1",
+        "addr add 10.77.0.1/24 dev lan0",
+        "addr add 10.78.0.1/24 dev wan0",
+        "link set lan0 up",
+        "link set lan1 up",
+        "link set wan0 up",
+        "link set wan1 up",
+        "route add 203.0.113.0/24 dev wan0",
+        "route add blackhole 198.51.100.0/24",
+    ] {
+        ns.exec("ip", cmd.split_whitespace()).expect(cmd);
+    }
+    let (lan, wan) = (ns.ifindex("lan0").unwrap(), ns.ifindex("wan0").unwrap());
+    let rs = ruleset(vec![], Verdict::Accept);
+    let art = build(&rs);
+    let from = ip("10.77.0.9");
+    let hook_of = |dst: &str| {
+        let f = tcp(from, ip(dst), 40000, 80);
+        ns.run(|| {
+            let gen = Generation::load(&art).expect("load");
+            let tr = gen.test_run_fib(&f, lan).expect("run");
+            assert_eq!(tr.xdp_action, XDP_PASS, "{dst}");
+            (tr.pkt.hook, tr.pkt.in_ifindex, tr.pkt.out_ifindex)
+        })
+        .expect("in netns")
+    };
+    ns.sysctl("net.ipv4.conf.all.forwarding", "1").unwrap();
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
+    let (i, f) = (abi::HOOK_INPUT, abi::HOOK_FORWARD);
+    assert_eq!(
+        hook_of("10.77.0.1"),
+        (i, lan, 0),
+        "local address, ingress device"
+    );
+    assert_eq!(
+        hook_of("10.78.0.1"),
+        (i, lan, 0),
+        "local address of another device"
+    );
+    assert_eq!(hook_of("10.77.0.255"), (i, lan, 0), "subnet broadcast");
+    assert_eq!(hook_of("255.255.255.255"), (i, lan, 0), "limited broadcast");
+    assert_eq!(hook_of("224.0.0.1"), (i, lan, 0), "multicast");
+    assert_eq!(hook_of("203.0.113.7"), (f, lan, wan), "routed out of wan0");
+    assert_eq!(
+        hook_of("10.78.0.20"),
+        (f, lan, wan),
+        "connected subnet of wan0"
+    );
+    assert_eq!(
+        hook_of("10.77.0.20"),
+        (f, lan, lan),
+        "hairpin: back out of lan0"
+    );
+    assert_eq!(
+        hook_of("198.51.100.1"),
+        (i, lan, 0),
+        "blackhole: dropped by routing"
+    );
+    assert_eq!(
+        hook_of("192.0.2.1"),
+        (i, lan, 0),
+        "no route: dropped by routing"
+    );
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "0").unwrap();
+    assert_eq!(
+        hook_of("203.0.113.7"),
+        (i, lan, 0),
+        "forwarding off on lan0"
+    );
+    assert_eq!(hook_of("10.77.0.1"), (i, lan, 0), "forwarding off, local");
+}

@@ -73,7 +73,22 @@ pub struct PktCtx {
     pub step: u32,
     /// 0 until the first field stage has written the scratch vector.
     pub started: u32,
+    /// The netfilter hook the packet is judged at ([`HOOK_INPUT`], [`HOOK_FORWARD`], [`HOOK_OUTPUT`]):
+    /// at XDP ingress decided by `bpf_fib_lookup` as the kernel's routing would (see `prog/src/hook.rs`).
+    pub hook: u32,
+    /// Interface the packet arrived on (`ingress_ifindex`), 0 at OUTPUT.
+    pub in_ifindex: u32,
+    /// Interface a forwarded packet leaves by (the FIB result's `ifindex`), 0 when unknown or not
+    /// forwarded.
+    pub out_ifindex: u32,
 }
+
+/// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
+pub const HOOK_INPUT: u32 = 0;
+/// `NF_INET_FORWARD`: the packet is routed through this host.
+pub const HOOK_FORWARD: u32 = 1;
+/// `NF_INET_LOCAL_OUT`: the packet was sent by this host.
+pub const HOOK_OUTPUT: u32 = 2;
 
 /// Per-rule metadata, indexed by global rule index.
 #[repr(C)]
@@ -156,6 +171,11 @@ pub const GLOBAL_POLICY: &str = "TW_POLICY";
 
 // Program names (the eBPF functions; kernel shows the first 15 chars).
 pub const PROG_ENTRY: &str = "tw_entry";
+/// The entry program with the hook fixed to INPUT instead of asked from the FIB: for
+/// BPF_PROG_TEST_RUN (self-test, the kernel engine), whose frames have no real ingress.
+pub const PROG_ENTRY_INPUT: &str = "tw_entry_in";
+/// The entry program with the hook fixed to FORWARD (test-run, as [`PROG_ENTRY_INPUT`]).
+pub const PROG_ENTRY_FORWARD: &str = "tw_entry_fwd";
 pub const PROG_FINAL: &str = "tw_final";
 /// An empty XDP program (returns `XDP_PASS`): the benchmark's baseline.
 pub const PROG_PASS: &str = "tw_pass";
@@ -169,7 +189,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 32);
+    assert!(core::mem::size_of::<PktCtx>() == 44);
     assert!(core::mem::size_of::<RuleMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
     assert!(core::mem::size_of::<Decision>() == 16);

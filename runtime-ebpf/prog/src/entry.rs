@@ -13,12 +13,18 @@
 //!   (Ethernet padding ignored): TCP needs 20 bytes, UDP 8, else `PORT_TRUNCATED`; other protocols and
 //!   later fragments carry `PORT_ABSENT`.
 //!
+//! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`]) in `tw_entry`; the
+//!   test-run entries `tw_entry_in` / `tw_entry_fwd` fix it instead (BPF_PROG_TEST_RUN frames have no
+//!   real ingress). A FIB lookup the helper refuses drops the packet (`REASON_MAP`).
+//!
 //! The checksum is not verified (the kernel does it after XDP).
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use tailwall_abi::{
-    PktCtx, ACTION_ACCEPT, ACTION_DROP, MAX_VLAN_TAGS, PORT_ABSENT, PORT_TRUNCATED, REASON_BOUND,
-    REASON_MALFORMED, REASON_NOT_IPV4,
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, MAX_VLAN_TAGS, PORT_ABSENT,
+    PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED, REASON_NOT_IPV4,
 };
+
+use crate::hook::{self, Flow};
 
 use crate::common::{by_reason, map_failure, pkt, tail_call};
 
@@ -41,8 +47,29 @@ fn be16(at: usize) -> u32 {
     ((byte(at) as u32) << 8) | byte(at + 1) as u32
 }
 
+/// `forced`: the hook for every packet, or this value to ask the FIB.
+const HOOK_BY_FIB: u32 = u32::MAX;
+
+/// The attached entry program: the hook comes from the FIB.
 #[xdp]
 pub fn tw_entry(ctx: XdpContext) -> u32 {
+    entry(&ctx, HOOK_BY_FIB)
+}
+
+/// Test-run entry: every packet is judged at INPUT.
+#[xdp]
+pub fn tw_entry_in(ctx: XdpContext) -> u32 {
+    entry(&ctx, HOOK_INPUT)
+}
+
+/// Test-run entry: every packet is judged at FORWARD (egress interface unknown).
+#[xdp]
+pub fn tw_entry_fwd(ctx: XdpContext) -> u32 {
+    entry(&ctx, HOOK_FORWARD)
+}
+
+#[inline(always)]
+fn entry(ctx: &XdpContext, forced: u32) -> u32 {
     let data = ctx.data();
     let end = ctx.data_end();
     let frame_len = end.wrapping_sub(data) as u64;
@@ -104,6 +131,29 @@ pub fn tw_entry(ctx: XdpContext) -> u32 {
     }
 
     let ip_len = tot_len as u64;
+    // SAFETY: `ctx.ctx` is the program's valid xdp_md.
+    let in_ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let (hook, out_ifindex) = if forced != HOOK_BY_FIB {
+        (forced, 0)
+    } else {
+        let (sport, dport) = if src_port < 65536 {
+            ((src_port as u16).to_be(), (dst_port as u16).to_be())
+        } else {
+            (0, 0)
+        };
+        let flow = Flow {
+            src: src_ip,
+            dst: dst_ip,
+            tos: byte(ip + 1),
+            proto,
+            sport,
+            dport,
+        };
+        match hook::decide(ctx, &flow) {
+            Some(d) => d,
+            None => return map_failure(ip_len),
+        }
+    };
     let Some(p) = pkt() else {
         return map_failure(ip_len);
     };
@@ -118,7 +168,10 @@ pub fn tw_entry(ctx: XdpContext) -> u32 {
             ip_len: tot_len as u32,
             step: 0,
             started: 0,
+            hook,
+            in_ifindex,
+            out_ifindex,
         };
     }
-    tail_call(&ctx, 0, ip_len)
+    tail_call(ctx, 0, ip_len)
 }

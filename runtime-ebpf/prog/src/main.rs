@@ -19,6 +19,7 @@
 
 mod common;
 mod entry;
+mod hook;
 mod maps;
 mod stage;
 mod verdict;
