@@ -10,6 +10,7 @@ use tailwall_loader::{
 };
 
 use super::{Failure, Mode, Output, SCHEMA_VERSION};
+use tailwall_loader::iface::iso_utc;
 
 /// Map a lifecycle error to its exit code (docs/cli.md).
 pub fn iface_error(e: IfaceError) -> Failure {
@@ -215,29 +216,6 @@ pub fn detach(iface: Option<&str>, all: bool, output: Output) -> Result<(), Fail
         }
     }
     Ok(())
-}
-
-/// `secs` (since the Unix epoch) as an ISO-8601 UTC time, `2026-11-30T16:29:09Z` (proleptic
-/// Gregorian calendar; days to civil date after H. Hinnant, "chrono-Compatible Low-Level Date
-/// Algorithms").
-pub fn iso_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 /// How a pending `--confirm` stands, for `status`.
@@ -661,15 +639,6 @@ mod tests {
         assert!(parse_duration("25h").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10d").is_err());
-    }
-
-    #[test]
-    fn iso_times_are_utc_calendar_dates() {
-        // Checked against Python's datetime.utcfromtimestamp.
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_utc(1_796_056_149), "2026-11-30T16:29:09Z");
-        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso_utc(4_102_444_800), "2100-01-01T00:00:00Z");
     }
 
     #[test]

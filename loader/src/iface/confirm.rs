@@ -35,6 +35,29 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `secs` (since the Unix epoch) as an ISO-8601 UTC time, `2026-11-30T16:29:09Z` (proleptic
+/// Gregorian calendar; days to civil date after H. Hinnant, "chrono-Compatible Low-Level Date
+/// Algorithms").
+pub fn iso_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// The pending `--confirm` of an interface as `status` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PendingConfirm {
@@ -148,9 +171,9 @@ pub(crate) fn settle(paths: &Paths, view: &mut View) -> Result<(), IfaceError> {
         }
         Settle::Revert => {
             let why = format!(
-                "the --confirm deadline of generation {} passed at {} (unix) without `tailwall confirm`{}",
+                "the --confirm deadline of generation {} passed at {} without `tailwall confirm`{}",
                 p.generation,
-                p.deadline,
+                iso_utc(p.deadline),
                 if running {
                     " and its timer is late"
                 } else {
@@ -248,6 +271,15 @@ mod tests {
             deadline,
             timer_pid: Some(1),
         }
+    }
+
+    #[test]
+    fn iso_times_are_utc_calendar_dates() {
+        // Checked against Python's datetime.utcfromtimestamp.
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_796_056_149), "2026-11-30T16:29:09Z");
+        assert_eq!(iso_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_utc(4_102_444_800), "2100-01-01T00:00:00Z");
     }
 
     #[test]

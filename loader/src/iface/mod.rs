@@ -39,7 +39,7 @@ use serde::Serialize;
 use tailwall_abi as abi;
 use tailwall_compiler::artifact::Artifact;
 
-pub use confirm::PendingConfirm;
+pub use confirm::{iso_utc, PendingConfirm};
 pub use counters::reason_name;
 pub use paths::netns_key;
 pub use record::{Carry, Pending, Source, State, StateRule};
