@@ -627,6 +627,90 @@ fn print_match(family: Family, r: &TypedRule, i: &Inst, out: &mut String) -> boo
             let q = i.get("quota").and_then(|g| num(&g.val)).unwrap_or(0);
             let _ = write!(out, " quota: {q} bytes");
         }
+        "sctp" | "dccp" => {
+            if i.has("chunk-types") {
+                return false;
+            }
+            let _ = write!(out, " {}", i.ext.name);
+            // Unlike tcp/udp, a given full range is printed (these modules print what was set).
+            for (opt, name) in [("sport", "spt"), ("dport", "dpt")] {
+                let Some(g) = i.get(opt) else { continue };
+                let Some((lo, hi)) = range(&g.val) else {
+                    return false;
+                };
+                if lo != 0 || hi != 65535 || g.neg {
+                    if lo == hi {
+                        let _ = write!(out, " {name}:{}{lo}", inv(g));
+                    } else {
+                        let _ = write!(out, " {name}s:{}{lo}:{hi}", inv(g));
+                    }
+                }
+            }
+            if let Some(g) = i.get("dccp-types") {
+                let Val::Bits(mut b) = g.val else {
+                    return false;
+                };
+                // libxt_dccp's parser makes INVALID every type bit (`typemask = ~0`, 16 bits kept).
+                if b & 1024 != 0 {
+                    b = 0xffff;
+                }
+                if g.neg {
+                    out.push_str(" !");
+                }
+                let v: Vec<String> = (0..16)
+                    .filter(|k| b & (1 << k) != 0)
+                    .map(|k| k.to_string())
+                    .collect();
+                let _ = write!(out, " {}", v.join(","));
+            }
+            if let Some(g) = i.get("dccp-option") {
+                let _ = write!(out, " option={}{}", inv(g), num(&g.val).unwrap_or(0));
+            }
+        }
+        "connlimit" => {
+            let (n, le) = match (i.get("connlimit-upto"), i.get("connlimit-above")) {
+                (Some(g), _) => (num(&g.val).unwrap_or(0), !g.neg),
+                (_, Some(g)) => (num(&g.val).unwrap_or(0), g.neg),
+                _ => return false,
+            };
+            let full = if family == Family::V4 { 32 } else { 128 };
+            let mask = i
+                .get("connlimit-mask")
+                .and_then(|g| num(&g.val))
+                .unwrap_or(full);
+            let dir = if i.has("connlimit-daddr") {
+                "dst"
+            } else {
+                "src"
+            };
+            let _ = write!(
+                out,
+                " #conn {dir}/{mask} {} {n}",
+                if le { "<=" } else { ">" }
+            );
+        }
+        "connbytes" => {
+            let Some(g) = i.get("connbytes") else {
+                return false;
+            };
+            let Some((lo, hi)) = range(&g.val) else {
+                return false;
+            };
+            if g.neg {
+                out.push_str(" !");
+            }
+            let _ = write!(out, " connbytes {lo}");
+            if hi != 0 && hi != u64::MAX {
+                let _ = write!(out, ":{hi}");
+            }
+            let w = |n: &str| i.get(n).and_then(|g| word(&g.val)).unwrap_or("unknown");
+            let _ = write!(
+                out,
+                " connbytes mode {} connbytes direction {}",
+                w("connbytes-mode"),
+                w("connbytes-dir")
+            );
+        }
         _ => {
             let _ = r;
             return false;
