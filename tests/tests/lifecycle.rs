@@ -4,7 +4,9 @@
 //!   no program, map, link or pin leaks;
 //! - kill -9 at every fault point of an apply (first attach and swap): the interface enforces exactly
 //!   the old or the new generation, and the next apply, `status`, `rollback` and `detach` work;
-//! - a renamed interface: a clear error, the old filter still enforcing, nothing left behind.
+//! - a renamed interface: a clear error, the old filter still enforcing, nothing left behind;
+//! - a program the kernel refuses while applying (seccomp stands for the verifier): the old filter
+//!   still decides real traffic, nothing of the new generation is left.
 //!
 //! `TW_SWAPS` overrides the swap count (default 1,000) for local runs.
 use std::{
@@ -517,5 +519,119 @@ fn renamed_interface_keeps_the_old_filter() {
     assert_eq!(enforced(&pair, &socks, &sender), Enforced::Nothing);
     let key = in_host(&pair, iface::netns_key).expect("key");
     assert!(!std::path::Path::new(&format!("/sys/fs/bpf/tailwall/{key}/tw-renamed")).exists());
+    cleanup(&pair);
+}
+
+/// Make every later `bpf(BPF_PROG_LOAD, …)` of the calling thread fail with `errno` (seccomp,
+/// x86_64), as the kernel answers when its verifier refuses a program. Irreversible: run it in a child.
+fn refuse_program_loads(errno: i32) {
+    const BPF_PROG_LOAD: u32 = 5;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    // seccomp_data: nr at 0, arch at 4, args[0] at 16 (low half first on little endian).
+    let prog = [
+        f(LD_W_ABS, 0, 0, 4),
+        f(JEQ_K, 0, 5, AUDIT_ARCH_X86_64),
+        f(LD_W_ABS, 0, 0, 0),
+        f(JEQ_K, 0, 3, libc::SYS_bpf as u32),
+        f(LD_W_ABS, 0, 0, 16),
+        f(JEQ_K, 0, 1, BPF_PROG_LOAD),
+        f(RET_K, 0, 0, 0x0005_0000 | errno as u32),
+        f(RET_K, 0, 0, 0x7fff_0000),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl(2) with a filter that outlives the call.
+    let ok = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &fprog as *const libc::sock_fprog,
+            ) == 0
+    };
+    assert!(ok, "seccomp: {}", std::io::Error::last_os_error());
+}
+
+/// The child of `a_program_the_kernel_refuses_changes_nothing_live`: loads once (aya probes the
+/// kernel's features with BPF_PROG_LOAD itself, and caches them), then refuses every program load
+/// and applies B to `TW_REFUSE_IFACE` in `TW_REFUSE_NETNS`. Run by the parent only.
+#[test]
+#[ignore = "helper: run by a_program_the_kernel_refuses_changes_nothing_live"]
+fn refused_program_child() {
+    let (Ok(ns), Ok(i)) = (
+        std::env::var("TW_REFUSE_NETNS"),
+        std::env::var("TW_REFUSE_IFACE"),
+    ) else {
+        return;
+    };
+    let r = tailwall_tests::netns::in_netns(&ns, move || {
+        drop(tailwall_loader::Generation::load(&a()).expect("probing load"));
+        refuse_program_loads(libc::EACCES);
+        iface::attach(&i, &b(), Mode::Generic, false)
+    })
+    .expect("setns");
+    match r {
+        Err(IfaceError::Load(tailwall_loader::LoadError::Verifier { program, .. })) => {
+            println!("REFUSED {program}");
+        }
+        other => panic!("expected the verifier's refusal: {other:?}"),
+    }
+}
+
+/// A program the kernel refuses while applying (what a verifier rejection returns: the load fails
+/// with an errno): `LoadError::Verifier` naming the program (the CLI's exit 3), and nothing live
+/// changes — the old generation keeps deciding real traffic, no new generation is left pinned.
+#[test]
+fn a_program_the_kernel_refuses_changes_nothing_live() {
+    if !require_root_or_skip("lifecycle") || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let pair = VethPair::new().expect("veth pair");
+    pair.wait_carrier(Duration::from_secs(5)).expect("carrier");
+    let socks = sockets(&pair);
+    let sender = pair.sender().expect("sender");
+    let art_a = a();
+    attach(&pair, &art_a).expect("attach A");
+    assert_eq!(enforced(&pair, &socks, &sender), Enforced::A);
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "refused_program_child",
+            "--nocapture",
+        ])
+        .env("TW_REFUSE_NETNS", pair.host.path())
+        .env("TW_REFUSE_IFACE", &pair.host_if)
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("REFUSED tw_"),
+        "child: {out:?}"
+    );
+    assert_eq!(
+        enforced(&pair, &socks, &sender),
+        Enforced::A,
+        "after the refusal"
+    );
+    let i = pair.host_if.clone();
+    let st = in_host(&pair, move || iface::status(&i)).expect("status");
+    assert_eq!(
+        (st.generation, st.digest),
+        (Some(1), Some(art_a.digest.clone()))
+    );
+    let key = in_host(&pair, iface::netns_key).expect("key");
+    for left in [
+        format!("/sys/fs/bpf/tailwall/{key}/{}/gen-2", pair.host_if),
+        format!("/run/tailwall/{key}/{}/gen-2.json", pair.host_if),
+    ] {
+        assert!(!std::path::Path::new(&left).exists(), "{left} left behind");
+    }
     cleanup(&pair);
 }
