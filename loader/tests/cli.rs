@@ -246,6 +246,73 @@ fn replay_sim_json_matches_snapshot() {
     insta::assert_snapshot!(r.stdout);
 }
 
+/// `replay -o json` names each frame's tuple and the deciding rule's source line; `--hook` picks the
+/// chain, and a hook whose chain the datapath cannot compile is refused (exit 3), not run at INPUT.
+#[test]
+fn replay_json_has_tuple_and_line_and_takes_the_hook() {
+    let pcap = tmp("demo-hook.pcap");
+    write_pcap(&pcap, &demo_frames());
+    let p = pcap.to_str().unwrap();
+    let rules = "examples/rulesets/demo.rules";
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rulesets/demo.rules"
+    ))
+    .unwrap();
+    let rule_lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("-A INPUT"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let r = tailwall(&[
+        "replay", rules, "--pcap", p, "--hook", "input", "-o", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let default = tailwall(&["replay", rules, "--pcap", p, "-o", "json"]);
+    assert_eq!(r.stdout, default.stdout, "--hook input is the default");
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut checked = 0;
+    for l in &lines[..lines.len() - 1] {
+        match (l["reason"].as_str(), l["rule"].as_u64()) {
+            (Some("rule"), Some(n)) => {
+                assert_eq!(
+                    l["line"].as_u64(),
+                    Some(rule_lines[n as usize - 1] as u64),
+                    "{l}"
+                );
+                checked += 1;
+            }
+            // A hotdrop counts no rule but names the line of the rule that dropped it.
+            (Some("hotdrop"), None) => assert!(l["line"].is_u64(), "{l}"),
+            _ => assert!(l["line"].is_null(), "{l}"),
+        }
+        match l["reason"].as_str() {
+            Some("not_ipv4" | "malformed") => assert!(l["packet"].is_null(), "{l}"),
+            _ => assert!(
+                l["packet"]["src"].is_string() && l["packet"]["proto"].is_u64(),
+                "{l}"
+            ),
+        }
+    }
+    assert!(checked >= 5);
+    let first = &lines[0]["packet"];
+    assert!(first["dport"].is_u64(), "{first}");
+    for hook in ["forward", "output"] {
+        let r = tailwall(&["replay", rules, "--pcap", p, "--hook", hook, "-o", "json"]);
+        assert_eq!(r.code, 3, "{hook}: {}", r.stderr);
+        assert!(
+            !r.stdout.contains("verdict"),
+            "{hook}: nothing judged at the wrong hook: {}",
+            r.stdout
+        );
+    }
+}
+
 #[test]
 fn replay_sim_text_matches_snapshot() {
     let pcap = tmp("demo-text.pcap");

@@ -264,9 +264,31 @@ enum Cmd {
         /// Run each frame N times in the kernel and report the per-packet time (kernel engine).
         #[arg(long, value_name = "N")]
         repeat: Option<u32>,
+        /// The netfilter hook every frame is judged at: `input` (its destination is local), `forward`
+        /// (neither address is local), `output` (its source is local).
+        #[arg(long, value_enum, default_value_t = HookArg::Input)]
+        hook: HookArg,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+}
+
+/// A built-in chain's hook on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HookArg {
+    Input,
+    Forward,
+    Output,
+}
+
+impl From<HookArg> for Hook {
+    fn from(h: HookArg) -> Hook {
+        match h {
+            HookArg::Input => Hook::Input,
+            HookArg::Forward => Hook::Forward,
+            HookArg::Output => Hook::Output,
+        }
+    }
 }
 
 /// Why a command failed, mapped to the exit code.
@@ -472,8 +494,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             pcap,
             engine,
             repeat,
+            hook,
             output,
-        } => replay::run(&rules, &pcap, engine, repeat, output),
+        } => replay::run(&rules, &pcap, engine, repeat, hook.into(), output),
     }
 }
 
@@ -548,9 +571,14 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
 /// Build the INPUT artifact. Prints one note per chain the datapath does not enforce; a rule the
 /// datapath cannot compile is rendered as a located diagnostic against `src` (exit 3).
 pub fn build(rs: &Ruleset, src: &SourceFile) -> Result<Artifact, Failure> {
-    match artifact::build(rs, Hook::Input) {
+    build_at(rs, src, Hook::Input)
+}
+
+/// As [`build`], the classifier of `hook`'s chain.
+pub fn build_at(rs: &Ruleset, src: &SourceFile, hook: Hook) -> Result<Artifact, Failure> {
+    match artifact::build(rs, hook) {
         Ok(a) => {
-            let notes: Vec<_> = artifact::ignored(rs, Hook::Input)
+            let notes: Vec<_> = artifact::ignored(rs, hook)
                 .iter()
                 .map(artifact::Ignored::diagnostic)
                 .collect();

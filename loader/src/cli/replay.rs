@@ -1,8 +1,11 @@
-//! `tailwall replay`: every frame of a capture through the compiled INPUT classifier, in userspace
-//! (`sim`) or in the kernel (BPF_PROG_TEST_RUN on the real programs).
-use super::{build, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
+//! `tailwall replay`: every frame of a capture through the compiled classifier of one hook (`--hook`,
+//! INPUT by default), in userspace (`sim`) or in the kernel (BPF_PROG_TEST_RUN on the real programs).
+//! Offline the hook is given, not routed: a frame replayed at `input` is taken as addressed to this
+//! host, at `forward` as routed through it, at `output` as sent by it.
+use super::{build_at, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
 use anyhow::Context as _;
 use std::path::Path;
+use tailwall_compiler::diag::SourceFile;
 use tailwall_compiler::interp;
 use tailwall_compiler::ir::{Hook, Ruleset};
 use tailwall_compiler::outcome::{Decided, Outcome};
@@ -20,11 +23,54 @@ pub struct Line {
     pub rule: Option<u32>,
     /// rule | policy | hotdrop | not_ipv4 | malformed | fail_closed
     pub reason: &'static str,
+    /// The packet's addresses, protocol and ports as the classifier read them; null when it read no
+    /// IPv4 header.
+    pub packet: Option<Tuple>,
+    /// 1-based line of the deciding rule (or hotdrop rule) in the rules file; null otherwise.
+    pub line: Option<usize>,
+}
+
+/// A packet's 5-tuple as the classifier reads it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tuple {
+    /// IP protocol number.
+    pub proto: u8,
+    pub src: String,
+    pub dst: String,
+    /// Ports, null when the packet carries none (other protocol, non-first fragment) or its
+    /// transport header is truncated.
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+/// The tuple of a frame, when it decodes as IPv4.
+fn tuple(frame: &[u8]) -> Option<Tuple> {
+    let Decoded::Ipv4(p) = decode(frame) else {
+        return None;
+    };
+    let (sport, dport) = match p.ports {
+        tailwall_compiler::packet::Ports::Present { src, dst } => (Some(src), Some(dst)),
+        _ => (None, None),
+    };
+    Some(Tuple {
+        proto: p.proto,
+        src: std::net::Ipv4Addr::from(p.src).to_string(),
+        dst: std::net::Ipv4Addr::from(p.dst).to_string(),
+        sport,
+        dport,
+    })
 }
 
 /// The printed line of one frame's outcome (any engine's).
-fn line_from_outcome(index: usize, rs: &Ruleset, o: &Outcome) -> Line {
-    let hook_chain = || Hook::Input.chain_name().to_string();
+fn line_from_outcome(
+    index: usize,
+    rs: &Ruleset,
+    src: &SourceFile,
+    hook: Hook,
+    frame: &[u8],
+    o: &Outcome,
+) -> Line {
+    let hook_chain = || hook.chain_name().to_string();
     let chain = match o.decided {
         // The datapath failed closed inside the hook's chain.
         Decided::FailClosed { .. } => Some(hook_chain()),
@@ -42,6 +88,13 @@ fn line_from_outcome(index: usize, rs: &Ruleset, o: &Outcome) -> Line {
             _ => None,
         },
         reason: o.reason(),
+        packet: tuple(frame),
+        line: match o.decided {
+            Decided::Rule { rule, .. } | Decided::Hotdrop { rule, .. } => {
+                rs.rule(rule).map(|r| src.line_col(r.span.start as usize).0)
+            }
+            _ => None,
+        },
     }
 }
 
@@ -50,6 +103,7 @@ pub fn run(
     pcap_path: &Path,
     engine: Engine,
     repeat: Option<u32>,
+    hook: Hook,
     output: Output,
 ) -> Result<(), Failure> {
     if repeat.is_some() && engine != Engine::Kernel {
@@ -61,7 +115,9 @@ pub fn run(
         return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
     let (rs, src) = load_rules(rules)?;
-    let art = build(&rs, &src)?;
+    // The artifact is the classifier of `hook`'s chain: the datapath refuses (located) what it cannot
+    // compile at that hook.
+    let art = build_at(&rs, &src, hook)?;
     super::diff::prove(&rs, &art)?;
     let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
     for (i, f) in frames
@@ -77,7 +133,14 @@ pub fn run(
         Engine::Sim => {
             let sim = Sim::new(&art).map_err(|e| Failure::Runtime(anyhow::anyhow!("sim: {e}")))?;
             for (i, f) in frames.iter().enumerate() {
-                lines.push(line_from_outcome(i, &rs, &sim.run(&decode(&f.data))));
+                lines.push(line_from_outcome(
+                    i,
+                    &rs,
+                    &src,
+                    hook,
+                    &f.data,
+                    &sim.run(&decode(&f.data)),
+                ));
             }
         }
         Engine::Kernel => {
@@ -95,7 +158,10 @@ pub fn run(
                     lines.push(line_from_outcome(
                         i,
                         &rs,
-                        &interp::run(&rs, Hook::Input, &decode(&f.data)),
+                        &src,
+                        hook,
+                        &f.data,
+                        &interp::run(&rs, hook, &decode(&f.data)),
                     ));
                     continue;
                 }
@@ -105,7 +171,7 @@ pub fn run(
                 ns_total += tr.duration_ns as u64;
                 let o = Outcome::from_kernel(&art, tr.xdp_action, &tr.decision)
                     .with_context(|| format!("kernel decision record of frame {i}"))?;
-                lines.push(line_from_outcome(i, &rs, &o));
+                lines.push(line_from_outcome(i, &rs, &src, hook, &f.data, &o));
             }
         }
     }
