@@ -47,7 +47,7 @@ pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
 use rule::lower_typed;
 
 /// The feature list every "not supported yet" diagnostic repeats.
-pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -m tcp/udp --sport/--dport, -m multiport --sports/--dports, -m length, -m comment, -j ACCEPT/DROP/RETURN, -j/-g user chains";
+pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m comment, -j ACCEPT/DROP/RETURN, -j/-g user chains";
 
 /// iptables' comment match stores at most 255 bytes (XT_MAX_COMMENT_LEN 256 with the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
@@ -342,6 +342,21 @@ mod tests {
     }
 
     #[test]
+    fn lower_tcp_flags_are_the_bytes_of_mask_and_comp() {
+        let l = rule("-A INPUT -p tcp ! --syn -j DROP").unwrap().ruleset;
+        let m = l.chains[0].rules[0].get(Field::TcpFlags).unwrap();
+        assert!(m.negated);
+        assert_eq!(m.tests.len(), 16);
+        assert!(m.contains(0x02) && m.contains(0xc2) && m.contains(0x0a));
+        assert!(!m.contains(0x12) && !m.contains(0x03) && !m.contains(0));
+        let l = rule("-A INPUT -p tcp --tcp-flags ALL NONE -j DROP")
+            .unwrap()
+            .ruleset;
+        let m = l.chains[0].rules[0].get(Field::TcpFlags).unwrap();
+        assert_eq!(m.tests, [0, 0x40, 0x80, 0xc0].map(crate::ir::Test::Exact));
+    }
+
+    #[test]
     fn lower_reports_unsupported_features() {
         assert_eq!(
             err_codes("-A INPUT -m state --state NEW -j ACCEPT"),
@@ -352,7 +367,18 @@ mod tests {
             ["E0203"]
         );
         assert_eq!(err_codes("-A INPUT -s 1.2.3.4"), ["E0204"]);
-        assert_eq!(err_codes("-A INPUT -p tcp --syn -j DROP"), ["E0201"]);
+        assert_eq!(
+            err_codes("-A INPUT -p tcp --tcp-option 2 -j DROP"),
+            ["E0201"]
+        );
+        assert_eq!(
+            err_codes("-A INPUT -p tcp --tcp-flags SYN ACK -j DROP"),
+            ["E0201"]
+        );
+        assert_eq!(
+            err_codes("-A INPUT -p tcp -m tcp --dport 22 -m length --length 9 -j DROP"),
+            ["E0209"]
+        );
         assert_eq!(err_codes("-A INPUT -f -j DROP"), ["E0201"]);
         assert_eq!(
             err_codes("-A INPUT -p sctp -m multiport --dports 1,2 -j DROP"),

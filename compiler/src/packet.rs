@@ -54,6 +54,8 @@ pub struct Ipv4Packet {
     /// Fragment offset in 8-byte units (0 for the first or only fragment).
     pub frag_offset: u16,
     pub ports: Ports,
+    /// TCP flags byte (header byte 13) when `proto` is TCP and the ports are present, else 0.
+    pub tcp_flags: u8,
 }
 
 /// The value of one field of a packet, as a classifier stage sees it.
@@ -93,6 +95,14 @@ impl Ipv4Packet {
             (Field::SrcPort | Field::DstPort, Ports::Truncated) => FieldValue::Truncated,
             // Interfaces are packet metadata, not header fields: `interp::Meta` carries them.
             (Field::InIface | Field::OutIface, _) => FieldValue::Absent,
+            // Part of the tcp match: absent and truncated as the ports, for TCP only.
+            (Field::TcpFlags, Ports::Present { .. }) if self.proto == IPPROTO_TCP => {
+                FieldValue::Value(self.tcp_flags as u32)
+            }
+            (Field::TcpFlags, Ports::Truncated) if self.proto == IPPROTO_TCP => {
+                FieldValue::Truncated
+            }
+            (Field::TcpFlags, _) => FieldValue::Absent,
         }
     }
 }
@@ -197,6 +207,11 @@ pub fn decode(frame: &[u8]) -> Decoded {
     let frag_offset = be16(ip, 6) & 0x1fff;
     let proto = ip[9];
     let l4 = &ip[ihl..tot_len];
+    let tcp_flags = if proto == IPPROTO_TCP && frag_offset == 0 && l4.len() >= 20 {
+        l4[13]
+    } else {
+        0
+    };
     let ports = if frag_offset != 0 {
         Ports::Absent
     } else {
@@ -223,6 +238,7 @@ pub fn decode(frame: &[u8]) -> Decoded {
         ip_len: tot_len as u16,
         frag_offset,
         ports,
+        tcp_flags,
     })
 }
 
@@ -233,6 +249,7 @@ pub fn decode(frame: &[u8]) -> Decoded {
 /// - `length` only grows (zeros appended after the transport header, Ethernet padding dropped, the
 ///   UDP length kept equal to the IP payload), never on a truncated transport header: a smaller value
 ///   would cut the headers, zeros would complete a truncated one;
+/// - the TCP flags only on a TCP first fragment whose header is complete;
 /// - `proto` and the ports are chosen when the frame is built ([`build_frame`], [`l4_header`]), and
 ///   the interfaces are packet metadata: never written here.
 ///
@@ -260,6 +277,13 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
                 let at = ETH_HLEN + ihl + 4;
                 frame[at..at + 2].copy_from_slice(&((v as usize - ihl) as u16).to_be_bytes());
             }
+        }
+        Field::TcpFlags => {
+            if p.proto != IPPROTO_TCP || !matches!(p.ports, Ports::Present { .. }) || v > 0xff {
+                return false;
+            }
+            frame[ETH_HLEN + ihl + 13] = v as u8;
+            return true; // the IPv4 header is unchanged
         }
         Field::Proto | Field::SrcPort | Field::DstPort | Field::InIface | Field::OutIface => {
             return false

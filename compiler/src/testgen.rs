@@ -305,7 +305,62 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
         1 => (arb_length_test(), prop::bool::weighted(0.25))
             .prop_map(|(t, neg)| Some(Match::single(Field::Length, t, neg, Span::default()))),
     ];
-    length.prop_map(|l| l.into_iter().collect()).boxed()
+    // `--tcp-flags MASK COMP` as the flag bytes it admits (kept by the caller for `-p tcp` rules only):
+    // `--syn`, SYN,ACK, RST, NONE of ALL, and random masks of the six nameable flags.
+    let flags = prop_oneof![
+        2 => Just(None),
+        1 => (
+            prop_oneof![
+                2 => Just((0x17u32, 0x02u32)),
+                1 => Just((0x12, 0x12)),
+                1 => Just((0x04, 0x04)),
+                1 => Just((0x3f, 0x00)),
+                2 => (0u32..64, any::<u32>()).prop_map(|(mask, c)| (mask, c & mask)),
+            ],
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|((mask, comp), neg)| {
+                let tests = (0u32..=255).filter(|b| b & mask == comp).map(Test::Exact).collect();
+                Some(Match { field: Field::TcpFlags, tests, negated: neg, set: None, span: Span::default() })
+            }),
+    ];
+    (length, flags)
+        .prop_map(|(l, f)| l.into_iter().chain(f).collect())
+        .boxed()
+}
+
+/// `--tcp-flags MASK COMP` of a set of flag bytes, if the set is exactly `{b : b & MASK == COMP}` for
+/// a mask of the six flags iptables can name.
+fn tcp_flags_of(m: &Match) -> Option<(u32, u32)> {
+    let vals: Vec<u32> = m
+        .tests
+        .iter()
+        .filter_map(Test::bounds)
+        .map(|(v, _)| v)
+        .collect();
+    let first = *vals.first()?;
+    let mask = (0..6)
+        .map(|b| 1u32 << b)
+        .filter(|bit| vals.iter().all(|v| v & bit == first & bit))
+        .sum::<u32>();
+    let comp = first & mask;
+    let want: Vec<u32> = (0u32..=255).filter(|b| b & mask == comp).collect();
+    let mut got = vals.clone();
+    got.sort_unstable();
+    (got == want).then_some((mask, comp))
+}
+
+/// iptables' spelling of a flag set (`print_tcpf`: FIN first, `NONE` for none).
+fn tcp_flag_names(bits: u32) -> String {
+    const NAMES: [&str; 6] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG"];
+    if bits == 0 {
+        return "NONE".into();
+    }
+    (0..6)
+        .filter(|b| bits & (1 << b) != 0)
+        .map(|b| NAMES[b])
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// One rule's matches and comment under `o` (lists added to single-test matches).
@@ -371,7 +426,14 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
                     out.extend(with_lists(Some(m), extra));
                 }
                 out.extend(iif.into_iter().chain(oif));
-                out.extend(header);
+                let tcp_only = out
+                    .iter()
+                    .any(|m| m.field == Field::Proto && !m.negated && m.tests == [Test::Exact(6)]);
+                out.extend(
+                    header
+                        .into_iter()
+                        .filter(|m| m.field != Field::TcpFlags || tcp_only),
+                );
                 out.sort_by_key(|m| m.field);
                 (out, comment)
             },
@@ -564,7 +626,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                 }
                 // Interfaces are not in the frame.
                 Field::InIface | Field::OutIface => {}
-                Field::Length => header(
+                Field::Length | Field::TcpFlags => header(
                     &mut b,
                     m.field,
                     &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
@@ -984,8 +1046,20 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
             .filter_map(|&(f, flag)| r.get(f).map(|m| (m, flag)))
             .filter(|(m, _)| m.tests.len() > 1)
             .collect();
-        if !singles.is_empty() {
+        let flags = r.get(Field::TcpFlags);
+        if !singles.is_empty() || flags.is_some() {
             let _ = write!(o, " -m {module}");
+            if let Some(m) = flags {
+                let (mask, comp) = tcp_flags_of(m)
+                    .expect("iptables_restore_text: tcp_flags is not one --tcp-flags MASK COMP");
+                let _ = write!(
+                    o,
+                    " {}--tcp-flags {} {}",
+                    bang(m),
+                    tcp_flag_names(mask),
+                    tcp_flag_names(comp)
+                );
+            }
             for (m, flag) in singles {
                 let (lo, hi) = single(m);
                 if (lo, hi) == (0, 65535) && !m.negated {
@@ -1081,7 +1155,7 @@ mod tests {
         };
         assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
         // Every header match is generated, negated or not.
-        for f in [Field::Length] {
+        for f in [Field::Length, Field::TcpFlags] {
             for neg in [false, true] {
                 assert!(
                     a.iter().any(|rs| rs

@@ -102,6 +102,7 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
                                     ip_len: 40,
                                     frag_offset: if ports == Ports::Absent && l4 { 1 } else { 0 },
                                     ports,
+                                    tcp_flags: 0x02,
                                 },
                                 Meta {
                                     in_iface: i.clone(),

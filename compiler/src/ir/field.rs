@@ -26,6 +26,9 @@ pub enum Field {
     /// IPv4 total length in bytes, header included (`-m length --length`; `xt_length.c` reads
     /// `tot_len`).
     Length,
+    /// The TCP flags byte (header byte 13: CWR ECE URG ACK PSH RST SYN FIN), `-m tcp --tcp-flags`/`--syn`
+    /// as the set of bytes `b & mask == comp`; a transport field of TCP only.
+    TcpFlags,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -99,7 +102,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 8] = [
+pub const FIELDS: [FieldInfo; 9] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
@@ -108,6 +111,7 @@ pub const FIELDS: [FieldInfo; 8] = [
     FieldInfo::metadata(Field::InIface, "in_iface"),
     FieldInfo::metadata(Field::OutIface, "out_iface"),
     FieldInfo::from_abi(Field::Length, &abi::LENGTH),
+    FieldInfo::from_abi(Field::TcpFlags, &abi::TCP_FLAGS),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {
@@ -184,6 +188,15 @@ impl Field {
             .iter()
             .filter(|f| f.datapath.is_some())
             .map(|f| f.field)
+    }
+    /// The protocols a rule testing this transport field must be limited to (`proto`, not negated,
+    /// only these): tcp or udp for ports, tcp for the TCP flags; empty for other fields.
+    pub fn l4_protos(self) -> &'static [u32] {
+        match self {
+            Field::TcpFlags => &[6],
+            f if f.info().transport => &[6, 17],
+            _ => &[],
+        }
     }
     /// Largest value the field can hold (0 for interface fields, whose values are names).
     pub fn max_value(self) -> u32 {

@@ -75,6 +75,37 @@ fn after_transport(header: &Inst, transport: Option<&Inst>) -> Option<Diagnostic
     )
 }
 
+/// `--tcp-flags MASK COMP` / `--syn` (`MASK` FIN,SYN,RST,ACK, `COMP` SYN): `xt_tcpudp.c` matches
+/// `(byte13 & MASK) == COMP`, XOR `!`. Lowered exactly to the list of flag bytes that satisfy it (CWR
+/// and ECE are never in a mask iptables can spell, so at least 4 of the 256 bytes). A `COMP` with
+/// bits outside `MASK` can never hold and is refused.
+fn tcp_flags_match(g: &Given) -> Result<Match, Diagnostic> {
+    let Val::Pair(mask, comp) = &g.val else {
+        return Err(internal(g.span));
+    };
+    let (Val::Bits(mask), Val::Bits(comp)) = (mask.as_ref(), comp.as_ref()) else {
+        return Err(internal(g.span));
+    };
+    if comp & !mask != 0 {
+        return Err(unsupported(
+            "E0201",
+            "`--tcp-flags` whose set flags are not all in its mask (it never matches)".into(),
+            g.span,
+        ));
+    }
+    let tests = (0u32..=255)
+        .filter(|b| b & mask == *comp)
+        .map(Test::Exact)
+        .collect();
+    Ok(Match {
+        field: Field::TcpFlags,
+        tests,
+        negated: g.neg,
+        set: None,
+        span: g.span,
+    })
+}
+
 fn iface_match(field: Field, i: &Neg<String>) -> Option<Match> {
     let (name, wildcard) = match i.value.strip_suffix('+') {
         Some(n) => (n.to_string(), true),
@@ -186,6 +217,13 @@ pub(super) fn lower_typed(
                     let field = match g.name {
                         "sport" => Field::SrcPort,
                         "dport" => Field::DstPort,
+                        "tcp-flags" | "syn" => {
+                            match tcp_flags_match(g) {
+                                Ok(m) => push(m, &mut errs, &mut matches),
+                                Err(e) => errs.push(e),
+                            }
+                            continue;
+                        }
                         other => {
                             errs.push(unsupported(
                                 "E0201",

@@ -783,7 +783,8 @@ fn expected(field: Field) -> &'static str {
         Field::Proto => "a protocol name or number",
         _ => match field.info().lookup {
             Lookup::Lpm => "an address, a prefix or an address range",
-            Lookup::PortRange => "a port or a port range",
+            Lookup::PortRange if field.max_value() == 65535 => "a port or a port range",
+            Lookup::PortRange => "a number or a range `LO-HI`",
             Lookup::Iface => "an interface name",
             Lookup::Exact => "a number or a range `LO-HI`",
         },
@@ -798,7 +799,8 @@ pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
         Field::Proto => parse_proto_value(text),
         _ => match field.info().lookup {
             Lookup::Lpm => parse_addr(text),
-            Lookup::PortRange => parse_port_value(text),
+            Lookup::PortRange if field.max_value() == 65535 => parse_port_value(text),
+            Lookup::PortRange => parse_number_value(field, text),
             Lookup::Iface => parse_iface(text),
             Lookup::Exact => parse_number_value(field, text),
         },

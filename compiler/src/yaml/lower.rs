@@ -299,18 +299,36 @@ fn lower_match<'d>(
     }
 }
 
-/// Ports need `proto` tcp or udp, not negated (iptables: the tcp/udp/multiport matches require it).
+/// Ports need `proto` tcp or udp, the TCP flags `proto: tcp`, not negated (iptables: the
+/// tcp/udp/multiport matches require it; [`Field::l4_protos`]).
 fn check_transport(r: &RuleDef, matches: &[Match], diags: &mut Vec<Diagnostic>) {
-    let Some(port) = r.matches.iter().find(|m| m.field.info().transport) else {
+    let proto = matches.iter().find(|m| m.field == Field::Proto);
+    // The most demanding transport field of the rule decides what `proto` must be.
+    let Some(port) = r
+        .matches
+        .iter()
+        .filter(|m| m.field.info().transport)
+        .min_by_key(|m| m.field.l4_protos().len())
+    else {
         return;
     };
-    let proto = matches.iter().find(|m| m.field == Field::Proto);
+    let protos = port.field.l4_protos();
+    let (what, need, names) = if protos == [6] {
+        ("the TCP flags", "`proto: tcp`", "tcp")
+    } else {
+        ("ports", "`proto: tcp` or `proto: udp`", "tcp or udp")
+    };
     let problem = match proto {
         None if r.matches.iter().any(|m| m.field == Field::Proto) => return, // reported already
-        None => "a rule that matches ports must say `proto: tcp` or `proto: udp`".to_string(),
-        Some(p) if p.negated => "ports cannot be matched with a negated `proto`".to_string(),
-        Some(p) if !p.tests.iter().all(|t| matches!(t, Test::Exact(6 | 17))) => {
-            "ports can be matched only when `proto` is tcp or udp".to_string()
+        None => format!("a rule that matches {what} must say {need}"),
+        Some(p) if p.negated => format!("{what} cannot be matched with a negated `proto`"),
+        Some(p)
+            if !p
+                .tests
+                .iter()
+                .all(|t| matches!(t, Test::Exact(v) if protos.contains(v))) =>
+        {
+            format!("{what} can be matched only when `proto` is {names}")
         }
         Some(_) => return,
     };

@@ -47,6 +47,10 @@ macro_rules! datapath_fields {
                 stage: 10, bits: 16, transport: false, table: array, read: ip_len,
                 maps: tw_t_length / tw_v_length, prog: tw_s_length
             }
+            TCP_FLAGS = tcp_flags {
+                stage: 11, bits: 8, transport: true, table: array, read: tcp_flags,
+                maps: tw_t_tcp_flags / tw_v_tcp_flags, prog: tw_s_tcp_flags
+            }
         }
     };
 }
@@ -82,12 +86,15 @@ pub struct FieldAbi {
 }
 
 impl FieldAbi {
-    /// Entries of an array table: every value of the field, then the two sentinels for transport
-    /// fields. 0 for LPM tries (sized by the artifact's entries).
+    /// Entries of an array table: every value of the field; a transport field's table is a port
+    /// table ([`crate::PORT_TABLE_ENTRIES`]: the sentinels sit at [`crate::PORT_ABSENT`] and
+    /// [`crate::PORT_TRUNCATED`] whatever the width, entries above the width unused). 0 for LPM tries
+    /// (sized by the artifact's entries).
     pub const fn table_entries(&self) -> u32 {
         match self.table {
             TableKind::LpmV4 => 0,
-            TableKind::Array => (1u32 << self.bits) + if self.transport { 2 } else { 0 },
+            TableKind::Array if self.transport => crate::PORT_TABLE_ENTRIES,
+            TableKind::Array => 1u32 << self.bits,
         }
     }
     /// Key size in bytes of the lookup table.

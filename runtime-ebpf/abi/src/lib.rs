@@ -81,6 +81,10 @@ pub struct PktCtx {
     /// Interface a forwarded packet leaves by (the FIB result's `ifindex`), 0 when unknown or not
     /// forwarded.
     pub out_ifindex: u32,
+    /// Table index of the TCP flags byte (header byte 13: CWR ECE URG ACK PSH RST SYN FIN): the
+    /// byte, [`PORT_ABSENT`] (not TCP, or a non-first fragment) or [`PORT_TRUNCATED`] (TCP header
+    /// shorter than 20 bytes).
+    pub tcp_flags: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -189,7 +193,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 44);
+    assert!(core::mem::size_of::<PktCtx>() == 48);
     assert!(core::mem::size_of::<RuleMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
     assert!(core::mem::size_of::<Decision>() == 16);

@@ -11,7 +11,7 @@
 //!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
 //! - the transport header is read only on the first fragment and only within the IPv4 total length
 //!   (Ethernet padding ignored): TCP needs 20 bytes, UDP 8, else `PORT_TRUNCATED`; other protocols and
-//!   later fragments carry `PORT_ABSENT`.
+//!   later fragments carry `PORT_ABSENT`. The TCP flags (byte 13) the same way, for TCP only.
 //!
 //! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`]) in `tw_entry`; the
 //!   test-run entries `tw_entry_in` / `tw_entry_fwd` fix it instead (BPF_PROG_TEST_RUN frames have no
@@ -116,7 +116,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
     let src_ip = [byte(ip + 12), byte(ip + 13), byte(ip + 14), byte(ip + 15)];
     let dst_ip = [byte(ip + 16), byte(ip + 17), byte(ip + 18), byte(ip + 19)];
 
-    let (mut src_port, mut dst_port) = (PORT_ABSENT, PORT_ABSENT);
+    let (mut src_port, mut dst_port, mut tcp_flags) = (PORT_ABSENT, PORT_ABSENT, PORT_ABSENT);
     if frag_offset == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
         let need = if proto == IPPROTO_TCP { 20 } else { 8 };
         let l4 = ip + ihl;
@@ -124,9 +124,20 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
         if tot_len - ihl < need || l4 + 4 > end {
             src_port = PORT_TRUNCATED;
             dst_port = PORT_TRUNCATED;
+            if proto == IPPROTO_TCP {
+                tcp_flags = PORT_TRUNCATED;
+            }
         } else {
             src_port = be16(l4);
             dst_port = be16(l4 + 2);
+            // `l4 + 14 > end` cannot hold for a complete TCP header; it is there for the verifier.
+            if proto == IPPROTO_TCP {
+                tcp_flags = if l4 + 14 > end {
+                    PORT_TRUNCATED
+                } else {
+                    byte(l4 + 13) as u32
+                };
+            }
         }
     }
 
@@ -171,6 +182,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             hook,
             in_ifindex,
             out_ifindex,
+            tcp_flags,
         };
     }
     tail_call(ctx, 0, ip_len)
