@@ -242,7 +242,7 @@ pub fn decode(frame: &[u8]) -> Decoded {
     })
 }
 
-/// Rewrite `frame` (Ethernet + IPv4) so that [`decode`] reads `v` for `field`, every other field
+/// Rewrite `frame` (untagged Ethernet + IPv4) so that [`decode`] reads `v` for `field`, every other field
 /// keeping its value: the inverse of [`Ipv4Packet::value`], used by the test generator and the
 /// analysis' counterexamples to give a packet a header field's value. Returns `false`, leaving the
 /// frame as it was, when the frame is not well-formed IPv4 or the value cannot be written that way:
@@ -255,6 +255,10 @@ pub fn decode(frame: &[u8]) -> Decoded {
 ///
 /// The IPv4 header checksum is recomputed. A new [`Field`] without an arm here does not compile.
 pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
+    // Untagged frames only: the offsets below start at the Ethernet header's end.
+    if frame.len() < ETH_HLEN || be16(frame, 12) != ETHERTYPE_IPV4 {
+        return false;
+    }
     let Decoded::Ipv4(p) = decode(frame) else {
         return false;
     };
