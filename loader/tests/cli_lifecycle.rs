@@ -3,7 +3,10 @@
 //!
 //! Covered: the private-mount-namespace refusal (`ip netns exec NS tailwall … --attach`), the refusal
 //! of a ruleset that enforces nothing, `--dump` with `--attach`, `status`, `show`, `stats --zero`,
-//! `rollback`, `--confirm` with and without `confirm`, `detach --all`, and the exit codes of each.
+//! `rollback`, `--confirm` with and without `confirm`, `detach --all`, and the exit codes of each;
+//! a `--confirm` cancelled by a later apply and a killed confirm timer; a failed attach leaving no
+//! record; a renamed device; a deleted record; re-applying the same rules from another file; a map the
+//! kernel cannot allocate. Namespaces are `twl6-<pid>-<n>`.
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
