@@ -563,6 +563,24 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     if let Some(c) = &r.comment {
         let _ = write!(extra, " /* {c} */");
     }
+    // A field this rendering does not know is named, never left out silently.
+    let mut exact = true;
+    for m in &r.matches {
+        match m.field {
+            Field::SrcIp
+            | Field::DstIp
+            | Field::Proto
+            | Field::SrcPort
+            | Field::DstPort
+            | Field::InIface
+            | Field::OutIface => {}
+            #[allow(unreachable_patterns)]
+            other => {
+                exact = false;
+                let _ = write!(extra, " [no listing for {}]", other.info().name);
+            }
+        }
+    }
     let target = match r.action {
         Action::Accept => "ACCEPT".to_string(),
         Action::Drop => "DROP".to_string(),
@@ -584,7 +602,7 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
         iptables: ir_save(rs, chain, r),
         rule: Some(r.id),
         line: None,
-        exact: true,
+        exact,
     }
 }
 
@@ -677,6 +695,21 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
                         list(m, false)
                     );
                 }
+            }
+        }
+    }
+    for m in &r.matches {
+        match m.field {
+            Field::SrcIp
+            | Field::DstIp
+            | Field::Proto
+            | Field::SrcPort
+            | Field::DstPort
+            | Field::InIface
+            | Field::OutIface => {}
+            #[allow(unreachable_patterns)]
+            other => {
+                let _ = write!(out, " [no iptables spelling for {}]", other.info().name);
             }
         }
     }
