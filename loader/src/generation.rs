@@ -299,11 +299,27 @@ impl Generation {
         self.run_prog(abi::PROG_ENTRY_INPUT, frame, repeat, None)
     }
 
-    /// Run `frame` once through the attached entry program `tw_entry` as if received on interface
-    /// `ifindex` of the calling thread's network namespace: the hook and egress interface come from
-    /// that namespace's FIB ([`TestRun::pkt`]).
-    pub fn test_run_fib(&self, frame: &[u8], ifindex: u32) -> Result<TestRun, LoadError> {
-        self.run_prog(abi::PROG_ENTRY, frame, 1, Some(ifindex))
+    /// Run `frame` `repeat` times through the attached entry program `tw_entry` as if received on
+    /// interface `ifindex` of the calling thread's network namespace: the hook and egress interface
+    /// come from that namespace's FIB ([`TestRun::pkt`]).
+    pub fn test_run_fib(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_ENTRY, frame, repeat, Some(ifindex))
+    }
+
+    /// As [`Generation::test_run_fib`] through `tw_entry_in` (the same program with the hook fixed,
+    /// no FIB lookup): the baseline of the lookup's cost.
+    pub fn test_run_fixed_on(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_ENTRY_INPUT, frame, repeat, Some(ifindex))
     }
 
     /// As [`Generation::test_run`], on the empty program `tw_pass` (decision left untouched).

@@ -1373,16 +1373,10 @@ fn testrun_live_frames_reach_the_stack() {
 // ---------------------------------------------------------------------------------------------------
 // The hook decision: bpf_fib_lookup at XDP ingress.
 
-/// `tw_entry` asks the FIB of the namespace the frame arrives in: a local destination (and broadcast,
-/// multicast) is INPUT, a routed one FORWARD with the route's device as the egress interface; no
-/// route, a blackhole, and forwarding switched off are INPUT (the kernel drops the non-local ones in
-/// routing before any filter hook). Namespace `twh-…`: `lan0` (veth, 10.77.0.1/24, the ingress),
-/// `wan0` (veth, 10.78.0.1/24, route 203.0.113.0/24), blackhole 198.51.100.0/24.
-#[test]
-fn fib_decides_input_or_forward_like_the_kernel_routes() {
-    if !root() {
-        return;
-    }
+/// A routing namespace `twh-…`: `lan0` (veth, 10.77.0.1/24, the ingress), `wan0` (veth, 10.78.0.1/24,
+/// route 203.0.113.0/24), blackhole 198.51.100.0/24, forwarding on. Returns it with the ifindexes of
+/// `lan0` and `wan0`.
+fn fib_netns() -> (tailwall_tests::netns::Netns, u32, u32) {
     let ns = tailwall_tests::netns::Netns::with_prefix("twh-").expect("netns");
     for cmd in [
         "link add lan0 type veth peer name lan1",
@@ -1398,7 +1392,22 @@ fn fib_decides_input_or_forward_like_the_kernel_routes() {
     ] {
         ns.exec("ip", cmd.split_whitespace()).expect(cmd);
     }
+    ns.sysctl("net.ipv4.conf.all.forwarding", "1").unwrap();
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
     let (lan, wan) = (ns.ifindex("lan0").unwrap(), ns.ifindex("wan0").unwrap());
+    (ns, lan, wan)
+}
+
+/// `tw_entry` asks the FIB of the namespace the frame arrives in ([`fib_netns`]): a local destination
+/// (and broadcast, multicast) is INPUT, a routed one FORWARD with the route's device as the egress
+/// interface; no route, a blackhole, and forwarding switched off are INPUT (the kernel drops the
+/// non-local ones in routing before any filter hook).
+#[test]
+fn fib_decides_input_or_forward_like_the_kernel_routes() {
+    if !root() {
+        return;
+    }
+    let (ns, lan, wan) = fib_netns();
     let rs = ruleset(vec![], Verdict::Accept);
     let art = build(&rs);
     let from = ip("10.77.0.9");
@@ -1406,14 +1415,12 @@ fn fib_decides_input_or_forward_like_the_kernel_routes() {
         let f = tcp(from, ip(dst), 40000, 80);
         ns.run(|| {
             let gen = Generation::load(&art).expect("load");
-            let tr = gen.test_run_fib(&f, lan).expect("run");
+            let tr = gen.test_run_fib(&f, lan, 1).expect("run");
             assert_eq!(tr.xdp_action, XDP_PASS, "{dst}");
             (tr.pkt.hook, tr.pkt.in_ifindex, tr.pkt.out_ifindex)
         })
         .expect("in netns")
     };
-    ns.sysctl("net.ipv4.conf.all.forwarding", "1").unwrap();
-    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
     let (i, f) = (abi::HOOK_INPUT, abi::HOOK_FORWARD);
     assert_eq!(
         hook_of("10.77.0.1"),
@@ -1456,4 +1463,23 @@ fn fib_decides_input_or_forward_like_the_kernel_routes() {
         "forwarding off on lan0"
     );
     assert_eq!(hook_of("10.77.0.1"), (i, lan, 0), "forwarding off, local");
+
+    // The lookup's cost: tw_entry (FIB) against tw_entry_in (hook fixed), same frame, same ingress,
+    // no field stage (the empty ruleset). Printed, not asserted (a shared machine's timing).
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
+    for dst in ["10.77.0.1", "203.0.113.7"] {
+        let f = tcp(from, ip(dst), 40000, 80);
+        let (fib, fixed) = ns
+            .run(|| {
+                let gen = Generation::load(&art).expect("load");
+                let n = 200_000;
+                let fib = gen.test_run_fib(&f, lan, n).expect("run").duration_ns;
+                let fixed = gen.test_run_fixed_on(&f, lan, n).expect("run").duration_ns;
+                (fib, fixed)
+            })
+            .expect("in netns");
+        eprintln!(
+            "fib lookup cost, dst {dst}: tw_entry {fib} ns/packet, tw_entry_in {fixed} ns/packet"
+        );
+    }
 }
