@@ -711,6 +711,45 @@ fn print_match(family: Family, r: &TypedRule, i: &Inst, out: &mut String) -> boo
                 w("connbytes-dir")
             );
         }
+        "helper" => {
+            let Some(g) = i.get("helper") else {
+                return false;
+            };
+            let _ = write!(
+                out,
+                " helper match {}\"{}\"",
+                if g.neg { "! " } else { "" },
+                word(&g.val).unwrap_or("")
+            );
+        }
+        "connlabel" => {
+            let Some(g) = i.get("label") else {
+                return false;
+            };
+            let Some(n) = num(&g.val) else {
+                return false;
+            };
+            if i.has("set") {
+                return false;
+            }
+            let _ = write!(out, " connlabel{} {n}", if g.neg { " !" } else { "" });
+        }
+        "rpfilter" => {
+            out.push_str(" rpfilter");
+            for f in ["loose", "validmark", "accept-local", "invert"] {
+                if i.has(f) {
+                    let _ = write!(out, " {f}");
+                }
+            }
+        }
+        "socket" => {
+            out.push_str(" socket");
+            for f in ["transparent", "nowildcard", "restore-skmark"] {
+                if i.has(f) {
+                    let _ = write!(out, " --{f}");
+                }
+            }
+        }
         _ => {
             let _ = r;
             return false;
@@ -987,6 +1026,48 @@ fn print_target(family: Family, i: &Inst, out: &mut String) -> bool {
             };
             let hex = |s: &str| u32::from_str_radix(s, 16).unwrap_or(0);
             let _ = write!(out, " CLASSIFY set {:x}:{:x}", hex(ma), hex(mi));
+        }
+        "TEE" => {
+            let Some(gw) = i.get("gateway").and_then(|g| word(&g.val)) else {
+                return false;
+            };
+            let _ = write!(out, " TEE gw:{gw}");
+            if let Some(o) = i.get("oif").and_then(|g| word(&g.val)) {
+                let _ = write!(out, " oif={o}");
+            }
+        }
+        "NETMAP" => {
+            let Some(to) = i.get("to").and_then(|g| word(&g.val)) else {
+                return false;
+            };
+            let _ = write!(out, " to:{to}");
+        }
+        "IDLETIMER" => {
+            let Some(t) = i.get("timeout") else {
+                return false;
+            };
+            let t = match &t.val {
+                Val::Num(n) => n.to_string(),
+                Val::Word(w) => w.clone(),
+                _ => return false,
+            };
+            let label = i.get("label").and_then(|g| word(&g.val)).unwrap_or("");
+            let _ = write!(out, " timeout:{t} label:{label}");
+            if i.has("alarm") {
+                out.push_str(" alarm");
+            }
+        }
+        "TCPOPTSTRIP" => {
+            let Some(Val::Ranges(rs)) = i.get("strip-options").map(|g| &g.val) else {
+                return false;
+            };
+            let mut opts: Vec<u64> = rs.iter().flat_map(|&(a, b)| a..=b).collect();
+            opts.sort_unstable();
+            opts.dedup();
+            if !opts.is_empty() {
+                let v: Vec<String> = opts.iter().map(u64::to_string).collect();
+                let _ = write!(out, " TCPOPTSTRIP options {}", v.join(","));
+            }
         }
         _ => return false,
     }
