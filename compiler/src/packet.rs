@@ -13,7 +13,9 @@
 //!   IHL < 5, header longer than the frame, total length shorter than the header or longer than the frame)
 //!   is [`Decoded::Malformed`]. The header checksum is not verified (the kernel does, after XDP);
 //! - the transport header is read only from the first fragment, within the IPv4 total length (Ethernet
-//!   padding is ignored): TCP needs 20 bytes and UDP 8, as iptables' tcp/udp matches do.
+//!   padding is ignored): TCP needs 20 bytes and UDP 8, as iptables' tcp/udp matches do; a TCP fragment
+//!   at offset 1 (8 bytes) counts as a truncated header, which the tcp match hotdrops (`tcp_mt` in
+//!   `net/netfilter/xt_tcpudp.c`; found by the oracle at FORWARD and OUTPUT).
 use crate::ir::Field;
 use serde::Serialize;
 use std::net::Ipv4Addr;
@@ -40,7 +42,7 @@ pub enum Ports {
     },
     /// Non-first fragment, or a protocol without ports.
     Absent,
-    /// TCP/UDP first fragment whose header is cut short.
+    /// TCP/UDP first fragment whose header is cut short, or a TCP fragment at offset 1.
     Truncated,
 }
 
@@ -212,7 +214,11 @@ pub fn decode(frame: &[u8]) -> Decoded {
     } else {
         0
     };
-    let ports = if frag_offset != 0 {
+    let ports = if frag_offset == 1 && proto == IPPROTO_TCP {
+        // x_tables' tcp match hotdrops a TCP fragment at offset 1 ("evil TCP offset=1 frag": it could
+        // overwrite the flags of the first), as it does a truncated header (`tcp_mt`).
+        Ports::Truncated
+    } else if frag_offset != 0 {
         Ports::Absent
     } else {
         let need = match proto {
@@ -386,6 +392,25 @@ mod tests {
         };
         assert_eq!(p.ports, Ports::Present { src: 1234, dst: 80 });
         assert_eq!(p.ip_len, 40);
+    }
+
+    #[test]
+    fn tcp_fragment_at_offset_one_is_truncated() {
+        let frag = |proto, off| match decode(&build_frame(
+            M,
+            M,
+            Ipv4Addr::LOCALHOST,
+            Ipv4Addr::LOCALHOST,
+            proto,
+            off,
+            &[0; 24],
+        )) {
+            Decoded::Ipv4(p) => p.ports,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(frag(IPPROTO_TCP, 1), Ports::Truncated);
+        assert_eq!(frag(IPPROTO_TCP, 2), Ports::Absent);
+        assert_eq!(frag(IPPROTO_UDP, 1), Ports::Absent);
     }
 
     #[test]

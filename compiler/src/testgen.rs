@@ -680,7 +680,8 @@ fn arb_shape(oracle_safe: bool) -> BoxedStrategy<Shape> {
     }
     prop_oneof![
         10 => safe,
-        2 => (1u16..0x1fff).prop_map(Shape::Fragment),
+        // Offset 1 is special for TCP (x_tables' tcp match hotdrops it).
+        2 => prop_oneof![1 => Just(1u16), 3 => 1u16..0x1fff].prop_map(Shape::Fragment),
         2 => (1u8..=10).prop_map(Shape::Options),
         1 => prop::sample::select(vec![0x0806u16, 0x86dd, 0x8100, 0x88cc]).prop_map(Shape::NotIpv4),
         2 => (

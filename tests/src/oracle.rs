@@ -1029,9 +1029,11 @@ pub enum Departure {
     /// frame's `interp` outcome changes when the match is removed.
     NftFullRangeNegation,
     /// tailwall (IR, interp, datapath) treats every port test as `-m tcp`/`-m udp` does, hotdropping a
-    /// truncated header; x_tables' `-m multiport` reads only the 4 port bytes, so on a TCP header of
-    /// 4..19 / UDP header of 4..7 bytes it matches the ports instead. Predicate: `interp` hotdrops at a
-    /// rule whose port tests are all multiport (several tests) and the transport header has >= 4 bytes.
+    /// truncated header (and a TCP fragment at offset 1); x_tables' `-m multiport` reads only the 4
+    /// port bytes, so on a TCP header of 4..19 / UDP header of 4..7 bytes it matches the ports instead,
+    /// and it fails on any fragment without a hotdrop. Predicate: `interp` hotdrops at a rule whose port
+    /// tests are all multiport (several tests) and the transport header has >= 4 bytes or the frame is
+    /// a fragment.
     MultiportTruncatedHeader,
 }
 
@@ -1083,7 +1085,10 @@ pub fn departure(
             .collect();
         let ihl = (frame[ETH_HLEN] & 0x0f) as usize * 4;
         let l4 = (p.ip_len as usize).saturating_sub(ihl);
-        if !ports.is_empty() && ports.iter().all(|m| m.tests.len() > 1) && l4 >= 4 {
+        if !ports.is_empty()
+            && ports.iter().all(|m| m.tests.len() > 1)
+            && (l4 >= 4 || p.frag_offset != 0)
+        {
             return Some(Departure::MultiportTruncatedHeader);
         }
         return None;
@@ -1164,7 +1169,7 @@ pub fn corpus_packet(frame: &[u8]) -> String {
     if p.frag_offset != 0 {
         s += &format!(" frag {}", p.frag_offset);
     }
-    if p.ports == tailwall_compiler::packet::Ports::Truncated {
+    if p.ports == tailwall_compiler::packet::Ports::Truncated && p.frag_offset == 0 {
         s += &format!(" truncate {}", (p.ip_len as usize).saturating_sub(ihl));
     }
     if ihl > 20 {

@@ -510,3 +510,40 @@ fn oracle_live_stats_equal_iptables_counters() {
     assert_eq!(tw_policy, policy, "policy (packets, bytes)");
     assert!(ipt_rules.iter().all(|r| r.0 > 0), "a rule saw no traffic");
 }
+
+/// x_tables' tcp match drops ("hotdrops") a TCP fragment at offset 1 (8 bytes: `tcp_mt`, "Dropping evil
+/// TCP offset=1 frag"), at FORWARD and OUTPUT where fragments are not reassembled; other offsets just
+/// fail the match. Found by this tier: `interp` let such a fragment reach the policy (ACCEPT here) where
+/// iptables drops it; regression case `tests/corpus/tcp-fragment-offset-one.yaml`.
+#[test]
+fn oracle_legacy_tcp_fragment_offset_one() {
+    if !require_root_or_skip("oracle") {
+        return;
+    }
+    for hook in [Hook::Forward, Hook::Output] {
+        let h = hook.chain_name();
+        let text = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A {h} -p udp -m udp --dport 53 -j DROP\n\
+             -A {h} -p tcp -m tcp --dport 22 -j ACCEPT\n\
+             -A {h} -p tcp -m multiport --dports 22,23 -j ACCEPT\nCOMMIT\n"
+        );
+        let rs = lower::iptables(&SourceFile::new("frag1.rules", text.clone()))
+            .expect("lowers")
+            .ruleset;
+        let mut o = HookOracle::new(Flavor::Legacy, hook).expect("oracle namespace");
+        o.load(&text).expect("loads");
+        for spec in [
+            "tcp 10.0.0.1:1000 -> 10.1.1.1:22 frag 1",
+            "tcp 10.0.0.1:1000 -> 10.1.1.1:22 frag 2",
+        ] {
+            let frame = tailwall_tests::corpus::frame(spec).expect("frame");
+            let meta = o.meta(&frame, 0);
+            let want =
+                Decision::expected(&rs, &interp::run_with(&rs, hook, &meta, &decode(&frame)));
+            let got = o.classify(&frame, 0).expect("classify");
+            println!("{h} `{spec}`: iptables {got}, interp {want:?}");
+            assert_eq!(Some(&got), want.as_ref(), "{h} `{spec}`");
+        }
+    }
+}

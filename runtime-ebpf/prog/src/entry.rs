@@ -11,7 +11,8 @@
 //!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
 //! - the transport header is read only on the first fragment and only within the IPv4 total length
 //!   (Ethernet padding ignored): TCP needs 20 bytes, UDP 8, else `PORT_TRUNCATED`; other protocols and
-//!   later fragments carry `PORT_ABSENT`. The TCP flags (byte 13) the same way, for TCP only.
+//!   later fragments carry `PORT_ABSENT`, except a TCP fragment at offset 1: `PORT_TRUNCATED` (the tcp
+//!   match hotdrops it). The TCP flags (byte 13) the same way, for TCP only.
 //!
 //! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`]) in `tw_entry`; the
 //!   test-run entries `tw_entry_in` / `tw_entry_fwd` fix it instead (BPF_PROG_TEST_RUN frames have no
@@ -117,7 +118,12 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
     let dst_ip = [byte(ip + 16), byte(ip + 17), byte(ip + 18), byte(ip + 19)];
 
     let (mut src_port, mut dst_port, mut tcp_flags) = (PORT_ABSENT, PORT_ABSENT, PORT_ABSENT);
-    if frag_offset == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+    if frag_offset == 1 && proto == IPPROTO_TCP {
+        // The tcp match hotdrops a TCP fragment at offset 1, as a truncated header (`packet::decode`).
+        src_port = PORT_TRUNCATED;
+        dst_port = PORT_TRUNCATED;
+        tcp_flags = PORT_TRUNCATED;
+    } else if frag_offset == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
         let need = if proto == IPPROTO_TCP { 20 } else { 8 };
         let l4 = ip + ihl;
         // `l4 + 4 > end` cannot hold when the first test passes; it is there for the verifier.
