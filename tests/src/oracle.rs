@@ -842,6 +842,12 @@ impl HookOracle {
         if frame.len() > ETH_HLEN + LEG_MTU {
             return Some("longer than the legs' MTU");
         }
+        if !matches!(
+            tailwall_compiler::packet::network_header(frame),
+            Ok((_, ETH_HLEN))
+        ) {
+            return Some("VLAN-tagged (the victim has no VLAN device)");
+        }
         match decode(frame) {
             Decoded::Ipv4(p) => {
                 let (src, dst) = (Ipv4Addr::from(p.src), Ipv4Addr::from(p.dst));

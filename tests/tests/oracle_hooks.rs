@@ -373,8 +373,8 @@ fn tailwall_bin() -> std::path::PathBuf {
 
 /// The live test: the same host ruleset attached with `tailwall compile --attach` to a veth in one
 /// namespace and loaded into iptables-legacy in a twin, the same traffic from the peer to both; then
-/// `tailwall stats -o json` must show, rule by rule and for the policy, exactly the packets and bytes
-/// iptables' counters show.
+/// `tailwall stats` must print, byte for byte, what `iptables -L -v -x -n --line-numbers` prints in the
+/// twin (every chain, rule by rule and the policies: packets and bytes).
 #[test]
 fn oracle_live_stats_equal_iptables_counters() {
     if !require_root_or_skip("oracle") {
@@ -451,9 +451,27 @@ fn oracle_live_stats_equal_iptables_counters() {
             tw.send(f, 0).expect("send");
         }
     }
-    // XDP runs in the receiving veth's NAPI poll: wait until every frame is counted.
+    // XDP runs in the receiving veth's NAPI poll: wait until every frame is counted (the policy's and
+    // every INPUT rule's packets in `stats -o json`), bounded.
+    let counted = |doc: &serde_json::Value| -> u64 {
+        doc["chains"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == "INPUT")
+            .map(|c| {
+                c["policy_counters"]["packets"].as_u64().unwrap_or(0)
+                    + c["rules"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| r["counters"]["packets"].as_u64().unwrap_or(0))
+                        .sum::<u64>()
+            })
+            .sum()
+    };
     let start = Instant::now();
-    let stats = loop {
+    loop {
         let doc: serde_json::Value = serde_json::from_str(&run(&[
             "stats",
             tailwall_tests::oracle::LEGS[0],
@@ -461,53 +479,28 @@ fn oracle_live_stats_equal_iptables_counters() {
             "json",
         ]))
         .expect("stats json");
-        let total: u64 = doc["rules"]
-            .as_array()
-            .expect("rules")
-            .iter()
-            .chain(
-                doc["reasons"]
-                    .as_array()
-                    .expect("reasons")
-                    .iter()
-                    .filter(|r| r["name"] != "not_ipv4"),
-            )
-            .map(|r| r["packets"].as_u64().expect("packets"))
-            .sum();
-        if total >= sent as u64 || start.elapsed() > std::time::Duration::from_secs(5) {
-            break doc;
+        if counted(&doc) >= sent as u64 || start.elapsed() > std::time::Duration::from_secs(5) {
+            break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    }
+    let listed = run(&["stats", tailwall_tests::oracle::LEGS[0]]);
     run(&["detach", tailwall_tests::oracle::LEGS[0]]);
     let _ = std::fs::remove_dir_all(&dir);
-
-    let mut tw_rules = vec![(0u64, 0u64); ipt_rules.len()];
-    for r in stats["rules"].as_array().expect("rules") {
-        assert_eq!(r["chain"], "INPUT", "{r}");
-        let pos = r["position"].as_u64().expect("position") as usize;
-        tw_rules[pos - 1] = (
-            r["packets"].as_u64().expect("packets"),
-            r["bytes"].as_u64().expect("bytes"),
-        );
-    }
-    let tw_policy = stats["reasons"]
-        .as_array()
-        .expect("reasons")
-        .iter()
-        .find(|r| r["name"] == "policy")
-        .map(|r| {
-            (
-                r["packets"].as_u64().unwrap_or(0),
-                r["bytes"].as_u64().unwrap_or(0),
-            )
-        })
-        .expect("policy counter");
+    let ipt_listed = ipt
+        .victim()
+        .exec(
+            "iptables-legacy",
+            ["-L", "-v", "-x", "-n", "--line-numbers"],
+        )
+        .expect("iptables -L");
     println!(
-        "live: {sent} frames; iptables-legacy INPUT rules {ipt_rules:?} policy {policy:?}; tailwall stats rules {tw_rules:?} policy {tw_policy:?}"
+        "live: {sent} frames; iptables-legacy INPUT rules (packets, bytes) {ipt_rules:?} policy {policy:?}\n--- tailwall stats:\n{listed}--- iptables-legacy -L -v -x -n --line-numbers:\n{ipt_listed}"
     );
-    assert_eq!(tw_rules, ipt_rules, "per-rule (packets, bytes)");
-    assert_eq!(tw_policy, policy, "policy (packets, bytes)");
+    assert_eq!(
+        listed, ipt_listed,
+        "tailwall stats vs iptables -L, byte for byte"
+    );
     assert!(ipt_rules.iter().all(|r| r.0 > 0), "a rule saw no traffic");
 }
 
