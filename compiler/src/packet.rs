@@ -58,6 +58,8 @@ pub struct Ipv4Packet {
     pub ports: Ports,
     /// TCP flags byte (header byte 13) when `proto` is TCP and the ports are present, else 0.
     pub tcp_flags: u8,
+    /// Time to live (header byte 8).
+    pub ttl: u8,
 }
 
 /// The value of one field of a packet, as a classifier stage sees it.
@@ -105,6 +107,7 @@ impl Ipv4Packet {
                 FieldValue::Truncated
             }
             (Field::TcpFlags, _) => FieldValue::Absent,
+            (Field::Ttl, _) => FieldValue::Value(self.ttl as u32),
         }
     }
 }
@@ -245,6 +248,7 @@ pub fn decode(frame: &[u8]) -> Decoded {
         frag_offset,
         ports,
         tcp_flags,
+        ttl: ip[8],
     })
 }
 
@@ -274,6 +278,8 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
             let at = ETH_HLEN + if field == Field::SrcIp { 12 } else { 16 };
             frame[at..at + 4].copy_from_slice(&v.to_be_bytes());
         }
+        Field::Ttl if v <= 0xff => frame[ETH_HLEN + 8] = v as u8,
+        Field::Ttl => return false,
         Field::Length => {
             let tot = p.ip_len as usize;
             // Zeros after a truncated transport header would complete it.

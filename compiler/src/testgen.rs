@@ -324,9 +324,37 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
                 Some(Match { field: Field::TcpFlags, tests, negated: neg, set: None, span: Span::default() })
             }),
     ];
-    (length, flags)
-        .prop_map(|(l, f)| l.into_iter().chain(f).collect())
+    // `--ttl-eq N` (also `!`), `--ttl-lt N`, `--ttl-gt N` in the IR's spelling (see `ttl_option`).
+    let ttl_value = || prop_oneof![2 => prop::sample::select(vec![0u32, 1, 63, 64, 65, 128, 254, 255]), 1 => 0u32..=255];
+    let ttl = prop_oneof![
+        3 => Just(None),
+        1 => (ttl_value(), prop::bool::ANY).prop_map(|(n, neg)| Some((Test::Range { lo: n, hi: n }, neg))),
+        1 => ttl_value().prop_map(|n| Some(match n {
+            0 => (Test::Range { lo: 0, hi: 255 }, true),
+            n => (Test::Range { lo: 0, hi: n - 1 }, false),
+        })),
+        1 => ttl_value().prop_map(|n| Some(match n {
+            255 => (Test::Range { lo: 0, hi: 255 }, true),
+            n => (Test::Range { lo: n + 1, hi: 255 }, false),
+        })),
+    ]
+    .prop_map(|t| t.map(|(t, neg)| Match::single(Field::Ttl, t, neg, Span::default())));
+    (length, flags, ttl)
+        .prop_map(|(l, f, t)| l.into_iter().chain(f).chain(t).collect())
         .boxed()
+}
+
+/// The `-m ttl` option of a ttl match: `--ttl-eq N` (`!` kept), `--ttl-lt N` (`0:N-1`, or `! 0:255`
+/// for `< 0`), `--ttl-gt N` (`N+1:255`). `None` for any other set (not one iptables option).
+fn ttl_option(m: &Match) -> Option<String> {
+    let (lo, hi) = m.single_test()?.bounds()?;
+    Some(match (lo, hi, m.negated) {
+        (lo, hi, neg) if lo == hi => format!("{}--ttl-eq {lo}", if neg { "! " } else { "" }),
+        (0, 255, true) => "--ttl-lt 0".into(),
+        (0, hi, false) => format!("--ttl-lt {}", hi + 1),
+        (lo, 255, false) => format!("--ttl-gt {}", lo - 1),
+        _ => return None,
+    })
 }
 
 /// `--tcp-flags MASK COMP` of a set of flag bytes, if the set is exactly `{b : b & MASK == COMP}` for
@@ -626,7 +654,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                 }
                 // Interfaces are not in the frame.
                 Field::InIface | Field::OutIface => {}
-                Field::Length | Field::TcpFlags => header(
+                Field::Length | Field::TcpFlags | Field::Ttl => header(
                     &mut b,
                     m.field,
                     &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
@@ -1031,6 +1059,10 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         };
         let _ = write!(o, " -m length {}--length {v}", bang(m));
     }
+    if let Some(m) = r.get(Field::Ttl) {
+        let opt = ttl_option(m).expect("iptables_restore_text: ttl is not one -m ttl option");
+        let _ = write!(o, " -m ttl {opt}");
+    }
     if r.needs_l4() {
         let module = match proto.map(|m| single(m).0) {
             Some(17) => "udp",
@@ -1156,7 +1188,7 @@ mod tests {
         };
         assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
         // Every header match is generated, negated or not.
-        for f in [Field::Length, Field::TcpFlags] {
+        for f in [Field::Length, Field::TcpFlags, Field::Ttl] {
             for neg in [false, true] {
                 assert!(
                     a.iter().any(|rs| rs

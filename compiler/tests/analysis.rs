@@ -103,6 +103,7 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
                                     frag_offset: if ports == Ports::Absent && l4 { 1 } else { 0 },
                                     ports,
                                     tcp_flags: 0x02,
+                                    ttl: 64,
                                 },
                                 Meta {
                                     in_iface: i.clone(),

@@ -29,6 +29,9 @@ pub enum Field {
     /// The TCP flags byte (header byte 13: CWR ECE URG ACK PSH RST SYN FIN), `-m tcp --tcp-flags`/`--syn`
     /// as the set of bytes `b & mask == comp`; a transport field of TCP only.
     TcpFlags,
+    /// IPv4 time to live (`-m ttl --ttl-eq/--ttl-lt/--ttl-gt`, `xt_ttl.c`); the IPv6 hop limit
+    /// (`-m hl`) has the same meaning.
+    Ttl,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -102,7 +105,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 9] = [
+pub const FIELDS: [FieldInfo; 10] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
@@ -112,6 +115,7 @@ pub const FIELDS: [FieldInfo; 9] = [
     FieldInfo::metadata(Field::OutIface, "out_iface"),
     FieldInfo::from_abi(Field::Length, &abi::LENGTH),
     FieldInfo::from_abi(Field::TcpFlags, &abi::TCP_FLAGS),
+    FieldInfo::from_abi(Field::Ttl, &abi::TTL),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {

@@ -281,6 +281,37 @@ pub(super) fn lower_typed(
                     }
                 }
             }
+            // xt_ttl.c / xt_hl.c: `==`, `!=` (`! --ttl-eq`), `<`, `>` on the TTL / hop limit.
+            "ttl" | "hl" => {
+                if let Some(e) = after_transport(inst, transport) {
+                    errs.push(e);
+                    continue;
+                }
+                for g in &inst.given {
+                    let Val::Num(n) = g.val else {
+                        errs.push(internal(g.span));
+                        continue;
+                    };
+                    let n = n as u32;
+                    // `< 0` and `> 255` hold for no packet: the negated full range.
+                    let (test, negated) = match g.name {
+                        "ttl-eq" | "hl-eq" => (Test::Range { lo: n, hi: n }, g.neg),
+                        "ttl-lt" | "hl-lt" if n == 0 => (Test::Range { lo: 0, hi: 255 }, true),
+                        "ttl-lt" | "hl-lt" => (Test::Range { lo: 0, hi: n - 1 }, false),
+                        "ttl-gt" | "hl-gt" if n >= 255 => (Test::Range { lo: 0, hi: 255 }, true),
+                        "ttl-gt" | "hl-gt" => (Test::Range { lo: n + 1, hi: 255 }, false),
+                        _ => {
+                            errs.push(internal(g.span));
+                            continue;
+                        }
+                    };
+                    push(
+                        Match::single(Field::Ttl, test, negated, g.span),
+                        &mut errs,
+                        &mut matches,
+                    );
+                }
+            }
             "comment" => {
                 for g in &inst.given {
                     if let Val::Text(t) = &g.val {

@@ -51,6 +51,10 @@ macro_rules! datapath_fields {
                 stage: 11, bits: 8, transport: true, table: array, read: tcp_flags,
                 maps: tw_t_tcp_flags / tw_v_tcp_flags, prog: tw_s_tcp_flags
             }
+            TTL = ttl {
+                stage: 12, bits: 8, transport: false, table: array, read: ttl,
+                maps: tw_t_ttl / tw_v_ttl, prog: tw_s_ttl
+            }
         }
     };
 }

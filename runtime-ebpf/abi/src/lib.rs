@@ -85,6 +85,8 @@ pub struct PktCtx {
     /// byte, [`PORT_ABSENT`] (not TCP, or a non-first fragment) or [`PORT_TRUNCATED`] (TCP header
     /// shorter than 20 bytes).
     pub tcp_flags: u32,
+    /// IPv4 time to live (header byte 8), as the hook sees it.
+    pub ttl: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -193,7 +195,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 48);
+    assert!(core::mem::size_of::<PktCtx>() == 52);
     assert!(core::mem::size_of::<RuleMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
     assert!(core::mem::size_of::<Decision>() == 16);

@@ -189,6 +189,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             in_ifindex,
             out_ifindex,
             tcp_flags,
+            ttl: byte(ip + 8) as u32,
         };
     }
     tail_call(ctx, 0, ip_len)

@@ -318,7 +318,7 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
             })
             .boxed(),
         // Plain numeric header fields: the port ranges, clipped to the field's width.
-        Field::Length | Field::TcpFlags => {
+        Field::Length | Field::TcpFlags | Field::Ttl => {
             let max = field.max_value();
             prop::sample::select(PORTS.to_vec())
                 .prop_map(move |(lo, hi)| Test::Range {
@@ -524,6 +524,7 @@ fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, Ipv4P
                     proto: proto as u8,
                     ip_len: 60,
                     tcp_flags: 0x02,
+                    ttl: 64,
                     frag_offset: if shape == 4 { 100 } else { 0 },
                     ports: match shape {
                         4 => Ports::Absent,
