@@ -15,6 +15,8 @@
 //!   `Return` — or falling off the end of a user chain — pops the last return point, and with none
 //!   left (a goto chain entered from the built-in chain, or `Return` in the built-in chain itself)
 //!   the built-in chain's policy decides, reported as [`Decided::Policy`] of that chain;
+//! - at FORWARD the TTL is the forwarded one (`ip_forward` decrements it before the hook; found by the
+//!   oracle tier);
 //! - interfaces come from [`Meta`]: with no interface known (`None`), `-i X` does not match and `! -i X`
 //!   matches (iptables compares against an all-zero name: only `-i +` matches it). At INPUT only `in_iface` exists, at OUTPUT
 //!   only `out_iface`, at FORWARD both: the other one is treated as unknown whatever `Meta` says.
@@ -140,10 +142,16 @@ pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
 /// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
 /// `ChainId(u32::MAX)`.
 pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
-    let pkt = match classified(pkt) {
-        Ok(p) => p,
+    let mut pkt = match classified(pkt) {
+        Ok(p) => *p,
         Err(outcome) => return outcome,
     };
+    if hook == Hook::Forward {
+        // `ip_forward` decrements the TTL before the FORWARD hook: `-m ttl` sees the new value (a packet
+        // with TTL <= 1 is never forwarded; saturating keeps such a frame well-defined here).
+        pkt.ttl = pkt.ttl.saturating_sub(1);
+    }
+    let pkt = &pkt;
     let Some(chain) = rs.hook_chain(hook) else {
         return Outcome {
             verdict: Verdict::Accept,
@@ -366,6 +374,21 @@ mod tests {
             run(&r, Hook::Input, &tcp(23)).decided,
             Decided::Policy { chain: ChainId(0) }
         );
+    }
+
+    #[test]
+    fn ttl_at_forward_is_the_decremented_one() {
+        let src = crate::diag::SourceFile::new(
+            "ttl.rules",
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A INPUT -m ttl --ttl-eq 63 -j DROP\n-A FORWARD -m ttl --ttl-eq 63 -j DROP\nCOMMIT\n"
+                .to_string(),
+        );
+        let r = crate::lower::iptables(&src).expect("lowers").ruleset;
+        // build_frame sends TTL 64: the router forwards it with 63, which FORWARD's rule sees.
+        let pkt = tcp(22);
+        assert_eq!(run(&r, Hook::Forward, &pkt).verdict, Verdict::Drop);
+        assert_eq!(run(&r, Hook::Input, &pkt).verdict, Verdict::Accept);
     }
 
     #[test]
