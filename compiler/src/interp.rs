@@ -142,15 +142,10 @@ pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
 /// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
 /// `ChainId(u32::MAX)`.
 pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
-    let mut pkt = match classified(pkt) {
-        Ok(p) => *p,
+    let pkt = match classified(pkt) {
+        Ok(p) => p.at_hook(hook),
         Err(outcome) => return outcome,
     };
-    if hook == Hook::Forward {
-        // `ip_forward` decrements the TTL before the FORWARD hook: `-m ttl` sees the new value (a packet
-        // with TTL <= 1 is never forwarded; saturating keeps such a frame well-defined here).
-        pkt.ttl = pkt.ttl.saturating_sub(1);
-    }
     let pkt = &pkt;
     let Some(chain) = rs.hook_chain(hook) else {
         return Outcome {

@@ -62,6 +62,20 @@ pub struct Ipv4Packet {
     pub ttl: u8,
 }
 
+impl Ipv4Packet {
+    /// The packet as the filter chain of `hook` sees it: at FORWARD the router has already
+    /// decremented the TTL (`ip_forward` calls `ip_decrease_ttl` before the FORWARD hook), so `ttl`
+    /// is one less (a TTL of 0 or 1 never reaches FORWARD in the kernel: it is dropped with ICMP "time
+    /// exceeded"; here it reads 0). The datapath's entry program writes the same value.
+    pub fn at_hook(&self, hook: crate::ir::Hook) -> Ipv4Packet {
+        let mut p = *self;
+        if hook == crate::ir::Hook::Forward {
+            p.ttl = p.ttl.saturating_sub(1);
+        }
+        p
+    }
+}
+
 /// The value of one field of a packet, as a classifier stage sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValue {
@@ -389,6 +403,20 @@ mod tests {
             0,
             &l4_header(IPPROTO_TCP, sport, dport, b""),
         )
+    }
+
+    #[test]
+    fn forward_sees_the_decremented_ttl() {
+        use crate::ir::Hook;
+        let Decoded::Ipv4(p) = decode(&tcp(1, 2)) else {
+            panic!()
+        };
+        assert_eq!(p.ttl, 64);
+        assert_eq!(p.at_hook(Hook::Input).ttl, 64);
+        assert_eq!(p.at_hook(Hook::Output).ttl, 64);
+        assert_eq!(p.at_hook(Hook::Forward).ttl, 63);
+        let zero = Ipv4Packet { ttl: 0, ..p };
+        assert_eq!(zero.at_hook(Hook::Forward).ttl, 0);
     }
 
     #[test]

@@ -1373,6 +1373,9 @@ fn testrun_live_frames_reach_the_stack() {
 // ---------------------------------------------------------------------------------------------------
 // The hook decision: bpf_fib_lookup at XDP ingress.
 
+/// Offset of the IPv4 TTL byte in an untagged frame.
+const ETH_TTL: usize = 14 + 8;
+
 /// A routing namespace `twh-…`: `lan0` (veth, 10.77.0.1/24, the ingress), `wan0` (veth, 10.78.0.1/24,
 /// route 203.0.113.0/24), blackhole 198.51.100.0/24, forwarding on. Returns it with the ifindexes of
 /// `lan0` and `wan0`.
@@ -1463,6 +1466,30 @@ fn fib_decides_input_or_forward_like_the_kernel_routes() {
         "forwarding off on lan0"
     );
     assert_eq!(hook_of("10.77.0.1"), (i, lan, 0), "forwarding off, local");
+
+    // FORWARD sees the TTL after the router's decrement (`Ipv4Packet::at_hook`), INPUT the header's.
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
+    for (dst, want) in [("203.0.113.7", (f, 63)), ("10.77.0.1", (i, 64))] {
+        let fr = tcp(from, ip(dst), 40000, 80);
+        assert_eq!(fr[ETH_TTL], 64);
+        let got = ns
+            .run(|| {
+                let gen = Generation::load(&art).expect("load");
+                let tr = gen.test_run_fib(&fr, lan, 1).expect("run");
+                (tr.pkt.hook, tr.pkt.ttl)
+            })
+            .expect("in netns");
+        assert_eq!(got, want, "{dst}");
+        let packet::Decoded::Ipv4(p) = packet::decode(&fr) else {
+            panic!()
+        };
+        let at = if want.0 == f {
+            Hook::Forward
+        } else {
+            Hook::Input
+        };
+        assert_eq!(p.at_hook(at).ttl as u32, want.1, "interp's view, {dst}");
+    }
 
     // The lookup's cost: tw_entry (FIB) against tw_entry_in (hook fixed), same frame, same ingress,
     // no field stage (the empty ruleset). Printed, not asserted (a shared machine's timing).

@@ -74,9 +74,10 @@ fn try_rule(r: &Rule, pkt: &Ipv4Packet, meta: &Meta) -> Tried {
 pub fn trace(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Trace {
     let mut steps = Vec::new();
     let p = match interp::classified(pkt) {
-        Ok(p) => p,
+        Ok(p) => p.at_hook(hook),
         Err(outcome) => return Trace { steps, outcome },
     };
+    let p = &p;
     let meta = meta.at_hook(hook);
     let Some(chain) = rs.hook_chain(hook) else {
         return Trace {

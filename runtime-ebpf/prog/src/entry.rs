@@ -189,7 +189,12 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             in_ifindex,
             out_ifindex,
             tcp_flags,
-            ttl: byte(ip + 8) as u32,
+            // `Ipv4Packet::at_hook`: FORWARD sees the TTL after the router's decrement.
+            ttl: if hook == HOOK_FORWARD {
+                (byte(ip + 8) as u32).saturating_sub(1)
+            } else {
+                byte(ip + 8) as u32
+            },
         };
     }
     tail_call(ctx, 0, ip_len)
