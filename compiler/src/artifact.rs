@@ -9,31 +9,46 @@
 //!
 //! Layout of the images (all integers little-endian as the BPF target, keys/values are the
 //! `tailwall_abi` types):
-//! - `tw_rules`: Array, key u32 global rule index → `RuleMeta`;
+//! - `tw_rules`: Array, key u32 position (the flattened chains' numbering, [`crate::flatten`]) →
+//!   `RuleMeta` (action, flags, `next` for CONTINUE positions);
+//! - `tw_regions`: Array of `MAX_REGIONS` `RegionMeta` (first and policy position of each (hook,
+//!   family), `NO_RULE` for a region this generation does not hold);
 //! - per used field `f`: `tw_t_<f>` lookup table → u32 class id (LPM trie keyed by `LpmV4Key` for
 //!   addresses; Array keyed by u32 value for `proto` (256 entries) and ports (`PORT_TABLE_ENTRIES`
 //!   entries));
 //!   `tw_v_<f>`: Array, key u32 `class * nchunks + chunk` → `Chunk` (the class's rule bit-vector);
 //! - sized, not filled: `tw_scratch` (PerCpuArray of `Chunk`, `nchunks` entries), `tw_rule_cnt`
-//!   (PerCpuArray of `Counter`, one per rule), `tw_progs` (ProgramArray, `nstages + 1` entries).
+//!   (PerCpuArray of `Counter`, one per position), `tw_progs` (ProgramArray, `nstages + 1` entries).
 //!
-//! Map order in [`Artifact::maps`]: `tw_rules`, then `tw_t_<f>`, `tw_v_<f>` for each stage in plan
-//! order, then `tw_scratch`, `tw_rule_cnt`, `tw_progs`. Array images list every index (`0..max_entries`)
+//! Map order in [`Artifact::maps`]: `tw_rules`, `tw_regions`, then `tw_t_<f>`, `tw_v_<f>` for each
+//! stage in plan order, then `tw_scratch`, `tw_rule_cnt`, `tw_progs`. Array images list every index (`0..max_entries`)
 //! explicitly; LPM images list their entries sorted by `(prefix_len, addr)`. [`build`] is the only
 //! producer; it reports what the datapath cannot hold ([`BuildError`]) and never panics on a ruleset.
 //!
-//! What the datapath compiles: the INPUT chain only, actions accept/drop, the fields with
-//! a datapath row (`src_ip`, `dst_ip`, `proto`, `src_port`, `dst_port`) with any number of tests
-//! per match (lists compile exactly), at most `MAX_CHUNKS * CHUNK_BITS` rules. Anything else in the
-//! INPUT chain — jump/goto/return, interface matches — is a [`BuildError::Unsupported`] naming the
-//! first offending rule and its span (rendered by the CLI as a located diagnostic, code `E0501`);
-//! nothing is dropped silently. The FORWARD and OUTPUT chains and the user chains no jump reaches are
-//! not enforced by the datapath: [`ignored`] lists them, one note (`N0501`) each.
+//! What the datapath compiles: per hook a region of positions ([`crate::flatten`]): the built-in
+//! chain and every user chain it reaches through jumps and gotos, actions accept/drop/jump/goto/
+//! return, policies, the fields with a datapath row (`src_ip`, `dst_ip`, `proto`, `src_port`,
+//! `dst_port`) with any number of tests per match (lists compile exactly), at most
+//! `MAX_CHUNKS * CHUNK_BITS` positions in all (else `E0502`, located at the jump that crosses it).
+//! A rule reachable from the attached hook's chain that tests anything else (interfaces) is a
+//! [`BuildError::Unsupported`] (`E0501`, located, every such rule reported); nothing is dropped
+//! silently. The regions of the other hooks are compiled when every rule they reach is supported,
+//! else left out (the datapath drops their packets, `REASON_NO_REGION`); the entry program judges
+//! every packet at the attached hook (INPUT) for now, so [`ignored`] still lists FORWARD and OUTPUT
+//! and the unreachable user chains, one note (`N0501`) each.
+//!
+//! Rule identities and counters: [`Artifact::rules`] holds one [`RuleInfo`] per IR rule that has a
+//! position (a rule of a chain jumped to from several places has several positions);
+//! [`Artifact::positions`] maps every position to what it counts for; [`Artifact::origin_counters`]
+//! sums the kernel's per-position counters per rule and per region policy.
 //!
 //! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
 use crate::classify::{self, Classified, Table};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Action, ChainId, DisplayMatch, Field, Hook, RuleId, Ruleset, Verdict};
+use crate::flatten::{self, FlattenError, Origin, Step};
+use crate::ir::{
+    ChainId, DisplayAction, DisplayMatch, Family, Field, Hook, RuleId, Ruleset, Verdict,
+};
 use crate::plan::{self, Plan, PlanError};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -65,15 +80,68 @@ pub struct MapImage {
 pub struct Globals {
     pub nchunks: u32,
     pub nstages: u32,
+    /// Positions (bits per vector, `tw_rules` and `tw_rule_cnt` entries).
     pub nrules: u32,
-    /// `ACTION_*` code of the hook policy.
-    pub policy: u32,
+    /// Most positions one walk visits (the walk's loop bound, `1..=MAX_VISITS`).
+    pub nvisits: u32,
+}
+
+/// One region: the positions of one (hook, family).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegionInfo {
+    /// `tw_regions` index: `hook * 2 + family`.
+    pub slot: u32,
+    pub hook: Hook,
+    pub family: Family,
+    /// The built-in chain whose policy ends the region (`None`: the ruleset has none, ACCEPT).
+    pub chain: Option<ChainId>,
+    /// Its name (`INPUT`, …).
+    pub chain_name: String,
+    pub policy: Verdict,
+    /// Positions `first..end`; the policy position is `end - 1`.
+    pub first: u32,
+    pub end: u32,
+    /// Most positions one walk in this region visits.
+    pub max_visits: u32,
+}
+
+/// What a position counts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "index")]
+pub enum PositionOrigin {
+    /// [`Artifact::rules`]`[i]`.
+    Rule(u32),
+    /// The policy of [`Artifact::regions`]`[i]`.
+    Policy(u32),
+    /// Falling off a goto'd chain (counted by nobody, as in iptables).
+    FallOff,
+}
+
+/// One position: what `tw_rules[index]` holds, plus what it counts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PositionInfo {
+    pub index: u32,
+    /// `ACTION_*` code.
+    pub action: u32,
+    /// For `ACTION_CONTINUE`: where the walk continues (else 0).
+    pub next: u32,
+    pub origin: PositionOrigin,
+}
+
+/// Per-rule and per-policy totals of the kernel's per-position counters
+/// ([`Artifact::origin_counters`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginCounters {
+    /// By [`Artifact::rules`] index (a rule with several positions: their sum).
+    pub rules: Vec<abi::Counter>,
+    /// By [`Artifact::regions`] index: the built-in chain's policy counter.
+    pub policies: Vec<abi::Counter>,
 }
 
 /// What userspace needs to print a rule next to its counters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleInfo {
-    /// Global rule index in this hook's numbering (bit position, counter slot).
+    /// Index in [`Artifact::rules`] (what [`PositionOrigin::Rule`] refers to).
     pub index: u32,
     pub id: RuleId,
     pub chain: String,
@@ -81,7 +149,8 @@ pub struct RuleInfo {
     pub position: u32,
     /// Id of `chain` in the ruleset (what `interp` reports in [`crate::interp::Decided`]).
     pub chain_id: ChainId,
-    pub verdict: Verdict,
+    /// The action in the IR dump's spelling: `accept`, `drop`, `jump web`, `goto web`, `return`.
+    pub action: String,
     /// Match summary in IR dump spelling.
     pub text: String,
     pub comment: Option<String>,
@@ -93,15 +162,18 @@ pub struct RuleInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Artifact {
     pub abi_version: u32,
+    /// The hook the generation is attached for (its region must compile).
     pub hook: Hook,
-    /// The hook chain whose policy applies (`None`: the ruleset has no chain for the hook, policy
-    /// ACCEPT).
-    pub chain: Option<ChainId>,
     pub globals: Globals,
     /// Field stages in prog-array order: `stages[i]` sits at index `i`, the final program at
     /// `stages.len()`.
     pub stages: Vec<Field>,
     pub maps: Vec<MapImage>,
+    /// The compiled regions, in position order.
+    pub regions: Vec<RegionInfo>,
+    /// Indexed by position.
+    pub positions: Vec<PositionInfo>,
+    /// One per IR rule with a position, in ruleset order.
     pub rules: Vec<RuleInfo>,
     /// Hex SHA-256 over everything above.
     pub digest: String,
@@ -111,6 +183,31 @@ impl Artifact {
     pub fn map(&self, name: &str) -> Option<&MapImage> {
         self.maps.iter().find(|m| m.name == name)
     }
+    /// The region of `(hook, family)`, if this generation holds it.
+    pub fn region(&self, hook: Hook, family: Family) -> Option<&RegionInfo> {
+        let slot = flatten::region_slot(hook, family);
+        self.regions.iter().find(|r| r.slot == slot)
+    }
+    /// Sum per-position counters (`tw_rule_cnt`, indexed by position; shorter inputs count as zero)
+    /// per rule and per region policy: what `iptables -L -v` shows.
+    pub fn origin_counters(&self, per_position: &[abi::Counter]) -> OriginCounters {
+        let mut out = OriginCounters {
+            rules: vec![abi::Counter::default(); self.rules.len()],
+            policies: vec![abi::Counter::default(); self.regions.len()],
+        };
+        for (p, c) in self.positions.iter().zip(per_position) {
+            let slot = match p.origin {
+                PositionOrigin::Rule(i) => out.rules.get_mut(i as usize),
+                PositionOrigin::Policy(i) => out.policies.get_mut(i as usize),
+                PositionOrigin::FallOff => None,
+            };
+            if let Some(s) = slot {
+                s.packets += c.packets;
+                s.bytes += c.bytes;
+            }
+        }
+        out
+    }
 }
 
 /// What the datapath cannot hold.
@@ -118,6 +215,12 @@ impl Artifact {
 pub enum BuildError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The flattened chains exceed the datapath's positions (`E0502`).
+    #[error(transparent)]
+    Flatten(#[from] FlattenError),
+    /// Several rules the datapath cannot compile (each an [`BuildError::Unsupported`]).
+    #[error("{} rules the datapath cannot compile", .0.len())]
+    Several(Vec<BuildError>),
     /// The datapath attaches to INPUT only.
     #[error("the datapath enforces the INPUT chain only, not {}", .0.chain_name())]
     Hook(Hook),
@@ -152,7 +255,15 @@ impl BuildError {
                 }
                 Some(d)
             }
-            BuildError::Plan(_) | BuildError::Hook(_) => None,
+            BuildError::Flatten(f) => Some(f.diagnostic()),
+            BuildError::Plan(_) | BuildError::Hook(_) | BuildError::Several(_) => None,
+        }
+    }
+    /// Every diagnostic of the error (one per rule for [`BuildError::Several`]).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            BuildError::Several(es) => es.iter().map(BuildError::to_diagnostic).collect(),
+            e => vec![e.to_diagnostic()],
         }
     }
     /// The error as a diagnostic (`E0501`): [`BuildError::diagnostic`] when it points at a rule, else
@@ -234,90 +345,21 @@ pub fn ignored(rs: &Ruleset, hook: Hook) -> Vec<Ignored> {
         .collect()
 }
 
-/// The first rule of `hook`'s chain the datapath cannot compile, as an error.
-fn check_supported(rs: &Ruleset, hook: Hook) -> Result<(), BuildError> {
-    match refusals(rs, hook).into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 /// Every refusal of the datapath for `hook`, in rule order: [`BuildError::Hook`] alone when the
-/// datapath does not compile the hook, else one [`BuildError::Unsupported`] per rule it cannot
-/// compile. [`build`] fails with the first; [`enforcement`] (what `migrate` reports) reads them all, so
-/// the report and the compiler decide from this one function.
+/// datapath does not compile the hook (only INPUT is attached, only IPv4 is parsed), else one
+/// [`BuildError::Unsupported`] per rule reachable from the hook's chain (through jumps and gotos) that
+/// it cannot compile. [`build`] fails with them all; [`enforcement`] (what `migrate` reports) reads
+/// them too, so the report and the compiler decide from this one function.
 pub fn refusals(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
-    let mut out = Vec::new();
     if hook != Hook::Input {
-        out.push(BuildError::Hook(hook));
-        return out;
+        return vec![BuildError::Hook(hook)];
     }
     // The datapath parses IPv4 only (`frontend::load` refuses an IPv6 ruleset with E0208): no rule
     // of an IPv6 ruleset is enforced.
     if rs.family == crate::ir::Family::V6 {
-        out.push(BuildError::Hook(hook));
-        return out;
+        return vec![BuildError::Hook(hook)];
     }
-    let Some(chain) = rs.hook_chain(hook) else {
-        return out;
-    };
-    let max = abi::MAX_CHUNKS as usize * abi::CHUNK_BITS;
-    for (i, r) in chain.rules.iter().enumerate() {
-        let unsupported = |message: String, help: Option<&str>| BuildError::Unsupported {
-            rule: r.id,
-            chain: chain.name.clone(),
-            position: r.position,
-            span: r.span,
-            message,
-            help: help.map(str::to_string),
-        };
-        let name = |c: ChainId| {
-            rs.chain(c)
-                .map_or_else(|| c.to_string(), |c| c.name.clone())
-        };
-        match r.action {
-            Action::Accept | Action::Drop => {}
-            Action::Jump(c) => {
-                out.push(unsupported(
-                    format!("jump to user chain `{}` is not supported by the datapath yet", name(c)),
-                    Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
-                ))
-            }
-            Action::Goto(c) => {
-                out.push(unsupported(
-                    format!("goto to user chain `{}` is not supported by the datapath yet", name(c)),
-                    Some("to enforce it now, copy the user chain's rules into INPUT in its place"),
-                ))
-            }
-            Action::Return => {
-                out.push(unsupported(
-                    "RETURN in INPUT is not supported by the datapath yet".into(),
-                    Some("a RETURN in INPUT applies the policy: use `-j ACCEPT` or `-j DROP` as the policy is"),
-                ))
-            }
-        }
-        if let Some(m) = r.matches.iter().find(|m| m.field.info().datapath.is_none()) {
-            out.push(unsupported(
-                format!(
-                    "matching `{}` is not supported by the datapath yet",
-                    m.field
-                ),
-                Some("the XDP datapath sees only the receiving interface it is attached to: attach to that interface and drop the match"),
-            ));
-        }
-        if i == max {
-            out.push(unsupported(
-                format!(
-                    "{} rules in {} exceed the datapath's limit of {max}: this is rule {}",
-                    chain.rules.len(),
-                    chain.name,
-                    max + 1
-                ),
-                None,
-            ));
-        }
-    }
-    out
+    unsupported(rs, hook)
 }
 
 /// What the datapath does with every rule of `rs`: `Ok(())` when some hook's program compiles it,
@@ -384,6 +426,65 @@ pub fn enforcement(rs: &Ruleset) -> std::collections::HashMap<RuleId, Result<(),
     out
 }
 
+/// Every rule reachable from `hook`'s chain that the datapath cannot compile, as errors (rules in
+/// ruleset order, each once).
+fn unsupported(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
+    let mut out = Vec::new();
+    for cid in rs.reachable(hook) {
+        let Some(chain) = rs.chain(cid) else { continue };
+        for r in &chain.rules {
+            if let Some(m) = r.matches.iter().find(|m| m.field.info().datapath.is_none()) {
+                out.push(BuildError::Unsupported {
+                    rule: r.id,
+                    chain: chain.name.clone(),
+                    position: r.position,
+                    span: r.span,
+                    message: format!(
+                        "matching `{}` is not supported by the datapath yet",
+                        m.field
+                    ),
+                    help: Some("the XDP datapath sees only the receiving interface it is attached to: attach to that interface and drop the match".into()),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|e| match e {
+        BuildError::Unsupported { rule, .. } => *rule,
+        _ => RuleId(u32::MAX),
+    });
+    out
+}
+
+/// The most visits a walk over `nchunks` chunks may take: [`abi::MAX_VISITS`], and at most
+/// [`abi::MAX_WALK_WORK`] visits times chunks (the verifier's budget), at least 1.
+pub fn visit_bound(nchunks: u32) -> u32 {
+    (abi::MAX_WALK_WORK / nchunks.max(1)).clamp(1, abi::MAX_VISITS)
+}
+
+impl Artifact {
+    /// A warning (`W0501`) when a region's walk may need more visits than the datapath allows
+    /// ([`visit_bound`]): a packet that does is dropped and counted (`REASON_BOUND`), never passed.
+    pub fn walk_warning(&self) -> Option<Diagnostic> {
+        let r = self
+            .regions
+            .iter()
+            .filter(|r| r.max_visits > self.globals.nvisits)
+            .max_by_key(|r| r.max_visits)?;
+        Some(Diagnostic::warning(
+            "W0501",
+            format!(
+                "a packet may need up to {} visits (jumps, RETURNs, the deciding rule) in {} ({}); the datapath walks at most {} over {} chunk(s): a packet that needs more is dropped and counted as `bound`",
+                r.max_visits,
+                r.chain_name,
+                r.family.as_str(),
+                self.globals.nvisits,
+                self.globals.nchunks
+            ),
+        )
+        .help("fewer jumps that can match in sequence, or fewer positions, raise the bound"))
+    }
+}
+
 /// `ACTION_*` code of a verdict.
 pub fn action_code(v: Verdict) -> u32 {
     match v {
@@ -414,25 +515,102 @@ fn chunk_bytes(v: &classify::RuleVec, c: usize) -> Vec<u8> {
     out
 }
 
-fn rule_meta_bytes(action: u32, flags: u32) -> Vec<u8> {
+fn rule_meta_bytes(action: u32, flags: u32, next: u32) -> Vec<u8> {
     let mut b = action.to_le_bytes().to_vec();
     b.extend_from_slice(&flags.to_le_bytes());
+    b.extend_from_slice(&next.to_le_bytes());
     b
 }
 
-/// Build the artifact of `hook`: check that the datapath supports every rule of the hook chain,
-/// classify, plan, then lay the tables out as map images. The chains [`ignored`] lists play no part.
+/// Build the artifact of a generation attached at `hook` for one ruleset: [`build_sets`] with
+/// `&[rs]`.
+///
+/// # Errors
+/// As [`build_sets`].
 pub fn build(rs: &Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
-    check_supported(rs, hook)?;
-    let c = classify::classify(rs, hook);
-    let p = plan::plan(&c)?;
-    Ok(assemble(rs, &c, &p))
+    build_sets(&[rs], hook)
 }
 
-fn assemble(rs: &Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
-    let chain = rs.hook_chain(c.hook);
+/// Build the artifact of a generation attached at `hook` from one ruleset per family: flatten every
+/// hook of every ruleset into regions ([`crate::flatten`]), classify the positions, plan, lay the
+/// tables out as map images. The region of `hook` (of every ruleset) must compile: the rules it
+/// reaches that the datapath cannot compile are errors, all of them reported; the other hooks'
+/// regions are compiled when they can be, else left out.
+///
+/// # Errors
+/// [`BuildError::Hook`] for a hook other than INPUT, [`BuildError::Unsupported`] /
+/// [`BuildError::Several`] for rules the datapath cannot compile, [`BuildError::Flatten`] when the
+/// positions exceed the datapath's, [`BuildError::Plan`] for too many stages.
+pub fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError> {
+    if hook != Hook::Input {
+        return Err(BuildError::Hook(hook));
+    }
+    let mut errors: Vec<BuildError> = sets.iter().flat_map(|rs| refusals(rs, hook)).collect();
+    if let Some(i) = errors.iter().position(|e| matches!(e, BuildError::Hook(_))) {
+        return Err(errors.swap_remove(i));
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(BuildError::Several(errors)),
+    }
+    let mut flat = flatten::Flat {
+        regions: Vec::new(),
+        positions: Vec::new(),
+    };
+    for (set, rs) in sets.iter().enumerate() {
+        for h in Hook::ALL {
+            if h == hook || unsupported(rs, h).is_empty() {
+                flatten::flatten_region(&mut flat, rs, set, h)?;
+            }
+        }
+    }
+    let c = classify::classify_flat(flat);
+    let p = plan::plan(&c)?;
+    Ok(assemble(sets, hook, &c, &p))
+}
+
+fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Artifact {
+    let flat = &c.flat;
     let nrules = p.nrules;
     let nchunks = p.nchunks as usize;
+    // One RuleInfo per IR rule with a position, in (ruleset, rule id) order.
+    let mut origins: Vec<(usize, RuleId)> = flat
+        .positions
+        .iter()
+        .filter_map(|q| match q.origin {
+            Origin::Rule { set, rule } => Some((set, rule)),
+            _ => None,
+        })
+        .collect();
+    origins.sort_unstable();
+    origins.dedup();
+    let origin_index = |set: usize, rule: RuleId| {
+        origins
+            .binary_search(&(set, rule))
+            .map_or(u32::MAX, |i| i as u32)
+    };
+    let positions: Vec<PositionInfo> = flat
+        .positions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let (action, next) = match q.step {
+                Step::Verdict(v) => (action_code(v), 0),
+                Step::Continue { next } => (abi::ACTION_CONTINUE, next),
+            };
+            PositionInfo {
+                index: i as u32,
+                action,
+                next,
+                origin: match q.origin {
+                    Origin::Rule { set, rule } => PositionOrigin::Rule(origin_index(set, rule)),
+                    Origin::Policy { region } => PositionOrigin::Policy(region as u32),
+                    Origin::FallOff => PositionOrigin::FallOff,
+                },
+            }
+        })
+        .collect();
     let mut maps = Vec::new();
     maps.push(MapImage {
         name: abi::MAP_RULES,
@@ -440,26 +618,48 @@ fn assemble(rs: &Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
         key_size: 4,
         value_size: std::mem::size_of::<abi::RuleMeta>() as u32,
         max_entries: nrules.max(1),
-        entries: c
-            .rules
+        entries: flat
+            .positions
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let flags = if r.needs_l4() {
+            .zip(&positions)
+            .map(|(q, info)| {
+                let flags = if q.own().is_some_and(|r| r.needs_l4()) {
                     abi::RULE_F_NEEDS_L4
                 } else {
                     0
                 };
                 (
-                    u32_key(i as u32),
-                    rule_meta_bytes(action_code(rule_verdict(r)), flags),
+                    u32_key(info.index),
+                    rule_meta_bytes(info.action, flags, info.next),
                 )
+            })
+            .collect(),
+    });
+    let mut region_meta = vec![(abi::NO_RULE, abi::NO_RULE); abi::MAX_REGIONS as usize];
+    for r in &flat.regions {
+        if let Some(slot) = region_meta.get_mut(r.slot() as usize) {
+            *slot = (r.first, r.policy_position());
+        }
+    }
+    maps.push(MapImage {
+        name: abi::MAP_REGIONS,
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: std::mem::size_of::<abi::RegionMeta>() as u32,
+        max_entries: abi::MAX_REGIONS,
+        entries: region_meta
+            .iter()
+            .enumerate()
+            .map(|(i, &(first, policy))| {
+                let mut v = first.to_le_bytes().to_vec();
+                v.extend_from_slice(&policy.to_le_bytes());
+                (u32_key(i as u32), v)
             })
             .collect(),
     });
     for &f in &p.stages {
         let Some(fc) = c.field(f) else { continue };
-        // `check_supported` admitted only fields with a datapath row.
+        // `refusals` admitted only fields with a datapath row.
         let Some(info) = f.info().datapath else {
             continue;
         };
@@ -535,56 +735,79 @@ fn assemble(rs: &Ruleset, c: &Classified<'_>, p: &Plan) -> Artifact {
         p.stages.len() as u32 + 1,
     ));
 
-    let chain_name = chain
-        .map(|ch| ch.name.clone())
-        .unwrap_or_else(|| c.hook.chain_name().to_string());
-    let rules = c
-        .rules
+    // Rule ids are `r0..` in order of appearance (ir::verify), so a rule is found by its index.
+    let by_id: Vec<Vec<&crate::ir::Rule>> = sets.iter().map(|rs| rs.rules().collect()).collect();
+    let rules: Vec<RuleInfo> = origins
         .iter()
         .enumerate()
-        .map(|(i, r)| {
+        .filter_map(|(i, &(set, id))| {
+            let rs = sets[set];
+            let r = by_id[set]
+                .get(id.0 as usize)
+                .copied()
+                .filter(|r| r.id == id)
+                .or_else(|| rs.rule(id))?;
+            let chain_name = rs.chain(r.chain).map_or(String::new(), |c| c.name.clone());
             let text = r
                 .matches
                 .iter()
                 .map(|m| DisplayMatch(m).to_string())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let canonical = format!("{chain_name}\n{text}\n{}", rule_verdict(r).as_str());
-            RuleInfo {
+            let action = DisplayAction(r.action, rs).to_string();
+            let canonical = format!("{chain_name}\n{text}\n{action}");
+            Some(RuleInfo {
                 index: i as u32,
                 id: r.id,
-                chain: chain_name.clone(),
+                chain: chain_name,
                 position: r.position,
                 chain_id: r.chain,
-                verdict: rule_verdict(r),
+                action,
                 text,
                 comment: r.comment.clone(),
                 identity: hex(&Sha256::digest(canonical.as_bytes())),
-            }
+            })
         })
         .collect();
+    let regions: Vec<RegionInfo> = flat
+        .regions
+        .iter()
+        .map(|r| RegionInfo {
+            slot: r.slot(),
+            hook: r.hook,
+            family: r.family,
+            chain: r.chain,
+            chain_name: r.hook.chain_name().to_string(),
+            policy: r.policy,
+            first: r.first,
+            end: r.end,
+            max_visits: r.max_visits,
+        })
+        .collect();
+    let nvisits = regions
+        .iter()
+        .map(|r| r.max_visits)
+        .max()
+        .unwrap_or(1)
+        .clamp(1, visit_bound(p.nchunks));
     let mut a = Artifact {
         abi_version: abi::ABI_VERSION,
-        hook: c.hook,
-        chain: chain.map(|ch| ch.id),
+        hook,
         globals: Globals {
             nchunks: p.nchunks,
             nstages: p.stages.len() as u32,
             nrules,
-            policy: action_code(c.policy),
+            nvisits,
         },
         stages: p.stages.clone(),
         maps,
+        regions,
+        positions,
         rules,
         digest: String::new(),
     };
     a.digest = a.compute_digest();
     a
-}
-
-/// The verdict of a rule of the enforced chain (`check_supported` admits accept and drop only).
-fn rule_verdict(r: &crate::ir::Rule) -> Verdict {
-    r.action.verdict().unwrap_or(Verdict::Drop)
 }
 
 fn le32(b: &[u8]) -> u32 {
@@ -624,9 +847,8 @@ impl Artifact {
         h.str("tailwall-artifact");
         h.u32(self.abi_version);
         h.str(self.hook.chain_name());
-        h.u32(self.chain.map_or(u32::MAX, |c| c.0));
         let g = &self.globals;
-        for v in [g.nchunks, g.nstages, g.nrules, g.policy] {
+        for v in [g.nchunks, g.nstages, g.nrules, g.nvisits] {
             h.u32(v);
         }
         h.u32(self.stages.len() as u32);
@@ -679,13 +901,42 @@ impl Artifact {
                 h.u32(n);
             }
         }
+        h.u32(self.regions.len() as u32);
+        for r in &self.regions {
+            h.u32(r.slot);
+            h.str(r.hook.chain_name());
+            h.str(r.family.as_str());
+            h.u32(r.chain.map_or(u32::MAX, |c| c.0));
+            h.str(&r.chain_name);
+            h.str(r.policy.as_str());
+            for v in [r.first, r.end, r.max_visits] {
+                h.u32(v);
+            }
+        }
+        h.u32(self.positions.len() as u32);
+        for q in &self.positions {
+            for v in [q.index, q.action, q.next] {
+                h.u32(v);
+            }
+            match q.origin {
+                PositionOrigin::Rule(i) => {
+                    h.u32(0);
+                    h.u32(i);
+                }
+                PositionOrigin::Policy(i) => {
+                    h.u32(1);
+                    h.u32(i);
+                }
+                PositionOrigin::FallOff => h.u32(2),
+            }
+        }
         h.u32(self.rules.len() as u32);
         for r in &self.rules {
             for v in [r.index, r.id.0, r.position, r.chain_id.0] {
                 h.u32(v);
             }
             h.str(&r.chain);
-            h.str(r.verdict.as_str());
+            h.str(&r.action);
             h.str(&r.text);
             match &r.comment {
                 Some(c) => {
@@ -747,6 +998,7 @@ mod tests {
             names,
             [
                 "tw_rules",
+                "tw_regions",
                 "tw_t_src_ip",
                 "tw_v_src_ip",
                 "tw_t_proto",
@@ -761,7 +1013,7 @@ mod tests {
         let rules = a.map(abi::MAP_RULES).unwrap();
         assert_eq!(
             rules.entries[1],
-            (vec![1, 0, 0, 0], vec![2, 0, 0, 0, 1, 0, 0, 0])
+            (vec![1, 0, 0, 0], vec![2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
         );
         let lpm = a.map(abi::SRC_IP.table_map).unwrap();
         assert_eq!(lpm.kind, MapKind::LpmTrie);
@@ -782,9 +1034,17 @@ mod tests {
             Globals {
                 nchunks: 1,
                 nstages: 3,
-                nrules: 2,
-                policy: abi::ACTION_DROP
+                // Two rules, INPUT's policy, and the policy-only FORWARD and OUTPUT regions.
+                nrules: 5,
+                nvisits: 1
             }
+        );
+        assert_eq!(
+            a.regions
+                .iter()
+                .map(|r| (r.slot, r.first, r.end))
+                .collect::<Vec<_>>(),
+            vec![(0, 0, 3), (2, 3, 4), (4, 4, 5)]
         );
         assert_eq!(a.rules[1].text, "proto 6 dst_port 80");
     }
@@ -795,10 +1055,10 @@ mod tests {
         let rs = input(vec![vec![]; n]);
         let e = build(&rs, Hook::Input).unwrap_err();
         assert!(
-            matches!(&e, BuildError::Unsupported { rule, .. } if rule.0 as usize == n - 1),
+            matches!(&e, BuildError::Flatten(f) if f.rule.0 as usize == n - 1),
             "{e:?}"
         );
-        assert_eq!(e.diagnostic().unwrap().code, "E0501");
+        assert_eq!(e.diagnostic().unwrap().code, "E0502");
         let hook = BuildError::Hook(Hook::Output).to_diagnostic();
         assert_eq!((hook.code, hook.span), ("E0501", None));
     }

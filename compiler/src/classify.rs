@@ -24,7 +24,8 @@
 //! boundaries (O(boundaries × rules/64) words, never 65 536 × rules); addresses walk the laminar tree of
 //! the rules' prefixes, each prefix's vector being its parent's with the rules anchored exactly at that
 //! prefix toggled (O(prefixes × rules/64) words).
-use crate::ir::{Field, Hook, Lookup, Rule, Ruleset, Test, Verdict};
+use crate::flatten::{Flat, Origin};
+use crate::ir::{Field, Hook, Lookup, Rule, Ruleset, Test};
 use crate::packet::FieldValue;
 use bitvec::prelude::*;
 use std::collections::{BTreeSet, HashMap};
@@ -85,14 +86,11 @@ impl FieldClasses {
     }
 }
 
-/// The classifier of one hook.
+/// The classifier of a flattened ruleset: one bit per position ([`crate::flatten`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classified<'a> {
-    pub hook: Hook,
-    /// The hook chain's rules; index = global rule index.
-    pub rules: Vec<&'a Rule>,
-    /// The hook chain's policy (ACCEPT when the ruleset has no chain for the hook).
-    pub policy: Verdict,
+    /// The positions; index = bit = counter slot.
+    pub flat: Flat<'a>,
     /// Used fields, in field-table order.
     pub fields: Vec<FieldClasses>,
 }
@@ -101,39 +99,115 @@ impl Classified<'_> {
     pub fn field(&self, f: Field) -> Option<&FieldClasses> {
         self.fields.iter().find(|c| c.field == f)
     }
+    /// Number of positions (bits per vector).
+    pub fn npositions(&self) -> usize {
+        self.flat.positions.len()
+    }
 }
 
-/// Classify the rules of `hook`'s chain.
+/// Classify the region of `hook`'s chain of `rs` alone (tests and tools; the artifact classifies
+/// every region with [`classify_flat`]).
+///
+/// # Panics
+/// When the flattened chains exceed [`crate::flatten::MAX_POSITIONS`] (use [`classify_flat`] with
+/// [`crate::flatten::flatten`] to get the located error instead).
 pub fn classify(rs: &Ruleset, hook: Hook) -> Classified<'_> {
-    let chain = rs.hook_chain(hook);
-    let rules: Vec<&Rule> = chain.map(|c| c.rules.iter().collect()).unwrap_or_default();
-    let policy = chain.and_then(|c| c.policy).unwrap_or(Verdict::Accept);
+    let flat = crate::flatten::flatten(&[rs], &[hook]).expect("within MAX_POSITIONS");
+    classify_flat(flat)
+}
+
+/// What a position requires of field `f`: `None` when no conjunct constrains it, else the admitted
+/// intervals and whether they are negated. One constraining conjunct keeps its own form (negation
+/// folded in by the class builders, as for a flat chain); several are intersected into one
+/// non-negated interval list.
+fn position_constraint(conjuncts: &[&Rule], f: Field) -> Option<(Vec<Interval>, bool)> {
+    let mut ms = conjuncts.iter().filter_map(|r| r.get(f));
+    let first = ms.next()?;
+    let mut acc = (intervals(first, f), first.negated);
+    for m in ms {
+        let a = if acc.1 {
+            complement(&acc.0, f.max_value())
+        } else {
+            std::mem::take(&mut acc.0)
+        };
+        let b = if m.negated {
+            complement(&intervals(m, f), f.max_value())
+        } else {
+            intervals(m, f)
+        };
+        acc = (intersect(&a, &b), false);
+    }
+    Some(acc)
+}
+
+/// The values of `[0, max]` outside the disjoint, ascending intervals `ivs`.
+fn complement(ivs: &[Interval], max: u32) -> Vec<Interval> {
+    let mut out = Vec::with_capacity(ivs.len() + 1);
+    let mut next: u64 = 0;
+    for &(lo, hi) in ivs {
+        if (lo as u64) > next {
+            out.push((next as u32, lo - 1));
+        }
+        next = hi as u64 + 1;
+    }
+    if next <= max as u64 {
+        out.push((next as u32, max));
+    }
+    out
+}
+
+/// The intersection of two disjoint, ascending interval lists (disjoint and ascending again).
+fn intersect(a: &[Interval], b: &[Interval]) -> Vec<Interval> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Classify every position of `flat`: bit `p` of a class of field `f` is set iff every conjunct rule
+/// of position `p` admits the class on `f`. Policy positions are never set in any class: the walk
+/// reaches them when no earlier position of their region is set, so an all-zero vector still means
+/// "nothing but the policy" and the stages' early exit keeps working.
+pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
+    let n = flat.positions.len();
+    let mut live = ones(n);
+    for (i, p) in flat.positions.iter().enumerate() {
+        if matches!(p.origin, Origin::Policy { .. }) {
+            live.set(i, false);
+        }
+    }
     let mut fields = Vec::new();
     for f in crate::ir::Field::ALL {
-        let constrained: Vec<(usize, Vec<Interval>, bool)> = rules
+        let constrained: Vec<(usize, Vec<Interval>, bool)> = flat
+            .positions
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.get(f).map(|m| (i, intervals(m, f), m.negated)))
+            .filter_map(|(i, p)| position_constraint(&p.conjuncts, f).map(|(v, neg)| (i, v, neg)))
             .collect();
         if constrained.is_empty() {
             continue;
         }
         let fc = match f.info().lookup {
-            Lookup::Lpm => lpm_classes(f, rules.len(), &constrained),
-            Lookup::Exact => array_classes(f, rules.len(), &constrained, false),
-            Lookup::PortRange => array_classes(f, rules.len(), &constrained, true),
+            Lookup::Lpm => lpm_classes(f, &live, &constrained),
+            Lookup::Exact => array_classes(f, &live, &constrained, false),
+            Lookup::PortRange => array_classes(f, &live, &constrained, true),
             // Not compiled by the datapath: `artifact::build` rejects rules testing it before
             // classifying; classifying such a rule directly leaves the field out.
             Lookup::Iface => continue,
         };
         fields.push(fc);
     }
-    Classified {
-        hook,
-        rules,
-        policy,
-        fields,
-    }
+    Classified { flat, fields }
 }
 
 /// Inclusive interval of values in `[0, field max]`.
@@ -164,8 +238,8 @@ fn intervals(m: &crate::ir::Match, f: Field) -> Vec<Interval> {
 
 /// The vector of a value outside every constrained rule's interval: unconstrained rules, plus the
 /// negated constrained ones.
-fn outside_vector(nrules: usize, constrained: &[(usize, Vec<Interval>, bool)]) -> RuleVec {
-    let mut v = ones(nrules);
+fn outside_vector(live: &RuleVec, constrained: &[(usize, Vec<Interval>, bool)]) -> RuleVec {
+    let mut v = live.clone();
     for (r, _, neg) in constrained {
         v.set(*r, *neg);
     }
@@ -209,7 +283,7 @@ impl Interner {
 /// Exact and port-range fields: sweep the elementary intervals between the rules' boundaries.
 fn array_classes(
     f: Field,
-    nrules: usize,
+    live: &RuleVec,
     constrained: &[(usize, Vec<Interval>, bool)],
     ports: bool,
 ) -> FieldClasses {
@@ -227,7 +301,7 @@ fn array_classes(
         }
     }
     events.sort_unstable();
-    let mut cur = outside_vector(nrules, constrained);
+    let mut cur = outside_vector(live, constrained);
     let mut interner = Interner::new();
     let entries = if ports {
         tailwall_abi::PORT_TABLE_ENTRIES
@@ -262,12 +336,12 @@ fn array_classes(
         start = end;
     }
     if ports {
-        let mut absent = ones(nrules);
+        let mut absent = live.clone();
         for (r, _, _) in constrained {
             absent.set(*r, false);
         }
         table[tailwall_abi::PORT_ABSENT as usize] = interner.intern(&absent);
-        table[tailwall_abi::PORT_TRUNCATED as usize] = interner.intern(&ones(nrules));
+        table[tailwall_abi::PORT_TRUNCATED as usize] = interner.intern(live);
     }
     FieldClasses {
         field: f,
@@ -326,7 +400,7 @@ pub fn prefix_cover(lo: u32, hi: u32) -> Vec<(u32, u8)> {
 /// every class id is still referenced.
 fn lpm_classes(
     f: Field,
-    nrules: usize,
+    live: &RuleVec,
     constrained: &[(usize, Vec<Interval>, bool)],
 ) -> FieldClasses {
     let mut anchored: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
@@ -339,7 +413,7 @@ fn lpm_classes(
         }
     }
     let order: BTreeSet<(u8, u32)> = anchored.keys().copied().collect();
-    let outside = outside_vector(nrules, constrained);
+    let outside = outside_vector(live, constrained);
     let mut interner = Interner::new();
     let mut class_of: HashMap<(u8, u32), u32> = HashMap::with_capacity(order.len());
     let mut entries = Vec::new();
@@ -374,7 +448,7 @@ fn lpm_classes(
 mod tests {
     use super::*;
     use crate::diag::Span;
-    use crate::ir::{Action, Match};
+    use crate::ir::{Action, Match, Verdict};
     use std::net::Ipv4Addr;
 
     fn m(field: Field, test: Test, negated: bool) -> Match {

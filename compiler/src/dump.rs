@@ -1,7 +1,7 @@
 //! The artifact's stable text dump (snapshots, `tailwall compile --dump`): decoded through the artifact
 //! contract ([`Layout::check`]), so it shows what the kernel gets. Kept out of `artifact` so that the
 //! artifact (data) does not depend on its readers.
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, PositionOrigin};
 use crate::layout::{Layout, StageLayout, StageTable};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -14,22 +14,16 @@ impl Artifact {
     pub fn dump(&self) -> String {
         let mut o = String::new();
         let g = &self.globals;
-        let chain = self.chain.map_or("none".to_string(), |c| c.to_string());
         let _ = writeln!(
             o,
-            "artifact abi={} hook={} chain={chain}",
+            "artifact abi={} hook={}",
             self.abi_version,
             self.hook.chain_name()
         );
-        let policy = if g.policy == abi::ACTION_DROP {
-            "drop"
-        } else {
-            "accept"
-        };
         let _ = writeln!(
             o,
-            "globals nchunks={} nstages={} nrules={} policy={policy}",
-            g.nchunks, g.nstages, g.nrules
+            "globals nchunks={} nstages={} npositions={} nvisits={}",
+            g.nchunks, g.nstages, g.nrules, g.nvisits
         );
         let mut st: Vec<String> = self
             .stages
@@ -39,26 +33,29 @@ impl Artifact {
             .collect();
         st.push(format!("{}:final", self.stages.len()));
         let _ = writeln!(o, "stages {}", st.join(" "));
-        let layout = Layout::check(self);
+        for r in &self.regions {
+            let _ = writeln!(
+                o,
+                "region {} {} {} chain={} policy={} positions={}..{} max_visits={}",
+                r.slot,
+                r.chain_name,
+                r.family.as_str(),
+                r.chain.map_or("none".to_string(), |c| c.to_string()),
+                r.policy.as_str(),
+                r.first,
+                r.end,
+                r.max_visits
+            );
+        }
         for r in &self.rules {
-            let l4 = match &layout {
-                Ok(l)
-                    if l.rules
-                        .get(r.index as usize)
-                        .is_some_and(|s| s.flags & abi::RULE_F_NEEDS_L4 != 0) =>
-                {
-                    " l4"
-                }
-                _ => "",
-            };
             let _ = write!(
                 o,
-                "rule {} {} {}#{} {}{l4} [{}] id={}",
+                "rule {} {} {}#{} {} [{}] id={}",
                 r.index,
                 r.id,
                 r.chain,
                 r.position,
-                r.verdict.as_str(),
+                r.action,
                 r.text,
                 r.identity.get(..12).unwrap_or(&r.identity)
             );
@@ -66,6 +63,40 @@ impl Artifact {
                 let _ = write!(o, " # {c:?}");
             }
             o.push('\n');
+        }
+        let layout = Layout::check(self);
+        for q in &self.positions {
+            let l4 = match &layout {
+                Ok(l)
+                    if l.rules
+                        .get(q.index as usize)
+                        .is_some_and(|s| s.flags & abi::RULE_F_NEEDS_L4 != 0) =>
+                {
+                    " l4"
+                }
+                _ => "",
+            };
+            let what = match q.origin {
+                PositionOrigin::Rule(i) => {
+                    self.rules.get(i as usize).map_or(format!("rule {i}"), |r| {
+                        format!("{} {}#{}", r.id, r.chain, r.position)
+                    })
+                }
+                PositionOrigin::Policy(i) => self
+                    .regions
+                    .get(i as usize)
+                    .map_or(format!("policy of region {i}"), |r| {
+                        format!("policy {} {}", r.chain_name, r.family.as_str())
+                    }),
+                PositionOrigin::FallOff => "goto fall-off".to_string(),
+            };
+            let step = match q.action {
+                abi::ACTION_ACCEPT => "accept".to_string(),
+                abi::ACTION_DROP => "drop".to_string(),
+                abi::ACTION_CONTINUE => format!("continue {}", q.next),
+                c => format!("action {c}"),
+            };
+            let _ = writeln!(o, "pos {} {what} -> {step}{l4}", q.index);
         }
         for m in &self.maps {
             let _ = writeln!(

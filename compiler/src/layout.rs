@@ -4,7 +4,8 @@
 //!
 //! Guarantees of a [`Layout`] (what the kernel would otherwise find out at run time):
 //! - the ABI version is this build's; globals within the datapath's bounds (`nchunks` in
-//!   `1..=MAX_CHUNKS`, `nstages = stages.len() <= MAX_STAGES`, rules fit the chunks, a known policy);
+//!   `1..=MAX_CHUNKS`, `nstages = stages.len() <= MAX_STAGES`, positions fit the chunks, `nvisits` in
+//!   `1..=MAX_VISITS`);
 //! - every map image names a map of the object ([`object_maps`]: the fixed maps and two per row of the
 //!   ABI's field table) with the ABI's key/value sizes, `max_entries > 0`, no more entries than that,
 //!   every entry of the right size;
@@ -12,10 +13,15 @@
 //!   kind and size (LPM tries hold `0.0.0.0/0` and only masked prefixes; arrays have
 //!   `table_entries()` entries), every class has a vector, no vector sets a bit at or beyond the rule
 //!   count;
-//! - `tw_rules` holds a known action for every rule and the rule infos are numbered `0..nrules`.
+//! - `tw_rules` holds a known action for every position and agrees with the position infos (numbered
+//!   `0..nrules`); a CONTINUE position's `next` is greater than its own index and at most its region's
+//!   policy position; every rule origin names a rule info;
+//! - `tw_regions` has `MAX_REGIONS` entries and agrees with the region infos; the regions partition
+//!   the positions in order, each ends in its policy position (terminal, origin: that region's
+//!   policy), and no other position has a policy origin.
 //!
 //! Thrown away: the images' byte encoding (tables and vectors are decoded).
-use crate::artifact::{Artifact, MapImage, MapKind};
+use crate::artifact::{Artifact, MapImage, MapKind, PositionOrigin};
 use crate::ir::{ChainId, Field, RuleId, Verdict};
 use crate::packet::{FieldValue, Ipv4Packet};
 use std::collections::HashMap;
@@ -77,6 +83,12 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
             4,
             size_of::<abi::Decision>() as u32,
         ),
+        (
+            abi::MAP_REGIONS,
+            MapKind::Array,
+            4,
+            size_of::<abi::RegionMeta>() as u32,
+        ),
     ]
     .into_iter()
     .chain(abi::FIELDS.iter().flat_map(move |f| {
@@ -129,17 +141,39 @@ pub struct StageLayout {
     pub nclasses: usize,
 }
 
-/// One rule of the hook's numbering (`tw_rules[index]` plus its [`crate::artifact::RuleInfo`]).
+/// What a position decides as (from the artifact's position and rule infos).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotOrigin {
+    /// An IR rule: its own chain, id and 1-based position there.
+    Rule {
+        chain: ChainId,
+        id: RuleId,
+        position: u32,
+    },
+    /// The policy of the built-in chain `chain` (`ChainId(u32::MAX)`: the ruleset has none).
+    Policy { chain: ChainId },
+    /// A goto fall-off (always CONTINUE).
+    FallOff,
+}
+
+/// One position (`tw_rules[index]` plus what it counts for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuleSlot {
-    /// `ACTION_ACCEPT` or `ACTION_DROP` (checked).
+    /// `ACTION_ACCEPT`, `ACTION_DROP` or `ACTION_CONTINUE` (checked).
     pub action: u32,
     /// `RULE_F_*` bits.
     pub flags: u32,
-    pub chain: ChainId,
-    pub id: RuleId,
-    /// 1-based position in `chain`.
-    pub position: u32,
+    /// For CONTINUE: where the walk continues (checked: after this position, within its region).
+    pub next: u32,
+    pub origin: SlotOrigin,
+}
+
+/// One region's bounds (`tw_regions[slot]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionSlot {
+    pub first: u32,
+    /// The policy position (the region's last).
+    pub policy: u32,
 }
 
 /// An artifact checked against the ABI, its images decoded: what `sim`, the dump and the loader
@@ -148,13 +182,14 @@ pub struct RuleSlot {
 pub struct Layout {
     /// Chunks per rule vector (1..=`MAX_CHUNKS`).
     pub nchunks: usize,
-    pub policy: Verdict,
-    /// The hook chain (`ChainId(u32::MAX)` when the ruleset has none).
-    pub chain: ChainId,
+    /// Most positions one walk visits (`1..=MAX_VISITS`).
+    pub nvisits: u32,
     /// In prog-array order.
     pub stages: Vec<StageLayout>,
-    /// Indexed by global rule index.
+    /// Indexed by position.
     pub rules: Vec<RuleSlot>,
+    /// Indexed by region slot (`hook * 2 + family`), `MAX_REGIONS` of them; `None`: not compiled.
+    pub regions: Vec<Option<RegionSlot>>,
 }
 
 fn bad(map: &str, what: impl Into<String>) -> LayoutError {
@@ -168,7 +203,7 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// The verdict of an `ACTION_*` code; `None` for a code the ABI does not define.
+/// The verdict of an `ACTION_*` code; `None` for CONTINUE and codes the ABI does not define.
 pub fn verdict_of(action: u32) -> Option<Verdict> {
     match action {
         abi::ACTION_ACCEPT => Some(Verdict::Accept),
@@ -275,39 +310,140 @@ impl Layout {
             }
         }
         check_object_maps(a)?;
-        let policy = verdict_of(g.policy)
-            .ok_or_else(|| LayoutError::Globals(format!("policy code {}", g.policy)))?;
+        if g.nvisits == 0 || g.nvisits > abi::MAX_VISITS {
+            return Err(LayoutError::Globals(format!(
+                "nvisits {} outside 1..={}",
+                g.nvisits,
+                abi::MAX_VISITS
+            )));
+        }
 
         let rm = find(a, abi::MAP_RULES)?;
         check_shape(rm, MapKind::Array, 4, std::mem::size_of::<abi::RuleMeta>())?;
-        if (rm.max_entries as usize) < g.nrules as usize || a.rules.len() != g.nrules as usize {
+        if (rm.max_entries as usize) < g.nrules as usize || a.positions.len() != g.nrules as usize {
             return Err(bad(
                 rm.name,
                 format!(
-                    "{} slots, {} rule infos for {} rules",
+                    "{} slots, {} position infos for {} positions",
                     rm.max_entries,
-                    a.rules.len(),
+                    a.positions.len(),
                     g.nrules
                 ),
             ));
         }
         let metas = array_values(rm)?;
-        let mut rules = Vec::with_capacity(a.rules.len());
-        for (i, info) in a.rules.iter().enumerate() {
-            let meta = metas[i];
-            let action = le32(&meta[0..4]);
-            if verdict_of(action).is_none() || info.index as usize != i {
+        // Regions: the image agrees with the infos, and they partition the positions in order.
+        let gm = find(a, abi::MAP_REGIONS)?;
+        check_shape(
+            gm,
+            MapKind::Array,
+            4,
+            std::mem::size_of::<abi::RegionMeta>(),
+        )?;
+        if gm.max_entries != abi::MAX_REGIONS {
+            return Err(bad(gm.name, format!("max_entries {}", gm.max_entries)));
+        }
+        let regions: Vec<Option<RegionSlot>> = array_values(gm)?
+            .iter()
+            .map(|v| {
+                let (first, policy) = (le32(&v[0..4]), le32(&v[4..8]));
+                (first != abi::NO_RULE).then_some(RegionSlot { first, policy })
+            })
+            .collect();
+        let mut region_of = vec![usize::MAX; g.nrules as usize];
+        let mut expect_first = 0u32;
+        let mut seen = vec![false; abi::MAX_REGIONS as usize];
+        for (k, r) in a.regions.iter().enumerate() {
+            let slot = regions.get(r.slot as usize).copied().flatten();
+            if slot
+                != Some(RegionSlot {
+                    first: r.first,
+                    policy: r.end.wrapping_sub(1),
+                })
+                || r.first != expect_first
+                || r.end <= r.first
+                || seen[r.slot as usize]
+            {
                 return Err(bad(
-                    rm.name,
-                    format!("rule {i}: action code {action}, info index {}", info.index),
+                    gm.name,
+                    format!(
+                        "region {k} (slot {}, positions {}..{}) disagrees with the image or does not follow position {expect_first}",
+                        r.slot, r.first, r.end
+                    ),
                 ));
+            }
+            seen[r.slot as usize] = true;
+            for p in r.first..r.end.min(g.nrules) {
+                region_of[p as usize] = k;
+            }
+            expect_first = r.end;
+        }
+        if expect_first != g.nrules
+            || regions
+                .iter()
+                .enumerate()
+                .any(|(i, r)| r.is_some() != seen[i])
+        {
+            return Err(bad(
+                gm.name,
+                format!(
+                    "regions cover {expect_first} of {} positions, or the image holds a region without info",
+                    g.nrules
+                ),
+            ));
+        }
+        let mut rules = Vec::with_capacity(a.positions.len());
+        for (i, info) in a.positions.iter().enumerate() {
+            let meta = metas[i];
+            let (action, flags, next) = (le32(&meta[0..4]), le32(&meta[4..8]), le32(&meta[8..12]));
+            let k = region_of[i];
+            let region = &a.regions[k];
+            let policy_pos = region.end - 1;
+            let fault = |what: String| bad(rm.name, format!("position {i}: {what}"));
+            if info.index as usize != i || info.action != action || info.next != next {
+                return Err(fault(format!(
+                    "image (action {action}, next {next}) disagrees with info {info:?}"
+                )));
+            }
+            let origin = match info.origin {
+                PositionOrigin::Policy(r) if r as usize == k && i as u32 == policy_pos => {
+                    SlotOrigin::Policy {
+                        chain: region.chain.unwrap_or(ChainId(u32::MAX)),
+                    }
+                }
+                PositionOrigin::Rule(r) if (i as u32) < policy_pos => {
+                    let Some(ri) = a.rules.get(r as usize).filter(|ri| ri.index == r) else {
+                        return Err(fault(format!("rule info {r} missing")));
+                    };
+                    SlotOrigin::Rule {
+                        chain: ri.chain_id,
+                        id: ri.id,
+                        position: ri.position,
+                    }
+                }
+                PositionOrigin::FallOff if (i as u32) < policy_pos => SlotOrigin::FallOff,
+                o => {
+                    return Err(fault(format!(
+                        "origin {o:?} in region {k} whose policy position is {policy_pos}"
+                    )))
+                }
+            };
+            let ok = match (action, origin) {
+                (abi::ACTION_CONTINUE, SlotOrigin::Policy { .. }) => false,
+                (abi::ACTION_CONTINUE, _) => next > i as u32 && next <= policy_pos,
+                (_, SlotOrigin::FallOff) => false,
+                (a, _) => verdict_of(a).is_some() && next == 0,
+            };
+            if !ok {
+                return Err(fault(format!(
+                    "action code {action} next {next} ({origin:?}, region ends at {policy_pos})"
+                )));
             }
             rules.push(RuleSlot {
                 action,
-                flags: le32(&meta[4..8]),
-                chain: info.chain_id,
-                id: info.id,
-                position: info.position,
+                flags,
+                next,
+                origin,
             });
         }
 
@@ -422,10 +558,10 @@ impl Layout {
         }
         Ok(Layout {
             nchunks,
-            policy,
-            chain: a.chain.unwrap_or(ChainId(u32::MAX)),
+            nvisits: g.nvisits,
             stages,
             rules,
+            regions,
         })
     }
 }
@@ -490,7 +626,7 @@ mod tests {
         let a = artifact();
         let l = Layout::check(&a).unwrap();
         assert_eq!(l.stages.len(), 2);
-        assert_eq!(l.rules.len(), 1);
+        assert_eq!(l.rules.len(), 4); // the rule, INPUT's policy, FORWARD's and OUTPUT's
         for m in &a.maps {
             assert!(object_maps().any(|(n, k, ..)| n == m.name && k == m.kind));
         }
@@ -512,7 +648,7 @@ mod tests {
             b.stages[1] = b.stages[0];
         });
         assert!(matches!(e, LayoutError::Globals(_)), "{e:?}");
-        let e = edit(&|b| b.globals.policy = 9);
+        let e = edit(&|b| b.globals.nvisits = 0);
         assert!(matches!(e, LayoutError::Globals(_)), "{e:?}");
         let e = edit(&|b| b.abi_version += 1);
         assert!(matches!(e, LayoutError::AbiVersion { .. }), "{e:?}");

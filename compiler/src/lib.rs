@@ -13,6 +13,7 @@ pub mod artifact;
 pub mod classify;
 pub mod diag;
 pub mod dump;
+pub mod flatten;
 pub mod frontend;
 pub mod interp;
 pub mod ir;

@@ -34,8 +34,9 @@ pub enum Decided {
     /// IPv4 the kernel would reject: dropped.
     Malformed,
     /// The datapath dropped the packet on an internal fault (`reason`: the `REASON_*` slot: a failed
-    /// tail call, a failed lookup, a bound hit). Every engine reports the parsing bounds of
-    /// `packet::decode` (`REASON_BOUND`: too many VLAN tags); the other faults only the kernel.
+    /// tail call, a failed lookup, a walk bound hit, a region the generation does not hold). Every
+    /// engine reports the parsing bounds of `packet::decode` (`REASON_BOUND`: too many VLAN tags);
+    /// `sim` also the walk's bound and a missing region; the other faults only the kernel.
     FailClosed { reason: u32 },
 }
 
@@ -47,7 +48,7 @@ pub struct Outcome {
 }
 
 /// The kernel's decision record does not make sense for this artifact.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecisionError {
     /// The program returned one XDP action but recorded another verdict.
     #[error("xdp action {xdp} disagrees with the recorded action code {action} ({decision:?})")]
@@ -56,8 +57,9 @@ pub enum DecisionError {
         action: u32,
         decision: abi::Decision,
     },
-    /// A rule index the artifact does not have.
-    #[error("rule index {index} is not in the artifact ({decision:?})")]
+    /// A position the artifact does not have, or one that is not a rule's (for a rule or hotdrop
+    /// decision) or a policy's (for a policy decision).
+    #[error("position {index} is not a deciding position of the artifact ({decision:?})")]
     UnknownRule { index: u32, decision: abi::Decision },
     /// A reason code the ABI does not define.
     #[error("unknown reason code {reason} ({decision:?})")]
@@ -90,15 +92,23 @@ impl Outcome {
                 })
             }
         };
-        let rule = || {
-            artifact
+        let unknown = DecisionError::UnknownRule {
+            index: d.rule,
+            decision: d,
+        };
+        // The deciding position and what it counts for: a rule, or a region's policy.
+        let origin = artifact
+            .positions
+            .get(d.rule as usize)
+            .filter(|p| p.index == d.rule)
+            .map(|p| p.origin);
+        let rule = || match origin {
+            Some(crate::artifact::PositionOrigin::Rule(i)) => artifact
                 .rules
-                .get(d.rule as usize)
-                .filter(|r| r.index == d.rule)
-                .ok_or(DecisionError::UnknownRule {
-                    index: d.rule,
-                    decision: d,
-                })
+                .get(i as usize)
+                .filter(|r| r.index == i)
+                .ok_or(unknown.clone()),
+            _ => Err(unknown.clone()),
         };
         let decided = match d.reason {
             abi::REASON_RULE => {
@@ -117,12 +127,20 @@ impl Outcome {
                     position: r.position,
                 }
             }
-            abi::REASON_POLICY => Decided::Policy {
-                chain: artifact.chain.unwrap_or(ChainId(u32::MAX)),
+            abi::REASON_POLICY => match origin {
+                Some(crate::artifact::PositionOrigin::Policy(k)) => Decided::Policy {
+                    chain: artifact
+                        .regions
+                        .get(k as usize)
+                        .ok_or(unknown.clone())?
+                        .chain
+                        .unwrap_or(ChainId(u32::MAX)),
+                },
+                _ => return Err(unknown),
             },
             abi::REASON_NOT_IPV4 => Decided::NotIpv4,
             abi::REASON_MALFORMED => Decided::Malformed,
-            abi::REASON_TAIL_CALL | abi::REASON_BOUND | abi::REASON_MAP => {
+            abi::REASON_TAIL_CALL | abi::REASON_BOUND | abi::REASON_MAP | abi::REASON_NO_REGION => {
                 Decided::FailClosed { reason: d.reason }
             }
             reason => {
@@ -234,7 +252,7 @@ mod tests {
         let p = Outcome::from_kernel(
             &a,
             abi::XDP_DROP,
-            &rec(abi::NO_RULE, abi::REASON_POLICY, abi::ACTION_DROP),
+            &rec(1, abi::REASON_POLICY, abi::ACTION_DROP),
         )
         .unwrap();
         assert_eq!(p.decided, Decided::Policy { chain: ChainId(0) });

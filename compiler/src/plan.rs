@@ -7,8 +7,9 @@
 //!   field table's order ([`crate::ir::FIELDS`]). A field many rules constrain clears many bits for
 //!   most packets, so the all-zero early exit triggers sooner; the order never changes a verdict (the
 //!   stages' vectors are ANDed, which commutes), only the work per packet;
-//! - `nchunks = max(1, ceil(nrules / CHUNK_BITS))`, within the datapath's bounds: more than
-//!   `MAX_CHUNKS * CHUNK_BITS` rules or more than `MAX_STAGES` stages is a [`PlanError`].
+//! - `nchunks = max(1, ceil(npositions / CHUNK_BITS))` (positions of the flattened chains, every
+//!   region's policy position included), within the datapath's bounds: more than
+//!   `MAX_CHUNKS * CHUNK_BITS` positions or more than `MAX_STAGES` stages is a [`PlanError`].
 //!
 //! Thrown away: nothing but the ordering freedom.
 use crate::classify::Classified;
@@ -19,14 +20,15 @@ use tailwall_abi::{CHUNK_BITS, MAX_CHUNKS, MAX_STAGES};
 pub struct Plan {
     /// Field stages in prog-array order; the final program sits at index `stages.len()`.
     pub stages: Vec<Field>,
+    /// Positions (bits per vector).
     pub nrules: u32,
-    /// 512-rule chunks per vector.
+    /// 512-position chunks per vector.
     pub nchunks: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error("{nrules} rules in one hook exceed the datapath's limit of {max}")]
+    #[error("{nrules} positions exceed the datapath's limit of {max}")]
     TooManyRules { nrules: usize, max: usize },
     #[error("{nstages} field stages exceed the datapath's limit of {max}")]
     TooManyStages { nstages: usize, max: usize },
@@ -34,7 +36,7 @@ pub enum PlanError {
 
 /// Order the stages of a classified hook and size its vectors.
 pub fn plan(c: &Classified<'_>) -> Result<Plan, PlanError> {
-    let nrules = c.rules.len();
+    let nrules = c.npositions();
     let max = MAX_CHUNKS as usize * CHUNK_BITS;
     if nrules > max {
         return Err(PlanError::TooManyRules { nrules, max });
@@ -59,12 +61,10 @@ pub fn plan(c: &Classified<'_>) -> Result<Plan, PlanError> {
 mod tests {
     use super::*;
     use crate::classify::{FieldClasses, Table};
-    use crate::ir::{Hook, Verdict};
+    use crate::flatten::{Flat, Origin, Position, Step};
+    use crate::ir::Verdict;
 
-    fn classified(
-        fields: &[(Field, usize)],
-        nrules: usize,
-    ) -> (Vec<crate::ir::Rule>, Vec<FieldClasses>) {
+    fn classified(fields: &[(Field, usize)], nrules: usize) -> Classified<'static> {
         let fcs = fields
             .iter()
             .map(|&(field, constrained)| FieldClasses {
@@ -74,31 +74,27 @@ mod tests {
                 table: Table::Array(vec![]),
             })
             .collect();
-        let rule = crate::ir::Rule {
-            id: crate::ir::RuleId(0),
-            chain: crate::ir::ChainId(0),
-            position: 1,
-            matches: vec![],
-            action: crate::ir::Action::Accept,
-            comment: None,
-            counters: None,
-            span: Default::default(),
+        let p = Position {
+            conjuncts: vec![],
+            step: Step::Verdict(Verdict::Accept),
+            origin: Origin::FallOff,
+            region: 0,
         };
-        (vec![rule; nrules], fcs)
+        Classified {
+            flat: Flat {
+                regions: vec![],
+                positions: vec![p; nrules],
+            },
+            fields: fcs,
+        }
     }
 
     #[test]
     fn stages_most_constrained_first_ties_by_field_order() {
-        let (rules, fields) = classified(
+        let c = classified(
             &[(Field::SrcIp, 2), (Field::Proto, 5), (Field::DstPort, 2)],
             5,
         );
-        let c = Classified {
-            hook: Hook::Input,
-            rules: rules.iter().collect(),
-            policy: Verdict::Accept,
-            fields,
-        };
         let p = plan(&c).unwrap();
         assert_eq!(p.stages, vec![Field::Proto, Field::SrcIp, Field::DstPort]);
         assert_eq!(p.nchunks, 1);
@@ -107,13 +103,7 @@ mod tests {
     #[test]
     fn nchunks_rounds_up_and_is_at_least_one() {
         for (n, want) in [(0, 1), (1, 1), (512, 1), (513, 2), (1024, 2), (1025, 3)] {
-            let (rules, fields) = classified(&[], n);
-            let c = Classified {
-                hook: Hook::Input,
-                rules: rules.iter().collect(),
-                policy: Verdict::Accept,
-                fields,
-            };
+            let c = classified(&[], n);
             assert_eq!(plan(&c).unwrap().nchunks, want, "{n} rules");
         }
     }
@@ -123,13 +113,7 @@ mod tests {
         let many: Vec<(Field, usize)> = (0..=MAX_STAGES as usize)
             .map(|i| (Field::ALL[i % 5], 1))
             .collect();
-        let (rules, fields) = classified(&many, 1);
-        let c = Classified {
-            hook: Hook::Input,
-            rules: rules.iter().collect(),
-            policy: Verdict::Accept,
-            fields,
-        };
+        let c = classified(&many, 1);
         assert!(matches!(
             plan(&c),
             Err(PlanError::TooManyStages {
@@ -142,13 +126,7 @@ mod tests {
     #[test]
     fn nrules_over_limit_is_rejected() {
         let n = MAX_CHUNKS as usize * CHUNK_BITS + 1;
-        let (rules, fields) = classified(&[], n);
-        let c = Classified {
-            hook: Hook::Input,
-            rules: rules.iter().collect(),
-            policy: Verdict::Accept,
-            fields,
-        };
+        let c = classified(&[], n);
         assert!(matches!(plan(&c), Err(PlanError::TooManyRules { .. })));
     }
 }

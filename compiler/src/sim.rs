@@ -10,15 +10,18 @@
 //! - field stages in prog-array order: look the class up (LPM: longest prefix; arrays: the index), the
 //!   first stage copies the class vector into the scratch, later stages AND it in; an all-zero scratch
 //!   jumps straight to the final program;
-//! - `tw_final`: first set bit → `tw_rules[bit]`; `RULE_F_NEEDS_L4` on a truncated packet → hotdrop;
-//!   else the rule's action. No bit → the policy. Zero stages: every rule is a candidate (rule 0 wins
-//!   when there is one).
+//! - `tw_final`: the walk over the region's positions ([`crate::flatten`]): from the region's first
+//!   position, the first set bit at or after `pos` (none before the policy position: the policy
+//!   position) is visited: `RULE_F_NEEDS_L4` on a truncated packet → hotdrop; ACCEPT/DROP decide;
+//!   CONTINUE (jump, goto, RETURN, goto fall-off) moves `pos` to `next`. At most `nvisits` visits, then
+//!   a fail-closed drop (`REASON_BOUND`); a region the artifact does not hold drops
+//!   (`REASON_NO_REGION`). Zero stages: every position is set.
 //!
 //! Thrown away: counters (the model has no per-CPU state).
 use crate::artifact::Artifact;
 use crate::interp::{Decided, Outcome};
 use crate::ir::Verdict;
-use crate::layout::{verdict_of, Layout, LayoutError};
+use crate::layout::{verdict_of, Layout, LayoutError, SlotOrigin};
 use crate::packet::{Decoded, Ports};
 use tailwall_abi as abi;
 
@@ -59,8 +62,14 @@ impl Sim {
         self.run(&crate::packet::decode(frame))
     }
 
-    /// Classify one decoded packet as the eBPF programs do.
+    /// Classify one decoded packet as the eBPF programs do, in the region the entry program picks
+    /// today (INPUT, IPv4).
     pub fn run(&self, pkt: &Decoded) -> Outcome {
+        self.run_in(abi::REGION_INPUT_V4, pkt)
+    }
+
+    /// Classify one decoded packet in region `region` (`tw_regions` index, `hook * 2 + family`).
+    pub fn run_in(&self, region: u32, pkt: &Decoded) -> Outcome {
         let p = match crate::interp::classified(pkt) {
             Ok(p) => p,
             Err(outcome) => return outcome,
@@ -81,39 +90,94 @@ impl Sim {
                 break;
             }
         }
-        let first = if started {
-            scratch
-                .iter()
-                .enumerate()
-                .find(|(_, &w)| w != 0)
-                .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
-        } else {
-            (!l.rules.is_empty()).then_some(0)
+        self.walk(region, &scratch, started, p.ports == Ports::Truncated)
+    }
+
+    /// `tw_final`'s walk over the stages' result (`scratch`, all set when no stage ran): from the
+    /// region's first position, visit the first set bit at or after `pos` (the region's policy
+    /// position when none is set before it); a rule testing the transport header on a truncated
+    /// packet hotdrops; a terminal position decides; CONTINUE moves `pos` to its `next`. At most
+    /// `nvisits` visits, then a counted drop (`REASON_BOUND`), as the kernel.
+    fn walk(&self, region: u32, scratch: &[u64], started: bool, truncated: bool) -> Outcome {
+        let l = &self.layout;
+        let Some(reg) = l.regions.get(region as usize).copied().flatten() else {
+            return fail_closed(abi::REASON_NO_REGION);
         };
-        let Some(r) = first.and_then(|i| l.rules.get(i)) else {
-            return Outcome {
-                verdict: l.policy,
-                decided: Decided::Policy { chain: l.chain },
+        let mut pos = reg.first as usize;
+        for _ in 0..l.nvisits {
+            let policy = reg.policy as usize;
+            let cand = if !started {
+                pos.min(policy)
+            } else {
+                first_set_from(scratch, pos, policy).unwrap_or(policy)
             };
-        };
-        if r.flags & abi::RULE_F_NEEDS_L4 != 0 && p.ports == Ports::Truncated {
-            return Outcome {
-                verdict: Verdict::Drop,
-                decided: Decided::Hotdrop {
-                    chain: r.chain,
-                    rule: r.id,
-                    position: r.position,
+            let Some(r) = l.rules.get(cand) else {
+                return fail_closed(abi::REASON_MAP);
+            };
+            if r.flags & abi::RULE_F_NEEDS_L4 != 0 && truncated {
+                if let SlotOrigin::Rule {
+                    chain,
+                    id,
+                    position,
+                } = r.origin
+                {
+                    return Outcome {
+                        verdict: Verdict::Drop,
+                        decided: Decided::Hotdrop {
+                            chain,
+                            rule: id,
+                            position,
+                        },
+                    };
+                }
+            }
+            if r.action == abi::ACTION_CONTINUE {
+                pos = r.next as usize;
+                continue;
+            }
+            let verdict = verdict_of(r.action).unwrap_or(Verdict::Drop);
+            let decided = match r.origin {
+                SlotOrigin::Rule {
+                    chain,
+                    id,
+                    position,
+                } => Decided::Rule {
+                    chain,
+                    rule: id,
+                    position,
                 },
+                SlotOrigin::Policy { chain } => Decided::Policy { chain },
+                // Layout::check: fall-off positions always continue.
+                SlotOrigin::FallOff => return fail_closed(abi::REASON_MAP),
             };
+            return Outcome { verdict, decided };
         }
-        Outcome {
-            verdict: verdict_of(r.action).unwrap_or(Verdict::Drop),
-            decided: Decided::Rule {
-                chain: r.chain,
-                rule: r.id,
-                position: r.position,
-            },
+        fail_closed(abi::REASON_BOUND)
+    }
+}
+
+/// The kernel's counted drop for `reason`.
+fn fail_closed(reason: u32) -> Outcome {
+    Outcome {
+        verdict: Verdict::Drop,
+        decided: Decided::FailClosed { reason },
+    }
+}
+
+/// The first set bit at or after `from` and before `end`.
+fn first_set_from(words: &[u64], from: usize, end: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut x = words.get(w)? & (u64::MAX << (from % 64));
+    loop {
+        if x != 0 {
+            let bit = w * 64 + x.trailing_zeros() as usize;
+            return (bit < end).then_some(bit);
         }
+        w += 1;
+        if w * 64 >= end {
+            return None;
+        }
+        x = *words.get(w)?;
     }
 }
 

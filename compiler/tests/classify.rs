@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use tailwall_compiler::artifact::build;
 use tailwall_compiler::classify::{classify, FieldClasses, Table};
 use tailwall_compiler::diag::Span;
+use tailwall_compiler::flatten::{Origin, Position};
 use tailwall_compiler::ir::{
     Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict,
 };
@@ -20,20 +21,21 @@ fn admits(rule: &Rule, f: Field, v: FieldValue) -> bool {
     }
 }
 
-fn check_value(rules: &[&Rule], fc: &FieldClasses, v: FieldValue) -> Result<(), TestCaseError> {
+/// Brute force: bit `p` of the class of `v` is set iff `p` is not a policy position and every conjunct
+/// rule of `p` admits `v`.
+fn check_value(
+    positions: &[Position],
+    fc: &FieldClasses,
+    v: FieldValue,
+) -> Result<(), TestCaseError> {
     let class = fc.class_of(v) as usize;
     prop_assert!(class < fc.classes.len());
     let vec = &fc.classes[class];
-    prop_assert_eq!(vec.len(), rules.len());
-    for (i, r) in rules.iter().enumerate() {
-        prop_assert_eq!(
-            vec[i],
-            admits(r, fc.field, v),
-            "{} rule {} value {:?}",
-            fc.field,
-            i,
-            v
-        );
+    prop_assert_eq!(vec.len(), positions.len());
+    for (i, p) in positions.iter().enumerate() {
+        let want = !matches!(p.origin, Origin::Policy { .. })
+            && p.conjuncts.iter().all(|r| admits(r, fc.field, v));
+        prop_assert_eq!(vec[i], want, "{} rule {} value {:?}", fc.field, i, v);
     }
     Ok(())
 }
@@ -61,12 +63,15 @@ fn probe_addrs(fc: &FieldClasses) -> Vec<u32> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Every value maps to exactly one class, whose vector is the brute-force set of admitting rules
-    /// (half the cases with lists: several prefixes, ports, ranges or protocols per match).
+    /// Every value maps to exactly one class, whose vector is the brute-force set of admitting
+    /// positions (cases with lists: several prefixes, ports, ranges or protocols per match; and with
+    /// user chains: a position admits what all its conjunct rules admit).
     #[test]
     fn classes_equal_brute_force_per_value(rs in prop_oneof![
         arb_ruleset(10).boxed(),
         arb_ruleset_with(RulesetOpts { port_lists: true, addr_lists: true, ..RulesetOpts::new(10) }),
+        // User chains: positions with several conjuncts (intersections per field).
+        arb_ruleset_with(RulesetOpts { port_lists: true, user_chains: true, ..RulesetOpts::new(6) }),
     ]) {
         let c = classify(&rs, Hook::Input);
         for fc in &c.fields {
@@ -83,12 +88,12 @@ proptest! {
                     }
                     prop_assert!(used.iter().all(|&u| u));
                     for v in 0..=fc.field.max_value() {
-                        check_value(&c.rules, fc, FieldValue::Value(v))?;
+                        check_value(&c.flat.positions, fc, FieldValue::Value(v))?;
                     }
                     if fc.field.info().transport {
                         prop_assert_eq!(t.len(), tailwall_abi::PORT_TABLE_ENTRIES as usize);
-                        check_value(&c.rules, fc, FieldValue::Absent)?;
-                        check_value(&c.rules, fc, FieldValue::Truncated)?;
+                        check_value(&c.flat.positions, fc, FieldValue::Absent)?;
+                        check_value(&c.flat.positions, fc, FieldValue::Truncated)?;
                     } else {
                         prop_assert_eq!(t.len(), 256);
                     }
@@ -99,14 +104,14 @@ proptest! {
                         prop_assert!((w[0].len, w[0].addr) < (w[1].len, w[1].addr));
                     }
                     for a in probe_addrs(fc) {
-                        check_value(&c.rules, fc, FieldValue::Value(a))?;
+                        check_value(&c.flat.positions, fc, FieldValue::Value(a))?;
                     }
                 }
             }
         }
         // Only constrained fields have a table.
         for f in Field::ALL {
-            let used = c.rules.iter().any(|r| r.get(f).is_some());
+            let used = c.flat.positions.iter().flat_map(|p| &p.conjuncts).any(|r| r.get(f).is_some());
             prop_assert_eq!(used, c.field(f).is_some());
         }
     }
@@ -362,9 +367,10 @@ fn dump_lists_of_prefixes_and_ports() {
     insta::assert_snapshot!(build(&rs, Hook::Input).unwrap().dump());
 }
 
-/// What the datapath cannot compile is a located error naming the rule; other chains are notes.
+/// Jumps compile; what the datapath cannot compile (an interface match in a reachable user chain) is
+/// a located error naming the rule, all of them at once; other chains are notes.
 #[test]
-fn artifact_rejects_jump_and_iface_with_the_rule_span() {
+fn artifact_compiles_jumps_and_rejects_iface_with_the_rule_span() {
     use tailwall_compiler::artifact::{ignored, BuildError, IgnoredWhy};
     let mut rs = input(
         Verdict::Drop,
@@ -374,8 +380,6 @@ fn artifact_rejects_jump_and_iface_with_the_rule_span() {
         ],
     );
     rs.chains[0].rules[1].action = Action::Jump(ChainId(2));
-    let span = Span::new(40, 52);
-    rs.chains[0].rules[1].span = span;
     let chain = |id: u32, name: &str, hook: Option<Hook>, first: u32| Chain {
         id: ChainId(id),
         name: name.into(),
@@ -397,24 +401,9 @@ fn artifact_rejects_jump_and_iface_with_the_rule_span() {
     rs.chains.push(chain(2, "web", None, 3));
     rs.chains.push(chain(3, "unused", None, 4));
     tailwall_compiler::ir::verify(&rs).unwrap();
-    let e = build(&rs, Hook::Input).unwrap_err();
-    assert!(
-        matches!(
-            &e,
-            BuildError::Unsupported {
-                rule: RuleId(1),
-                position: 2,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    let d = e.diagnostic().unwrap();
-    assert_eq!(d.span, Some(span));
-    assert_eq!(
-        d.message,
-        "jump to user chain `web` is not supported by the datapath yet"
-    );
+    let a = build(&rs, Hook::Input).unwrap();
+    // INPUT: r0, the jump r1, web's r3 copied after it, the policy; FORWARD: r2, policy; OUTPUT.
+    assert_eq!(a.globals.nrules, 4 + 2 + 1);
     let ig = ignored(&rs, Hook::Input);
     let got: Vec<(&str, IgnoredWhy)> = ig.iter().map(|i| (i.name.as_str(), i.why)).collect();
     assert_eq!(
@@ -426,12 +415,8 @@ fn artifact_rejects_jump_and_iface_with_the_rule_span() {
     );
     assert_eq!(ig[1].diagnostic().code, "N0501");
 
-    // Without the jump: builds; `web` is now unreachable too.
-    rs.chains[0].rules[1].action = Action::Drop;
-    assert!(build(&rs, Hook::Input).is_ok());
-    assert_eq!(ignored(&rs, Hook::Input).len(), 3);
-    // An interface match in INPUT.
-    rs.chains[0].rules[0].matches.push(Match::single(
+    // Interface matches in INPUT and in the reachable `web`: both reported, located.
+    let eth = Match::single(
         Field::InIface,
         Test::Iface {
             name: "eth".into(),
@@ -439,21 +424,34 @@ fn artifact_rejects_jump_and_iface_with_the_rule_span() {
         },
         false,
         Span::default(),
-    ));
-    let e = build(&rs, Hook::Input).unwrap_err();
-    assert!(
-        matches!(&e, BuildError::Unsupported { rule: RuleId(0), message, .. } if message.contains("in_iface")),
-        "{e:?}"
     );
-    // Return and goto too; and only INPUT is built.
-    for action in [Action::Return, Action::Goto(ChainId(2))] {
-        rs.chains[0].rules[0].matches.clear();
-        rs.chains[0].rules[0].action = action;
-        assert!(matches!(
-            build(&rs, Hook::Input),
-            Err(BuildError::Unsupported { .. })
-        ));
-    }
+    rs.chains[0].rules[0].matches.push(eth.clone());
+    let span = Span::new(40, 52);
+    rs.chains[2].rules[0].matches.push(eth.clone());
+    rs.chains[2].rules[0].span = span;
+    let e = build(&rs, Hook::Input).unwrap_err();
+    let ds = e.diagnostics();
+    assert_eq!(ds.len(), 2, "{e:?}");
+    assert!(ds
+        .iter()
+        .all(|d| d.code == "E0501" && d.message.contains("in_iface")));
+    assert_eq!(ds[1].span, Some(span));
+    // Not reachable from INPUT any more: only INPUT's own rule is refused.
+    rs.chains[0].rules[1].action = Action::Drop;
+    assert!(matches!(
+        build(&rs, Hook::Input),
+        Err(BuildError::Unsupported {
+            rule: RuleId(0),
+            ..
+        })
+    ));
+    // An unsupported FORWARD chain is left out, not an error.
+    rs.chains[0].rules[0].matches.clear();
+    rs.chains[1].rules[0].matches.push(eth);
+    let a = build(&rs, Hook::Input).unwrap();
+    assert!(a
+        .region(Hook::Forward, tailwall_compiler::ir::Family::V4)
+        .is_none());
     assert_eq!(
         build(&rs, Hook::Forward),
         Err(BuildError::Hook(Hook::Forward))

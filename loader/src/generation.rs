@@ -142,7 +142,7 @@ impl Generation {
             .override_global(abi::GLOBAL_NCHUNKS, &g.nchunks, true)
             .override_global(abi::GLOBAL_NSTAGES, &g.nstages, true)
             .override_global(abi::GLOBAL_NRULES, &g.nrules, true)
-            .override_global(abi::GLOBAL_POLICY, &g.policy, true);
+            .override_global(abi::GLOBAL_NVISITS, &g.nvisits, true);
         for (name, ..) in object_maps() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
@@ -418,7 +418,12 @@ impl Generation {
                 &[8, 0, 0, 0, 0, 0, 0, 0],
             ),
         ];
-        let mut touched_rules = Vec::new();
+        // The walk counts every position it visits, all within the probed region up to the deciding
+        // position: zero that range afterwards.
+        let region = artifact
+            .region(artifact.hook, tailwall_compiler::ir::Family::V4)
+            .map_or(0..0, |r| r.first..r.end);
+        let mut touched_rules: Vec<u32> = Vec::new();
         let mut touched_reasons = Vec::new();
         for frame in &probes {
             let tr = self.test_run(frame, 1)?;
@@ -433,12 +438,18 @@ impl Generation {
                     want
                 )));
             }
-            if tr.decision.reason == abi::REASON_RULE {
-                touched_rules.push(tr.decision.rule);
+            let upto = if region.contains(&tr.decision.rule) {
+                tr.decision.rule + 1
             } else {
+                region.end
+            };
+            touched_rules.extend(region.start..upto);
+            if tr.decision.reason != abi::REASON_RULE {
                 touched_reasons.push(tr.decision.reason);
             }
         }
+        touched_rules.sort_unstable();
+        touched_rules.dedup();
         zero_counters(
             self.map_mut(abi::MAP_RULE_CNT),
             abi::MAP_RULE_CNT,
@@ -451,7 +462,8 @@ impl Generation {
         )
     }
 
-    /// Per-rule packet/byte counters, summed over CPUs, indexed by global rule index.
+    /// Per-position packet/byte counters, summed over CPUs, indexed by position (sum them per rule
+    /// with [`Artifact::origin_counters`]).
     pub fn rule_counters(&self) -> Result<Vec<abi::Counter>, LoadError> {
         let mut v = read_counters(self.map(abi::MAP_RULE_CNT), abi::MAP_RULE_CNT)?;
         v.truncate(self.nrules as usize);

@@ -499,7 +499,11 @@ fn verifier_accepts_ten_thousand_rules() {
         let mut rng = Rng(0x1000 + n as u64);
         let rs = random_ruleset(&mut rng, n);
         let (art, gen) = load_reporting(&format!("{n} random rules"), &rs);
-        assert_eq!(art.globals.nchunks as usize, n.div_ceil(abi::CHUNK_BITS));
+        // The rules plus the three policy positions (INPUT, FORWARD, OUTPUT).
+        assert_eq!(
+            art.globals.nchunks as usize,
+            (n + 3).div_ceil(abi::CHUNK_BITS)
+        );
         let frames: Vec<Vec<u8>> = (0..100).map(|_| random_frame(&mut rng)).collect();
         compare(&rs, &art, &gen, &frames);
     }
@@ -510,8 +514,9 @@ fn verifier_accepts_max_chunks() {
     if !root() {
         return;
     }
-    // MAX_CHUNKS × 512 rules: the stage and final loops at their bound.
-    let n = (abi::MAX_CHUNKS as usize) * abi::CHUNK_BITS;
+    // MAX_CHUNKS × 512 positions (the rules and three policy positions): the stage and final loops
+    // at their bound.
+    let n = (abi::MAX_CHUNKS as usize) * abi::CHUNK_BITS - 3;
     let rules = (0..n)
         .map(|i| {
             let p = if i % 2 == 0 {
@@ -588,6 +593,111 @@ fn testrun_matches_interp_on_testgen_samples() {
         compared >= 24 * 150,
         "most generated frames are at least an ethernet header long"
     );
+}
+
+/// User chains in the kernel datapath: jump, goto, RETURN, falling off, nesting, negations and lists
+/// (the flattened walk of `tw_final`) decide as `interp` and `sim`.
+#[test]
+fn testrun_matches_interp_on_user_chains() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{sample_frames, sample_rulesets_with, FrameOpts, RulesetOpts};
+    let o = RulesetOpts {
+        port_lists: true,
+        addr_lists: true,
+        user_chains: true,
+        ..RulesetOpts::new(8)
+    };
+    let rulesets = sample_rulesets_with(0x6368_6e73, 24, o);
+    let mut compared = 0;
+    let mut visits = 0;
+    for (i, rs) in rulesets.iter().enumerate() {
+        let art = build(rs);
+        visits = visits.max(art.globals.nvisits);
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let frames = sample_frames(rs, 0x3000 + i as u64, 120, &FrameOpts::default());
+        compared += compare(rs, &art, &gen, &frames);
+    }
+    eprintln!("compared {compared} testgen frames with user chains (walks of up to {visits} visits)");
+    assert!(visits > 2, "the sample exercises jumps");
+    assert!(compared >= 24 * 100);
+}
+
+/// A deep and wide chain structure (the worst case for the walk's verifier cost): 10,000 positions
+/// behind 60 jumps that all match, each returning; the verifier accepts it and the walk visits every
+/// jump and RETURN before the last chain decides; jump and RETURN positions are counted.
+#[test]
+fn verifier_accepts_a_long_walk_and_counts_jumps() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::diag::Span;
+    use tailwall_compiler::ir::{Chain, ChainId, Rule, RuleId};
+    let mut rs = ruleset(vec![], Verdict::Drop);
+    let mut next_id = 0u32;
+    let mut rule = |chain: u32, position: u32, matches: Vec<Match>, action: Action| {
+        next_id += 1;
+        Rule {
+            id: RuleId(next_id - 1),
+            chain: ChainId(chain),
+            position,
+            matches,
+            action,
+            comment: None,
+            counters: None,
+            span: Span::default(),
+        }
+    };
+    // INPUT: 30 jumps to `pad` (160 rules that do not match udp, then RETURN), then 1 jump to `last`.
+    let jumps = 30u32;
+    for i in 0..jumps {
+        let r = rule(0, i + 1, vec![proto(IPPROTO_UDP)], Action::Jump(ChainId(1)));
+        rs.chains[0].rules.push(r);
+    }
+    let r = rule(0, jumps + 1, vec![], Action::Jump(ChainId(2)));
+    rs.chains[0].rules.push(r);
+    let mut pad = Vec::new();
+    for i in 0..160u32 {
+        pad.push(rule(1, i + 1, vec![proto(IPPROTO_TCP), dport(i, i)], Action::Drop));
+    }
+    pad.push(rule(1, 161, vec![], Action::Return));
+    let last = vec![rule(2, 1, vec![proto(IPPROTO_UDP), dport(53, 53)], Action::Accept)];
+    for (id, name, rules) in [(1, "pad", pad), (2, "last", last)] {
+        rs.chains.push(Chain {
+            id: ChainId(id),
+            name: name.into(),
+            hook: None,
+            policy: None,
+            rules,
+            span: Span::default(),
+        });
+    }
+    tailwall_compiler::ir::verify(&rs).expect("valid IR");
+    let (art, gen) = load_reporting("long walk", &rs);
+    assert!(art.globals.nvisits >= 2 * jumps + 2, "{:?}", art.globals);
+    let dns = udp(ip("10.0.0.1"), ip("10.0.0.2"), 1000, 53);
+    let other = udp(ip("10.0.0.1"), ip("10.0.0.2"), 1000, 54);
+    assert_eq!(compare(&rs, &art, &gen, &[dns.clone(), other.clone()]), 2);
+    let tr = gen.test_run(&dns, 1000).expect("run");
+    eprintln!(
+        "long walk: {} visits for the dns frame, {} ns/packet",
+        2 * jumps + 2,
+        tr.duration_ns
+    );
+    let counts = art.origin_counters(&gen.rule_counters().expect("counters"));
+    let pos = |chain: &str, position: u32| {
+        art.rules
+            .iter()
+            .position(|r| r.chain == chain && r.position == position)
+            .expect("rule info")
+    };
+    // 1 + 1000 dns frames and 1 other frame took every jump; RETURN of `pad` counted once per jump.
+    let frames = 1 + 1000 + 1;
+    assert_eq!(counts.rules[pos("INPUT", 1)].packets, frames);
+    assert_eq!(counts.rules[pos("pad", 161)].packets, frames * jumps as u64);
+    assert_eq!(counts.rules[pos("last", 1)].packets, 1 + 1000);
+    assert_eq!(counts.policies[0].packets, 1, "the other frame falls through to the policy");
 }
 
 /// Lists (several prefixes, ports, ranges, `proto {tcp, udp}` per match) in the kernel datapath.
@@ -689,11 +799,20 @@ fn testrun_counts_rules_and_reasons() {
         "every repetition records a decision"
     );
 
-    let rules = gen.rule_counters().expect("rule counters");
+    let positions = gen.rule_counters().expect("rule counters");
     let ip_len = |f: &[u8]| u16::from_be_bytes([f[16], f[17]]) as u64;
+    // Two rules, then the policy positions of INPUT, FORWARD, OUTPUT.
+    assert_eq!(positions.len(), 5);
+    let by_origin = art.origin_counters(&positions);
+    let rules = by_origin.rules;
     assert_eq!(rules.len(), 2);
     assert_eq!((rules[0].packets, rules[0].bytes), (3, 3 * ip_len(&ssh)));
     assert_eq!((rules[1].packets, rules[1].bytes), (2, 2 * ip_len(&web)));
+    assert_eq!(
+        (by_origin.policies[0].packets, by_origin.policies[0].bytes),
+        (7, 7 * ip_len(&other)),
+        "INPUT's policy position counts what the policy decided"
+    );
     let reasons = gen.reason_counters().expect("reason counters");
     assert_eq!(reasons.len(), abi::REASON_SLOTS as usize);
     assert_eq!(
@@ -1363,7 +1482,12 @@ fn testrun_live_frames_reach_the_stack() {
     let (_, _) = run(accept.clone(), true);
     assert_eq!(recv_n(3), 3, "tw_pass hands all 3 live frames to the stack");
     let (_, counters) = run(accept, false);
-    assert!(counters.is_empty());
+    // No rule: the policy positions of INPUT, FORWARD and OUTPUT; INPUT's decided.
+    assert_eq!(counters.len(), 3);
+    assert_eq!(
+        counters[0].packets, 3,
+        "INPUT's policy position counts the frames"
+    );
     assert_eq!(recv_n(3), 3, "the classifier accepts by policy");
     let (_, counters) = run(drop_probe, false);
     assert_eq!(counters[0].packets, 3, "each live frame ran the classifier");

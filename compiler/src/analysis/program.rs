@@ -278,19 +278,22 @@ impl Program {
         let rules_map = art
             .map(abi::MAP_RULES)
             .ok_or_else(|| err(format!("no map {}", abi::MAP_RULES)))?;
-        let mut metas = vec![(0u32, 0u32); nrules];
+        let mut metas = vec![(0u32, 0u32, 0u32); nrules];
         for (k, v) in &rules_map.entries {
             let i = le32(k) as usize;
-            if i < nrules && v.len() >= 8 {
-                metas[i] = (le32(&v[0..4]), le32(&v[4..8]));
+            if i < nrules && v.len() >= 12 {
+                metas[i] = (le32(&v[0..4]), le32(&v[4..8]), le32(&v[8..12]));
             }
         }
-        if art.rules.len() != nrules {
+        if art.positions.len() != nrules {
             return Err(err(format!(
-                "{} rule infos for {nrules} rules",
-                art.rules.len()
+                "{} position infos for {nrules} positions",
+                art.positions.len()
             )));
         }
+        let region = art
+            .region(space.hook, crate::ir::Family::V4)
+            .ok_or_else(|| err(format!("no {} region", space.hook.chain_name())))?;
         // Per stage: the class of every value as (interval, class) runs, the sentinel classes, and the
         // class vectors.
         struct StageSets {
@@ -481,16 +484,40 @@ impl Program {
             patches: Vec::new(),
         };
         b.impossible()?;
-        for (i, info) in art.rules.iter().enumerate() {
-            let (action, flags) = metas[i];
-            let v = verdict(action)?;
-            let rule = Outcome {
-                verdict: v,
-                decided: Decided::Rule {
-                    chain: info.chain_id,
-                    rule: info.id,
-                    position: info.position,
-                },
+        // One label per position of the region; the policy position is the program's end.
+        let first = region.first as usize;
+        let policy_pos = region.end as usize - 1;
+        if policy_pos >= nrules || first > policy_pos {
+            return Err(err(format!("region {first}..{}", region.end)));
+        }
+        let labels: Vec<u32> = (first..policy_pos).map(|_| b.label()).collect();
+        for i in first..policy_pos {
+            b.bind(labels[i - first]);
+            let (action, flags, next) = metas[i];
+            let info = match art.positions[i].origin {
+                crate::artifact::PositionOrigin::Rule(r) => art.rules.get(r as usize),
+                _ => None,
+            };
+            let act = if action == abi::ACTION_CONTINUE {
+                let next = next as usize;
+                if next <= i || next > policy_pos {
+                    return Err(err(format!("position {i}: next {next}")));
+                }
+                Act::Skip(if next == policy_pos {
+                    END
+                } else {
+                    labels[next - first]
+                })
+            } else {
+                let info = info.ok_or_else(|| err(format!("position {i}: no rule")))?;
+                Act::Decide(Outcome {
+                    verdict: verdict(action)?,
+                    decided: Decided::Rule {
+                        chain: info.chain_id,
+                        rule: info.id,
+                        position: info.position,
+                    },
+                })
             };
             let mut present = space.universe();
             for s in &stages {
@@ -504,33 +531,32 @@ impl Program {
             let absent_ok = ports.clone().all(|s| s.absent[i]);
             let truncated_ok = ports.clone().all(|s| s.truncated[i]);
             present[0] = Set::single(L4_PRESENT);
-            b.push(present, Act::Decide(rule))?;
+            b.push(present, act)?;
             if absent_ok {
                 let mut a = other.clone();
                 a[0] = Set::single(L4_ABSENT);
-                b.push(a, Act::Decide(rule))?;
+                b.push(a, act)?;
             }
             if truncated_ok {
                 let mut t = other;
                 t[0] = Set::single(L4_TRUNCATED);
-                let act = if flags & abi::RULE_F_NEEDS_L4 != 0 {
-                    Outcome {
+                let act = match info {
+                    Some(info) if flags & abi::RULE_F_NEEDS_L4 != 0 => Act::Decide(Outcome {
                         verdict: Verdict::Drop,
                         decided: Decided::Hotdrop {
                             chain: info.chain_id,
                             rule: info.id,
                             position: info.position,
                         },
-                    }
-                } else {
-                    rule
+                    }),
+                    _ => act,
                 };
-                b.push(t, Act::Decide(act))?;
+                b.push(t, act)?;
             }
         }
-        let chain = art.chain.unwrap_or(ChainId(u32::MAX));
+        let chain = region.chain.unwrap_or(ChainId(u32::MAX));
         Ok(b.finish(Outcome {
-            verdict: verdict(g.policy)?,
+            verdict: region.policy,
             decided: Decided::Policy { chain },
         }))
     }

@@ -71,8 +71,8 @@ pub fn check_source(src: &SourceFile) -> Report {
         }
     }));
     match artifact::build(&rs, Hook::Input) {
-        Ok(_) => {}
-        Err(e) => diagnostics.push(e.to_diagnostic()),
+        Ok(a) => diagnostics.extend(a.walk_warning()),
+        Err(e) => diagnostics.extend(e.diagnostics()),
     }
     diagnostics.extend(
         artifact::ignored(&rs, Hook::Input)

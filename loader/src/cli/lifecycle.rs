@@ -43,11 +43,12 @@ fn mode_request(m: Mode) -> ModeRequest {
 /// Does the artifact enforce nothing (no rule that drops, policy ACCEPT)? Attaching it would pass
 /// every packet the datapath can parse.
 pub fn enforces_nothing(art: &Artifact) -> bool {
-    art.globals.policy == tailwall_abi::ACTION_ACCEPT
-        && art
-            .rules
-            .iter()
-            .all(|r| r.verdict == tailwall_compiler::ir::Verdict::Accept)
+    let Some(r) = art.region(art.hook, tailwall_compiler::ir::Family::V4) else {
+        return false;
+    };
+    art.positions[r.first as usize..r.end as usize]
+        .iter()
+        .all(|p| p.action != tailwall_abi::ACTION_DROP)
 }
 
 /// The refusal of a ruleset that enforces nothing (exit 3).

@@ -581,19 +581,22 @@ pub fn build_at(rs: &Ruleset, src: &SourceFile, hook: Hook) -> Result<Artifact, 
             let notes: Vec<_> = artifact::ignored(rs, hook)
                 .iter()
                 .map(artifact::Ignored::diagnostic)
+                .chain(a.walk_warning())
                 .collect();
             if !notes.is_empty() {
                 eprint!("{}", render_all(&notes, src));
             }
             Ok(a)
         }
-        Err(e) => match e.diagnostic() {
-            Some(d) => {
-                eprint!("{}", render_all(&[d], src));
-                Err(Failure::Diagnostics { parse: false })
-            }
-            None => Err(Failure::Semantic(e.to_string())),
-        },
+        Err(
+            e @ (artifact::BuildError::Several(_)
+            | artifact::BuildError::Unsupported { .. }
+            | artifact::BuildError::Flatten(_)),
+        ) => {
+            eprint!("{}", render_all(&e.diagnostics(), src));
+            Err(Failure::Diagnostics { parse: false })
+        }
+        Err(e) => Err(Failure::Semantic(e.to_string())),
     }
 }
 
@@ -639,6 +642,22 @@ fn compile(
         None => None,
     };
     let total: u64 = art.maps.iter().map(map_bytes).sum();
+    // The INPUT region: its positions, and the rules they count for (INPUT's and the user chains'
+    // it reaches).
+    let (positions, nrules) = art
+        .region(Hook::Input, tailwall_compiler::ir::Family::V4)
+        .map_or((0, 0), |r| {
+            let mut origins: Vec<u32> = art.positions[r.first as usize..r.end as usize]
+                .iter()
+                .filter_map(|p| match p.origin {
+                    artifact::PositionOrigin::Rule(i) => Some(i),
+                    _ => None,
+                })
+                .collect();
+            origins.sort_unstable();
+            origins.dedup();
+            (r.end - r.first, origins.len())
+        });
     match output {
         Output::Json => {
             let doc = serde_json::json!({
@@ -646,7 +665,8 @@ fn compile(
                 "rules_file": rules.display().to_string(),
                 "hook": "INPUT",
                 "policy": policy,
-                "rules": art.globals.nrules,
+                "rules": nrules,
+                "positions": positions,
                 "chunks": art.globals.nchunks,
                 "stages": art.stages.iter().map(|f| f.name()).collect::<Vec<_>>(),
                 "maps": art.maps.iter().map(|m| serde_json::json!({
@@ -662,14 +682,15 @@ fn compile(
         }
         Output::Text => {
             println!(
-                "{}: {} rules in filter/INPUT, policy {}",
+                "{}: {} rules in filter/INPUT and the chains it reaches ({} positions), policy {}",
                 rules.display(),
-                art.globals.nrules,
+                nrules,
+                positions,
                 policy
             );
             let stages: Vec<_> = art.stages.iter().map(|f| f.name()).collect();
             println!(
-                "  stages:  {} ({} of 5 fields; final stage picks the first set bit)",
+                "  stages:  {} ({} of 5 fields; the final stage walks the positions)",
                 if stages.is_empty() {
                     "none".to_string()
                 } else {
@@ -678,7 +699,7 @@ fn compile(
                 stages.len()
             );
             println!(
-                "  vectors: {} chunk(s) of {} rules",
+                "  vectors: {} chunk(s) of {} positions",
                 art.globals.nchunks,
                 tailwall_abi::CHUNK_BITS
             );

@@ -39,24 +39,48 @@ pub(crate) fn open_pinned_map(paths: &Paths, n: u64, name: &'static str) -> Resu
     Map::from_map_data(data).map_err(map_err(name))
 }
 
-/// Totals of generation `n` (maps plus carry): (by rule index, by reason slot).
+/// Totals of generation `n` (record `rec`; maps plus carry): (by rule index of `rec.rules` — by
+/// position when the record is lost —, by reason slot).
 pub(crate) fn totals(
     paths: &Paths,
     n: u64,
+    rec: Option<&State>,
 ) -> Result<(Vec<abi::Counter>, Vec<abi::Counter>), IfaceError> {
-    counts(paths, n, true)
+    counts(paths, n, rec, true)
 }
 
-/// Generation `n`'s maps, plus its carry when `with_carry`.
+/// Per-position counters summed per rule of `rec` (a rule of a chain jumped to from several places has
+/// several positions). A record without positions (schema 2) counted by rule index directly.
+pub(crate) fn per_rule(rec: &State, per_position: Vec<abi::Counter>) -> Vec<abi::Counter> {
+    if rec.positions.is_empty() {
+        return per_position;
+    }
+    let mut out = vec![abi::Counter::default(); rec.rules.len()];
+    for (&o, c) in rec.positions.iter().zip(&per_position) {
+        if let Some(slot) = out.get_mut(o as usize) {
+            slot.packets += c.packets;
+            slot.bytes += c.bytes;
+        }
+    }
+    out
+}
+
+/// Generation `n`'s maps (summed per rule of `rec`; per position without a record), plus its carry
+/// when `with_carry`.
 fn counts(
     paths: &Paths,
     n: u64,
+    rec: Option<&State>,
     with_carry: bool,
 ) -> Result<(Vec<abi::Counter>, Vec<abi::Counter>), IfaceError> {
-    let mut rules = read_counters(
+    let per_position = read_counters(
         &open_pinned_map(paths, n, abi::MAP_RULE_CNT)?,
         abi::MAP_RULE_CNT,
     )?;
+    let mut rules = match rec {
+        Some(rec) => per_rule(rec, per_position),
+        None => per_position,
+    };
     let mut reasons = read_counters(
         &open_pinned_map(paths, n, abi::MAP_REASONS)?,
         abi::MAP_REASONS,
@@ -96,7 +120,7 @@ pub(crate) fn carry_from(
     to_rec: &State,
     with_carry: bool,
 ) -> Result<Carry, IfaceError> {
-    let (rules, reasons) = counts(paths, from, with_carry)?;
+    let (rules, reasons) = counts(paths, from, Some(from_rec), with_carry)?;
     let mut carry = Carry {
         rules: vec![[0, 0]; to_rec.rules.len()],
         reasons: reasons.iter().map(|c| [c.packets, c.bytes]).collect(),
@@ -225,6 +249,7 @@ mod tests {
                     },
                 })
                 .collect(),
+            positions: Vec::new(),
             source: None,
             source_text: None,
             source_format: None,
@@ -260,5 +285,21 @@ mod tests {
         assert!(ratio < 30.0, "not linear: x{ratio:.1}");
         // Unoptimised and sharing the CPU with the rest of the suite: a loose bound.
         assert!(big < std::time::Duration::from_secs(3), "{big:?}");
+    }
+
+    #[test]
+    fn per_rule_sums_positions_of_one_rule_and_skips_policies() {
+        let mut rec = state([7, 8].into_iter());
+        let c = |p| abi::Counter {
+            packets: p,
+            bytes: 10 * p,
+        };
+        // Positions: rule 0, rule 1, rule 0 again (a second jump to its chain), the policy.
+        rec.positions = vec![0, 1, 0, u32::MAX];
+        let got = per_rule(&rec, vec![c(1), c(2), c(3), c(4)]);
+        assert_eq!(got, vec![c(4), c(2)]);
+        // A schema-2 record: positions are rules.
+        rec.positions.clear();
+        assert_eq!(per_rule(&rec, vec![c(1), c(2)]), vec![c(1), c(2)]);
     }
 }

@@ -1141,7 +1141,9 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
     }
     if let Some(n) = view.live {
         st.hooks = vec!["xdp (filter INPUT)"];
-        match read_json::<State>(&paths.record(n))? {
+        let rec = read_json::<State>(&paths.record(n))?;
+        let (_, reasons) = counters::totals(&paths, n, rec.as_ref())?;
+        match rec {
             Some(rec) => {
                 st.digest = Some(rec.digest);
                 st.mode = Some(rec.mode);
@@ -1160,7 +1162,6 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
                 };
             }
         }
-        let (_, reasons) = counters::totals(&paths, n)?;
         st.fail_closed = reasons
             .iter()
             .enumerate()
@@ -1185,7 +1186,7 @@ pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
         LinkState::Live { link_id, .. } => link_id,
         _ => 0,
     };
-    let (rule_cnt, reason_cnt) = counters::totals(&paths, n)?;
+    let (rule_cnt, reason_cnt) = counters::totals(&paths, n, Some(&s))?;
     let rules = s
         .rules
         .iter()

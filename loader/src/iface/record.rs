@@ -4,25 +4,24 @@
 //! here: the kernel says it (see `reconcile`).
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tailwall_abi as abi;
 use tailwall_compiler::artifact::Artifact;
 
 use super::paths::{read_nofollow, write_atomic, Paths};
 use crate::{error::IfaceError, mode::Mode};
 
 /// Version of the record format.
-pub const RECORD_SCHEMA: u32 = 2;
+pub const RECORD_SCHEMA: u32 = 3;
 
 /// One rule as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRule {
-    /// Global rule index (bit, counter slot).
+    /// Index in [`State::rules`] (what [`State::positions`] refer to).
     pub index: u32,
     /// The chain the rule was written in.
     pub chain: String,
     /// 1-based position in its chain.
     pub position: u32,
-    /// `accept` or `drop`.
+    /// The action in the IR dump's spelling: `accept`, `drop`, `jump web`, `goto web`, `return`.
     pub verdict: String,
     /// The rule's text as written.
     pub text: String,
@@ -46,7 +45,13 @@ pub struct State {
     pub digest: String,
     /// `accept` or `drop`.
     pub policy: String,
+    /// One per rule with a position, in ruleset order.
     pub rules: Vec<StateRule>,
+    /// Per position (`tw_rule_cnt` slot): the index in `rules` it counts for, or `u32::MAX` (a
+    /// policy or goto fall-off position). Empty in records of schema 2 and older, whose positions
+    /// were the rules themselves.
+    #[serde(default)]
+    pub positions: Vec<u32>,
     /// The rules file this generation was compiled from, as given on the command line.
     #[serde(default)]
     pub source: Option<String>,
@@ -83,12 +88,18 @@ impl State {
             mode,
             generation: n,
             digest: artifact.digest.clone(),
-            policy: if artifact.globals.policy == abi::ACTION_ACCEPT {
-                "accept"
-            } else {
-                "drop"
-            }
-            .to_string(),
+            policy: artifact
+                .region(artifact.hook, tailwall_compiler::ir::Family::V4)
+                .map_or("accept", |r| r.policy.as_str())
+                .to_string(),
+            positions: artifact
+                .positions
+                .iter()
+                .map(|p| match p.origin {
+                    tailwall_compiler::artifact::PositionOrigin::Rule(i) => i,
+                    _ => u32::MAX,
+                })
+                .collect(),
             rules: artifact
                 .rules
                 .iter()
@@ -96,7 +107,7 @@ impl State {
                     index: r.index,
                     chain: r.chain.clone(),
                     position: r.position,
-                    verdict: r.verdict.as_str().to_string(),
+                    verdict: r.action.clone(),
                     text: r.text.clone(),
                     comment: r.comment.clone(),
                     identity: r.identity.clone(),
@@ -127,7 +138,7 @@ pub struct Source {
 /// Counters carried into a generation from the one it replaced: added to its own maps' counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Carry {
-    /// `[packets, bytes]` by global rule index of this generation.
+    /// `[packets, bytes]` by rule index ([`State::rules`]) of this generation.
     pub rules: Vec<[u64; 2]>,
     /// `[packets, bytes]` by `tw_reasons` slot.
     pub reasons: Vec<[u64; 2]>,

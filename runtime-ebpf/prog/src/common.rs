@@ -32,9 +32,16 @@ pub fn decide(rule: u32, reason: u32, action: u32) {
     }
 }
 
-/// Count one packet of `bytes` in reason slot `reason`, record the decision, and return its verdict.
+/// Count one packet of `bytes` in reason slot `reason`, record the decision (no position), and return
+/// its verdict.
 #[inline(always)]
 pub fn by_reason(reason: u32, action: u32, bytes: u64) -> u32 {
+    by_reason_at(NO_RULE, reason, action, bytes)
+}
+
+/// [`by_reason`] for a decision taken at position `rule` (the policy position, a hotdropping rule).
+#[inline(always)]
+pub fn by_reason_at(rule: u32, reason: u32, action: u32, bytes: u64) -> u32 {
     if let Some(c) = TW_REASONS.get_ptr_mut(reason) {
         // SAFETY: a valid per-CPU map value pointer.
         unsafe {
@@ -42,7 +49,7 @@ pub fn by_reason(reason: u32, action: u32, bytes: u64) -> u32 {
             (*c).bytes += bytes;
         }
     }
-    decide(NO_RULE, reason, action);
+    decide(rule, reason, action);
     xdp_of(action)
 }
 

@@ -195,6 +195,10 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             } else {
                 byte(ip + 8) as u32
             },
+            // The walk judges every packet by the INPUT rules of its family until the FIB hook
+            // decision is wired to the regions (`region = hook * 2 + family`, with its region test).
+            region: tailwall_abi::REGION_INPUT_V4,
+            walk: 0,
         };
     }
     tail_call(ctx, 0, ip_len)

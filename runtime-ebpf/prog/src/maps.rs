@@ -7,7 +7,9 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, PerCpuArray, ProgramArray},
 };
-use tailwall_abi::{Chunk, Counter, Decision, PktCtx, RuleMeta, MAX_STAGES, REASON_SLOTS};
+use tailwall_abi::{
+    Chunk, Counter, Decision, PktCtx, RegionMeta, RuleMeta, MAX_REGIONS, MAX_STAGES, REASON_SLOTS,
+};
 
 #[map(name = "tw_progs")]
 pub static TW_PROGS: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
@@ -23,6 +25,8 @@ pub static TW_RULE_CNT: PerCpuArray<Counter> = PerCpuArray::with_max_entries(1, 
 pub static TW_REASONS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REASON_SLOTS, 0);
 #[map(name = "tw_decision")]
 pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(1, 0);
+#[map(name = "tw_regions")]
+pub static TW_REGIONS: Array<RegionMeta> = Array::with_max_entries(MAX_REGIONS, 0);
 
 // Load-time constants (read-only `.rodata`, set by the loader; the verifier sees their exact values).
 #[unsafe(no_mangle)]
@@ -32,7 +36,7 @@ static TW_NSTAGES: u32 = 0;
 #[unsafe(no_mangle)]
 static TW_NRULES: u32 = 0;
 #[unsafe(no_mangle)]
-static TW_POLICY: u32 = 0;
+static TW_NVISITS: u32 = 0;
 
 /// Chunks per rule vector, clamped to the ABI bound so every loop has a constant bound.
 #[inline(always)]
@@ -59,8 +63,14 @@ pub fn nrules() -> u32 {
     unsafe { core::ptr::read_volatile(&TW_NRULES) }
 }
 
+/// Most positions one walk visits, clamped to the ABI bound so the walk's loop has a constant bound.
 #[inline(always)]
-pub fn policy() -> u32 {
+pub fn nvisits() -> u32 {
     // SAFETY: as in `nchunks`.
-    unsafe { core::ptr::read_volatile(&TW_POLICY) }
+    let n = unsafe { core::ptr::read_volatile(&TW_NVISITS) };
+    if n > tailwall_abi::MAX_VISITS {
+        tailwall_abi::MAX_VISITS
+    } else {
+        n
+    }
 }

@@ -1,23 +1,35 @@
-//! `tw_final`: the verdict program at prog-array index `TW_NSTAGES`.
+//! `tw_final`: the verdict program at prog-array index `TW_NSTAGES`: the walk over the flattened
+//! chains (`compiler/src/flatten.rs`, `docs/decisions/0009-chains-flattened.md`).
 //!
 //! Guarantees:
-//! - the deciding rule is the lowest set bit of `tw_scratch` (chunk by chunk, word by word), i.e. the
-//!   first rule, in hook order, that every field stage admitted; with no field stage (`started == 0`)
-//!   every rule admits every packet and rule 0 decides when there is one;
-//! - a deciding rule with `RULE_F_NEEDS_L4` on a packet whose transport header is truncated drops it
-//!   (`REASON_HOTDROP`, no rule counter), as iptables' hotdrop;
-//! - otherwise the rule's packet/byte counter (bytes = IPv4 total length) is bumped and its action taken;
-//!   no set bit: the policy (`TW_POLICY`), counted in `tw_reasons[REASON_POLICY]`;
-//! - a set bit at or beyond `TW_NRULES` drops (`REASON_BOUND`), a failed lookup drops (`REASON_MAP`).
+//! - the walk starts at the first position of the packet's region (`tw_regions[PktCtx.region]`); a
+//!   region the generation does not hold drops (`REASON_NO_REGION`);
+//! - each visit takes the lowest set bit of `tw_scratch` at or after `pos` and before the region's
+//!   policy position (chunk by chunk, word by word), or the policy position when there is none; with
+//!   no field stage (`started == 0`) every position is set, so `pos` itself is visited;
+//! - a visited position with `RULE_F_NEEDS_L4` on a packet whose transport header is truncated drops
+//!   it (`REASON_HOTDROP`, no counter), as iptables' hotdrop;
+//! - otherwise the position's packet/byte counter (bytes = IPv4 total length) is bumped; ACCEPT/DROP
+//!   decide (the policy position also counts in `tw_reasons[REASON_POLICY]`); CONTINUE (jump, goto,
+//!   RETURN, goto fall-off) moves `pos` to `next` (always forward: a `next` not after the position
+//!   drops, `REASON_BOUND`);
+//! - at most `TW_NVISITS` visits (the ruleset's exact bound, computed by the compiler), then a drop
+//!   (`REASON_BOUND`); a position at or beyond `TW_NRULES` drops (`REASON_BOUND`), a failed lookup
+//!   drops (`REASON_MAP`);
+//! - `tw_decision` records the deciding position (a rule's or the policy's) and the reason.
+//!
+//! Verifier cost: each visit is one scan whose exit parks the word index in the per-CPU `tw_pkt.step`
+//! (see [`first_bit_from`]), so the instructions the verifier walks grow linearly with
+//! `TW_NCHUNKS * TW_NVISITS`; a ruleset without jumps has `TW_NVISITS = 1`.
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use tailwall_abi::{
-    PktCtx, ACTION_DROP, CHUNK_WORDS, NO_RULE, PORT_TRUNCATED, REASON_BOUND, REASON_HOTDROP,
-    REASON_POLICY, REASON_RULE, RULE_F_NEEDS_L4,
+    PktCtx, ACTION_CONTINUE, ACTION_DROP, CHUNK_WORDS, NO_RULE, PORT_TRUNCATED, REASON_BOUND,
+    REASON_HOTDROP, REASON_NO_REGION, REASON_POLICY, REASON_RULE, RULE_F_NEEDS_L4,
 };
 
 use crate::{
-    common::{by_reason, decide, map_failure, pkt, xdp_of},
-    maps::{nchunks, nrules, policy, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
+    common::{by_reason, by_reason_at, decide, map_failure, pkt, xdp_of},
+    maps::{nchunks, nrules, nvisits, TW_REGIONS, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
 };
 
 /// Index of the lowest set bit of a non-zero word, by halving (no reliance on LLVM's cttz lowering).
@@ -50,28 +62,55 @@ fn ctz(mut x: u64) -> u32 {
     n
 }
 
-/// First set bit of the scratch vector, `NO_RULE` when it is all zero; `Err` when a lookup failed.
-///
-/// The scan only finds the first non-zero word and parks its index in the per-CPU `tw_pkt.step` (no
-/// program follows the final one, so the slot is free); the index is then read back. The verifier sees
-/// one unknown (bounded) value after the scan instead of one constant per (chunk, word) exit, so the
-/// code after the scan is verified once and the instruction count grows linearly with `TW_NCHUNKS`.
+/// Scratch word `word` with the bits below position `from` cleared.
 #[inline(always)]
-fn first_bit(p: *mut PktCtx) -> Result<u32, ()> {
+fn masked(x: u64, word: u32, from: u32) -> u64 {
+    let from_word = from / 64;
+    if word < from_word {
+        0
+    } else if word == from_word {
+        x & (u64::MAX << (from & 63))
+    } else {
+        x
+    }
+}
+
+/// The walk's current position (`tw_pkt.walk`), read afresh: the verifier narrows only this read's
+/// register at each comparison, so the states after every word of the scan stay equal and prune.
+#[inline(always)]
+fn walk_pos(p: *const PktCtx) -> u32 {
+    // SAFETY: a valid per-CPU map value pointer.
+    unsafe { core::ptr::read_volatile(&raw const (*p).walk) }
+}
+
+/// The lowest set bit of the scratch vector at or after the walk's position (`tw_pkt.walk`) and
+/// before `end`; `end` when there is none; `Err` when a lookup failed.
+///
+/// The scan only finds the first non-zero (masked) word and parks its index in the per-CPU
+/// `tw_pkt.step` (no program follows the final one, so the slot is free); the index is then read back.
+/// The verifier sees one unknown (bounded) value after the scan instead of one constant per (chunk,
+/// word) exit, so the code after the scan is verified once per visit and the instruction count grows
+/// linearly with `TW_NCHUNKS`. The position is re-read from `tw_pkt.walk` at every comparison for the
+/// same reason.
+#[inline(always)]
+fn first_bit_from(p: *mut PktCtx, end: u32) -> Result<u32, ()> {
     let n = nchunks();
     let mut found = false;
     let mut c = 0u32;
     'scan: while c < n {
+        if (c + 1) * (CHUNK_WORDS as u32) <= walk_pos(p) / 64 {
+            c += 1;
+            continue;
+        }
         let Some(s) = TW_SCRATCH.get(c) else {
             return Err(());
         };
         let mut w = 0;
         while w < CHUNK_WORDS {
-            if s.w[w] != 0 {
+            let word = c * CHUNK_WORDS as u32 + w as u32;
+            if masked(s.w[w], word, walk_pos(p)) != 0 {
                 // SAFETY: a valid per-CPU map value pointer.
-                unsafe {
-                    core::ptr::write_volatile(&raw mut (*p).step, c * CHUNK_WORDS as u32 + w as u32)
-                };
+                unsafe { core::ptr::write_volatile(&raw mut (*p).step, word) };
                 found = true;
                 break 'scan;
             }
@@ -80,7 +119,7 @@ fn first_bit(p: *mut PktCtx) -> Result<u32, ()> {
         c += 1;
     }
     if !found {
-        return Ok(NO_RULE);
+        return Ok(end);
     }
     // SAFETY: as above.
     let word = unsafe { core::ptr::read_volatile(&raw const (*p).step) };
@@ -97,10 +136,12 @@ fn first_bit(p: *mut PktCtx) -> Result<u32, ()> {
     let Some(&x) = s.w.get(w) else {
         return Err(());
     };
+    let x = masked(x, word, walk_pos(p));
     if x == 0 {
         return Err(());
     }
-    Ok(word * 64 + ctz(x))
+    let bit = word * 64 + ctz(x);
+    Ok(if bit < end { bit } else { end })
 }
 
 #[xdp]
@@ -112,43 +153,68 @@ pub fn tw_final(_ctx: XdpContext) -> u32 {
     let p = unsafe { &*pp };
     let bytes = p.ip_len as u64;
     let nrules = nrules();
-    let rule = if p.started == 0 {
-        if nrules > 0 {
-            0
-        } else {
-            NO_RULE
-        }
-    } else {
-        match first_bit(pp) {
-            Ok(r) => r,
-            Err(()) => return map_failure(bytes),
-        }
+    let Some(region) = TW_REGIONS.get(p.region) else {
+        return by_reason(REASON_NO_REGION, ACTION_DROP, bytes);
     };
-    if rule == NO_RULE {
-        return by_reason(REASON_POLICY, policy(), bytes);
+    let (first, policy) = (region.first, region.policy);
+    if first == NO_RULE {
+        return by_reason(REASON_NO_REGION, ACTION_DROP, bytes);
     }
-    if rule >= nrules {
+    if policy >= nrules || first > policy {
         return by_reason(REASON_BOUND, ACTION_DROP, bytes);
     }
-    let Some(meta) = TW_RULES.get(rule) else {
-        return map_failure(bytes);
-    };
-    if meta.flags & RULE_F_NEEDS_L4 != 0
-        && (p.src_port == PORT_TRUNCATED || p.dst_port == PORT_TRUNCATED)
-    {
-        let verdict = by_reason(REASON_HOTDROP, ACTION_DROP, bytes);
-        decide(rule, REASON_HOTDROP, ACTION_DROP);
-        return verdict;
+    let started = p.started != 0;
+    let truncated = p.src_port == PORT_TRUNCATED || p.dst_port == PORT_TRUNCATED;
+    let nv = nvisits();
+    let mut pos = first;
+    let mut i = 0;
+    while i < nv {
+        // SAFETY: a valid per-CPU map value pointer.
+        unsafe { core::ptr::write_volatile(&raw mut (*pp).walk, pos) };
+        let cand = if !started {
+            if pos < policy {
+                pos
+            } else {
+                policy
+            }
+        } else {
+            match first_bit_from(pp, policy) {
+                Ok(b) => b,
+                Err(()) => return map_failure(bytes),
+            }
+        };
+        if cand >= nrules {
+            return by_reason(REASON_BOUND, ACTION_DROP, bytes);
+        }
+        let Some(meta) = TW_RULES.get(cand) else {
+            return map_failure(bytes);
+        };
+        if meta.flags & RULE_F_NEEDS_L4 != 0 && truncated {
+            return by_reason_at(cand, REASON_HOTDROP, ACTION_DROP, bytes);
+        }
+        let Some(cnt) = TW_RULE_CNT.get_ptr_mut(cand) else {
+            return map_failure(bytes);
+        };
+        // SAFETY: a valid per-CPU map value pointer.
+        unsafe {
+            (*cnt).packets += 1;
+            (*cnt).bytes += bytes;
+        }
+        let action = meta.action;
+        if action == ACTION_CONTINUE {
+            let next = meta.next;
+            if next <= cand {
+                return by_reason(REASON_BOUND, ACTION_DROP, bytes);
+            }
+            pos = next;
+            i += 1;
+            continue;
+        }
+        if cand == policy {
+            return by_reason_at(cand, REASON_POLICY, action, bytes);
+        }
+        decide(cand, REASON_RULE, action);
+        return xdp_of(action);
     }
-    let Some(cnt) = TW_RULE_CNT.get_ptr_mut(rule) else {
-        return map_failure(bytes);
-    };
-    // SAFETY: a valid per-CPU map value pointer.
-    unsafe {
-        (*cnt).packets += 1;
-        (*cnt).bytes += bytes;
-    }
-    let action = meta.action;
-    decide(rule, REASON_RULE, action);
-    xdp_of(action)
+    by_reason(REASON_BOUND, ACTION_DROP, bytes)
 }
