@@ -619,7 +619,9 @@ fn testrun_matches_interp_on_user_chains() {
         let frames = sample_frames(rs, 0x3000 + i as u64, 120, &FrameOpts::default());
         compared += compare(rs, &art, &gen, &frames);
     }
-    eprintln!("compared {compared} testgen frames with user chains (walks of up to {visits} visits)");
+    eprintln!(
+        "compared {compared} testgen frames with user chains (walks of up to {visits} visits)"
+    );
     assert!(visits > 2, "the sample exercises jumps");
     assert!(compared >= 24 * 100);
 }
@@ -659,10 +661,20 @@ fn verifier_accepts_a_long_walk_and_counts_jumps() {
     rs.chains[0].rules.push(r);
     let mut pad = Vec::new();
     for i in 0..160u32 {
-        pad.push(rule(1, i + 1, vec![proto(IPPROTO_TCP), dport(i, i)], Action::Drop));
+        pad.push(rule(
+            1,
+            i + 1,
+            vec![proto(IPPROTO_TCP), dport(i, i)],
+            Action::Drop,
+        ));
     }
     pad.push(rule(1, 161, vec![], Action::Return));
-    let last = vec![rule(2, 1, vec![proto(IPPROTO_UDP), dport(53, 53)], Action::Accept)];
+    let last = vec![rule(
+        2,
+        1,
+        vec![proto(IPPROTO_UDP), dport(53, 53)],
+        Action::Accept,
+    )];
     for (id, name, rules) in [(1, "pad", pad), (2, "last", last)] {
         rs.chains.push(Chain {
             id: ChainId(id),
@@ -697,7 +709,10 @@ fn verifier_accepts_a_long_walk_and_counts_jumps() {
     assert_eq!(counts.rules[pos("INPUT", 1)].packets, frames);
     assert_eq!(counts.rules[pos("pad", 161)].packets, frames * jumps as u64);
     assert_eq!(counts.rules[pos("last", 1)].packets, 1 + 1000);
-    assert_eq!(counts.policies[0].packets, 1, "the other frame falls through to the policy");
+    assert_eq!(
+        counts.policies[0].packets, 1,
+        "the other frame falls through to the policy"
+    );
 }
 
 /// Lists (several prefixes, ports, ranges, `proto {tcp, udp}` per match) in the kernel datapath.

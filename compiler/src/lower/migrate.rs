@@ -320,16 +320,32 @@ mod tests {
         let mut ok = true;
         for hook in crate::ir::Hook::ALL {
             match crate::artifact::build(&l.ruleset, hook) {
-                Ok(a) => compiled.extend(
-                    a.rules
-                        .iter()
-                        .filter_map(|r| l.ruleset.rule(r.id))
-                        .map(|r| r.span.start),
-                ),
+                // The rules with a position in the hook's region (the artifact also carries the
+                // other hooks' regions, which the attachment does not enforce).
+                Ok(a) => {
+                    let Some(region) = a.region(hook, l.ruleset.family) else {
+                        continue;
+                    };
+                    compiled.extend(
+                        a.positions[region.first as usize..region.end as usize]
+                            .iter()
+                            .filter_map(|p| match p.origin {
+                                crate::artifact::PositionOrigin::Rule(i) => a.rules.get(i as usize),
+                                _ => None,
+                            })
+                            .filter_map(|r| l.ruleset.rule(r.id))
+                            .map(|r| r.span.start),
+                    )
+                }
                 Err(crate::artifact::BuildError::Hook(_)) => {}
                 Err(e) => {
                     ok &= hook != crate::ir::Hook::Input;
-                    refused.extend(e.diagnostic().and_then(|d| d.span).map(|s| s.start));
+                    refused.extend(
+                        e.diagnostics()
+                            .iter()
+                            .filter_map(|d| d.span)
+                            .map(|s| s.start),
+                    );
                 }
             }
         }
