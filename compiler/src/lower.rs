@@ -47,7 +47,7 @@ pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
 use rule::lower_typed;
 
 /// The feature list every "not supported yet" diagnostic repeats.
-pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m comment, -j ACCEPT/DROP/RETURN, -j/-g user chains";
+pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m comment, -j ACCEPT/DROP/RETURN, -j/-g user chains";
 
 /// iptables' comment match stores at most 255 bytes (XT_MAX_COMMENT_LEN 256 with the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
@@ -379,7 +379,6 @@ mod tests {
             err_codes("-A INPUT -p tcp -m tcp --dport 22 -m length --length 9 -j DROP"),
             ["E0209"]
         );
-        assert_eq!(err_codes("-A INPUT -f -j DROP"), ["E0201"]);
         assert_eq!(
             err_codes("-A INPUT -p sctp -m multiport --dports 1,2 -j DROP"),
             ["E0202"]

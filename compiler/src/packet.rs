@@ -122,6 +122,7 @@ impl Ipv4Packet {
             }
             (Field::TcpFlags, _) => FieldValue::Absent,
             (Field::Ttl, _) => FieldValue::Value(self.ttl as u32),
+            (Field::Fragment, _) => FieldValue::Value((self.frag_offset != 0) as u32),
         }
     }
 }
@@ -315,6 +316,8 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
             frame[ETH_HLEN + ihl + 13] = v as u8;
             return true; // the IPv4 header is unchanged
         }
+        // A fragment offset is chosen when the frame is built: it removes the transport header.
+        Field::Fragment => return v == (p.frag_offset != 0) as u32,
         Field::Proto | Field::SrcPort | Field::DstPort | Field::InIface | Field::OutIface => {
             return false
         }

@@ -339,8 +339,13 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
         })),
     ]
     .prop_map(|t| t.map(|(t, neg)| Match::single(Field::Ttl, t, neg, Span::default())));
-    (length, flags, ttl)
-        .prop_map(|(l, f, t)| l.into_iter().chain(f).chain(t).collect())
+    // `-f` / `! -f`.
+    let frag = prop_oneof![
+        6 => Just(None),
+        1 => prop::bool::ANY.prop_map(|neg| Some(Match::single(Field::Fragment, Test::Exact(1), neg, Span::default()))),
+    ];
+    (length, flags, ttl, frag)
+        .prop_map(|(l, f, t, g)| l.into_iter().chain(f).chain(t).chain(g).collect())
         .boxed()
 }
 
@@ -654,6 +659,8 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                 }
                 // Interfaces are not in the frame.
                 Field::InIface | Field::OutIface => {}
+                // Fragments are a frame shape (`Shape::Fragment`), not a written value.
+                Field::Fragment => {}
                 Field::Length | Field::TcpFlags | Field::Ttl => header(
                     &mut b,
                     m.field,
@@ -1048,6 +1055,14 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
     if let Some(m) = proto {
         let _ = write!(o, " {}-p {}", bang(m), proto_name(single(m).0));
     }
+    if let Some(m) = r.get(Field::Fragment) {
+        assert_eq!(
+            m.tests,
+            [Test::Exact(1)],
+            "iptables_restore_text: -f is fragment 1"
+        );
+        let _ = write!(o, " {}-f", bang(m));
+    }
     o.push_str(&modules);
     // Header matches before the transport match: the IR's order (`lower` refuses the other, E0209).
     if let Some(m) = r.get(Field::Length) {
@@ -1188,7 +1203,7 @@ mod tests {
         };
         assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
         // Every header match is generated, negated or not.
-        for f in [Field::Length, Field::TcpFlags, Field::Ttl] {
+        for f in [Field::Length, Field::TcpFlags, Field::Ttl, Field::Fragment] {
             for neg in [false, true] {
                 assert!(
                     a.iter().any(|rs| rs

@@ -32,6 +32,9 @@ pub enum Field {
     /// IPv4 time to live (`-m ttl --ttl-eq/--ttl-lt/--ttl-gt`, `xt_ttl.c`); the IPv6 hop limit
     /// (`-m hl`) has the same meaning.
     Ttl,
+    /// 1 for a non-first fragment (fragment offset ≠ 0), else 0: iptables' `-f` (`ip_packet_match`:
+    /// `IPT_F_FRAG` against `ip->frag_off & IP_OFFSET`), `! -f` the first or only fragment.
+    Fragment,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -105,7 +108,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 10] = [
+pub const FIELDS: [FieldInfo; 11] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
@@ -116,6 +119,7 @@ pub const FIELDS: [FieldInfo; 10] = [
     FieldInfo::from_abi(Field::Length, &abi::LENGTH),
     FieldInfo::from_abi(Field::TcpFlags, &abi::TCP_FLAGS),
     FieldInfo::from_abi(Field::Ttl, &abi::TTL),
+    FieldInfo::from_abi(Field::Fragment, &abi::FRAGMENT),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {

@@ -194,8 +194,13 @@ pub(super) fn lower_typed(
             );
         }
     }
+    // `-f`: non-first fragments; `! -f`: first fragments and unfragmented packets.
     if let Some(f) = &r.fragment {
-        errs.push(unsupported("E0201", "option `-f`".into(), f.span));
+        push(
+            Match::single(Field::Fragment, Test::Exact(1), f.negated, f.span),
+            &mut errs,
+            &mut matches,
+        );
     }
     let mut transport: Option<&Inst> = None;
     for m in &r.matches {

@@ -55,6 +55,10 @@ macro_rules! datapath_fields {
                 stage: 12, bits: 8, transport: false, table: array, read: ttl,
                 maps: tw_t_ttl / tw_v_ttl, prog: tw_s_ttl
             }
+            FRAGMENT = fragment {
+                stage: 13, bits: 1, transport: false, table: array, read: fragment,
+                maps: tw_t_fragment / tw_v_fragment, prog: tw_s_fragment
+            }
         }
     };
 }

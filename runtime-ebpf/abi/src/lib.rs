@@ -93,6 +93,8 @@ pub struct PktCtx {
     /// `tw_final` only: the walk's current position, parked here so that the verifier sees a fresh
     /// unknown value at each read instead of a register narrowed by every comparison.
     pub walk: u32,
+    /// 1 for a non-first fragment (fragment offset ≠ 0), else 0: what iptables' `-f` tests.
+    pub fragment: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -234,7 +236,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 60);
+    assert!(core::mem::size_of::<PktCtx>() == 64);
     assert!(core::mem::size_of::<RuleMeta>() == 12);
     assert!(core::mem::size_of::<RegionMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);

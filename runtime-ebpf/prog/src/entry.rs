@@ -199,6 +199,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             // decision is wired to the regions (`region = hook * 2 + family`, with its region test).
             region: tailwall_abi::REGION_INPUT_V4,
             walk: 0,
+            fragment: (frag_offset != 0) as u32,
         };
     }
     tail_call(ctx, 0, ip_len)

@@ -318,7 +318,7 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
             })
             .boxed(),
         // Plain numeric header fields: the port ranges, clipped to the field's width.
-        Field::Length | Field::TcpFlags | Field::Ttl => {
+        Field::Length | Field::TcpFlags | Field::Ttl | Field::Fragment => {
             let max = field.max_value();
             prop::sample::select(PORTS.to_vec())
                 .prop_map(move |(lo, hi)| Test::Range {
