@@ -498,6 +498,10 @@ fn validation_proves_generated_artifacts_and_catches_a_corrupted_table() {
         .find(|m| m.name == tailwall_abi::MAP_RULES)
         .unwrap();
     m.entries[1].1[0..4].copy_from_slice(&tailwall_abi::ACTION_DROP.to_le_bytes());
+    // The artifact's own position list is corrupted the same way, so the artifact stays
+    // self-consistent (`Layout::check` would refuse an image that disagrees with it) and only
+    // validation against the rules can tell.
+    art.positions[1].action = tailwall_abi::ACTION_DROP;
     let e = analysis::validate(&rs, &art).unwrap_err();
     let analysis::ValidationError::Mismatch {
         spec, ir, compiled, ..

@@ -124,7 +124,9 @@ impl Witness {
             let own = match decode(&frame) {
                 Decoded::Ipv4(p) => match p.value(f) {
                     FieldValue::Value(v) => Some(v as u128),
-                    _ => None,
+                    // A transport field the frame's protocol (or fragment) does not carry: the
+                    // L4 dimension already decides such packets, there is no value to spell.
+                    FieldValue::Absent | FieldValue::Truncated => continue,
                 },
                 _ => None,
             };
