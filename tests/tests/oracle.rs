@@ -17,7 +17,7 @@ use tailwall_compiler::interp;
 use tailwall_compiler::ir::Hook;
 use tailwall_compiler::lower;
 use tailwall_compiler::packet::{
-    build_frame, decode, ipv4_checksum, l4_header, Decoded, Ports, ETH_HLEN,
+    build_frame, decode, ipv4_checksum, l4_header, network_header, Decoded, Ports, ETH_HLEN,
 };
 use tailwall_compiler::sim::Sim;
 use tailwall_compiler::testgen::{
@@ -38,10 +38,25 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// Largest generated ruleset.
 const MAX_RULES: usize = 40;
 
-/// Does the IPv4 header checksum verify (as `ip_rcv` checks it)?
+/// Does the IPv4 header checksum verify (as `ip_rcv` checks it)? False for a frame whose header
+/// does not fit.
 fn header_checksum_ok(frame: &[u8]) -> bool {
-    let ihl = (frame[ETH_HLEN] & 0x0f) as usize * 4;
-    ipv4_checksum(&frame[ETH_HLEN..ETH_HLEN + ihl]) == 0
+    let Ok((_, at)) = network_header(frame) else {
+        return false;
+    };
+    let Some(&b0) = frame.get(at) else {
+        return false;
+    };
+    let ihl = (b0 & 0x0f) as usize * 4;
+    frame
+        .get(at..at + ihl)
+        .is_some_and(|h| ipv4_checksum(h) == 0)
+}
+
+/// A VLAN-tagged frame: the victim has no VLAN device, so its kernel never hands the frame to
+/// iptables (the oracle cannot be asked; interp, sim and the kernel tier cover tags).
+fn vlan_tagged(frame: &[u8]) -> bool {
+    network_header(frame).map_or(true, |(_, at)| at != ETH_HLEN)
 }
 
 struct Tally {
@@ -137,9 +152,10 @@ fn compare_with(
                         || p.frag_offset != 0
                         || is_martian(p.src)
                         || is_martian(p.dst)
+                        || vlan_tagged(&frame)
                         || !header_checksum_ok(&frame)
                 }
-                _ => frame.len() < ETH_HLEN,
+                _ => frame.len() < ETH_HLEN || vlan_tagged(&frame),
             };
             if unaskable {
                 t.skipped += 1;
