@@ -1026,9 +1026,10 @@ pub enum Departure {
     /// header is not hotdropped (ports are read when their bytes are there, the rule fails otherwise).
     /// Predicate: the frame is hotdropped by `interp`.
     NftNoHotdrop,
-    /// iptables-nft's payload loads read "ports" from a non-first fragment's data, where x_tables'
-    /// tcp/udp/multiport fail on any fragment but the first. Predicate: a non-first TCP/UDP fragment
-    /// whose `interp` outcome changes when the same bytes are read as a first fragment.
+    /// iptables-nft's payload loads read "ports" (and TCP flags) from a non-first fragment's data,
+    /// where x_tables' tcp/udp/multiport fail on any fragment but the first. Predicate: a non-first
+    /// TCP/UDP fragment whose `interp` outcome changes when the same bytes are read as a first
+    /// fragment, or when only its transport fields are read from them (it stays a fragment for `-f`).
     NftFragmentPorts,
     /// iptables-nft drops the `!` of a full port range (`! --dport 0:65535`, which x_tables never
     /// matches) and emits no port test at all for it. Predicate: the ruleset has such a match and the
@@ -1111,10 +1112,19 @@ pub fn departure(
         let c = ipv4_checksum(&whole[ETH_HLEN..ETH_HLEN + ihl]);
         whole[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&c.to_be_bytes());
         let read = decode(&whole);
-        if matches!(&read, Decoded::Ipv4(q) if q.ports != Ports::Absent)
-            && run_with(rs, hook, meta, &read) != o
-        {
-            return Some(Departure::NftFragmentPorts);
+        if let Decoded::Ipv4(q) = &read {
+            // nft reads the transport header (ports, TCP flags) from the fragment's data while the
+            // packet stays a non-first fragment for `-f`: try both readings.
+            let mixed = Decoded::Ipv4(tailwall_compiler::packet::Ipv4Packet {
+                ports: q.ports,
+                tcp_flags: q.tcp_flags,
+                ..*p
+            });
+            if q.ports != Ports::Absent
+                && (run_with(rs, hook, meta, &read) != o || run_with(rs, hook, meta, &mixed) != o)
+            {
+                return Some(Departure::NftFragmentPorts);
+            }
         }
     }
     let full = |m: &tailwall_compiler::ir::Match| {
