@@ -224,6 +224,10 @@ pub enum BuildError {
     /// The datapath attaches to INPUT only.
     #[error("the datapath enforces the INPUT chain only, not {}", .0.chain_name())]
     Hook(Hook),
+    /// An IPv6 (ip6tables) ruleset: the datapath does not filter IPv6 yet. `span`: the hook chain's
+    /// declaration (default when the ruleset has none).
+    #[error("IPv6 (ip6tables) rulesets are not enforced by the datapath yet")]
+    Family { family: Family, span: Span },
     /// A rule of the enforced chain uses something the datapath cannot compile (yet).
     #[error("{chain} rule {position} ({rule}): {message}")]
     Unsupported {
@@ -256,6 +260,13 @@ impl BuildError {
                 Some(d)
             }
             BuildError::Flatten(f) => Some(f.diagnostic()),
+            BuildError::Family { span, .. } => Some(
+                Diagnostic::error("E0208", self.to_string())
+                    .at(*span)
+                    .label("the chains of an IPv6 (ip6tables) ruleset")
+                    .help("the datapath filters IPv4 only for now; `check`, `replay --engine interp` and `migrate` read IPv6 rulesets"),
+            )
+            .filter(|_| *span != Span::default()),
             BuildError::Plan(_) | BuildError::Hook(_) | BuildError::Several(_) => None,
         }
     }
@@ -266,11 +277,15 @@ impl BuildError {
             e => vec![e.to_diagnostic()],
         }
     }
-    /// The error as a diagnostic (`E0501`): [`BuildError::diagnostic`] when it points at a rule, else
-    /// unlocated.
+    /// The error as a diagnostic (`E0501`, `E0208` for a family): [`BuildError::diagnostic`] when it
+    /// is located, else unlocated.
     pub fn to_diagnostic(&self) -> Diagnostic {
+        let code = match self {
+            BuildError::Family { .. } => "E0208",
+            _ => "E0501",
+        };
         self.diagnostic()
-            .unwrap_or_else(|| Diagnostic::error("E0501", self.to_string()))
+            .unwrap_or_else(|| Diagnostic::error(code, self.to_string()))
     }
 }
 
@@ -354,10 +369,13 @@ pub fn refusals(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
     if hook != Hook::Input {
         return vec![BuildError::Hook(hook)];
     }
-    // The datapath parses IPv4 only (`frontend::load` refuses an IPv6 ruleset with E0208): no rule
-    // of an IPv6 ruleset is enforced.
-    if rs.family == crate::ir::Family::V6 {
-        return vec![BuildError::Hook(hook)];
+    // The datapath filters IPv4 only: no rule of an IPv6 ruleset is enforced (E0208, located at the
+    // hook's chain).
+    if rs.family != Family::V4 {
+        return vec![BuildError::Family {
+            family: rs.family,
+            span: rs.hook_chain(hook).map_or_else(Span::default, |c| c.span),
+        }];
     }
     unsupported(rs, hook)
 }
@@ -371,7 +389,10 @@ pub fn enforcement(rs: &Ruleset) -> std::collections::HashMap<RuleId, Result<(),
     let mut out: HashMap<RuleId, Result<(), String>> = HashMap::new();
     for hook in Hook::ALL {
         let refused = refusals(rs, hook);
-        if refused.iter().any(|e| matches!(e, BuildError::Hook(_))) {
+        if refused
+            .iter()
+            .any(|e| matches!(e, BuildError::Hook(_) | BuildError::Family { .. }))
+        {
             continue;
         }
         let mut why: HashMap<RuleId, String> = HashMap::new();

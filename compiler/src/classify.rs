@@ -72,10 +72,10 @@ impl FieldClasses {
                 .iter()
                 .filter(|e| {
                     Test::Prefix {
-                        addr: e.addr,
+                        addr: e.addr.into(),
                         len: e.len,
                     }
-                    .contains(a)
+                    .contains(self.field.bits(), a)
                 })
                 .max_by_key(|e| e.len)
                 .map_or(0, |e| e.class),
@@ -126,12 +126,12 @@ fn position_constraint(conjuncts: &[&Rule], f: Field) -> Option<(Vec<Interval>, 
     let mut acc = (intervals(first, f), first.negated);
     for m in ms {
         let a = if acc.1 {
-            complement(&acc.0, f.max_value())
+            complement(&acc.0, max_value(f))
         } else {
             std::mem::take(&mut acc.0)
         };
         let b = if m.negated {
-            complement(&intervals(m, f), f.max_value())
+            complement(&intervals(m, f), max_value(f))
         } else {
             intervals(m, f)
         };
@@ -198,6 +198,9 @@ pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
             continue;
         }
         let fc = match f.info().lookup {
+            // An address field without a datapath row (the IPv6 addresses): `artifact::build`
+            // refuses IPv6 rulesets before classifying.
+            Lookup::Lpm if f.info().datapath.is_none() => continue,
             Lookup::Lpm => lpm_classes(f, &live, &constrained),
             Lookup::Exact => array_classes(f, &live, &constrained, false),
             Lookup::PortRange => array_classes(f, &live, &constrained, true),
@@ -213,17 +216,21 @@ pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
 /// Inclusive interval of values in `[0, field max]`.
 type Interval = (u32, u32);
 
+/// The largest value of a datapath field: at most 32 bits wide (the only fields [`classify`] builds
+/// tables for).
+fn max_value(f: Field) -> u32 {
+    u32::try_from(f.max_value()).unwrap_or(u32::MAX)
+}
+
 /// The values a match's tests contain, as disjoint, non-adjacent intervals in ascending order, clipped
 /// to the field's width (the union of the tests: a value is inside iff some test contains it).
 /// Interface tests contribute nothing.
 fn intervals(m: &crate::ir::Match, f: Field) -> Vec<Interval> {
-    let max = f.max_value();
+    let max = max_value(f);
     let mut ivs: Vec<Interval> = m
-        .tests
-        .iter()
-        .filter_map(|t| t.bounds())
-        .filter(|&(lo, hi)| lo <= hi && lo <= max)
-        .map(|(lo, hi)| (lo, hi.min(max)))
+        .bounds()
+        .filter(|&(lo, hi)| lo <= hi && lo <= max.into())
+        .map(|(lo, hi)| (lo as u32, hi.min(max.into()) as u32))
         .collect();
     ivs.sort_unstable();
     let mut out: Vec<Interval> = Vec::with_capacity(ivs.len());
@@ -287,7 +294,7 @@ fn array_classes(
     constrained: &[(usize, Vec<Interval>, bool)],
     ports: bool,
 ) -> FieldClasses {
-    let max = f.max_value();
+    let max = max_value(f);
     // Toggle events: a rule's bit flips when one of its intervals starts and again after it ends. A
     // rule's intervals are disjoint (merged by `intervals`), so inside any of them the bit is flipped
     // exactly once relative to the outside vector.
@@ -457,7 +464,7 @@ mod tests {
     fn pfx(s: &str) -> Test {
         let (a, l) = s.split_once('/').unwrap();
         Test::Prefix {
-            addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+            addr: u32::from(a.parse::<Ipv4Addr>().unwrap()).into(),
             len: l.parse().unwrap(),
         }
     }
@@ -530,8 +537,9 @@ mod tests {
         let f = c.field(Field::SrcIp).unwrap();
         let at = |s: &str| {
             bits(
-                &f.classes[f.class_of(FieldValue::Value(u32::from(s.parse::<Ipv4Addr>().unwrap())))
-                    as usize],
+                &f.classes[f.class_of(FieldValue::Value(
+                    u32::from(s.parse::<Ipv4Addr>().unwrap()).into(),
+                )) as usize],
             )
         };
         assert_eq!(at("11.0.0.1"), vec![1]);
@@ -579,7 +587,7 @@ mod tests {
         let c = classify(&r, Hook::Input);
         let f = c.field(Field::SrcIp).unwrap();
         for a in [0u32, 2, 3, 4, 255, 256, 300, 301, 1 << 20] {
-            let admits = f.classes[f.class_of(FieldValue::Value(a)) as usize][0];
+            let admits = f.classes[f.class_of(FieldValue::Value(a.into())) as usize][0];
             assert_eq!(admits, !(3..=300).contains(&a), "{a}");
         }
     }

@@ -4,8 +4,7 @@
 //! ([`crate::yaml::lower`]), anything else as an iptables-save / iptables-restore file
 //! ([`crate::lower::iptables`]); both return the same [`Lowered`] shape and report all their
 //! diagnostics at once. Nothing is thrown away here.
-use crate::diag::{Diagnostic, SourceFile, Span};
-use crate::ir::Family;
+use crate::diag::{Diagnostic, SourceFile};
 use crate::lower::Lowered;
 
 /// The largest rules file tailwall reads, in bytes (64 MiB): ten times a 100,000-rule iptables-save dump
@@ -61,43 +60,25 @@ impl Format {
     }
 }
 
-/// Parse and lower a ruleset file, choosing the format by [`SourceFile::name`]'s extension, for the
-/// datapath: an IPv6 ruleset (ip6tables-save, or YAML `family: ipv6`) is refused with `E0208` located at
-/// what made it IPv6, since the datapath filters IPv4 only.
+/// Parse and lower a ruleset file of either family (an ip6tables-save file, or YAML `family: ipv6`, is
+/// an IPv6 ruleset), choosing the format by [`SourceFile::name`]'s extension. Whether the datapath can
+/// enforce it is `artifact::build`'s question.
 pub fn load(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     load_as(src, Format::of(&src.name))
 }
 
 /// [`load`] in a given format (`--format`, or stdin).
 pub fn load_as(src: &SourceFile, format: Format) -> Result<Lowered, Vec<Diagnostic>> {
-    let lowered = match format {
-        Format::Yaml => crate::yaml::lower(src)?,
-        Format::IptablesSave => crate::lower::iptables(src)?,
-    };
-    if lowered.ruleset.family == Family::V6 {
-        let at = match format {
-            Format::Yaml => src.text.find("family"),
-            Format::IptablesSave => src.text.find("ip6tables").or_else(|| src.text.find('*')),
-        }
-        .unwrap_or(0);
-        let mut diags = lowered.diagnostics;
-        diags.push(
-            Diagnostic::error("E0208", "IPv6 rulesets are not supported by the datapath yet")
-                .at(Span::new(at, at + if format == Format::Yaml { 6 } else { 1 }))
-                .label("an IPv6 (ip6tables) ruleset")
-                .help("the datapath filters IPv4 only; `tailwall migrate` reports what each IPv6 rule needs"),
-        );
-        return Err(diags);
-    }
-    Ok(lowered)
-}
-
-/// Parse and lower a ruleset file in either language, whatever its family (what `migrate` reads back).
-pub fn read(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
-    match Format::of(&src.name) {
+    match format {
         Format::Yaml => crate::yaml::lower(src),
         Format::IptablesSave => crate::lower::iptables(src),
     }
+}
+
+/// Parse and lower a ruleset file in either language, whatever its family (what `migrate` reads back):
+/// the same as [`load`].
+pub fn read(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
+    load(src)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Reference semantics: the `filter` table's chains evaluated exactly as iptables' `ipt_do_table` does.
+//! Reference semantics: the `filter` table's chains evaluated exactly as iptables' `ipt_do_table` (and,
+//! for an IPv6 ruleset, ip6tables' `ip6t_do_table`) does.
 //! This is the yardstick for `sim`, the kernel datapath and (in the oracle tests) is itself checked
 //! against real iptables.
 //!
@@ -7,6 +8,9 @@
 //!   tests contains the packet's value, XOR `negated`;
 //! - the IP part (`src_ip`, `dst_ip`, `proto`, `in_iface`, `out_iface`) is tested before the transport
 //!   match;
+//! - a ruleset filters its own family only: a frame of the other family is [`Decided::OtherFamily`]
+//!   (passed, as the other family's empty table would); for IPv6, `proto` is the upper-layer protocol
+//!   after the extension headers ([`crate::packet::decode_ipv6`]);
 //! - a transport test on a packet without ports (non-first fragment, other protocol) fails, negated or
 //!   not; on a TCP/UDP first fragment whose header is truncated it drops the packet at once ("hotdrop",
 //!   no rule counter is incremented), wherever the rule sits (built-in or user chain);
@@ -31,9 +35,10 @@
 //!
 //! Not modelled: a call stack deeper than the ruleset allows ([`crate::ir::verify`] bounds it by
 //! [`crate::ir::MAX_CALL_DEPTH`]); counters.
+use crate::ir::Family;
 use crate::ir::{Action, ChainId, Field, Hook, Match, Rule, Ruleset, Verdict};
 use crate::outcome::Engine;
-use crate::packet::{Decoded, FieldValue, Ipv4Packet};
+use crate::packet::{Decoded, FieldValue, IpPacket};
 use serde::Serialize;
 
 pub use crate::outcome::{Decided, Outcome};
@@ -68,7 +73,7 @@ enum RuleResult {
     Hotdrop,
 }
 
-fn test_match(m: &Match, pkt: &Ipv4Packet, iface: Option<&str>) -> RuleResult {
+fn test_match(m: &Match, pkt: &IpPacket, iface: Option<&str>) -> RuleResult {
     if m.field.info().lookup == crate::ir::Lookup::Iface {
         // No interface known: iptables compares the empty name, which only `+` contains.
         let contains = m.contains_iface(iface.unwrap_or(""));
@@ -91,7 +96,7 @@ fn test_match(m: &Match, pkt: &Ipv4Packet, iface: Option<&str>) -> RuleResult {
     }
 }
 
-fn eval_rule(rule: &Rule, pkt: &Ipv4Packet, meta: &Meta) -> RuleResult {
+fn eval_rule(rule: &Rule, pkt: &IpPacket, meta: &Meta) -> RuleResult {
     // IP part first, then the transport match, as ipt_do_table does.
     let ip_part = rule.matches.iter().filter(|m| !m.field.info().transport);
     let l4_part = rule.matches.iter().filter(|m| m.field.info().transport);
@@ -115,34 +120,43 @@ pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
     run_with(rs, hook, &Meta::default(), pkt)
 }
 
-/// The IPv4 packet the classifier sees, or the outcome of a frame it never classifies: not IPv4 (passed),
-/// malformed IPv4 (dropped) or a parsing bound hit (dropped, [`Decided::FailClosed`] with
-/// `REASON_BOUND`). Shared by `interp` and `sim`, as the datapath's entry program does both.
-pub fn classified(pkt: &Decoded) -> Result<&Ipv4Packet, Outcome> {
-    match pkt {
-        Decoded::NotIpv4 => Err(Outcome {
-            verdict: Verdict::Accept,
-            decided: Decided::NotIpv4,
-        }),
-        Decoded::Malformed(_) => Err(Outcome {
-            verdict: Verdict::Drop,
-            decided: Decided::Malformed,
-        }),
-        Decoded::Bound(_) => Err(Outcome {
-            verdict: Verdict::Drop,
-            decided: Decided::FailClosed {
+/// The packet of `family` the classifier sees, or the outcome of a frame it never classifies: neither
+/// IPv4 nor IPv6 (passed), the other family (passed: [`Decided::OtherFamily`]; IPv6 unparsed under an
+/// IPv4 ruleset, malformed or not), malformed (dropped), a parsing bound hit (too many VLAN tags or
+/// IPv6 extension headers: dropped, [`Decided::FailClosed`] with `REASON_BOUND`). Shared by `interp`
+/// and `sim`, as the datapath's entry program does all of it.
+pub fn classified(pkt: &Decoded, family: Family) -> Result<&IpPacket, Outcome> {
+    let (verdict, decided) = match pkt {
+        Decoded::Ipv4(p) | Decoded::Ipv6(p) if p.family == family => return Ok(p),
+        Decoded::Ipv4(_) | Decoded::Ipv6(_) => (Verdict::Accept, Decided::OtherFamily),
+        Decoded::NotIpv4 => (Verdict::Accept, Decided::NotIpv4),
+        Decoded::Bound(_) => (
+            Verdict::Drop,
+            Decided::FailClosed {
                 reason: tailwall_abi::REASON_BOUND,
             },
-        }),
-        Decoded::Ipv4(p) => Ok(p),
-    }
+        ),
+        // IPv6 is parsed only for an IPv6 ruleset: under an IPv4 one it passes unparsed, malformed
+        // or not. IPv4 headers (and VLAN tags) are always checked, as the entry program does.
+        Decoded::MalformedIpv6(_) | Decoded::ExtHeaderBound if family != Family::V6 => {
+            (Verdict::Accept, Decided::OtherFamily)
+        }
+        Decoded::Malformed(_) | Decoded::MalformedIpv6(_) => (Verdict::Drop, Decided::Malformed),
+        Decoded::ExtHeaderBound => (
+            Verdict::Drop,
+            Decided::FailClosed {
+                reason: tailwall_abi::REASON_BOUND,
+            },
+        ),
+    };
+    Err(Outcome { verdict, decided })
 }
 
 /// Evaluate one decoded packet at `hook` with its interfaces. A ruleset without a chain for the hook
 /// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
 /// `ChainId(u32::MAX)`.
 pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
-    let pkt = match classified(pkt) {
+    let pkt = match classified(pkt, rs.family) {
         Ok(p) => p.at_hook(hook),
         Err(outcome) => return outcome,
     };

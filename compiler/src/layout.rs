@@ -23,7 +23,7 @@
 //! Thrown away: the images' byte encoding (tables and vectors are decoded).
 use crate::artifact::{Artifact, MapImage, MapKind, PositionOrigin};
 use crate::ir::{ChainId, Field, RuleId, Verdict};
-use crate::packet::{FieldValue, Ipv4Packet};
+use crate::packet::{FieldValue, IpPacket};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use tailwall_abi as abi;
@@ -570,13 +570,16 @@ impl StageLayout {
     /// The class of the packet's value of this stage's field, looked up as the stage program does.
     /// [`Layout::check`] checked the table against the field's row, so every value has a class (LPM:
     /// the trie holds 0.0.0.0/0; arrays: every value and, for transport fields, both sentinels).
-    pub fn class_of(&self, p: &Ipv4Packet) -> u32 {
+    pub fn class_of(&self, p: &IpPacket) -> u32 {
         let value = p.value(self.field);
         match &self.table {
             StageTable::Lpm(by_len) => {
+                // An IPv4 artifact classifies IPv4 packets only (`interp::classified`): its address is
+                // present and 32 bits wide.
                 let FieldValue::Value(a) = value else {
                     unreachable!("an address is always present in an IPv4 packet")
                 };
+                let a = a as u32;
                 by_len
                     .iter()
                     .find_map(|(l, m)| {

@@ -25,8 +25,8 @@
 //! `-m multiport --dports`) is an error (iptables ANDs them; the IR has one match per field); a built-in
 //! chain used without a chain line is accepted, as iptables-restore does, with warning `W0003` for INPUT
 //! (policy assumed ACCEPT); jump chains nested deeper than [`ir::MAX_CALL_DEPTH`] are rejected (`E0313`).
-//! An ip6tables-save file lowers to an IPv6 ruleset ([`ir::Family::V6`]); IPv6 addresses are not supported
-//! yet (`E0208`), and the datapath refuses IPv6 rulesets ([`crate::frontend::load`]).
+//! An ip6tables-save file lowers to an IPv6 ruleset ([`ir::Family::V6`]): its `-s`/`-d` become the
+//! 128-bit fields `src_ip6`/`dst_ip6`; whether the datapath enforces it is `artifact::build`'s question.
 //!
 //! Codes: `E02xx` "not supported yet", `E03xx` semantic errors, `W0xxx` warnings, `N0xxx` notes; the
 //! parser's `E01xx` pass through. docs/diagnostics.md lists them all.

@@ -29,13 +29,16 @@ pub enum Decided {
         rule: RuleId,
         position: u32,
     },
-    /// Not IPv4: passed, not filtered.
+    /// Neither IPv4 nor IPv6: passed, not filtered.
     NotIpv4,
-    /// IPv4 the kernel would reject: dropped.
+    /// IPv4 or IPv6 of the family the ruleset (or artifact) does not filter — an IPv6 frame and an
+    /// iptables ruleset, or the reverse: passed, as the other family's empty filter table would.
+    OtherFamily,
+    /// IPv4 or IPv6 the kernel would reject (or whose extension headers cannot be walked): dropped.
     Malformed,
     /// The datapath dropped the packet on an internal fault (`reason`: the `REASON_*` slot: a failed
     /// tail call, a failed lookup, a walk bound hit, a region the generation does not hold). Every
-    /// engine reports the parsing bounds of `packet::decode` (`REASON_BOUND`: too many VLAN tags);
+    /// engine reports the parsing bounds of `packet::decode` (`REASON_BOUND`: too many VLAN tags or IPv6 extension headers);
     /// `sim` also the walk's bound and a missing region; the other faults only the kernel.
     FailClosed { reason: u32 },
 }
@@ -139,6 +142,7 @@ impl Outcome {
                 _ => return Err(unknown),
             },
             abi::REASON_NOT_IPV4 => Decided::NotIpv4,
+            abi::REASON_OTHER_FAMILY => Decided::OtherFamily,
             abi::REASON_MALFORMED => Decided::Malformed,
             abi::REASON_TAIL_CALL | abi::REASON_BOUND | abi::REASON_MAP | abi::REASON_NO_REGION => {
                 Decided::FailClosed { reason: d.reason }
@@ -176,11 +180,15 @@ impl Outcome {
             Decided::Rule { chain, .. }
             | Decided::Hotdrop { chain, .. }
             | Decided::Policy { chain } => Some(chain),
-            Decided::NotIpv4 | Decided::Malformed | Decided::FailClosed { .. } => None,
+            Decided::NotIpv4
+            | Decided::OtherFamily
+            | Decided::Malformed
+            | Decided::FailClosed { .. } => None,
         }
     }
 
-    /// The reason's stable name: `rule`, `policy`, `hotdrop`, `not_ipv4`, `malformed`, `fail_closed`
+    /// The reason's stable name: `rule`, `policy`, `hotdrop`, `not_ipv4`, `other_family`, `malformed`,
+    /// `fail_closed`
     /// (`replay`'s JSON and the test corpus use these).
     pub fn reason(&self) -> &'static str {
         match self.decided {
@@ -188,6 +196,7 @@ impl Outcome {
             Decided::Policy { .. } => "policy",
             Decided::Hotdrop { .. } => "hotdrop",
             Decided::NotIpv4 => "not_ipv4",
+            Decided::OtherFamily => "other_family",
             Decided::Malformed => "malformed",
             Decided::FailClosed { .. } => "fail_closed",
         }

@@ -7,8 +7,8 @@
 //!   MAC addresses and the EtherType are skipped: a tagged frame is classified by its inner header, as
 //!   the kernel's VLAN devices hand the inner packet to netfilter. A further tag is [`Decoded::Bound`]
 //!   (dropped, counted `REASON_BOUND`); a frame that ends inside a tag is [`Decoded::Malformed`];
-//! - frames shorter than an Ethernet header, or whose (inner) EtherType is not IPv4 (0x0800), are
-//!   [`Decoded::NotIpv4`] and pass untouched;
+//! - frames shorter than an Ethernet header, or whose (inner) EtherType is neither IPv4 (0x0800) nor
+//!   IPv6 (0x86DD), are [`Decoded::NotIpv4`] and pass untouched;
 //! - an IPv4 header the kernel's `ip_rcv` would reject for its shape (fewer than 20 bytes, version ≠ 4,
 //!   IHL < 5, header longer than the frame, total length shorter than the header or longer than the frame)
 //!   is [`Decoded::Malformed`]. The header checksum is not verified (the kernel does, after XDP);
@@ -16,9 +16,18 @@
 //!   padding is ignored): TCP needs 20 bytes and UDP 8, as iptables' tcp/udp matches do; a TCP fragment
 //!   at offset 1 (8 bytes) counts as a truncated header, which the tcp match hotdrops (`tcp_mt` in
 //!   `net/netfilter/xt_tcpudp.c`; found by the oracle at FORWARD and OUTPUT).
-use crate::ir::Field;
+//! - IPv6 ([`decode_ipv6`]): a header shorter than 40 bytes, version ≠ 6, or a payload length beyond
+//!   the frame is [`Decoded::Malformed`]; the upper-layer protocol (`proto`, what ip6tables' `-p`
+//!   tests) is found by walking the extension headers exactly as the kernel's `ipv6_find_hdr`
+//!   (`net/ipv6/exthdrs_core.c`, called by `ip6_packet_match` with `target = -1`) does, at most
+//!   [`MAX_EXT_HEADERS`] of them: one more is [`Decoded::ExtHeaderBound`] (dropped, fail closed). A
+//!   header cut short, or a non-first fragment followed by another extension header (both `-EBADMSG`
+//!   / `-ENOENT` for the kernel, which "hotdrops" them at the first rule with `-p`), is
+//!   [`Decoded::MalformedIpv6`] (`docs/conformance.md`). Ports as for IPv4, within the payload length
+//!   (without the offset-1 TCP rule: ip6tables' fragment offset is in bytes, never 1).
+use crate::ir::{Family, Field};
 use serde::Serialize;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const ETH_HLEN: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -29,9 +38,40 @@ pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// Bytes of one VLAN tag: TCI (priority, DEI, VLAN id) and the next EtherType.
 pub const VLAN_HLEN: usize = 4;
 pub use tailwall_abi::MAX_VLAN_TAGS;
+pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
+/// IPv6 fixed header length.
+pub const IPV6_HLEN: usize = 40;
+/// IPv6 extension headers (`ipv6_ext_hdr` in `net/ipv6/exthdrs_core.c`): hop-by-hop options,
+/// routing, fragment, authentication, no next header, destination options.
+pub const NEXTHDR_HOP: u8 = 0;
+pub const NEXTHDR_ROUTING: u8 = 43;
+pub const NEXTHDR_FRAGMENT: u8 = 44;
+pub const NEXTHDR_AUTH: u8 = 51;
+pub const NEXTHDR_NONE: u8 = 59;
+pub const NEXTHDR_DEST: u8 = 60;
+/// Most IPv6 extension headers the decoder (and the eBPF entry program) walks before the upper-layer
+/// header: a packet with more is dropped ([`Decoded::ExtHeaderBound`], the kernel counts
+/// `REASON_BOUND`). Real traffic carries at most a few (hop-by-hop, routing, fragment, destination
+/// options, AH); this is `tailwall_abi::MAX_EXT_HEADERS`.
+pub const MAX_EXT_HEADERS: usize = tailwall_abi::MAX_EXT_HEADERS as usize;
+
+/// Is `nexthdr` an IPv6 extension header for `ipv6_find_hdr` (`ipv6_ext_hdr`, `NEXTHDR_NONE`
+/// included)?
+pub fn is_ext_header(nexthdr: u8) -> bool {
+    matches!(
+        nexthdr,
+        NEXTHDR_HOP
+            | NEXTHDR_ROUTING
+            | NEXTHDR_FRAGMENT
+            | NEXTHDR_AUTH
+            | NEXTHDR_NONE
+            | NEXTHDR_DEST
+    )
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,14 +86,21 @@ pub enum Ports {
     Truncated,
 }
 
+/// A decoded IPv4 or IPv6 packet: the header fields the classifier reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Ipv4Packet {
-    pub src: u32,
-    pub dst: u32,
+pub struct IpPacket {
+    /// IPv4 (`src`/`dst` are 32-bit addresses, zero-extended) or IPv6.
+    pub family: Family,
+    pub src: u128,
+    pub dst: u128,
+    /// IPv4: the protocol field; IPv6: the upper-layer protocol after the extension headers (what
+    /// `ipv6_find_hdr` returns, `NEXTHDR_NONE` = 59 included).
     pub proto: u8,
-    /// IPv4 total length: what iptables' byte counters add.
-    pub ip_len: u16,
-    /// Fragment offset in 8-byte units (0 for the first or only fragment).
+    /// What iptables' byte counters add: the IPv4 total length; for IPv6 the 40-byte header plus the
+    /// payload length.
+    pub ip_len: u32,
+    /// Fragment offset in 8-byte units (0 for the first or only fragment); for IPv6 from the fragment
+    /// extension header.
     pub frag_offset: u16,
     pub ports: Ports,
     /// TCP flags byte (header byte 13) when `proto` is TCP and the ports are present, else 0.
@@ -62,12 +109,12 @@ pub struct Ipv4Packet {
     pub ttl: u8,
 }
 
-impl Ipv4Packet {
+impl IpPacket {
     /// The packet as the filter chain of `hook` sees it: at FORWARD the router has already
     /// decremented the TTL (`ip_forward` calls `ip_decrease_ttl` before the FORWARD hook), so `ttl`
     /// is one less (a TTL of 0 or 1 never reaches FORWARD in the kernel: it is dropped with ICMP "time
     /// exceeded"; here it reads 0). The datapath's entry program writes the same value.
-    pub fn at_hook(&self, hook: crate::ir::Hook) -> Ipv4Packet {
+    pub fn at_hook(&self, hook: crate::ir::Hook) -> IpPacket {
         let mut p = *self;
         if hook == crate::ir::Hook::Forward {
             p.ttl = p.ttl.saturating_sub(1);
@@ -79,7 +126,8 @@ impl Ipv4Packet {
 /// The value of one field of a packet, as a classifier stage sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValue {
-    Value(u32),
+    /// A present value, as wide as the field (IPv6 addresses use all 128 bits).
+    Value(u128),
     Absent,
     Truncated,
 }
@@ -90,53 +138,73 @@ impl FieldValue {
     /// [`tailwall_abi::PORT_TRUNCATED`].
     pub fn table_index(self) -> u32 {
         match self {
-            FieldValue::Value(v) => v,
+            // Array fields are at most 16 bits wide (`tailwall_abi` checks every array row).
+            FieldValue::Value(v) => v as u32,
             FieldValue::Absent => tailwall_abi::PORT_ABSENT,
             FieldValue::Truncated => tailwall_abi::PORT_TRUNCATED,
         }
     }
 }
 
-impl Ipv4Packet {
+impl IpPacket {
     /// The packet's value of `field`: the one definition of how each field is read from a decoded
     /// packet (the eBPF entry program fills `PktCtx` with the same values). A new [`Field`] without
-    /// an arm here does not compile.
+    /// an arm here does not compile. The address fields of the other family are absent (a ruleset
+    /// never tests them: `ir::verify` invariant 10).
     pub fn value(&self, field: Field) -> FieldValue {
+        let v4 = self.family == Family::V4;
         match (field, self.ports) {
-            (Field::SrcIp, _) => FieldValue::Value(self.src),
-            (Field::Length, _) => FieldValue::Value(self.ip_len as u32),
-            (Field::DstIp, _) => FieldValue::Value(self.dst),
-            (Field::Proto, _) => FieldValue::Value(self.proto as u32),
-            (Field::SrcPort, Ports::Present { src, .. }) => FieldValue::Value(src as u32),
-            (Field::DstPort, Ports::Present { dst, .. }) => FieldValue::Value(dst as u32),
+            (Field::SrcIp, _) if v4 => FieldValue::Value(self.src),
+            (Field::DstIp, _) if v4 => FieldValue::Value(self.dst),
+            (Field::SrcIp6, _) if !v4 => FieldValue::Value(self.src),
+            (Field::DstIp6, _) if !v4 => FieldValue::Value(self.dst),
+            (Field::SrcIp | Field::DstIp | Field::SrcIp6 | Field::DstIp6, _) => FieldValue::Absent,
+            (Field::Length, _) => FieldValue::Value(self.ip_len.into()),
+            (Field::Proto, _) => FieldValue::Value(self.proto.into()),
+            (Field::SrcPort, Ports::Present { src, .. }) => FieldValue::Value(src.into()),
+            (Field::DstPort, Ports::Present { dst, .. }) => FieldValue::Value(dst.into()),
             (Field::SrcPort | Field::DstPort, Ports::Absent) => FieldValue::Absent,
             (Field::SrcPort | Field::DstPort, Ports::Truncated) => FieldValue::Truncated,
             // Interfaces are packet metadata, not header fields: `interp::Meta` carries them.
             (Field::InIface | Field::OutIface, _) => FieldValue::Absent,
             // Part of the tcp match: absent and truncated as the ports, for TCP only.
             (Field::TcpFlags, Ports::Present { .. }) if self.proto == IPPROTO_TCP => {
-                FieldValue::Value(self.tcp_flags as u32)
+                FieldValue::Value(self.tcp_flags.into())
             }
             (Field::TcpFlags, Ports::Truncated) if self.proto == IPPROTO_TCP => {
                 FieldValue::Truncated
             }
             (Field::TcpFlags, _) => FieldValue::Absent,
-            (Field::Ttl, _) => FieldValue::Value(self.ttl as u32),
-            (Field::Fragment, _) => FieldValue::Value((self.frag_offset != 0) as u32),
+            (Field::Ttl, _) => FieldValue::Value(self.ttl.into()),
+            (Field::Fragment, _) => FieldValue::Value(((self.frag_offset != 0) as u32).into()),
         }
     }
 }
 
-impl std::fmt::Display for Ipv4Packet {
+impl std::fmt::Display for IpPacket {
+    /// `tcp 10.0.0.1:1234 -> 10.0.0.2:80`, `tcp [2001:db8::1]:1234 -> [2001:db8::2]:80`, …
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (s, d) = (Ipv4Addr::from(self.src), Ipv4Addr::from(self.dst));
-        let proto = match self.proto {
-            IPPROTO_TCP => "tcp".to_string(),
-            IPPROTO_UDP => "udp".to_string(),
-            IPPROTO_ICMP => "icmp".to_string(),
-            p => format!("proto {p}"),
+        let (s, d) = match self.family {
+            Family::V4 => (
+                Ipv4Addr::from(self.src as u32).to_string(),
+                Ipv4Addr::from(self.dst as u32).to_string(),
+            ),
+            Family::V6 => (
+                Ipv6Addr::from(self.src).to_string(),
+                Ipv6Addr::from(self.dst).to_string(),
+            ),
+        };
+        let proto = match (self.proto, self.family) {
+            (IPPROTO_TCP, _) => "tcp".to_string(),
+            (IPPROTO_UDP, _) => "udp".to_string(),
+            (IPPROTO_ICMP, Family::V4) => "icmp".to_string(),
+            (IPPROTO_ICMPV6, Family::V6) => "icmpv6".to_string(),
+            (p, _) => format!("proto {p}"),
         };
         match self.ports {
+            Ports::Present { src, dst } if self.family == Family::V6 => {
+                write!(f, "{proto} [{s}]:{src} -> [{d}]:{dst}")
+            }
             Ports::Present { src, dst } => write!(f, "{proto} {s}:{src} -> {d}:{dst}"),
             Ports::Absent if self.frag_offset != 0 => {
                 write!(f, "{proto} {s} -> {d} frag@{}", self.frag_offset * 8)
@@ -150,12 +218,48 @@ impl std::fmt::Display for Ipv4Packet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoded {
+    /// Neither IPv4 nor IPv6 (ARP, …): passed untouched.
     NotIpv4,
+    /// An IPv4 header the kernel would reject: dropped.
     Malformed(&'static str),
-    Ipv4(Ipv4Packet),
+    /// An IPv6 header the kernel would reject, or an extension-header chain `ipv6_find_hdr` cannot
+    /// walk: dropped.
+    MalformedIpv6(&'static str),
+    /// More than [`MAX_EXT_HEADERS`] IPv6 extension headers: dropped, fail closed (`REASON_BOUND`).
+    ExtHeaderBound,
+    /// `family` is [`Family::V4`].
+    Ipv4(IpPacket),
     /// A parsing bound of the datapath was hit (more than [`MAX_VLAN_TAGS`] VLAN tags): dropped,
     /// counted `REASON_BOUND` (fail closed: the packet is never classified by a header we did not read).
     Bound(&'static str),
+    /// `family` is [`Family::V6`].
+    Ipv6(IpPacket),
+}
+
+impl Decoded {
+    /// The decoded IPv4 or IPv6 packet, if the frame is one the classifier reads.
+    pub fn packet(&self) -> Option<&IpPacket> {
+        match self {
+            Decoded::Ipv4(p) | Decoded::Ipv6(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Decoded {
+    /// The packet's tuple, or what the frame is (`not ipv4`, `malformed ipv4 (…)`, …).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decoded::Ipv4(p) | Decoded::Ipv6(p) => p.fmt(f),
+            Decoded::NotIpv4 => f.write_str("not ipv4"),
+            Decoded::Malformed(why) => write!(f, "malformed ipv4 ({why})"),
+            Decoded::Bound(why) => write!(f, "dropped: {why}"),
+            Decoded::MalformedIpv6(why) => write!(f, "malformed ipv6 ({why})"),
+            Decoded::ExtHeaderBound => {
+                write!(f, "ipv6 with more than {MAX_EXT_HEADERS} extension headers")
+            }
+        }
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -203,10 +307,116 @@ pub fn decode(frame: &[u8]) -> Decoded {
         Ok(h) => h,
         Err(d) => return d,
     };
-    if ethertype != ETHERTYPE_IPV4 {
-        return Decoded::NotIpv4;
+    match ethertype {
+        ETHERTYPE_IPV4 => decode_ipv4(&frame[l3..]),
+        ETHERTYPE_IPV6 => decode_ipv6(&frame[l3..]),
+        _ => Decoded::NotIpv4,
     }
-    let ip = &frame[l3..];
+}
+
+/// Ports of a first (or only) fragment's transport header `l4` (already cut to the IP payload).
+fn ports_of(proto: u8, l4: &[u8]) -> Ports {
+    let need = match proto {
+        IPPROTO_TCP => 20,
+        IPPROTO_UDP => 8,
+        _ => return Ports::Absent,
+    };
+    if l4.len() < need {
+        Ports::Truncated
+    } else {
+        Ports::Present {
+            src: be16(l4, 0),
+            dst: be16(l4, 2),
+        }
+    }
+}
+
+/// Decode an IPv6 packet (the bytes after the Ethernet header): the fixed header, then the extension
+/// headers as `ipv6_find_hdr(skb, &off, -1, &frag_off, NULL)` walks them, within the payload length:
+/// - an upper-layer header (not an extension header) or `NEXTHDR_NONE` ends the walk: `proto`;
+/// - fragment header: a non-zero offset ends the walk with the fragment's next header as `proto`
+///   and no ports (when that next header is itself an extension header the kernel returns
+///   `-ENOENT`: [`Decoded::MalformedIpv6`]); offset 0 is 8 bytes long;
+/// - AH is `(hdrlen + 2) * 4` bytes, the others `(hdrlen + 1) * 8`;
+/// - a header whose 2 (fragment: 4) first bytes lie beyond the payload: [`Decoded::MalformedIpv6`];
+/// - more than [`MAX_EXT_HEADERS`] extension headers: [`Decoded::ExtHeaderBound`].
+pub fn decode_ipv6(ip: &[u8]) -> Decoded {
+    if ip.len() < IPV6_HLEN {
+        return Decoded::MalformedIpv6("short ipv6 header");
+    }
+    if ip[0] >> 4 != 6 {
+        return Decoded::MalformedIpv6("ip version is not 6");
+    }
+    let end = IPV6_HLEN + be16(ip, 4) as usize;
+    if end > ip.len() {
+        return Decoded::MalformedIpv6("bad ipv6 payload length");
+    }
+    let pkt = &ip[..end];
+    let mut nexthdr = ip[6];
+    let mut start = IPV6_HLEN;
+    let mut frag_offset = 0u16;
+    let mut walked = 0;
+    while is_ext_header(nexthdr) && nexthdr != NEXTHDR_NONE {
+        if walked == MAX_EXT_HEADERS {
+            return Decoded::ExtHeaderBound;
+        }
+        walked += 1;
+        if start + 2 > end {
+            return Decoded::MalformedIpv6("ipv6 extension header cut short");
+        }
+        let (next, hdrlen) = (pkt[start], pkt[start + 1] as usize);
+        let len = match nexthdr {
+            NEXTHDR_FRAGMENT => {
+                if start + 4 > end {
+                    return Decoded::MalformedIpv6("ipv6 extension header cut short");
+                }
+                let off = be16(pkt, start + 2) & !7;
+                if off != 0 {
+                    if is_ext_header(next) && next != NEXTHDR_NONE {
+                        return Decoded::MalformedIpv6(
+                            "ipv6 non-first fragment followed by an extension header",
+                        );
+                    }
+                    frag_offset = off >> 3;
+                    nexthdr = next;
+                    break;
+                }
+                8
+            }
+            NEXTHDR_AUTH => (hdrlen + 2) * 4,
+            _ => (hdrlen + 1) * 8,
+        };
+        nexthdr = next;
+        start += len;
+    }
+    let l4: &[u8] = pkt.get(start..).unwrap_or_default();
+    let ports = if frag_offset != 0 {
+        Ports::Absent
+    } else {
+        ports_of(nexthdr, l4)
+    };
+    // As for IPv4: byte 13 of a complete TCP header of a first fragment.
+    let tcp_flags = if nexthdr == IPPROTO_TCP && frag_offset == 0 && l4.len() >= 20 {
+        l4[13]
+    } else {
+        0
+    };
+    Decoded::Ipv6(IpPacket {
+        family: Family::V6,
+        src: u128::from_be_bytes(ip[8..24].try_into().expect("16 bytes")),
+        dst: u128::from_be_bytes(ip[24..40].try_into().expect("16 bytes")),
+        proto: nexthdr,
+        ip_len: end as u32,
+        frag_offset,
+        ports,
+        tcp_flags,
+        // The hop limit: what ip6tables' `-m hl` tests (the `ttl` field for both families).
+        ttl: ip[7],
+    })
+}
+
+/// Decode an IPv4 packet (the bytes after the Ethernet header).
+pub fn decode_ipv4(ip: &[u8]) -> Decoded {
     if ip.len() < 20 {
         return Decoded::Malformed("short ipv4 header");
     }
@@ -239,27 +449,14 @@ pub fn decode(frame: &[u8]) -> Decoded {
     } else if frag_offset != 0 {
         Ports::Absent
     } else {
-        let need = match proto {
-            IPPROTO_TCP => 20,
-            IPPROTO_UDP => 8,
-            _ => 0,
-        };
-        if need == 0 {
-            Ports::Absent
-        } else if l4.len() < need {
-            Ports::Truncated
-        } else {
-            Ports::Present {
-                src: be16(l4, 0),
-                dst: be16(l4, 2),
-            }
-        }
+        ports_of(proto, &ip[ihl..tot_len])
     };
-    Decoded::Ipv4(Ipv4Packet {
-        src: be32(ip, 12),
-        dst: be32(ip, 16),
+    Decoded::Ipv4(IpPacket {
+        family: Family::V4,
+        src: be32(ip, 12).into(),
+        dst: be32(ip, 16).into(),
         proto,
-        ip_len: tot_len as u16,
+        ip_len: tot_len as u32,
         frag_offset,
         ports,
         tcp_flags,
@@ -318,9 +515,14 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
         }
         // A fragment offset is chosen when the frame is built: it removes the transport header.
         Field::Fragment => return v == (p.frag_offset != 0) as u32,
-        Field::Proto | Field::SrcPort | Field::DstPort | Field::InIface | Field::OutIface => {
-            return false
-        }
+        // IPv4 frames only: their addresses are 32 bits.
+        Field::Proto
+        | Field::SrcPort
+        | Field::DstPort
+        | Field::InIface
+        | Field::OutIface
+        | Field::SrcIp6
+        | Field::DstIp6 => return false,
     }
     frame[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
     let csum = ipv4_checksum(&frame[ETH_HLEN..ETH_HLEN + ihl]);
@@ -358,6 +560,52 @@ pub fn build_frame(
     f.extend_from_slice(&ip);
     f.extend_from_slice(payload);
     f
+}
+
+/// Build an Ethernet+IPv6 frame (test and demo helper): hop limit 64, `next_header` the first header
+/// after the fixed one, `payload` everything after it (extension headers from [`ipv6_ext_header`],
+/// then e.g. [`l4_header`]'s output). The payload length is `payload.len()`.
+pub fn build_frame_v6(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(ETH_HLEN + IPV6_HLEN + payload.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.push(next_header);
+    f.push(64);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// One IPv6 extension header of type `kind` whose next header is `next` (test helper): a fragment
+/// header (8 bytes) with `frag_offset` in 8-byte units and the M flag `more`; AH of 16 bytes (`hdrlen`
+/// 2); hop-by-hop, routing (type 0, 0 segments left) and destination options of 8 bytes (a PadN
+/// option).
+pub fn ipv6_ext_header(kind: u8, next: u8, frag_offset: u16, more: bool) -> Vec<u8> {
+    match kind {
+        NEXTHDR_FRAGMENT => {
+            let fo = (frag_offset << 3) | u16::from(more);
+            let [a, b] = fo.to_be_bytes();
+            vec![next, 0, a, b, 0, 0, 0x12, 0x34]
+        }
+        NEXTHDR_AUTH => {
+            let mut h = vec![next, 2, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1];
+            h.resize(16, 0);
+            h
+        }
+        NEXTHDR_ROUTING => vec![next, 0, 0, 0, 0, 0, 0, 0],
+        _ => vec![next, 0, 1, 4, 0, 0, 0, 0],
+    }
 }
 
 /// A minimal TCP (20 bytes, SYN set) or UDP (8 bytes) header followed by `data`; checksums left zero
@@ -418,7 +666,7 @@ mod tests {
         assert_eq!(p.at_hook(Hook::Input).ttl, 64);
         assert_eq!(p.at_hook(Hook::Output).ttl, 64);
         assert_eq!(p.at_hook(Hook::Forward).ttl, 63);
-        let zero = Ipv4Packet { ttl: 0, ..p };
+        let zero = IpPacket { ttl: 0, ..p };
         assert_eq!(zero.at_hook(Hook::Forward).ttl, 0);
     }
 
@@ -561,6 +809,124 @@ mod tests {
             panic!()
         };
         assert_eq!((p.src, p.ip_len), (0x0a00_0001, 300));
+    }
+
+    fn v6(next: u8, payload: &[u8]) -> Vec<u8> {
+        build_frame_v6(
+            M,
+            M,
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+            next,
+            payload,
+        )
+    }
+
+    /// Extension headers `kinds` in order, then a TCP header to port 22.
+    fn v6_exts(kinds: &[(u8, u16, bool)]) -> Vec<u8> {
+        let mut p = Vec::new();
+        for (i, &(k, off, more)) in kinds.iter().enumerate() {
+            let next = kinds.get(i + 1).map_or(IPPROTO_TCP, |e| e.0);
+            p.extend(ipv6_ext_header(k, next, off, more));
+        }
+        p.extend(l4_header(IPPROTO_TCP, 1000, 22, b""));
+        v6(kinds.first().map_or(IPPROTO_TCP, |e| e.0), &p)
+    }
+
+    fn decoded6(f: &[u8]) -> IpPacket {
+        match decode(f) {
+            Decoded::Ipv6(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_header_and_ports() {
+        let p = decoded6(&v6(IPPROTO_TCP, &l4_header(IPPROTO_TCP, 1000, 22, b"")));
+        assert_eq!(p.family, Family::V6);
+        assert_eq!(
+            p.src,
+            u128::from("2001:db8::1".parse::<Ipv6Addr>().unwrap())
+        );
+        assert_eq!(p.ports, Ports::Present { src: 1000, dst: 22 });
+        assert_eq!((p.proto, p.ip_len, p.ttl), (IPPROTO_TCP, 60, 64));
+        assert_eq!(p.value(Field::SrcIp), FieldValue::Absent);
+        assert_eq!(p.value(Field::SrcIp6), FieldValue::Value(p.src));
+        assert_eq!(p.to_string(), "tcp [2001:db8::1]:1000 -> [2001:db8::2]:22");
+        // Ethernet padding after a short payload is not transport header.
+        let mut f = v6(IPPROTO_UDP, &[0, 1, 0, 2]);
+        f.resize(80, 0);
+        assert_eq!(decoded6(&f).ports, Ports::Truncated);
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_walked_to_the_upper_layer() {
+        for kinds in [
+            vec![NEXTHDR_HOP],
+            vec![NEXTHDR_HOP, NEXTHDR_DEST, NEXTHDR_ROUTING, NEXTHDR_AUTH],
+            vec![NEXTHDR_DEST; MAX_EXT_HEADERS],
+        ] {
+            let k: Vec<_> = kinds.iter().map(|&k| (k, 0, false)).collect();
+            let p = decoded6(&v6_exts(&k));
+            assert_eq!(
+                (p.proto, p.ports),
+                (IPPROTO_TCP, Ports::Present { src: 1000, dst: 22 }),
+                "{kinds:?}"
+            );
+        }
+        let k = vec![(NEXTHDR_DEST, 0, false); MAX_EXT_HEADERS + 1];
+        assert_eq!(decode(&v6_exts(&k)), Decoded::ExtHeaderBound);
+        // A first fragment has ports; a later one has none, and its offset.
+        let p = decoded6(&v6_exts(&[(NEXTHDR_FRAGMENT, 0, true)]));
+        assert_eq!(
+            (p.frag_offset, p.ports),
+            (0, Ports::Present { src: 1000, dst: 22 })
+        );
+        let p = decoded6(&v6_exts(&[
+            (NEXTHDR_HOP, 0, false),
+            (NEXTHDR_FRAGMENT, 7, false),
+        ]));
+        assert_eq!(
+            (p.proto, p.frag_offset, p.ports),
+            (IPPROTO_TCP, 7, Ports::Absent)
+        );
+        // A later fragment followed by an extension header: ipv6_find_hdr returns -ENOENT.
+        assert!(matches!(
+            decode(&v6_exts(&[
+                (NEXTHDR_FRAGMENT, 7, false),
+                (NEXTHDR_DEST, 0, false)
+            ])),
+            Decoded::MalformedIpv6(_)
+        ));
+        // No next header: the walk ends there, 59 is the protocol.
+        let p = decoded6(&v6(NEXTHDR_NONE, &[0; 8]));
+        assert_eq!((p.proto, p.ports), (NEXTHDR_NONE, Ports::Absent));
+        // ESP is not an extension header for ipv6_find_hdr.
+        assert_eq!(decoded6(&v6(50, &[0; 16])).proto, 50);
+    }
+
+    #[test]
+    fn ipv6_malformed() {
+        let ok = v6(IPPROTO_TCP, &l4_header(IPPROTO_TCP, 1, 2, b""));
+        assert!(matches!(
+            decode(&ok[..ETH_HLEN + 39]),
+            Decoded::MalformedIpv6(_)
+        ));
+        let mut bad = ok.clone();
+        bad[ETH_HLEN] = 0x40;
+        assert!(matches!(decode(&bad), Decoded::MalformedIpv6(_)));
+        let mut long = ok.clone();
+        long[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&100u16.to_be_bytes());
+        assert!(matches!(decode(&long), Decoded::MalformedIpv6(_)));
+        // An extension header whose first bytes lie past the payload length.
+        let mut cut = v6(NEXTHDR_DEST, &[IPPROTO_TCP]);
+        cut.resize(80, 0);
+        assert!(matches!(decode(&cut), Decoded::MalformedIpv6(_)));
+        // A header claiming more bytes than the payload: the transport header is then truncated.
+        let mut p = ipv6_ext_header(NEXTHDR_DEST, IPPROTO_TCP, 0, false);
+        p[1] = 200;
+        p.extend(l4_header(IPPROTO_TCP, 1, 2, b""));
+        assert_eq!(decoded6(&v6(NEXTHDR_DEST, &p)).ports, Ports::Truncated);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! fail.
 //!
 //! [`Sim::run`] mirrors the programs step by step:
-//! - `tw_entry`: not IPv4 → pass (`NotIpv4`); malformed IPv4 → drop (`Malformed`); ports become the
+//! - `tw_entry`: neither IPv4 nor IPv6 → pass (`NotIpv4`); IPv6 → pass (`OtherFamily`: artifacts
+//!   hold IPv4 rulesets); malformed IPv4 → drop (`Malformed`); ports become the
 //!   port-table index (the port, `PORT_ABSENT` or `PORT_TRUNCATED`);
 //! - field stages in prog-array order: look the class up (LPM: longest prefix; arrays: the index), the
 //!   first stage copies the class vector into the scratch, later stages AND it in; an all-zero scratch
@@ -70,7 +71,9 @@ impl Sim {
 
     /// Classify one decoded packet in region `region` (`tw_regions` index, `hook * 2 + family`).
     pub fn run_in(&self, region: u32, pkt: &Decoded) -> Outcome {
-        let p = match crate::interp::classified(pkt) {
+        // Artifacts hold IPv4 rulesets (`artifact::build` refuses IPv6 ones until the datapath
+        // filters IPv6): an IPv6 frame is the other family, passed as `tw_entry` passes it.
+        let p = match crate::interp::classified(pkt, crate::ir::Family::V4) {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
@@ -303,7 +306,7 @@ mod tests {
                     vec![m(
                         Field::SrcIp,
                         Test::Prefix {
-                            addr: 0x0b00_0000 + i as u32,
+                            addr: (0x0b00_0000 + i as u32).into(),
                             len: 32,
                         },
                     )],

@@ -68,12 +68,12 @@ fn arb_prefix() -> impl Strategy<Value = Test> {
     prop_oneof![
         4 => (0..POOL.len()).prop_map(move |i| {
             let (addr, len) = pool(i);
-            Test::Prefix { addr, len }
+            Test::Prefix { addr: addr.into(), len }
         }),
         1 => (0..POOL.len(), any::<u32>(), 1u8..=32).prop_map(move |(i, bits, extra)| {
             let (base, len) = pool(i);
             let len = (len + extra).min(32);
-            Test::Prefix { addr: (base | (bits & !prefix_mask(POOL[i].1))) & prefix_mask(len), len }
+            Test::Prefix { addr: ((base | (bits & !prefix_mask(POOL[i].1))) & prefix_mask(len)).into(), len }
         }),
     ]
 }
@@ -352,7 +352,7 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
 /// The `-m ttl` option of a ttl match: `--ttl-eq N` (`!` kept), `--ttl-lt N` (`0:N-1`, or `! 0:255`
 /// for `< 0`), `--ttl-gt N` (`N+1:255`). `None` for any other set (not one iptables option).
 fn ttl_option(m: &Match) -> Option<String> {
-    let (lo, hi) = m.single_test()?.bounds()?;
+    let (lo, hi) = m.single_test()?.bounds(m.field.bits())?;
     Some(match (lo, hi, m.negated) {
         (lo, hi, neg) if lo == hi => format!("{}--ttl-eq {lo}", if neg { "! " } else { "" }),
         (0, 255, true) => "--ttl-lt 0".into(),
@@ -365,12 +365,7 @@ fn ttl_option(m: &Match) -> Option<String> {
 /// `--tcp-flags MASK COMP` of a set of flag bytes, if the set is exactly `{b : b & MASK == COMP}` for
 /// a mask of the six flags iptables can name.
 fn tcp_flags_of(m: &Match) -> Option<(u32, u32)> {
-    let vals: Vec<u32> = m
-        .tests
-        .iter()
-        .filter_map(Test::bounds)
-        .map(|(v, _)| v)
-        .collect();
+    let vals: Vec<u32> = m.bounds().map(|(v, _)| v as u32).collect();
     let first = *vals.first()?;
     let mask = (0..6)
         .map(|b| 1u32 << b)
@@ -628,7 +623,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
     };
     let header = |b: &mut Boundaries, f: Field, vs: &[u32]| {
         let max = f.max_value();
-        let vs = vs.iter().copied().filter(|&v| v <= max);
+        let vs = vs.iter().copied().filter(|&v| u128::from(v) <= max);
         match b.header.iter_mut().find(|(g, _)| *g == f) {
             Some((_, old)) => old.extend(vs),
             None => b.header.push((f, vs.collect())),
@@ -638,9 +633,10 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
         for (m, (lo, hi)) in r
             .matches
             .iter()
-            .flat_map(|m| m.tests.iter().filter_map(move |t| Some((m, t.bounds()?))))
+            .flat_map(|m| m.bounds().map(move |(lo, hi)| (m, (lo as u32, hi as u32))))
         {
             match m.field {
+                // Generated IPv6 rulesets embed these IPv4 boundaries (`to_ipv6`).
                 Field::SrcIp | Field::DstIp => b.addrs.extend([
                     lo,
                     hi,
@@ -666,6 +662,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                     m.field,
                     &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
                 ),
+                Field::SrcIp6 | Field::DstIp6 => {}
             }
         }
     }
@@ -946,9 +943,7 @@ fn bang(m: &Match) -> &'static str {
 
 /// Ports of a multiport match: `80,443,1000:2000`.
 fn port_list(m: &Match) -> String {
-    m.tests
-        .iter()
-        .filter_map(Test::bounds)
+    m.bounds()
         .map(|(lo, hi)| {
             if lo == hi {
                 lo.to_string()
@@ -1009,7 +1004,8 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
             m.field,
             m.tests.len()
         );
-        m.tests[0].bounds().expect("numeric test")
+        let (lo, hi) = m.tests[0].bounds(m.field.bits()).expect("numeric test");
+        (lo as u32, hi as u32)
     };
     let _ = write!(o, "-A {chain}");
     let mut modules = String::new();
@@ -1022,7 +1018,12 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         match m.tests[0] {
             Test::Prefix { addr: 0, len: 0 } if !m.negated => {}
             Test::Prefix { addr, len } => {
-                let _ = write!(o, " {}{flag} {}/{len}", bang(m), Ipv4Addr::from(addr));
+                let _ = write!(
+                    o,
+                    " {}{flag} {}/{len}",
+                    bang(m),
+                    Ipv4Addr::from(addr as u32)
+                );
             }
             Test::Exact(a) => {
                 let _ = write!(o, " {}{flag} {}/32", bang(m), Ipv4Addr::from(a));
@@ -1123,9 +1124,7 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         }
         for (m, flag) in lists {
             let n: usize = m
-                .tests
-                .iter()
-                .filter_map(Test::bounds)
+                .bounds()
                 .map(|(lo, hi)| if lo == hi { 1 } else { 2 })
                 .sum();
             assert!(
@@ -1374,7 +1373,10 @@ mod tests {
             let Decoded::Ipv4(p) = decode(f) else {
                 panic!("not plain ipv4: {f:?}")
             };
-            assert!(!is_martian(p.src) && !is_martian(p.dst), "{p}");
+            assert!(
+                !is_martian(p.src as u32) && !is_martian(p.dst as u32),
+                "{p}"
+            );
             assert_eq!(p.frag_offset, 0);
             assert_eq!(f[ETH_HLEN] & 0x0f, 5);
             truncated += (p.ports == Ports::Truncated) as usize;

@@ -13,8 +13,9 @@ use std::collections::BTreeSet;
 use tailwall_compiler::analysis::{self, space::IfaceAtoms, Witness};
 use tailwall_compiler::diag::SourceFile;
 use tailwall_compiler::interp::{self, Meta};
+use tailwall_compiler::ir::Family;
 use tailwall_compiler::ir::{self, Action, Field, Hook, Lookup, Ruleset, Test, Verdict};
-use tailwall_compiler::packet::{Decoded, Ipv4Packet, Ports};
+use tailwall_compiler::packet::{Decoded, IpPacket, Ports};
 use tailwall_compiler::testgen::{self, RulesetOpts};
 
 fn renumber(rs: &mut Ruleset) {
@@ -31,16 +32,14 @@ fn renumber(rs: &mut Ruleset) {
 }
 
 /// Every packet worth trying: one value per elementary interval of every field.
-fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
+fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(IpPacket, Meta)> {
     let points = |f: Field| -> Vec<u32> {
         let mut p: BTreeSet<u64> = BTreeSet::from([0]);
         for rs in rulesets {
             for m in rs.rules().filter_map(|r| r.get(f)) {
-                for t in &m.tests {
-                    if let Some((lo, hi)) = t.bounds() {
-                        p.insert(lo as u64);
-                        p.insert(hi as u64 + 1);
-                    }
+                for (lo, hi) in m.bounds() {
+                    p.insert(lo as u64);
+                    p.insert(hi as u64 + 1);
                 }
             }
         }
@@ -95,9 +94,10 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
                     for i in &ins {
                         for o in &outs {
                             out.push((
-                                Ipv4Packet {
-                                    src: s,
-                                    dst: d,
+                                IpPacket {
+                                    family: Family::V4,
+                                    src: s.into(),
+                                    dst: d.into(),
                                     proto: p as u8,
                                     ip_len: 40,
                                     frag_offset: if ports == Ports::Absent && l4 { 1 } else { 0 },
@@ -120,7 +120,7 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(Ipv4Packet, Meta)> {
 }
 
 /// A packet the rulesets decide with different verdicts, by brute force.
-fn oracle(a: &Ruleset, b: &Ruleset, hook: Hook) -> Option<(Ipv4Packet, Meta)> {
+fn oracle(a: &Ruleset, b: &Ruleset, hook: Hook) -> Option<(IpPacket, Meta)> {
     atoms(&[a, b], hook).into_iter().find(|(p, m)| {
         let d = Decoded::Ipv4(*p);
         interp::run_with(a, hook, m, &d).verdict != interp::run_with(b, hook, m, &d).verdict
@@ -331,7 +331,7 @@ fn mutations(rs: &Ruleset, k: usize) -> Vec<(String, Ruleset)> {
                     };
                     let mask = if nl == 0 { 0 } else { u32::MAX << (32 - nl) };
                     m.tests[0] = Test::Prefix {
-                        addr: addr & mask,
+                        addr: addr & u128::from(mask),
                         len: nl,
                     };
                     what = Some("prefix length");

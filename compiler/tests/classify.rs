@@ -104,7 +104,7 @@ proptest! {
                         prop_assert!((w[0].len, w[0].addr) < (w[1].len, w[1].addr));
                     }
                     for a in probe_addrs(fc) {
-                        check_value(&c.flat.positions, fc, FieldValue::Value(a))?;
+                        check_value(&c.flat.positions, fc, FieldValue::Value(a.into()))?;
                     }
                 }
             }
@@ -120,7 +120,7 @@ proptest! {
 fn pfx(s: &str) -> Test {
     let (a, l) = s.split_once('/').unwrap();
     Test::Prefix {
-        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()).into(),
         len: l.parse().unwrap(),
     }
 }
@@ -340,7 +340,7 @@ fn dump_lists_of_prefixes_and_ports() {
     let c = classify(&rs, Hook::Input);
     let sip = c.field(Field::SrcIp).unwrap();
     let at = |a: &str| {
-        let v = FieldValue::Value(u32::from(a.parse::<Ipv4Addr>().unwrap()));
+        let v = FieldValue::Value(u32::from(a.parse::<Ipv4Addr>().unwrap()).into());
         sip.classes[sip.class_of(v) as usize]
             .iter_ones()
             .collect::<Vec<_>>()
@@ -352,7 +352,7 @@ fn dump_lists_of_prefixes_and_ports() {
     assert_eq!(at("8.8.8.8"), vec![1, 2]);
     let dp = c.field(Field::DstPort).unwrap();
     let at = |p: u32| {
-        dp.classes[dp.class_of(FieldValue::Value(p)) as usize]
+        dp.classes[dp.class_of(FieldValue::Value(p.into())) as usize]
             .iter_ones()
             .collect::<Vec<_>>()
     };

@@ -283,6 +283,7 @@ fn diagnostics_every_code_documented() {
         include_str!("../src/syntax/iptables/values.rs"),
         include_str!("../src/syntax/iptables/rule.rs"),
         include_str!("../src/lower/migrate.rs"),
+        include_str!("../src/artifact.rs"),
     ];
     // The extension modules, one file each.
     let ext_dir = manifest().join("src/syntax/iptables/ext");
@@ -654,12 +655,26 @@ fn case_05_the_family_is_part_of_the_ruleset() {
     assert_eq!(l.ruleset.family, ir::Family::V6);
     let yaml = migrates_identically(&src);
     assert!(yaml.starts_with("family: ipv6\n"), "{yaml}");
-    // Neither language's IPv6 ruleset reaches the (IPv4) datapath.
-    let d = tailwall_compiler::frontend::load(&src).expect_err("refused");
-    assert!(d.iter().any(|d| d.code == "E0208"));
+    // Neither language's IPv6 ruleset compiles for the (IPv4) datapath: E0208, located at INPUT.
     let y = SourceFile::new("m.yaml", yaml);
-    let d = tailwall_compiler::frontend::load(&y).expect_err("refused");
-    assert!(d.iter().any(|d| d.code == "E0208"));
+    for src in [&src, &y] {
+        let l = tailwall_compiler::frontend::load(src).expect("both families load");
+        assert_eq!(l.ruleset.family, ir::Family::V6);
+        let e = tailwall_compiler::artifact::build(&l.ruleset, ir::Hook::Input)
+            .expect_err("the datapath refuses IPv6 rulesets");
+        let d = e.diagnostic().expect("located");
+        assert_eq!(d.code, "E0208");
+        let at = d.span.expect("span").start as usize;
+        assert!(
+            src.text[at..].starts_with(if src.name.ends_with(".yaml") {
+                "input"
+            } else {
+                ":INPUT"
+            }) || src.text[at..].starts_with("INPUT"),
+            "{}",
+            &src.text[at..]
+        );
+    }
 }
 
 #[test]
@@ -763,4 +778,20 @@ fn case_11_bytes_that_are_not_utf8_are_kept_in_comments() {
         b"*filter\n:INPUT DROP [0:0]\n-A INPUT -i eth\xfc -j DROP\nCOMMIT\n",
     );
     assert_eq!(first_error(&bad), ("E0118", 3));
+}
+
+/// An ip6tables dump lowers to IPv6 addresses, migrates to YAML (`family: ipv6`, addresses under
+/// `src_ip`/`dst_ip`) and reads back to the identical IR.
+#[test]
+fn ipv6_dump_migrates_and_reads_back() {
+    let src = load(&manifest().join("tests/fixtures/good/ipv6-address.rules"));
+    let yaml = migrates_identically(&src);
+    assert!(yaml.starts_with("family: ipv6\n"), "{yaml}");
+    assert!(yaml.contains("src_ip: 2001:db8::/32"), "{yaml}");
+    let l = lower::iptables(&src).expect("lowers");
+    assert!(l
+        .ruleset
+        .rules()
+        .flat_map(|r| &r.matches)
+        .all(|m| !matches!(m.field, ir::Field::SrcIp | ir::Field::DstIp)));
 }

@@ -57,7 +57,12 @@ fn normalized(rs: &Ruleset) -> Ruleset {
     let mut rs = rs.clone();
     let norm = |field: Field, t: &mut Test| match (field, t.clone()) {
         (Field::SrcPort | Field::DstPort, Test::Exact(v)) => *t = Test::Range { lo: v, hi: v },
-        (Field::SrcIp | Field::DstIp, Test::Exact(v)) => *t = Test::Prefix { addr: v, len: 32 },
+        (Field::SrcIp | Field::DstIp, Test::Exact(v)) => {
+            *t = Test::Prefix {
+                addr: v.into(),
+                len: 32,
+            }
+        }
         (Field::Proto, Test::Range { lo, hi }) if lo == hi => *t = Test::Exact(lo),
         _ => {}
     };
@@ -267,7 +272,7 @@ fn arb_full_ruleset() -> impl Strategy<Value = Ruleset> {
     fn addr_test() -> impl Strategy<Value = Test> {
         prop_oneof![
             (any::<u32>(), 0u8..=32).prop_map(|(a, len)| Test::Prefix {
-                addr: a & u32::MAX.checked_shl(32 - len as u32).unwrap_or(0),
+                addr: (a & u32::MAX.checked_shl(32 - len as u32).unwrap_or(0)).into(),
                 len
             }),
             (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Test::Range {

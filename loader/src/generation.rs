@@ -528,10 +528,7 @@ fn read_counters_by_key(
 }
 
 fn describe(frame: &[u8]) -> String {
-    match tailwall_compiler::packet::decode(frame) {
-        tailwall_compiler::packet::Decoded::Ipv4(p) => p.to_string(),
-        other => format!("{other:?}"),
-    }
+    tailwall_compiler::packet::decode(frame).to_string()
 }
 
 /// Zero the given slots of a per-CPU `Counter` array on every CPU.

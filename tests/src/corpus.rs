@@ -20,17 +20,25 @@
 //! `ihl N`, `pad` (Ethernet padding to 60 bytes), `vlan 0xTPID[:VID]` (a VLAN tag before the EtherType;
 //! repeat for more, outermost first), and `FIELD VALUE` for a header field of the field table
 //! the frame does not choose otherwise (`length 1500`: written by `packet::write_value`). PROTO is `tcp`,
-//! `udp`, `icmp` or a number.
+//! `udp`, `icmp`, `icmpv6` or a number.
+//! IPv6 addresses make an IPv6 frame (`tcp [2001:db8::1]:40000 -> [2001:db8::2]:22`, brackets around an
+//! address with a port); there `ext NAME` adds an extension header in order before the upper-layer
+//! header (`hop`, `routing`, `dest`, `ah`, `frag0`: a first fragment; `frag OFFSET` adds a non-first
+//! fragment header), `truncate N` and `pad` work as for IPv4, `cut N` ends the packet (frame and
+//! payload length) N bytes after the IPv6 header.
 //! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
-//! `accept not_ipv4`, `drop malformed` — compared with the [`Outcome`]'s verdict, reason, chain name
-//! and position.
+//! `accept not_ipv4`, `accept other_family`, `drop malformed`, `drop fail_closed` — compared with the
+//! [`Outcome`]'s verdict, reason, chain name and position.
 use anyhow::{bail, Context, Result};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use tailwall_compiler::diag::SourceFile;
 use tailwall_compiler::ir::{Field, Ruleset};
 use tailwall_compiler::outcome::{Decided, Outcome};
-use tailwall_compiler::packet::{build_frame, ipv4_checksum, l4_header, write_value, ETH_HLEN};
+use tailwall_compiler::packet::{
+    build_frame, build_frame_v6, ipv4_checksum, ipv6_ext_header, l4_header, write_value, ETH_HLEN,
+    IPV6_HLEN, NEXTHDR_AUTH, NEXTHDR_DEST, NEXTHDR_FRAGMENT, NEXTHDR_HOP, NEXTHDR_ROUTING,
+};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,11 +150,77 @@ pub fn load(path: &Path) -> Result<Case> {
     })
 }
 
-fn endpoint(s: &str) -> Result<(Ipv4Addr, u16)> {
-    match s.split_once(':') {
-        Some((a, p)) => Ok((a.parse()?, p.parse()?)),
-        None => Ok((s.parse()?, 0)),
+/// `ADDR`, `ADDR:PORT` (IPv4), `V6ADDR` or `[V6ADDR]:PORT`.
+fn endpoint(s: &str) -> Result<(IpAddr, u16)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (a, p) = rest.split_once("]:").context("`[ADDR]:PORT`")?;
+        return Ok((IpAddr::V6(a.parse()?), p.parse()?));
     }
+    if s.matches(':').count() > 1 {
+        return Ok((IpAddr::V6(s.parse()?), 0));
+    }
+    match s.split_once(':') {
+        Some((a, p)) => Ok((IpAddr::V4(a.parse()?), p.parse()?)),
+        None => Ok((IpAddr::V4(s.parse()?), 0)),
+    }
+}
+
+/// The IPv6 frame of a `packet:` line: extension headers (`ext NAME`, `frag OFFSET`) in order, then
+/// the upper-layer header.
+fn frame_v6(
+    proto: u8,
+    (s, sport): (Ipv6Addr, u16),
+    (d, dport): (Ipv6Addr, u16),
+    rest: &[&str],
+) -> Result<Vec<u8>> {
+    let mut exts: Vec<(u8, u16, bool)> = Vec::new();
+    let (mut truncate, mut pad, mut cut) = (None, false, None);
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        let mut arg = || it.next().context("missing value");
+        match *w {
+            "ext" => exts.push(match *arg()? {
+                "hop" => (NEXTHDR_HOP, 0, false),
+                "routing" => (NEXTHDR_ROUTING, 0, false),
+                "dest" => (NEXTHDR_DEST, 0, false),
+                "ah" => (NEXTHDR_AUTH, 0, false),
+                "frag0" => (NEXTHDR_FRAGMENT, 0, true),
+                other => bail!("unknown extension header `{other}`"),
+            }),
+            "frag" => exts.push((NEXTHDR_FRAGMENT, arg()?.parse()?, false)),
+            "truncate" => truncate = Some(arg()?.parse::<usize>()?),
+            "cut" => cut = Some(arg()?.parse::<usize>()?),
+            "pad" => pad = true,
+            other => bail!("unknown word `{other}` for an IPv6 packet"),
+        }
+    }
+    let mut upper = if proto == 6 || proto == 17 {
+        l4_header(proto, sport, dport, b"")
+    } else if proto == 58 {
+        vec![128, 0, 0, 0, 0, 0, 0, 0]
+    } else {
+        vec![0; 8]
+    };
+    if let Some(n) = truncate {
+        upper.truncate(n);
+    }
+    let mut payload = Vec::new();
+    for (i, &(kind, off, more)) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map_or(proto, |e| e.0);
+        payload.extend(ipv6_ext_header(kind, next, off, more));
+    }
+    payload.extend(upper);
+    let first = exts.first().map_or(proto, |e| e.0);
+    let mac = [2, 0, 0, 0, 0, 1];
+    let mut f = build_frame_v6(mac, mac, s, d, first, &payload);
+    if let Some(n) = cut {
+        f.truncate(ETH_HLEN + IPV6_HLEN + n);
+        f[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&(n as u16).to_be_bytes());
+    }
+    if pad && f.len() < 60 {
+        f.resize(60, 0);
+    }
+    Ok(f)
 }
 
 /// Build the frame of a `packet:` line (see the module docs).
@@ -165,9 +239,16 @@ pub fn frame(spec: &str) -> Result<Vec<u8>> {
         "tcp" => 6,
         "udp" => 17,
         "icmp" => 1,
+        "icmpv6" => 58,
         n => n.parse().context("protocol")?,
     };
-    let ((s, sport), (d, dport)) = (endpoint(src)?, endpoint(dst)?);
+    let ((s, sport), (d, dport)) = match (endpoint(src)?, endpoint(dst)?) {
+        ((IpAddr::V4(s), sp), (IpAddr::V4(d), dp)) => ((s, sp), (d, dp)),
+        ((IpAddr::V6(s), sp), (IpAddr::V6(d), dp)) => {
+            return frame_v6(proto, (s, sp), (d, dp), rest)
+        }
+        _ => bail!("source and destination of different families"),
+    };
     let (mut frag, mut truncate, mut options, mut ethertype, mut ihl, mut pad) =
         (0u16, None, 0u8, None, None, false);
     let mut header: Vec<(Field, u32)> = Vec::new();

@@ -343,6 +343,8 @@ pub enum Answer {
         position: u32,
     },
     NotIpv4,
+    /// A frame of the family the ruleset does not filter (passed).
+    OtherFamily,
     Malformed,
     /// The kernel dropped on an internal fault (`REASON_*` slot); never an expected answer.
     FailClosed {
@@ -359,6 +361,7 @@ impl fmt::Display for Answer {
             Answer::Policy { verdict } => write!(f, "policy ({})", verdict.target()),
             Answer::Hotdrop { position } => write!(f, "hotdrop at rule {position}"),
             Answer::NotIpv4 => write!(f, "not ipv4 (pass)"),
+            Answer::OtherFamily => write!(f, "other family (pass)"),
             Answer::Malformed => write!(f, "malformed (drop)"),
             Answer::FailClosed { reason } => write!(f, "failed closed (reason {reason})"),
         }
@@ -376,6 +379,7 @@ impl Answer {
             Decided::Policy { .. } => Answer::Policy { verdict: o.verdict },
             Decided::Hotdrop { position, .. } => Answer::Hotdrop { position },
             Decided::NotIpv4 => Answer::NotIpv4,
+            Decided::OtherFamily => Answer::OtherFamily,
             Decided::Malformed => Answer::Malformed,
             Decided::FailClosed { reason } => Answer::FailClosed { reason },
         }
@@ -402,7 +406,7 @@ impl Answer {
             ) => position == p && verdict.target() == target,
             (Answer::Policy { verdict }, Observed::Policy { policy }) => verdict.target() == policy,
             (
-                Answer::Hotdrop { .. } | Answer::NotIpv4 | Answer::Malformed,
+                Answer::Hotdrop { .. } | Answer::NotIpv4 | Answer::OtherFamily | Answer::Malformed,
                 Observed::NotCounted,
             ) => true,
             _ => false,
@@ -413,10 +417,7 @@ impl Answer {
 /// A frame as hex bytes plus what [`decode`] makes of it, for mismatch reports.
 pub fn describe_frame(frame: &[u8]) -> String {
     let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-    let decoded = match decode(frame) {
-        Decoded::Ipv4(p) => p.to_string(),
-        other => format!("{other:?}"),
-    };
+    let decoded = decode(frame).to_string();
     format!("{decoded}\n    {hex}")
 }
 
@@ -503,7 +504,10 @@ impl Decision {
                 chain: name(chain),
                 policy: o.verdict.target().to_string(),
             },
-            Decided::Hotdrop { .. } | Decided::NotIpv4 | Decided::Malformed => Decision::NotCounted,
+            Decided::Hotdrop { .. }
+            | Decided::NotIpv4
+            | Decided::OtherFamily
+            | Decided::Malformed => Decision::NotCounted,
             Decided::FailClosed { .. } => return None,
         })
     }
@@ -812,7 +816,7 @@ impl HookOracle {
     /// (FORWARD, OUTPUT).
     pub fn meta(&self, frame: &[u8], leg: usize) -> Meta {
         let dst = match decode(frame) {
-            Decoded::Ipv4(p) => Some(Ipv4Addr::from(p.dst)),
+            Decoded::Ipv4(p) => Some(Ipv4Addr::from(p.dst as u32)),
             _ => None,
         };
         let out = dst.map(|d| LEGS[out_leg(d)].to_string());
@@ -850,9 +854,9 @@ impl HookOracle {
         }
         match decode(frame) {
             Decoded::Ipv4(p) => {
-                let (src, dst) = (Ipv4Addr::from(p.src), Ipv4Addr::from(p.dst));
-                if tailwall_compiler::testgen::is_martian(p.src)
-                    || tailwall_compiler::testgen::is_martian(p.dst)
+                let (src, dst) = (Ipv4Addr::from(p.src as u32), Ipv4Addr::from(p.dst as u32));
+                if tailwall_compiler::testgen::is_martian(p.src as u32)
+                    || tailwall_compiler::testgen::is_martian(p.dst as u32)
                 {
                     return Some("martian address (dropped or rerouted by routing)");
                 }
@@ -1172,14 +1176,14 @@ pub fn corpus_packet(frame: &[u8]) -> String {
     let mut s = if matches!(p.proto, 6 | 17) {
         format!(
             "{proto} {}:{sp} -> {}:{dp}",
-            Ipv4Addr::from(p.src),
-            Ipv4Addr::from(p.dst)
+            Ipv4Addr::from(p.src as u32),
+            Ipv4Addr::from(p.dst as u32)
         )
     } else {
         format!(
             "{proto} {} -> {}",
-            Ipv4Addr::from(p.src),
-            Ipv4Addr::from(p.dst)
+            Ipv4Addr::from(p.src as u32),
+            Ipv4Addr::from(p.dst as u32)
         )
     };
     if p.frag_offset != 0 {

@@ -17,7 +17,10 @@ use tailwall_compiler::{
     diag::Span,
     interp,
     ir::{Action, Field, Hook, Match, Ruleset, Test, Verdict},
-    packet::{self, build_frame, l4_header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP},
+    packet::{
+        self, build_frame, build_frame_v6, ipv6_ext_header, l4_header, IPPROTO_ICMP, IPPROTO_TCP,
+        IPPROTO_UDP, NEXTHDR_FRAGMENT,
+    },
 };
 use tailwall_loader::{Generation, TestRun};
 use tailwall_tests::netns::require_root_or_skip;
@@ -40,7 +43,7 @@ fn m(field: Field, test: Test, negated: bool) -> Match {
 fn pfx(s: &str) -> Test {
     let (a, l) = s.split_once('/').unwrap_or((s, "32"));
     Test::Prefix {
-        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()),
+        addr: u32::from(a.parse::<Ipv4Addr>().unwrap()).into(),
         len: l.parse().unwrap(),
     }
 }
@@ -187,6 +190,31 @@ fn edge_frames() -> Vec<(String, Vec<u8>)> {
     let mut v6 = tcp(a, b, 1, 2);
     v6[14] = 0x65;
     out.push(("ip version 6 under ipv4 ethertype".into(), v6));
+    let (a6, b6) = (
+        "2001:db8::1".parse().expect("v6"),
+        "2001:db8::2".parse().expect("v6"),
+    );
+    out.push((
+        "ipv6 tcp (other family)".into(),
+        build_frame_v6(
+            MAC_A,
+            MAC_B,
+            a6,
+            b6,
+            IPPROTO_TCP,
+            &l4_header(IPPROTO_TCP, 1, 22, b""),
+        ),
+    ));
+    let mut frag = ipv6_ext_header(NEXTHDR_FRAGMENT, IPPROTO_UDP, 0, true);
+    frag.extend(l4_header(IPPROTO_UDP, 1, 53, b""));
+    out.push((
+        "ipv6 first fragment (other family)".into(),
+        build_frame_v6(MAC_A, MAC_B, a6, b6, NEXTHDR_FRAGMENT, &frag),
+    ));
+    out.push((
+        "ipv6 header cut short (other family, not parsed)".into(),
+        build_frame_v6(MAC_A, MAC_B, a6, b6, IPPROTO_TCP, &[])[..30].to_vec(),
+    ));
     let mut ihl = tcp(a, b, 1, 2);
     ihl[14] = 0x44;
     out.push(("ihl 4".into(), ihl));
@@ -357,10 +385,7 @@ fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -
 }
 
 fn describe(frame: &[u8]) -> String {
-    match packet::decode(frame) {
-        packet::Decoded::Ipv4(p) => p.to_string(),
-        other => format!("{other:?}"),
-    }
+    packet::decode(frame).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -429,7 +454,7 @@ fn verifier_accepts_zero_stages() {
                 .map(|(_, f)| f)
                 .collect::<Vec<_>>()
         ),
-        16
+        19
     );
 }
 
@@ -797,13 +822,21 @@ fn testrun_counts_rules_and_reasons() {
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     let mut bad = ssh.clone();
     bad[14] = 0x43;
+    let v6 = build_frame_v6(
+        MAC_A,
+        MAC_B,
+        "2001:db8::1".parse().expect("v6"),
+        "2001:db8::2".parse().expect("v6"),
+        IPPROTO_TCP,
+        &l4_header(IPPROTO_TCP, 40000, 22, b""),
+    );
 
     let tr = gen.test_run(&ssh, 3).expect("run");
     assert_eq!(
         (tr.xdp_action, tr.decision.rule, tr.decision.reason),
         (XDP_PASS, 0, abi::REASON_RULE)
     );
-    for f in [&web, &web, &other, &truncated, &arp, &bad] {
+    for f in [&web, &web, &other, &truncated, &arp, &bad, &v6] {
         gen.test_run(f, 1).expect("run");
     }
     let seq_before = gen.test_run(&other, 1).expect("run").decision.seq;
@@ -845,6 +878,11 @@ fn testrun_counts_rules_and_reasons() {
         "truncated tcp reaching rule 1 is hotdropped"
     );
     assert_eq!(reasons[abi::REASON_NOT_IPV4 as usize].packets, 1);
+    assert_eq!(
+        reasons[abi::REASON_OTHER_FAMILY as usize].packets,
+        1,
+        "an IPv6 frame passes an IPv4 generation, counted"
+    );
     assert_eq!(reasons[abi::REASON_MALFORMED as usize].packets, 1);
     for r in [abi::REASON_TAIL_CALL, abi::REASON_BOUND, abi::REASON_MAP] {
         assert_eq!(

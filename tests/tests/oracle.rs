@@ -150,8 +150,8 @@ fn compare_with(
                 Decoded::Ipv4(p) => {
                     (nft && p.ports == Ports::Truncated)
                         || p.frag_offset != 0
-                        || is_martian(p.src)
-                        || is_martian(p.dst)
+                        || is_martian(p.src as u32)
+                        || is_martian(p.dst as u32)
                         || vlan_tagged(&frame)
                         || !header_checksum_ok(&frame)
                 }

@@ -7,7 +7,7 @@
 //! the semantics; the tests check it on generated packets).
 use crate::interp::{self, Decided, Meta, Outcome};
 use crate::ir::{Action, ChainId, Field, Hook, Lookup, Match, Rule, RuleId, Ruleset, Verdict};
-use crate::packet::{Decoded, FieldValue, Ipv4Packet};
+use crate::packet::{Decoded, FieldValue, IpPacket};
 
 /// What trying one rule did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -41,7 +41,7 @@ pub struct Trace {
     pub outcome: Outcome,
 }
 
-fn tried(m: &Match, pkt: &Ipv4Packet, meta: &Meta) -> Result<bool, ()> {
+fn tried(m: &Match, pkt: &IpPacket, meta: &Meta) -> Result<bool, ()> {
     if m.field.info().lookup == Lookup::Iface {
         let name = match m.field {
             Field::InIface => meta.in_iface.as_deref(),
@@ -56,7 +56,7 @@ fn tried(m: &Match, pkt: &Ipv4Packet, meta: &Meta) -> Result<bool, ()> {
     }
 }
 
-fn try_rule(r: &Rule, pkt: &Ipv4Packet, meta: &Meta) -> Tried {
+fn try_rule(r: &Rule, pkt: &IpPacket, meta: &Meta) -> Tried {
     let ip = r.matches.iter().filter(|m| !m.field.info().transport);
     let l4 = r.matches.iter().filter(|m| m.field.info().transport);
     for m in ip.chain(l4) {
@@ -73,7 +73,7 @@ fn try_rule(r: &Rule, pkt: &Ipv4Packet, meta: &Meta) -> Tried {
 /// `interp`).
 pub fn trace(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Trace {
     let mut steps = Vec::new();
-    let p = match interp::classified(pkt) {
+    let p = match interp::classified(pkt, rs.family) {
         Ok(p) => p.at_hook(hook),
         Err(outcome) => return Trace { steps, outcome },
     };

@@ -148,6 +148,7 @@ fn decider_key(o: &Outcome) -> DeciderKey {
         Decided::Policy { chain } => (1, chain.0, 0),
         Decided::Hotdrop { chain, rule, .. } => (2, chain.0, rule.0),
         Decided::NotIpv4 => (3, 0, 0),
+        Decided::OtherFamily => (6, 0, 0),
         Decided::Malformed => (4, 0, 0),
         Decided::FailClosed { reason } => (5, reason, 0),
     }

@@ -130,7 +130,7 @@ impl Space {
                     };
                     (Set::range(0, atoms.reps.len() as u128 - 1), Some(atoms))
                 }
-                _ => (Set::range(0, f.max_value() as u128), None),
+                _ => (Set::range(0, f.max_value()), None),
             };
             dims.push(DimInfo {
                 dim: Dim::Field(f),
@@ -150,13 +150,7 @@ impl Space {
         if let Some(a) = &d.atoms {
             return a.admitted(m).intersect(&d.domain);
         }
-        let tests = Set::from_intervals(
-            m.tests
-                .iter()
-                .filter_map(Test::bounds)
-                .map(|(lo, hi)| (lo as u128, hi as u128))
-                .collect(),
-        );
+        let tests = Set::from_intervals(m.bounds().collect());
         if m.negated {
             d.domain.subtract(&tests)
         } else {

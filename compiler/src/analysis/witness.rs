@@ -123,7 +123,7 @@ impl Witness {
             let set = get(f);
             let own = match decode(&frame) {
                 Decoded::Ipv4(p) => match p.value(f) {
-                    FieldValue::Value(v) => Some(v as u128),
+                    FieldValue::Value(v) => Some(v),
                     // A transport field the frame's protocol (or fragment) does not carry: the
                     // L4 dimension already decides such packets, there is no value to spell.
                     FieldValue::Absent | FieldValue::Truncated => continue,
@@ -271,7 +271,7 @@ impl Witness {
                 let v = toks
                     .next()
                     .and_then(|v| v.parse::<u32>().ok())
-                    .filter(|&v| v <= f.max_value())
+                    .filter(|&v| u128::from(v) <= f.max_value())
                     .ok_or_else(|| format!("expected a value 0-{} after `{t}`", f.max_value()))?;
                 w.header.retain(|(g, _)| *g != f);
                 w.header.push((f, v));

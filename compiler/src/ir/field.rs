@@ -16,6 +16,11 @@ use serde::Serialize;
 pub enum Field {
     SrcIp,
     DstIp,
+    /// IPv6 source address (128 bits): what `-s` matches in an ip6tables ruleset, where `src_ip` is
+    /// never used. See `docs/decisions/0009-ipv6-addresses-in-the-ir.md`.
+    SrcIp6,
+    /// IPv6 destination address (128 bits), as [`Field::SrcIp6`].
+    DstIp6,
     Proto,
     SrcPort,
     DstPort,
@@ -41,7 +46,7 @@ pub enum Field {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lookup {
-    /// Longest-prefix match over a 32-bit address (BPF LPM trie).
+    /// Longest-prefix match over an address of the field's width (32 or 128 bits; BPF LPM trie).
     Lpm,
     /// Direct index of a small value (BPF array, one entry per value).
     Exact,
@@ -99,6 +104,18 @@ impl FieldInfo {
             datapath: None,
         }
     }
+    /// The row of an address field the datapath does not compile yet (the IPv6 addresses): prefix
+    /// tests of `bits` bits, not transport.
+    pub const fn address(field: Field, name: &'static str, bits: u8) -> FieldInfo {
+        FieldInfo {
+            field,
+            name,
+            bits,
+            lookup: Lookup::Lpm,
+            transport: false,
+            datapath: None,
+        }
+    }
     /// The datapath's row; `None` for fields the datapath does not compile.
     pub fn abi(&self) -> Option<&'static abi::FieldAbi> {
         self.datapath
@@ -108,9 +125,11 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 11] = [
+pub const FIELDS: [FieldInfo; 13] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
+    FieldInfo::address(Field::SrcIp6, "src_ip6", 128),
+    FieldInfo::address(Field::DstIp6, "dst_ip6", 128),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
     FieldInfo::from_abi(Field::SrcPort, &abi::SRC_PORT),
     FieldInfo::from_abi(Field::DstPort, &abi::DST_PORT),
@@ -207,11 +226,35 @@ impl Field {
         }
     }
     /// Largest value the field can hold (0 for interface fields, whose values are names).
-    pub fn max_value(self) -> u32 {
+    pub fn max_value(self) -> u128 {
         match self.info().bits {
             0 => 0,
-            32 => u32::MAX,
-            b => (1u32 << b) - 1,
+            b => u128::MAX >> (128 - u32::from(b)),
+        }
+    }
+    /// Value width in bits (0 for interface fields).
+    pub fn bits(self) -> u8 {
+        self.info().bits
+    }
+    /// The address field of `family` standing for `field` (`src_ip` ↔ `src_ip6`, `dst_ip` ↔
+    /// `dst_ip6`); every other field is shared by both families and returned as is.
+    pub fn for_family(self, family: super::Family) -> Field {
+        use super::Family::{V4, V6};
+        match (self, family) {
+            (Field::SrcIp | Field::SrcIp6, V4) => Field::SrcIp,
+            (Field::DstIp | Field::DstIp6, V4) => Field::DstIp,
+            (Field::SrcIp | Field::SrcIp6, V6) => Field::SrcIp6,
+            (Field::DstIp | Field::DstIp6, V6) => Field::DstIp6,
+            (f, _) => f,
+        }
+    }
+    /// The family whose rulesets may test this field: `Some(V4)` for `src_ip`/`dst_ip`, `Some(V6)`
+    /// for `src_ip6`/`dst_ip6`, `None` for fields of both families.
+    pub fn family(self) -> Option<super::Family> {
+        match self {
+            Field::SrcIp | Field::DstIp => Some(super::Family::V4),
+            Field::SrcIp6 | Field::DstIp6 => Some(super::Family::V6),
+            _ => None,
         }
     }
 }

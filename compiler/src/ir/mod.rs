@@ -11,7 +11,8 @@
 //! Guarantees (checked by [`verify`], which tests and debug builds run after every pass):
 //! 1. rule ids are `r0..rN` in order of appearance across all chains; chain ids are `c0..cM` in order;
 //! 2. each rule's `position` is its 1-based index in its chain (as `iptables -L --line-numbers` shows);
-//! 3. every test fits its field: prefixes only on address fields, without host bits, `len <= 32`;
+//! 3. every test fits its field: prefixes only on address fields, without host bits, `len` at most the
+//!    field's width (32 for `src_ip`/`dst_ip`, 128 for `src_ip6`/`dst_ip6`);
 //!    exact values and ranges (`lo <= hi`) within the field's width, never on interface fields;
 //!    [`Test::Iface`] only on interface fields, its spelling (`eth0`, `eth+`, `+`) at most 15 bytes
 //!    (IFNAMSIZ - 1), the name empty only with the wildcard (`+`: any interface);
@@ -25,7 +26,9 @@
 //! 8. a match with `set: Some(name)` names a set of [`Ruleset::sets`] whose elements are exactly the
 //!    match's tests and whose kind fits the field; set names are unique and sets are non-empty;
 //! 9. the built-in INPUT chain does not test `out_iface`, OUTPUT does not test `in_iface` (iptables:
-//!    "Can't use -o with INPUT").
+//!    "Can't use -o with INPUT");
+//! 10. address fields belong to the ruleset's family ([`Field::family`]): an IPv4 ruleset tests
+//!     `src_ip`/`dst_ip` only, an IPv6 one `src_ip6`/`dst_ip6` only.
 //!
 //! Thrown away relative to the source: token order, spelling of options, `-m` module names (kept only as
 //! the field constraints they impose), counters (kept in `Rule::counters` for reports only).
@@ -37,7 +40,7 @@ pub use field::{Field, FieldInfo, Lookup, FIELDS};
 use crate::diag::Span;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Deepest nesting of jumps/gotos a ruleset may have: the longest path of jump and goto edges between
 /// chains. iptables itself bounds the call stack by the number of chains; 32 keeps interp's stack and
@@ -204,8 +207,10 @@ impl From<Verdict> for Action {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Test {
-    /// The top `len` bits equal those of `addr` (host bits of `addr` are zero).
-    Prefix { addr: u32, len: u8 },
+    /// The top `len` bits of the field's value equal those of `addr` (host bits of `addr` are zero).
+    /// One prefix type for both families: the width is the field's ([`Field::bits`]: 32 for
+    /// `src_ip`/`dst_ip`, whose `addr` is the IPv4 address zero-extended, 128 for `src_ip6`/`dst_ip6`).
+    Prefix { addr: u128, len: u8 },
     /// The value equals.
     Exact(u32),
     /// `lo <= value <= hi`.
@@ -217,14 +222,10 @@ pub enum Test {
 }
 
 impl Test {
-    /// Does a present numeric value pass the (non-negated) test? Always false for [`Test::Iface`].
-    pub fn contains(&self, v: u32) -> bool {
-        match *self {
-            Test::Prefix { addr, len } => len == 0 || (v ^ addr) >> (32 - len as u32) == 0,
-            Test::Exact(x) => v == x,
-            Test::Range { lo, hi } => lo <= v && v <= hi,
-            Test::Iface { .. } => false,
-        }
+    /// Does a present numeric value of a `bits`-wide field pass the (non-negated) test? Always false
+    /// for [`Test::Iface`].
+    pub fn contains(&self, bits: u8, v: u128) -> bool {
+        self.bounds(bits).is_some_and(|(lo, hi)| lo <= v && v <= hi)
     }
     /// Does an interface name pass the (non-negated) test? Always false for numeric tests.
     pub fn contains_iface(&self, iface: &str) -> bool {
@@ -240,19 +241,18 @@ impl Test {
             _ => false,
         }
     }
-    /// The inclusive value interval of a numeric test (`None` for [`Test::Iface`]).
-    pub fn bounds(&self) -> Option<(u32, u32)> {
+    /// The inclusive value interval of a numeric test on a `bits`-wide field (`None` for
+    /// [`Test::Iface`]). A prefix covers `addr` with its low `bits - len` bits anything.
+    pub fn bounds(&self, bits: u8) -> Option<(u128, u128)> {
         match *self {
             Test::Prefix { addr, len } => {
-                let host = if len == 0 {
-                    u32::MAX
-                } else {
-                    u32::MAX.checked_shr(len as u32).unwrap_or(0)
-                };
+                let host = (u128::MAX >> (128 - u32::from(bits.min(128))))
+                    .checked_shr(u32::from(len))
+                    .unwrap_or(0);
                 Some((addr & !host, addr | host))
             }
-            Test::Exact(x) => Some((x, x)),
-            Test::Range { lo, hi } => Some((lo, hi)),
+            Test::Exact(x) => Some((x.into(), x.into())),
+            Test::Range { lo, hi } => Some((lo.into(), hi.into())),
             Test::Iface { .. } => None,
         }
     }
@@ -284,15 +284,21 @@ impl Match {
         }
     }
     /// Some test contains the present numeric value (negation NOT applied).
-    pub fn contains(&self, v: u32) -> bool {
-        self.tests.iter().any(|t| t.contains(v))
+    pub fn contains(&self, v: u128) -> bool {
+        let bits = self.field.bits();
+        self.tests.iter().any(|t| t.contains(bits, v))
+    }
+    /// The inclusive intervals of the tests' values, in test order (interface tests left out).
+    pub fn bounds(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        let bits = self.field.bits();
+        self.tests.iter().filter_map(move |t| t.bounds(bits))
     }
     /// Some test contains the interface name (negation NOT applied).
     pub fn contains_iface(&self, iface: &str) -> bool {
         self.tests.iter().any(|t| t.contains_iface(iface))
     }
     /// The rule admits the present numeric value on this field (negation applied).
-    pub fn admits(&self, v: u32) -> bool {
+    pub fn admits(&self, v: u128) -> bool {
         self.contains(v) != self.negated
     }
     /// The match's only test, if it has exactly one.
@@ -346,7 +352,8 @@ pub struct Chain {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SetKind {
-    /// IPv4 prefixes/ranges: usable on `src_ip`, `dst_ip`.
+    /// Address prefixes/ranges of the ruleset's family: usable on `src_ip`, `dst_ip` (IPv4) or
+    /// `src_ip6`, `dst_ip6` (IPv6).
     Addr,
     /// Ports and port ranges: usable on `src_port`, `dst_port`.
     Port,
@@ -362,12 +369,23 @@ impl SetKind {
             SetKind::Proto => "proto",
         }
     }
+    /// The field whose values a set of this kind holds in a ruleset of `family` (an `addr` set holds
+    /// IPv4 prefixes in an IPv4 ruleset, IPv6 prefixes in an IPv6 one).
+    pub fn field(self, family: Family) -> Field {
+        match self {
+            SetKind::Addr => Field::SrcIp.for_family(family),
+            SetKind::Port => Field::DstPort,
+            SetKind::Proto => Field::Proto,
+        }
+    }
     /// Can a match on `field` reference a set of this kind?
     pub fn fits(self, field: Field) -> bool {
         matches!(
             (self, field),
-            (SetKind::Addr, Field::SrcIp | Field::DstIp)
-                | (SetKind::Port, Field::SrcPort | Field::DstPort)
+            (
+                SetKind::Addr,
+                Field::SrcIp | Field::DstIp | Field::SrcIp6 | Field::DstIp6
+            ) | (SetKind::Port, Field::SrcPort | Field::DstPort)
                 | (SetKind::Proto, Field::Proto)
         )
     }
@@ -488,9 +506,10 @@ impl Ruleset {
         }
         for s in &self.sets {
             let _ = write!(out, "set {} {} {{", s.name, s.field_kind.as_str());
+            let field = s.field_kind.field(self.family);
             for (i, t) in s.elements.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(out, "{sep}{}", DisplayTest(t));
+                let _ = write!(out, "{sep}{}", DisplayTest(t, field));
             }
             out.push_str("}\n");
         }
@@ -540,13 +559,28 @@ impl fmt::Display for DisplayAction<'_> {
     }
 }
 
-/// One test in the dump's spelling: `10.0.0.0/8`, `80`, `8000-8080`, `eth0`, `eth+`.
-pub struct DisplayTest<'a>(pub &'a Test);
+/// An address of an address field in its family's spelling: `10.0.0.1` for `src_ip`/`dst_ip`,
+/// `2001:db8::1` for `src_ip6`/`dst_ip6` (the field's width decides).
+pub struct DisplayAddr(pub u128, pub Field);
+
+impl fmt::Display for DisplayAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.1.bits() > 32 {
+            write!(f, "{}", Ipv6Addr::from(self.0))
+        } else {
+            write!(f, "{}", Ipv4Addr::from(self.0 as u32))
+        }
+    }
+}
+
+/// One test of a field in the dump's spelling: `10.0.0.0/8`, `2001:db8::/32`, `80`, `8000-8080`,
+/// `eth0`, `eth+`.
+pub struct DisplayTest<'a>(pub &'a Test, pub Field);
 
 impl fmt::Display for DisplayTest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Test::Prefix { addr, len } => write!(f, "{}/{}", Ipv4Addr::from(*addr), len),
+            Test::Prefix { addr, len } => write!(f, "{}/{len}", DisplayAddr(*addr, self.1)),
             Test::Exact(v) => write!(f, "{v}"),
             Test::Range { lo, hi } if lo == hi => write!(f, "{lo}"),
             Test::Range { lo, hi } => write!(f, "{lo}-{hi}"),
@@ -568,14 +602,14 @@ impl fmt::Display for DisplayMatch<'_> {
             return write!(f, "@{s}");
         }
         match m.tests.as_slice() {
-            [t] => write!(f, "{}", DisplayTest(t)),
+            [t] => write!(f, "{}", DisplayTest(t, m.field)),
             ts => {
                 f.write_str("{")?;
                 for (i, t) in ts.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{}", DisplayTest(t))?;
+                    write!(f, "{}", DisplayTest(t, m.field))?;
                 }
                 f.write_str("}")
             }
@@ -646,6 +680,13 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                 }
             }
             for m in &r.matches {
+                if m.field.family().is_some_and(|f| f != rs.family) {
+                    return err(
+                        10,
+                        at,
+                        format!("{} in an {} ruleset", m.field, rs.family.as_str()),
+                    );
+                }
                 if m.tests.is_empty() {
                     return err(4, at, format!("{} without tests", m.field));
                 }
@@ -704,18 +745,12 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
         }
     }
     for ss in &rs.sets {
-        if let Some(t) = ss.elements.iter().find(|t| {
-            let f = match ss.field_kind {
-                SetKind::Addr => Field::SrcIp,
-                SetKind::Port => Field::DstPort,
-                SetKind::Proto => Field::Proto,
-            };
-            !test_fits(f, t)
-        }) {
+        let f = ss.field_kind.field(rs.family);
+        if let Some(t) = ss.elements.iter().find(|t| !test_fits(f, t)) {
             return err(
                 8,
                 format!("@{}", ss.name),
-                format!("bad element {}", DisplayTest(t)),
+                format!("bad element {}", DisplayTest(t, f)),
             );
         }
     }
@@ -732,11 +767,14 @@ fn test_fits(field: Field, t: &Test) -> bool {
     match *t {
         Test::Prefix { addr, len } => {
             lookup == Lookup::Lpm
-                && len <= 32
-                && (len == 32 || addr & (u32::MAX >> len as u32) == 0)
+                && len <= field.bits()
+                && addr <= field.max_value()
+                && t.bounds(field.bits()).is_some_and(|(lo, _)| lo == addr)
         }
-        Test::Exact(v) => lookup != Lookup::Iface && v <= field.max_value(),
-        Test::Range { lo, hi } => lookup != Lookup::Iface && lo <= hi && hi <= field.max_value(),
+        Test::Exact(v) => lookup != Lookup::Iface && u128::from(v) <= field.max_value(),
+        Test::Range { lo, hi } => {
+            lookup != Lookup::Iface && lo <= hi && u128::from(hi) <= field.max_value()
+        }
         Test::Iface { ref name, wildcard } => {
             lookup == Lookup::Iface
                 && (wildcard || !name.is_empty())
@@ -752,11 +790,29 @@ mod tests {
     #[test]
     fn prefix_contains_respects_length() {
         let t = Test::Prefix {
-            addr: u32::from(Ipv4Addr::new(10, 0, 0, 0)),
+            addr: u32::from(Ipv4Addr::new(10, 0, 0, 0)).into(),
             len: 8,
         };
-        assert!(t.contains(u32::from(Ipv4Addr::new(10, 200, 1, 1))));
-        assert!(!t.contains(u32::from(Ipv4Addr::new(11, 0, 0, 0))));
-        assert!(Test::Prefix { addr: 0, len: 0 }.contains(12345));
+        assert!(t.contains(32, u32::from(Ipv4Addr::new(10, 200, 1, 1)).into()));
+        assert!(!t.contains(32, u32::from(Ipv4Addr::new(11, 0, 0, 0)).into()));
+        assert!(Test::Prefix { addr: 0, len: 0 }.contains(32, 12345));
+        assert!(!Test::Prefix { addr: 0, len: 0 }.contains(32, 1 << 32));
+        let net6 = u128::from("2001:db8::".parse::<Ipv6Addr>().unwrap());
+        let t6 = Test::Prefix {
+            addr: net6,
+            len: 32,
+        };
+        assert!(t6.contains(128, net6 | 0xffff));
+        assert!(!t6.contains(128, net6 ^ (1 << 96)));
+        assert_eq!(t6.bounds(128), Some((net6, net6 | (u128::MAX >> 32))));
+        assert!(test_fits(Field::SrcIp6, &t6));
+        assert!(!test_fits(Field::SrcIp, &t6));
+        assert!(!test_fits(
+            Field::SrcIp6,
+            &Test::Prefix {
+                addr: net6 | 1,
+                len: 64
+            }
+        ));
     }
 }

@@ -468,8 +468,8 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
                 .iter()
                 .map(|t| match *t {
                     Test::Prefix { addr, len } => {
-                        let a = std::net::Ipv4Addr::from(addr);
-                        if len == 32 {
+                        let a = crate::ir::DisplayAddr(addr, f).to_string();
+                        if len == f.bits() {
                             a.to_string()
                         } else {
                             format!("{a}/{len}")
@@ -542,7 +542,7 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
             if full && !m.negated {
                 continue;
             }
-            let (lo, hi) = t.bounds().unwrap_or((0, 0));
+            let (lo, hi) = t.bounds(m.field.bits()).unwrap_or((0, 0));
             if lo == hi {
                 let _ = write!(extra, " {one}:{}{lo}", neg(m));
             } else {
@@ -615,7 +615,7 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
             .iter()
             .map(|t| match *t {
                 Test::Prefix { addr: a, len } if addr => {
-                    format!("{}/{len}", std::net::Ipv4Addr::from(a))
+                    format!("{}/{len}", crate::ir::DisplayAddr(a, m.field))
                 }
                 Test::Exact(v) if addr => format!("{}/32", std::net::Ipv4Addr::from(v)),
                 Test::Exact(v) => v.to_string(),

@@ -145,35 +145,35 @@ pub(super) fn lower_typed(
     };
     for (field, a) in [(Field::SrcIp, &r.src), (Field::DstIp, &r.dst)] {
         let Some(a) = a else { continue };
-        match a.value {
-            IpNet::V4 { addr, mask } => match a.value.prefix_len() {
-                Some(0) if !a.negated => {}
-                Some(len) => push(
-                    Match::single(
-                        field,
-                        Test::Prefix {
-                            addr: u32::from(addr) & mask,
-                            len,
-                        },
-                        a.negated,
-                        a.span,
-                    ),
-                    &mut errs,
-                    &mut matches,
-                ),
-                None => errs.push(
-                    Diagnostic::error(
-                        "E0207",
-                        format!(
-                            "non-contiguous netmask `{}` is not supported yet",
-                            std::net::Ipv4Addr::from(mask)
-                        ),
-                    )
-                    .at(a.span)
-                    .help("use a contiguous mask such as /255.255.255.0 (a prefix length)"),
-                ),
-            },
-            IpNet::V6 { .. } => errs.push(unsupported("E0208", "an IPv6 address".into(), a.span)),
+        // The parser reads the file's family: IPv4 addresses in an iptables file, IPv6 ones in an
+        // ip6tables file; each lowers to its family's address field.
+        let (field, addr, shown) = match a.value {
+            IpNet::V4 { addr, mask } => (
+                field,
+                u128::from(u32::from(addr) & mask),
+                std::net::Ipv4Addr::from(mask).to_string(),
+            ),
+            IpNet::V6 { addr, mask } => (
+                field.for_family(crate::ir::Family::V6),
+                u128::from(addr) & mask,
+                std::net::Ipv6Addr::from(mask).to_string(),
+            ),
+        };
+        match a.value.prefix_len() {
+            Some(0) if !a.negated => {}
+            Some(len) => push(
+                Match::single(field, Test::Prefix { addr, len }, a.negated, a.span),
+                &mut errs,
+                &mut matches,
+            ),
+            None => errs.push(
+                Diagnostic::error(
+                    "E0207",
+                    format!("non-contiguous netmask `{shown}` is not supported yet"),
+                )
+                .at(a.span)
+                .help("use a contiguous mask such as /255.255.255.0 or /64 (a prefix length)"),
+            ),
         }
     }
     for (field, i) in [

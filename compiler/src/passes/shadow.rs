@@ -39,16 +39,16 @@ const PORTS_DIM: usize = Field::ALL.len();
 
 /// A set of values: sorted, disjoint, non-adjacent closed intervals.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Set(Vec<(u64, u64)>);
+pub struct Set(Vec<(u128, u128)>);
 
 impl Set {
-    pub fn range(lo: u64, hi: u64) -> Set {
+    pub fn range(lo: u128, hi: u128) -> Set {
         Set(vec![(lo, hi)])
     }
-    pub fn from_intervals(mut v: Vec<(u64, u64)>) -> Set {
+    pub fn from_intervals(mut v: Vec<(u128, u128)>) -> Set {
         v.retain(|&(lo, hi)| lo <= hi);
         v.sort_unstable();
-        let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+        let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
         for (lo, hi) in v {
             match out.last_mut() {
                 Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
@@ -60,7 +60,7 @@ impl Set {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub fn contains(&self, v: u64) -> bool {
+    pub fn contains(&self, v: u128) -> bool {
         self.0.iter().any(|&(lo, hi)| lo <= v && v <= hi)
     }
     pub fn intersect(&self, o: &Set) -> Set {
@@ -177,7 +177,7 @@ impl IfaceAtoms {
         IfaceAtoms { reps }
     }
     fn universe(&self) -> Set {
-        Set::range(0, self.reps.len() as u64 - 1)
+        Set::range(0, self.reps.len() as u128 - 1)
     }
     fn admitted(&self, m: &Match) -> Set {
         Set::from_intervals(
@@ -185,7 +185,7 @@ impl IfaceAtoms {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| n.as_deref().is_some_and(|n| m.contains_iface(n)) != m.negated)
-                .map(|(i, _)| (i as u64, i as u64))
+                .map(|(i, _)| (i as u128, i as u128))
                 .collect(),
         )
     }
@@ -230,7 +230,7 @@ impl Domains {
         if let Some(a) = self.iface(field) {
             a.universe()
         } else {
-            Set::range(0, field.max_value() as u64)
+            Set::range(0, field.max_value())
         }
     }
     /// The values a match admits: the union of its tests, complemented within the field's values if
@@ -239,15 +239,9 @@ impl Domains {
         if let Some(a) = self.iface(m.field) {
             return a.admitted(m);
         }
-        let tests = Set::from_intervals(
-            m.tests
-                .iter()
-                .filter_map(Test::bounds)
-                .map(|(lo, hi)| (lo as u64, hi as u64))
-                .collect(),
-        );
+        let tests = Set::from_intervals(m.bounds().collect());
         if m.negated {
-            Set::range(0, m.field.max_value() as u64).subtract(&tests)
+            Set::range(0, m.field.max_value()).subtract(&tests)
         } else {
             tests
         }
@@ -280,7 +274,7 @@ pub type RuleBox = Vec<Set>;
 
 /// Number of dimensions of a [`RuleBox`].
 const DIMS: usize = PORTS_DIM + 1;
-type Hull = [(u64, u64); DIMS];
+type Hull = [(u128, u128); DIMS];
 
 fn hull(b: &RuleBox) -> Hull {
     let mut h = [(1, 0); DIMS];
@@ -457,7 +451,7 @@ struct Cover {
 fn engine_dims(bx: &RuleBox) -> Vec<Values> {
     std::iter::once(&bx[PORTS_DIM])
         .chain(&bx[..PORTS_DIM])
-        .map(|s| Values::from_intervals(s.0.iter().map(|&(l, h)| (l as u128, h as u128)).collect()))
+        .map(|s| Values::from_intervals(s.0.iter().map(|&(l, h)| (l, h)).collect()))
         .collect()
 }
 

@@ -16,7 +16,7 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{Family, Field, Hook, Lookup, SetKind, Test, Verdict, MAX_IFACE_LEN};
 use crate::syntax::iptables::values::{parse_proto, Proto};
 use crate::syntax::iptables::{rule::STANDARD_TARGETS, MAX_CHAIN_NAME_LEN};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A value with the span of its source text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct Document {
 pub struct SetDef {
     pub name: Sp<String>,
     pub kind: SetKind,
+    /// An `addr` set: the family of its addresses (`None` for other kinds, or no valid element).
+    pub family: Option<Family>,
     pub elements: Vec<Sp<Test>>,
     pub span: Span,
 }
@@ -368,7 +370,8 @@ impl Reader<'_> {
             }
         };
         // Elements with problems are reported and left out; the set stays, so references to it resolve.
-        let (elements, _) = self.tests(field, values, &format!("set `{}`", name.value), false)?;
+        let (elements, _, family) =
+            self.tests(field, values, &format!("set `{}`", name.value), false)?;
         if !name_ok {
             return None;
         }
@@ -378,6 +381,7 @@ impl Reader<'_> {
                 span: name.span,
             },
             kind,
+            family,
             elements,
             span: name.span.join(body.span),
         })
@@ -474,13 +478,17 @@ impl Reader<'_> {
             return rule;
         }
         let mut action_key: Option<Span> = None;
+        // Addresses of both families are written `src_ip`/`dst_ip` (the values' spelling picks the
+        // field); `src_ip6`/`dst_ip6` are the IR's names, not keys.
+        let is_key = |f: &Field| f.for_family(Family::V4) == *f;
         let known: Vec<&str> = Field::ALL
             .iter()
+            .filter(|f| is_key(f))
             .map(|f| f.name())
             .chain(RULE_KEYS)
             .collect();
         for (k, v) in self.entries(n, "a rule") {
-            if let Some(field) = Field::from_name(k.value) {
+            if let Some(field) = Field::from_name(k.value).filter(is_key) {
                 match self.match_def(field, &k, v) {
                     Some(m) => rule.matches.push(m),
                     None => ok = false,
@@ -680,23 +688,25 @@ impl Reader<'_> {
                 });
             }
         }
-        let (tests, ok) = self.tests(field, inner, &format!("`{}`", field.name()), true)?;
+        let (tests, ok, family) = self.tests(field, inner, &format!("`{}`", field.name()), true)?;
         ok.then_some(MatchDef {
-            field,
+            field: family.map_or(field, |f| field.for_family(f)),
             negated,
             values: Values::Tests(tests),
             span,
         })
     }
 
-    /// One value or a non-empty list of values of a field. `(tests, all ok)`; `None` for a wrong shape.
+    /// One value or a non-empty list of values of a field. `(tests, all ok, family)`; `None` for a wrong
+    /// shape. Address values are IPv4 or IPv6 by their spelling (a `:` makes IPv6), all of one family
+    /// (`family`: the first value's; `None` for other fields).
     fn tests(
         &mut self,
         field: Field,
         n: &Node,
         what: &str,
         in_rule: bool,
-    ) -> Option<(Vec<Sp<Test>>, bool)> {
+    ) -> Option<(Vec<Sp<Test>>, bool, Option<Family>)> {
         let items: Vec<&Node> = match &n.value {
             Value::Seq(items) => {
                 if items.is_empty() {
@@ -721,6 +731,7 @@ impl Reader<'_> {
         };
         let mut ok = true;
         let mut out = Vec::new();
+        let mut family: Option<Family> = None;
         for item in items {
             let Some(s) = item.as_scalar() else {
                 self.wrong_type(item, &format!("an element of {what}"), "a single value");
@@ -741,7 +752,29 @@ impl Reader<'_> {
                 ok = false;
                 continue;
             }
-            match parse_value(field, &s.text) {
+            let mut f = field;
+            if field.family().is_some() {
+                let fam = if s.text.contains(':') {
+                    Family::V6
+                } else {
+                    Family::V4
+                };
+                if family.is_some_and(|first| first != fam) {
+                    self.error(
+                        Diagnostic::error(
+                            "E0405",
+                            format!("`{}` is an {} address in a list of {} addresses", s.text, fam.as_str(), family.map_or("", Family::as_str)),
+                        )
+                        .at(item.span)
+                        .help("a ruleset filters one family: IPv4 addresses in an `ipv4` document, IPv6 ones in a `family: ipv6` document"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                family = Some(fam);
+                f = field.for_family(fam);
+            }
+            match parse_value(f, &s.text) {
                 Ok(t) => out.push(Sp {
                     value: t,
                     span: item.span,
@@ -752,7 +785,7 @@ impl Reader<'_> {
                 }
             }
         }
-        Some((out, ok))
+        Some((out, ok, family))
     }
 }
 
@@ -782,6 +815,7 @@ fn expected(field: Field) -> &'static str {
     match field {
         Field::Proto => "a protocol name or number",
         _ => match field.info().lookup {
+            Lookup::Lpm if field.bits() == 128 => "an IPv6 address or prefix",
             Lookup::Lpm => "an address, a prefix or an address range",
             Lookup::PortRange if field.max_value() == 65535 => "a port or a port range",
             Lookup::PortRange => "a number or a range `LO-HI`",
@@ -798,6 +832,7 @@ pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
         Field::Proto => parse_proto_value(text),
         _ => match field.info().lookup {
+            Lookup::Lpm if field.bits() == 128 => parse_addr6(text),
             Lookup::Lpm => parse_addr(text),
             Lookup::PortRange if field.max_value() == 65535 => parse_port_value(text),
             Lookup::PortRange => parse_number_value(field, text),
@@ -821,7 +856,7 @@ fn parse_number_value(field: Field, text: &str) -> Result<Test, ValueErr> {
             ));
         }
         match s.parse::<u32>() {
-            Ok(n) if n <= max => Ok(n),
+            Ok(n) if u128::from(n) <= max => Ok(n),
             _ => Err((
                 "E0406",
                 format!("`{field}` value {s} is out of range"),
@@ -903,6 +938,61 @@ fn parse_addr(text: &str) -> Result<Test, ValueErr> {
             "E0405",
             format!("`{text}` has host bits set"),
             format!("the network is `{}/{len}`", Ipv4Addr::from(addr & !host)),
+        ));
+    }
+    Ok(Test::Prefix {
+        addr: addr.into(),
+        len,
+    })
+}
+
+/// An IPv6 address (`2001:db8::1`, the same as `/128`) or prefix (`2001:db8::/32`), as Rust's
+/// `Ipv6Addr` reads it (RFC 4291 text forms, embedded IPv4 included); no ranges, no zone ids.
+fn parse_addr6(text: &str) -> Result<Test, ValueErr> {
+    let bad = |msg: String, help: &str| Err(("E0405", msg, help.to_string()));
+    if text.contains('-') {
+        return bad(
+            format!("IPv6 address range `{text}` is not supported yet"),
+            "write the range as prefixes (`2001:db8::/64`)",
+        );
+    }
+    let (a, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let Ok(addr) = a.parse::<Ipv6Addr>() else {
+        return bad(
+            format!("bad IPv6 address `{text}`"),
+            "write an IPv6 address (`2001:db8::1`) or a prefix (`2001:db8::/32`); host names are not resolved",
+        );
+    };
+    let len = match len {
+        None => 128,
+        Some(l) if !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) => {
+            match l.parse::<u8>() {
+                Ok(n) if n <= 128 => n,
+                _ => {
+                    return bad(
+                        format!("prefix length /{l} is more than 128"),
+                        "IPv6 prefixes are /0 to /128",
+                    )
+                }
+            }
+        }
+        Some(l) => {
+            return bad(
+                format!("bad prefix length `/{l}`"),
+                "write the prefix length as a number 0-128 (`/64`)",
+            )
+        }
+    };
+    let addr = u128::from(addr);
+    let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    if addr & host != 0 {
+        return Err((
+            "E0405",
+            format!("`{text}` has host bits set"),
+            format!("the network is `{}/{len}`", Ipv6Addr::from(addr & !host)),
         ));
     }
     Ok(Test::Prefix { addr, len })

@@ -88,6 +88,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
             }
             if let Some(rule) = lower_rule(
                 r,
+                rs.family,
                 rid,
                 id,
                 ri as u32 + 1,
@@ -105,6 +106,13 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
     }
     check_graph(&rs, &edges, diags);
     for s in &doc.sets {
+        if s.family.is_some_and(|f| f != rs.family) {
+            diags.push(family_mismatch(
+                &format!("set `{}`", s.name.value),
+                rs.family,
+                s.span,
+            ));
+        }
         if !used_sets.contains(&s.name.value.as_str()) {
             diags.push(
                 Diagnostic::warning("W0401", format!("set `{}` is never used", s.name.value))
@@ -122,6 +130,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
 #[allow(clippy::too_many_arguments)]
 fn lower_rule<'d>(
     r: &'d RuleDef,
+    family: Family,
     id: RuleId,
     chain: ChainId,
     position: u32,
@@ -158,7 +167,7 @@ fn lower_rule<'d>(
     }
     let mut matches = Vec::new();
     for m in &r.matches {
-        if let Some(lowered) = lower_match(m, sets, used_sets, diags) {
+        if let Some(lowered) = lower_match(m, family, sets, used_sets, diags) {
             matches.push(lowered);
         }
     }
@@ -227,12 +236,47 @@ fn lower_rule<'d>(
     })
 }
 
+/// An address of the wrong family for the document (`what` spells where it was written).
+fn family_mismatch(what: &str, family: Family, at: Span) -> Diagnostic {
+    let (other, help) = match family {
+        Family::V4 => (
+            "IPv6",
+            "IPv6 rules belong in a document with `family: ipv6` (an ip6tables ruleset); an IPv4 one holds IPv4 addresses",
+        ),
+        Family::V6 => (
+            "IPv4",
+            "this document is `family: ipv6` (an ip6tables ruleset): write IPv6 addresses, or put IPv4 rules in an IPv4 document",
+        ),
+    };
+    Diagnostic::error(
+        "E0405",
+        format!(
+            "{what} holds {other} addresses in an {} ruleset",
+            family.as_str()
+        ),
+    )
+    .at(at)
+    .help(help)
+}
+
 fn lower_match<'d>(
     m: &'d MatchDef,
+    family: Family,
     sets: &HashMap<&str, &'d SetDef>,
     used_sets: &mut HashSet<&'d str>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Match> {
+    // Written values carry their family (`ast` picks the field by their spelling).
+    if matches!(m.values, Values::Tests(_)) && m.field.family().is_some_and(|f| f != family) {
+        diags.push(family_mismatch(
+            &format!("`{}`", m.field.for_family(Family::V4)),
+            family,
+            m.span,
+        ));
+        return None;
+    }
+    // A set reference on an address key names the document family's field.
+    let field = m.field.for_family(family);
     match &m.values {
         Values::Tests(tests) => Some(Match {
             field: m.field,
@@ -268,7 +312,7 @@ fn lower_match<'d>(
                 return None;
             };
             used_sets.insert(set.name.value.as_str());
-            if !set.kind.fits(m.field) {
+            if !set.kind.fits(field) {
                 diags.push(
                     Diagnostic::error(
                         "E0412",
@@ -288,8 +332,12 @@ fn lower_match<'d>(
                 );
                 return None;
             }
+            if set.family.is_some_and(|f| f != family) {
+                // Reported once, at the set (below): the reference resolves to nothing.
+                return None;
+            }
             Some(Match {
-                field: m.field,
+                field,
                 tests: set.elements.iter().map(|e| e.value.clone()).collect(),
                 negated: m.negated,
                 set: Some(set.name.value.clone()),

@@ -10,10 +10,10 @@
 //! (legal in iptables, whose names are case-sensitive), the built-in chains print in capitals (`INPUT`,
 //! `FORWARD`, `OUTPUT`), which frees the lower-case names for the user chains.
 use super::Annotations;
-use crate::ir::{Action, Chain, Family, Field, Hook, Match, Ruleset, SetKind, Test};
+use crate::ir::{Action, Chain, Family, Field, Hook, Match, Ruleset, Test};
 use crate::syntax::iptables::values::{parse_proto, proto_name, Proto};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Print a ruleset in the YAML rule language, with the annotation comment lines.
 pub fn print(rs: &Ruleset, notes: &Annotations) -> String {
@@ -27,11 +27,7 @@ pub fn print(rs: &Ruleset, notes: &Annotations) -> String {
     if !rs.sets.is_empty() {
         out.push_str("sets:\n");
         for s in &rs.sets {
-            let field = match s.field_kind {
-                SetKind::Addr => Field::SrcIp,
-                SetKind::Port => Field::DstPort,
-                SetKind::Proto => Field::Proto,
-            };
+            let field = s.field_kind.field(rs.family);
             let _ = writeln!(
                 out,
                 "  {}:\n    {}: {}",
@@ -92,7 +88,7 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
             lines.push(format!("comment: {}", quoted(cm)));
         }
         for m in &r.matches {
-            lines.push(format!("{}: {}", m.field.name(), match_value(m)));
+            lines.push(format!("{}: {}", yaml_key(m.field), match_value(m)));
         }
         lines.push(match r.action {
             Action::Accept => "action: accept".to_string(),
@@ -151,6 +147,12 @@ fn match_value(m: &Match) -> String {
 }
 
 /// One value bare, several as a flow list.
+/// The YAML key of a field: `src_ip`/`dst_ip` for the addresses of both families (the document's
+/// `family` says which), else the field's name.
+fn yaml_key(field: Field) -> &'static str {
+    field.for_family(Family::V4).name()
+}
+
 fn list(field: Field, tests: &[Test]) -> String {
     match tests {
         [t] => value(field, t),
@@ -166,9 +168,13 @@ fn list(field: Field, tests: &[Test]) -> String {
 
 fn value(field: Field, t: &Test) -> String {
     let ip = |v: u32| Ipv4Addr::from(v).to_string();
+    let addr = |a: u128| match field.bits() {
+        128 => Ipv6Addr::from(a).to_string(),
+        _ => ip(a as u32),
+    };
     match (field, t) {
-        (Field::SrcIp | Field::DstIp, Test::Prefix { addr, len: 32 }) => ip(*addr),
-        (_, Test::Prefix { addr, len }) => format!("{}/{len}", ip(*addr)),
+        (_, Test::Prefix { addr: a, len }) if *len == field.bits() => addr(*a),
+        (_, Test::Prefix { addr: a, len }) => format!("{}/{len}", addr(*a)),
         (Field::SrcIp | Field::DstIp, Test::Exact(v)) => ip(*v),
         (Field::SrcIp | Field::DstIp, Test::Range { lo, hi }) => format!("{}-{}", ip(*lo), ip(*hi)),
         (Field::Proto, Test::Exact(n)) => u8::try_from(*n)

@@ -70,6 +70,7 @@ impl Decider {
             } => ("hotdrop", name(chain), Some(position), at(rule)),
             Decided::Policy { chain } => ("policy", name(chain), None, None),
             Decided::NotIpv4 => ("not_ipv4", String::new(), None, None),
+            Decided::OtherFamily => ("other_family", String::new(), None, None),
             Decided::Malformed => ("malformed", String::new(), None, None),
             Decided::FailClosed { .. } => ("fail_closed", String::new(), None, None),
         };

@@ -13,7 +13,7 @@ use tailwall_compiler::analysis::Witness;
 use tailwall_compiler::artifact;
 use tailwall_compiler::interp::{self, Meta};
 use tailwall_compiler::ir::{DisplayAction, DisplayMatch, Hook};
-use tailwall_compiler::packet::{decode, Decoded};
+use tailwall_compiler::packet::decode;
 use tailwall_compiler::sim::Sim;
 
 /// Where the packet comes from.
@@ -49,12 +49,7 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
                     path.display()
                 ))
             })?;
-            let spec = match decode(&f.data) {
-                Decoded::Ipv4(p) => p.to_string(),
-                Decoded::NotIpv4 => "not ipv4".into(),
-                Decoded::Malformed(why) => format!("malformed ipv4 ({why})"),
-                Decoded::Bound(why) => format!("dropped: {why}"),
-            };
+            let spec = decode(&f.data).to_string();
             (f.data, Meta::default(), spec)
         }
     };

@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use std::path::Path;
 use tailwall_compiler::diag::SourceFile;
 use tailwall_compiler::interp;
-use tailwall_compiler::ir::{Hook, Ruleset};
+use tailwall_compiler::ir::{DisplayAddr, Field, Hook, Ruleset};
 use tailwall_compiler::outcome::{Decided, Outcome};
-use tailwall_compiler::packet::{decode, Decoded};
+use tailwall_compiler::packet::decode;
 use tailwall_compiler::sim::Sim;
 
 /// One replayed frame's result, as printed.
@@ -43,19 +43,18 @@ pub struct Tuple {
     pub dport: Option<u16>,
 }
 
-/// The tuple of a frame, when it decodes as IPv4.
+/// The tuple of a frame, when it decodes as IPv4 or IPv6.
 fn tuple(frame: &[u8]) -> Option<Tuple> {
-    let Decoded::Ipv4(p) = decode(frame) else {
-        return None;
-    };
+    let d = decode(frame);
+    let p = d.packet()?;
     let (sport, dport) = match p.ports {
         tailwall_compiler::packet::Ports::Present { src, dst } => (Some(src), Some(dst)),
         _ => (None, None),
     };
     Some(Tuple {
         proto: p.proto,
-        src: std::net::Ipv4Addr::from(p.src).to_string(),
-        dst: std::net::Ipv4Addr::from(p.dst).to_string(),
+        src: DisplayAddr(p.src, Field::SrcIp.for_family(p.family)).to_string(),
+        dst: DisplayAddr(p.dst, Field::DstIp.for_family(p.family)).to_string(),
         sport,
         dport,
     })
@@ -198,12 +197,7 @@ pub fn run(
                 "#", "verdict", "chain", "rule", "reason"
             );
             for (l, f) in lines.iter().zip(&frames) {
-                let pkt = match decode(&f.data) {
-                    Decoded::Ipv4(p) => p.to_string(),
-                    Decoded::NotIpv4 => "not ipv4".to_string(),
-                    Decoded::Malformed(why) => format!("malformed ipv4 ({why})"),
-                    Decoded::Bound(why) => format!("dropped: {why}"),
-                };
+                let pkt = decode(&f.data).to_string();
                 println!(
                     "{:>6}  {:<7} {:<6} {:>5}  {:<10} {}",
                     l.index,

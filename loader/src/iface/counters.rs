@@ -30,6 +30,7 @@ pub fn reason_name(slot: u32) -> &'static str {
         abi::REASON_BOUND => "bound",
         abi::REASON_HOTDROP => "hotdrop",
         abi::REASON_MAP => "map",
+        abi::REASON_OTHER_FAMILY => "other_family",
         _ => "unknown",
     }
 }

@@ -178,14 +178,14 @@ pub const NO_RULE: u32 = u32::MAX;
 pub const REASON_RULE: u32 = u32::MAX;
 /// The hook's policy decided (also counted on the region's policy position).
 pub const REASON_POLICY: u32 = 0;
-/// Not IPv4: passed untouched.
+/// Neither IPv4 nor IPv6 (ARP, …): passed untouched.
 pub const REASON_NOT_IPV4: u32 = 1;
 /// IPv4 header that cannot be parsed (short, IHL < 5, total length inconsistent): dropped.
 pub const REASON_MALFORMED: u32 = 2;
 /// A tail call failed: dropped (fail closed).
 pub const REASON_TAIL_CALL: u32 = 3;
-/// A loop, stage or walk bound was hit (also: more than [`MAX_VLAN_TAGS`] VLAN tags): dropped (fail
-/// closed).
+/// A loop, stage or walk bound was hit (also: more than [`MAX_VLAN_TAGS`] VLAN tags, an IPv6 packet
+/// with more than [`MAX_EXT_HEADERS`] extension headers): dropped (fail closed).
 pub const REASON_BOUND: u32 = 4;
 /// Truncated transport header reached a rule that tests it: dropped, as iptables' hotdrop.
 pub const REASON_HOTDROP: u32 = 5;
@@ -193,8 +193,15 @@ pub const REASON_HOTDROP: u32 = 5;
 pub const REASON_MAP: u32 = 6;
 /// The packet's region (hook, family) is not compiled in this generation: dropped (fail closed).
 pub const REASON_NO_REGION: u32 = 7;
+/// An IPv4 or IPv6 frame of an address family the generation has no ruleset for: passed, as an
+/// empty iptables / ip6tables filter table (ACCEPT policies) passes it.
+pub const REASON_OTHER_FAMILY: u32 = 8;
 /// Number of reason slots.
-pub const REASON_SLOTS: u32 = 8;
+pub const REASON_SLOTS: u32 = 9;
+
+/// Most IPv6 extension headers the entry program walks to find the upper-layer protocol; one more is
+/// dropped (`REASON_BOUND`). The same bound as `tailwall_compiler::packet::MAX_EXT_HEADERS`.
+pub const MAX_EXT_HEADERS: u32 = 8;
 
 // Map names (kernel-visible, <= 15 chars).
 pub const MAP_PROGS: &str = "tw_progs";

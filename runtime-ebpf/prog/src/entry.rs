@@ -5,8 +5,11 @@
 //! - up to `MAX_VLAN_TAGS` VLAN tags (0x8100 / 0x88a8) are skipped and the inner header classified; one
 //!   more tag: `XDP_DROP`, counted `REASON_BOUND`; a frame ending inside a tag: `XDP_DROP`, counted
 //!   `REASON_MALFORMED`;
-//! - shorter than an Ethernet header, or (inner) EtherType ≠ 0x0800: `XDP_PASS`, counted
-//!   `REASON_NOT_IPV4`;
+//! - shorter than an Ethernet header, or (inner) EtherType neither 0x0800 nor 0x86DD:
+//!   `XDP_PASS`, counted `REASON_NOT_IPV4`;
+//! - (inner) EtherType 0x86DD (IPv6): `XDP_PASS`, counted `REASON_OTHER_FAMILY` — generations hold
+//!   IPv4 rulesets only (`artifact::build` refuses IPv6 ones), and IPv6 passes as an empty ip6tables
+//!   table passes it;
 //! - IPv4 shorter than 20 bytes, version ≠ 4, IHL < 5, header longer than the frame, total length
 //!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
 //! - the transport header is read only on the first fragment and only within the IPv4 total length
@@ -22,7 +25,7 @@
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use tailwall_abi::{
     PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, MAX_VLAN_TAGS, PORT_ABSENT,
-    PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED, REASON_NOT_IPV4,
+    PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED, REASON_NOT_IPV4, REASON_OTHER_FAMILY,
 };
 
 use crate::hook::{self, Flow};
@@ -32,6 +35,7 @@ use crate::common::{by_reason, map_failure, pkt, tail_call};
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 const ETH_P_IP: u32 = 0x0800;
+const ETH_P_IPV6: u32 = 0x86dd;
 const ETH_P_8021Q: u32 = 0x8100;
 const ETH_P_8021AD: u32 = 0x88a8;
 const IPPROTO_TCP: u8 = 6;
@@ -92,6 +96,9 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
     }
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
         return by_reason(REASON_BOUND, ACTION_DROP, frame_len);
+    }
+    if ethertype == ETH_P_IPV6 {
+        return by_reason(REASON_OTHER_FAMILY, ACTION_ACCEPT, frame_len);
     }
     if ethertype != ETH_P_IP {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);

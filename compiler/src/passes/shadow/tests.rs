@@ -1,9 +1,10 @@
 use super::*;
 use crate::diag::{SourceFile, Span};
 use crate::interp::{self, Decided, Meta};
+use crate::ir::Family;
 use crate::ir::{ChainId, Hook, Verdict};
 use crate::lower;
-use crate::packet::{Decoded, Ipv4Packet, Ports};
+use crate::packet::{Decoded, IpPacket, Ports};
 use proptest::prelude::*;
 
 fn ruleset(rules: &[&str]) -> Ruleset {
@@ -44,7 +45,7 @@ fn set_subtract_splits_and_trims() {
         Set(vec![(0, 9), (21, 29), (41, 100)])
     );
     assert_eq!(
-        Set::range(0, u32::MAX as u64).subtract(&Set::range(0, u32::MAX as u64)),
+        Set::range(0, u32::MAX.into()).subtract(&Set::range(0, u32::MAX.into())),
         Set::default()
     );
 }
@@ -303,7 +304,10 @@ const IFACES: [(&str, bool); 6] = [
 fn arb_test(field: Field) -> BoxedStrategy<Test> {
     match field {
         Field::SrcIp | Field::DstIp => prop::sample::select(ADDRS.to_vec())
-            .prop_map(|(addr, len)| Test::Prefix { addr, len })
+            .prop_map(|(addr, len)| Test::Prefix {
+                addr: addr.into(),
+                len,
+            })
             .boxed(),
         Field::Proto => prop::sample::select(vec![6u32, 17, 1])
             .prop_map(Test::Exact)
@@ -319,7 +323,7 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
             .boxed(),
         // Plain numeric header fields: the port ranges, clipped to the field's width.
         Field::Length | Field::TcpFlags | Field::Ttl | Field::Fragment => {
-            let max = field.max_value();
+            let max = field.max_value() as u32;
             prop::sample::select(PORTS.to_vec())
                 .prop_map(move |(lo, hi)| Test::Range {
                     lo: lo.min(max),
@@ -327,6 +331,8 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
                 })
                 .boxed()
         }
+        // IPv4 rulesets only: the IPv6 addresses are never generated here.
+        Field::SrcIp6 | Field::DstIp6 => unreachable!("IPv4 rulesets"),
     }
 }
 
@@ -481,7 +487,7 @@ fn arb_rules() -> impl Strategy<Value = Ruleset> {
 
 /// Values near every interval end of the ruleset's sets, plus random ones.
 fn boundary_values(rs: &Ruleset, field: Field) -> Vec<u32> {
-    let max = field.max_value() as u64;
+    let max = field.max_value();
     let mut v = vec![0, max as u32];
     for r in rs.rules() {
         if let Some(m) = r.get(field) {
@@ -497,10 +503,10 @@ fn boundary_values(rs: &Ruleset, field: Field) -> Vec<u32> {
     v
 }
 
-fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, Ipv4Packet)>> {
+fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, IpPacket)>> {
     let pick = |field| {
         let b = boundary_values(rs, field);
-        let max = field.max_value();
+        let max = field.max_value() as u32;
         prop_oneof![prop::sample::select(b), (0..=max)]
     };
     let pkt = (
@@ -518,9 +524,10 @@ fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, Ipv4P
         .prop_map(|(src, dst, proto, sp, dp, shape, ifc)| {
             (
                 ifc.map(String::from),
-                Ipv4Packet {
-                    src,
-                    dst,
+                IpPacket {
+                    family: Family::V4,
+                    src: src.into(),
+                    dst: dst.into(),
                     proto: proto as u8,
                     ip_len: 60,
                     tcp_flags: 0x02,
@@ -738,7 +745,10 @@ fn rule_after_jump_is_not_covered_by_it() {
     let src = |a: u32, len: u8| {
         vec![Match::single(
             Field::SrcIp,
-            Test::Prefix { addr: a, len },
+            Test::Prefix {
+                addr: a.into(),
+                len,
+            },
             false,
             Span::default(),
         )]
@@ -774,7 +784,7 @@ fn rule_after_jump_is_not_covered_by_it() {
 }
 
 fn arb_small_set() -> impl Strategy<Value = Set> {
-    prop::collection::vec((0u64..64, 0u64..8), 0..5).prop_map(|v| {
+    prop::collection::vec((0u128..64, 0u128..8), 0..5).prop_map(|v| {
         Set::from_intervals(
             v.into_iter()
                 .map(|(lo, len)| (lo, (lo + len).min(63)))
@@ -783,7 +793,7 @@ fn arb_small_set() -> impl Strategy<Value = Set> {
     })
 }
 
-fn members(s: &Set) -> Vec<u64> {
+fn members(s: &Set) -> Vec<u128> {
     (0..64).filter(|&v| s.contains(v)).collect()
 }
 
@@ -792,8 +802,8 @@ proptest! {
     #[test]
     fn set_operations_match_brute_force(a in arb_small_set(), b in arb_small_set()) {
         let (ma, mb) = (members(&a), members(&b));
-        let both: Vec<u64> = ma.iter().copied().filter(|v| mb.contains(v)).collect();
-        let minus: Vec<u64> = ma.iter().copied().filter(|v| !mb.contains(v)).collect();
+        let both: Vec<u128> = ma.iter().copied().filter(|v| mb.contains(v)).collect();
+        let minus: Vec<u128> = ma.iter().copied().filter(|v| !mb.contains(v)).collect();
         prop_assert_eq!(members(&a.intersect(&b)), both.clone());
         prop_assert_eq!(a.intersects(&b), !both.is_empty());
         prop_assert_eq!(members(&a.subtract(&b)), minus.clone());
