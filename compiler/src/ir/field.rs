@@ -17,7 +17,7 @@ pub enum Field {
     SrcIp,
     DstIp,
     /// IPv6 source address (128 bits): what `-s` matches in an ip6tables ruleset, where `src_ip` is
-    /// never used. See `docs/decisions/0009-ipv6-addresses-in-the-ir.md`.
+    /// never used. See `docs/decisions/0011-ipv6-addresses-in-the-ir.md`.
     SrcIp6,
     /// IPv6 destination address (128 bits), as [`Field::SrcIp6`].
     DstIp6,
