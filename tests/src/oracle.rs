@@ -1119,7 +1119,7 @@ pub fn departure(
         if let Decoded::Ipv4(q) = &read {
             // nft reads the transport header (ports, TCP flags) from the fragment's data while the
             // packet stays a non-first fragment for `-f`: try both readings.
-            let mixed = Decoded::Ipv4(tailwall_compiler::packet::Ipv4Packet {
+            let mixed = Decoded::Ipv4(tailwall_compiler::packet::IpPacket {
                 ports: q.ports,
                 tcp_flags: q.tcp_flags,
                 ..*p
