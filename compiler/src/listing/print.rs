@@ -3,6 +3,9 @@
 //! of each `extensions/libxt_*.c`, `libipt_*.c`, `libip6t_*.c`; measured against iptables-legacy 1.8.9 by
 //! `tests/tests/listing.rs`).
 use super::ListedRule;
+use crate::syntax::iptables::ext::addrtype::TYPES as ADDR_TYPES;
+use crate::syntax::iptables::ext::conntrack::{STATES as CT_STATES, STATUS as CT_STATUS};
+use crate::syntax::iptables::ext::simple_targets::CT_EVENTS;
 use crate::syntax::iptables::ext::{Given, Inst, Val};
 use crate::syntax::iptables::rule::{save_rule, Module, Target, TypedRule};
 use crate::syntax::iptables::{Family, IpNet};
@@ -156,38 +159,6 @@ fn bit_names(bits: u32, names: &[(&str, u32)], sep: &str) -> String {
     }
     v.join(sep)
 }
-
-const CT_STATES: [(&str, u32); 7] = [
-    ("INVALID", 1),
-    ("NEW", 2),
-    ("RELATED", 4),
-    ("ESTABLISHED", 8),
-    ("UNTRACKED", 16),
-    ("SNAT", 32),
-    ("DNAT", 64),
-];
-
-const CT_STATUS: [(&str, u32); 4] = [
-    ("EXPECTED", 1),
-    ("SEEN_REPLY", 2),
-    ("ASSURED", 4),
-    ("CONFIRMED", 8),
-];
-
-const ADDR_TYPES: [(&str, u32); 12] = [
-    ("UNSPEC", 1),
-    ("UNICAST", 2),
-    ("LOCAL", 4),
-    ("BROADCAST", 8),
-    ("ANYCAST", 16),
-    ("MULTICAST", 32),
-    ("BLACKHOLE", 64),
-    ("UNREACHABLE", 128),
-    ("PROHIBIT", 256),
-    ("THROW", 512),
-    ("NAT", 1024),
-    ("XRESOLVE", 2048),
-];
 
 /// libxt_tcp `print_tcpf` under `-n` is not used: `print_flags` prints hex when numeric.
 fn tcp_flags(out: &mut String, g: &Given) {
@@ -1073,20 +1044,6 @@ fn print_target(family: Family, i: &Inst, out: &mut String) -> bool {
     }
     true
 }
-
-/// `ct_event_tbl` of libxt_CT, in the order `ct_print_events` prints the events.
-const CT_EVENTS: [&str; 10] = [
-    "new",
-    "related",
-    "destroy",
-    "reply",
-    "assured",
-    "protoinfo",
-    "helper",
-    "mark",
-    "natseqinfo",
-    "secmark",
-];
 
 /// The NAT targets' ` random`, ` random-fully`, ` persistent`.
 fn nat_flags(i: &Inst, out: &mut String) {

@@ -1,7 +1,8 @@
 //! `-m addrtype --src-type LIST --dst-type LIST --limit-iface-in|--limit-iface-out` (revision 1).
 use super::*;
 
-const TYPES: [(&str, u32); 12] = [
+/// libxt_addrtype's `rtn_names`, bit = 1 << RTN_*.
+pub(crate) const TYPES: [(&str, u32); 12] = [
     ("UNSPEC", 1),
     ("UNICAST", 2),
     ("LOCAL", 4),

@@ -3,6 +3,7 @@
 use super::*;
 use crate::syntax::iptables::values::{fmt_addr, parse_addr_any};
 
+/// libxt_conntrack's state names and bits (`state_tbl`); `-m state` takes the first five.
 pub const STATES: [(&str, u32); 7] = [
     ("INVALID", 1),
     ("NEW", 2),
@@ -13,7 +14,8 @@ pub const STATES: [(&str, u32); 7] = [
     ("DNAT", 64),
 ];
 
-const STATUS: [(&str, u32); 5] = [
+/// libxt_conntrack's `--ctstatus` names and bits (`status_tbl`).
+pub(crate) const STATUS: [(&str, u32); 5] = [
     ("NONE", 0),
     ("EXPECTED", 1),
     ("SEEN_REPLY", 2),

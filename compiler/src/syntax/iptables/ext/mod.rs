@@ -19,7 +19,7 @@
 use crate::diag::Span;
 use crate::syntax::iptables::values;
 
-mod addrtype;
+pub(crate) mod addrtype;
 mod ah_esp;
 mod audit;
 mod bpf;
@@ -32,7 +32,7 @@ mod connlabel;
 mod connlimit;
 mod connmark_target;
 mod connsecmark;
-mod conntrack;
+pub(crate) mod conntrack;
 mod cpu;
 mod dccp;
 mod ecn;
@@ -75,7 +75,7 @@ mod rt;
 mod sctp;
 mod secmark;
 mod set;
-mod simple_targets;
+pub(crate) mod simple_targets;
 mod socket;
 mod spi_like;
 mod statistic;

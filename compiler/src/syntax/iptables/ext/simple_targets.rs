@@ -10,7 +10,8 @@ fn word(a: &[&str], _: Family) -> Result<Val, ValErr> {
 fn zone(a: &[&str], _: Family) -> Result<Val, ValErr> {
     parse_uint(a, 65535, "zone")
 }
-const CT_EVENTS: [&str; 10] = [
+/// `ct_event_tbl` of libxt_CT, in the order `ct_print_events` prints the events.
+pub(crate) const CT_EVENTS: [&str; 10] = [
     "new",
     "related",
     "destroy",
