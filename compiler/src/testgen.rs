@@ -32,6 +32,8 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+pub mod pairs;
+
 /// Overlapping prefixes the rules draw from (nested chains under 10/8, 172.16/12 and 192.168/16).
 const POOL: [([u8; 4], u8); 16] = [
     ([10, 0, 0, 0], 8),
