@@ -478,6 +478,9 @@ pub fn decode_ipv4(ip: &[u8]) -> Decoded {
 /// The IPv4 header checksum is recomputed. A new [`Field`] without an arm here does not compile.
 pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
     // Untagged frames only: the offsets below start at the Ethernet header's end.
+    if frame.len() >= ETH_HLEN && be16(frame, 12) == ETHERTYPE_IPV6 {
+        return write_value_v6(frame, field, v);
+    }
     if frame.len() < ETH_HLEN || be16(frame, 12) != ETHERTYPE_IPV4 {
         return false;
     }
@@ -527,6 +530,46 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
     frame[ETH_HLEN + 10..ETH_HLEN + 12].fill(0);
     let csum = ipv4_checksum(&frame[ETH_HLEN..ETH_HLEN + ihl]);
     frame[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&csum.to_be_bytes());
+    true
+}
+
+/// [`write_value`] for an untagged IPv6 frame whose transport header (if any) directly follows the
+/// fixed header, or whose only extension header is a fragment header (the frames `diff` builds):
+/// `ttl` is the hop limit (byte 7), `length` the 40-byte header plus the payload length (what
+/// `-m length` reads, `xt_length.c`), `tcp_flags` byte 13 of a TCP header at offset 40. Addresses
+/// are 128 bits: not writable through a `u32`.
+fn write_value_v6(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
+    let Decoded::Ipv6(p) = decode(frame) else {
+        return false;
+    };
+    let direct = frame[ETH_HLEN + 6] == p.proto;
+    match field {
+        Field::Ttl if v <= 0xff => frame[ETH_HLEN + 7] = v as u8,
+        Field::Length => {
+            let tot = p.ip_len as usize;
+            if v as usize <= tot || v > 0xffff + IPV6_HLEN as u32 || p.ports == Ports::Truncated {
+                return v as usize == tot;
+            }
+            frame.truncate(ETH_HLEN + tot);
+            frame.resize(ETH_HLEN + v as usize, 0);
+            let payload = (v as usize - IPV6_HLEN) as u16;
+            frame[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&payload.to_be_bytes());
+            if p.proto == IPPROTO_UDP && matches!(p.ports, Ports::Present { .. }) && direct {
+                let at = ETH_HLEN + IPV6_HLEN + 4;
+                frame[at..at + 2].copy_from_slice(&payload.to_be_bytes());
+            }
+        }
+        Field::TcpFlags
+            if p.proto == IPPROTO_TCP
+                && direct
+                && matches!(p.ports, Ports::Present { .. })
+                && v <= 0xff =>
+        {
+            frame[ETH_HLEN + IPV6_HLEN + 13] = v as u8;
+        }
+        Field::Fragment => return v == (p.frag_offset != 0) as u32,
+        _ => return false,
+    }
     true
 }
 

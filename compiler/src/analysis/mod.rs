@@ -70,6 +70,12 @@ pub fn diff(
     keep: usize,
     progress: &mut dyn FnMut(u64),
 ) -> Result<HookDiff, ProgramError> {
+    if old.family != new.family {
+        return Err(ProgramError::Families {
+            old: old.family,
+            new: new.family,
+        });
+    }
     let space = Space::new(hook, &[old, new]);
     let a = Program::from_ruleset(&space, old)?;
     let b = Program::from_ruleset(&space, new)?;

@@ -72,6 +72,12 @@ pub enum ProgramError {
     TooLarge,
     #[error("artifact: {0}")]
     Artifact(String),
+    /// The two rulesets filter different address families: no packet is judged by both.
+    #[error("OLD is an {} ruleset and NEW an {} one: diff compares two rulesets of one family (iptables-save with iptables-save, ip6tables-save with ip6tables-save)", old.as_str(), new.as_str())]
+    Families {
+        old: crate::ir::Family,
+        new: crate::ir::Family,
+    },
 }
 
 struct Builder<'s> {

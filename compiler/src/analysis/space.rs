@@ -12,7 +12,7 @@
 //! A new field of the field table gets a dimension here without code: numeric fields by their width,
 //! interface-like fields by their lookup kind.
 use super::set::Set;
-use crate::ir::{Field, Hook, Lookup, Match, Ruleset, Test};
+use crate::ir::{Family, Field, Hook, Lookup, Match, Ruleset, Test};
 
 /// Transport header readable: the port fields hold values.
 pub const L4_PRESENT: u128 = 0;
@@ -97,6 +97,9 @@ pub struct DimInfo {
 #[derive(Clone, Debug)]
 pub struct Space {
     pub hook: Hook,
+    /// The rulesets' address family: the packets of the space are of this family only (the addresses
+    /// of the other family's fields stay at their full domain, untested).
+    pub family: Family,
     /// `dims[0]` is [`Dim::L4`], then one per field in [`Field::ALL`] order.
     pub dims: Vec<DimInfo>,
 }
@@ -138,7 +141,8 @@ impl Space {
                 atoms,
             });
         }
-        Space { hook, dims }
+        let family = rulesets.first().map_or(Family::V4, |rs| rs.family);
+        Space { hook, family, dims }
     }
     /// Index of a field's dimension.
     pub fn field_dim(f: Field) -> usize {

@@ -5,19 +5,21 @@
 //! SPEC grammar (whitespace-separated):
 //! `PROTO SRC[:SPORT] -> DST[:DPORT] [frag@OFFSET] [truncated] [in IFACE] [out IFACE] [FIELD VALUE]…`,
 //! where FIELD VALUE gives another header field of the field table its value (`length 1500`), PROTO is
-//! `tcp`, `udp`, `icmp`, `proto N` or a number, addresses are dotted quads, OFFSET is in bytes (a
+//! `tcp`, `udp`, `icmp`, `icmpv6` (also `icmp6`, `ipv6-icmp`), `proto N` or a number, addresses are
+//! dotted quads or IPv6 addresses (RFC 5952 text; in brackets when a port follows, as in URLs:
+//! `tcp [2001:db8::1]:1024 -> [2001:db8::2]:22`; both ends of one family), OFFSET is in bytes (a
 //! multiple of 8, non-zero: a non-first fragment), `truncated` (or `(truncated header)`) cuts the
 //! TCP/UDP header short. Ports are required for tcp/udp unless the packet is a fragment or truncated.
 use super::set::Set;
 use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
 use crate::interp::Meta;
-use crate::ir::{Field, Lookup};
+use crate::ir::{Family, Field, Lookup};
 use crate::packet::{
-    build_frame, decode, l4_header, write_value, Decoded, FieldValue, IPPROTO_ICMP, IPPROTO_TCP,
-    IPPROTO_UDP,
+    build_frame, build_frame_v6, decode, ipv6_ext_header, l4_header, write_value, Decoded,
+    FieldValue, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, NEXTHDR_FRAGMENT,
 };
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// MAC addresses of generated frames (locally administered).
 pub const DST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -26,9 +28,12 @@ pub const SRC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 /// A concrete packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Witness {
+    /// IPv4 (`src`/`dst` are 32-bit addresses, zero-extended) or IPv6: the family of the rulesets
+    /// compared ([`Space::family`]) or of the SPEC's addresses.
+    pub family: Family,
     pub proto: u8,
-    pub src: u32,
-    pub dst: u32,
+    pub src: u128,
+    pub dst: u128,
     /// `Some((sport, dport))` when the transport header is readable.
     pub ports: Option<(u16, u16)>,
     /// Fragment offset in bytes (non-zero: a non-first fragment).
@@ -48,6 +53,8 @@ pub fn is_header(f: Field) -> bool {
         f,
         Field::SrcIp
             | Field::DstIp
+            | Field::SrcIp6
+            | Field::DstIp6
             | Field::Proto
             | Field::SrcPort
             | Field::DstPort
@@ -79,9 +86,16 @@ impl Witness {
             (IPPROTO_TCP as u128, IPPROTO_TCP as u128),
             (IPPROTO_UDP as u128, IPPROTO_UDP as u128),
         ]);
+        let v6 = space.family == Family::V6;
+        let icmp = if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP };
+        let (src_field, dst_field) = if v6 {
+            (Field::SrcIp6, Field::DstIp6)
+        } else {
+            (Field::SrcIp, Field::DstIp)
+        };
         let proto = match l4 {
             L4_PRESENT | L4_TRUNCATED => protos.intersect(&tcpudp).first().unwrap_or(6) as u8,
-            _ => [IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP]
+            _ => [icmp, IPPROTO_TCP, IPPROTO_UDP]
                 .into_iter()
                 .find(|&p| protos.contains(p as u128))
                 .unwrap_or(pick(protos, None) as u8),
@@ -98,9 +112,10 @@ impl Witness {
             }
         }
         let mut w = Witness {
+            family: space.family,
             proto,
-            src: pick(get(Field::SrcIp), Some(Field::SrcIp)) as u32,
-            dst: pick(get(Field::DstIp), Some(Field::DstIp)) as u32,
+            src: pick(get(src_field), Some(src_field)),
+            dst: pick(get(dst_field), Some(dst_field)),
             ports: (l4 == L4_PRESENT).then(|| {
                 (
                     pick(get(Field::SrcPort), Some(Field::SrcPort)) as u16,
@@ -122,7 +137,7 @@ impl Witness {
         for f in Field::ALL.into_iter().filter(|&f| is_header(f)) {
             let set = get(f);
             let own = match decode(&frame) {
-                Decoded::Ipv4(p) => match p.value(f) {
+                Decoded::Ipv4(p) | Decoded::Ipv6(p) => match p.value(f) {
                     FieldValue::Value(v) => Some(v),
                     // A transport field the frame's protocol (or fragment) does not carry: the
                     // L4 dimension already decides such packets, there is no value to spell.
@@ -155,23 +170,38 @@ impl Witness {
         w
     }
 
-    /// The Ethernet frame (IPv4 checksum filled in, transport checksums zero).
+    /// The Ethernet frame (IPv4 checksum filled in, transport checksums zero). An IPv6 non-first
+    /// fragment carries a fragment extension header.
     pub fn frame(&self) -> Vec<u8> {
         let payload = match (self.ports, self.truncated) {
             (Some((s, d)), _) => l4_header(self.proto, s, d, b""),
             (None, true) => vec![0; 4],
             (None, false) if self.proto == IPPROTO_ICMP => vec![8, 0, 0xf7, 0xff, 0, 0, 0, 0],
+            // An ICMPv6 echo request (RFC 4443 §4.1).
+            (None, false) if self.proto == IPPROTO_ICMPV6 => vec![128, 0, 0, 0, 0, 0, 0, 0],
             (None, false) => vec![0; 8],
         };
-        let mut f = build_frame(
-            DST_MAC,
-            SRC_MAC,
-            Ipv4Addr::from(self.src),
-            Ipv4Addr::from(self.dst),
-            self.proto,
-            self.frag / 8,
-            &payload,
-        );
+        let mut f = match self.family {
+            Family::V4 => build_frame(
+                DST_MAC,
+                SRC_MAC,
+                Ipv4Addr::from(self.src as u32),
+                Ipv4Addr::from(self.dst as u32),
+                self.proto,
+                self.frag / 8,
+                &payload,
+            ),
+            Family::V6 if self.frag != 0 => {
+                let mut p = ipv6_ext_header(NEXTHDR_FRAGMENT, self.proto, self.frag / 8, false);
+                p.extend_from_slice(&payload);
+                let (s, d) = (Ipv6Addr::from(self.src), Ipv6Addr::from(self.dst));
+                build_frame_v6(DST_MAC, SRC_MAC, s, d, NEXTHDR_FRAGMENT, &p)
+            }
+            Family::V6 => {
+                let (s, d) = (Ipv6Addr::from(self.src), Ipv6Addr::from(self.dst));
+                build_frame_v6(DST_MAC, SRC_MAC, s, d, self.proto, &payload)
+            }
+        };
         for &(field, v) in &self.header {
             write_value(&mut f, field, v);
         }
@@ -184,13 +214,17 @@ impl Witness {
             IPPROTO_TCP => "tcp".to_string(),
             IPPROTO_UDP => "udp".to_string(),
             IPPROTO_ICMP => "icmp".to_string(),
+            IPPROTO_ICMPV6 if self.family == Family::V6 => "icmpv6".to_string(),
             p => format!("proto {p}"),
         };
-        let (s, d) = (Ipv4Addr::from(self.src), Ipv4Addr::from(self.dst));
-        let mut out = match self.ports {
-            Some((sp, dp)) => format!("{proto} {s}:{sp} -> {d}:{dp}"),
-            None => format!("{proto} {s} -> {d}"),
+        let addr = |a: u128, port: Option<u16>| match (self.family, port) {
+            (Family::V4, None) => Ipv4Addr::from(a as u32).to_string(),
+            (Family::V4, Some(p)) => format!("{}:{p}", Ipv4Addr::from(a as u32)),
+            (Family::V6, None) => Ipv6Addr::from(a).to_string(),
+            (Family::V6, Some(p)) => format!("[{}]:{p}", Ipv6Addr::from(a)),
         };
+        let (sp, dp) = self.ports.unzip();
+        let mut out = format!("{proto} {} -> {}", addr(self.src, sp), addr(self.dst, dp));
         if self.frag != 0 {
             let _ = write!(out, " frag@{}", self.frag);
         }
@@ -217,6 +251,7 @@ impl Witness {
             Some("tcp") => IPPROTO_TCP,
             Some("udp") => IPPROTO_UDP,
             Some("icmp") => IPPROTO_ICMP,
+            Some("icmpv6" | "icmp6" | "ipv6-icmp") => IPPROTO_ICMPV6,
             Some("proto") => {
                 let n = toks
                     .next()
@@ -225,7 +260,7 @@ impl Witness {
                     .map_err(|_| format!("`{n}`: expected a protocol number 0-255"))?
             }
             Some(n) => n.parse::<u8>().map_err(|_| {
-                format!("`{n}`: expected tcp, udp, icmp, `proto N` or a protocol number")
+                format!("`{n}`: expected tcp, udp, icmp, icmpv6, `proto N` or a protocol number")
             })?,
             None => {
                 return Err(
@@ -233,22 +268,34 @@ impl Witness {
                 )
             }
         };
-        let endpoint = |t: Option<&str>, what: &str| -> Result<(u32, Option<u16>), String> {
+        let endpoint = |t: Option<&str>, what: &str| -> Result<(IpAddr, Option<u16>), String> {
             let t = t.ok_or_else(|| format!("expected the {what} address"))?;
-            let (a, p) = match t.split_once(':') {
-                Some((a, p)) => (
-                    a,
-                    Some(
-                        p.parse::<u16>()
-                            .map_err(|_| format!("`{p}`: expected a port 0-65535"))?,
-                    ),
-                ),
-                None => (t, None),
+            let port = |p: &str| {
+                p.parse::<u16>()
+                    .map_err(|_| format!("`{p}`: expected a port 0-65535"))
             };
-            let a: Ipv4Addr = a
-                .parse()
-                .map_err(|_| format!("`{a}`: expected a dotted-quad IPv4 {what} address"))?;
-            Ok((u32::from(a), p))
+            // `[v6]:port`, `[v6]`, a bare IPv6 address (two colons or more), `v4:port` or `v4`.
+            let (a, p) = if let Some(rest) = t.strip_prefix('[') {
+                let (a, after) = rest
+                    .split_once(']')
+                    .ok_or_else(|| format!("`{t}`: expected `]` after the IPv6 {what} address"))?;
+                match after.strip_prefix(':') {
+                    Some(p) => (a, Some(port(p)?)),
+                    None if after.is_empty() => (a, None),
+                    None => return Err(format!("`{t}`: expected `:PORT` after `]`")),
+                }
+            } else if t.matches(':').count() >= 2 {
+                (t, None)
+            } else {
+                match t.split_once(':') {
+                    Some((a, p)) => (a, Some(port(p)?)),
+                    None => (t, None),
+                }
+            };
+            let a: IpAddr = a.parse().map_err(|_| {
+                format!("`{a}`: expected a dotted-quad IPv4 or an IPv6 {what} address (`[ADDR]:PORT` for IPv6 with a port)")
+            })?;
+            Ok((a, p))
         };
         let (src, sp) = endpoint(toks.next(), "source")?;
         match toks.next() {
@@ -256,7 +303,17 @@ impl Witness {
             other => return Err(format!("expected `->` after the source, found {other:?}")),
         }
         let (dst, dp) = endpoint(toks.next(), "destination")?;
+        let (family, src, dst) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                (Family::V4, u32::from(s).into(), u32::from(d).into())
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => (Family::V6, u128::from(s), u128::from(d)),
+            _ => {
+                return Err("the source and destination addresses are of different families".into())
+            }
+        };
         let mut w = Witness {
+            family,
             proto,
             src,
             dst,
@@ -328,18 +385,24 @@ impl Witness {
 }
 
 /// `a.b.c.d/len` when `[lo, hi]` is one prefix, else `a.b.c.d-e.f.g.h`.
-fn addr_interval(lo: u128, hi: u128) -> String {
-    let (l, h) = (lo as u32, hi as u32);
-    let size = (hi - lo + 1) as u64;
-    if size.is_power_of_two() && (l as u64).is_multiple_of(size) {
-        let len = 32 - size.trailing_zeros();
-        if len == 32 {
-            Ipv4Addr::from(l).to_string()
+fn addr_interval(bits: u8, lo: u128, hi: u128) -> String {
+    let show = |a: u128| match bits {
+        32 => Ipv4Addr::from(a as u32).to_string(),
+        _ => Ipv6Addr::from(a).to_string(),
+    };
+    // The interval is one prefix when its size is a power of two (the whole 128-bit space counts:
+    // its size overflows) and its start is aligned to it.
+    let host = (hi - lo).checked_add(1).map_or(128, |n| {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
+            n.trailing_zeros()
         } else {
-            format!("{}/{len}", Ipv4Addr::from(l))
+            u32::MAX
         }
-    } else {
-        format!("{}-{}", Ipv4Addr::from(l), Ipv4Addr::from(h))
+    });
+    match host {
+        0 => show(lo),
+        h if h <= u32::from(bits) => format!("{}/{}", show(lo), u32::from(bits) - h),
+        _ => format!("{}-{}", show(lo), show(hi)),
     }
 }
 
@@ -397,8 +460,12 @@ fn describe_dim(space: &Space, region: &[Set], d: usize) -> Option<String> {
         Dim::Field(f) => match f.info().lookup {
             Lookup::Lpm => format!(
                 "{} {}",
-                if f == Field::SrcIp { "from" } else { "to" },
-                list(&addr_interval)
+                if matches!(f, Field::SrcIp | Field::SrcIp6) {
+                    "from"
+                } else {
+                    "to"
+                },
+                list(&|lo, hi| addr_interval(f.bits(), lo, hi))
             ),
             Lookup::Iface => {
                 let atoms = info.atoms.as_ref()?;
@@ -487,9 +554,32 @@ mod tests {
             "icmp 10.0.0.1 -> 10.0.0.2",
             "proto 47 10.0.0.1 -> 10.0.0.2",
             "udp 10.0.0.1:1 -> 10.0.0.2:2 length 300",
+            "tcp [2001:db8::1]:1024 -> [2001:db8::2]:22",
+            "icmpv6 fe80::1 -> ff02::1",
+            "udp 2001:db8::1 -> 2001:db8::2 frag@16 ttl 1",
+            "tcp [::1]:1 -> [::2]:2 length 100 tcp_flags 18",
         ] {
-            assert_eq!(Witness::parse(s).unwrap().spec(), s);
+            let w = Witness::parse(s).unwrap();
+            assert_eq!(w.spec(), s);
+            // The frame carries what the spec says.
+            let d = decode(&w.frame());
+            let p = d.packet().unwrap_or_else(|| panic!("{s}: {d:?}"));
+            assert_eq!(
+                (p.family, p.src, p.dst, p.proto),
+                (w.family, w.src, w.dst, w.proto)
+            );
+            for &(f, v) in &w.header {
+                let mut g = w.frame();
+                assert!(write_value(&mut g, f, v), "{s}: {f} {v}");
+                assert_eq!(
+                    decode(&g).packet().unwrap().value(f),
+                    FieldValue::Value(v.into()),
+                    "{s}"
+                );
+            }
         }
+        assert!(Witness::parse("tcp 10.0.0.1:1 -> [::1]:2").is_err());
+        assert!(Witness::parse("tcp [::1:1 -> [::1]:2").is_err());
         assert!(Witness::parse("tcp 10.0.0.1 -> 10.0.0.2").is_err());
         assert!(Witness::parse("tcp 10.0.0.1:1 10.0.0.2:2").is_err());
         assert!(Witness::parse("tcp 10.0.0.1:1 -> 10.0.0.2:2 frag@3").is_err());
@@ -497,8 +587,20 @@ mod tests {
 
     #[test]
     fn addr_interval_prints_prefixes() {
-        assert_eq!(addr_interval(0x0a00_0000, 0x0aff_ffff), "10.0.0.0/8");
-        assert_eq!(addr_interval(5, 5), "0.0.0.5");
-        assert_eq!(addr_interval(1, 6), "0.0.0.1-0.0.0.6");
+        assert_eq!(addr_interval(32, 0x0a00_0000, 0x0aff_ffff), "10.0.0.0/8");
+        assert_eq!(addr_interval(32, 5, 5), "0.0.0.5");
+        assert_eq!(addr_interval(32, 1, 6), "0.0.0.1-0.0.0.6");
+        assert_eq!(addr_interval(32, 0, u32::MAX.into()), "0.0.0.0/0");
+        let db8 = 0x2001_0db8_u128 << 96;
+        assert_eq!(
+            addr_interval(128, db8, db8 | ((1 << 96) - 1)),
+            "2001:db8::/32"
+        );
+        assert_eq!(addr_interval(128, 0, u128::MAX), "::/0");
+        assert_eq!(addr_interval(128, db8 | 1, db8 | 1), "2001:db8::1");
+        assert_eq!(
+            addr_interval(128, db8 | 1, db8 | 6),
+            "2001:db8::1-2001:db8::6"
+        );
     }
 }

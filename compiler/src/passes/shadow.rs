@@ -459,6 +459,7 @@ impl Cover {
     fn new(universe: &RuleBox, boxes: &[RuleBox]) -> Cover {
         let space = Space {
             hook: crate::ir::Hook::Input,
+            family: crate::ir::Family::V4,
             dims: std::iter::once(Dim::L4)
                 .chain(Field::ALL.into_iter().map(Dim::Field))
                 .zip(engine_dims(universe))
