@@ -48,16 +48,18 @@ impl Format {
             _ => Format::IptablesSave,
         }
     }
+}
 
-    /// Is `d` a syntax error of this format (exit code 2), rather than a semantic one (exit code 3)?
-    /// iptables-save syntax errors are `E01xx`; a YAML syntax error is `E0401`.
-    pub fn is_parse_error(self, d: &Diagnostic) -> bool {
-        d.is_error()
-            && match self {
-                Format::IptablesSave => d.code.starts_with("E01"),
-                Format::Yaml => d.code == "E0401",
-            }
-    }
+/// Does `d` make the input invalid (exit code 2), rather than valid input tailwall cannot handle yet
+/// (exit code 3)? Invalid: what `iptables-restore` refuses too — syntax (`E01xx`) and meaning
+/// (`E03xx`: bad addresses, ports, jumps to missing chains, loops) — and an invalid YAML document
+/// (`E04xx`). Not invalid: "not supported yet" (`E02xx`, and `E0418`, the unsupported rule `migrate`
+/// kept) and the datapath's limits (`E05xx`). The same for both formats: the codes are shared.
+pub fn is_invalid_input(d: &Diagnostic) -> bool {
+    d.is_error()
+        && (d.code.starts_with("E01")
+            || d.code.starts_with("E03")
+            || (d.code.starts_with("E04") && d.code != "E0418"))
 }
 
 /// Parse and lower a ruleset file of either family (an ip6tables-save file, or YAML `family: ipv6`, is

@@ -114,13 +114,14 @@ fn check_parse_error_exits_2() {
 }
 
 #[test]
-fn check_semantic_errors_exit_3_all_reported() {
+fn check_semantic_errors_exit_2_all_reported() {
     write(
         "semantic.rules",
         "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 70000 -j ACCEPT\n-A INPUT -p udp --sport 4:3 -j DROP\n-A INPUT -s 10.0.0.0/33 -j DROP\nCOMMIT\n",
     );
     let r = run_in(&scratch(), &["check", "semantic.rules"]);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    // iptables-restore refuses each of these too: invalid input, exit 2 (issue 7).
+    assert_eq!(r.code, 2, "{}", r.stderr);
     insta::assert_snapshot!("check_semantic_text", r.stderr);
 }
 
@@ -399,6 +400,31 @@ fn check_yaml_reports_shadowing_and_datapath_errors() {
     assert!(r.stderr.contains("lists.yaml:7:9: error["), "{}", r.stderr);
 }
 
+/// Exit 2 is "iptables-restore refuses it too" (a jump to a missing chain, a loop), exit 3 "valid, not
+/// supported yet"; a file with both kinds is invalid (exit 2).
+#[test]
+fn check_exit_code_tells_invalid_from_unsupported() {
+    let head = "*filter\n:INPUT DROP [0:0]\n:a - [0:0]\n";
+    for (name, rules, code) in [
+        ("missing.rules", "-A INPUT -j nochain\n", 2),
+        ("loop.rules", "-A INPUT -j a\n-A a -j a\n", 2),
+        (
+            "unsupported.rules",
+            "-A INPUT -m quota --quota 10 -j ACCEPT\n",
+            3,
+        ),
+        (
+            "both.rules",
+            "-A INPUT -m quota --quota 10 -j ACCEPT\n-A INPUT -j nochain\n",
+            2,
+        ),
+    ] {
+        write(name, &format!("{head}{rules}COMMIT\n"));
+        let r = run_in(&scratch(), &["check", name]);
+        assert_eq!(r.code, code, "{name}: {}", r.stderr);
+    }
+}
+
 #[test]
 fn check_yaml_syntax_error_exits_2() {
     write("syntax.yaml", "chains: [\n");
@@ -411,11 +437,7 @@ fn check_yaml_syntax_error_exits_2() {
     );
     write("typo.yaml", "chains:\n  input:\n    policy: drop\n    rules:\n      - {proto: tcp, dst_prot: 22, action: accept}\n");
     let r = run_in(&scratch(), &["check", "typo.yaml"]);
-    assert_eq!(
-        r.code, 3,
-        "an unknown key is a semantic error: {}",
-        r.stderr
-    );
+    assert_eq!(r.code, 2, "an unknown key is invalid input: {}", r.stderr);
     assert!(r.stderr.contains("typo.yaml:5:22: error["), "{}", r.stderr);
 }
 
@@ -429,7 +451,7 @@ fn check_time_weekday_multibyte_is_an_error_not_a_panic() {
     );
     let r = run_in(&scratch(), &["check", "weekday.rules"]);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("weekday.rules:3:"), "{}", r.stderr);
     let m = run_in(&scratch(), &["migrate", "weekday.rules"]);
     assert!(!m.stderr.contains("panicked"), "{}", m.stderr);

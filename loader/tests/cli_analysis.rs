@@ -90,8 +90,14 @@ fn diff_input_errors_exit_2_or_3() {
             "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport\nCOMMIT\n",
             2,
         ),
+        // Invalid (iptables-restore refuses it too): 2.
         (
             "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport x -j ACCEPT\nCOMMIT\n",
+            2,
+        ),
+        // Valid, not supported yet: 3.
+        (
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -m quota --quota 10 -j ACCEPT\nCOMMIT\n",
             3,
         ),
     ] {

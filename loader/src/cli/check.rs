@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::Path;
 use tailwall_compiler::artifact;
 use tailwall_compiler::diag::{render_all, Diagnostic, Severity, SourceFile};
-use tailwall_compiler::frontend::{self, Format};
+use tailwall_compiler::frontend;
 use tailwall_compiler::ir::{self, Hook, Ruleset};
 use tailwall_compiler::passes;
 
@@ -27,8 +27,8 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// The lowered ruleset, when the front end accepted the file.
     pub ruleset: Option<Ruleset>,
-    /// The front end rejected the file with a syntax error.
-    pub parse_failed: bool,
+    /// The front end rejected the file as invalid input ([`frontend::is_invalid_input`]: exit 2).
+    pub invalid_input: bool,
 }
 
 impl Report {
@@ -39,15 +39,14 @@ impl Report {
 
 /// Run every static check on a source file.
 pub fn check_source(src: &SourceFile) -> Report {
-    let format = Format::of(&src.name);
     let lowered = match frontend::load(src) {
         Ok(l) => l,
         Err(diagnostics) => {
-            let parse_failed = diagnostics.iter().any(|d| format.is_parse_error(d));
+            let invalid_input = diagnostics.iter().any(frontend::is_invalid_input);
             return Report {
                 diagnostics,
                 ruleset: None,
-                parse_failed,
+                invalid_input,
             };
         }
     };
@@ -82,7 +81,7 @@ pub fn check_source(src: &SourceFile) -> Report {
     Report {
         diagnostics,
         ruleset: Some(rs),
-        parse_failed: false,
+        invalid_input: false,
     }
 }
 
@@ -196,7 +195,7 @@ pub fn run(path: &Path, output: Output) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Diagnostics {
-            parse: report.parse_failed,
+            invalid: report.invalid_input,
         })
     }
 }

@@ -316,7 +316,7 @@ pub fn run(dump: &Path, to: Option<&Path>, output: Output) -> Result<(), Failure
                 plural(errors, "error")
             );
             // migrate fails only on what iptables-restore would reject too: the dump does not parse.
-            return Err(Failure::Diagnostics { parse: true });
+            return Err(Failure::Diagnostics { invalid: true });
         }
     };
     let warnings: Vec<_> = m

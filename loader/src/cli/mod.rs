@@ -294,9 +294,10 @@ impl From<HookArg> for Hook {
 /// Why a command failed, mapped to the exit code.
 #[derive(Debug)]
 pub enum Failure {
-    /// Diagnostics were already printed; exit 2 (parse) or 3 (semantic).
+    /// Diagnostics were already printed; exit 2 (invalid input: `frontend::is_invalid_input`) or 3
+    /// (valid, but not supported or over a limit).
     Diagnostics {
-        parse: bool,
+        invalid: bool,
     },
     Usage(String),
     Semantic(String),
@@ -335,7 +336,7 @@ impl Failure {
     /// The exit code (docs/cli.md) and the message to print (none when already printed).
     pub fn code_and_message(&self) -> (u8, Option<String>) {
         match self {
-            Failure::Diagnostics { parse } => (if *parse { 2 } else { 3 }, None),
+            Failure::Diagnostics { invalid } => (if *invalid { 2 } else { 3 }, None),
             Failure::Usage(m) => (2, Some(m.clone())),
             Failure::Semantic(m) => (3, Some(m.clone())),
             Failure::Runtime(e) => (1, Some(chain(e))),
@@ -562,8 +563,10 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
                 if errors == 1 { "" } else { "s" },
                 src.name
             );
-            let parse = diags.iter().any(|d| format.is_parse_error(d));
-            Err(Failure::Diagnostics { parse })
+            let invalid = diags
+                .iter()
+                .any(tailwall_compiler::frontend::is_invalid_input);
+            Err(Failure::Diagnostics { invalid })
         }
     }
 }
@@ -594,7 +597,7 @@ pub fn build_at(rs: &Ruleset, src: &SourceFile, hook: Hook) -> Result<Artifact, 
             | artifact::BuildError::Flatten(_)),
         ) => {
             eprint!("{}", render_all(&e.diagnostics(), src));
-            Err(Failure::Diagnostics { parse: false })
+            Err(Failure::Diagnostics { invalid: false })
         }
         Err(e) => Err(Failure::Semantic(e.to_string())),
     }
