@@ -84,6 +84,7 @@ pub struct FieldAbi {
     /// The value lives in the transport header: absent on non-first fragments and protocols without
     /// ports, truncated on a cut-short TCP/UDP header; its array table carries both sentinels.
     pub transport: bool,
+    /// How the stage looks the value up (LPM trie, direct array, …).
     pub table: TableKind,
     /// Lookup-table map (`tw_t_<name>`).
     pub table_map: &'static str,

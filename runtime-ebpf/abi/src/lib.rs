@@ -9,6 +9,7 @@
 //!
 //! Changing the layout or meaning of anything here bumps [`ABI_VERSION`].
 #![no_std]
+#![warn(missing_docs)]
 
 /// Bumped on every incompatible change to this file.
 pub const ABI_VERSION: u32 = 2;
@@ -30,6 +31,7 @@ pub const MAX_VLAN_TAGS: usize = 2;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Chunk {
+    /// The chunk's words, rule `c*512 + w*64 + i` at bit `i` (least significant first) of word `w`.
     pub w: [u64; CHUNK_WORDS],
 }
 
@@ -38,7 +40,9 @@ pub struct Chunk {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct LpmV4Key {
+    /// Prefix length in bits, 0..=32 (for a lookup: 32).
     pub prefix_len: u32,
+    /// The address, network byte order.
     pub addr: [u8; 4],
 }
 
@@ -65,6 +69,7 @@ pub struct PktCtx {
     pub proto: u32,
     /// Port-table index: the port, or [`PORT_ABSENT`] / [`PORT_TRUNCATED`].
     pub src_port: u32,
+    /// Port-table index of the destination port, as `src_port`.
     pub dst_port: u32,
     /// IPv4 total length, the byte count iptables' counters use.
     pub ip_len: u32,
@@ -117,7 +122,9 @@ pub struct RuleMeta {
     pub next: u32,
 }
 
+/// `RuleMeta::action` / `Decision::action`: the packet is accepted (`XDP_PASS`, `TC_ACT_OK`).
 pub const ACTION_ACCEPT: u32 = 1;
+/// `RuleMeta::action` / `Decision::action`: the packet is dropped (`XDP_DROP`, `TC_ACT_SHOT`).
 pub const ACTION_DROP: u32 = 2;
 /// Jump, goto, RETURN, goto fall-off: count the position and continue the walk at `RuleMeta::next`.
 pub const ACTION_CONTINUE: u32 = 3;
@@ -154,7 +161,9 @@ pub const RULE_F_NEEDS_L4: u32 = 1;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Counter {
+    /// Packets counted.
     pub packets: u64,
+    /// Bytes counted: the IP datagram's length as iptables counts it (`PktCtx::ip_len`).
     pub bytes: u64,
 }
 
@@ -171,6 +180,8 @@ pub struct Decision {
     /// Incremented on every decision.
     pub seq: u32,
 }
+/// "No position": [`Decision::rule`] when no rule or policy decided; a `RegionMeta` of a region the
+/// generation does not hold.
 pub const NO_RULE: u32 = u32::MAX;
 
 // Slots of `tw_reasons` (per-CPU `Counter`s). Explicit, never reused.
@@ -204,13 +215,21 @@ pub const REASON_SLOTS: u32 = 9;
 pub const MAX_EXT_HEADERS: u32 = 8;
 
 // Map names (kernel-visible, <= 15 chars).
+/// Prog array of the tail-call chain: entry, one stage per field of the generation, final.
 pub const MAP_PROGS: &str = "tw_progs";
+/// Per-CPU [`PktCtx`], one entry: the packet's state handed from stage to stage.
 pub const MAP_PKT: &str = "tw_pkt";
+/// Per-CPU scratch rule vector, one entry: the running AND of the stages' class vectors.
 pub const MAP_SCRATCH: &str = "tw_scratch";
+/// Array of `RuleMeta`, one per position: action, flags, next.
 pub const MAP_RULES: &str = "tw_rules";
+/// Per-CPU [`Counter`] per position.
 pub const MAP_RULE_CNT: &str = "tw_rule_cnt";
+/// Per-CPU [`Counter`] per `REASON_*` slot.
 pub const MAP_REASONS: &str = "tw_reasons";
+/// Per-CPU [`Decision`], one entry: the last decision on this CPU.
 pub const MAP_DECISION: &str = "tw_decision";
+/// Array of `RegionMeta`, indexed by `hook * 2 + family`.
 pub const MAP_REGIONS: &str = "tw_regions";
 
 // Load-time constants (read-only globals set by the loader).
@@ -224,12 +243,14 @@ pub const GLOBAL_NRULES: &str = "TW_NRULES";
 pub const GLOBAL_NVISITS: &str = "TW_NVISITS";
 
 // Program names (the eBPF functions; kernel shows the first 15 chars).
+/// The XDP entry program: parses the frame, decides the hook (FIB lookup), fills [`PktCtx`].
 pub const PROG_ENTRY: &str = "tw_entry";
 /// The entry program with the hook fixed to INPUT instead of asked from the FIB: for
 /// BPF_PROG_TEST_RUN (self-test, the kernel engine), whose frames have no real ingress.
 pub const PROG_ENTRY_INPUT: &str = "tw_entry_in";
 /// The entry program with the hook fixed to FORWARD (test-run, as [`PROG_ENTRY_INPUT`]).
 pub const PROG_ENTRY_FORWARD: &str = "tw_entry_fwd";
+/// The final program: the walk over the region's positions, the verdict, the counters.
 pub const PROG_FINAL: &str = "tw_final";
 /// An empty XDP program (returns `XDP_PASS`): the benchmark's baseline.
 pub const PROG_PASS: &str = "tw_pass";
