@@ -327,6 +327,13 @@ impl Generation {
         self.run_prog(abi::PROG_PASS, frame, repeat, None)
     }
 
+    /// As [`Generation::test_run`], on the verdict program `tw_final` alone: it decides from the
+    /// per-CPU packet context and scratch vector the previous run on this CPU left (run
+    /// [`Generation::test_run`] on the same frame first). The benchmark's split of the per-packet cost.
+    pub fn test_run_final(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_FINAL, frame, repeat, None)
+    }
+
     fn run_prog(
         &self,
         prog: &'static str,
