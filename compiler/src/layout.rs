@@ -52,6 +52,7 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
     let chunk = size_of::<abi::Chunk>() as u32;
     [
         (abi::MAP_PROGS, MapKind::ProgramArray, 4, 4),
+        (abi::MAP_PROGS_TC, MapKind::ProgramArray, 4, 4),
         (
             abi::MAP_PKT,
             MapKind::PerCpuArray,

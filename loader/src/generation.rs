@@ -1,5 +1,8 @@
 //! One generation: the datapath object loaded for one artifact, every map sized and filled from the
-//! artifact's images, and a fresh prog array wired (`stages[i]` at index `i`, `tw_final` at `nstages`).
+//! artifact's images, and two fresh prog arrays wired (`stages[i]` at index `i`, the final program at
+//! `nstages`): `tw_progs` with the XDP programs (INPUT/FORWARD, entry `tw_entry`) and `tw_progs_tc`
+//! with the same stages as tc programs (OUTPUT at tcx egress, entry `tw_egress`). Both chains share
+//! every other map, so one generation serves both hooks (`docs/decisions/0012`).
 //!
 //! Guarantees: [`Generation::load`] either returns a complete generation or an error (a verifier
 //! rejection carries the verifier log); nothing is attached or pinned by it. Only the entry, the final
@@ -13,7 +16,7 @@ use std::{
 
 use aya::{
     maps::{Map, MapData, PerCpuArray, ProgramArray},
-    programs::{ProgramError, Xdp},
+    programs::{ProgramError, SchedClassifier, Xdp},
     Ebpf, EbpfLoader,
 };
 use tailwall_abi as abi;
@@ -52,8 +55,12 @@ pub struct ProgramStat {
 /// Result of one BPF_PROG_TEST_RUN of the entry program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TestRun {
-    /// The XDP action returned (`abi::XDP_PASS`, `abi::XDP_DROP`).
+    /// The verdict as an XDP action (`abi::XDP_PASS`, `abi::XDP_DROP`); for a run of the tc chain its
+    /// verdict translated (`TCX_NEXT` → `XDP_PASS`, `TC_ACT_SHOT` → `XDP_DROP`, anything else
+    /// `u32::MAX`), so [`tailwall_compiler::outcome::Outcome::from_kernel`] decodes both chains.
     pub xdp_action: u32,
+    /// The program's return value as the kernel reported it (an XDP action, or a tc verdict).
+    pub retval: i32,
     /// `tw_decision` of the CPU the program ran on, after the (last) run.
     pub decision: abi::Decision,
     /// `tw_pkt` of that CPU after the run: what the entry program parsed and decided (the hook, the
@@ -69,6 +76,8 @@ pub struct Generation {
     maps: BTreeMap<&'static str, Map>,
     /// Programs at prog-array indices `0..=nstages`.
     chain: Vec<&'static str>,
+    /// The tc chain's programs at `tw_progs_tc` indices `0..=nstages`.
+    tc_chain: Vec<&'static str>,
     nrules: u32,
     digest: String,
     load_time: Duration,
@@ -92,6 +101,10 @@ fn check(artifact: &Artifact) -> Result<Layout, LoadError> {
 /// `max_entries` of `name` in this generation.
 fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
     let g = &artifact.globals;
+    if name == abi::MAP_PROGS_TC {
+        // Not an artifact image: the tc chain mirrors `tw_progs`.
+        return g.nstages + 1;
+    }
     match artifact.map(name) {
         Some(m) => m.max_entries,
         None if name == abi::MAP_PROGS => g.nstages + 1,
@@ -112,13 +125,30 @@ const ENTRIES: [&str; 4] = [
     abi::PROG_PASS,
 ];
 
+/// The tc programs loaded besides the tc chain: the entry attached at tcx egress.
+const TC_ENTRIES: [&str; 1] = [abi::PROG_EGRESS];
+
 fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
     let prog: &mut Xdp = ebpf
         .program_mut(name)
         .ok_or(LoadError::MissingProgram { program: name })?
         .try_into()
         .map_err(prog_err(name))?;
-    prog.load().map_err(|e| match e {
+    prog.load().map_err(verifier(name))
+}
+
+fn load_tc(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
+    let prog: &mut SchedClassifier = ebpf
+        .program_mut(name)
+        .ok_or(LoadError::MissingProgram { program: name })?
+        .try_into()
+        .map_err(prog_err(name))?;
+    prog.load().map_err(verifier(name))
+}
+
+/// A program load error, with the verifier's log when the verifier refused it.
+fn verifier(name: &'static str) -> impl FnOnce(ProgramError) -> LoadError {
+    move |e| match e {
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -128,7 +158,7 @@ fn load_xdp(ebpf: &mut Ebpf, name: &'static str) -> Result<(), LoadError> {
             source: io_error,
         },
         other => prog_err(name)(other),
-    })
+    }
 }
 
 impl Generation {
@@ -165,6 +195,15 @@ impl Generation {
         for name in chain.iter().copied().chain(ENTRIES) {
             load_xdp(&mut ebpf, name)?;
         }
+        let mut tc_chain: Vec<&'static str> = artifact
+            .stages
+            .iter()
+            .map(|f| stage_row(*f).map(|r| r.tc_prog))
+            .collect::<Result<_, _>>()?;
+        tc_chain.push(abi::PROG_FINAL_TC);
+        for name in tc_chain.iter().copied().chain(TC_ENTRIES) {
+            load_tc(&mut ebpf, name)?;
+        }
 
         let mut maps = BTreeMap::new();
         for (name, ..) in object_maps() {
@@ -184,24 +223,25 @@ impl Generation {
             fill(map.fd().as_fd(), image).map_err(sys(image.name))?;
         }
 
-        let mut progs: ProgramArray<&mut MapData> =
-            ProgramArray::try_from(maps.get_mut(abi::MAP_PROGS).expect("taken above"))
-                .map_err(map_err(abi::MAP_PROGS))?;
-        for (i, name) in chain.iter().enumerate() {
-            let fd = ebpf
-                .program(name)
-                .expect("loaded above")
-                .fd()
-                .map_err(prog_err(name))?;
-            progs
-                .set(i as u32, fd, 0)
-                .map_err(map_err(abi::MAP_PROGS))?;
+        for (array, programs) in [(abi::MAP_PROGS, &chain), (abi::MAP_PROGS_TC, &tc_chain)] {
+            let mut progs: ProgramArray<&mut MapData> =
+                ProgramArray::try_from(maps.get_mut(array).expect("taken above"))
+                    .map_err(map_err(array))?;
+            for (i, name) in programs.iter().enumerate() {
+                let fd = ebpf
+                    .program(name)
+                    .expect("loaded above")
+                    .fd()
+                    .map_err(prog_err(name))?;
+                progs.set(i as u32, fd, 0).map_err(map_err(array))?;
+            }
         }
 
         Ok(Generation {
             ebpf,
             maps,
             chain,
+            tc_chain,
             nrules: g.nrules,
             digest: artifact.digest.clone(),
             load_time: start.elapsed(),
@@ -223,12 +263,25 @@ impl Generation {
         &self.chain
     }
 
-    /// Verifier statistics of every loaded program: the chain, then the entry programs and `tw_pass`.
+    /// The tc chain's programs at `tw_progs_tc` indices `0..=nstages` (the `tw_c_<field>` stages in
+    /// plan order, then `tw_final_tc`).
+    pub fn tc_chain(&self) -> &[&'static str] {
+        &self.tc_chain
+    }
+
+    /// Verifier statistics of every loaded program: the chain, then the entry programs and `tw_pass`,
+    /// then the tc chain and `tw_egress`.
     pub fn program_stats(&self) -> Result<Vec<ProgramStat>, LoadError> {
         let mut out = Vec::new();
-        for name in self.chain.iter().copied().chain(ENTRIES) {
-            let prog: &Xdp = self.xdp(name)?;
-            let info = prog.info().map_err(prog_err(name))?;
+        let xdp = self.chain.iter().copied().chain(ENTRIES);
+        let tc = self.tc_chain.iter().copied().chain(TC_ENTRIES);
+        for name in xdp.chain(tc) {
+            let info = self
+                .ebpf
+                .program(name)
+                .ok_or(LoadError::MissingProgram { program: name })?
+                .info()
+                .map_err(prog_err(name))?;
             out.push(ProgramStat {
                 name,
                 verified_insns: info.verified_instruction_count(),
@@ -322,6 +375,13 @@ impl Generation {
         self.run_prog(abi::PROG_ENTRY_INPUT, frame, repeat, Some(ifindex))
     }
 
+    /// Run `frame` `repeat` times through the tc egress chain (`tw_egress`: the OUTPUT region of the
+    /// frame's family) with BPF_PROG_TEST_RUN, as [`Generation::test_run`]. The test-run skb leaves by
+    /// the loopback device and has a socket (a locally generated packet).
+    pub fn test_run_egress(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
+        self.run_prog(abi::PROG_EGRESS, frame, repeat, None)
+    }
+
     /// As [`Generation::test_run`], on the empty program `tw_pass` (decision left untouched).
     pub fn test_run_pass(&self, frame: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
         self.run_prog(abi::PROG_PASS, frame, repeat, None)
@@ -344,7 +404,12 @@ impl Generation {
         if frame.len() < 14 {
             return Err(LoadError::FrameTooShort(frame.len()));
         }
-        let fd = self.xdp(prog)?.fd().map_err(prog_err(prog))?.as_fd();
+        let program = self
+            .ebpf
+            .program(prog)
+            .ok_or(LoadError::MissingProgram { program: prog })?;
+        let tc = matches!(program, aya::programs::Program::SchedClassifier(_));
+        let fd = program.fd().map_err(prog_err(prog))?.as_fd();
         let pin = raw::CpuPin::current().map_err(sys("sched_setaffinity"))?;
         let ctx = raw::XdpMd {
             data_end: frame.len() as u32,
@@ -357,12 +422,19 @@ impl Generation {
             repeat: repeat.max(1),
             ..Default::default()
         };
-        if ifindex.is_some() {
+        if ifindex.is_some() && !tc {
             attr.ctx_in = &ctx as *const raw::XdpMd as u64;
             attr.ctx_size_in = std::mem::size_of::<raw::XdpMd>() as u32;
         }
-        let (xdp_action, duration_ns) =
+        let (retval, duration_ns) =
             raw::prog_test_run(&mut attr, fd).map_err(sys("BPF_PROG_TEST_RUN"))?;
+        let retval = retval as i32;
+        let xdp_action = match (tc, retval) {
+            (false, r) => r as u32,
+            (true, abi::TCX_NEXT) => abi::XDP_PASS,
+            (true, abi::TC_ACT_SHOT) => abi::XDP_DROP,
+            (true, _) => u32::MAX,
+        };
         let decisions: PerCpuArray<&MapData, abi::Decision> =
             PerCpuArray::try_from(self.map(abi::MAP_DECISION))
                 .map_err(map_err(abi::MAP_DECISION))?;
@@ -379,6 +451,7 @@ impl Generation {
         drop(pin);
         Ok(TestRun {
             xdp_action,
+            retval,
             decision,
             pkt,
             duration_ns,

@@ -6,7 +6,8 @@
 //! - this crate: one [`FieldAbi`] constant per row and [`FIELDS`] (stage ids, map and program names,
 //!   table kind and size), checked at compile time below;
 //! - the eBPF crate (`runtime-ebpf/prog/src/stage.rs`): the `tw_t_<f>`/`tw_v_<f>` maps and the
-//!   `tw_s_<f>` stage program, reading the row's [`crate::PktCtx`] member;
+//!   stage program, reading the row's [`crate::PktCtx`] member, twice: `tw_s_<f>` (XDP) and
+//!   `tw_c_<f>` (tc, [`FieldAbi::tc_prog`]);
 //! - the compiler (`compiler/src/ir/field.rs`): its `FieldInfo` for the field is built from the
 //!   [`FieldAbi`] (name, width, lookup kind, transport); `sim`, `artifact` and the loader's map layout
 //!   read it from there.
@@ -90,8 +91,10 @@ pub struct FieldAbi {
     pub table_map: &'static str,
     /// Class-vector map (`tw_v_<name>`).
     pub vector_map: &'static str,
-    /// Stage program (`tw_s_<name>`).
+    /// Stage program (`tw_s_<name>`, XDP).
     pub prog: &'static str,
+    /// The same stage as a tc program (`tw_c_<name>`), in the tc chain (`crate::MAP_PROGS_TC`).
+    pub tc_prog: &'static str,
 }
 
 impl FieldAbi {
@@ -157,6 +160,7 @@ macro_rules! define_rows {
                 table_map: stringify!($t),
                 vector_map: stringify!($v),
                 prog: stringify!($prog),
+                tc_prog: concat!("tw_c_", stringify!($name)),
             };
         )*
         /// Every datapath field, in stage-id order.
@@ -201,6 +205,7 @@ const _: () = {
         assert!(ends_with(f.table_map, f.name, "tw_t_"));
         assert!(ends_with(f.vector_map, f.name, "tw_v_"));
         assert!(ends_with(f.prog, f.name, "tw_s_"));
+        assert!(ends_with(f.tc_prog, f.name, "tw_c_"));
         assert!(f.table_map.len() <= 15 && f.vector_map.len() <= 15 && f.prog.len() <= 15);
         assert!(f.stage >= 1 && (i == 0 || f.stage > FIELDS[i - 1].stage));
         match f.table {

@@ -231,6 +231,10 @@ pub const MAP_REASONS: &str = "tw_reasons";
 pub const MAP_DECISION: &str = "tw_decision";
 /// Array of `RegionMeta`, indexed by `hook * 2 + family`.
 pub const MAP_REGIONS: &str = "tw_regions";
+/// The prog array of the tc chain ([`PROG_EGRESS`], the `tw_c_<field>` stages, [`PROG_FINAL_TC`]):
+/// a prog array holds programs of one type, so the tc programs have their own; every other map is
+/// shared by the XDP and the tc chain of a generation.
+pub const MAP_PROGS_TC: &str = "tw_progs_tc";
 
 // Load-time constants (read-only globals set by the loader).
 /// Chunks per rule vector in this generation.
@@ -254,6 +258,17 @@ pub const PROG_ENTRY_FORWARD: &str = "tw_entry_fwd";
 pub const PROG_FINAL: &str = "tw_final";
 /// An empty XDP program (returns `XDP_PASS`): the benchmark's baseline.
 pub const PROG_PASS: &str = "tw_pass";
+/// The tc entry program attached at tcx egress: judges locally generated packets by the OUTPUT
+/// region of their family (`docs/decisions/0012`).
+pub const PROG_EGRESS: &str = "tw_egress";
+/// `tw_final` as a tc program: the last program of the tc chain.
+pub const PROG_FINAL_TC: &str = "tw_final_tc";
+
+/// `TCX_NEXT` (`enum tcx_action_base` in `include/uapi/linux/bpf.h`): what the tc programs return for
+/// an accept (the next tcx program, if any, then the stack).
+pub const TCX_NEXT: i32 = -1;
+/// `TC_ACT_SHOT` (`include/uapi/linux/pkt_cls.h`): what the tc programs return for a drop.
+pub const TC_ACT_SHOT: i32 = 2;
 
 /// `XDP_DROP` (`enum xdp_action` in `include/uapi/linux/bpf.h`): what the programs return for a drop.
 pub const XDP_DROP: u32 = 1;

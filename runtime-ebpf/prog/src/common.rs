@@ -1,9 +1,109 @@
-//! Helpers shared by all programs: reason counters, the per-CPU decision record, tail calls that fail
-//! closed.
-use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+//! Helpers shared by all programs: the program types a chain runs as ([`Hook`]), reason counters, the
+//! per-CPU decision record, tail calls that fail closed.
+//!
+//! The entry, stage and final code is written once, generic over [`Hook`], and instantiated for XDP
+//! (`XdpContext`, chain `tw_progs`) and for tc/tcx (`TcContext`, chain `tw_progs_tc`): a prog array
+//! holds programs of one type only, so each program type has its own array, while every other map
+//! (tables, vectors, rule metadata, regions, counters, `tw_pkt`, `tw_scratch`) is shared by both
+//! chains. Internal functions return an `ACTION_*` code; the program wrappers turn it into the
+//! program type's verdict ([`xdp_of`], [`tc_of`]).
+use aya_ebpf::{
+    bindings::{xdp_action, TC_ACT_SHOT},
+    maps::ProgramArray,
+    programs::{TcContext, XdpContext},
+    EbpfContext,
+};
 use tailwall_abi::{Decision, PktCtx, ACTION_ACCEPT, NO_RULE, REASON_MAP, REASON_TAIL_CALL};
 
-use crate::maps::{TW_DECISION, TW_PKT, TW_PROGS, TW_REASONS};
+use crate::maps::{TW_DECISION, TW_PKT, TW_PROGS, TW_PROGS_TC, TW_REASONS};
+
+/// A program type the chain runs as: where its packet is, and its own prog array.
+pub trait Hook: EbpfContext {
+    /// The prog array of this program type's chain (`tw_progs` / `tw_progs_tc`).
+    fn progs() -> &'static ProgramArray;
+    /// Address of the first byte of the frame (the Ethernet header).
+    fn start(&self) -> usize;
+    /// One past the last byte readable directly (XDP: the frame's end; tc: the skb's linear part).
+    fn end(&self) -> usize;
+    /// Length of the whole frame in bytes (tc: `skb->len`, linear part and pages).
+    fn frame_len(&self) -> usize;
+    /// The interface the program runs on (XDP: `ingress_ifindex`; tc: `skb->ifindex`).
+    fn ifindex(&self) -> u32;
+    /// Make the first `len` bytes directly readable (tc: `bpf_skb_pull_data` when the linear part
+    /// is shorter; XDP frames are linear). `false` when the kernel refused.
+    fn pull(&self, len: usize) -> bool;
+}
+
+impl Hook for XdpContext {
+    #[inline(always)]
+    fn progs() -> &'static ProgramArray {
+        &TW_PROGS
+    }
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.data()
+    }
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.data_end()
+    }
+    #[inline(always)]
+    fn frame_len(&self) -> usize {
+        self.data_end().wrapping_sub(self.data())
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: `self.ctx` is the program's valid xdp_md.
+        unsafe { (*self.ctx).ingress_ifindex }
+    }
+    #[inline(always)]
+    fn pull(&self, _len: usize) -> bool {
+        true
+    }
+}
+
+impl Hook for TcContext {
+    #[inline(always)]
+    fn progs() -> &'static ProgramArray {
+        &TW_PROGS_TC
+    }
+    #[inline(always)]
+    fn start(&self) -> usize {
+        self.data()
+    }
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.data_end()
+    }
+    #[inline(always)]
+    fn frame_len(&self) -> usize {
+        self.len() as usize
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: `self.skb.skb` is the program's valid __sk_buff.
+        unsafe { (*self.skb.skb).ifindex }
+    }
+    #[inline(always)]
+    fn pull(&self, len: usize) -> bool {
+        if self.data() + len <= self.data_end() {
+            return true;
+        }
+        self.pull_data(len as u32).is_ok()
+    }
+}
+
+/// tc verdict of an `ACTION_*` code: ACCEPT is `TCX_NEXT` (-1: the next tcx program, if any, then the
+/// stack — an ACCEPT in iptables' filter table does not skip what comes after it), anything else
+/// `TC_ACT_SHOT` (fail closed).
+#[inline(always)]
+pub fn tc_of(action: u32) -> i32 {
+    if action == ACTION_ACCEPT {
+        tailwall_abi::TCX_NEXT
+    } else {
+        TC_ACT_SHOT as i32
+    }
+}
 
 /// XDP verdict of an `ACTION_*` code; anything but ACCEPT drops (fail closed).
 #[inline(always)]
@@ -33,7 +133,7 @@ pub fn decide(rule: u32, reason: u32, action: u32) {
 }
 
 /// Count one packet of `bytes` in reason slot `reason`, record the decision (no position), and return
-/// its verdict.
+/// `action`.
 #[inline(always)]
 pub fn by_reason(reason: u32, action: u32, bytes: u64) -> u32 {
     by_reason_at(NO_RULE, reason, action, bytes)
@@ -50,7 +150,7 @@ pub fn by_reason_at(rule: u32, reason: u32, action: u32, bytes: u64) -> u32 {
         }
     }
     decide(rule, reason, action);
-    xdp_of(action)
+    action
 }
 
 /// The per-CPU packet context; `None` only if the map is broken.
@@ -65,10 +165,11 @@ pub fn map_failure(bytes: u64) -> u32 {
     by_reason(REASON_MAP, tailwall_abi::ACTION_DROP, bytes)
 }
 
-/// Tail-call `tw_progs[index]`; returns only if the tail call failed, with a counted drop.
+/// Tail-call `index` of the program type's prog array; returns only if the tail call failed, with a
+/// counted drop.
 #[inline(always)]
-pub fn tail_call(ctx: &XdpContext, index: u32, bytes: u64) -> u32 {
+pub fn tail_call<C: Hook>(ctx: &C, index: u32, bytes: u64) -> u32 {
     // SAFETY: control leaves this program on success; nothing here needs dropping.
-    unsafe { TW_PROGS.tail_call(ctx, index) };
+    unsafe { C::progs().tail_call(ctx, index) };
     by_reason(REASON_TAIL_CALL, tailwall_abi::ACTION_DROP, bytes)
 }

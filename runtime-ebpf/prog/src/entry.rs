@@ -22,15 +22,20 @@
 //!   real ingress). A FIB lookup the helper refuses drops the packet (`REASON_MAP`).
 //!
 //! The checksum is not verified (the kernel does it after XDP).
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::__sk_buff,
+    macros::xdp,
+    programs::{TcContext, XdpContext},
+};
 use tailwall_abi::{
-    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, MAX_VLAN_TAGS, PORT_ABSENT,
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, MAX_VLAN_TAGS,
+    PORT_ABSENT,
     PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED, REASON_NOT_IPV4, REASON_OTHER_FAMILY,
 };
 
 use crate::hook::{self, Flow};
 
-use crate::common::{by_reason, map_failure, pkt, tail_call};
+use crate::common::{by_reason, map_failure, pkt, tail_call, tc_of, xdp_of, Hook};
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
@@ -58,26 +63,55 @@ const HOOK_BY_FIB: u32 = u32::MAX;
 /// The attached entry program: the hook comes from the FIB.
 #[xdp]
 pub fn tw_entry(ctx: XdpContext) -> u32 {
-    entry(&ctx, HOOK_BY_FIB)
+    xdp_of(entry(&ctx, HOOK_BY_FIB))
 }
 
 /// Test-run entry: every packet is judged at INPUT.
 #[xdp]
 pub fn tw_entry_in(ctx: XdpContext) -> u32 {
-    entry(&ctx, HOOK_INPUT)
+    xdp_of(entry(&ctx, HOOK_INPUT))
 }
 
 /// Test-run entry: every packet is judged at FORWARD (egress interface unknown).
 #[xdp]
 pub fn tw_entry_fwd(ctx: XdpContext) -> u32 {
-    entry(&ctx, HOOK_FORWARD)
+    xdp_of(entry(&ctx, HOOK_FORWARD))
 }
 
+/// The tc entry program attached at tcx egress (`tailwall_abi::PROG_EGRESS`): a locally generated
+/// packet (one with a socket, `skb->sk`) is judged at OUTPUT (`out_ifindex` = the device it leaves
+/// by, no input device, no FIB lookup); a packet without a socket is a forwarded one (FORWARD judged
+/// it where it came in; netfilter's OUTPUT never sees it) and goes on untouched (`TCX_NEXT`). The
+/// frame starts with its Ethernet header, as at XDP.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "classifier")]
+pub fn tw_egress(skb: *mut __sk_buff) -> i32 {
+    // SAFETY: `skb` is the program's valid __sk_buff; `sk` is a pointer the kernel fills (or NULL).
+    let local = unsafe { !(*skb).__bindgen_anon_2.sk.is_null() };
+    if !local {
+        return tailwall_abi::TCX_NEXT;
+    }
+    tc_of(entry(&TcContext::new(skb), HOOK_OUTPUT))
+}
+
+/// The headers the entry program reads, at most: Ethernet, `MAX_VLAN_TAGS` tags, a 60-byte IPv4
+/// header, the 20-byte TCP header (tc: pulled into the skb's linear part when they are not there).
+const HEADERS_MAX: usize = ETH_HLEN + VLAN_HLEN * MAX_VLAN_TAGS as usize + 60 + 20;
+
+/// Parse the frame at `ctx`, fill `tw_pkt` for `forced`'s hook (or the FIB's) and tail-call the
+/// chain; returns an `ACTION_*` code when the packet is decided here or the tail call failed.
 #[inline(always)]
-fn entry(ctx: &XdpContext, forced: u32) -> u32 {
-    let data = ctx.data();
-    let end = ctx.data_end();
-    let frame_len = end.wrapping_sub(data) as u64;
+fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
+    let wire = ctx.frame_len();
+    let frame_len = wire as u64;
+    if !ctx.pull(if wire < HEADERS_MAX { wire } else { HEADERS_MAX }) {
+        return map_failure(frame_len);
+    }
+    let data = ctx.start();
+    let end = ctx.end();
+    // The frame's true end: lengths (the IPv4 total length) are checked against it, reads against
+    // `end` (equal at XDP; at tc the pages past the linear part are not read).
+    let wire_end = data + wire;
     if data + ETH_HLEN > end {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
     }
@@ -116,7 +150,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
         return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
     }
     let tot_len = be16(ip + 2) as usize;
-    if tot_len < ihl || ip + tot_len > end {
+    if tot_len < ihl || ip + tot_len > wire_end {
         return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
     }
     let frag_offset = be16(ip + 6) & 0x1fff;
@@ -155,10 +189,10 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
     }
 
     let ip_len = tot_len as u64;
-    // SAFETY: `ctx.ctx` is the program's valid xdp_md.
-    let in_ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
-    let (hook, out_ifindex) = if forced != HOOK_BY_FIB {
-        (forced, 0)
+    let (hook, in_ifindex, out_ifindex) = if forced == HOOK_OUTPUT {
+        (HOOK_OUTPUT, 0, ctx.ifindex())
+    } else if forced != HOOK_BY_FIB {
+        (forced, ctx.ifindex(), 0)
     } else {
         let (sport, dport) = if src_port < 65536 {
             ((src_port as u16).to_be(), (dst_port as u16).to_be())
@@ -174,7 +208,7 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             dport,
         };
         match hook::decide(ctx, &flow) {
-            Some(d) => d,
+            Some((hook, out)) => (hook, ctx.ifindex(), out),
             None => return map_failure(ip_len),
         }
     };
@@ -202,9 +236,14 @@ fn entry(ctx: &XdpContext, forced: u32) -> u32 {
             } else {
                 byte(ip + 8) as u32
             },
-            // The walk judges every packet by the INPUT rules of its family until the FIB hook
-            // decision is wired to the regions (`region = hook * 2 + family`, with its region test).
-            region: tailwall_abi::REGION_INPUT_V4,
+            // The XDP walk judges every packet by the INPUT rules of its family until the FIB hook
+            // decision is wired to the regions (`region = hook * 2 + family`, with its region test);
+            // the tc egress chain judges by OUTPUT's (IPv4: family 0).
+            region: if hook == HOOK_OUTPUT {
+                HOOK_OUTPUT * 2
+            } else {
+                tailwall_abi::REGION_INPUT_V4
+            },
             walk: 0,
             fragment: (frag_offset != 0) as u32,
         };

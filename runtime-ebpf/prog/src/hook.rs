@@ -26,9 +26,10 @@ use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
         BPF_FIB_LKUP_RET_UNSUPP_LWT},
     helpers::generated::bpf_fib_lookup,
-    programs::XdpContext,
 };
 use tailwall_abi::{HOOK_FORWARD, HOOK_INPUT};
+
+use crate::common::Hook;
 
 /// `AF_INET`.
 const AF_INET: u8 = 2;
@@ -48,7 +49,7 @@ pub struct Flow {
 /// The hook (`HOOK_INPUT` / `HOOK_FORWARD`) and the egress ifindex (0: none or unknown) for a packet
 /// received on `ctx`'s interface; `None` when the helper refused the lookup.
 #[inline(always)]
-pub fn decide(ctx: &XdpContext, flow: &Flow) -> Option<(u32, u32)> {
+pub fn decide<C: Hook>(ctx: &C, flow: &Flow) -> Option<(u32, u32)> {
     let d = flow.dst;
     if d[0] & 0xf0 == 0xe0 || d == [255, 255, 255, 255] {
         return Some((HOOK_INPUT, 0));
@@ -59,8 +60,7 @@ pub fn decide(ctx: &XdpContext, flow: &Flow) -> Option<(u32, u32)> {
     p.l4_protocol = flow.proto;
     p.sport = flow.sport;
     p.dport = flow.dport;
-    // SAFETY: `ctx.ctx` is the program's valid xdp_md.
-    p.ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    p.ifindex = ctx.ifindex();
     p.__bindgen_anon_1.tot_len = 0;
     p.__bindgen_anon_2.tos = flow.tos;
     p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(flow.src);
@@ -68,7 +68,7 @@ pub fn decide(ctx: &XdpContext, flow: &Flow) -> Option<(u32, u32)> {
     // SAFETY: the helper reads and writes `p` within its size; `ctx.ctx` is the program's context.
     let rc = unsafe {
         bpf_fib_lookup(
-            ctx.ctx as *mut _,
+            ctx.as_ptr(),
             &mut p,
             core::mem::size_of::<FibParams>() as i32,
             0,

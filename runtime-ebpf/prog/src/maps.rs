@@ -13,6 +13,9 @@ use tailwall_abi::{
 
 #[map(name = "tw_progs")]
 pub static TW_PROGS: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
+/// The tc chain's prog array (`tailwall_abi::MAP_PROGS_TC`): the same positions as `tw_progs`.
+#[map(name = "tw_progs_tc")]
+pub static TW_PROGS_TC: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
 #[map(name = "tw_pkt")]
 pub static TW_PKT: PerCpuArray<PktCtx> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "tw_scratch")]

@@ -1,6 +1,7 @@
-//! Field stages: one XDP program per field (`tw_s_<field>`), each an instance of [`run`], and the
-//! field's two maps (`tw_t_<field>`, `tw_v_<field>`), all generated from the ABI's field table
-//! (`tailwall_abi::datapath_fields!`): adding a row there adds the stage here.
+//! Field stages: one XDP program (`tw_s_<field>`) and one tc program (`tw_c_<field>`, in [`tc`]) per
+//! field, each an instance of [`run`], and the field's two maps (`tw_t_<field>`, `tw_v_<field>`,
+//! shared by both), all generated from the ABI's field table (`tailwall_abi::datapath_fields!`):
+//! adding a row there adds both stages here.
 //!
 //! A stage looks the packet's field up in `tw_t_<field>` (LPM trie for addresses, direct array for
 //! protocol and ports) to get a class id, then for `c in 0..TW_NCHUNKS` ANDs (the first stage: copies)
@@ -15,7 +16,7 @@ use aya_ebpf::{
 use tailwall_abi::{Chunk, PktCtx, ACTION_DROP, CHUNK_WORDS, MAX_STAGES, REASON_BOUND};
 
 use crate::{
-    common::{by_reason, map_failure, pkt, tail_call},
+    common::{by_reason, map_failure, pkt, tail_call, xdp_of, Hook},
     maps::{nchunks, nstages, TW_SCRATCH},
 };
 
@@ -43,7 +44,8 @@ macro_rules! class {
     };
 }
 
-/// One stage per row: `tw_t_<f>` (placeholder size, sized by the loader), `tw_v_<f>`, `tw_s_<f>`.
+/// One stage per row: `tw_t_<f>` (placeholder size, sized by the loader), `tw_v_<f>`, `tw_s_<f>`,
+/// and `tc::tw_c_<f>`.
 macro_rules! stages {
     ($(
         $konst:ident = $name:ident {
@@ -58,21 +60,41 @@ macro_rules! stages {
         #[allow(non_upper_case_globals)]
         pub static $v: Array<Chunk> = Array::with_max_entries(1, 0);
 
-        #[doc = concat!("The field stage of `", stringify!($name), "`: see [`run`].")]
+        #[doc = concat!("The field stage of `", stringify!($name), "` (XDP): see [`run`].")]
         #[xdp]
         pub fn $prog(ctx: XdpContext) -> u32 {
-            run(&ctx, |p| class!($kind, $t, p.$member), &$v)
+            xdp_of(run(&ctx, |p| class!($kind, $t, p.$member), &$v))
         }
-    )*};
+    )*
+
+    /// The field stages as tc programs (`tw_c_<field>`, section `classifier`, the tc chain): the
+    /// same [`run`] on a `TcContext`. Written out rather than with `#[classifier]`, which cannot
+    /// give the symbol a name other than the function's.
+    pub mod tc {
+        use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
+
+        use super::*;
+        use crate::common::tc_of;
+        $(
+            #[doc = concat!("The field stage of `", stringify!($name), "` (tc): see [`run`].")]
+            #[unsafe(export_name = concat!("tw_c_", stringify!($name)))]
+            #[unsafe(link_section = "classifier")]
+            pub fn $prog(ctx: *mut __sk_buff) -> i32 {
+                tc_of(run(&TcContext::new(ctx), |p| class!($kind, $t, p.$member), &$v))
+            }
+        )*
+    }
+    };
 }
 
 tailwall_abi::datapath_fields!(stages);
 
 /// Run one field stage: `class_of` maps the packet context to the field's class id (`None`: the
-/// lookup failed), `vectors` is the field's `tw_v_<field>` map.
+/// lookup failed), `vectors` is the field's `tw_v_<field>` map. Returns an `ACTION_*` code (only
+/// when the packet is dropped or the tail call failed).
 #[inline(always)]
-fn run(
-    ctx: &XdpContext,
+fn run<C: Hook>(
+    ctx: &C,
     class_of: impl FnOnce(&PktCtx) -> Option<u32>,
     vectors: &Array<Chunk>,
 ) -> u32 {

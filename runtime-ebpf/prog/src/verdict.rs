@@ -21,14 +21,18 @@
 //! Verifier cost: each visit is one scan whose exit parks the word index in the per-CPU `tw_pkt.step`
 //! (see [`first_bit_from`]), so the instructions the verifier walks grow linearly with
 //! `TW_NCHUNKS * TW_NVISITS`; a ruleset without jumps has `TW_NVISITS = 1`.
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::__sk_buff,
+    macros::xdp,
+    programs::XdpContext,
+};
 use tailwall_abi::{
     PktCtx, ACTION_CONTINUE, ACTION_DROP, CHUNK_BITS, CHUNK_WORDS, NO_RULE, PORT_TRUNCATED,
     REASON_BOUND, REASON_HOTDROP, REASON_NO_REGION, REASON_POLICY, REASON_RULE, RULE_F_NEEDS_L4,
 };
 
 use crate::{
-    common::{by_reason, by_reason_at, decide, map_failure, pkt, xdp_of},
+    common::{by_reason, by_reason_at, decide, map_failure, pkt, tc_of, xdp_of},
     maps::{nchunks, nrules, nvisits, TW_REGIONS, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
 };
 
@@ -172,8 +176,22 @@ fn first_bit_from(p: *mut PktCtx, end: u32) -> Result<u32, ()> {
     Ok(if bit < end { bit } else { end })
 }
 
+/// The final program of the XDP chain.
 #[xdp]
 pub fn tw_final(_ctx: XdpContext) -> u32 {
+    xdp_of(walk())
+}
+
+/// The final program of the tc chain (`tailwall_abi::PROG_FINAL_TC`): the same walk.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "classifier")]
+pub fn tw_final_tc(_ctx: *mut __sk_buff) -> i32 {
+    tc_of(walk())
+}
+
+/// The walk (see the module docs); returns the packet's `ACTION_*` code.
+#[inline(always)]
+fn walk() -> u32 {
     let Some(pp) = pkt() else {
         return map_failure(0);
     };
@@ -242,7 +260,7 @@ pub fn tw_final(_ctx: XdpContext) -> u32 {
             return by_reason_at(cand, REASON_POLICY, action, bytes);
         }
         decide(cand, REASON_RULE, action);
-        return xdp_of(action);
+        return action;
     }
     by_reason(REASON_BOUND, ACTION_DROP, bytes)
 }
