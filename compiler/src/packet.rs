@@ -107,9 +107,48 @@ pub struct IpPacket {
     pub tcp_flags: u8,
     /// Time to live (header byte 8).
     pub ttl: u8,
+    /// The ICMP header's type and code: ICMP in IPv4, ICMPv6 in IPv6.
+    pub icmp: Icmp,
+}
+
+/// The ICMP (IPv4 protocol 1) or ICMPv6 (IPv6 next header 58) header as `-m icmp`/`-m icmp6` read it
+/// (`icmp_match`/`icmp6_match` in `net/netfilter/xt_tcpudp.c`, `net/ipv6/netfilter/ip6t_icmp6.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Icmp {
+    /// The first (or only) fragment holds the whole 8-byte header.
+    Present { kind: u8, code: u8 },
+    /// Another protocol, or a non-first fragment (the match fails, negated or not).
+    Absent,
+    /// Fewer than 8 bytes of ICMP header in the first fragment: the match hotdrops the packet.
+    Truncated,
+}
+
+/// Bytes of the ICMP and ICMPv6 header the icmp matches read (`struct icmphdr`, `struct icmp6hdr`).
+pub const ICMP_HLEN: usize = 8;
+
+/// The ICMP header of a first fragment's transport bytes `l4` (cut to the IP payload) when `proto`
+/// is the family's ICMP protocol (`icmp_proto`); [`Icmp::Absent`] otherwise.
+fn icmp_of(proto: u8, icmp_proto: u8, frag_offset: u16, l4: &[u8]) -> Icmp {
+    if proto != icmp_proto || frag_offset != 0 {
+        Icmp::Absent
+    } else if l4.len() < ICMP_HLEN {
+        Icmp::Truncated
+    } else {
+        Icmp::Present {
+            kind: l4[0],
+            code: l4[1],
+        }
+    }
 }
 
 impl IpPacket {
+    /// The transport header a transport match reads is cut short: a TCP/UDP header
+    /// ([`Ports::Truncated`]) or the 8-byte ICMP header ([`Icmp::Truncated`]); the first rule with a
+    /// transport test that the packet reaches drops it (hotdrop).
+    pub fn truncated(&self) -> bool {
+        self.ports == Ports::Truncated || self.icmp == Icmp::Truncated
+    }
     /// The packet as the filter chain of `hook` sees it: at FORWARD the router has already
     /// decremented the TTL (`ip_forward` calls `ip_decrease_ttl` before the FORWARD hook), so `ttl`
     /// is one less (a TTL of 0 or 1 never reaches FORWARD in the kernel: it is dropped with ICMP "time
@@ -177,6 +216,13 @@ impl IpPacket {
             (Field::TcpFlags, _) => FieldValue::Absent,
             (Field::Ttl, _) => FieldValue::Value(self.ttl.into()),
             (Field::Fragment, _) => FieldValue::Value(((self.frag_offset != 0) as u32).into()),
+            (Field::IcmpType, _) => match self.icmp {
+                Icmp::Present { kind, code } => {
+                    FieldValue::Value((u128::from(kind) << 8) | u128::from(code))
+                }
+                Icmp::Absent => FieldValue::Absent,
+                Icmp::Truncated => FieldValue::Truncated,
+            },
         }
     }
 }
@@ -412,6 +458,7 @@ pub fn decode_ipv6(ip: &[u8]) -> Decoded {
         tcp_flags,
         // The hop limit: what ip6tables' `-m hl` tests (the `ttl` field for both families).
         ttl: ip[7],
+        icmp: icmp_of(nexthdr, IPPROTO_ICMPV6, frag_offset, l4),
     })
 }
 
@@ -461,6 +508,7 @@ pub fn decode_ipv4(ip: &[u8]) -> Decoded {
         ports,
         tcp_flags,
         ttl: ip[8],
+        icmp: icmp_of(proto, IPPROTO_ICMP, frag_offset, l4),
     })
 }
 
@@ -471,7 +519,9 @@ pub fn decode_ipv4(ip: &[u8]) -> Decoded {
 /// - `length` only grows (zeros appended after the transport header, Ethernet padding dropped, the
 ///   UDP length kept equal to the IP payload), never on a truncated transport header: a smaller value
 ///   would cut the headers, zeros would complete a truncated one;
-/// - the TCP flags only on a TCP first fragment whose header is complete;
+/// - the TCP flags only on a TCP first fragment whose header is complete, the ICMP type and code
+///   (`type << 8 | code`) only on an ICMP first fragment whose 8-byte header is complete (the ICMP
+///   checksum is not recomputed: no filter hook verifies it);
 /// - `proto` and the ports are chosen when the frame is built ([`build_frame`], [`l4_header`]), and
 ///   the interfaces are packet metadata: never written here.
 ///
@@ -518,6 +568,14 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
         }
         // A fragment offset is chosen when the frame is built: it removes the transport header.
         Field::Fragment => return v == (p.frag_offset != 0) as u32,
+        Field::IcmpType => {
+            if !matches!(p.icmp, Icmp::Present { .. }) || v > 0xffff {
+                return false;
+            }
+            let at = ETH_HLEN + ihl;
+            frame[at..at + 2].copy_from_slice(&(v as u16).to_be_bytes());
+            return true; // the IPv4 header is unchanged
+        }
         // IPv4 frames only: their addresses are 32 bits.
         Field::Proto
         | Field::SrcPort
@@ -568,6 +626,10 @@ fn write_value_v6(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
             frame[ETH_HLEN + IPV6_HLEN + 13] = v as u8;
         }
         Field::Fragment => return v == (p.frag_offset != 0) as u32,
+        Field::IcmpType if direct && matches!(p.icmp, Icmp::Present { .. }) && v <= 0xffff => {
+            let at = ETH_HLEN + IPV6_HLEN;
+            frame[at..at + 2].copy_from_slice(&(v as u16).to_be_bytes());
+        }
         _ => return false,
     }
     true

@@ -23,7 +23,7 @@ use crate::artifact::Artifact;
 use crate::interp::{Decided, Outcome};
 use crate::ir::Verdict;
 use crate::layout::{verdict_of, Layout, LayoutError, SlotOrigin};
-use crate::packet::{Decoded, Ports};
+use crate::packet::Decoded;
 use tailwall_abi as abi;
 
 /// An artifact's images, checked and decoded ([`Layout::check`]), ready to classify packets.
@@ -93,7 +93,7 @@ impl Sim {
                 break;
             }
         }
-        self.walk(region, &scratch, started, p.ports == Ports::Truncated)
+        self.walk(region, &scratch, started, p.truncated())
     }
 
     /// `tw_final`'s walk over the stages' result (`scratch`, all set when no stage ran): from the

@@ -346,9 +346,39 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
         6 => Just(None),
         1 => prop::bool::ANY.prop_map(|neg| Some(Match::single(Field::Fragment, Test::Exact(1), neg, Span::default()))),
     ];
-    (length, flags, ttl, frag)
-        .prop_map(|(l, f, t, g)| l.into_iter().chain(f).chain(t).chain(g).collect())
+    // `--icmp-type any`, `T` (every code), `T/C`, with `!` (kept by the caller for `-p icmp` rules only).
+    let icmp_type =
+        || prop_oneof![3 => prop::sample::select(vec![0u32, 3, 8, 11, 5]), 1 => 0u32..=254];
+    let icmp_code = || prop_oneof![3 => prop::sample::select(vec![0u32, 1, 3]), 1 => 0u32..=255];
+    let icmp = prop_oneof![
+        3 => Just(None),
+        1 => (
+            prop_oneof![
+                1 => Just(Test::Range { lo: 0, hi: 0xffff }),
+                3 => icmp_type().prop_map(|t| Test::Range { lo: t << 8, hi: t << 8 | 0xff }),
+                3 => (icmp_type(), icmp_code()).prop_map(|(t, c)| Test::Range { lo: t << 8 | c, hi: t << 8 | c }),
+            ],
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|(t, neg)| Some(Match::single(Field::IcmpType, t, neg, Span::default()))),
+    ];
+    (length, flags, ttl, frag, icmp)
+        .prop_map(|(l, f, t, g, i)| l.into_iter().chain(f).chain(t).chain(g).chain(i).collect())
         .boxed()
+}
+
+/// The `--icmp-type` value of an IPv4 icmp match: `any` (every type and code), `T` (every code of
+/// type `T`), `T/C`, `T/C1:C2`. `None` for any other set (not one iptables option).
+fn icmp_option(m: &Match) -> Option<String> {
+    let (lo, hi) = m.single_test()?.bounds(m.field.bits())?;
+    let (t, a, b) = (lo >> 8, lo & 0xff, hi & 0xff);
+    Some(match (lo, hi) {
+        (0, 0xffff) => "any".into(),
+        _ if hi >> 8 != t => return None,
+        _ if (a, b) == (0, 0xff) => format!("{t}"),
+        _ if a == b => format!("{t}/{a}"),
+        _ => format!("{t}/{a}:{b}"),
+    })
 }
 
 /// The `-m ttl` option of a ttl match: `--ttl-eq N` (`!` kept), `--ttl-lt N` (`0:N-1`, or `! 0:255`
@@ -456,14 +486,17 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
                     out.extend(with_lists(Some(m), extra));
                 }
                 out.extend(iif.into_iter().chain(oif));
-                let tcp_only = out
-                    .iter()
-                    .any(|m| m.field == Field::Proto && !m.negated && m.tests == [Test::Exact(6)]);
-                out.extend(
-                    header
-                        .into_iter()
-                        .filter(|m| m.field != Field::TcpFlags || tcp_only),
-                );
+                let only = |p: u32| {
+                    out.iter().any(|m| {
+                        m.field == Field::Proto && !m.negated && m.tests == [Test::Exact(p)]
+                    })
+                };
+                let (tcp_only, icmp_only) = (only(6), only(1));
+                out.extend(header.into_iter().filter(|m| match m.field {
+                    Field::TcpFlags => tcp_only,
+                    Field::IcmpType => icmp_only,
+                    _ => true,
+                }));
                 out.sort_by_key(|m| m.field);
                 (out, comment)
             },
@@ -659,7 +692,7 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                 Field::InIface | Field::OutIface => {}
                 // Fragments are a frame shape (`Shape::Fragment`), not a written value.
                 Field::Fragment => {}
-                Field::Length | Field::TcpFlags | Field::Ttl => header(
+                Field::Length | Field::TcpFlags | Field::Ttl | Field::IcmpType => header(
                     &mut b,
                     m.field,
                     &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
@@ -1081,7 +1114,10 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         let opt = ttl_option(m).expect("iptables_restore_text: ttl is not one -m ttl option");
         let _ = write!(o, " -m ttl {opt}");
     }
-    if r.needs_l4() {
+    if let Some(m) = r.get(Field::IcmpType) {
+        let opt = icmp_option(m).expect("iptables_restore_text: icmp_type is not one --icmp-type");
+        let _ = write!(o, " -m icmp {}--icmp-type {opt}", bang(m));
+    } else if r.needs_l4() {
         let module = match proto.map(|m| single(m).0) {
             Some(17) => "udp",
             _ => "tcp",
@@ -1204,7 +1240,13 @@ mod tests {
         };
         assert!(lists(Field::DstPort) && lists(Field::SrcIp) && lists(Field::Proto));
         // Every header match is generated, negated or not.
-        for f in [Field::Length, Field::TcpFlags, Field::Ttl, Field::Fragment] {
+        for f in [
+            Field::Length,
+            Field::TcpFlags,
+            Field::Ttl,
+            Field::Fragment,
+            Field::IcmpType,
+        ] {
             for neg in [false, true] {
                 assert!(
                     a.iter().any(|rs| rs

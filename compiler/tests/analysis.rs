@@ -95,6 +95,7 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(IpPacket, Meta)> {
                                     ports,
                                     tcp_flags: 0x02,
                                     ttl: 64,
+                                    icmp: tailwall_compiler::packet::Icmp::Absent,
                                 },
                                 Meta {
                                     in_iface: i.clone(),

@@ -25,7 +25,7 @@
 //! address with a port); there `ext NAME` adds an extension header in order before the upper-layer
 //! header (`hop`, `routing`, `dest`, `ah`, `frag0`: a first fragment; `frag OFFSET` adds a non-first
 //! fragment header), `truncate N` and `pad` work as for IPv4, `cut N` ends the packet (frame and
-//! payload length) N bytes after the IPv6 header.
+//! payload length) N bytes after the IPv6 header, and `FIELD VALUE` as for IPv4 (`icmp_type 33024`).
 //! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
 //! `accept not_ipv4`, `accept other_family`, `drop malformed`, `drop fail_closed` — compared with the
 //! [`Outcome`]'s verdict, reason, chain name and position.
@@ -175,6 +175,7 @@ fn frame_v6(
 ) -> Result<Vec<u8>> {
     let mut exts: Vec<(u8, u16, bool)> = Vec::new();
     let (mut truncate, mut pad, mut cut) = (None, false, None);
+    let mut header: Vec<(Field, u32)> = Vec::new();
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         let mut arg = || it.next().context("missing value");
@@ -191,7 +192,10 @@ fn frame_v6(
             "truncate" => truncate = Some(arg()?.parse::<usize>()?),
             "cut" => cut = Some(arg()?.parse::<usize>()?),
             "pad" => pad = true,
-            other => bail!("unknown word `{other}` for an IPv6 packet"),
+            name => match Field::from_name(name) {
+                Some(f) => header.push((f, arg()?.parse()?)),
+                None => bail!("unknown word `{name}` for an IPv6 packet"),
+            },
         }
     }
     let mut upper = if proto == 6 || proto == 17 {
@@ -213,6 +217,11 @@ fn frame_v6(
     let first = exts.first().map_or(proto, |e| e.0);
     let mac = [2, 0, 0, 0, 0, 1];
     let mut f = build_frame_v6(mac, mac, s, d, first, &payload);
+    for (field, v) in header {
+        if !write_value(&mut f, field, v) {
+            bail!("`{field} {v}` cannot be written into this frame");
+        }
+    }
     if let Some(n) = cut {
         f.truncate(ETH_HLEN + IPV6_HLEN + n);
         f[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&(n as u16).to_be_bytes());

@@ -1026,13 +1026,15 @@ pub enum Departure {
     /// iptables-nft-restore refuses `! -s 0.0.0.0/0` / `! -d 0.0.0.0/0` (`RULE_APPEND failed (Invalid
     /// argument)`): the whole ruleset cannot be loaded.
     NftRefusesNegatedAnyAddress,
-    /// iptables-nft translates `-m tcp`/`-m udp` ports into nft payload loads: a truncated TCP/UDP
-    /// header is not hotdropped (ports are read when their bytes are there, the rule fails otherwise).
+    /// iptables-nft translates `-m tcp`/`-m udp` ports (and `-m icmp --icmp-type T` without a code or
+    /// `!`: `icmp type T`, checked with `nft list ruleset`) into nft payload loads: a truncated
+    /// TCP/UDP/ICMP header is not hotdropped (the bytes are read when they are there, the rule fails
+    /// otherwise).
     /// Predicate: the frame is hotdropped by `interp`.
     NftNoHotdrop,
-    /// iptables-nft's payload loads read "ports" (and TCP flags) from a non-first fragment's data,
-    /// where x_tables' tcp/udp/multiport fail on any fragment but the first. Predicate: a non-first
-    /// TCP/UDP fragment whose `interp` outcome changes when the same bytes are read as a first
+    /// iptables-nft's payload loads read "ports" (and TCP flags, the ICMP type) from a non-first
+    /// fragment's data, where x_tables' tcp/udp/multiport/icmp fail on any fragment but the first.
+    /// Predicate: a non-first TCP/UDP/ICMP fragment whose `interp` outcome changes when the same bytes are read as a first
     /// fragment, or when only its transport fields are read from them (it stays a fragment for `-f`).
     NftFragmentPorts,
     /// iptables-nft drops the `!` of a full port range (`! --dport 0:65535`, which x_tables never
@@ -1107,7 +1109,7 @@ pub fn departure(
     if !nft {
         return None;
     }
-    if p.frag_offset != 0 && matches!(p.proto, 6 | 17) {
+    if p.frag_offset != 0 && matches!(p.proto, 1 | 6 | 17) {
         let mut whole = frame.to_vec();
         whole[ETH_HLEN + 6] &= 0xe0;
         whole[ETH_HLEN + 7] = 0;
@@ -1122,9 +1124,10 @@ pub fn departure(
             let mixed = Decoded::Ipv4(tailwall_compiler::packet::IpPacket {
                 ports: q.ports,
                 tcp_flags: q.tcp_flags,
+                icmp: q.icmp,
                 ..*p
             });
-            if q.ports != Ports::Absent
+            if (q.ports != Ports::Absent || q.icmp != tailwall_compiler::packet::Icmp::Absent)
                 && (run_with(rs, hook, meta, &read) != o || run_with(rs, hook, meta, &mixed) != o)
             {
                 return Some(Departure::NftFragmentPorts);

@@ -7,7 +7,8 @@
 //! the policy. Programs only ever skip forward.
 //!
 //! From the IR ([`Program::from_ruleset`]), with `interp`'s semantics:
-//! - entry 0 (in every program): protocol neither TCP nor UDP with ports present or truncated is
+//! - entry 0 (in every program): protocol neither TCP, UDP nor the family's ICMP with a transport
+//!   header present or truncated is
 //!   [`Act::Impossible`], so regions and counterexamples are always packets that exist;
 //! - a rule with a transport test becomes two entries: its IP part on [`L4_TRUNCATED`] decides
 //!   *hotdrop* (drop), its whole box on [`L4_PRESENT`] takes its action (a transport test fails on
@@ -31,7 +32,7 @@ use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
 use crate::artifact::Artifact;
 use crate::interp::{Decided, Outcome};
 use crate::ir::{Action, Chain, ChainId, Field, Lookup, Rule, Ruleset, Verdict};
-use crate::packet::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use tailwall_abi as abi;
 
 /// Most entries a program may have (inlining a user chain at every jump multiplies them).
@@ -220,7 +221,13 @@ impl Builder<'_> {
     fn impossible(&mut self) -> Result<(), ProgramError> {
         let mut b = self.space.universe();
         let p = Space::field_dim(Field::Proto);
+        // The family's ICMP carries the icmp_type transport field.
+        let icmp = match self.space.family {
+            crate::ir::Family::V4 => IPPROTO_ICMP,
+            crate::ir::Family::V6 => IPPROTO_ICMPV6,
+        } as u128;
         b[p] = b[p].subtract(&Set::from_intervals(vec![
+            (icmp, icmp),
             (IPPROTO_TCP as u128, IPPROTO_TCP as u128),
             (IPPROTO_UDP as u128, IPPROTO_UDP as u128),
         ]));

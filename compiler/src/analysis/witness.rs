@@ -76,8 +76,9 @@ fn pick(s: &Set, field: Option<Field>) -> u128 {
 }
 
 impl Witness {
-    /// A packet of the box `region` (one set per dimension of `space`, each non-empty). Ports present
-    /// or truncated are always TCP or UDP (the programs mark the other protocols impossible there).
+    /// A packet of the box `region` (one set per dimension of `space`, each non-empty). A transport
+    /// header present or truncated is always TCP, UDP or the family's ICMP (the programs mark the
+    /// other protocols impossible there).
     pub fn of(space: &Space, region: &[Set]) -> Witness {
         let get = |f: Field| &region[Space::field_dim(f)];
         let l4 = region[0].first().unwrap_or(L4_ABSENT);
@@ -94,7 +95,12 @@ impl Witness {
             (Field::SrcIp, Field::DstIp)
         };
         let proto = match l4 {
-            L4_PRESENT | L4_TRUNCATED => protos.intersect(&tcpudp).first().unwrap_or(6) as u8,
+            // TCP/UDP first, else the family's ICMP (its type and code are a transport field).
+            L4_PRESENT | L4_TRUNCATED => protos
+                .intersect(&tcpudp)
+                .first()
+                .or_else(|| protos.contains(icmp as u128).then_some(icmp as u128))
+                .unwrap_or(6) as u8,
             _ => [icmp, IPPROTO_TCP, IPPROTO_UDP]
                 .into_iter()
                 .find(|&p| protos.contains(p as u128))
@@ -116,13 +122,15 @@ impl Witness {
             proto,
             src: pick(get(src_field), Some(src_field)),
             dst: pick(get(dst_field), Some(dst_field)),
-            ports: (l4 == L4_PRESENT).then(|| {
+            ports: (l4 == L4_PRESENT && proto != icmp).then(|| {
                 (
                     pick(get(Field::SrcPort), Some(Field::SrcPort)) as u16,
                     pick(get(Field::DstPort), Some(Field::DstPort)) as u16,
                 )
             }),
-            frag: if l4 == L4_ABSENT && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+            // A first fragment of TCP, UDP or ICMP carries its transport header: absent means a
+            // non-first fragment.
+            frag: if l4 == L4_ABSENT && [IPPROTO_TCP, IPPROTO_UDP, icmp].contains(&proto) {
                 8
             } else {
                 0

@@ -40,6 +40,11 @@ pub enum Field {
     /// 1 for a non-first fragment (fragment offset ≠ 0), else 0: iptables' `-f` (`ip_packet_match`:
     /// `IPT_F_FRAG` against `ip->frag_off & IP_OFFSET`), `! -f` the first or only fragment.
     Fragment,
+    /// ICMP type and code as one value `type << 8 | code` (`-m icmp --icmp-type`, `-m icmp6
+    /// --icmpv6-type`: `icmp_type_code_match` in `net/netfilter/xt_tcpudp.c`; type 255 = `any` is the
+    /// full range): a transport field of ICMP in IPv4 (protocol 1) and ICMPv6 in IPv6 (protocol 58),
+    /// absent on non-first fragments, truncated (hotdrop) when the 8-byte ICMP header is cut.
+    IcmpType,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -125,7 +130,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 13] = [
+pub const FIELDS: [FieldInfo; 14] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::address(Field::SrcIp6, "src_ip6", 128),
@@ -139,6 +144,7 @@ pub const FIELDS: [FieldInfo; 13] = [
     FieldInfo::from_abi(Field::TcpFlags, &abi::TCP_FLAGS),
     FieldInfo::from_abi(Field::Ttl, &abi::TTL),
     FieldInfo::from_abi(Field::Fragment, &abi::FRAGMENT),
+    FieldInfo::from_abi(Field::IcmpType, &abi::ICMP_TYPE),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {
@@ -217,10 +223,21 @@ impl Field {
             .map(|f| f.field)
     }
     /// The protocols a rule testing this transport field must be limited to (`proto`, not negated,
-    /// only these): tcp or udp for ports, tcp for the TCP flags; empty for other fields.
+    /// only these): tcp or udp for ports, tcp for the TCP flags, icmp (1) in IPv4 and ipv6-icmp
+    /// (58) in IPv6 for the ICMP type; empty for other fields.
+    pub fn l4_protos_in(self, family: super::Family) -> &'static [u32] {
+        match (self, family) {
+            (Field::IcmpType, super::Family::V4) => &[1],
+            (Field::IcmpType, super::Family::V6) => &[58],
+            _ => self.l4_protos(),
+        }
+    }
+    /// [`Field::l4_protos_in`] for the fields whose protocols are the same in both families (ports,
+    /// TCP flags); for the ICMP type both families' protocols (1 and 58).
     pub fn l4_protos(self) -> &'static [u32] {
         match self {
             Field::TcpFlags => &[6],
+            Field::IcmpType => &[1, 58],
             f if f.info().transport => &[6, 17],
             _ => &[],
         }

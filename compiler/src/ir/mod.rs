@@ -17,9 +17,10 @@
 //!    [`Test::Iface`] only on interface fields, its spelling (`eth0`, `eth+`, `+`) at most 15 bytes
 //!    (IFNAMSIZ - 1), the name empty only with the wildcard (`+`: any interface);
 //! 4. a rule matches each field at most once, matches sorted by field; every match has at least one test;
-//! 5. a rule with a transport field (`src_port`, `dst_port`, `tcp_flags`) also matches `proto`, not
-//!    negated, with only the tests of [`Field::l4_protos`] (tcp and udp for ports, tcp for the flags) —
-//!    the `-m tcp`/`-m udp`/`-m multiport` modules require it;
+//! 5. a rule with a transport field (`src_port`, `dst_port`, `tcp_flags`, `icmp_type`) also matches
+//!    `proto`, not negated, with only the tests of [`Field::l4_protos_in`] the ruleset's family (tcp
+//!    and udp for ports, tcp for the flags, icmp / ipv6-icmp for the ICMP type) — the
+//!    `-m tcp`/`-m udp`/`-m multiport`/`-m icmp`/`-m icmp6` modules require it;
 //! 6. a chain has a hook iff it has a policy; at most one chain per hook; chain names are unique;
 //! 7. jump and goto targets exist and are user chains; the chain graph (jump and goto edges) has no
 //!    cycle and no path longer than [`MAX_CALL_DEPTH`] edges (iptables rejects loops with ELOOP);
@@ -721,7 +722,7 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                 }
             }
             for m in r.matches.iter().filter(|m| m.field.info().transport) {
-                let protos = m.field.l4_protos();
+                let protos = m.field.l4_protos_in(rs.family);
                 let ok = r.get(Field::Proto).is_some_and(|p| {
                     !p.negated
                         && p.tests

@@ -457,6 +457,18 @@ pub fn list_ir(rs: &Ruleset, counts: &Counts) -> Listing {
     }
 }
 
+/// The `(type, lowest code, highest code)` one icmp/icmp6 match option stores for an `icmp_type`
+/// match of one test: the IPv4 full range is `any` (type 255, codes 0-255); `None` when no single
+/// option says it (several tests, a range across types).
+fn icmp_parts(m: &crate::ir::Match, family: crate::ir::Family) -> Option<(u32, u32, u32)> {
+    let (lo, hi) = m.single_test()?.bounds(m.field.bits())?;
+    let (lo, hi) = (lo as u32, hi as u32);
+    if (lo, hi) == (0, 0xffff) && family == crate::ir::Family::V4 {
+        return Some((255, 0, 255));
+    }
+    (lo >> 8 == hi >> 8).then_some((lo >> 8, lo & 0xff, hi & 0xff))
+}
+
 /// One IR rule as iptables lists the equivalent rule.
 fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     let neg = |m: &crate::ir::Match| if m.negated { "!" } else { "" };
@@ -560,6 +572,26 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
             );
         }
     }
+    // libxt_icmp / libip6t_icmp6 `print`: `icmptype T`, `icmp !type T`, then ` code C` / ` codes A-B`.
+    let icmp = r
+        .get(Field::IcmpType)
+        .and_then(|m| icmp_parts(m, rs.family).map(|p| (m, p)));
+    if let Some((m, (t, a, b))) = icmp {
+        let name = match rs.family {
+            crate::ir::Family::V4 => "icmp",
+            crate::ir::Family::V6 => "ipv6-icmp",
+        };
+        let _ = write!(
+            extra,
+            " {name}{}type {t}",
+            if m.negated { " !" } else { "" }
+        );
+        if a == b {
+            let _ = write!(extra, " code {a}");
+        } else if (a, b) != (0, 255) {
+            let _ = write!(extra, " codes {a}-{b}");
+        }
+    }
     if let Some(c) = &r.comment {
         let _ = write!(extra, " /* {c} */");
     }
@@ -567,6 +599,7 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     let mut exact = true;
     for m in &r.matches {
         match m.field {
+            Field::IcmpType if icmp.is_some() => {}
             Field::SrcIp
             | Field::DstIp
             | Field::Proto
@@ -698,8 +731,29 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
             }
         }
     }
+    let icmp = r
+        .get(Field::IcmpType)
+        .and_then(|m| icmp_parts(m, rs.family).map(|p| (m, p)));
+    if let Some((m, (t, a, b))) = icmp {
+        let (module, opt) = match rs.family {
+            crate::ir::Family::V4 => ("icmp", "--icmp-type"),
+            crate::ir::Family::V6 => ("icmp6", "--icmpv6-type"),
+        };
+        let value = match (t, a, b) {
+            (255, 0, 255) if rs.family == crate::ir::Family::V4 => "any".to_string(),
+            (t, 0, 255) => t.to_string(),
+            (t, a, b) if a == b => format!("{t}/{a}"),
+            (t, a, b) => format!("{t}/{a}:{b}"),
+        };
+        let _ = write!(
+            out,
+            " -m {module}{} {opt} {value}",
+            if m.negated { " !" } else { "" }
+        );
+    }
     for m in &r.matches {
         match m.field {
+            Field::IcmpType if icmp.is_some() => {}
             Field::SrcIp
             | Field::DstIp
             | Field::Proto
@@ -824,7 +878,10 @@ mod tests {
         let src = SourceFile::new(
             "t.rules",
             "*filter\n:INPUT DROP [0:0]\n:web - [0:0]\n-A INPUT -s 10.0.0.0/8 -p tcp -m multiport --dports 80,443 -j web\n\
-             -A INPUT ! -i eth0 -p udp --dport 53 -m comment --comment dns -j ACCEPT\n-A web -j RETURN\nCOMMIT\n",
+             -A INPUT ! -i eth0 -p udp --dport 53 -m comment --comment dns -j ACCEPT\n\
+             -A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT\n-A INPUT -p icmp -m icmp ! --icmp-type 3/3 -j DROP\n\
+             -A INPUT -p icmp -m icmp --icmp-type 3/1:3 -j DROP\n-A INPUT -p icmp --icmp-type any -j ACCEPT\n\
+             -A web -j RETURN\nCOMMIT\n",
         );
         let rs = crate::lower::iptables(&src).unwrap().ruleset;
         let l = list_ir(&rs, &Counts::default());
@@ -838,6 +895,24 @@ mod tests {
         assert_eq!(
             l.chains[0].rules[1].iptables,
             "-A INPUT ! -i eth0 -p udp -m udp --dport 53 -m comment --comment dns -j ACCEPT"
+        );
+        assert_eq!(
+            l.chains[0].rules[3].iptables,
+            "-A INPUT -p icmp -m icmp ! --icmp-type 3/3 -j DROP"
+        );
+        // `iptables -L -n` of iptables-legacy 1.8.9 (checked with the binary).
+        let extra: Vec<&str> = l.chains[0].rules[2..]
+            .iter()
+            .map(|r| r.extra.trim())
+            .collect();
+        assert_eq!(
+            extra,
+            [
+                "icmptype 8",
+                "icmp !type 3 code 3",
+                "icmptype 3 codes 1-3",
+                "icmptype 255"
+            ]
         );
     }
 }

@@ -273,6 +273,37 @@ pub(super) fn lower_typed(
                     }
                 }
             }
+            // xt_tcpudp.c `icmp_match` / ip6t_icmp6.c `icmp6_match`: `type == T && code in [lo, hi]`,
+            // XOR `!`; non-first fragments never match, a header under 8 bytes is hotdropped (the
+            // transport-field semantics of `icmp_type`). In IPv4 type 255 (`any`) matches every type
+            // (`icmp_type_code_match`: `test_type == 0xFF`); ICMPv6 has no such wildcard.
+            "icmp" | "icmp6" => {
+                transport = Some(inst);
+                for g in &inst.given {
+                    let Val::Pair(t, c) = &g.val else {
+                        errs.push(internal(g.span));
+                        continue;
+                    };
+                    let (Val::Num(t), Val::Range(a, b)) = (t.as_ref(), c.as_ref()) else {
+                        errs.push(internal(g.span));
+                        continue;
+                    };
+                    let (t, a, b) = (*t as u32, *a as u32, *b as u32);
+                    let test = if inst.name() == "icmp" && t == 255 {
+                        Test::Range { lo: 0, hi: 0xffff }
+                    } else {
+                        Test::Range {
+                            lo: t << 8 | a,
+                            hi: t << 8 | b,
+                        }
+                    };
+                    push(
+                        Match::single(Field::IcmpType, test, g.neg, g.span),
+                        &mut errs,
+                        &mut matches,
+                    );
+                }
+            }
             // xt_length.c: `tot_len` within [min, max], XOR `!`.
             "length" => {
                 if let Some(e) = after_transport(inst, transport) {

@@ -814,6 +814,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn expected(field: Field) -> &'static str {
     match field {
         Field::Proto => "a protocol name or number",
+        Field::IcmpType => "`any`, an ICMP type `T`, `T/CODE` or a range `T/C-T/C`",
         _ => match field.info().lookup {
             Lookup::Lpm if field.bits() == 128 => "an IPv6 address or prefix",
             Lookup::Lpm => "an address, a prefix or an address range",
@@ -831,6 +832,7 @@ type ValueErr = (&'static str, String, String);
 pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
         Field::Proto => parse_proto_value(text),
+        Field::IcmpType => parse_icmp_value(text),
         _ => match field.info().lookup {
             Lookup::Lpm if field.bits() == 128 => parse_addr6(text),
             Lookup::Lpm => parse_addr(text),
@@ -839,6 +841,65 @@ pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
             Lookup::Iface => parse_iface(text),
             Lookup::Exact => parse_number_value(field, text),
         },
+    }
+}
+
+/// An `icmp_type` value (the field holds `type << 8 | code`): `any` (every type and code), `T` (every
+/// code of type `T`), `T/C`, or a range `A-B` whose ends are `T` or `T/C` (`3/1-3/3`: codes 1-3 of
+/// type 3; `3-5`: every code of types 3 to 5). An end `T` means code 0 as the low end, code 255 as
+/// the high end. `T/C-N` is refused: it reads as codes C to N but would mean every code up to type N.
+fn parse_icmp_value(text: &str) -> Result<Test, ValueErr> {
+    let bad = |msg: String| {
+        (
+            "E0406",
+            msg,
+            "write `any`, a type 0-255 (`8`), `TYPE/CODE` (`3/1`) or a range `3/1-3/3`".to_string(),
+        )
+    };
+    let num = |s: &str| -> Result<u32, ValueErr> {
+        let s = s.trim();
+        match s.parse::<u32>() {
+            Ok(n) if n <= 255 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(bad(format!("bad `icmp_type` value `{text}`"))),
+        }
+    };
+    // (low, high) of one end: `T` is every code, `T/C` one.
+    let end = |s: &str| -> Result<(u32, u32, bool), ValueErr> {
+        match s.split_once('/') {
+            Some((t, c)) => {
+                let v = num(t)? << 8 | num(c)?;
+                Ok((v, v, true))
+            }
+            None => {
+                let t = num(s)?;
+                Ok((t << 8, t << 8 | 0xff, false))
+            }
+        }
+    };
+    if text.trim() == "any" {
+        return Ok(Test::Range { lo: 0, hi: 0xffff });
+    }
+    match text.split_once('-') {
+        None => end(text).map(|(lo, hi, _)| Test::Range { lo, hi }),
+        Some((a, b)) => {
+            let ((lo, _, a_code), (_, hi, b_code)) = (end(a)?, end(b)?);
+            if a_code && !b_code {
+                return Err((
+                    "E0406",
+                    format!("`icmp_type` range `{text}` is ambiguous"),
+                    format!(
+                        "write both ends as TYPE/CODE: `{}-{}/{}`",
+                        a.trim(),
+                        a.trim().split('/').next().unwrap_or(""),
+                        b.trim()
+                    ),
+                ));
+            }
+            if lo > hi {
+                return Err(bad(format!("`icmp_type` range `{text}` runs backwards")));
+            }
+            Ok(Test::Range { lo, hi })
+        }
     }
 }
 

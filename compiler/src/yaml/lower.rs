@@ -171,7 +171,7 @@ fn lower_rule<'d>(
             matches.push(lowered);
         }
     }
-    check_transport(r, &matches, diags);
+    check_transport(r, &matches, family, diags);
     let action = match r.action.as_ref().map(|a| &a.value) {
         Some(ActionDef::Accept) => Action::Accept,
         Some(ActionDef::Drop) => Action::Drop,
@@ -347,25 +347,68 @@ fn lower_match<'d>(
     }
 }
 
-/// Ports need `proto` tcp or udp, the TCP flags `proto: tcp`, not negated (iptables: the
-/// tcp/udp/multiport matches require it; [`Field::l4_protos`]).
-fn check_transport(r: &RuleDef, matches: &[Match], diags: &mut Vec<Diagnostic>) {
+/// Ports need `proto` tcp or udp, the TCP flags `proto: tcp`, the ICMP type `proto: icmp` (IPv4) or
+/// `proto: ipv6-icmp` (IPv6), not negated (iptables: the tcp/udp/multiport/icmp/icmp6 matches require
+/// it; [`Field::l4_protos_in`]). Transport fields of different protocols cannot share a rule.
+fn check_transport(r: &RuleDef, matches: &[Match], family: Family, diags: &mut Vec<Diagnostic>) {
     let proto = matches.iter().find(|m| m.field == Field::Proto);
-    // The most demanding transport field of the rule decides what `proto` must be.
-    let Some(port) = r
+    let transport: Vec<_> = r
         .matches
         .iter()
         .filter(|m| m.field.info().transport)
-        .min_by_key(|m| m.field.l4_protos().len())
+        .collect();
+    // The most demanding transport field of the rule decides what `proto` must be.
+    let Some(port) = transport
+        .iter()
+        .min_by_key(|m| m.field.l4_protos_in(family).len())
     else {
         return;
     };
-    let protos = port.field.l4_protos();
-    let (what, need, names) = if protos == [6] {
-        ("the TCP flags", "`proto: tcp`", "tcp")
-    } else {
-        ("ports", "`proto: tcp` or `proto: udp`", "tcp or udp")
+    let protos = port.field.l4_protos_in(family);
+    let (what, need, names, help) = match port.field {
+        Field::TcpFlags => (
+            "the TCP flags",
+            "`proto: tcp`",
+            "tcp",
+            "iptables refuses `--tcp-flags` without `-p tcp`; add `proto: tcp`",
+        ),
+        Field::IcmpType if family == Family::V4 => (
+            "the ICMP type",
+            "`proto: icmp`",
+            "icmp",
+            "iptables refuses `--icmp-type` without `-p icmp`; add `proto: icmp`",
+        ),
+        Field::IcmpType => (
+            "the ICMPv6 type",
+            "`proto: ipv6-icmp`",
+            "ipv6-icmp (58)",
+            "ip6tables refuses `--icmpv6-type` without `-p ipv6-icmp`; add `proto: ipv6-icmp`",
+        ),
+        _ => (
+            "ports",
+            "`proto: tcp` or `proto: udp`",
+            "tcp or udp",
+            "iptables refuses `--dport` without `-p tcp` or `-p udp`; add `proto: tcp` (or udp)",
+        ),
     };
+    if let Some(other) = transport.iter().find(|m| {
+        !protos
+            .iter()
+            .all(|p| m.field.l4_protos_in(family).contains(p))
+    }) {
+        diags.push(
+            Diagnostic::error(
+                "E0408",
+                format!(
+                    "`{}` and `{}` cannot be matched in one rule: no protocol carries both",
+                    port.field, other.field
+                ),
+            )
+            .at(other.span)
+            .help("write two rules, one per protocol"),
+        );
+        return;
+    }
     let problem = match proto {
         None if r.matches.iter().any(|m| m.field == Field::Proto) => return, // reported already
         None => format!("a rule that matches {what} must say {need}"),
@@ -383,7 +426,7 @@ fn check_transport(r: &RuleDef, matches: &[Match], diags: &mut Vec<Diagnostic>) 
     diags.push(
         Diagnostic::error("E0408", format!("`{}`: {problem}", port.field))
             .at(port.span)
-            .help("iptables refuses `--dport` without `-p tcp` or `-p udp`; add `proto: tcp` (or udp)"),
+            .help(help),
     );
 }
 

@@ -182,6 +182,8 @@ fn value(field: Field, t: &Test) -> String {
             .and_then(proto_name)
             .filter(|name| matches!(parse_proto(name), Ok(Proto::Number(p)) if u32::from(p) == *n))
             .map_or_else(|| n.to_string(), str::to_string),
+        (Field::IcmpType, Test::Exact(v)) => icmp_value(*v, *v),
+        (Field::IcmpType, Test::Range { lo, hi }) => icmp_value(*lo, *hi),
         (_, Test::Exact(v)) => v.to_string(),
         (_, Test::Range { lo, hi }) if lo == hi => lo.to_string(),
         (_, Test::Range { lo, hi }) => format!("{lo}-{hi}"),
@@ -189,6 +191,19 @@ fn value(field: Field, t: &Test) -> String {
             let text = format!("{name}{}", if *wildcard { "+" } else { "" });
             key(&text)
         }
+    }
+}
+
+/// An `icmp_type` range (`type << 8 | code`) as `ast::parse_icmp_value` reads it back: `any`, `T`,
+/// `T/C`, `T1-T2` (every code), `T1/C1-T2/C2`.
+fn icmp_value(lo: u32, hi: u32) -> String {
+    let (tl, cl, th, ch) = (lo >> 8, lo & 0xff, hi >> 8, hi & 0xff);
+    match (cl, ch) {
+        _ if (lo, hi) == (0, 0xffff) => "any".into(),
+        _ if lo == hi => format!("{tl}/{cl}"),
+        (0, 0xff) if tl == th => tl.to_string(),
+        (0, 0xff) => format!("{tl}-{th}"),
+        _ => format!("{tl}/{cl}-{th}/{ch}"),
     }
 }
 

@@ -60,6 +60,10 @@ macro_rules! datapath_fields {
                 stage: 13, bits: 1, transport: false, table: array, read: fragment,
                 maps: tw_t_fragment / tw_v_fragment, prog: tw_s_fragment
             }
+            ICMP_TYPE = icmp_type {
+                stage: 14, bits: 16, transport: true, table: array, read: icmp_type,
+                maps: tw_t_icmp_type / tw_v_icmp_type, prog: tw_s_icmp_type
+            }
         }
     };
 }

@@ -100,6 +100,10 @@ pub struct PktCtx {
     pub walk: u32,
     /// 1 for a non-first fragment (fragment offset ≠ 0), else 0: what iptables' `-f` tests.
     pub fragment: u32,
+    /// Table index of the ICMP (IPv4 protocol 1) or ICMPv6 (IPv6 protocol 58) type and code,
+    /// `type << 8 | code`: the value, [`PORT_ABSENT`] (another protocol, or a non-first fragment) or
+    /// [`PORT_TRUNCATED`] (fewer than the 8 bytes of the ICMP header, which `-m icmp` hotdrops).
+    pub icmp_type: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -279,7 +283,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 64);
+    assert!(core::mem::size_of::<PktCtx>() == 68);
     assert!(core::mem::size_of::<RuleMeta>() == 12);
     assert!(core::mem::size_of::<RegionMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);

@@ -45,6 +45,9 @@ const ETH_P_8021Q: u32 = 0x8100;
 const ETH_P_8021AD: u32 = 0x88a8;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMP: u8 = 1;
+/// `struct icmphdr`: what `-m icmp` reads (`packet::ICMP_HLEN`).
+const ICMP_HLEN: usize = 8;
 
 #[inline(always)]
 fn byte(at: usize) -> u8 {
@@ -188,6 +191,18 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
         }
     }
 
+    // `packet::decode`'s `icmp`: type << 8 | code of a first fragment's complete 8-byte ICMP header.
+    let mut icmp_type = PORT_ABSENT;
+    if frag_offset == 0 && proto == IPPROTO_ICMP {
+        let l4 = ip + ihl;
+        // `l4 + 2 > end` cannot hold when the first test passes; it is there for the verifier.
+        icmp_type = if tot_len - ihl < ICMP_HLEN || l4 + 2 > end {
+            PORT_TRUNCATED
+        } else {
+            ((byte(l4) as u32) << 8) | byte(l4 + 1) as u32
+        };
+    }
+
     let ip_len = tot_len as u64;
     let (hook, in_ifindex, out_ifindex) = if forced == HOOK_OUTPUT {
         (HOOK_OUTPUT, 0, ctx.ifindex())
@@ -246,6 +261,7 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
             },
             walk: 0,
             fragment: (frag_offset != 0) as u32,
+            icmp_type,
         };
     }
     tail_call(ctx, 0, ip_len)

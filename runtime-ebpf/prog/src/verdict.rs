@@ -210,7 +210,10 @@ fn walk() -> u32 {
         return by_reason(REASON_BOUND, ACTION_DROP, bytes);
     }
     let started = p.started != 0;
-    let truncated = p.src_port == PORT_TRUNCATED || p.dst_port == PORT_TRUNCATED;
+    // `IpPacket::truncated`: a TCP/UDP header or the ICMP header cut short.
+    let truncated = p.src_port == PORT_TRUNCATED
+        || p.dst_port == PORT_TRUNCATED
+        || p.icmp_type == PORT_TRUNCATED;
     let nv = nvisits();
     let mut pos = first;
     let mut i = 0;

@@ -322,7 +322,7 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
             })
             .boxed(),
         // Plain numeric header fields: the port ranges, clipped to the field's width.
-        Field::Length | Field::TcpFlags | Field::Ttl | Field::Fragment => {
+        Field::Length | Field::TcpFlags | Field::Ttl | Field::Fragment | Field::IcmpType => {
             let max = field.max_value() as u32;
             prop::sample::select(PORTS.to_vec())
                 .prop_map(move |(lo, hi)| Test::Range {
@@ -532,6 +532,11 @@ fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, IpPac
                     ip_len: 60,
                     tcp_flags: 0x02,
                     ttl: 64,
+                    icmp: if proto == 1 && shape != 4 {
+                        crate::packet::Icmp::Present { kind: 8, code: 0 }
+                    } else {
+                        crate::packet::Icmp::Absent
+                    },
                     frag_offset: if shape == 4 { 100 } else { 0 },
                     ports: match shape {
                         4 => Ports::Absent,
