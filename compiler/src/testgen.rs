@@ -225,7 +225,8 @@ pub struct RulesetOpts {
     /// either.
     pub ifaces: bool,
     /// The header matches beyond addresses, protocol and ports, in the forms iptables can express
-    /// (printable by [`iptables_restore_text`]): `-m length --length` (value or range, `!`).
+    /// (printable by [`iptables_restore_text`]): `-m length --length` (value or range, `!`), `--tcp-flags`,
+    /// `-m ttl`, `-f`, `-m icmp --icmp-type`, `-m iprange --src-range/--dst-range`.
     pub header_matches: bool,
 }
 
@@ -362,8 +363,33 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
         )
             .prop_map(|(t, neg)| Some(Match::single(Field::IcmpType, t, neg, Span::default()))),
     ];
-    (length, flags, ttl, frag, icmp)
-        .prop_map(|(l, f, t, g, i)| l.into_iter().chain(f).chain(t).chain(g).chain(i).collect())
+    // `-m iprange --src-range/--dst-range LO-HI` (`!`): kept by the caller when the rule has no `-s`/`-d`
+    // on that field. Wide ranges and narrow ones (a few hundred addresses around one).
+    let iprange = prop_oneof![
+        3 => Just(None),
+        1 => (
+            prop::bool::ANY,
+            prop_oneof![
+                1 => (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+                1 => (any::<u32>(), 0u32..300).prop_map(|(a, w)| (a, a.saturating_add(w))),
+            ],
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|(src, (lo, hi), neg)| {
+                let field = if src { Field::SrcIp } else { Field::DstIp };
+                Some(Match::single(field, Test::Range { lo, hi }, neg, Span::default()))
+            }),
+    ];
+    (length, flags, ttl, frag, icmp, iprange)
+        .prop_map(|(l, f, t, g, i, r)| {
+            l.into_iter()
+                .chain(f)
+                .chain(t)
+                .chain(g)
+                .chain(i)
+                .chain(r)
+                .collect()
+        })
         .boxed()
 }
 
@@ -492,9 +518,12 @@ fn arb_rule_body_with(o: RulesetOpts) -> impl Strategy<Value = (Vec<Match>, Opti
                     })
                 };
                 let (tcp_only, icmp_only) = (only(6), only(1));
+                let addrs: Vec<Field> = out.iter().map(|m| m.field).collect();
                 out.extend(header.into_iter().filter(|m| match m.field {
                     Field::TcpFlags => tcp_only,
                     Field::IcmpType => icmp_only,
+                    // `-m iprange` where the rule has no `-s`/`-d` of that field.
+                    Field::SrcIp | Field::DstIp => !addrs.contains(&m.field),
                     _ => true,
                 }));
                 out.sort_by_key(|m| m.field);
@@ -1255,6 +1284,14 @@ mod tests {
                     "{f} negated={neg} never generated"
                 );
             }
+        }
+        // `-m iprange`, negated or not.
+        for neg in [false, true] {
+            assert!(a.iter().any(|rs| rs.rules().any(|r| {
+                r.get(Field::SrcIp).is_some_and(|m| {
+                    m.negated == neg && matches!(m.tests[..], [Test::Range { .. }])
+                })
+            })));
         }
         // Without the options: INPUT only, single tests.
         for rs in sample_rulesets_with(5, 30, RulesetOpts::new(8)) {

@@ -469,11 +469,28 @@ fn icmp_parts(m: &crate::ir::Match, family: crate::ir::Family) -> Option<(u32, u
     (lo >> 8 == hi >> 8).then_some((lo >> 8, lo & 0xff, hi & 0xff))
 }
 
+/// An IPv4 address match of one range test: iptables spells it `-m iprange --src-range/--dst-range
+/// LO-HI` (the match and its ends).
+fn iprange_of(
+    r: &Rule,
+    f: Field,
+) -> Option<(&crate::ir::Match, std::net::Ipv4Addr, std::net::Ipv4Addr)> {
+    let m = r.get(f)?;
+    match m.tests[..] {
+        [Test::Range { lo, hi }] if matches!(f, Field::SrcIp | Field::DstIp) => {
+            Some((m, lo.into(), hi.into()))
+        }
+        _ => None,
+    }
+}
+
 /// One IR rule as iptables lists the equivalent rule.
 fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     let neg = |m: &crate::ir::Match| if m.negated { "!" } else { "" };
     let addr = |f: Field| match r.get(f) {
         None => "0.0.0.0/0".to_string(),
+        // `-m iprange`: listed among the matches.
+        Some(_) if iprange_of(r, f).is_some() => "0.0.0.0/0".to_string(),
         Some(m) => {
             let v: Vec<String> = m
                 .tests
@@ -532,6 +549,19 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     let mut extra = String::new();
     if matches!(r.action, Action::Goto(_)) {
         extra.push_str("[goto] ");
+    }
+    // libxt_iprange `print`: `source IP range [! ]LO-HI`, then the destination.
+    for (f, label) in [
+        (Field::SrcIp, "source IP range"),
+        (Field::DstIp, "destination IP range"),
+    ] {
+        if let Some((m, lo, hi)) = iprange_of(r, f) {
+            let _ = write!(
+                extra,
+                " {label}{} {lo}-{hi}",
+                if m.negated { " !" } else { "" }
+            );
+        }
     }
     let proto_name = match r.get(Field::Proto).and_then(|m| m.single_test()) {
         Some(Test::Exact(17)) => "udp",
@@ -672,8 +702,16 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
             );
         }
     };
-    opt(&mut out, Field::SrcIp, "-s", true);
-    opt(&mut out, Field::DstIp, "-d", true);
+    for f in [Field::SrcIp, Field::DstIp] {
+        if iprange_of(r, f).is_none() {
+            opt(
+                &mut out,
+                f,
+                if f == Field::SrcIp { "-s" } else { "-d" },
+                true,
+            );
+        }
+    }
     opt(&mut out, Field::InIface, "-i", false);
     opt(&mut out, Field::OutIface, "-o", false);
     if let Some(m) = r.get(Field::Proto) {
@@ -693,6 +731,20 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
             if m.negated { " !" } else { "" },
             v.join(",")
         );
+    }
+    let ranges: Vec<_> = [(Field::SrcIp, "--src-range"), (Field::DstIp, "--dst-range")]
+        .into_iter()
+        .filter_map(|(f, flag)| iprange_of(r, f).map(|x| (x, flag)))
+        .collect();
+    if !ranges.is_empty() {
+        out.push_str(" -m iprange");
+        for ((m, lo, hi), flag) in ranges {
+            let _ = write!(
+                out,
+                "{} {flag} {lo}-{hi}",
+                if m.negated { " !" } else { "" }
+            );
+        }
     }
     let ports: Vec<&crate::ir::Match> = [Field::SrcPort, Field::DstPort]
         .into_iter()
@@ -881,6 +933,7 @@ mod tests {
              -A INPUT ! -i eth0 -p udp --dport 53 -m comment --comment dns -j ACCEPT\n\
              -A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT\n-A INPUT -p icmp -m icmp ! --icmp-type 3/3 -j DROP\n\
              -A INPUT -p icmp -m icmp --icmp-type 3/1:3 -j DROP\n-A INPUT -p icmp --icmp-type any -j ACCEPT\n\
+             -A INPUT -p udp -m iprange ! --src-range 10.0.0.1-10.0.0.9 --dst-range 192.0.2.1-192.0.2.5 -j ACCEPT\n\
              -A web -j RETURN\nCOMMIT\n",
         );
         let rs = crate::lower::iptables(&src).unwrap().ruleset;
@@ -911,8 +964,13 @@ mod tests {
                 "icmptype 8",
                 "icmp !type 3 code 3",
                 "icmptype 3 codes 1-3",
-                "icmptype 255"
+                "icmptype 255",
+                "source IP range ! 10.0.0.1-10.0.0.9 destination IP range 192.0.2.1-192.0.2.5"
             ]
+        );
+        assert_eq!(
+            l.chains[0].rules[6].iptables,
+            "-A INPUT -p udp -m iprange ! --src-range 10.0.0.1-10.0.0.9 --dst-range 192.0.2.1-192.0.2.5 -j ACCEPT"
         );
     }
 }

@@ -106,6 +106,61 @@ fn tcp_flags_match(g: &Given) -> Result<Match, Diagnostic> {
     })
 }
 
+/// The match of `--src-range`/`--dst-range LO-HI` (`!` in `g`) on `field`, taking the rule's `-s`/`-d`
+/// match of the same field out of `matches` when there is one (the rule tests both): a range whose
+/// low end is above its high end holds for no address (xt_iprange compares `< min || > max`), the
+/// intersection with a non-negated `-s`/`-d` prefix is one range. `Ok(None)`: the match holds for
+/// every packet. A negated range or prefix together with the other is refused (E0202).
+fn iprange_match(
+    field: Field,
+    lo: u32,
+    hi: u32,
+    g: &Given,
+    matches: &mut Vec<Match>,
+) -> Result<Option<Match>, Diagnostic> {
+    let full = Test::Range {
+        lo: 0,
+        hi: u32::MAX,
+    };
+    // `LO-HI` with LO > HI: no address is in it.
+    if lo > hi {
+        if g.neg {
+            return Ok(None);
+        }
+        // False AND the rule's `-s`/`-d`: false.
+        matches.retain(|m| m.field != field);
+        return Ok(Some(Match::single(field, full, true, g.span)));
+    }
+    let (test, negated) = (Test::Range { lo, hi }, g.neg);
+    let Some(at) = matches.iter().position(|m| m.field == field) else {
+        return Ok(Some(Match::single(field, test, negated, g.span)));
+    };
+    let other = &matches[at];
+    let prefix = other.single_test().and_then(|t| t.bounds(32));
+    let (Some((plo, phi)), false, false) = (prefix, other.negated, negated) else {
+        return Err(unsupported(
+            "E0202",
+            format!(
+                "`{}` together with `{}` on the same address, one of them negated,",
+                if field == Field::SrcIp { "-s" } else { "-d" },
+                if field == Field::SrcIp {
+                    "--src-range"
+                } else {
+                    "--dst-range"
+                },
+            ),
+            g.span,
+        ));
+    };
+    matches.remove(at);
+    let (ilo, ihi) = ((plo as u32).max(lo), (phi as u32).min(hi));
+    Ok(Some(if ilo > ihi {
+        Match::single(field, full, true, g.span)
+    } else {
+        Match::single(field, Test::Range { lo: ilo, hi: ihi }, false, g.span)
+    }))
+}
+
 fn iface_match(field: Field, i: &Neg<String>) -> Option<Match> {
     let (name, wildcard) = match i.value.strip_suffix('+') {
         Some(n) => (n.to_string(), true),
@@ -302,6 +357,47 @@ pub(super) fn lower_typed(
                         &mut errs,
                         &mut matches,
                     );
+                }
+            }
+            // xt_iprange.c: `min <= addr <= max` XOR `!`, on the source and/or destination: the IP
+            // part's address fields as a range test. With `-s`/`-d` on the same field the rule tests
+            // both: their intersection when neither is negated.
+            "iprange" => {
+                if let Some(e) = after_transport(inst, transport) {
+                    errs.push(e);
+                    continue;
+                }
+                for g in &inst.given {
+                    let field = match g.name {
+                        "src-range" => Field::SrcIp,
+                        _ => Field::DstIp,
+                    };
+                    let range = match &g.val {
+                        Val::Word(w) => w.split_once('-').and_then(|(a, b)| {
+                            Some((
+                                a.parse::<std::net::Ipv4Addr>().ok()?,
+                                b.parse::<std::net::Ipv4Addr>().ok()?,
+                            ))
+                        }),
+                        _ => None,
+                    };
+                    let Some((lo, hi)) = range.map(|(a, b)| (u32::from(a), u32::from(b))) else {
+                        if r.family == crate::ir::Family::V6 {
+                            errs.push(unsupported(
+                                "E0202",
+                                "`-m iprange` of IPv6 addresses".into(),
+                                g.span,
+                            ));
+                        } else {
+                            errs.push(internal(g.span));
+                        }
+                        continue;
+                    };
+                    match iprange_match(field, lo, hi, g, &mut matches) {
+                        Ok(Some(m)) => push(m, &mut errs, &mut matches),
+                        Ok(None) => {}
+                        Err(e) => errs.push(e),
+                    }
                 }
             }
             // xt_length.c: `tot_len` within [min, max], XOR `!`.
