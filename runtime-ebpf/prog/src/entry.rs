@@ -81,17 +81,26 @@ pub fn tw_entry_fwd(ctx: XdpContext) -> u32 {
     xdp_of(entry(&ctx, HOOK_FORWARD))
 }
 
+/// `AF_PACKET`: a packet socket's frames never pass netfilter's OUTPUT.
+const AF_PACKET: u32 = 17;
+
 /// The tc entry program attached at tcx egress (`tailwall_abi::PROG_EGRESS`): a locally generated
-/// packet (one with a socket, `skb->sk`) is judged at OUTPUT (`out_ifindex` = the device it leaves
-/// by, no input device, no FIB lookup); a packet without a socket is a forwarded one (FORWARD judged
-/// it where it came in; netfilter's OUTPUT never sees it) and goes on untouched (`TCX_NEXT`). The
-/// frame starts with its Ethernet header, as at XDP.
+/// packet (one with a socket, `skb->sk`, other than a packet socket) is judged at OUTPUT
+/// (`out_ifindex` = the device it leaves by, no input device, no FIB lookup). A packet without a
+/// socket is a forwarded one (FORWARD judged it where it came in; netfilter's OUTPUT never sees it),
+/// and a packet socket's frame (`AF_PACKET`: DHCP clients, `tcpdump`-style senders) bypasses
+/// netfilter: both go on untouched (`TCX_NEXT`), as netfilter lets them. The frame starts with its
+/// Ethernet header, as at XDP.
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "classifier")]
 pub fn tw_egress(skb: *mut __sk_buff) -> i32 {
-    // SAFETY: `skb` is the program's valid __sk_buff; `sk` is a pointer the kernel fills (or NULL).
-    let local = unsafe { !(*skb).__bindgen_anon_2.sk.is_null() };
-    if !local {
+    // SAFETY: `skb` is the program's valid __sk_buff; `sk` is a pointer the kernel fills (or NULL),
+    // whose `family` is readable once it is not NULL.
+    let netfilter_sees = unsafe {
+        let sk = (*skb).__bindgen_anon_2.sk;
+        !sk.is_null() && core::ptr::read_volatile(&raw const (*sk).family) != AF_PACKET
+    };
+    if !netfilter_sees {
         return tailwall_abi::TCX_NEXT;
     }
     tc_of(entry(&TcContext::new(skb), HOOK_OUTPUT))
