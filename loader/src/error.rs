@@ -166,8 +166,9 @@ pub enum IfaceError {
     /// atomically, so it was undone.
     #[error("the kernel attached to {iface} without a bpf_link; tailwall needs xdp bpf_link support (linux >= 5.9)")]
     NoBpfLink { iface: String },
-    /// A bpf_link operation on a pinned link failed.
-    #[error("xdp link on {iface}: {op}: {source}")]
+    /// A bpf_link operation on a pinned link failed (`op` names the link when it is the tcx egress
+    /// one; else it is the XDP link).
+    #[error("link on {iface}: {op}: {source}")]
     Link {
         iface: String,
         op: &'static str,
@@ -180,6 +181,17 @@ pub enum IfaceError {
         iface: String,
         expected: u32,
         found: Option<u32>,
+    },
+    /// The second link of an apply or rollback, OUTPUT's tcx egress link, could not be made to run
+    /// the new generation; `after` says what the XDP flip's undo left (normally: the generation that
+    /// ran before, on both links; nothing half-installed).
+    #[error(
+        "{iface}: the OUTPUT filter (tcx egress link) could not be switched: {source}; {after}"
+    )]
+    Egress {
+        iface: String,
+        after: String,
+        source: Box<IfaceError>,
     },
     /// Pins would die with this process: refuse instead of reporting a filter that vanishes.
     #[error("{}; pins made here would vanish when this command exits, leaving {iface} unfiltered. Fix: run tailwall in the host's mount namespace with `tailwall --netns NAME …` instead of `ip netns exec NAME tailwall …`, or bind-mount the host's bpffs at /sys/fs/bpf (containers: a hostPath volume, systemd: BindPaths=/sys/fs/bpf)", match problem {

@@ -308,6 +308,15 @@ impl Generation {
             .map_err(prog_err(name))
     }
 
+    /// The tc program `name` of this generation (`tw_egress`, for pinning and attaching at tcx egress).
+    pub(crate) fn tc_mut(&mut self, name: &'static str) -> Result<&mut SchedClassifier, LoadError> {
+        self.ebpf
+            .program_mut(name)
+            .ok_or(LoadError::MissingProgram { program: name })?
+            .try_into()
+            .map_err(prog_err(name))
+    }
+
     pub(crate) fn map(&self, name: &'static str) -> &Map {
         self.maps.get(name).expect("every abi map is taken at load")
     }

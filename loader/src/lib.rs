@@ -27,7 +27,7 @@ pub use iface::{
     ApplyOptions, AttachOutcome, ReasonStats, RuleStats, State, Stats, Status,
 };
 pub use mode::{Mode, ModeRequest};
-pub use sys::{object_ids, ObjectKind};
+pub use sys::{object_ids, tcx_egress_programs, ObjectKind};
 
 /// Run `frame` `repeat` times through the XDP program `prog` in live-frames mode
 /// (`BPF_F_TEST_XDP_LIVE_FRAMES`): frames the program passes enter the network stack as if received on

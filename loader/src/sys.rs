@@ -406,3 +406,105 @@ pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
     let mut attr: u32 = link.as_raw_fd() as u32;
     bpf(BPF_LINK_DETACH, &mut attr)
 }
+
+const BPF_OBJ_PIN: libc::c_long = 6;
+const BPF_LINK_CREATE: libc::c_long = 28;
+/// `BPF_TCX_EGRESS` of `enum bpf_attach_type` (include/uapi/linux/bpf.h).
+pub(crate) const BPF_TCX_EGRESS: u32 = 47;
+/// `BPF_LINK_TYPE_TCX` of `enum bpf_link_type`.
+pub(crate) const BPF_LINK_TYPE_TCX: u32 = 11;
+
+/// `bpf_attr` for BPF_LINK_CREATE of a tcx link (`link_create` with its `tcx` member: the relative
+/// fd/id at offset 16, `expected_revision` at 24).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateTcxAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+    relative_fd: u32,
+    _pad: u32,
+    expected_revision: u64,
+}
+
+/// Create a tcx link of `prog` on device `ifindex` at `attach_type` (`BPF_TCX_EGRESS`), appended
+/// after the programs already there (no `BPF_F_BEFORE`/`BPF_F_AFTER`, no relative program).
+/// Returns the link's fd; the link lives while an fd or a pin of it does.
+pub(crate) fn link_create_tcx(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    let mut attr = LinkCreateTcxAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        ..Default::default()
+    };
+    // SAFETY: as in `bpf`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_LINK_CREATE,
+            &mut attr as *mut LinkCreateTcxAttr,
+            std::mem::size_of::<LinkCreateTcxAttr>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: BPF_LINK_CREATE returned a fresh fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) })
+}
+
+const BPF_PROG_QUERY: libc::c_long = 16;
+
+/// `bpf_attr` for BPF_PROG_QUERY (`query`: the device at 0, the attach type at 4, the id buffer at
+/// 16, its capacity / the count at 24; include/uapi/linux/bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct ProgQueryAttr {
+    target_ifindex: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    count: u32,
+    _pad: u32,
+    prog_attach_flags: u64,
+    link_ids: u64,
+    link_attach_flags: u64,
+    revision: u64,
+}
+
+/// The ids of the programs attached at tcx egress of device `ifindex` in the calling thread's
+/// network namespace, in the order they run (BPF_PROG_QUERY with `BPF_TCX_EGRESS`, what `bpftool net`
+/// lists as `tcx/egress`; Linux 6.6). Empty when none is attached.
+pub fn tcx_egress_programs(ifindex: u32) -> io::Result<Vec<u32>> {
+    let mut ids = vec![0u32; 64];
+    let mut attr = ProgQueryAttr {
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_EGRESS,
+        prog_ids: ids.as_mut_ptr() as u64,
+        count: ids.len() as u32,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_QUERY, &mut attr)?;
+    ids.truncate(attr.count as usize);
+    Ok(ids)
+}
+
+/// Pin `fd` (a link, program or map) at `path` in a bpffs (BPF_OBJ_PIN; EEXIST when taken).
+pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut attr = ObjGetAttr {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    bpf(BPF_OBJ_PIN, &mut attr)
+}

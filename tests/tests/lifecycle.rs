@@ -408,7 +408,7 @@ fn kill_9_at_every_fault_point_of_an_apply() {
                 "{point}: the child was not killed: {status:?}"
             );
             injected += 1;
-            let flipped = matches!(point, "after-flip" | "after-state-write");
+            let flipped = matches!(point, "after-xdp-flip" | "after-flip" | "after-state-write");
             let want = match (flipped, first) {
                 (true, _) => Enforced::B,
                 (false, true) => Enforced::Nothing,

@@ -258,8 +258,12 @@ fn status_text(s: &iface::Status) {
         println!("{name}: not filtered by tailwall");
         return;
     };
+    let egress = match (s.egress_link_id, s.egress_prog_id) {
+        (Some(l), Some(p)) => format!(", tcx egress link {l}, program {p}"),
+        _ => String::new(),
+    };
     println!(
-        "{}: generation {g}, {} mode, xdp link {}, program {}, {}",
+        "{}: generation {g}, {} mode, xdp link {}, program {}{egress}; hooks: {}",
         name,
         s.mode
             .map_or_else(|| "unknown".to_string(), |m| m.to_string()),

@@ -19,12 +19,19 @@
 //!   packets see the old or the new classifier, never none and never a mix;
 //! - after the flip, a fresh handle of the pinned link must show the new entry program on the
 //!   interface ([`IfaceError::NotEnforcing`] otherwise);
+//! - a generation with an OUTPUT region has a second link, `tw_egress` at tcx egress (`egress`):
+//!   created on the first apply that needs it, then flipped right after the XDP link with its own
+//!   `BPF_LINK_UPDATE` and verified the same way; if that step fails the XDP flip is undone (the
+//!   interface runs the previous generation on both links, or nothing on a first attach) and the apply
+//!   fails ([`IfaceError::Egress`]). A crash between the two flips is repaired by the next command
+//!   (the egress link follows the XDP link's generation);
 //! - counters follow their rule by identity, loss-free (see `counters`);
 //! - the previous `keep` generations stay pinned for [`rollback`]; generations above the live one
 //!   (a crash before the flip, a rolled-back one) are removed by the next command;
 //! - a failure before the flip leaves the interface as it was and no pins behind.
 mod confirm;
 mod counters;
+mod egress;
 pub mod paths;
 mod reconcile;
 mod record;
@@ -41,6 +48,7 @@ use tailwall_compiler::artifact::Artifact;
 
 pub use confirm::{iso_utc, PendingConfirm};
 pub use counters::reason_name;
+pub use egress::OutputHook;
 pub use paths::netns_key;
 pub use record::{Carry, Pending, Source, State, StateRule};
 
@@ -56,7 +64,12 @@ use record::{read_json, write_json};
 
 /// Pins of one generation (file names inside `gen-N/`).
 pub(crate) const PIN_ENTRY: &str = "entry";
-const PINNED_MAPS: [&str; 3] = [abi::MAP_PROGS, abi::MAP_RULE_CNT, abi::MAP_REASONS];
+const PINNED_MAPS: [&str; 4] = [
+    abi::MAP_PROGS,
+    abi::MAP_PROGS_TC,
+    abi::MAP_RULE_CNT,
+    abi::MAP_REASONS,
+];
 /// Previous generations kept pinned for [`rollback`] unless asked otherwise.
 pub const DEFAULT_KEEP: u32 = 2;
 
@@ -90,6 +103,11 @@ pub struct AttachOutcome {
     pub generation: u64,
     pub digest: String,
     pub link_id: u32,
+    /// The tcx egress link running the generation's `tw_egress` (OUTPUT); None unless `output` is
+    /// [`OutputHook::Enforced`].
+    pub egress_link_id: Option<u32>,
+    /// What the generation does at OUTPUT.
+    pub output: OutputHook,
     pub mode: Mode,
     /// `true` when the kernel confirmed the interface already ran this digest; nothing changed.
     pub unchanged: bool,
@@ -165,7 +183,11 @@ impl std::fmt::Display for AttachOutcome {
             f,
             "{}: {what}, generation {}, xdp link {} ({} mode)",
             self.iface, self.generation, self.link_id, self.mode
-        )
+        )?;
+        match self.egress_link_id {
+            Some(l) => write!(f, ", tcx egress link {l} (OUTPUT)"),
+            None => write!(f, "; {}", self.output),
+        }
     }
 }
 
@@ -220,7 +242,12 @@ pub struct Status {
     pub mode: Option<Mode>,
     pub link_id: Option<u32>,
     pub prog_id: Option<u32>,
-    /// XDP hook (`xdp`: the INPUT hook of filter).
+    /// The tcx egress link (OUTPUT) and the program it runs, as the kernel shows them (None: no
+    /// egress link; the live generation has no OUTPUT region).
+    pub egress_link_id: Option<u32>,
+    pub egress_prog_id: Option<u32>,
+    /// The hooks enforced: `xdp (filter INPUT, FORWARD)` and, when the live generation has an OUTPUT
+    /// region, `tcx egress (filter OUTPUT)` (or a line saying the egress link does not run it).
     pub hooks: Vec<&'static str>,
     pub source: Option<String>,
     pub applied_at: Option<u64>,
@@ -299,10 +326,11 @@ impl Drop for TidyOnDrop<'_> {
 /// Fault points of an apply, for the kill -9 tests: when the environment variable
 /// `TAILWALL_FAULT_POINT` names one, the process kills itself with SIGKILL there. Only the tailwall
 /// process itself can be affected.
-pub const FAULT_POINTS: [&str; 5] = [
+pub const FAULT_POINTS: [&str; 6] = [
     "after-load",
     "after-fill",
     "after-pin",
+    "after-xdp-flip",
     "after-flip",
     "after-state-write",
 ];
@@ -338,6 +366,11 @@ fn open_existing(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> 
 fn open_prepared(paths: &Paths, wait: bool) -> Result<(Lock, View), IfaceError> {
     let lock = Lock::take(paths, wait)?;
     let mut view = reconcile(paths)?;
+    let live_on = match (view.live, view.link) {
+        (Some(n), LinkState::Live { ifindex, .. }) => Some((n, ifindex)),
+        _ => None,
+    };
+    egress::settle(paths, live_on, &mut view.repaired)?;
     if let Some(n) = view.live {
         let Some(rec) = read_json::<State>(&paths.record(n))? else {
             view.repaired.push(format!(
@@ -370,8 +403,9 @@ fn live_record(paths: &Paths, n: u64) -> Result<State, IfaceError> {
     })
 }
 
-/// Pin the parts of `gen` that must outlive this process into `dir` (mode 0700).
-fn pin_generation(gen: &mut Generation, dir: &Path) -> Result<(), IfaceError> {
+/// Pin the parts of `gen` that must outlive this process into `dir` (mode 0700); `egress`: its
+/// `tw_egress` too (the generation enforces OUTPUT, [`egress::wants_egress`]).
+fn pin_generation(gen: &mut Generation, dir: &Path, egress: bool) -> Result<(), IfaceError> {
     paths::safe_dir(dir)?;
     let pin_err = |path: std::path::PathBuf| {
         move |source| IfaceError::Pin {
@@ -383,6 +417,12 @@ fn pin_generation(gen: &mut Generation, dir: &Path) -> Result<(), IfaceError> {
     gen.xdp_mut(abi::PROG_ENTRY)?
         .pin(&entry)
         .map_err(pin_err(entry.clone()))?;
+    if egress {
+        let p = dir.join(egress::PIN_EGRESS);
+        gen.tc_mut(abi::PROG_EGRESS)?
+            .pin(&p)
+            .map_err(pin_err(p.clone()))?;
+    }
     for name in PINNED_MAPS {
         let p = dir.join(name);
         gen.map(name).pin(&p).map_err(pin_err(p.clone()))?;
@@ -465,7 +505,14 @@ pub fn attach_with(
     }
     let mut repaired = view.repaired;
     if let Some((n, Some(rec))) = &old {
-        if rec.digest == artifact.digest {
+        // A generation pinned before OUTPUT was enforced has no egress program: build it again.
+        let egress_ready = !egress::wants_egress(artifact) || egress::prog_id(&paths, *n).is_some();
+        if rec.digest == artifact.digest && egress_ready {
+            // `open_iface` made the egress link agree with generation n, or reported why it could
+            // not: then "unchanged" would be a lie, so try again and fail with the kernel's reason.
+            if !egress::agrees(&paths, ifindex, *n)? {
+                egress::sync(&paths, ifindex, *n)?;
+            }
             // The kernel runs this ruleset already; the record follows the latest apply's source.
             let mut source_was = None;
             if opts.source.path.is_some() && rec.source != opts.source.path
@@ -478,11 +525,17 @@ pub fn attach_with(
                 rec.source_format.clone_from(&opts.source.format);
                 write_json(&paths.record(*n), &rec)?;
             }
+            let egress_link_id = match egress::state(&paths)? {
+                egress::EgressLink::Live { link_id, .. } => Some(link_id),
+                _ => None,
+            };
             return Ok(AttachOutcome {
                 iface: iface.to_string(),
                 generation: *n,
                 digest: rec.digest.clone(),
                 link_id: link_id.unwrap_or_default(),
+                egress_link_id,
+                output: egress::output_of(artifact),
                 mode: rec.mode,
                 unchanged: true,
                 swapped: false,
@@ -524,7 +577,7 @@ pub fn attach_with(
         lap(&mut t.build_us);
         // The record first: every pinned generation has one, whatever happens next.
         write_json(&paths.record(n), &rec)?;
-        pin_generation(&mut gen, &paths.gen_dir(n))?;
+        pin_generation(&mut gen, &paths.gen_dir(n), egress::wants_egress(artifact))?;
         fault_point("after-pin");
         lap(&mut t.pin_us);
         Ok(())
@@ -552,6 +605,43 @@ pub fn attach_with(
                 remove_empty_dir(&paths.dir);
             }
             return Err(e);
+        }
+    };
+    fault_point("after-xdp-flip");
+    // The second link: OUTPUT at tcx egress. If it fails, the XDP flip is undone, so the interface
+    // runs the old generation on both hooks (or, on a first attach, nothing of this apply).
+    let egress_link_id = match egress::sync(&paths, ifindex, n) {
+        Ok(l) => l,
+        Err(e) => {
+            let m = old.as_ref().map(|(m, _)| *m);
+            let undone = match (first, m) {
+                (true, _) => undo_first_attach(&paths).map(|()| {
+                    "the XDP link was detached again: nothing of this apply is left".to_string()
+                }),
+                (false, Some(m)) => revert(&paths, ifindex, n, m).map(|()| {
+                    format!("the XDP flip was undone: generation {m} runs on both links, as before")
+                }),
+                (false, None) => Err(IfaceError::NotAttached {
+                    iface: iface.to_string(),
+                }),
+            };
+            let after = match undone {
+                Ok(after) => {
+                    let _ = paths.remove_generation(n);
+                    if first {
+                        remove_empty_dir(&paths.dir);
+                    }
+                    after
+                }
+                Err(u) => format!(
+                    "undoing the XDP flip failed too ({u}): the interface runs generation {n} at XDP; run `tailwall status {iface}`"
+                ),
+            };
+            return Err(IfaceError::Egress {
+                iface: iface.to_string(),
+                after,
+                source: Box::new(e),
+            });
         }
     };
     fault_point("after-flip");
@@ -587,6 +677,8 @@ pub fn attach_with(
         generation: n,
         digest: artifact.digest.clone(),
         link_id: new_link,
+        egress_link_id,
+        output: egress::output_of(artifact),
         mode: rec.mode,
         unchanged: false,
         swapped: !first,
@@ -596,6 +688,44 @@ pub fn attach_with(
         source_was: None,
         timings: t,
     })
+}
+
+/// Undo a first attach whose egress link failed: detach and unpin the XDP link and any egress link.
+fn undo_first_attach(paths: &Paths) -> Result<(), IfaceError> {
+    egress::remove(paths)?;
+    if let Some(fd) = open_link(paths)? {
+        sys::link_detach(fd.as_fd()).map_err(|source| IfaceError::Link {
+            iface: paths.iface.clone(),
+            op: "BPF_LINK_DETACH",
+            source,
+        })?;
+    }
+    remove_file(&paths.link)
+}
+
+/// Point both links back from generation `new` to generation `old` (XDP with BPF_F_REPLACE on
+/// `new`'s entry, then the egress link), verified: the undo of a swap whose second step failed.
+fn revert(paths: &Paths, ifindex: u32, new: u64, old: u64) -> Result<(), IfaceError> {
+    let link = open_link(paths)?.ok_or_else(|| IfaceError::NotAttached {
+        iface: paths.iface.clone(),
+    })?;
+    let open = |n: u64| {
+        sys::obj_get(&paths.gen_dir(n).join(PIN_ENTRY)).map_err(|source| IfaceError::Link {
+            iface: paths.iface.clone(),
+            op: "opening a generation's entry pin",
+            source,
+        })
+    };
+    let (to, from) = (open(old)?, open(new)?);
+    sys::link_update(link.as_fd(), to.as_fd(), Some(from.as_fd())).map_err(|source| {
+        IfaceError::Link {
+            iface: paths.iface.clone(),
+            op: "BPF_LINK_UPDATE",
+            source,
+        }
+    })?;
+    verify(paths, ifindex, old)?;
+    egress::sync(paths, ifindex, old).map(|_| ())
 }
 
 /// A fresh handle of the pinned link must show generation `n`'s entry program on `ifindex`. Returns
@@ -766,6 +896,20 @@ fn rollback_locked(paths: &Paths, view: &View) -> Result<u64, IfaceError> {
         }
     })?;
     verify(paths, ifindex, target)?;
+    // The egress link follows; if it cannot, both links go back to the live generation.
+    if let Err(e) = egress::sync(paths, ifindex, target) {
+        let after = match revert(paths, ifindex, target, live) {
+            Ok(()) => format!("rolled back nothing: generation {live} runs on both links, as before"),
+            Err(u) => format!(
+                "undoing the XDP flip failed too ({u}): the interface runs generation {target} at XDP; run `tailwall status {iface}`"
+            ),
+        };
+        return Err(IfaceError::Egress {
+            iface: iface.to_string(),
+            after,
+            source: Box::new(e),
+        });
+    }
     // The rolled-back generation's counts go to the target (rules by identity).
     counters::rcu_grace_period();
     // The target keeps its own totals and gains what the rolled-back generation's maps counted (its
@@ -864,7 +1008,10 @@ pub fn detach(iface: &str) -> Result<(), IfaceError> {
     paths.prepare()?;
     let _lock = Lock::take(&paths, false)?;
     let link = open_link(&paths)?;
-    if link.is_none() && paths.generations()?.is_empty() {
+    if link.is_none()
+        && paths.generations()?.is_empty()
+        && egress::state(&paths)? == egress::EgressLink::Absent
+    {
         // Leftovers of a failed attach (empty directories, a stale confirmation): nothing to
         // detach, but nothing to list any more either.
         confirm::clear(&paths)?;
@@ -887,6 +1034,7 @@ fn tidy(paths: &Paths) {
 /// [`detach`] of a locked interface.
 fn detach_locked(paths: &Paths) -> Result<(), IfaceError> {
     let iface = paths.iface.as_str();
+    egress::remove(paths)?;
     let link = open_link(paths)?;
     if let Some(fd) = &link {
         // Detach now (even if another process holds the link), then check from the kernel.
@@ -1014,6 +1162,7 @@ pub fn gc() -> Result<Vec<String>, IfaceError> {
             if matches!(reconcile::link_state(&p)?, LinkState::Live { .. }) {
                 continue;
             }
+            egress::remove(&p)?;
             remove_file(&p.link)?;
             for n in p.generations()? {
                 p.remove_generation(n)?;
@@ -1118,6 +1267,8 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
         mode: None,
         link_id: None,
         prog_id: None,
+        egress_link_id: None,
+        egress_prog_id: None,
         hooks: Vec::new(),
         source: None,
         applied_at: None,
@@ -1140,7 +1291,23 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
         st.device = ifname(on).filter(|d| d != iface);
     }
     if let Some(n) = view.live {
-        st.hooks = vec!["xdp (filter INPUT)"];
+        st.hooks = vec!["xdp (filter INPUT, FORWARD)"];
+        if let egress::EgressLink::Live {
+            link_id, prog_id, ..
+        } = egress::state(&paths)?
+        {
+            st.egress_link_id = Some(link_id);
+            st.egress_prog_id = Some(prog_id);
+        }
+        if let LinkState::Live { ifindex: on, .. } = view.link {
+            match (egress::prog_id(&paths, n), egress::agrees(&paths, on, n)?) {
+                (Some(_), true) => st.hooks.push("tcx egress (filter OUTPUT)"),
+                (Some(_), false) => st.hooks.push(
+                    "tcx egress: NOT running this generation: OUTPUT is not filtered (apply again)",
+                ),
+                (None, _) => {}
+            }
+        }
         let rec = read_json::<State>(&paths.record(n))?;
         let (_, reasons) = counters::totals(&paths, n, rec.as_ref())?;
         match rec {

@@ -31,7 +31,8 @@ pub fn netns_key() -> Result<String, IfaceError> {
 }
 
 /// The paths of one interface in the calling thread's network namespace:
-/// - `/sys/fs/bpf/tailwall/<netns>/<iface>/link` (the XDP bpf_link) and `gen-N/` (generation N's pins);
+/// - `/sys/fs/bpf/tailwall/<netns>/<iface>/link` (the XDP bpf_link), `link-egress` (the tcx egress
+///   bpf_link, when the live generation enforces OUTPUT) and `gen-N/` (generation N's pins);
 /// - `/run/tailwall/<netns>/<iface>/gen-N.json` (generation N's record), `gen-N.carry.json` (its carried
 ///   counters), `confirm.json` (a pending `--confirm`); `/run/tailwall/<netns>/<iface>.lock`.
 pub(crate) struct Paths {
@@ -40,6 +41,7 @@ pub(crate) struct Paths {
     pub ns_pins: PathBuf,
     pub dir: PathBuf,
     pub link: PathBuf,
+    pub link_egress: PathBuf,
     pub ns_run: PathBuf,
     pub records: PathBuf,
     pub lock: PathBuf,
@@ -71,6 +73,7 @@ impl Paths {
         Paths {
             iface: iface.to_string(),
             link: dir.join("link"),
+            link_egress: dir.join("link-egress"),
             dir,
             records: ns_run.join(iface),
             lock: ns_run.join(format!("{iface}.lock")),
