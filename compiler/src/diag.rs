@@ -16,11 +16,15 @@ use std::fmt::Write as _;
 /// Half-open byte range `[start, end)` into one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
 pub struct Span {
+    /// First byte.
     pub start: u32,
+    /// One past the last byte (`start <= end`).
     pub end: u32,
 }
 
 impl Span {
+    /// The span `[start, end)`; an `end` before `start` gives the empty span at `start`. Offsets are
+    /// truncated to `u32` (source files are far below 4 GiB).
     pub fn new(start: usize, end: usize) -> Span {
         Span {
             start: start as u32,
@@ -51,12 +55,15 @@ pub fn raw_byte(c: char) -> Option<u8> {
 /// A named source text with a line index.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    /// The name diagnostics print before `:line:col` (usually the path as given).
     pub name: String,
+    /// The whole text; spans index its bytes.
     pub text: String,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    /// A source file of already-decoded text (see [`SourceFile::from_bytes`] for raw bytes).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
@@ -135,6 +142,7 @@ impl SourceFile {
         self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
+    /// The text under `span`; empty if the span is out of range or splits a character.
     pub fn slice(&self, span: Span) -> &str {
         self.text
             .get(span.start as usize..span.end as usize)
@@ -142,15 +150,20 @@ impl SourceFile {
     }
 }
 
+/// How serious a [`Diagnostic`] is; ordered `Error < Warning < Note` (most serious first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The input is refused: nothing is compiled or loaded from it (codes `E0xxx`).
     Error,
+    /// Accepted, but probably not what the author meant (codes `W0xxx`).
     Warning,
+    /// Information about how the input was read (codes `N0xxx`).
     Note,
 }
 
 impl Severity {
+    /// `error`, `warning` or `note`, as rendered before `[code]`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -164,16 +177,22 @@ impl Severity {
 /// documented in docs/diagnostics.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// Error, warning or note.
     pub severity: Severity,
+    /// The stable code (`E0202`), documented in docs/diagnostics.md.
     pub code: &'static str,
+    /// One sentence saying what is wrong.
     pub message: String,
+    /// Where in the source file; `None` for a problem of the whole file.
     pub span: Option<Span>,
     /// Short text under the caret.
     pub label: Option<String>,
+    /// How to fix it, rendered as `= help: …`.
     pub help: Option<String>,
 }
 
 impl Diagnostic {
+    /// An error with no location yet (chain [`Diagnostic::at`], `label`, `help`).
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
@@ -184,30 +203,36 @@ impl Diagnostic {
             help: None,
         }
     }
+    /// A warning with no location yet.
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message)
         }
     }
+    /// A note with no location yet.
     pub fn note(code: &'static str, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Note,
             ..Diagnostic::error(code, message)
         }
     }
+    /// Locate the diagnostic at `span`.
     pub fn at(mut self, span: Span) -> Diagnostic {
         self.span = Some(span);
         self
     }
+    /// Set the text shown under the caret.
     pub fn label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = Some(label.into());
         self
     }
+    /// Set the `= help:` line.
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
+    /// The severity is [`Severity::Error`].
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -1,7 +1,7 @@
 //! Front-end selection: one entry point that reads a ruleset file in either input format.
 //!
 //! Guarantees: a name ending in `.yaml` or `.yml` (any case) is read as the YAML rule language
-//! ([`crate::yaml::lower`]), anything else as an iptables-save / iptables-restore file
+//! ([`crate::yaml::lower()`]), anything else as an iptables-save / iptables-restore file
 //! ([`crate::lower::iptables`]); both return the same [`Lowered`] shape and report all their
 //! diagnostics at once. Nothing is thrown away here.
 use crate::diag::{Diagnostic, SourceFile};
@@ -14,6 +14,10 @@ pub const MAX_INPUT_BYTES: u64 = 64 << 20;
 
 /// Read a rules file (or anything readable: a pipe, a device) of at most [`MAX_INPUT_BYTES`], losslessly
 /// ([`SourceFile::from_bytes`]). The error is a sentence for the user.
+///
+/// # Errors
+/// The file cannot be opened or read (the OS error, with the path), or it is larger than
+/// [`MAX_INPUT_BYTES`].
 pub fn read_file(path: &std::path::Path) -> Result<SourceFile, String> {
     use std::io::Read as _;
     let f =
@@ -35,7 +39,9 @@ pub fn read_file(path: &std::path::Path) -> Result<SourceFile, String> {
 /// The input formats tailwall reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// An iptables-save / ip6tables-save dump, or an iptables-restore input.
     IptablesSave,
+    /// tailwall's YAML rule language (docs/yaml.md).
     Yaml,
 }
 
@@ -65,11 +71,17 @@ pub fn is_invalid_input(d: &Diagnostic) -> bool {
 /// Parse and lower a ruleset file of either family (an ip6tables-save file, or YAML `family: ipv6`, is
 /// an IPv6 ruleset), choosing the format by [`SourceFile::name`]'s extension. Whether the datapath can
 /// enforce it is `artifact::build`'s question.
+///
+/// # Errors
+/// Every diagnostic of the front end (at least one error) when the file does not lower.
 pub fn load(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     load_as(src, Format::of(&src.name))
 }
 
 /// [`load`] in a given format (`--format`, or stdin).
+///
+/// # Errors
+/// As [`load`].
 pub fn load_as(src: &SourceFile, format: Format) -> Result<Lowered, Vec<Diagnostic>> {
     match format {
         Format::Yaml => crate::yaml::lower(src),
@@ -79,6 +91,9 @@ pub fn load_as(src: &SourceFile, format: Format) -> Result<Lowered, Vec<Diagnost
 
 /// Parse and lower a ruleset file in either language, whatever its family (what `migrate` reads back):
 /// the same as [`load`].
+///
+/// # Errors
+/// As [`load`].
 pub fn read(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     load(src)
 }

@@ -1,13 +1,13 @@
 //! Lowering: iptables-save AST → IR.
 //!
 //! Every rule arrives typed and validated by the parser ([`crate::syntax::iptables::rule::type_rule`]: errors
-//! are what iptables-restore or the kernel would reject); [`rule`] lowers one rule, [`chains`] orders and
+//! are what iptables-restore or the kernel would reject); `rule` lowers one rule, `chains` orders and
 //! numbers the chains, the chain graph ([`crate::ir::graph`]) decides reachability, loops and depth.
 //!
 //! What this stage guarantees: the returned [`Ruleset`] holds the `filter` table's built-in chains
 //! INPUT/FORWARD/OUTPUT and its user chains, in order of declaration (INPUT first when it is not declared),
 //! each with all its rules in order, and passes [`crate::ir::verify`]. Every option of a rule is either
-//! compiled into a [`Match`], the action or the comment, or reported: in INPUT and in every chain INPUT
+//! compiled into a [`Match`](crate::ir::Match), the action or the comment, or reported: in INPUT and in every chain INPUT
 //! can reach by `-j`/`-g`, as an error (`E02xx`, the rule cannot be represented); in a chain INPUT cannot
 //! reach (FORWARD, OUTPUT, their user chains), the whole chain is left out with one `N0003` note naming the
 //! first such rule, and so is every chain that jumps to a chain left out. Nothing is dropped silently. All
@@ -55,12 +55,17 @@ pub const MAX_COMMENT_LEN: usize = 255;
 /// A successfully lowered file.
 #[derive(Clone, Debug)]
 pub struct Lowered {
+    /// The checked IR ([`crate::ir::verify`] holds).
     pub ruleset: Ruleset,
     /// Warnings and notes (no errors).
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Parse and lower an iptables-save / iptables-restore file. Err carries ALL diagnostics (>= 1 error).
+///
+/// # Errors
+/// Every diagnostic found (parse `E01xx`, unsupported `E02xx`, invalid `E03xx`, limits `E05xx`, and
+/// the warnings), at least one of them an error.
 pub fn iptables(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     let (ast, mut diags) = syn::parse(src);
     let ruleset = lower_ast(&ast, &mut diags);

@@ -29,7 +29,9 @@ use crate::ir::{Family, Field};
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// Ethernet header length: two MAC addresses and the EtherType (`ETH_HLEN`, `if_ether.h`).
 pub const ETH_HLEN: usize = 14;
+/// IPv4 EtherType (`ETH_P_IP`, `include/uapi/linux/if_ether.h`).
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 /// 802.1Q VLAN tag protocol identifier (`ETH_P_8021Q`, `include/uapi/linux/if_ether.h`).
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
@@ -38,20 +40,32 @@ pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// Bytes of one VLAN tag: TCI (priority, DEI, VLAN id) and the next EtherType.
 pub const VLAN_HLEN: usize = 4;
 pub use tailwall_abi::MAX_VLAN_TAGS;
+/// IPv6 EtherType (`ETH_P_IPV6`, `if_ether.h`).
 pub const ETHERTYPE_IPV6: u16 = 0x86DD;
+/// ICMP's protocol number (RFC 792).
 pub const IPPROTO_ICMP: u8 = 1;
+/// TCP's protocol number (RFC 9293).
 pub const IPPROTO_TCP: u8 = 6;
+/// UDP's protocol number (RFC 768).
 pub const IPPROTO_UDP: u8 = 17;
+/// ICMPv6's next-header number (RFC 4443).
 pub const IPPROTO_ICMPV6: u8 = 58;
 /// IPv6 fixed header length.
 pub const IPV6_HLEN: usize = 40;
 /// IPv6 extension headers (`ipv6_ext_hdr` in `net/ipv6/exthdrs_core.c`): hop-by-hop options,
 /// routing, fragment, authentication, no next header, destination options.
+///
+/// Hop-by-hop options header (RFC 8200 §4.3).
 pub const NEXTHDR_HOP: u8 = 0;
+/// Routing header (RFC 8200 §4.4).
 pub const NEXTHDR_ROUTING: u8 = 43;
+/// Fragment header (RFC 8200 §4.5).
 pub const NEXTHDR_FRAGMENT: u8 = 44;
+/// Authentication header (RFC 4302); its length is in 4-byte units, not 8.
 pub const NEXTHDR_AUTH: u8 = 51;
+/// No next header (RFC 8200 §4.7): nothing follows.
 pub const NEXTHDR_NONE: u8 = 59;
+/// Destination options header (RFC 8200 §4.6).
 pub const NEXTHDR_DEST: u8 = 60;
 /// Most IPv6 extension headers the decoder (and the eBPF entry program) walks before the upper-layer
 /// header: a packet with more is dropped ([`Decoded::ExtHeaderBound`], the kernel counts
@@ -73,11 +87,15 @@ pub fn is_ext_header(nexthdr: u8) -> bool {
     )
 }
 
+/// The TCP/UDP ports of a packet, as iptables' tcp/udp matches (`net/netfilter/xt_tcpudp.c`) see them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ports {
+    /// A TCP or UDP first fragment with the whole header (20 / 8 bytes).
     Present {
+        /// Source port, host order.
         src: u16,
+        /// Destination port, host order.
         dst: u16,
     },
     /// Non-first fragment, or a protocol without ports.
@@ -91,7 +109,9 @@ pub enum Ports {
 pub struct IpPacket {
     /// IPv4 (`src`/`dst` are 32-bit addresses, zero-extended) or IPv6.
     pub family: Family,
+    /// Source address, host order (IPv4 in the low 32 bits).
     pub src: u128,
+    /// Destination address, host order (IPv4 in the low 32 bits).
     pub dst: u128,
     /// IPv4: the protocol field; IPv6: the upper-layer protocol after the extension headers (what
     /// `ipv6_find_hdr` returns, `NEXTHDR_NONE` = 59 included).
@@ -102,6 +122,7 @@ pub struct IpPacket {
     /// Fragment offset in 8-byte units (0 for the first or only fragment); for IPv6 from the fragment
     /// extension header.
     pub frag_offset: u16,
+    /// The TCP/UDP ports, or why there are none.
     pub ports: Ports,
     /// TCP flags byte (header byte 13) when `proto` is TCP and the ports are present, else 0.
     pub tcp_flags: u8,
@@ -117,7 +138,12 @@ pub struct IpPacket {
 #[serde(rename_all = "snake_case")]
 pub enum Icmp {
     /// The first (or only) fragment holds the whole 8-byte header.
-    Present { kind: u8, code: u8 },
+    Present {
+        /// ICMP type (header byte 0).
+        kind: u8,
+        /// ICMP code (header byte 1).
+        code: u8,
+    },
     /// Another protocol, or a non-first fragment (the match fails, negated or not).
     Absent,
     /// Fewer than 8 bytes of ICMP header in the first fragment: the match hotdrops the packet.
@@ -167,7 +193,10 @@ impl IpPacket {
 pub enum FieldValue {
     /// A present value, as wide as the field (IPv6 addresses use all 128 bits).
     Value(u128),
+    /// The packet has no such field (a transport field on a non-first fragment or another protocol, an
+    /// address of the other family): a test of it fails, negated or not.
     Absent,
+    /// The transport header holding the field is cut short: the first rule testing it hotdrops.
     Truncated,
 }
 
@@ -261,6 +290,8 @@ impl std::fmt::Display for IpPacket {
     }
 }
 
+/// What [`decode`] made of a frame: a packet to classify, or why the datapath passes or drops it
+/// without classifying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoded {
@@ -513,7 +544,7 @@ pub fn decode_ipv4(ip: &[u8]) -> Decoded {
 }
 
 /// Rewrite `frame` (untagged Ethernet + IPv4) so that [`decode`] reads `v` for `field`, every other field
-/// keeping its value: the inverse of [`Ipv4Packet::value`], used by the test generator and the
+/// keeping its value: the inverse of [`IpPacket::value`], used by the test generator and the
 /// analysis' counterexamples to give a packet a header field's value. Returns `false`, leaving the
 /// frame as it was, when the frame is not well-formed IPv4 or the value cannot be written that way:
 /// - `length` only grows (zeros appended after the transport header, Ethernet padding dropped, the
@@ -732,6 +763,9 @@ pub fn l4_header(proto: u8, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
     h
 }
 
+/// The IPv4 header checksum of `hdr` (RFC 791 / RFC 1071: the ones' complement of the ones' complement
+/// sum of its 16-bit big-endian words; an odd last byte is padded with zero). Computed over a header
+/// whose checksum field is zero, it is the value to store there (host order).
 pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for c in hdr.chunks(2) {

@@ -16,6 +16,7 @@ use crate::classify::Classified;
 use crate::ir::Field;
 use tailwall_abi::{CHUNK_BITS, MAX_CHUNKS, MAX_STAGES};
 
+/// The shape of one hook's datapath program chain: stage order and vector size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// Field stages in prog-array order; the final program sits at index `stages.len()`.
@@ -26,15 +27,31 @@ pub struct Plan {
     pub nchunks: u32,
 }
 
+/// The hook does not fit the datapath's constant bounds (`tailwall_abi`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
+    /// More positions than the vectors can hold.
     #[error("{nrules} positions exceed the datapath's limit of {max}")]
-    TooManyRules { nrules: usize, max: usize },
+    TooManyRules {
+        /// Positions of the flattened chains (rules plus policy positions).
+        nrules: usize,
+        /// `MAX_CHUNKS * CHUNK_BITS` (131072).
+        max: usize,
+    },
+    /// More field stages than the prog array holds.
     #[error("{nstages} field stages exceed the datapath's limit of {max}")]
-    TooManyStages { nstages: usize, max: usize },
+    TooManyStages {
+        /// Fields some rule constrains.
+        nstages: usize,
+        /// `MAX_STAGES` (16).
+        max: usize,
+    },
 }
 
 /// Order the stages of a classified hook and size its vectors.
+///
+/// # Errors
+/// [`PlanError`] when the positions or the stages exceed the datapath's bounds.
 pub fn plan(c: &Classified<'_>) -> Result<Plan, PlanError> {
     let nrules = c.npositions();
     let max = MAX_CHUNKS as usize * CHUNK_BITS;

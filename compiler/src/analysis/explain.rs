@@ -24,11 +24,15 @@ pub enum Tried {
 /// One rule tried.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Step {
+    /// The chain the rule is in.
     pub chain: ChainId,
+    /// The rule tried.
     pub rule: RuleId,
     /// 1-based position in `chain`.
     pub position: u32,
+    /// Whether it matched, or which match failed.
     pub tried: Tried,
+    /// The rule's action (taken only when `tried` is [`Tried::Matched`]).
     pub action: Action,
     /// Call depth (0 in the built-in chain).
     pub depth: usize,
@@ -37,7 +41,9 @@ pub struct Step {
 /// A packet's path and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
+    /// Every rule tried, in order, across jumps and returns.
     pub steps: Vec<Step>,
+    /// The verdict and what decided it (equal to `interp::run_with`'s).
     pub outcome: Outcome,
 }
 

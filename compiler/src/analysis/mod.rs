@@ -44,18 +44,24 @@ pub fn replay(rs: &Ruleset, hook: Hook, w: &Witness) -> Outcome {
 /// One hook's comparison of two rulesets.
 #[derive(Clone, Debug)]
 pub struct HookDiff {
+    /// The hook compared (both rulesets' chain for it, user chains inlined).
     pub hook: Hook,
+    /// The header space of the hook both programs were built over.
     pub space: Space,
+    /// The search's result: the differences kept and the work done.
     pub comparison: Comparison,
 }
 
 /// A packet the two sides decide differently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counterexample {
+    /// The hook at which the two rulesets disagree.
     pub hook: Hook,
+    /// A concrete packet of the region (replay it with [`replay`]).
     pub witness: Witness,
     /// What the search says each side decides for every packet of the region.
     pub old: Outcome,
+    /// The new ruleset's outcome for the region.
     pub new: Outcome,
     /// The region of packets (one box of the space) the witness was taken from, in words, when simple.
     pub description: Option<String>,
@@ -63,6 +69,10 @@ pub struct Counterexample {
 
 /// Compare `old` and `new` at `hook`, keeping at most `keep` differences (one per distinct pair of
 /// deciders). `progress` is called with the nodes visited, every 4096 nodes.
+///
+/// # Errors
+/// [`ProgramError::Families`] when the rulesets are of different families; [`ProgramError::TooLarge`]
+/// when inlining a ruleset's user chains gives too many boxes.
 pub fn diff(
     old: &Ruleset,
     new: &Ruleset,
@@ -107,6 +117,7 @@ impl HookDiff {
 /// What translation validation measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validation {
+    /// The artifact's hook.
     pub hook: Hook,
     /// Search nodes visited.
     pub nodes: u64,
@@ -117,19 +128,29 @@ pub struct Validation {
 /// The compiled tables do not decide as the IR does.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ValidationError {
+    /// The IR or the artifact could not be turned into a program (too large, malformed tables).
     #[error(transparent)]
     Program(#[from] ProgramError),
+    /// A packet the tables decide differently from the IR: a compiler bug, never a user error.
     #[error("internal compiler error: the compiled tables for {} decide `{spec}` as {} ({:?}), the rules as {} ({:?})", hook.chain_name(), compiled.verdict.as_str(), compiled.decided, ir.verdict.as_str(), ir.decided)]
     Mismatch {
+        /// The artifact's hook.
         hook: Hook,
+        /// The packet, in the witness spelling (`tcp 10.0.0.1:1234 -> 10.0.0.2:22`).
         spec: String,
+        /// What the IR (via interp's semantics) decides.
         ir: Outcome,
+        /// What the compiled tables decide.
         compiled: Outcome,
     },
 }
 
 /// Prove that the artifact's tables (as the datapath and `sim` read them) decide every packet of its
 /// hook with the same verdict as the IR; else name a packet where they do not.
+///
+/// # Errors
+/// [`ValidationError::Program`] when a program cannot be built, [`ValidationError::Mismatch`] with the
+/// first differing packet found.
 pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationError> {
     let space = Space::new(art.hook, &[rs]);
     let ir = Program::from_ruleset(&space, rs)?;

@@ -34,7 +34,9 @@ use std::collections::{BTreeSet, HashMap};
 pub struct Difference {
     /// One set per dimension of the [`Space`].
     pub region: Vec<Set>,
+    /// What the first program decides for every packet of the region.
     pub a: Outcome,
+    /// What the second program decides for every packet of the region.
     pub b: Outcome,
 }
 
@@ -71,6 +73,8 @@ pub struct Options {
 }
 
 impl Comparison {
+    /// The two programs decide every packet of the space alike (no leaf region differs); exact also
+    /// after [`Options::stop_early`], which stops only once a difference was recorded.
     pub fn equivalent(&self) -> bool {
         self.regions == 0
     }

@@ -36,6 +36,7 @@ impl Set {
     pub fn intervals(&self) -> &[(u128, u128)] {
         &self.0
     }
+    /// Holds no value.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -49,10 +50,12 @@ impl Set {
             n.saturating_add(hi - lo).saturating_add(1)
         })
     }
+    /// `v` is in the set (binary search over the intervals).
     pub fn contains(&self, v: u128) -> bool {
         let i = self.0.partition_point(|&(_, hi)| hi < v);
         self.0.get(i).is_some_and(|&(lo, _)| lo <= v)
     }
+    /// The values in both sets (a merge of the two interval lists, linear time).
     pub fn intersect(&self, o: &Set) -> Set {
         let (mut i, mut j, mut out) = (0, 0, Vec::new());
         while i < self.0.len() && j < o.0.len() {
@@ -69,6 +72,7 @@ impl Set {
         }
         Set(out)
     }
+    /// Some value is in both sets (as `!intersect(o).is_empty()`, without building it).
     pub fn intersects(&self, o: &Set) -> bool {
         let (mut i, mut j) = (0, 0);
         while i < self.0.len() && j < o.0.len() {

@@ -26,6 +26,7 @@ pub const L4_TRUNCATED: u128 = 2;
 pub enum Dim {
     /// The transport-header state ([`L4_PRESENT`], [`L4_ABSENT`], [`L4_TRUNCATED`]).
     L4,
+    /// A field of the field table: its values, or for interface fields the [`IfaceAtoms`] indices.
     Field(Field),
 }
 
@@ -44,6 +45,8 @@ pub struct IfaceAtoms {
 }
 
 impl IfaceAtoms {
+    /// The classes of interface names for the pattern strings `patterns` (the `name` of every
+    /// [`crate::ir::Test::Iface`] tested, wildcard or not; duplicates allowed).
     pub fn new<'a>(patterns: impl Iterator<Item = &'a str>) -> IfaceAtoms {
         let mut strings: Vec<&str> = patterns.collect();
         strings.push("");
@@ -86,6 +89,7 @@ impl IfaceAtoms {
 /// One dimension and its domain.
 #[derive(Clone, Debug)]
 pub struct DimInfo {
+    /// Which dimension.
     pub dim: Dim,
     /// Every value the dimension can take at this hook (one interval).
     pub domain: Set,
@@ -96,6 +100,7 @@ pub struct DimInfo {
 /// The header space of one hook, shared by the programs being compared.
 #[derive(Clone, Debug)]
 pub struct Space {
+    /// The hook whose packets the space holds (decides which interface fields exist).
     pub hook: Hook,
     /// The rulesets' address family: the packets of the space are of this family only (the addresses
     /// of the other family's fields stay at their full domain, untested).

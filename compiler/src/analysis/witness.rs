@@ -21,8 +21,11 @@ use crate::packet::{
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// MAC addresses of generated frames (locally administered).
+/// MAC addresses of generated frames (locally administered: bit 1 of the first octet, IEEE 802).
+///
+/// Destination MAC of every generated frame.
 pub const DST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+/// Source MAC of every generated frame.
 pub const SRC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 /// A concrete packet.
@@ -31,14 +34,19 @@ pub struct Witness {
     /// IPv4 (`src`/`dst` are 32-bit addresses, zero-extended) or IPv6: the family of the rulesets
     /// compared ([`Space::family`]) or of the SPEC's addresses.
     pub family: Family,
+    /// IP protocol (IPv4) / upper-layer next header (IPv6).
     pub proto: u8,
+    /// Source address, host order (IPv4 in the low 32 bits).
     pub src: u128,
+    /// Destination address, host order (IPv4 in the low 32 bits).
     pub dst: u128,
     /// `Some((sport, dport))` when the transport header is readable.
     pub ports: Option<(u16, u16)>,
     /// Fragment offset in bytes (non-zero: a non-first fragment).
     pub frag: u16,
+    /// The first fragment's transport header is cut to 4 bytes (tcp/udp/icmp matches hotdrop it).
     pub truncated: bool,
+    /// The input/output interfaces the packet is judged with.
     pub meta: Meta,
     /// The other header fields' values ([`is_header`]), in field-table order, written into the frame
     /// by [`write_value`]; a field left out keeps the value the frame is built with.

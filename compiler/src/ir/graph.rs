@@ -32,9 +32,21 @@ pub struct ChainGraph {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GraphFault {
     /// `path[0] → path[1] → … → path[0]`; `closing` is the edge back to `path[0]`.
-    Loop { path: Vec<usize>, closing: Span },
+    Loop {
+        /// The chains of the cycle, in edge order, each once.
+        path: Vec<usize>,
+        /// The jump/goto (its span in the source) from the last chain of `path` back to `path[0]`.
+        closing: Span,
+    },
     /// The longest path from `from` has `depth` edges, more than [`MAX_CALL_DEPTH`]; `at` is its first edge.
-    TooDeep { from: usize, depth: usize, at: Span },
+    TooDeep {
+        /// The chain the too-long path starts at.
+        from: usize,
+        /// Edges on the longest path from `from`.
+        depth: usize,
+        /// The first jump/goto of that path.
+        at: Span,
+    },
 }
 
 impl GraphFault {

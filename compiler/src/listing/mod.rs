@@ -36,11 +36,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A packet and byte count (bytes as netfilter counts them: the IP datagram's length).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counter {
+    /// Packets counted.
     pub packets: u64,
+    /// Bytes counted (IP datagram length, link-layer header excluded).
     pub bytes: u64,
 }
 
 impl Counter {
+    /// Add `o` to both counts, wrapping on overflow as the kernel's `u64` counters do.
     pub fn add(&mut self, o: Counter) {
         self.packets = self.packets.wrapping_add(o.packets);
         self.bytes = self.bytes.wrapping_add(o.bytes);
@@ -50,7 +53,9 @@ impl Counter {
 /// Counters keyed by IR rule, plus the policy counters of the built-in chains (by chain name).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Per IR rule; a rule without an entry counts zero.
     pub rules: BTreeMap<RuleId, Counter>,
+    /// Per built-in chain name (`INPUT`, …): the packets its policy decided.
     pub policies: BTreeMap<String, Counter>,
 }
 
@@ -74,7 +79,9 @@ impl Counts {
 pub struct ListedRule {
     /// 1-based position in its chain (`num`).
     pub position: u32,
+    /// The `pkts` column (exact, `-x`).
     pub packets: u64,
+    /// The `bytes` column (exact, `-x`).
     pub bytes: u64,
     /// The `target` column: ACCEPT/DROP/RETURN, a chain, a target module, or empty.
     pub target: String,
@@ -82,11 +89,15 @@ pub struct ListedRule {
     pub prot: String,
     /// The `opt` column (`--`, `-f`, `!f`).
     pub opt: String,
+    /// The `in` column (`*` for any, `!` included when negated).
     #[serde(rename = "in")]
     pub in_iface: String,
+    /// The `out` column (`*` for any, `!` included when negated).
     #[serde(rename = "out")]
     pub out_iface: String,
+    /// The `source` column (`0.0.0.0/0` / `::/0` for any, `!` included when negated).
     pub source: String,
+    /// The `destination` column, as `source`.
     pub destination: String,
     /// What follows the columns: `[goto] `, each match's and the target's `print` text.
     pub extra: String,
@@ -103,6 +114,7 @@ pub struct ListedRule {
 /// One chain: header and rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ListedChain {
+    /// The chain's name.
     pub name: String,
     /// `ACCEPT`/`DROP` for a built-in chain, `None` for a user chain.
     pub policy: Option<String>,
@@ -110,16 +122,20 @@ pub struct ListedChain {
     pub policy_counters: Option<Counter>,
     /// `-j`/`-g` rules naming this user chain (`None` for a built-in chain).
     pub references: Option<u32>,
+    /// The chain's rules in order.
     pub rules: Vec<ListedRule>,
 }
 
 /// A whole table's listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Listing {
+    /// [`SCHEMA_VERSION`], for readers of the JSON form.
     pub schema_version: u32,
     /// `ipv4` (iptables) or `ipv6` (ip6tables).
     pub family: &'static str,
+    /// The table listed (`filter`).
     pub table: &'static str,
+    /// Built-in chains in hook order, then user chains by name.
     pub chains: Vec<ListedChain>,
 }
 
@@ -321,6 +337,9 @@ pub fn list_iptables(
 /// file lowers to (the same lowering `compile` does, so the rule ids agree with the artifact's): the
 /// filter table of an iptables-save source from its typed rules, a YAML source from the IR. `Err`
 /// carries the front end's diagnostics when the file does not lower.
+///
+/// # Errors
+/// The front end's diagnostics (errors and any warnings) when the file does not lower.
 pub fn list_source(
     src: &SourceFile,
     format: Format,
@@ -339,6 +358,9 @@ pub fn list_source(
 
 /// The IR a rules file lowers to, as [`list_source`] lowers it (to key [`Counts`] with
 /// [`Counts::add_at`]).
+///
+/// # Errors
+/// The front end's diagnostics when the file does not lower.
 pub fn lower_source(
     src: &SourceFile,
     format: Format,

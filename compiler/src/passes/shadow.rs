@@ -8,7 +8,7 @@
 //! tests admits both. This is why `-p tcp` is **not** covered by `-p tcp -m tcp` (which lowers to
 //! `dst_port 0-65535`): the former also matches non-first fragments. Each field's set is a union of
 //! closed intervals over its values; negation is the complement within the field's values. Interface
-//! names are first reduced to finitely many classes per chain ([`IfaceAtoms`]); *no interface known*
+//! names are first reduced to finitely many classes per chain (`IfaceAtoms`); *no interface known*
 //! is one of them (`-i X` fails on it, `! -i X` holds).
 //!
 //! Findings, for rule B of a chain (diagnostics located at B, with one `N0101` note at each covering rule):
@@ -42,9 +42,11 @@ const PORTS_DIM: usize = Field::ALL.len();
 pub struct Set(Vec<(u128, u128)>);
 
 impl Set {
+    /// The values `lo..=hi`; the caller ensures `lo <= hi` (not checked, unlike `from_intervals`).
     pub fn range(lo: u128, hi: u128) -> Set {
         Set(vec![(lo, hi)])
     }
+    /// The union of the closed intervals `v` (empty ones dropped; overlapping and adjacent merged).
     pub fn from_intervals(mut v: Vec<(u128, u128)>) -> Set {
         v.retain(|&(lo, hi)| lo <= hi);
         v.sort_unstable();
@@ -57,12 +59,15 @@ impl Set {
         }
         Set(out)
     }
+    /// Holds no value.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// `v` is in the set.
     pub fn contains(&self, v: u128) -> bool {
         self.0.iter().any(|&(lo, hi)| lo <= v && v <= hi)
     }
+    /// The values in both sets (a merge of the interval lists, linear time).
     pub fn intersect(&self, o: &Set) -> Set {
         let (mut i, mut j, mut out) = (0, 0, Vec::new());
         while i < self.0.len() && j < o.0.len() {
@@ -79,6 +84,7 @@ impl Set {
         }
         Set(out)
     }
+    /// Some value is in both sets (as `!intersect(o).is_empty()`, without building it).
     pub fn intersects(&self, o: &Set) -> bool {
         let (mut i, mut j) = (0, 0);
         while i < self.0.len() && j < o.0.len() {
@@ -264,7 +270,7 @@ impl Domains {
     }
 }
 
-/// The values a numeric match admits (see [`Domains::match_set`]); interface matches are not numeric.
+/// The values a numeric match admits (see `Domains::match_set`); interface matches are not numeric.
 pub fn match_set(m: &Match) -> Set {
     Domains::default().match_set(m)
 }
@@ -345,9 +351,12 @@ pub enum Why {
     CoveredByUnion(Vec<RuleId>),
 }
 
+/// A rule that can never decide a packet, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// The dead rule.
     pub rule: RuleId,
+    /// What makes it dead: an empty match, or the earlier rule(s) covering it.
     pub why: Why,
 }
 

@@ -54,35 +54,45 @@ pub const MAX_CHAIN_NAME_LEN: usize = 28;
 pub struct Ast {
     /// iptables-save (IPv4) or ip6tables-save (IPv6), from [`rule::detect_family`] or the caller.
     pub family: Family,
+    /// The tables in file order, each kind at most once.
     pub tables: Vec<Table>,
     /// `#` lines, in order, wherever they appear.
     pub comments: Vec<Comment>,
 }
 
 impl Ast {
+    /// The file's `*kind` table, if it has one.
     pub fn table(&self, kind: TableKind) -> Option<&Table> {
         self.tables.iter().find(|t| t.kind == kind)
     }
 }
 
+/// A `#` comment line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Comment {
     /// The text after `#`.
     pub text: String,
+    /// The whole line.
     pub span: Span,
 }
 
 /// The netfilter tables iptables-restore accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TableKind {
+    /// `*filter`: packet filtering, the only table tailwall enforces.
     Filter,
+    /// `*nat`: address translation (iptables-extensions(8) SNAT/DNAT/MASQUERADE).
     Nat,
+    /// `*mangle`: packet alteration (TOS, MARK, TTL…).
     Mangle,
+    /// `*raw`: before connection tracking (NOTRACK/CT).
     Raw,
+    /// `*security`: SELinux/MAC marking (SECMARK, CONNSECMARK).
     Security,
 }
 
 impl TableKind {
+    /// Every table kind iptables-restore knows.
     pub const ALL: [TableKind; 5] = [
         TableKind::Filter,
         TableKind::Nat,
@@ -91,6 +101,7 @@ impl TableKind {
         TableKind::Security,
     ];
 
+    /// The table's name as written after `*` (`filter`, `nat`, …).
     pub fn name(self) -> &'static str {
         match self {
             TableKind::Filter => "filter",
@@ -100,6 +111,7 @@ impl TableKind {
             TableKind::Security => "security",
         }
     }
+    /// The table called `s` (case-sensitive, as iptables-restore); `None` for an unknown table.
     pub fn from_name(s: &str) -> Option<TableKind> {
         TableKind::ALL.into_iter().find(|t| t.name() == s)
     }
@@ -112,6 +124,7 @@ impl TableKind {
             TableKind::Raw => &["PREROUTING", "OUTPUT"],
         }
     }
+    /// Whether `chain` is one of the table's built-in chains.
     pub fn is_builtin(self, chain: &str) -> bool {
         self.builtin_chains().contains(&chain)
     }
@@ -120,19 +133,24 @@ impl TableKind {
 /// `*name` … `COMMIT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
+    /// Which table (`*filter`, …).
     pub kind: TableKind,
     /// The `*name` line.
     pub span: Span,
+    /// The `:NAME POLICY` lines and `-N` declarations that survive, in order of declaration.
     pub chains: Vec<ChainDecl>,
+    /// The rules of all chains, in the order the commands left them (after `-I`, `-F`, `-X`).
     pub rules: Vec<RuleLine>,
     /// The `COMMIT` line (absent only when the file ended without it, which is an error).
     pub commit: Option<Span>,
 }
 
 impl Table {
+    /// The declaration of the chain called `name`.
     pub fn chain(&self, name: &str) -> Option<&ChainDecl> {
         self.chains.iter().find(|c| c.name.text == name)
     }
+    /// The rules of the chain called `chain`, in order.
     pub fn rules_of<'a>(&'a self, chain: &'a str) -> impl Iterator<Item = &'a RuleLine> + 'a {
         self.rules.iter().filter(move |r| r.chain.text == chain)
     }
@@ -141,15 +159,20 @@ impl Table {
 /// `[packets:bytes]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
+    /// Packets counted (`pcnt` of the kernel's `xt_counters`).
     pub packets: u64,
+    /// Bytes counted, layer-3 length (`bcnt` of `xt_counters`).
     pub bytes: u64,
+    /// The bracketed text.
     pub span: Span,
 }
 
 /// The policy field of a chain line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
+    /// `ACCEPT`.
     Accept,
+    /// `DROP`.
     Drop,
     /// `-`: user-defined chain (or a built-in chain whose policy is left unchanged).
     None,
@@ -158,10 +181,15 @@ pub enum Policy {
 /// `:NAME POLICY [p:b]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainDecl {
+    /// The chain's name (at most [`MAX_CHAIN_NAME_LEN`] bytes).
     pub name: Token,
+    /// The chain's policy (the last `-P` applied, else the `:` line's).
     pub policy: Policy,
+    /// The policy as written on the `:` line.
     pub policy_token: Token,
+    /// The policy's counters, if written.
     pub counters: Option<Counters>,
+    /// The chain is one of the table's built-in chains ([`TableKind::builtin_chains`]).
     pub builtin: bool,
     /// The whole line.
     pub span: Span,
@@ -170,9 +198,11 @@ pub struct ChainDecl {
 /// `[p:b] -A CHAIN options…`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleLine {
+    /// The rule's `[packets:bytes]` prefix, if written.
     pub counters: Option<Counters>,
     /// `-A` or `-I` (an inserted rule is kept at its resulting place).
     pub command: Token,
+    /// The chain the rule is in.
     pub chain: Token,
     /// The options, typed and validated.
     pub rule: TypedRule,

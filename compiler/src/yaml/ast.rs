@@ -10,7 +10,7 @@
 //! Thrown away: YAML layout and comments, the order of keys inside a rule (a rule's matches are sorted
 //! by field here), spelling of numbers and protocol names (kept only as the numbers they denote).
 //! Name resolution (chains, sets), the proto requirement of ports, rule ids and loops are checked by
-//! [`super::lower`].
+//! [`super::lower`](mod@super::lower).
 use super::node::{Node, Value};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Family, Field, Hook, Lookup, SetKind, Test, Verdict, MAX_IFACE_LEN};
@@ -21,7 +21,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// A value with the span of its source text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sp<T> {
+    /// What the text denotes.
     pub value: T,
+    /// The text in the file.
     pub span: Span,
 }
 
@@ -30,18 +32,24 @@ pub struct Sp<T> {
 pub struct Document {
     /// `family: ipv4|ipv6` (absent: ipv4).
     pub family: Option<Sp<Family>>,
+    /// `sets:`, in order of definition.
     pub sets: Vec<SetDef>,
+    /// `chains:`, in order of definition.
     pub chains: Vec<ChainDef>,
 }
 
 /// `sets: { NAME: { addr|port|proto: [values] } }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetDef {
+    /// The set's name (the mapping key), referenced as `@name`.
     pub name: Sp<String>,
+    /// The one key of the set's mapping: `addr`, `port` or `proto`.
     pub kind: SetKind,
     /// An `addr` set: the family of its addresses (`None` for other kinds, or no valid element).
     pub family: Option<Family>,
+    /// The valid elements, in order (invalid ones were reported and left out).
     pub elements: Vec<Sp<Test>>,
+    /// From the set's name to the end of its value.
     pub span: Span,
 }
 
@@ -52,11 +60,15 @@ pub struct ChainDef {
     pub name: Sp<String>,
     /// `input`, `forward`, `output` are the built-in chains.
     pub hook: Option<Hook>,
+    /// `policy: accept|drop` (required on built-in chains, refused on user chains by lowering).
     pub policy: Option<Sp<Verdict>>,
+    /// `rules:`, in order.
     pub rules: Vec<RuleDef>,
+    /// From the chain's name to the end of its value.
     pub span: Span,
 }
 
+/// One item of a chain's `rules:` list: field keys plus `id`, `comment`, `action`/`jump`/`goto`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleDef {
     /// `false` when the rule had a problem (already reported): it keeps its place (and id) but is not
@@ -64,31 +76,45 @@ pub struct RuleDef {
     pub complete: bool,
     /// `id: rN`, checked against the rule's place by lowering.
     pub id: Option<Sp<u32>>,
+    /// `comment: TEXT` (reports only).
     pub comment: Option<Sp<String>>,
     /// Sorted by field, at most one per field.
     pub matches: Vec<MatchDef>,
+    /// `action:`, `jump:` or `goto:` (exactly one is required; a missing one was reported).
     pub action: Option<Sp<ActionDef>>,
+    /// The whole list item.
     pub span: Span,
 }
 
+/// What a YAML rule does when it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionDef {
+    /// `action: accept`.
     Accept,
+    /// `action: drop`.
     Drop,
+    /// `action: return`: leave the chain (in a built-in chain: its policy).
     Return,
+    /// `jump: CHAIN` (name resolved by lowering).
     Jump(Sp<String>),
+    /// `goto: CHAIN` (name resolved by lowering).
     Goto(Sp<String>),
 }
 
+/// One field key of a rule (`dst_port: 22`, `src_ip: {not: 10.0.0.0/8}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatchDef {
+    /// The field the key names.
     pub field: Field,
+    /// Written `{not: VALUE}`: the match holds outside every value.
     pub negated: bool,
+    /// The value(s) or set reference.
     pub values: Values,
     /// From the key to the end of the value.
     pub span: Span,
 }
 
+/// The value of a field key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Values {
     /// `"@name"`.

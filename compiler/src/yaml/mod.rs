@@ -22,7 +22,7 @@
 //!
 //! Stages: [`node`] (serde-saphyr → located node tree; YAML syntax errors, `E0401`), [`ast`] (node tree →
 //! typed AST with spans; unknown keys, wrong types, bad values, `E0402`–`E0409`, `E0413`–`E0415`),
-//! [`lower`] (AST → [`Ruleset`]; names, proto requirement, loops, ids, `E0408`–`E0412`, `E0416`,
+//! [`lower`](mod@lower) (AST → [`Ruleset`]; names, proto requirement, loops, ids, `E0408`–`E0412`, `E0416`,
 //! `E0417`), and [`print()`](print::print) (IR → YAML). docs/yaml.md is the reference.
 //!
 //! Guarantees of [`lower()`](fn@lower): every problem of the file is reported at once (except a YAML

@@ -17,13 +17,18 @@ use std::fmt;
 /// A located YAML node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// The node's content.
     pub value: Value,
+    /// Byte range of the node's source text (see the module guarantees).
     pub span: Span,
 }
 
+/// A YAML node's content: YAML's three kinds of node.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// A scalar (string, number, boolean, null), kept as text.
     Scalar(Scalar),
+    /// A sequence (block `- x` or flow `[x, y]`).
     Seq(Vec<Node>),
     /// Entries in document order.
     Map(Vec<(Node, Node)>),
@@ -33,7 +38,9 @@ pub enum Value {
 /// numbers keep their YAML meaning when [`Scalar::kind`] is asked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scalar {
+    /// The scalar's value after YAML unquoting/unescaping (the source text for plain scalars).
     pub text: String,
+    /// Written without quotes or block indicators.
     pub plain: bool,
 }
 
@@ -56,6 +63,7 @@ impl Scalar {
             _ => "string",
         }
     }
+    /// A plain `~`, `null` (any YAML case form) or empty scalar.
     pub fn is_null(&self) -> bool {
         self.kind() == "null"
     }
@@ -75,6 +83,7 @@ impl Node {
             Value::Map(_) => "a mapping".to_string(),
         }
     }
+    /// The node's scalar, if it is one.
     pub fn as_scalar(&self) -> Option<&Scalar> {
         match &self.value {
             Value::Scalar(s) => Some(s),

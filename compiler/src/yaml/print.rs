@@ -1,6 +1,6 @@
 //! The printer: IR → YAML rule language text.
 //!
-//! Guarantees: [`super::lower`] of the printed text gives back the same ruleset, except for spans
+//! Guarantees: [`super::lower()`] of the printed text gives back the same ruleset, except for spans
 //! (the text is new), counters (printed as comments, which the reader skips) and spellings the IR
 //! has twice for one meaning (a port or address as `Exact(v)` comes back as a one-value range or a
 //! `/32` prefix, a one-value protocol range as `Exact`). Sets print under `sets:` and matches that came from a set print as `"@name"`;

@@ -36,8 +36,20 @@ pub fn strtoul(s: &str, max: u64) -> Option<u64> {
 /// every address option of the extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IpNet {
-    V4 { addr: Ipv4Addr, mask: u32 },
-    V6 { addr: Ipv6Addr, mask: u128 },
+    /// An IPv4 network.
+    V4 {
+        /// The address, host bits cleared (`addr & mask == addr`).
+        addr: Ipv4Addr,
+        /// The netmask, host order (may be non-contiguous, e.g. `/255.0.255.0`).
+        mask: u32,
+    },
+    /// An IPv6 network.
+    V6 {
+        /// The address, host bits cleared.
+        addr: Ipv6Addr,
+        /// The netmask, host order (may be non-contiguous).
+        mask: u128,
+    },
 }
 
 /// The IPv4 netmask of a prefix length (`len` 0-32): the one place the mask is computed.
@@ -80,10 +92,19 @@ impl IpNet {
 /// Why an address did not parse; `Display` is the diagnostic's message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddrError {
+    /// A name where iptables would call the resolver; tailwall never resolves (the text as written).
     #[error("`{0}` is not a numeric address (host names are not resolved)")]
     Hostname(String),
+    /// Numeric but malformed for the family.
     #[error("invalid {family} address `{text}`")]
-    BadAddress { family: &'static str, text: String },
+    BadAddress {
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// The address as written.
+        text: String,
+    },
+    /// The part after `/` is neither a prefix length within the family's width nor a dotted/colon mask
+    /// (the text as written).
     #[error("invalid prefix length or mask `{0}`")]
     BadMask(String),
 }
@@ -209,10 +230,13 @@ pub fn fmt_addr(n: &IpNet) -> String {
 pub enum Proto {
     /// `all` or `0`: no constraint.
     All,
+    /// An IP protocol number 1-255 (IANA "Assigned Internet Protocol Numbers").
     Number(u8),
 }
 
+/// TCP's IP protocol number (RFC 9293).
 pub const PROTO_TCP: u8 = 6;
+/// UDP's IP protocol number (RFC 768).
 pub const PROTO_UDP: u8 = 17;
 
 /// Protocol names `-p` accepts, lowercase: iptables resolves a name with `getprotobyname` (netbase's

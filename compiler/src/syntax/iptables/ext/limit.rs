@@ -11,6 +11,9 @@ const RATES: [(&str, u64); 4] = [
 ];
 
 /// The stored period of `N/unit`.
+///
+/// # Errors
+/// `E0320` for a malformed rate, a zero or over-`u32` count, or a rate faster than 10000/s.
 pub fn parse_rate(s: &str) -> Result<u64, ValErr> {
     let bad = || {
         (
@@ -23,6 +26,9 @@ pub fn parse_rate(s: &str) -> Result<u64, ValErr> {
 
 /// The period of a packet rate `N[/unit]` (unit `sec` by default) in units of `1/scale` seconds: the
 /// parser `limit` and `hashlimit` share (they differ in scale and in the wording of `bad`).
+///
+/// # Errors
+/// `bad()` for a malformed rate or unit; `E0320` "too fast" when the period rounds to 0.
 pub fn rate_period(s: &str, scale: u64, bad: impl Fn() -> ValErr) -> Result<u64, ValErr> {
     let (n, unit) = s.split_once('/').unwrap_or((s, "sec"));
     let n: u64 = uint(n, u32::MAX as u64)
@@ -42,6 +48,9 @@ pub fn rate_period(s: &str, scale: u64, bad: impl Fn() -> ValErr) -> Result<u64,
     Ok(period)
 }
 
+/// A limit period (1/10000 s per packet, as `parse_rate` stores it) as libxt_limit's `print_rate`
+/// writes it: `N/unit` (N rounded down), going from `day` to `hour`, `min`, `sec` while the period is at
+/// most one next unit and the rounding remainder in it stays below the quotient.
 pub fn fmt_rate(period: u64) -> String {
     let mut i = 1;
     while i < RATES.len() {

@@ -102,6 +102,7 @@ pub use mark::xmark as mark_xmark;
 pub enum Val {
     /// An option without a value.
     Flag,
+    /// One number (a port, a mark, a count; units are the option's, e.g. limit's period in 1/10000 s).
     Num(u64),
     /// Inclusive range (a single value is `lo == hi`).
     Range(u64, u64),
@@ -122,8 +123,11 @@ pub enum Val {
 /// How many arguments an option takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arity {
+    /// A flag (`--syn`).
     Zero,
+    /// One argument (`--dport 22`).
     One,
+    /// Two arguments (`--tcp-flags SYN,ACK SYN`).
     Two,
 }
 
@@ -140,12 +144,16 @@ pub type InRuleParse = fn(&[&str], Family, u8) -> Result<Val, ValErr>;
 pub struct OptDef {
     /// Canonical name without dashes.
     pub name: &'static str,
+    /// Other spellings getopt_long accepts for the same option (`--dports` for `--destination-ports`),
+    /// without dashes.
     pub aliases: &'static [&'static str],
+    /// How many arguments follow the option.
     pub arity: Arity,
     /// `!` accepted before it.
     pub invert: bool,
     /// May be given several times.
     pub multi: bool,
+    /// Validate and type the option's arguments (`arity` of them) for the rule's family.
     pub parse: fn(&[&str], Family) -> Result<Val, ValErr>,
     /// Used instead of `parse` when the value depends on the rule's `-p` protocol (multiport's service
     /// names): `(args, family, protocol number or 0)`.
@@ -153,6 +161,7 @@ pub struct OptDef {
 }
 
 impl OptDef {
+    /// An option without aliases, given at most once, parsed by `parse` alone.
     pub const fn new(
         name: &'static str,
         arity: Arity,
@@ -174,10 +183,12 @@ impl OptDef {
         self.parse_in_rule = Some(f);
         self
     }
+    /// The option with these other spellings (without dashes).
     pub const fn aliases(mut self, aliases: &'static [&'static str]) -> OptDef {
         self.aliases = aliases;
         self
     }
+    /// Whether `flag` (as written, with its leading `--`) names this option or one of its aliases.
     pub fn is(&self, flag: &str) -> bool {
         flag.strip_prefix("--")
             .is_some_and(|n| n == self.name || self.aliases.contains(&n))
@@ -186,7 +197,9 @@ impl OptDef {
 
 /// What the check of a module sees of the rest of the rule.
 pub struct RuleCtx<'a> {
+    /// IPv4 (iptables) or IPv6 (ip6tables).
     pub family: Family,
+    /// The table the rule is in (`filter`, `nat`, …).
     pub table: &'a str,
     /// The chain when it is a built-in one (hook restrictions apply), else None.
     pub hook: Option<&'a str>,
@@ -198,7 +211,9 @@ pub struct RuleCtx<'a> {
 
 /// A module: match or target.
 pub struct Ext {
+    /// The module's name as given to `-m` / `-j` (`tcp`, `LOG`).
     pub name: &'static str,
+    /// A target (`-j NAME`), not a match (`-m NAME`).
     pub target: bool,
     /// Only for this family (None: both).
     pub family: Option<Family>,
@@ -208,6 +223,7 @@ pub struct Ext {
     pub tables: &'static [&'static str],
     /// Only in these built-in chains (empty: any).
     pub hooks: &'static [&'static str],
+    /// The module's options.
     pub opts: &'static [OptDef],
     /// Final check; Err(message, option to point at).
     pub check: fn(&Inst, &RuleCtx) -> CheckResult,
@@ -218,16 +234,22 @@ pub struct Ext {
 /// A given option.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Given {
+    /// The option's canonical name ([`OptDef::name`]), whatever alias was written.
     pub name: &'static str,
+    /// Preceded by `!`.
     pub neg: bool,
+    /// The typed value.
     pub val: Val,
+    /// From the `!` (or the option) to its last argument.
     pub span: Span,
 }
 
 /// A loaded module with its options.
 #[derive(Clone, Debug)]
 pub struct Inst {
+    /// The module.
     pub ext: &'static Ext,
+    /// Its options in the order given.
     pub given: Vec<Given>,
     /// `-m NAME` / `-j NAME` (or the option that loaded it implicitly).
     pub span: Span,
@@ -249,20 +271,25 @@ impl std::fmt::Debug for Ext {
 }
 
 impl Inst {
+    /// The option with canonical name `name` (no dashes), if given (the first, for a `multi` option).
     pub fn get(&self, name: &str) -> Option<&Given> {
         self.given.iter().find(|g| g.name == name)
     }
+    /// Whether the option with canonical name `name` was given.
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+    /// The module's definition of `flag` (written with `--`, canonical name or alias).
     pub fn opt_def(&self, flag: &str) -> Option<&'static OptDef> {
         self.ext.opts.iter().find(|o| o.is(flag))
     }
+    /// The module's name.
     pub fn name(&self) -> &'static str {
         self.ext.name
     }
 }
 
+/// Every typed match module (`-m NAME`); IPv4/IPv6 twins are separate entries with their `family`.
 pub static MATCHES: &[&Ext] = &[
     &tcp::EXT,
     &udp::EXT,
@@ -328,6 +355,7 @@ pub static MATCHES: &[&Ext] = &[
     &time::EXT,
 ];
 
+/// Every typed target module (`-j NAME`) other than the built-in verdicts and chain jumps.
 pub static TARGETS: &[&Ext] = &[
     &log::EXT,
     &reject::EXT4,
@@ -375,6 +403,7 @@ fn family_ok(e: &Ext, f: Family) -> bool {
     e.family.is_none_or(|x| x == f)
 }
 
+/// The typed match module `-m name` of family `f` (`None`: unknown, generic or of the other family).
 pub fn find_match(name: &str, f: Family) -> Option<&'static Ext> {
     MATCHES
         .iter()
@@ -382,6 +411,8 @@ pub fn find_match(name: &str, f: Family) -> Option<&'static Ext> {
         .find(|e| e.name == name && family_ok(e, f))
 }
 
+/// The typed target module `-j name` of family `f` (`None`: unknown, generic, of the other family, or
+/// a chain name).
 pub fn find_target(name: &str, f: Family) -> Option<&'static Ext> {
     TARGETS
         .iter()
@@ -415,6 +446,7 @@ pub fn uint(s: &str, max: u64) -> Option<u64> {
     values::strtoul(s, max)
 }
 
+/// The `E0320` error for `s` not being a number `0..=max`; `what` names the value (`port`, `mark`).
 pub fn num_err(what: &str, s: &str, max: u64) -> ValErr {
     (
         "E0320",
@@ -423,6 +455,9 @@ pub fn num_err(what: &str, s: &str, max: u64) -> ValErr {
 }
 
 /// One number 0..=max.
+///
+/// # Errors
+/// `E0320` ([`num_err`]) when `args[0]` is not a number or exceeds `max`.
 pub fn parse_uint(args: &[&str], max: u64, what: &str) -> Result<Val, ValErr> {
     uint(args[0], max)
         .map(Val::Num)
@@ -430,6 +465,9 @@ pub fn parse_uint(args: &[&str], max: u64, what: &str) -> Result<Val, ValErr> {
 }
 
 /// `a`, `a:b`, `:b`, `a:`, `:` with bounds 0..=max (`sep` is `:` or `-`).
+///
+/// # Errors
+/// `E0320` ([`num_err`]) when a bound is not a number or exceeds `max`.
 pub fn parse_range(s: &str, max: u64, sep: char, what: &str) -> Result<(u64, u64), ValErr> {
     let bad = || num_err(what, s, max);
     match s.split_once(sep) {
