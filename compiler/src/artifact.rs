@@ -14,8 +14,8 @@
 //! - `tw_regions`: Array of `MAX_REGIONS` `RegionMeta` (first and policy position of each (hook,
 //!   family), `NO_RULE` for a region this generation does not hold);
 //! - per used field `f`: `tw_t_<f>` lookup table → u32 class id (LPM trie keyed by `LpmV4Key` for
-//!   addresses; Array keyed by u32 value for `proto` (256 entries) and ports (`PORT_TABLE_ENTRIES`
-//!   entries));
+//!   IPv4 addresses, `LpmV6Key` for IPv6 ones; Array keyed by u32 value for `proto` (256 entries)
+//!   and ports (`PORT_TABLE_ENTRIES` entries));
 //!   `tw_v_<f>`: Array, key u32 `class * nchunks + chunk` → `Chunk` (the class's rule bit-vector);
 //! - sized, not filled: `tw_scratch` (PerCpuArray of `Chunk`, `nchunks` entries), `tw_rule_cnt`
 //!   (PerCpuArray of `Counter`, one per position), `tw_progs` (ProgramArray, `nstages + 1` entries).
@@ -25,10 +25,13 @@
 //! explicitly; LPM images list their entries sorted by `(prefix_len, addr)`. [`build`] is the only
 //! producer; it reports what the datapath cannot hold ([`BuildError`]) and never panics on a ruleset.
 //!
-//! What the datapath compiles: per hook a region of positions ([`crate::flatten`]): the built-in
+//! What the datapath compiles: one ruleset per family ([`build_sets`]: an IPv4 and an IPv6 one), per
+//! hook and family a region of positions ([`crate::flatten`], `tw_regions[hook * 2 + family]`; the
+//! families share the stages: a rule of one family never tests the other's address fields, so every
+//! position of the other family is set at the address 0 the entry program leaves there): the built-in
 //! chain and every user chain it reaches through jumps and gotos, actions accept/drop/jump/goto/
-//! return, policies, the fields with a datapath row (`src_ip`, `dst_ip`, `proto`, `src_port`,
-//! `dst_port`) with any number of tests per match (lists compile exactly), at most
+//! return, policies, the fields with a datapath row (`src_ip`, `dst_ip`, `src_ip6`, `dst_ip6`,
+//! `proto`, `src_port`, `dst_port`, …) with any number of tests per match (lists compile exactly), at most
 //! `MAX_CHUNKS * CHUNK_BITS` positions in all (else `E0502`, located at the jump that crosses it).
 //! A rule reachable from the attached hook's chain that tests anything else (interfaces) is a
 //! [`BuildError::Unsupported`] (`E0501`, located, every such rule reported); nothing is dropped
@@ -224,9 +227,10 @@ pub enum BuildError {
     /// The datapath attaches to INPUT only.
     #[error("the datapath enforces the INPUT chain only, not {}", .0.chain_name())]
     Hook(Hook),
-    /// An IPv6 (ip6tables) ruleset: the datapath does not filter IPv6 yet. `span`: the hook chain's
-    /// declaration (default when the ruleset has none).
-    #[error("IPv6 (ip6tables) rulesets are not enforced by the datapath yet")]
+    /// [`build_sets`] was given two rulesets of `family`: a generation holds at most one per
+    /// family (its regions are `hook * 2 + family`). `span`: the second one's hook chain (default
+    /// when it has none). `E0503`.
+    #[error("two {} rulesets for one generation: give at most one per family", .family.as_str())]
     Family { family: Family, span: Span },
     /// A rule of the enforced chain uses something the datapath cannot compile (yet).
     #[error("{chain} rule {position} ({rule}): {message}")]
@@ -261,10 +265,10 @@ impl BuildError {
             }
             BuildError::Flatten(f) => Some(f.diagnostic()),
             BuildError::Family { span, .. } => Some(
-                Diagnostic::error("E0208", self.to_string())
+                Diagnostic::error("E0503", self.to_string())
                     .at(*span)
-                    .label("the chains of an IPv6 (ip6tables) ruleset")
-                    .help("the datapath filters IPv4 only for now; `check`, `replay --engine interp` and `migrate` read IPv6 rulesets"),
+                    .label("the second ruleset of this family")
+                    .help("one generation enforces one IPv4 and one IPv6 ruleset together (`compile RULES --v6 RULES6`)"),
             )
             .filter(|_| *span != Span::default()),
             BuildError::Plan(_) | BuildError::Hook(_) | BuildError::Several(_) => None,
@@ -277,11 +281,11 @@ impl BuildError {
             e => vec![e.to_diagnostic()],
         }
     }
-    /// The error as a diagnostic (`E0501`, `E0208` for a family): [`BuildError::diagnostic`] when it
-    /// is located, else unlocated.
+    /// The error as a diagnostic (`E0501`, `E0503` for a family given twice):
+    /// [`BuildError::diagnostic`] when it is located, else unlocated.
     pub fn to_diagnostic(&self) -> Diagnostic {
         let code = match self {
-            BuildError::Family { .. } => "E0208",
+            BuildError::Family { .. } => "E0503",
             _ => "E0501",
         };
         self.diagnostic()
@@ -369,14 +373,6 @@ pub fn refusals(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
     if hook != Hook::Input {
         return vec![BuildError::Hook(hook)];
     }
-    // The datapath filters IPv4 only: no rule of an IPv6 ruleset is enforced (E0208, located at the
-    // hook's chain).
-    if rs.family != Family::V4 {
-        return vec![BuildError::Family {
-            family: rs.family,
-            span: rs.hook_chain(hook).map_or_else(Span::default, |c| c.span),
-        }];
-    }
     unsupported(rs, hook)
 }
 
@@ -389,10 +385,7 @@ pub fn enforcement(rs: &Ruleset) -> std::collections::HashMap<RuleId, Result<(),
     let mut out: HashMap<RuleId, Result<(), String>> = HashMap::new();
     for hook in Hook::ALL {
         let refused = refusals(rs, hook);
-        if refused
-            .iter()
-            .any(|e| matches!(e, BuildError::Hook(_) | BuildError::Family { .. }))
-        {
+        if refused.iter().any(|e| matches!(e, BuildError::Hook(_))) {
             continue;
         }
         let mut why: HashMap<RuleId, String> = HashMap::new();
@@ -561,10 +554,19 @@ pub fn build(rs: &Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
 /// # Errors
 /// [`BuildError::Hook`] for a hook other than INPUT, [`BuildError::Unsupported`] /
 /// [`BuildError::Several`] for rules the datapath cannot compile, [`BuildError::Flatten`] when the
-/// positions exceed the datapath's, [`BuildError::Plan`] for too many stages.
+/// positions exceed the datapath's, [`BuildError::Plan`] for too many stages,
+/// [`BuildError::Family`] for two rulesets of one family.
 pub fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError> {
     if hook != Hook::Input {
         return Err(BuildError::Hook(hook));
+    }
+    for (i, rs) in sets.iter().enumerate() {
+        if sets[..i].iter().any(|o| o.family == rs.family) {
+            return Err(BuildError::Family {
+                family: rs.family,
+                span: rs.hook_chain(hook).map_or_else(Span::default, |c| c.span),
+            });
+        }
     }
     let mut errors: Vec<BuildError> = sets.iter().flat_map(|rs| refusals(rs, hook)).collect();
     if let Some(i) = errors.iter().position(|e| matches!(e, BuildError::Hook(_))) {
@@ -688,14 +690,16 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
             Table::Lpm(es) => MapImage {
                 name: info.table_map,
                 kind: MapKind::LpmTrie,
-                key_size: std::mem::size_of::<abi::LpmV4Key>() as u32,
+                key_size: info.table_key_size(),
                 value_size: 4,
                 max_entries: es.len().max(1) as u32,
                 entries: es
                     .iter()
                     .map(|e| {
                         let mut k = (e.len as u32).to_le_bytes().to_vec();
-                        k.extend_from_slice(&e.addr.to_be_bytes());
+                        // The address in network byte order, as wide as the row's key.
+                        let be = e.addr.to_be_bytes();
+                        k.extend_from_slice(&be[16 - (info.bits as usize / 8)..]);
                         (k, e.class.to_le_bytes().to_vec())
                     })
                     .collect(),

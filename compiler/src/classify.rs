@@ -37,8 +37,8 @@ pub type RuleVec = BitVec<u64, Lsb0>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LpmEntry {
     pub len: u8,
-    /// Host bits are zero.
-    pub addr: u32,
+    /// Host bits are zero; an IPv4 address zero-extended, as the IR holds it.
+    pub addr: u128,
     pub class: u32,
 }
 
@@ -72,7 +72,7 @@ impl FieldClasses {
                 .iter()
                 .filter(|e| {
                     Test::Prefix {
-                        addr: e.addr.into(),
+                        addr: e.addr,
                         len: e.len,
                     }
                     .contains(self.field.bits(), a)
@@ -141,17 +141,20 @@ fn position_constraint(conjuncts: &[&Rule], f: Field) -> Option<(Vec<Interval>, 
 }
 
 /// The values of `[0, max]` outside the disjoint, ascending intervals `ivs`.
-fn complement(ivs: &[Interval], max: u32) -> Vec<Interval> {
+fn complement(ivs: &[Interval], max: u128) -> Vec<Interval> {
     let mut out = Vec::with_capacity(ivs.len() + 1);
-    let mut next: u64 = 0;
+    // The first value not yet covered; `None` once an interval ends at `u128::MAX`.
+    let mut next: Option<u128> = Some(0);
     for &(lo, hi) in ivs {
-        if (lo as u64) > next {
-            out.push((next as u32, lo - 1));
+        if let Some(n) = next {
+            if lo > n {
+                out.push((n, lo - 1));
+            }
         }
-        next = hi as u64 + 1;
+        next = hi.checked_add(1);
     }
-    if next <= max as u64 {
-        out.push((next as u32, max));
+    if let Some(n) = next.filter(|&n| n <= max) {
+        out.push((n, max));
     }
     out
 }
@@ -198,9 +201,6 @@ pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
             continue;
         }
         let fc = match f.info().lookup {
-            // An address field without a datapath row (the IPv6 addresses): `artifact::build`
-            // refuses IPv6 rulesets before classifying.
-            Lookup::Lpm if f.info().datapath.is_none() => continue,
             Lookup::Lpm => lpm_classes(f, &live, &constrained),
             Lookup::Exact => array_classes(f, &live, &constrained, false),
             Lookup::PortRange => array_classes(f, &live, &constrained, true),
@@ -213,13 +213,12 @@ pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
     Classified { flat, fields }
 }
 
-/// Inclusive interval of values in `[0, field max]`.
-type Interval = (u32, u32);
+/// Inclusive interval of values in `[0, field max]` (128 bits wide for the IPv6 addresses).
+type Interval = (u128, u128);
 
-/// The largest value of a datapath field: at most 32 bits wide (the only fields [`classify`] builds
-/// tables for).
-fn max_value(f: Field) -> u32 {
-    u32::try_from(f.max_value()).unwrap_or(u32::MAX)
+/// The largest value of a datapath field.
+fn max_value(f: Field) -> u128 {
+    f.max_value()
 }
 
 /// The values a match's tests contain, as disjoint, non-adjacent intervals in ascending order, clipped
@@ -229,8 +228,8 @@ fn intervals(m: &crate::ir::Match, f: Field) -> Vec<Interval> {
     let max = max_value(f);
     let mut ivs: Vec<Interval> = m
         .bounds()
-        .filter(|&(lo, hi)| lo <= hi && lo <= max.into())
-        .map(|(lo, hi)| (lo as u32, hi.min(max.into()) as u32))
+        .filter(|&(lo, hi)| lo <= hi && lo <= max)
+        .map(|(lo, hi)| (lo, hi.min(max)))
         .collect();
     ivs.sort_unstable();
     let mut out: Vec<Interval> = Vec::with_capacity(ivs.len());
@@ -294,13 +293,15 @@ fn array_classes(
     constrained: &[(usize, Vec<Interval>, bool)],
     ports: bool,
 ) -> FieldClasses {
-    let max = max_value(f);
+    // Array fields are at most 16 bits wide (`tailwall_abi` checks every array row).
+    let max = max_value(f) as u32;
     // Toggle events: a rule's bit flips when one of its intervals starts and again after it ends. A
     // rule's intervals are disjoint (merged by `intervals`), so inside any of them the bit is flipped
     // exactly once relative to the outside vector.
     let mut events: Vec<(u32, usize)> = Vec::with_capacity(2 * constrained.len());
     for (r, ivs, _) in constrained {
         for &(lo, hi) in ivs {
+            let (lo, hi) = (lo as u32, hi as u32);
             events.push((lo, *r));
             if hi < max {
                 events.push((hi + 1, *r));
@@ -358,29 +359,46 @@ fn array_classes(
     }
 }
 
-fn mask(len: u8) -> u32 {
+/// The network mask of a `/len` prefix of a `bits`-wide address (`len <= bits <= 128`).
+fn mask(len: u8, bits: u32) -> u128 {
     if len == 0 {
         0
     } else {
-        u32::MAX << (32 - len as u32)
+        (u128::MAX >> (128 - u32::from(len))) << (bits - u32::from(len))
     }
 }
 
-/// The minimal set of disjoint prefixes covering `[lo, hi]` (exact for `/len` tests: one prefix).
-pub fn prefix_cover(lo: u32, hi: u32) -> Vec<(u32, u8)> {
+/// `2^k - 1`: the host part of a block of `2^k` addresses.
+fn host_ones(k: u32) -> u128 {
+    if k == 0 {
+        0
+    } else {
+        u128::MAX >> (128 - k)
+    }
+}
+
+/// The minimal set of disjoint prefixes `(addr, len)` of a `bits`-wide address (32 or 128) covering
+/// `[lo, hi]` (`lo <= hi <= 2^bits - 1`; exact for `/len` tests: one prefix).
+pub fn prefix_cover(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
     let mut out = Vec::new();
-    let (mut lo, hi) = (lo as u64, hi as u64);
-    while lo <= hi {
-        let mut bits = if lo == 0 {
-            32
+    let mut lo = lo;
+    loop {
+        // The largest aligned block starting at `lo` inside `[lo, hi]` (aligned, so `lo + 2^k - 1`
+        // cannot overflow).
+        let mut k = if lo == 0 {
+            bits
         } else {
-            lo.trailing_zeros().min(32)
+            lo.trailing_zeros().min(bits)
         };
-        while lo + (1u64 << bits) - 1 > hi {
-            bits -= 1;
+        while k > 0 && lo + host_ones(k) > hi {
+            k -= 1;
         }
-        out.push((lo as u32, (32 - bits) as u8));
-        lo += 1u64 << bits;
+        out.push((lo, (bits - k) as u8));
+        let last = lo + host_ones(k);
+        if last >= hi {
+            break;
+        }
+        lo = last + 1;
     }
     out
 }
@@ -410,24 +428,25 @@ fn lpm_classes(
     live: &RuleVec,
     constrained: &[(usize, Vec<Interval>, bool)],
 ) -> FieldClasses {
-    let mut anchored: HashMap<(u8, u32), Vec<usize>> = HashMap::new();
+    let bits = u32::from(f.bits());
+    let mut anchored: HashMap<(u8, u128), Vec<usize>> = HashMap::new();
     anchored.insert((0, 0), Vec::new());
     for (r, ivs, _) in constrained {
         for &(lo, hi) in ivs {
-            for (addr, len) in prefix_cover(lo, hi) {
+            for (addr, len) in prefix_cover(lo, hi, bits) {
                 anchored.entry((len, addr)).or_default().push(*r);
             }
         }
     }
-    let order: BTreeSet<(u8, u32)> = anchored.keys().copied().collect();
+    let order: BTreeSet<(u8, u128)> = anchored.keys().copied().collect();
     let outside = outside_vector(live, constrained);
     let mut interner = Interner::new();
-    let mut class_of: HashMap<(u8, u32), u32> = HashMap::with_capacity(order.len());
+    let mut class_of: HashMap<(u8, u128), u32> = HashMap::with_capacity(order.len());
     let mut entries = Vec::new();
     for &(len, addr) in &order {
         let parent = (0..len)
             .rev()
-            .map(|l| (l, addr & mask(l)))
+            .map(|l| (l, addr & mask(l, bits)))
             .find(|k| anchored.contains_key(k));
         let mut v = match parent {
             Some(p) => interner.classes[class_of[&p] as usize].clone(),
@@ -561,7 +580,7 @@ mod tests {
         let Table::Lpm(es) = &c.field(Field::SrcIp).unwrap().table else {
             panic!()
         };
-        let keys: Vec<(u8, u32)> = es.iter().map(|e| (e.len, e.addr)).collect();
+        let keys: Vec<(u8, u128)> = es.iter().map(|e| (e.len, e.addr)).collect();
         assert_eq!(keys, vec![(0, 0), (8, 0x0a00_0000), (16, 0x0a01_0000)]);
         let r2 = rs(vec![
             vec![m(Field::SrcIp, pfx("10.0.0.0/8"), false)],
@@ -576,9 +595,18 @@ mod tests {
 
     #[test]
     fn src_ip_range_is_covered_exactly() {
-        assert_eq!(prefix_cover(0, u32::MAX), vec![(0, 0)]);
-        assert_eq!(prefix_cover(5, 5), vec![(5, 32)]);
-        assert_eq!(prefix_cover(1, 6), vec![(1, 32), (2, 31), (4, 31), (6, 32)]);
+        assert_eq!(prefix_cover(0, u32::MAX.into(), 32), vec![(0, 0)]);
+        assert_eq!(prefix_cover(5, 5, 32), vec![(5, 32)]);
+        assert_eq!(
+            prefix_cover(1, 6, 32),
+            vec![(1, 32), (2, 31), (4, 31), (6, 32)]
+        );
+        assert_eq!(prefix_cover(0, u128::MAX, 128), vec![(0, 0)]);
+        assert_eq!(
+            prefix_cover(u128::MAX, u128::MAX, 128),
+            vec![(u128::MAX, 128)]
+        );
+        assert_eq!(prefix_cover(1 << 127, u128::MAX, 128), vec![(1 << 127, 1)]);
         let r = rs(vec![vec![m(
             Field::SrcIp,
             Test::Range { lo: 3, hi: 300 },

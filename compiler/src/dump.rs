@@ -4,7 +4,6 @@
 use crate::artifact::{Artifact, PositionOrigin};
 use crate::layout::{Layout, StageLayout, StageTable};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 use tailwall_abi as abi;
 
 impl Artifact {
@@ -140,13 +139,13 @@ fn dump_stage(s: &StageLayout, nchunks: usize, o: &mut String) {
     }
     match &s.table {
         StageTable::Lpm(by_len) => {
-            let mut es: Vec<(u32, u8, u32)> = by_len
+            let mut es: Vec<(u128, u8, u32)> = by_len
                 .iter()
                 .flat_map(|(l, m)| m.iter().map(move |(&a, &c)| (a, *l, c)))
                 .collect();
             es.sort();
             for (a, l, c) in es {
-                let _ = writeln!(o, "  {}/{l} -> {c}", Ipv4Addr::from(a));
+                let _ = writeln!(o, "  {}/{l} -> {c}", crate::ir::DisplayAddr(a, s.field));
             }
         }
         StageTable::Array(t) => {

@@ -242,6 +242,35 @@ pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome
     }
 }
 
+/// The family whose ruleset judges `pkt` in a generation holding `sets` (one ruleset per family): the
+/// packet's own family when a ruleset of it is given, else the other one's (which then passes it as
+/// [`Decided::OtherFamily`], or drops a malformed IPv4 header: [`classified`]). A frame of neither
+/// family (IPv4 unless it is IPv6, malformed IPv6 included) is judged by the IPv4 rules. `None`
+/// when `sets` is empty.
+pub fn judging<'a>(sets: &[&'a Ruleset], pkt: &Decoded) -> Option<&'a Ruleset> {
+    let family = match pkt {
+        Decoded::Ipv6(_) | Decoded::MalformedIpv6(_) | Decoded::ExtHeaderBound => Family::V6,
+        _ => Family::V4,
+    };
+    sets.iter()
+        .find(|rs| rs.family == family)
+        .or_else(|| sets.first())
+        .copied()
+}
+
+/// [`run_with`] for a generation of one ruleset per family ([`judging`]): what one attachment
+/// enforcing an IPv4 and an IPv6 ruleset decides. With no ruleset at all, every packet of either
+/// family is passed ([`Decided::OtherFamily`]) as empty tables pass it.
+pub fn run_sets(sets: &[&Ruleset], hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
+    match judging(sets, pkt) {
+        Some(rs) => run_with(rs, hook, meta, pkt),
+        None => Outcome {
+            verdict: Verdict::Accept,
+            decided: Decided::OtherFamily,
+        },
+    }
+}
+
 /// `interp` as an [`Engine`]: one hook of a ruleset, with fixed packet metadata.
 #[derive(Clone, Debug)]
 pub struct Interp<'a> {

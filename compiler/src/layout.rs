@@ -25,7 +25,6 @@ use crate::artifact::{Artifact, MapImage, MapKind, PositionOrigin};
 use crate::ir::{ChainId, Field, RuleId, Verdict};
 use crate::packet::{FieldValue, IpPacket};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use tailwall_abi as abi;
 
 /// Why an artifact does not fit the datapath.
@@ -94,7 +93,7 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
     .into_iter()
     .chain(abi::FIELDS.iter().flat_map(move |f| {
         let kind = match f.table {
-            abi::TableKind::LpmV4 => MapKind::LpmTrie,
+            abi::TableKind::LpmV4 | abi::TableKind::LpmV6 => MapKind::LpmTrie,
             abi::TableKind::Array => MapKind::Array,
         };
         [
@@ -124,8 +123,9 @@ fn check_object_maps(a: &Artifact) -> Result<(), LayoutError> {
 /// A stage's lookup table, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StageTable {
-    /// `(len, addr → class)`, longest length first; holds `0.0.0.0/0`.
-    Lpm(Vec<(u8, HashMap<u32, u32>)>),
+    /// `(len, addr → class)`, longest length first; holds `0.0.0.0/0` (`::/0`). Addresses as the IR
+    /// holds them (IPv4 zero-extended), host bits zero.
+    Lpm(Vec<(u8, HashMap<u128, u32>)>),
     /// One class per table index ([`abi::FieldAbi::table_entries`] of them).
     Array(Vec<u32>),
 }
@@ -500,21 +500,22 @@ impl Layout {
                 }
             };
             let table = match info.table {
-                abi::TableKind::LpmV4 => {
-                    check_shape(
-                        tm,
-                        MapKind::LpmTrie,
-                        std::mem::size_of::<abi::LpmV4Key>(),
-                        4,
-                    )?;
-                    let mut by_len: HashMap<u8, HashMap<u32, u32>> = HashMap::new();
+                abi::TableKind::LpmV4 | abi::TableKind::LpmV6 => {
+                    check_shape(tm, MapKind::LpmTrie, info.table_key_size() as usize, 4)?;
+                    let bits = info.bits;
+                    let mut by_len: HashMap<u8, HashMap<u128, u32>> = HashMap::new();
                     for (k, v) in &tm.entries {
                         let len = le32(&k[0..4]);
-                        let addr = u32::from_be_bytes([k[4], k[5], k[6], k[7]]);
-                        if len > 32 || (len < 32 && addr & (u32::MAX >> len) != 0) {
+                        let addr = k[4..].iter().fold(0u128, |a, &b| a << 8 | u128::from(b));
+                        let host = if len >= bits {
+                            0
+                        } else {
+                            u128::MAX >> (128 - (bits - len))
+                        };
+                        if len > bits || addr & host != 0 {
                             return Err(bad(
                                 tm.name,
-                                format!("bad prefix {}/{len}", Ipv4Addr::from(addr)),
+                                format!("bad prefix {}/{len}", crate::ir::DisplayAddr(addr, field)),
                             ));
                         }
                         by_len
@@ -525,10 +526,10 @@ impl Layout {
                     if !by_len.get(&0).is_some_and(|m| m.contains_key(&0)) {
                         return Err(bad(
                             tm.name,
-                            "no 0.0.0.0/0 entry: some addresses would miss",
+                            "no 0.0.0.0/0 (::/0) entry: some addresses would miss",
                         ));
                     }
-                    let mut v: Vec<(u8, HashMap<u32, u32>)> = by_len.into_iter().collect();
+                    let mut v: Vec<(u8, HashMap<u128, u32>)> = by_len.into_iter().collect();
                     v.sort_by_key(|e| std::cmp::Reverse(e.0));
                     StageTable::Lpm(v)
                 }
@@ -575,19 +576,21 @@ impl StageLayout {
         let value = p.value(self.field);
         match &self.table {
             StageTable::Lpm(by_len) => {
-                // An IPv4 artifact classifies IPv4 packets only (`interp::classified`): its address is
-                // present and 32 bits wide.
-                let FieldValue::Value(a) = value else {
-                    unreachable!("an address is always present in an IPv4 packet")
+                // The other family's address is absent from the packet; the entry program leaves
+                // its `PktCtx` member zero, so the stage looks up the address 0.
+                let a = match value {
+                    FieldValue::Value(a) => a,
+                    FieldValue::Absent | FieldValue::Truncated => 0,
                 };
-                let a = a as u32;
+                let bits = self.row.bits;
                 by_len
                     .iter()
                     .find_map(|(l, m)| {
-                        let masked = if *l == 0 {
+                        let l = u32::from(*l);
+                        let masked = if l == 0 {
                             0
                         } else {
-                            a & (u32::MAX << (32 - *l as u32))
+                            a & ((u128::MAX >> (128 - l)) << (bits - l))
                         };
                         m.get(&masked).copied()
                     })

@@ -5,9 +5,11 @@
 //! fail.
 //!
 //! [`Sim::run`] mirrors the programs step by step:
-//! - `tw_entry`: neither IPv4 nor IPv6 → pass (`NotIpv4`); IPv6 → pass (`OtherFamily`: artifacts
-//!   hold IPv4 rulesets); malformed IPv4 → drop (`Malformed`); ports become the
-//!   port-table index (the port, `PORT_ABSENT` or `PORT_TRUNCATED`);
+//! - `tw_entry`: neither IPv4 nor IPv6 → pass (`NotIpv4`); a frame of a family the artifact holds
+//!   no region of → pass (`OtherFamily`, IPv6 unparsed; [`crate::interp::classified`]); malformed →
+//!   drop (`Malformed`); the region is the hook's region of the packet's family (`hook * 2 +
+//!   family`); ports become the port-table index (the port, `PORT_ABSENT` or `PORT_TRUNCATED`);
+//!   the other family's address fields read 0;
 //! - field stages in prog-array order: look the class up (LPM: longest prefix; arrays: the index), the
 //!   first stage copies the class vector into the scratch, later stages AND it in; an all-zero scratch
 //!   jumps straight to the final program;
@@ -21,7 +23,7 @@
 //! Thrown away: counters (the model has no per-CPU state).
 use crate::artifact::Artifact;
 use crate::interp::{Decided, Outcome};
-use crate::ir::Verdict;
+use crate::ir::{Family, Hook, Verdict};
 use crate::layout::{verdict_of, Layout, LayoutError, SlotOrigin};
 use crate::packet::Decoded;
 use tailwall_abi as abi;
@@ -63,20 +65,44 @@ impl Sim {
         self.run(&crate::packet::decode(frame))
     }
 
-    /// Classify one decoded packet as the eBPF programs do, in the region the entry program picks
-    /// today (INPUT, IPv4).
+    /// Classify one decoded packet as the eBPF programs do, at the hook the entry program picks
+    /// today (INPUT), in the region of the packet's family.
     pub fn run(&self, pkt: &Decoded) -> Outcome {
         self.run_in(abi::REGION_INPUT_V4, pkt)
     }
 
-    /// Classify one decoded packet in region `region` (`tw_regions` index, `hook * 2 + family`).
+    /// Does the artifact hold a region of `family` (at any hook)? `tw_entry`'s `family_held`.
+    pub fn holds(&self, family: Family) -> bool {
+        Hook::ALL.iter().any(|&h| {
+            let slot = crate::flatten::region_slot(h, family) as usize;
+            self.layout.regions.get(slot).copied().flatten().is_some()
+        })
+    }
+
+    /// Classify one decoded packet at the hook of region `region` (`tw_regions` index, `hook * 2 +
+    /// family`; its family part is ignored): in the region of that hook and the packet's family, as
+    /// the entry program picks it. A frame of a family the artifact holds nothing of passes
+    /// ([`Decided::OtherFamily`]), as the family's empty table would.
     pub fn run_in(&self, region: u32, pkt: &Decoded) -> Outcome {
-        // Artifacts hold IPv4 rulesets (`artifact::build` refuses IPv6 ones until the datapath
-        // filters IPv6): an IPv6 frame is the other family, passed as `tw_entry` passes it.
-        let p = match crate::interp::classified(pkt, crate::ir::Family::V4) {
+        // `tw_entry`: the IPv4 header is always checked, IPv6 is parsed only under an IPv6 ruleset.
+        let family = match pkt {
+            Decoded::Ipv4(_) => Family::V4,
+            Decoded::Ipv6(_) | Decoded::MalformedIpv6(_) | Decoded::ExtHeaderBound => Family::V6,
+            _ => Family::V4,
+        };
+        let judged = match (self.holds(family), family) {
+            (true, f) => f,
+            (false, Family::V4) => Family::V6,
+            (false, Family::V6) => Family::V4,
+        };
+        let p = match crate::interp::classified(pkt, judged) {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
+        let Some(&hook) = Hook::ALL.get((region / 2) as usize) else {
+            return fail_closed(abi::REASON_NO_REGION);
+        };
+        let region = crate::flatten::region_slot(hook, family);
         let l = &self.layout;
         let words = l.nchunks * abi::CHUNK_WORDS;
         let mut scratch = vec![0u64; words];

@@ -961,6 +961,15 @@ pub fn sample_frames(rs: &Ruleset, seed: u64, count: usize, opts: &FrameOpts) ->
         .collect()
 }
 
+/// `count` IPv6 frames for [`to_ipv6`]`(rs4)` ([`arb_frame_v6`]), the same for the same seed.
+pub fn sample_frames_v6(rs4: &Ruleset, seed: u64, count: usize, opts: &FrameOpts) -> Vec<Vec<u8>> {
+    let mut r = runner(seed);
+    let s = arb_frame_v6(rs4, opts.clone());
+    (0..count)
+        .filter_map(|_| s.new_tree(&mut r).ok().map(|t| t.current()))
+        .collect()
+}
+
 /// libxtables' `xtables_save_string`: bare when made only of `[A-Za-z0-9_-]`, else double-quoted with
 /// `"`, `\` and `'` escaped by a backslash.
 fn save_string(s: &str) -> String {
@@ -1224,6 +1233,40 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
 mod tests {
     use super::*;
     use crate::packet::{decode, Decoded, Ports};
+
+    #[test]
+    fn ipv6_twins_verify_and_ipv6_frames_have_every_shape() {
+        let o = RulesetOpts {
+            user_chains: true,
+            header_matches: true,
+            port_lists: true,
+            addr_lists: true,
+            ..RulesetOpts::new(8)
+        };
+        let mut seen = [0usize; 6];
+        for (i, rs) in sample_rulesets_with(11, 20, o).iter().enumerate() {
+            let six = to_ipv6(rs);
+            crate::ir::verify(&six).unwrap_or_else(|e| panic!("{e:?}\n{}", six.dump()));
+            assert_eq!(six.family, crate::ir::Family::V6);
+            let mut r = runner(i as u64);
+            let s = arb_frame_v6(rs, FrameOpts::default());
+            for _ in 0..100 {
+                let f = s.new_tree(&mut r).unwrap().current();
+                let k = match decode(&f) {
+                    Decoded::Ipv6(p) if p.frag_offset != 0 => 1,
+                    Decoded::Ipv6(p) if p.ports == Ports::Truncated => 2,
+                    Decoded::Ipv6(p) if p.proto == 58 => 3,
+                    Decoded::Ipv6(_) => 0,
+                    Decoded::MalformedIpv6(_) => 4,
+                    Decoded::ExtHeaderBound => 5,
+                    _ => continue,
+                };
+                seen[k] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+        assert!(seen[0] > 4 * seen[4], "{seen:?}");
+    }
 
     #[test]
     fn ruleset_samples_verify_and_are_deterministic() {
@@ -1572,4 +1615,189 @@ mod tests {
              -A INPUT ! -p icmp -m comment --comment x -j DROP\nCOMMIT\n"
         );
     }
+}
+
+/// The /96 prefix [`to_ipv6`] and [`arb_frame_v6`] put the generated IPv4 addresses under
+/// (`2001:db8::/96`, the documentation prefix): an IPv4 prefix `/l` becomes `/96+l` there.
+pub const V6_BASE: u128 = 0x2001_0db8_u128 << 96;
+
+/// `a` (an IPv4 address, zero-extended) under [`V6_BASE`].
+fn v6_of(a: u128) -> u128 {
+    V6_BASE | (a & 0xffff_ffff)
+}
+
+/// ICMP is protocol 1 in IPv4 and 58 in IPv6: [`to_ipv6`] and [`arb_frame_v6`] swap the two.
+fn swap_icmp(p: u32) -> u32 {
+    match p {
+        1 => 58,
+        58 => 1,
+        p => p,
+    }
+}
+
+fn test_to_v6(t: &Test, addr: bool) -> Test {
+    match *t {
+        Test::Prefix { addr: a, len } if addr => Test::Prefix {
+            addr: v6_of(a),
+            len: len + 96,
+        },
+        Test::Exact(v) if !addr => Test::Exact(swap_icmp(v)),
+        ref t => t.clone(),
+    }
+}
+
+/// The IPv6 (ip6tables) twin of a generated IPv4 ruleset: family IPv6, `src_ip`/`dst_ip` become
+/// `src_ip6`/`dst_ip6` with every prefix moved under [`V6_BASE`], exact protocols 1 and 58 swapped
+/// (so `-p icmp -m icmp` becomes `-p ipv6-icmp -m icmp6`), sets likewise. Passes
+/// [`crate::ir::verify`] when `rs` does (prefix tests only on addresses: what the generators make).
+pub fn to_ipv6(rs: &Ruleset) -> Ruleset {
+    let mut out = rs.clone();
+    out.family = crate::ir::Family::V6;
+    for c in &mut out.chains {
+        for r in &mut c.rules {
+            for m in &mut r.matches {
+                let addr = matches!(m.field, Field::SrcIp | Field::DstIp);
+                let proto = m.field == Field::Proto;
+                if addr || proto {
+                    m.tests = m.tests.iter().map(|t| test_to_v6(t, addr)).collect();
+                }
+                m.field = match m.field {
+                    Field::SrcIp => Field::SrcIp6,
+                    Field::DstIp => Field::DstIp6,
+                    f => f,
+                };
+            }
+            r.matches.sort_by_key(|m| m.field);
+        }
+    }
+    for s in &mut out.sets {
+        let addr = s.field_kind == crate::ir::SetKind::Addr;
+        s.elements = s.elements.iter().map(|t| test_to_v6(t, addr)).collect();
+    }
+    out
+}
+
+/// How [`arb_frame_v6`] departs from a well-formed IPv6 packet.
+#[derive(Clone, Copy, Debug)]
+enum Shape6 {
+    Plain,
+    /// Version nibble 4 under EtherType IPv6.
+    Version,
+    /// Payload length beyond the frame.
+    LongPayload,
+    /// Cut inside the fixed header.
+    Short(usize),
+    /// A destination options header whose 2 first bytes lie past the payload.
+    ExtCut,
+}
+
+/// IPv6 frames for [`to_ipv6`]`(rs4)`: each an [`arb_frame`] of `rs4` (so biased to the same
+/// boundaries, VLAN tags kept) rebuilt as IPv6 — addresses under [`V6_BASE`], ICMP as ICMPv6, the
+/// TTL as hop limit, the IPv4 payload as the upper-layer bytes — behind 0..=9 extension headers
+/// (hop-by-hop, destination options, routing, AH: one more than `MAX_EXT_HEADERS` sometimes), a
+/// fragment header for an IPv4 fragment (its offset, mostly last in the chain) or sometimes an offset-0
+/// one; sometimes malformed (version, payload length, cut header, extension header cut short).
+/// Frames [`arb_frame`] makes that are not IPv4 packets are left as they are.
+pub fn arb_frame_v6(rs4: &Ruleset, opts: FrameOpts) -> impl Strategy<Value = Vec<u8>> {
+    use crate::packet::{NEXTHDR_AUTH, NEXTHDR_DEST, NEXTHDR_HOP, NEXTHDR_ROUTING};
+    let ext = prop::sample::select(vec![
+        NEXTHDR_HOP,
+        NEXTHDR_DEST,
+        NEXTHDR_ROUTING,
+        NEXTHDR_AUTH,
+    ]);
+    let exts = prop_oneof![
+        6 => Just(Vec::new()),
+        4 => prop::collection::vec(ext.clone(), 1..=3),
+        1 => prop::collection::vec(ext, 7..=9),
+    ];
+    let shape = if opts.oracle_safe {
+        Just(Shape6::Plain).boxed()
+    } else {
+        prop_oneof![
+            40 => Just(Shape6::Plain),
+            1 => Just(Shape6::Version),
+            1 => Just(Shape6::LongPayload),
+            1 => (0usize..40).prop_map(Shape6::Short),
+            1 => Just(Shape6::ExtCut),
+        ]
+        .boxed()
+    };
+    (
+        arb_frame(rs4, opts),
+        exts,
+        any::<prop::sample::Index>(),
+        prop::bool::weighted(0.15),
+        shape,
+    )
+        .prop_map(|(f, exts, at, first_frag, shape)| frame_to_v6(&f, &exts, at, first_frag, shape))
+}
+
+/// [`arb_frame_v6`]'s rebuilding of one IPv4 frame.
+fn frame_to_v6(
+    f: &[u8],
+    exts: &[u8],
+    at: prop::sample::Index,
+    first_frag: bool,
+    shape: Shape6,
+) -> Vec<u8> {
+    use crate::packet::{
+        build_frame_v6, decode, ipv6_ext_header, network_header, Decoded, ETHERTYPE_IPV6,
+        IPV6_HLEN, NEXTHDR_DEST, NEXTHDR_FRAGMENT,
+    };
+    let (Decoded::Ipv4(p), Ok((_, l3))) = (decode(f), network_header(f)) else {
+        return f.to_vec();
+    };
+    let ihl = (f[l3] & 0x0f) as usize * 4;
+    let tot = p.ip_len as usize;
+    let l4 = &f[l3 + ihl..l3 + tot];
+    let padding = f.len() - (l3 + tot);
+    let proto = swap_icmp(p.proto.into()) as u8;
+    // The chain: `exts`, with a fragment header inserted for a fragment (or an offset-0 one).
+    let mut kinds: Vec<(u8, u16)> = exts.iter().map(|&k| (k, 0)).collect();
+    if p.frag_offset != 0 || first_frag {
+        // Usually last (a later fragment followed by another extension header is malformed).
+        let n = kinds.len();
+        let i = at.index(4 * (n + 1));
+        kinds.insert(
+            if i <= n { i } else { n },
+            (NEXTHDR_FRAGMENT, p.frag_offset),
+        );
+    }
+    let mut payload = Vec::new();
+    for (i, &(k, off)) in kinds.iter().enumerate() {
+        let next = kinds.get(i + 1).map_or(proto, |e| e.0);
+        payload.extend(ipv6_ext_header(k, next, off, off == 0));
+    }
+    payload.extend_from_slice(l4);
+    let first = kinds.first().map_or(proto, |e| e.0);
+    let mut v6 = build_frame_v6(
+        [0; 6],
+        [0; 6],
+        std::net::Ipv6Addr::from(v6_of(p.src)),
+        std::net::Ipv6Addr::from(v6_of(p.dst)),
+        first,
+        &payload,
+    );
+    // The original's Ethernet header and VLAN tags; its padding.
+    v6.splice(..ETH_HLEN, f[..l3].iter().copied());
+    v6[l3 - 2..l3].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+    v6[l3 + 7] = p.ttl;
+    v6.resize(v6.len() + padding, 0);
+    match shape {
+        Shape6::Plain => {}
+        Shape6::Version => v6[l3] = 0x40,
+        Shape6::LongPayload => {
+            let len = (v6.len() - l3 - IPV6_HLEN + 1) as u16;
+            v6[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
+        }
+        Shape6::Short(n) => v6.truncate(l3 + n),
+        Shape6::ExtCut => {
+            v6.truncate(l3 + IPV6_HLEN + 1);
+            v6[l3 + 4..l3 + 6].copy_from_slice(&1u16.to_be_bytes());
+            v6[l3 + 6] = NEXTHDR_DEST;
+            v6.resize(v6.len() + padding, 0);
+        }
+    }
+    v6
 }

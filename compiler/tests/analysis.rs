@@ -261,6 +261,27 @@ fn validation_proves_generated_artifacts_and_catches_a_corrupted_table() {
         let art = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
         analysis::validate(&rs, &art).unwrap_or_else(|e| panic!("{e}\n{}", rs.dump()));
     }
+    // IPv6 twins (128-bit LPM tables), alone and next to an IPv4 ruleset in one generation: each
+    // ruleset is proven against its own family's region.
+    let sets = testgen::sample_rulesets_with(
+        12,
+        20,
+        RulesetOpts {
+            port_lists: true,
+            addr_lists: true,
+            user_chains: true,
+            ..RulesetOpts::new(10)
+        },
+    );
+    for pair in sets.chunks(2) {
+        let six = testgen::to_ipv6(&pair[1]);
+        let art = tailwall_compiler::artifact::build(&six, Hook::Input).unwrap();
+        analysis::validate(&six, &art).unwrap_or_else(|e| panic!("{e}\n{}", six.dump()));
+        let both = tailwall_compiler::artifact::build_sets(&[&pair[0], &six], Hook::Input).unwrap();
+        for rs in [&pair[0], &six] {
+            analysis::validate(rs, &both).unwrap_or_else(|e| panic!("{e}\n{}", rs.dump()));
+        }
+    }
     // Corrupt the rule metadata: rule 1's action flips. Validation names a packet where the tables
     // (and `sim`) now disagree with the rules.
     let rs = rules("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n");

@@ -224,7 +224,7 @@ fn phases() {
     let a = Program::from_ruleset(&space, &f).unwrap();
     eprintln!("from_ruleset {:?}", t.elapsed());
     let t = Instant::now();
-    let b = Program::from_artifact(&space, &art).unwrap();
+    let b = Program::from_artifact(&space, &art, tailwall_compiler::ir::Family::V4).unwrap();
     eprintln!("from_artifact {:?}", t.elapsed());
     let t = Instant::now();
     let c = compare(&space, &a, &b, 1, &mut |_| {});

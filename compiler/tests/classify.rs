@@ -47,13 +47,15 @@ fn probe_addrs(fc: &FieldClasses) -> Vec<u32> {
         .collect();
     if let Table::Lpm(es) = &fc.table {
         for e in es {
-            let hi = e.addr | u32::MAX.checked_shr(e.len as u32).unwrap_or(0);
+            // The generated rulesets are IPv4: 32-bit addresses, zero-extended.
+            let addr = e.addr as u32;
+            let hi = addr | u32::MAX.checked_shr(e.len as u32).unwrap_or(0);
             out.extend([
-                e.addr,
+                addr,
                 hi,
-                e.addr.wrapping_sub(1),
+                addr.wrapping_sub(1),
                 hi.wrapping_add(1),
-                e.addr / 2 + hi / 2,
+                addr / 2 + hi / 2,
             ]);
         }
     }
@@ -456,4 +458,27 @@ fn artifact_compiles_jumps_and_rejects_iface_with_the_rule_span() {
         build(&rs, Hook::Forward),
         Err(BuildError::Hook(Hook::Forward))
     );
+}
+
+/// One generation of an IPv4 and an IPv6 ruleset: the IPv6 prefixes in their 128-bit LPM tables,
+/// the IPv4 positions set in every IPv6 address class (and the other way round), two regions per
+/// hook.
+#[test]
+fn dump_ipv4_and_ipv6_in_one_generation() {
+    use tailwall_compiler::diag::SourceFile;
+    let load = |name: &str, text: &str| {
+        tailwall_compiler::frontend::load(&SourceFile::new(name, text.to_string()))
+            .expect("loads")
+            .ruleset
+    };
+    let v4 = load(
+        "rules.v4",
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 10.0.0.0/8 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let v6 = load(
+        "rules.v6",
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 2001:db8::/32 -p tcp --dport 22 -j ACCEPT\n-A INPUT -d fe80::1/128 -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT\nCOMMIT\n",
+    );
+    let a = tailwall_compiler::artifact::build_sets(&[&v4, &v6], Hook::Input).unwrap();
+    insta::assert_snapshot!(a.dump());
 }

@@ -1,13 +1,13 @@
 //! `interp ≡ sim`: the reference interpreter and the datapath model (running the artifact's map images)
 //! agree on verdict and deciding rule for generated rulesets and frames of every kind.
 use proptest::prelude::*;
-use tailwall_compiler::artifact::build;
+use tailwall_compiler::artifact::{build, build_sets};
 use tailwall_compiler::ir::{verify, Hook, Ruleset};
 use tailwall_compiler::packet::decode;
 use tailwall_compiler::sim::Sim;
 use tailwall_compiler::testgen::{
-    arb_frame, arb_ruleset, arb_ruleset_with, sample_rulesets, sample_rulesets_with, FrameOpts,
-    RulesetOpts,
+    arb_frame, arb_frame_v6, arb_ruleset, arb_ruleset_with, sample_rulesets, sample_rulesets_with,
+    to_ipv6, FrameOpts, RulesetOpts,
 };
 use tailwall_compiler::{interp, ir};
 
@@ -187,4 +187,66 @@ fn hook_without_chain_accepts_with_policy() {
         sim.run_frame(&f),
         interp::run(&rs, Hook::Input, &decode(&f))
     );
+}
+
+/// An IPv4 ruleset with every feature the generators have, its IPv6 twin (`testgen::to_ipv6`), and
+/// frames of both families for them.
+fn ipv6_case(
+    max_rules: usize,
+    frames: usize,
+) -> impl Strategy<Value = (Ruleset, Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    arb_ruleset_with(RulesetOpts {
+        user_chains: true,
+        header_matches: true,
+        ..lists(max_rules)
+    })
+    .prop_flat_map(move |rs| {
+        let v6 = prop::collection::vec(arb_frame_v6(&rs, FrameOpts::default()), frames);
+        let v4 = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), frames / 4);
+        (Just(rs), v6, v4)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// An IPv6 ruleset alone: IPv6 frames (extension headers, fragments, malformed ones) are
+    /// classified as `interp` does; IPv4 frames pass as the other family (malformed IPv4 drops).
+    #[test]
+    fn sim_equals_interp_on_ipv6((rs4, v6, v4) in ipv6_case(8, 40)) {
+        let rs6 = to_ipv6(&rs4);
+        verify(&rs6).unwrap();
+        let sim = Sim::new(&build(&rs6, Hook::Input).unwrap()).unwrap();
+        for f in v6.iter().chain(&v4) {
+            let d = decode(f);
+            prop_assert_eq!(interp::run(&rs6, Hook::Input, &d), sim.run(&d), "frame {:02x?}\n{}", f, rs6.dump());
+        }
+    }
+
+    /// One generation of an IPv4 and an IPv6 ruleset (`build_sets`): every frame is judged by its
+    /// family's rules, in its family's region, as `interp::run_sets` does.
+    #[test]
+    fn sim_equals_interp_on_both_families(
+        (rs4, v6, v4) in ipv6_case(6, 30),
+        other in arb_ruleset_with(RulesetOpts { user_chains: true, header_matches: true, ..lists(6) }),
+    ) {
+        let rs6 = to_ipv6(&other);
+        let sets = [&rs4, &rs6];
+        let sim = Sim::new(&build_sets(&sets, Hook::Input).unwrap()).unwrap();
+        for f in v6.iter().chain(&v4) {
+            let d = decode(f);
+            let want = interp::run_sets(&sets, Hook::Input, &interp::Meta::default(), &d);
+            prop_assert_eq!(want, sim.run(&d), "frame {:02x?}\n{}\n{}", f, rs4.dump(), rs6.dump());
+        }
+    }
+}
+
+#[test]
+fn two_rulesets_of_one_family_are_refused() {
+    let rs = sample_rulesets(7, 1, 4).remove(0);
+    let e = build_sets(&[&rs, &rs], Hook::Input).unwrap_err();
+    assert_eq!(e.to_diagnostic().code, "E0503");
+    let six = to_ipv6(&rs);
+    assert!(build_sets(&[&six, &rs], Hook::Input).is_ok());
+    assert!(build_sets(&[&six, &six], Hook::Input).is_err());
 }

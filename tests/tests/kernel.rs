@@ -363,11 +363,21 @@ fn observed(art: &Artifact, tr: &TestRun) -> Outcome {
 
 /// Run every frame through `gen` and compare with interp and sim; returns the number of frames compared.
 fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -> usize {
+    compare_sets(&[rs], art, gen, frames)
+}
+
+/// [`compare`] for a generation of one ruleset per family (`interp::run_sets`).
+fn compare_sets(sets: &[&Ruleset], art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -> usize {
     let sim = tailwall_compiler::sim::Sim::new(art).expect("sim accepts the artifact");
     let mut n = 0;
     for f in frames.iter().filter(|f| f.len() >= 14) {
         let tr = gen.test_run(f, 1).expect("test-run");
-        let want = interp::run(rs, Hook::Input, &packet::decode(f));
+        let want = interp::run_sets(
+            sets,
+            Hook::Input,
+            &interp::Meta::default(),
+            &packet::decode(f),
+        );
         let got = observed(art, &tr);
         let modelled = sim.run_frame(f);
         assert_eq!(
@@ -376,7 +386,10 @@ fn compare(rs: &Ruleset, art: &Artifact, gen: &Generation, frames: &[Vec<u8>]) -
             "kernel vs interp (sim says {modelled:?}) on {}\nframe {:02x?}\nruleset:\n{}",
             describe(f),
             f,
-            rs.dump()
+            sets.iter()
+                .map(|rs| rs.dump())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         assert_eq!(got, modelled, "kernel vs sim on {}", describe(f));
         n += 1;
@@ -790,6 +803,50 @@ fn testrun_matches_interp_on_testgen_header_matches() {
     }
     eprintln!("compared {compared} testgen frames with header matches");
     assert!(compared >= 16 * 150);
+}
+
+/// IPv6 in the kernel datapath: generated rulesets (user chains, lists, header matches) turned into
+/// their IPv6 twins, loaded alone and together with an IPv4 ruleset in one generation; IPv6 frames
+/// (extension headers up to one past the bound, fragments, ICMPv6, truncated and malformed headers)
+/// and IPv4 frames decided as interp and sim decide them.
+#[test]
+fn testrun_matches_interp_on_ipv6() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{
+        sample_frames, sample_frames_v6, sample_rulesets_with, to_ipv6, FrameOpts, RulesetOpts,
+    };
+    let o = RulesetOpts {
+        port_lists: true,
+        addr_lists: true,
+        user_chains: true,
+        header_matches: true,
+        ..RulesetOpts::new(30)
+    };
+    let rulesets = sample_rulesets_with(0x7636_7636, 16, o);
+    let (mut alone, mut both) = (0, 0);
+    for (i, pair) in rulesets.chunks(2).enumerate() {
+        let [rs4, other] = pair else { continue };
+        let rs6 = to_ipv6(other);
+        let mut frames = sample_frames_v6(other, 0x6000 + i as u64, 200, &FrameOpts::default());
+        frames.extend(sample_frames(
+            rs4,
+            0x7000 + i as u64,
+            50,
+            &FrameOpts::default(),
+        ));
+        let art = tailwall_compiler::artifact::build(&rs6, Hook::Input).expect("builds");
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ipv6 ruleset {i}: {e}"));
+        alone += compare_sets(&[&rs6], &art, &gen, &frames);
+        drop(gen);
+        let sets = [rs4, &rs6];
+        let art = tailwall_compiler::artifact::build_sets(&sets, Hook::Input).expect("builds");
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("both families {i}: {e}"));
+        both += compare_sets(&sets, &art, &gen, &frames);
+    }
+    eprintln!("compared {alone} frames with an IPv6 ruleset alone, {both} with both families");
+    assert!(alone >= 8 * 200 && both >= 8 * 200);
 }
 
 #[test]

@@ -146,7 +146,8 @@ pub enum ValidationError {
 }
 
 /// Prove that the artifact's tables (as the datapath and `sim` read them) decide every packet of its
-/// hook with the same verdict as the IR; else name a packet where they do not.
+/// hook and of `rs`'s family (in that family's region) with the same verdict as the IR; else name a
+/// packet where they do not. A generation of two rulesets is validated once per ruleset.
 ///
 /// # Errors
 /// [`ValidationError::Program`] when a program cannot be built, [`ValidationError::Mismatch`] with the
@@ -154,7 +155,7 @@ pub enum ValidationError {
 pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationError> {
     let space = Space::new(art.hook, &[rs]);
     let ir = Program::from_ruleset(&space, rs)?;
-    let tables = Program::from_artifact(&space, art)?;
+    let tables = Program::from_artifact(&space, art, rs.family)?;
     let c = compare(&space, &ir, &tables, 1, &mut |_| {});
     if let Some(d) = c.differences.first() {
         return Err(ValidationError::Mismatch {

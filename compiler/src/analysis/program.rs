@@ -270,9 +270,13 @@ impl Program {
         }))
     }
 
-    /// The program the artifact's tables compute (see the module docs). Errors name what the images
-    /// do not hold (a map missing, a class without a vector): `sim` refuses such an artifact too.
-    pub fn from_artifact(space: &Space, art: &Artifact) -> Result<Program, ProgramError> {
+    /// The program the artifact's tables compute in the region of `space.hook` and `family` (see the
+    /// module docs). Errors name what the images do not hold (a map missing, a class without a vector): `sim` refuses such an artifact too.
+    pub fn from_artifact(
+        space: &Space,
+        art: &Artifact,
+        family: crate::ir::Family,
+    ) -> Result<Program, ProgramError> {
         let err = |s: String| ProgramError::Artifact(s);
         let g = art.globals;
         let nrules = g.nrules as usize;
@@ -305,7 +309,7 @@ impl Program {
             )));
         }
         let region = art
-            .region(space.hook, crate::ir::Family::V4)
+            .region(space.hook, family)
             .ok_or_else(|| err(format!("no {} region", space.hook.chain_name())))?;
         // Per stage: the class of every value as (interval, class) runs, the sentinel classes, and the
         // class vectors.
@@ -348,33 +352,43 @@ impl Program {
             let tm = art
                 .map(row.table_map)
                 .ok_or_else(|| err(format!("no map {}", row.table_map)))?;
-            let max = f.max_value() as u64;
-            let mut runs: Vec<(u64, u64, u32)> = Vec::new();
+            let max = f.max_value();
+            let mut runs: Vec<(u128, u128, u32)> = Vec::new();
             let mut sentinel = (0u32, 0u32);
             match info.lookup {
                 Lookup::Lpm => {
-                    // Longest prefix wins: sweep the laminar prefixes, parents before children.
-                    if tm.entries.iter().any(|(k, v)| k.len() < 8 || v.len() < 4) {
+                    // Longest prefix wins: sweep the laminar prefixes, parents before children. Keys
+                    // hold the address in network byte order, 4 (IPv4) or 16 (IPv6) bytes.
+                    let bits = row.bits.min(128);
+                    let key_len = 4 + bits as usize / 8;
+                    if tm
+                        .entries
+                        .iter()
+                        .any(|(k, v)| k.len() < key_len || v.len() < 4)
+                    {
                         return Err(err(format!("{}: entry of the wrong size", tm.name)));
                     }
-                    let mut ps: Vec<(u64, u64, u32)> = tm
+                    let mut ps: Vec<(u128, u128, u32)> = tm
                         .entries
                         .iter()
                         .map(|(k, v)| {
-                            let len = le32(&k[0..4]).min(32);
-                            let addr = u32::from_be_bytes([k[4], k[5], k[6], k[7]]) as u64;
+                            let len = le32(&k[0..4]).min(bits);
+                            let addr = k[4..key_len]
+                                .iter()
+                                .fold(0u128, |a, &b| (a << 8) | u128::from(b));
                             let host = if len == 0 {
-                                u32::MAX as u64
+                                max
                             } else {
-                                (1u64 << (32 - len)) - 1
+                                (1u128 << (bits - len)) - 1
                             };
                             (addr & !host, (addr & !host) | host, le32(v))
                         })
                         .collect();
                     ps.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-                    let mut stack: Vec<(u64, u32)> = Vec::new();
-                    let mut cur = 0u64;
-                    let emit = |lo: u64, hi: u64, c: u32, runs: &mut Vec<(u64, u64, u32)>| {
+                    let mut stack: Vec<(u128, u32)> = Vec::new();
+                    // The first address not yet emitted; `None` once the last address is.
+                    let mut cur = Some(0u128);
+                    let emit = |lo: u128, hi: u128, c: u32, runs: &mut Vec<(u128, u128, u32)>| {
                         if lo <= hi {
                             runs.push((lo, hi, c));
                         }
@@ -384,13 +398,15 @@ impl Program {
                             if thi >= lo {
                                 break;
                             }
-                            emit(cur, thi, tc, &mut runs);
-                            cur = thi + 1;
+                            if let Some(from) = cur {
+                                emit(from, thi, tc, &mut runs);
+                            }
+                            cur = thi.checked_add(1);
                             stack.pop();
                         }
-                        if cur < lo {
+                        if let Some(from) = cur.filter(|&c| c < lo) {
                             match stack.last() {
-                                Some(&(_, tc)) => emit(cur, lo - 1, tc, &mut runs),
+                                Some(&(_, tc)) => emit(from, lo - 1, tc, &mut runs),
                                 None => {
                                     return Err(err(format!(
                                         "{}: addresses without an entry",
@@ -399,14 +415,16 @@ impl Program {
                                 }
                             }
                         }
-                        cur = cur.max(lo);
+                        cur = cur.map(|c| c.max(lo));
                         stack.push((hi, c));
                     }
                     while let Some((thi, tc)) = stack.pop() {
-                        emit(cur, thi, tc, &mut runs);
-                        cur = thi + 1;
+                        if let Some(from) = cur {
+                            emit(from, thi, tc, &mut runs);
+                        }
+                        cur = thi.checked_add(1);
                     }
-                    if cur <= max {
+                    if cur.is_some_and(|c| c <= max) {
                         return Err(err(format!("{}: addresses without an entry", tm.name)));
                     }
                 }
@@ -422,8 +440,8 @@ impl Program {
                     }
                     for (x, &c) in vals[..=max as usize].iter().enumerate() {
                         match runs.last_mut() {
-                            Some(r) if r.2 == c => r.1 = x as u64,
-                            _ => runs.push((x as u64, x as u64, c)),
+                            Some(r) if r.2 == c => r.1 = x as u128,
+                            _ => runs.push((x as u128, x as u128, c)),
                         }
                     }
                     if info.lookup == Lookup::PortRange {
@@ -442,7 +460,7 @@ impl Program {
             // one AND over the vectors); the others collect the intervals of the classes with their bit.
             let mut classes: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nclasses];
             for &(lo, hi, c) in &runs {
-                classes[c as usize].push((lo as u128, hi as u128));
+                classes[c as usize].push((lo, hi));
             }
             let used: Vec<usize> = (0..nclasses).filter(|&c| !classes[c].is_empty()).collect();
             let mut everywhere = vec![u64::MAX; words];
@@ -456,7 +474,6 @@ impl Program {
             // (merged with the previous interval when adjacent): sorted sets without sorting.
             let mut lists: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nrules];
             for &(lo, hi, c) in &runs {
-                let (lo, hi) = (lo as u128, hi as u128);
                 for (w, &all) in everywhere.iter().enumerate() {
                     let mut bits = vectors[c as usize * words + w] & !all;
                     while bits != 0 {

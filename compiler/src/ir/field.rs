@@ -90,7 +90,7 @@ impl FieldInfo {
             name: row.name,
             bits: row.bits as u8,
             lookup: match (row.table, row.transport) {
-                (abi::TableKind::LpmV4, _) => Lookup::Lpm,
+                (abi::TableKind::LpmV4 | abi::TableKind::LpmV6, _) => Lookup::Lpm,
                 (abi::TableKind::Array, false) => Lookup::Exact,
                 (abi::TableKind::Array, true) => Lookup::PortRange,
             },
@@ -109,18 +109,6 @@ impl FieldInfo {
             datapath: None,
         }
     }
-    /// The row of an address field the datapath does not compile yet (the IPv6 addresses): prefix
-    /// tests of `bits` bits, not transport.
-    pub const fn address(field: Field, name: &'static str, bits: u8) -> FieldInfo {
-        FieldInfo {
-            field,
-            name,
-            bits,
-            lookup: Lookup::Lpm,
-            transport: false,
-            datapath: None,
-        }
-    }
     /// The datapath's row; `None` for fields the datapath does not compile.
     pub fn abi(&self) -> Option<&'static abi::FieldAbi> {
         self.datapath
@@ -133,8 +121,8 @@ use tailwall_abi as abi;
 pub const FIELDS: [FieldInfo; 14] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
-    FieldInfo::address(Field::SrcIp6, "src_ip6", 128),
-    FieldInfo::address(Field::DstIp6, "dst_ip6", 128),
+    FieldInfo::from_abi(Field::SrcIp6, &abi::SRC_IP6),
+    FieldInfo::from_abi(Field::DstIp6, &abi::DST_IP6),
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
     FieldInfo::from_abi(Field::SrcPort, &abi::SRC_PORT),
     FieldInfo::from_abi(Field::DstPort, &abi::DST_PORT),

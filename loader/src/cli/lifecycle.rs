@@ -41,14 +41,18 @@ fn mode_request(m: Mode) -> ModeRequest {
 }
 
 /// Does the artifact enforce nothing (no rule that drops, policy ACCEPT)? Attaching it would pass
-/// every packet the datapath can parse.
+/// every packet the datapath can parse (every family's region at the attached hook is checked).
 pub fn enforces_nothing(art: &Artifact) -> bool {
-    let Some(r) = art.region(art.hook, tailwall_compiler::ir::Family::V4) else {
+    // Every family's region at the attached hook (one per ruleset of the generation).
+    let mut regions = art.regions.iter().filter(|r| r.hook == art.hook).peekable();
+    if regions.peek().is_none() {
         return false;
-    };
-    art.positions[r.first as usize..r.end as usize]
-        .iter()
-        .all(|p| p.action != tailwall_abi::ACTION_DROP)
+    }
+    regions.all(|r| {
+        art.positions[r.first as usize..r.end as usize]
+            .iter()
+            .all(|p| p.action != tailwall_abi::ACTION_DROP)
+    })
 }
 
 /// The refusal of a ruleset that enforces nothing (exit 3).

@@ -647,20 +647,18 @@ fn compile(
     let total: u64 = art.maps.iter().map(map_bytes).sum();
     // The INPUT region: its positions, and the rules they count for (INPUT's and the user chains'
     // it reaches).
-    let (positions, nrules) = art
-        .region(Hook::Input, tailwall_compiler::ir::Family::V4)
-        .map_or((0, 0), |r| {
-            let mut origins: Vec<u32> = art.positions[r.first as usize..r.end as usize]
-                .iter()
-                .filter_map(|p| match p.origin {
-                    artifact::PositionOrigin::Rule(i) => Some(i),
-                    _ => None,
-                })
-                .collect();
-            origins.sort_unstable();
-            origins.dedup();
-            (r.end - r.first, origins.len())
-        });
+    let (positions, nrules) = art.region(Hook::Input, rs.family).map_or((0, 0), |r| {
+        let mut origins: Vec<u32> = art.positions[r.first as usize..r.end as usize]
+            .iter()
+            .filter_map(|p| match p.origin {
+                artifact::PositionOrigin::Rule(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        origins.sort_unstable();
+        origins.dedup();
+        (r.end - r.first, origins.len())
+    });
     match output {
         Output::Json => {
             let doc = serde_json::json!({

@@ -13,7 +13,7 @@
 //!   read it from there.
 //!
 //! Row syntax (one row per field, in ascending stage-id order; ids are never reused):
-//! `CONST = name { stage: N, bits: B, transport: T, table: lpm_v4|array, read: member,
+//! `CONST = name { stage: N, bits: B, transport: T, table: lpm_v4|lpm_v6|array, read: member,
 //! maps: tw_t_name / tw_v_name, prog: tw_s_name }` where `member` is the [`crate::PktCtx`] member the
 //! stage looks up (already a table index for array tables) and `transport: true` adds the two
 //! port-table sentinels ([`crate::PORT_ABSENT`], [`crate::PORT_TRUNCATED`]) to an array table.
@@ -64,6 +64,14 @@ macro_rules! datapath_fields {
                 stage: 14, bits: 16, transport: true, table: array, read: icmp_type,
                 maps: tw_t_icmp_type / tw_v_icmp_type, prog: tw_s_icmp_type
             }
+            SRC_IP6 = src_ip6 {
+                stage: 30, bits: 128, transport: false, table: lpm_v6, read: src_ip6,
+                maps: tw_t_src_ip6 / tw_v_src_ip6, prog: tw_s_src_ip6
+            }
+            DST_IP6 = dst_ip6 {
+                stage: 31, bits: 128, transport: false, table: lpm_v6, read: dst_ip6,
+                maps: tw_t_dst_ip6 / tw_v_dst_ip6, prog: tw_s_dst_ip6
+            }
         }
     };
 }
@@ -73,6 +81,8 @@ macro_rules! datapath_fields {
 pub enum TableKind {
     /// BPF LPM trie keyed by [`crate::LpmV4Key`] (an IPv4 address, network byte order) → u32 class.
     LpmV4,
+    /// BPF LPM trie keyed by [`crate::LpmV6Key`] (an IPv6 address, network byte order) → u32 class.
+    LpmV6,
     /// BPF array keyed by the u32 value itself → u32 class, [`FieldAbi::table_entries`] entries.
     Array,
 }
@@ -108,7 +118,7 @@ impl FieldAbi {
     /// (sized by the artifact's entries).
     pub const fn table_entries(&self) -> u32 {
         match self.table {
-            TableKind::LpmV4 => 0,
+            TableKind::LpmV4 | TableKind::LpmV6 => 0,
             TableKind::Array if self.transport => crate::PORT_TABLE_ENTRIES,
             TableKind::Array => 1u32 << self.bits,
         }
@@ -117,6 +127,7 @@ impl FieldAbi {
     pub const fn table_key_size(&self) -> u32 {
         match self.table {
             TableKind::LpmV4 => core::mem::size_of::<crate::LpmV4Key>() as u32,
+            TableKind::LpmV6 => core::mem::size_of::<crate::LpmV6Key>() as u32,
             TableKind::Array => 4,
         }
     }
@@ -139,6 +150,9 @@ pub const fn by_stage(stage: u32) -> Option<&'static FieldAbi> {
 macro_rules! __table_kind {
     (lpm_v4) => {
         $crate::TableKind::LpmV4
+    };
+    (lpm_v6) => {
+        $crate::TableKind::LpmV6
     };
     (array) => {
         $crate::TableKind::Array
@@ -200,7 +214,7 @@ const fn ends_with(s: &str, suffix: &str, prefix: &str) -> bool {
 
 // Every row: kernel-visible names are `tw_t_/tw_v_/tw_s_<name>` and at most 15 bytes, stage ids are
 // strictly ascending from 1 (so unique and never 0; each engineer's rows take ids from their own range,
-// so gaps are expected), LPM tries hold IPv4 addresses, arrays are direct tables of at most 2^16 + 2
+// so gaps are expected), LPM tries hold IPv4 (32-bit) or IPv6 (128-bit) addresses, arrays are direct tables of at most 2^16 + 2
 // entries.
 const _: () = {
     let mut i = 0;
@@ -214,6 +228,7 @@ const _: () = {
         assert!(f.stage >= 1 && (i == 0 || f.stage > FIELDS[i - 1].stage));
         match f.table {
             TableKind::LpmV4 => assert!(f.bits == 32 && !f.transport),
+            TableKind::LpmV6 => assert!(f.bits == 128 && !f.transport),
             TableKind::Array => assert!(f.bits >= 1 && f.bits <= 16),
         }
         i += 1;

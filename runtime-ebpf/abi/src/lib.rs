@@ -12,7 +12,7 @@
 #![warn(missing_docs)]
 
 /// Bumped on every incompatible change to this file.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// 64-bit words in one bit-vector chunk; one chunk covers 512 rules.
 pub const CHUNK_WORDS: usize = 8;
@@ -44,6 +44,17 @@ pub struct LpmV4Key {
     pub prefix_len: u32,
     /// The address, network byte order.
     pub addr: [u8; 4],
+}
+
+/// Key of the IPv6 LPM tries (`bpf_lpm_trie_key` layout): prefix length, then the address in network
+/// byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LpmV6Key {
+    /// Prefix length in bits, 0..=128 (for a lookup: 128).
+    pub prefix_len: u32,
+    /// The address, network byte order.
+    pub addr: [u8; 16],
 }
 
 /// Port-table index used when the packet carries no ports for the rules to test: a non-first fragment,
@@ -104,6 +115,10 @@ pub struct PktCtx {
     /// `type << 8 | code`: the value, [`PORT_ABSENT`] (another protocol, or a non-first fragment) or
     /// [`PORT_TRUNCATED`] (fewer than the 8 bytes of the ICMP header, which `-m icmp` hotdrops).
     pub icmp_type: u32,
+    /// IPv6 source address, network byte order (all zero for an IPv4 packet).
+    pub src_ip6: [u8; 16],
+    /// IPv6 destination address, network byte order (all zero for an IPv4 packet).
+    pub dst_ip6: [u8; 16],
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -283,7 +298,8 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 68);
+    assert!(core::mem::size_of::<PktCtx>() == 100);
+    assert!(core::mem::size_of::<LpmV6Key>() == 20);
     assert!(core::mem::size_of::<RuleMeta>() == 12);
     assert!(core::mem::size_of::<RegionMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
@@ -299,6 +315,7 @@ mod user {
     // SAFETY: all types are repr(C), Copy, and made only of integers with no padding (asserted above).
     unsafe impl aya::Pod for Chunk {}
     unsafe impl aya::Pod for LpmV4Key {}
+    unsafe impl aya::Pod for LpmV6Key {}
     unsafe impl aya::Pod for PktCtx {}
     unsafe impl aya::Pod for RuleMeta {}
     unsafe impl aya::Pod for RegionMeta {}

@@ -1,4 +1,4 @@
-//! `tw_entry`: the attached XDP program. Decodes Ethernet + IPv4 with exactly the decisions of
+//! `tw_entry`: the attached XDP program. Decodes Ethernet + IPv4 / IPv6 with exactly the decisions of
 //! `tailwall_compiler::packet::decode`, fills the per-CPU `tw_pkt` and tail-calls `tw_progs[0]`.
 //!
 //! Guarantees (mirroring `packet::decode`):
@@ -7,9 +7,10 @@
 //!   `REASON_MALFORMED`;
 //! - shorter than an Ethernet header, or (inner) EtherType neither 0x0800 nor 0x86DD:
 //!   `XDP_PASS`, counted `REASON_NOT_IPV4`;
-//! - (inner) EtherType 0x86DD (IPv6): `XDP_PASS`, counted `REASON_OTHER_FAMILY` — generations hold
-//!   IPv4 rulesets only (`artifact::build` refuses IPv6 ones), and IPv6 passes as an empty ip6tables
-//!   table passes it;
+//! - a frame of a family the generation holds no ruleset for (no region of it at any hook):
+//!   `XDP_PASS`, counted `REASON_OTHER_FAMILY`, as the family's empty iptables / ip6tables table
+//!   passes it (IPv6: before parsing it; IPv4: after the checks below);
+//! - (inner) EtherType 0x86DD (IPv6): see [`ipv6`];
 //! - IPv4 shorter than 20 bytes, version ≠ 4, IHL < 5, header longer than the frame, total length
 //!   shorter than the header or longer than the frame: `XDP_DROP`, counted `REASON_MALFORMED`;
 //! - the transport header is read only on the first fragment and only within the IPv4 total length
@@ -17,7 +18,8 @@
 //!   later fragments carry `PORT_ABSENT`, except a TCP fragment at offset 1: `PORT_TRUNCATED` (the tcp
 //!   match hotdrops it). The TCP flags (byte 13) the same way, for TCP only.
 //!
-//! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`]) in `tw_entry`; the
+//! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`], IPv6:
+//!   [`crate::hook::decide6`]) in `tw_entry`; the
 //!   test-run entries `tw_entry_in` / `tw_entry_fwd` fix it instead (BPF_PROG_TEST_RUN frames have no
 //!   real ingress). A FIB lookup the helper refuses drops the packet (`REASON_MAP`).
 //!
@@ -28,12 +30,13 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use tailwall_abi::{
-    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, MAX_VLAN_TAGS,
-    PORT_ABSENT,
-    PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED, REASON_NOT_IPV4, REASON_OTHER_FAMILY,
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, MAX_EXT_HEADERS,
+    MAX_VLAN_TAGS, NO_RULE, PORT_ABSENT, PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED,
+    REASON_NOT_IPV4, REASON_OTHER_FAMILY,
 };
 
-use crate::hook::{self, Flow};
+use crate::hook::{self, Flow, Flow6};
+use crate::maps::TW_REGIONS;
 
 use crate::common::{by_reason, map_failure, pkt, tail_call, tc_of, xdp_of, Hook};
 
@@ -46,6 +49,7 @@ const ETH_P_8021AD: u32 = 0x88a8;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
 /// `struct icmphdr`: what `-m icmp` reads (`packet::ICMP_HLEN`).
 const ICMP_HLEN: usize = 8;
 
@@ -106,9 +110,15 @@ pub fn tw_egress(skb: *mut __sk_buff) -> i32 {
     tc_of(entry(&TcContext::new(skb), HOOK_OUTPUT))
 }
 
-/// The headers the entry program reads, at most: Ethernet, `MAX_VLAN_TAGS` tags, a 60-byte IPv4
-/// header, the 20-byte TCP header (tc: pulled into the skb's linear part when they are not there).
+/// The headers the entry program reads of an IPv4 packet, at most: Ethernet, `MAX_VLAN_TAGS` tags, a
+/// 60-byte IPv4 header, the 20-byte TCP header (tc: pulled into the skb's linear part when they are
+/// not there).
 const HEADERS_MAX: usize = ETH_HLEN + VLAN_HLEN * MAX_VLAN_TAGS as usize + 60 + 20;
+/// The bytes pulled at tc for an IPv6 packet, at most (XDP: the whole frame is readable): the
+/// 40-byte header, extension headers and the transport header. An IPv6 header chain reaching past
+/// them is dropped at tc (`REASON_BOUND`, `docs/conformance.md`); real chains (hop-by-hop, a
+/// fragment header, AH) are far shorter.
+const HEADERS_MAX_V6: usize = 512;
 
 /// Parse the frame at `ctx`, fill `tw_pkt` for `forced`'s hook (or the FIB's) and tail-call the
 /// chain; returns an `ACTION_*` code when the packet is decided here or the tail call failed.
@@ -116,7 +126,11 @@ const HEADERS_MAX: usize = ETH_HLEN + VLAN_HLEN * MAX_VLAN_TAGS as usize + 60 + 
 fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
     let wire = ctx.frame_len();
     let frame_len = wire as u64;
-    if !ctx.pull(if wire < HEADERS_MAX { wire } else { HEADERS_MAX }) {
+    if !ctx.pull(if wire < HEADERS_MAX {
+        wire
+    } else {
+        HEADERS_MAX
+    }) {
         return map_failure(frame_len);
     }
     let data = ctx.start();
@@ -130,6 +144,8 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
     // `packet::network_header`: skip up to MAX_VLAN_TAGS tags to the inner EtherType.
     let mut ethertype = be16(data + 12);
     let mut l3 = data + ETH_HLEN;
+    // `l3 - data`, kept as a number for the IPv6 branch, which re-reads the packet pointers.
+    let mut l3_off = ETH_HLEN;
     for _ in 0..MAX_VLAN_TAGS {
         if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
@@ -139,12 +155,35 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
         }
         ethertype = be16(l3 + 2);
         l3 += VLAN_HLEN;
+        l3_off += VLAN_HLEN;
     }
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
         return by_reason(REASON_BOUND, ACTION_DROP, frame_len);
     }
     if ethertype == ETH_P_IPV6 {
-        return by_reason(REASON_OTHER_FAMILY, ACTION_ACCEPT, frame_len);
+        // `interp::classified`: a generation without an IPv6 ruleset passes IPv6 unparsed.
+        if !family_held(FAMILY_V6) {
+            return by_reason(REASON_OTHER_FAMILY, ACTION_ACCEPT, frame_len);
+        }
+        // tc: the extension headers may lie past the IPv4-sized pull (XDP: a no-op).
+        if !ctx.pull(if wire < HEADERS_MAX_V6 {
+            wire
+        } else {
+            HEADERS_MAX_V6
+        }) {
+            return map_failure(frame_len);
+        }
+        // SAFETY: a plain read of a local. Volatile so that LLVM neither derives the offset from the
+        // (now stale) packet pointers nor drops the bound below, which the verifier needs to see.
+        let off = unsafe { core::ptr::read_volatile(&l3_off) };
+        if off > ETH_HLEN + VLAN_HLEN * MAX_VLAN_TAGS {
+            return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+        }
+        let data = ctx.start();
+        // The bytes from the IPv6 header to the frame's true end, kept a number: packet pointer
+        // arithmetic with the (unbounded) skb length is not allowed.
+        let room = wire.saturating_sub(off);
+        return ipv6(ctx, forced, data + off, ctx.end(), room, frame_len);
     }
     if ethertype != ETH_P_IP {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
@@ -213,6 +252,10 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
     }
 
     let ip_len = tot_len as u64;
+    // `interp::classified`: a valid IPv4 packet under a generation without an IPv4 ruleset passes.
+    if !family_held(FAMILY_V4) {
+        return by_reason(REASON_OTHER_FAMILY, ACTION_ACCEPT, ip_len);
+    }
     let (hook, in_ifindex, out_ifindex) = if forced == HOOK_OUTPUT {
         (HOOK_OUTPUT, 0, ctx.ifindex())
     } else if forced != HOOK_BY_FIB {
@@ -271,6 +314,239 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
             walk: 0,
             fragment: (frag_offset != 0) as u32,
             icmp_type,
+            src_ip6: [0; 16],
+            dst_ip6: [0; 16],
+        };
+    }
+    tail_call(ctx, 0, ip_len)
+}
+
+/// `PktCtx::region`'s family part (`region = hook * 2 + family`).
+const FAMILY_V4: u32 = 0;
+/// IPv6's family part of a region index.
+const FAMILY_V6: u32 = 1;
+
+/// Does the generation hold a ruleset of `family` (a region of it at any hook)? A frame of a family
+/// it holds none of is passed (`REASON_OTHER_FAMILY`), as the empty iptables / ip6tables table of
+/// that family passes it (`docs/decisions/0013-ipv6-datapath.md`). A family it holds
+/// is judged, and a missing region of it drops in `tw_final` (`REASON_NO_REGION`, fail closed).
+#[inline(always)]
+fn family_held(family: u32) -> bool {
+    let mut h = 0;
+    while h <= HOOK_OUTPUT {
+        if let Some(r) = TW_REGIONS.get(h * 2 + family) {
+            if r.first != NO_RULE {
+                return true;
+            }
+        }
+        h += 1;
+    }
+    false
+}
+
+const NEXTHDR_HOP: u8 = 0;
+const NEXTHDR_ROUTING: u8 = 43;
+const NEXTHDR_FRAGMENT: u8 = 44;
+const NEXTHDR_AUTH: u8 = 51;
+const NEXTHDR_DEST: u8 = 60;
+/// IPv6 fixed header length.
+const IPV6_HLEN: usize = 40;
+/// Largest offset (from the IPv6 header) of an extension header the walk reads: bounds the packet
+/// pointer for the verifier. Never reached at XDP (a frame is at most a page); at tc a header chain
+/// beyond the pulled bytes ([`HEADERS_MAX_V6`]) is dropped, `REASON_BOUND`.
+const EXT_READ_MAX: usize = 0x3fff;
+
+/// `packet::is_ext_header` without `NEXTHDR_NONE` (which ends the walk as an upper-layer protocol).
+#[inline(always)]
+fn walks_past(nexthdr: u8) -> bool {
+    nexthdr == NEXTHDR_HOP
+        || nexthdr == NEXTHDR_ROUTING
+        || nexthdr == NEXTHDR_FRAGMENT
+        || nexthdr == NEXTHDR_AUTH
+        || nexthdr == NEXTHDR_DEST
+}
+
+/// The IPv6 half of [`entry`] (`ip` = the IPv6 header's address, `end` the readable end, `room` the
+/// frame's bytes from `ip` on), exactly `packet::decode_ipv6`:
+/// - shorter than 40 bytes, version ≠ 6, payload length beyond the frame: `XDP_DROP`,
+///   `REASON_MALFORMED`;
+/// - the extension headers (hop-by-hop, routing, fragment, destination options, AH) are walked as
+///   `ipv6_find_hdr` walks them, within the payload length, at most `MAX_EXT_HEADERS`: one more
+///   drops (`REASON_BOUND`); a header cut short, or a non-first fragment followed by another
+///   extension header: `REASON_MALFORMED`; the upper-layer header (or `NEXTHDR_NONE`) is `proto`;
+/// - a non-first fragment (fragment header offset ≠ 0) carries `PORT_ABSENT` and `fragment = 1`;
+///   ports and TCP flags of a first fragment as for IPv4 (TCP 20 bytes, UDP 8, else
+///   `PORT_TRUNCATED`), within the payload length; no offset-1 rule (ip6tables' offset is in bytes);
+/// - `ip_len` = 40 + payload length, `ttl` = the hop limit (FORWARD: minus one), `region` = the
+///   hook's IPv6 region; the IPv4 members are 0.
+///
+/// At tc, a header the walk must read that lies past the pulled bytes drops (`REASON_BOUND`).
+#[inline(always)]
+fn ipv6<C: Hook>(ctx: &C, forced: u32, ip: usize, end: usize, room: usize, frame_len: u64) -> u32 {
+    if ip + IPV6_HLEN > end {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    if byte(ip) >> 4 != 6 {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    // Offsets below are from `ip`; `pend` is the payload's end.
+    let pend = IPV6_HLEN + be16(ip + 4) as usize;
+    if pend > room {
+        return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
+    }
+    let ip_len = pend as u64;
+    let mut nexthdr = byte(ip + 6);
+    let mut start = IPV6_HLEN;
+    let mut frag_offset = 0u32;
+    let mut walked = 0u32;
+    while walks_past(nexthdr) {
+        if walked == MAX_EXT_HEADERS {
+            return by_reason(REASON_BOUND, ACTION_DROP, ip_len);
+        }
+        walked += 1;
+        if start + 2 > pend {
+            return by_reason(REASON_MALFORMED, ACTION_DROP, ip_len);
+        }
+        if start > EXT_READ_MAX || ip + start + 2 > end {
+            return by_reason(REASON_BOUND, ACTION_DROP, ip_len);
+        }
+        let next = byte(ip + start);
+        let hdrlen = byte(ip + start + 1) as usize;
+        let len = if nexthdr == NEXTHDR_FRAGMENT {
+            if start + 4 > pend {
+                return by_reason(REASON_MALFORMED, ACTION_DROP, ip_len);
+            }
+            if ip + start + 4 > end {
+                return by_reason(REASON_BOUND, ACTION_DROP, ip_len);
+            }
+            let off = be16(ip + start + 2) & 0xfff8;
+            if off != 0 {
+                if walks_past(next) {
+                    return by_reason(REASON_MALFORMED, ACTION_DROP, ip_len);
+                }
+                frag_offset = off >> 3;
+                nexthdr = next;
+                break;
+            }
+            8
+        } else if nexthdr == NEXTHDR_AUTH {
+            (hdrlen + 2) * 4
+        } else {
+            (hdrlen + 1) * 8
+        };
+        nexthdr = next;
+        start += len;
+    }
+    let proto = nexthdr;
+    // The transport header's bytes within the payload (none when the walk ended past it).
+    let l4len = pend.saturating_sub(start);
+    let (mut src_port, mut dst_port, mut tcp_flags) = (PORT_ABSENT, PORT_ABSENT, PORT_ABSENT);
+    if frag_offset == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+        let need = if proto == IPPROTO_TCP { 20 } else { 8 };
+        if l4len < need {
+            src_port = PORT_TRUNCATED;
+            dst_port = PORT_TRUNCATED;
+            if proto == IPPROTO_TCP {
+                tcp_flags = PORT_TRUNCATED;
+            }
+        } else {
+            if start > EXT_READ_MAX || ip + start + need > end {
+                return by_reason(REASON_BOUND, ACTION_DROP, ip_len);
+            }
+            let l4 = ip + start;
+            src_port = be16(l4);
+            dst_port = be16(l4 + 2);
+            if proto == IPPROTO_TCP {
+                // `l4 + 14 > end` cannot hold after the test above; it is there for the verifier.
+                tcp_flags = if l4 + 14 > end {
+                    PORT_TRUNCATED
+                } else {
+                    byte(l4 + 13) as u32
+                };
+            }
+        }
+    }
+    // `packet::decode_ipv6`'s `icmp`: type << 8 | code of a first fragment's complete ICMPv6 header.
+    let mut icmp_type = PORT_ABSENT;
+    if frag_offset == 0 && proto == IPPROTO_ICMPV6 {
+        icmp_type = if l4len < ICMP_HLEN {
+            PORT_TRUNCATED
+        } else {
+            if start > EXT_READ_MAX || ip + start + 2 > end {
+                return by_reason(REASON_BOUND, ACTION_DROP, ip_len);
+            }
+            ((byte(ip + start) as u32) << 8) | byte(ip + start + 1) as u32
+        };
+    }
+    let mut src_ip6 = [0u8; 16];
+    let mut dst_ip6 = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        src_ip6[i] = byte(ip + 8 + i);
+        dst_ip6[i] = byte(ip + 24 + i);
+        i += 1;
+    }
+    let (hook, in_ifindex, out_ifindex) = if forced == HOOK_OUTPUT {
+        (HOOK_OUTPUT, 0, ctx.ifindex())
+    } else if forced != HOOK_BY_FIB {
+        (forced, ctx.ifindex(), 0)
+    } else {
+        let (sport, dport) = if src_port < 65536 {
+            ((src_port as u16).to_be(), (dst_port as u16).to_be())
+        } else {
+            (0, 0)
+        };
+        let flow = Flow6 {
+            src: src_ip6,
+            dst: dst_ip6,
+            // Traffic class and flow label (`ip6_flowinfo`): the header's first word without the
+            // version, in network byte order.
+            flowinfo: u32::from_ne_bytes([byte(ip), byte(ip + 1), byte(ip + 2), byte(ip + 3)])
+                & 0x0fff_ffffu32.to_be(),
+            proto,
+            sport,
+            dport,
+        };
+        match hook::decide6(ctx, &flow) {
+            Some((hook, out)) => (hook, ctx.ifindex(), out),
+            None => return map_failure(ip_len),
+        }
+    };
+    let hop_limit = byte(ip + 7) as u32;
+    let Some(p) = pkt() else {
+        return map_failure(ip_len);
+    };
+    // SAFETY: a valid per-CPU map value pointer.
+    unsafe {
+        *p = PktCtx {
+            src_ip: [0; 4],
+            dst_ip: [0; 4],
+            proto: proto as u32,
+            src_port,
+            dst_port,
+            ip_len: pend as u32,
+            step: 0,
+            started: 0,
+            hook,
+            in_ifindex,
+            out_ifindex,
+            tcp_flags,
+            // `IpPacket::at_hook`: FORWARD sees the hop limit after the router's decrement.
+            ttl: if hook == HOOK_FORWARD {
+                hop_limit.saturating_sub(1)
+            } else {
+                hop_limit
+            },
+            region: if hook == HOOK_OUTPUT {
+                HOOK_OUTPUT * 2 + FAMILY_V6
+            } else {
+                tailwall_abi::REGION_INPUT_V4 + FAMILY_V6
+            },
+            walk: 0,
+            fragment: (frag_offset != 0) as u32,
+            icmp_type,
+            src_ip6,
+            dst_ip6,
         };
     }
     tail_call(ctx, 0, ip_len)

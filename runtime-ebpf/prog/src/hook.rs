@@ -20,11 +20,17 @@
 //!   checks it in `ip_forward`, before the FORWARD hook);
 //! - a negative result (the helper refused its arguments): `None`, the caller drops (fail closed).
 //!
+//! IPv6 ([`decide6`], `bpf_ipv6_fib_lookup`, as `ip6_route_input` routes): a multicast destination
+//! (`ff00::/8`) is INPUT without a lookup (`ip6_mc_input`); the results map to the hook as for IPv4
+//! (`FWD_DISABLED`: `net.ipv6.conf.all.forwarding` is off).
+//!
 //! Not visible to the lookup (documented in `docs/conformance.md`): routing by firewall mark or
 //! socket (`ip rule fwmark`, mangle-table marks), the VRF a VLAN device belongs to.
 use aya_ebpf::{
-    bindings::{bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
-        BPF_FIB_LKUP_RET_UNSUPP_LWT},
+    bindings::{
+        bpf_fib_lookup as FibParams, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS,
+        BPF_FIB_LKUP_RET_UNSUPP_LWT,
+    },
     helpers::generated::bpf_fib_lookup,
 };
 use tailwall_abi::{HOOK_FORWARD, HOOK_INPUT};
@@ -33,6 +39,8 @@ use crate::common::Hook;
 
 /// `AF_INET`.
 const AF_INET: u8 = 2;
+/// `AF_INET6`.
+const AF_INET6: u8 = 10;
 
 /// The packet's IPv4 header fields the route lookup uses (addresses and ports in network byte order,
 /// as in the header).
@@ -42,6 +50,19 @@ pub struct Flow {
     pub tos: u8,
     pub proto: u8,
     /// Ports in network byte order, 0 when the packet carries none (as the kernel's flow dissector).
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// The packet's IPv6 header fields the route lookup uses (network byte order, as in the header).
+pub struct Flow6 {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// Traffic class and flow label (`ip6_flowinfo`), network byte order.
+    pub flowinfo: u32,
+    /// The upper-layer protocol (after the extension headers).
+    pub proto: u8,
+    /// Ports in network byte order, 0 when the packet carries none.
     pub sport: u16,
     pub dport: u16,
 }
@@ -65,15 +86,46 @@ pub fn decide<C: Hook>(ctx: &C, flow: &Flow) -> Option<(u32, u32)> {
     p.__bindgen_anon_2.tos = flow.tos;
     p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(flow.src);
     p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(flow.dst);
+    lookup(ctx, &mut p)
+}
+
+/// [`decide`] for an IPv6 packet (`bpf_ipv6_fib_lookup`).
+#[inline(always)]
+pub fn decide6<C: Hook>(ctx: &C, flow: &Flow6) -> Option<(u32, u32)> {
+    if flow.dst[0] == 0xff {
+        return Some((HOOK_INPUT, 0));
+    }
+    let word = |a: &[u8; 16], i: usize| u32::from_ne_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+    // SAFETY: an all-zero bpf_fib_lookup is a valid value (plain integers and unions of them).
+    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    p.family = AF_INET6;
+    p.l4_protocol = flow.proto;
+    p.sport = flow.sport;
+    p.dport = flow.dport;
+    p.ifindex = ctx.ifindex();
+    p.__bindgen_anon_1.tot_len = 0;
+    p.__bindgen_anon_2.flowinfo = flow.flowinfo;
+    p.__bindgen_anon_3.ipv6_src = [
+        word(&flow.src, 0),
+        word(&flow.src, 4),
+        word(&flow.src, 8),
+        word(&flow.src, 12),
+    ];
+    p.__bindgen_anon_4.ipv6_dst = [
+        word(&flow.dst, 0),
+        word(&flow.dst, 4),
+        word(&flow.dst, 8),
+        word(&flow.dst, 12),
+    ];
+    lookup(ctx, &mut p)
+}
+
+/// Run `bpf_fib_lookup` on `p` and map its result to the hook (module docs).
+#[inline(always)]
+fn lookup<C: Hook>(ctx: &C, p: &mut FibParams) -> Option<(u32, u32)> {
     // SAFETY: the helper reads and writes `p` within its size; `ctx.ctx` is the program's context.
-    let rc = unsafe {
-        bpf_fib_lookup(
-            ctx.as_ptr(),
-            &mut p,
-            core::mem::size_of::<FibParams>() as i32,
-            0,
-        )
-    };
+    let rc =
+        unsafe { bpf_fib_lookup(ctx.as_ptr(), p, core::mem::size_of::<FibParams>() as i32, 0) };
     if rc < 0 {
         return None;
     }

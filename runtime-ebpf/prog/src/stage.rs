@@ -27,6 +27,11 @@ macro_rules! table {
         #[allow(non_upper_case_globals)]
         pub static $t: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1, 0);
     };
+    (lpm_v6, $t:ident) => {
+        #[map]
+        #[allow(non_upper_case_globals)]
+        pub static $t: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(1, 0);
+    };
     (array, $t:ident) => {
         #[map]
         #[allow(non_upper_case_globals)]
@@ -38,6 +43,9 @@ macro_rules! table {
 macro_rules! class {
     (lpm_v4, $t:ident, $value:expr) => {
         lpm_class(&$t, $value)
+    };
+    (lpm_v6, $t:ident, $value:expr) => {
+        lpm6_class(&$t, $value)
     };
     (array, $t:ident, $value:expr) => {
         array_class(&$t, $value)
@@ -143,6 +151,16 @@ fn run<C: Hook>(
 #[inline(always)]
 fn lpm_class(trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>, addr: [u8; 4]) -> Option<u32> {
     let key = aya_ebpf::maps::lpm_trie::Key::new(32, addr);
+    trie.get(&key).copied()
+}
+
+/// Class of an IPv6 address in an LPM trie keyed by `LpmV6Key` (prefix length 128).
+#[inline(always)]
+fn lpm6_class(
+    trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 16], u32>,
+    addr: [u8; 16],
+) -> Option<u32> {
+    let key = aya_ebpf::maps::lpm_trie::Key::new(128, addr);
     trie.get(&key).copied()
 }
 
