@@ -356,6 +356,9 @@ pub fn is_vlan_tpid(ethertype: u16) -> bool {
 /// to [`MAX_VLAN_TAGS`] VLAN tags. `Err` is the frame's decoding when there is no network header to read:
 /// shorter than an Ethernet header ([`Decoded::NotIpv4`]), cut inside a tag ([`Decoded::Malformed`]),
 /// more tags than the bound ([`Decoded::Bound`]).
+///
+/// # Errors
+/// The [`Decoded`] above when the frame has no readable network header.
 pub fn network_header(frame: &[u8]) -> Result<(u16, usize), Decoded> {
     if frame.len() < ETH_HLEN {
         return Err(Decoded::NotIpv4);

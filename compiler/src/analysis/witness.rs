@@ -259,7 +259,11 @@ impl Witness {
         out
     }
 
-    /// Parse a SPEC (see the module docs). Errors say what was expected.
+    /// Parse a SPEC (see the module docs).
+    ///
+    /// # Errors
+    /// A sentence saying which token was unexpected and what was expected there (an unknown protocol,
+    /// a bad address or port, ports missing for tcp/udp, a fragment offset not a multiple of 8, …).
     pub fn parse(spec: &str) -> Result<Witness, String> {
         let spec = spec.replace("(truncated header)", "truncated");
         let mut toks = spec.split_whitespace().peekable();

@@ -149,6 +149,10 @@ impl ChainGraph {
 
     /// The longest jump/goto path (in edges) from every chain, or the first fault: a loop (the loop through
     /// the lowest-numbered chain on one) before a path deeper than [`MAX_CALL_DEPTH`].
+    ///
+    /// # Errors
+    /// [`GraphFault::Loop`] for a cycle of jumps/gotos, else [`GraphFault::TooDeep`] for the first
+    /// chain whose longest path exceeds [`MAX_CALL_DEPTH`] edges.
     pub fn check(&self) -> Result<Vec<usize>, GraphFault> {
         if let Some(f) = self.find_loop() {
             return Err(f);

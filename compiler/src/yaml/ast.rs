@@ -855,6 +855,11 @@ fn expected(field: Field) -> &'static str {
 type ValueErr = (&'static str, String, String);
 
 /// Parse one scalar value of a field into its test.
+///
+/// # Errors
+/// `(code, message, help)` of the diagnostic to report at the value: `E0405` a bad address or prefix,
+/// `E0406` a bad port, number, range or ICMP type, `E0407` an unknown protocol, `E0409` a bad interface
+/// name.
 pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
         Field::Proto => parse_proto_value(text),

@@ -91,6 +91,10 @@ pub fn parse(src: &SourceFile) -> (ast::Document, Vec<Diagnostic>) {
 }
 
 /// Parse and lower a YAML ruleset. `Err` carries ALL diagnostics (at least one error).
+///
+/// # Errors
+/// Every diagnostic found (YAML syntax `E0401`, keys and values `E0402`–`E0409`, names, sets, loops and
+/// ids `E0410`–`E0418`, and the warnings), at least one of them an error.
 pub fn lower(src: &SourceFile) -> Result<Lowered, Vec<Diagnostic>> {
     let (doc, mut diags) = parse(src);
     let syntax_failed = diags

@@ -194,6 +194,10 @@ impl<'de> Deserialize<'de> for Raw {
 pub const MAX_NODES: usize = 8_000_000;
 
 /// Parse a YAML text into a located tree. `Ok(None)`: the document is empty (only comments or blanks).
+///
+/// # Errors
+/// One `E0401` at the parser's location for a YAML syntax error, a duplicate key, or a document beyond
+/// serde-saphyr's budget ([`MAX_NODES`], nesting depth, alias expansion).
 pub fn parse(src: &SourceFile) -> Result<Option<Node>, Diagnostic> {
     if src
         .text

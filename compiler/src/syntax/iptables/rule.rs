@@ -525,6 +525,10 @@ impl Builder<'_> {
 }
 
 /// Type one rule: `tokens` are the arguments after `-A CHAIN`.
+///
+/// # Errors
+/// Every problem of the rule, located: unknown or misplaced options and modules, bad values (`E03xx`),
+/// failed module checks (required, exclusive, protocol/table/hook restrictions).
 pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagnostic>> {
     let mut b = Builder {
         place,

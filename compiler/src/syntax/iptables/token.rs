@@ -40,6 +40,11 @@ impl Token {
 }
 
 /// Split `line` (which starts at byte `base` of the source) into arguments.
+///
+/// # Errors
+/// The first located problem: `E0109` unterminated quote, `E0113` a `-t`/`--table` flag (the table is
+/// the `*table` line's), `E0114` an argument longer than iptables-restore's buffer, `E0118` bytes that
+/// are not UTF-8 outside a quoted argument.
 pub fn tokenize(line: &str, base: usize) -> Result<Vec<Token>, Diagnostic> {
     let mut tokens = Vec::new();
     let mut buf = String::new();

@@ -141,6 +141,10 @@ pub fn fmt_ip(a: IpAddr) -> String {
 /// `ADDR[/LEN|/MASK]` as `xtables_ipparse_any`/`xtables_ip6parse_any` read it: the mask after the last
 /// `/` is a dotted (or IPv6) mask or a base-0 prefix length; mask 0 ignores the address (`any/0`); host
 /// bits are cleared.
+///
+/// # Errors
+/// [`AddrError::Hostname`] for a name (never resolved), [`AddrError::BadAddress`] for a malformed
+/// address of the family, [`AddrError::BadMask`] for a bad length or mask.
 pub fn parse_addr_any(s: &str, f: Family) -> Result<IpNet, AddrError> {
     let (host, mask) = match s.rsplit_once('/') {
         Some((h, m)) => (h, Some(m)),
@@ -312,6 +316,9 @@ pub const PROTO_NAMES: [(&str, u8); 64] = [
 
 /// Parse a `-p` value as `xtables_parse_protocol` does after iptables lowercased it: a base-0 number
 /// 0-255, `all`, or a protocol name.
+///
+/// # Errors
+/// "unknown protocol `s`" (the diagnostic's message) for a name not in [`PROTO_NAMES`] nor a number.
 pub fn parse_proto(s: &str) -> Result<Proto, String> {
     let lower = s.to_ascii_lowercase();
     if let Some(n) = strtoul(&lower, 255) {
@@ -403,6 +410,9 @@ pub fn port_proto_name(proto: u8) -> Option<&'static str> {
 
 /// `xtables_parse_port`: a base-0 number 0-65535, else a service name of `proto` (any protocol when
 /// `None`). The error is the diagnostic's message.
+///
+/// # Errors
+/// The message for a number above 65535 or an unknown service name.
 pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
     if let Some(n) = strtoul(s, 65535) {
         return Ok(n as u16);
@@ -426,6 +436,10 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
 /// is no number), an optional `+` is allowed, the value is taken modulo 65536 because it is stored in a
 /// 16-bit `sin_port` (`70000` is 4464, `65536` is 0), and a name is a service of any protocol
 /// (`-p dccp --dport https` is 443). Checked against `iptables-legacy-restore` 1.8.9.
+///
+/// # Errors
+/// iptables' "Port \"s\" does not resolve to anything" for a text that is neither a decimal number nor
+/// a known service.
 pub fn parse_port_getaddrinfo(s: &str) -> Result<u16, String> {
     let digits = s.strip_prefix('+').unwrap_or(s);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -440,6 +454,9 @@ pub fn parse_port_getaddrinfo(s: &str) -> Result<u16, String> {
 
 /// The tcp/udp/sctp/dccp modules' `--sport`/`--dport`: `N`, `A:B`, `:B` (from 0), `A:` (to 65535); the
 /// error is `(code, message)`: `E0305` for min > max, else `E0304`.
+///
+/// # Errors
+/// `E0304` for an end that is not a port ([`parse_port`]), `E0305` for min > max.
 pub fn parse_port_range(
     s: &str,
     proto: Option<&str>,
@@ -448,6 +465,9 @@ pub fn parse_port_range(
 }
 
 /// [`parse_port_range`] for the xtopt port options, each end read by [`parse_port_getaddrinfo`].
+///
+/// # Errors
+/// As [`parse_port_range`].
 pub fn parse_port_range_getaddrinfo(s: &str) -> Result<(u16, u16), (&'static str, String)> {
     port_range_with(s, parse_port_getaddrinfo)
 }

@@ -499,27 +499,42 @@ fn port_range_of(args: &[&str], proto: &str) -> Result<Val, ValErr> {
 }
 
 /// `--sport`/`--dport` of `-m tcp` (`xtables_parse_port` with service names of protocol tcp).
+///
+/// # Errors
+/// `E0304` for a bad port or service, `E0305` for a range with min > max ([`values::parse_port_range`]).
 pub fn tcp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
     port_range_of(args, "tcp")
 }
 
 /// The xtopt port options of iptables 1.8.9 (`XTTYPE_PORTRC`): decimal numbers, services of any protocol
 /// ([`values::parse_port_getaddrinfo`]).
+///
+/// # Errors
+/// `E0304` for a bad port or service, `E0305` for a range with min > max.
 pub fn xtopt_port_range(args: &[&str], _f: Family) -> Result<Val, ValErr> {
     values::parse_port_range_getaddrinfo(args[0]).map(|(lo, hi)| Val::Range(lo.into(), hi.into()))
 }
 
 /// `--sport`/`--dport` of `-m udp` (libxt_udp: `XTTYPE_PORTRC`, so `022` is 22, not 18 as for tcp).
+///
+/// # Errors
+/// As [`xtopt_port_range`].
 pub fn udp_ports(args: &[&str], f: Family) -> Result<Val, ValErr> {
     xtopt_port_range(args, f)
 }
 
 /// `--sport`/`--dport` of `-m sctp`.
+///
+/// # Errors
+/// As [`tcp_ports`] (services of protocol sctp).
 pub fn sctp_ports(args: &[&str], _f: Family) -> Result<Val, ValErr> {
     port_range_of(args, "sctp")
 }
 
 /// `--sport`/`--dport` of `-m dccp` (libxt_dccp: `XTTYPE_PORTRC`, decimal like udp).
+///
+/// # Errors
+/// As [`xtopt_port_range`].
 pub fn dccp_ports(args: &[&str], f: Family) -> Result<Val, ValErr> {
     xtopt_port_range(args, f)
 }
@@ -613,11 +628,17 @@ pub fn save_in_order(inst: &Inst, out: &mut String) {
 }
 
 /// No check beyond the per-option ones.
+///
+/// # Errors
+/// Never.
 pub fn no_check(_: &Inst, _: &RuleCtx) -> Result<(), (String, Option<&'static str>)> {
     Ok(())
 }
 
 /// Fail unless at least one of `names` is given.
+///
+/// # Errors
+/// "`MODULE` needs one of --a, --b" (no option to point at) when none of `names` is given.
 pub fn need_one(inst: &Inst, names: &[&str]) -> Result<(), (String, Option<&'static str>)> {
     if names.iter().any(|n| inst.has(n)) {
         Ok(())
@@ -636,6 +657,9 @@ pub fn need_one(inst: &Inst, names: &[&str]) -> Result<(), (String, Option<&'sta
 }
 
 /// Fail when two of `names` are given together.
+///
+/// # Errors
+/// "`--a` and `--b` cannot be combined", pointing at the second, for the first two given.
 pub fn exclusive(
     inst: &Inst,
     names: &[&'static str],
@@ -651,6 +675,9 @@ pub fn exclusive(
 }
 
 /// A comma-separated list of names mapped to bits (case-insensitive).
+///
+/// # Errors
+/// `E0320` naming the first unknown name and listing the known ones.
 pub fn parse_bits(s: &str, names: &[(&str, u32)], what: &str) -> Result<u32, ValErr> {
     let mut bits = 0;
     for part in s.split(',') {
