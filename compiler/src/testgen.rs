@@ -649,7 +649,10 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
 pub struct FrameOpts {
     /// Only frames the kernel delivers to INPUT unchanged (see the module docs).
     pub oracle_safe: bool,
+    /// Destination MAC of every frame (default `02:00:00:00:00:01`; the oracle uses its veth's, so
+    /// the kernel accepts the frame as PACKET_HOST).
     pub dst_mac: [u8; 6],
+    /// Source MAC of every frame (default `02:00:00:00:00:02`).
     pub src_mac: [u8; 6],
 }
 
