@@ -339,6 +339,17 @@ impl Ignored {
     }
 }
 
+/// The note (`N0502`) for a generation holding an IPv6 ruleset alone: IPv4 packets pass the
+/// datapath unfiltered, as an empty iptables filter table passes them (the host's own iptables rules,
+/// if any, still judge them after XDP). `docs/decisions/0013-ipv6-datapath.md`.
+pub fn lone_ipv6_note() -> Diagnostic {
+    Diagnostic::note(
+        "N0502",
+        "no IPv4 ruleset: IPv4 packets pass the datapath unfiltered, as an empty iptables filter table passes them",
+    )
+    .help("give the IPv4 ruleset as RULES and this one with --v6 to enforce both families")
+}
+
 /// The chains the datapath for `hook` leaves out: the other built-in chains and the user chains not
 /// reachable from `hook`'s chain, in chain order. (Reachable user chains are not listed: reaching one
 /// takes a jump, which [`build`] rejects.)

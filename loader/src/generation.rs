@@ -478,7 +478,28 @@ impl Generation {
             std::net::Ipv4Addr::new(10, 0, 0, 2),
         );
         let mac = [2, 0, 0, 0, 0, 1];
+        let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
+        );
         let probes = [
+            // IPv6: judged in the IPv6 region, or passed as the other family.
+            packet::build_frame_v6(
+                mac,
+                mac,
+                a6,
+                b6,
+                packet::IPPROTO_TCP,
+                &packet::l4_header(packet::IPPROTO_TCP, 40000, 22, b""),
+            ),
+            packet::build_frame_v6(
+                mac,
+                mac,
+                b6,
+                a6,
+                packet::IPPROTO_ICMPV6,
+                &[128, 0, 0, 0, 0, 0, 0, 0],
+            ),
             packet::build_frame(
                 mac,
                 mac,
@@ -507,14 +528,18 @@ impl Generation {
                 &[8, 0, 0, 0, 0, 0, 0, 0],
             ),
         ];
-        // The walk counts every position it visits, all within the probed region up to the deciding
-        // position: zero that range afterwards.
-        let region = artifact
-            .region(artifact.hook, tailwall_compiler::ir::Family::V4)
-            .map_or(0..0, |r| r.first..r.end);
+        // The walk counts every position it visits, all within the probed region (the hook's region
+        // of the frame's family) up to the deciding position: zero that range afterwards.
         let mut touched_rules: Vec<u32> = Vec::new();
         let mut touched_reasons = Vec::new();
         for frame in &probes {
+            let family = match packet::decode(frame) {
+                packet::Decoded::Ipv6(_) => tailwall_compiler::ir::Family::V6,
+                _ => tailwall_compiler::ir::Family::V4,
+            };
+            let region = artifact
+                .region(artifact.hook, family)
+                .map_or(0..0, |r| r.first..r.end);
             let tr = self.test_run(frame, 1)?;
             let want = sim.run_frame(frame);
             let got = Outcome::from_kernel(artifact, tr.xdp_action, &tr.decision);

@@ -107,6 +107,10 @@ enum Cmd {
     /// Compile RULES (YAML by .yaml/.yml extension, else iptables-save); with --attach, load it onto IFACE atomically.
     Compile {
         rules: PathBuf,
+        /// An IPv6 (ip6tables-save, or YAML `family: ipv6`) ruleset enforced together with RULES (then
+        /// the IPv4 one) by the same generation: each packet is judged by its family's rules.
+        #[arg(long, value_name = "RULES6")]
+        v6: Option<PathBuf>,
         /// Attach the compiled classifier to this interface's XDP hook (replaces a previous one atomically).
         #[arg(long, value_name = "IFACE")]
         attach: Option<String>,
@@ -256,6 +260,9 @@ enum Cmd {
     /// Run every frame of a pcap through the compiled classifier for the INPUT hook.
     Replay {
         rules: PathBuf,
+        /// An IPv6 ruleset judging the IPv6 frames, RULES then judging the IPv4 ones (as `compile --v6`).
+        #[arg(long, value_name = "RULES6")]
+        v6: Option<PathBuf>,
         /// Capture file (pcap or pcapng) of Ethernet frames.
         #[arg(long)]
         pcap: PathBuf,
@@ -411,6 +418,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Migrate { dump, to, output } => migrate::run(&dump, to.as_deref(), output),
         Cmd::Compile {
             rules,
+            v6,
             attach,
             mode,
             dump,
@@ -428,7 +436,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 confirm,
                 source: Default::default(),
             });
-            compile(&rules, attach, dump, allow_empty, output)
+            compile(&rules, v6.as_deref(), attach, dump, allow_empty, output)
         }
         Cmd::Detach { iface, all, output } => lifecycle::detach(iface.as_deref(), all, output),
         Cmd::Stats {
@@ -492,12 +500,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Replay {
             rules,
+            v6,
             pcap,
             engine,
             repeat,
             hook,
             output,
-        } => replay::run(&rules, &pcap, engine, repeat, hook.into(), output),
+        } => replay::run(
+            &rules,
+            v6.as_deref(),
+            &pcap,
+            engine,
+            repeat,
+            hook.into(),
+            output,
+        ),
     }
 }
 
@@ -603,6 +620,50 @@ pub fn build_at(rs: &Ruleset, src: &SourceFile, hook: Hook) -> Result<Artifact, 
     }
 }
 
+/// The rulesets of one generation, each with its source: RULES alone, or RULES (IPv4) and RULES6
+/// (`--v6`, IPv6). A `--v6` file that is not an IPv6 ruleset, or an IPv6 RULES next to `--v6`, is a
+/// usage error (exit 2): a generation holds one ruleset per family (`E0503`). A lone RULES of either
+/// family is one set; the other family then passes the datapath unfiltered, as its empty table does
+/// (`docs/decisions/0013-ipv6-datapath.md`).
+pub fn load_sets(rules: &Path, v6: Option<&Path>) -> Result<Vec<(Ruleset, SourceFile)>, Failure> {
+    use tailwall_compiler::ir::Family;
+    let first = load_rules(rules)?;
+    let Some(v6) = v6 else {
+        return Ok(vec![first]);
+    };
+    if first.0.family != Family::V4 {
+        return Err(Failure::Usage(format!(
+            "{}: an IPv6 (ip6tables) ruleset; with --v6, RULES is the IPv4 (iptables) one (E0503)",
+            rules.display()
+        )));
+    }
+    let second = load_rules(v6)?;
+    if second.0.family != Family::V6 {
+        return Err(Failure::Usage(format!(
+            "--v6 {}: an IPv4 (iptables) ruleset; --v6 takes an ip6tables-save dump or YAML with `family: ipv6` (E0503)",
+            v6.display()
+        )));
+    }
+    Ok(vec![first, second])
+}
+
+/// [`build_at`] for the rulesets of one generation ([`load_sets`]): each ruleset's refusals and notes
+/// rendered against its own file, then one artifact holding every family's regions
+/// (`artifact::build_sets`).
+pub fn build_sets_at(sets: &[(Ruleset, SourceFile)], hook: Hook) -> Result<Artifact, Failure> {
+    let mut one = None;
+    for (rs, src) in sets {
+        one = Some(build_at(rs, src, hook)?);
+    }
+    match (sets.len(), one) {
+        (1, Some(a)) => Ok(a),
+        _ => {
+            let rulesets: Vec<&Ruleset> = sets.iter().map(|(rs, _)| rs).collect();
+            artifact::build_sets(&rulesets, hook).map_err(|e| Failure::Semantic(e.to_string()))
+        }
+    }
+}
+
 /// Bytes a map occupies at most (keys + values of every entry).
 fn map_bytes(m: &artifact::MapImage) -> u64 {
     m.max_entries as u64 * (m.key_size as u64 + m.value_size as u64)
@@ -610,55 +671,86 @@ fn map_bytes(m: &artifact::MapImage) -> u64 {
 
 fn compile(
     rules: &Path,
+    v6: Option<&Path>,
     attach: Option<lifecycle::Apply<'_>>,
     dump: Option<Dump>,
     allow_empty: bool,
     output: Output,
 ) -> Result<(), Failure> {
-    let (rs, src) = load_rules(rules)?;
+    let sets = load_sets(rules, v6)?;
+    let (rs, src) = &sets[0];
     match dump {
         Some(Dump::Ir) => {
-            print!("{}", rs.dump());
+            for (rs, _) in &sets {
+                print!("{}", rs.dump());
+            }
             return Ok(());
         }
         Some(Dump::Tables) => {
-            print!("{}", build(&rs, &src)?.dump());
+            print!("{}", build_sets_at(&sets, Hook::Input)?.dump());
             return Ok(());
         }
         None => {}
     }
-    let art = build(&rs, &src)?;
-    let proof = diff::prove(&rs, &art)?;
-    let chain = rs.hook_chain(Hook::Input);
-    let policy = chain
-        .and_then(|c| c.policy)
-        .map(|p| p.target())
-        .unwrap_or("ACCEPT");
+    let art = build_sets_at(&sets, Hook::Input)?;
+    if let [(only, only_src)] = &sets[..] {
+        if only.family == tailwall_compiler::ir::Family::V6 {
+            eprint!("{}", render_all(&[artifact::lone_ipv6_note()], only_src));
+        }
+    }
+    let mut proof = diff::prove(rs, &art)?;
+    for (other, _) in &sets[1..] {
+        let p = diff::prove(other, &art)?;
+        proof.nodes += p.nodes;
+        proof.ms += p.ms;
+    }
+    if attach.is_some() && sets.len() > 1 {
+        return Err(Failure::Semantic(
+            "--attach with --v6 is not supported yet: `stats`, `show` and the generation record hold one rules file; attach the IPv4 or the IPv6 ruleset alone (the other family then passes unfiltered), or compile both without --attach".into(),
+        ));
+    }
     let applied = match attach {
         Some(mut a) => {
             if !allow_empty && lifecycle::enforces_nothing(&art) {
                 return Err(lifecycle::refuse_empty(rules, &art));
             }
-            a.source = source_of(&src);
+            a.source = source_of(src);
             Some(lifecycle::apply(&art, a)?)
         }
         None => None,
     };
     let total: u64 = art.maps.iter().map(map_bytes).sum();
-    // The INPUT region: its positions, and the rules they count for (INPUT's and the user chains'
-    // it reaches).
-    let (positions, nrules) = art.region(Hook::Input, rs.family).map_or((0, 0), |r| {
-        let mut origins: Vec<u32> = art.positions[r.first as usize..r.end as usize]
-            .iter()
-            .filter_map(|p| match p.origin {
-                artifact::PositionOrigin::Rule(i) => Some(i),
-                _ => None,
-            })
-            .collect();
-        origins.sort_unstable();
-        origins.dedup();
-        (r.end - r.first, origins.len())
-    });
+    // Per ruleset, its INPUT region: its positions, and the rules they count for (INPUT's and the
+    // user chains' it reaches).
+    let summary: Vec<(String, &'static str, &'static str, usize, u32)> = sets
+        .iter()
+        .map(|(rs, src)| {
+            let policy = rs
+                .hook_chain(Hook::Input)
+                .and_then(|c| c.policy)
+                .map(|p| p.target())
+                .unwrap_or("ACCEPT");
+            let (positions, nrules) = art.region(Hook::Input, rs.family).map_or((0, 0), |r| {
+                let mut origins: Vec<u32> = art.positions[r.first as usize..r.end as usize]
+                    .iter()
+                    .filter_map(|p| match p.origin {
+                        artifact::PositionOrigin::Rule(i) => Some(i),
+                        _ => None,
+                    })
+                    .collect();
+                origins.sort_unstable();
+                origins.dedup();
+                (r.end - r.first, origins.len())
+            });
+            let file = if std::ptr::eq(rs, &sets[0].0) {
+                rules.display().to_string()
+            } else {
+                src.name.clone()
+            };
+            (file, rs.family.as_str(), policy, nrules, positions)
+        })
+        .collect();
+    let (_, _, policy, nrules, positions) = summary[0].clone();
     match output {
         Output::Json => {
             let doc = serde_json::json!({
@@ -678,17 +770,24 @@ fn compile(
                 "digest": art.digest,
                 "validated": proof,
                 "attached": applied,
+                "families": summary.iter().map(|(file, family, policy, rules, positions)| serde_json::json!({
+                    "family": family, "rules_file": file, "policy": policy, "rules": rules,
+                    "positions": positions,
+                })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         }
         Output::Text => {
-            println!(
-                "{}: {} rules in filter/INPUT and the chains it reaches ({} positions), policy {}",
-                rules.display(),
-                nrules,
-                positions,
-                policy
-            );
+            for (file, family, policy, nrules, positions) in &summary {
+                println!(
+                    "{}: {} rules in filter/INPUT and the chains it reaches ({} positions), policy {}{}",
+                    file,
+                    nrules,
+                    positions,
+                    policy,
+                    if *family == "ipv4" { "" } else { " (IPv6)" }
+                );
+            }
             let stages: Vec<_> = art.stages.iter().map(|f| f.name()).collect();
             println!(
                 "  stages:  {} ({} of 5 fields; the final stage walks the positions)",

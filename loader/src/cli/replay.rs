@@ -1,8 +1,10 @@
 //! `tailwall replay`: every frame of a capture through the compiled classifier of one hook (`--hook`,
 //! INPUT by default), in userspace (`sim`) or in the kernel (BPF_PROG_TEST_RUN on the real programs).
 //! Offline the hook is given, not routed: a frame replayed at `input` is taken as addressed to this
-//! host, at `forward` as routed through it, at `output` as sent by it.
-use super::{build_at, load_rules, pcap, Engine, Failure, Output, SCHEMA_VERSION};
+//! host, at `forward` as routed through it, at `output` as sent by it. With `--v6 RULES6` the IPv6
+//! frames are judged by the IPv6 ruleset and the IPv4 ones by RULES (one generation, as
+//! `compile --v6`); a lone ruleset passes the other family's frames (`other_family`).
+use super::{build_sets_at, load_sets, pcap, Engine, Failure, Output, SCHEMA_VERSION};
 use anyhow::Context as _;
 use std::path::Path;
 use tailwall_compiler::diag::SourceFile;
@@ -60,15 +62,21 @@ fn tuple(frame: &[u8]) -> Option<Tuple> {
     })
 }
 
-/// The printed line of one frame's outcome (any engine's).
+/// The printed line of one frame's outcome (any engine's): the deciding rule is looked up in the
+/// ruleset that judged the frame (`interp::judging`: its family's).
 fn line_from_outcome(
     index: usize,
-    rs: &Ruleset,
-    src: &SourceFile,
+    sets: &[(Ruleset, SourceFile)],
     hook: Hook,
     frame: &[u8],
     o: &Outcome,
 ) -> Line {
+    let rulesets: Vec<&Ruleset> = sets.iter().map(|(rs, _)| rs).collect();
+    let judging = interp::judging(&rulesets, &decode(frame));
+    let (rs, src) = sets
+        .iter()
+        .find(|(rs, _)| judging.is_some_and(|j| std::ptr::eq(j, rs)))
+        .unwrap_or(&sets[0]);
     let hook_chain = || hook.chain_name().to_string();
     let chain = match o.decided {
         // The datapath failed closed inside the hook's chain.
@@ -99,6 +107,7 @@ fn line_from_outcome(
 
 pub fn run(
     rules: &Path,
+    v6: Option<&Path>,
     pcap_path: &Path,
     engine: Engine,
     repeat: Option<u32>,
@@ -113,11 +122,14 @@ pub fn run(
     if repeat == Some(0) {
         return Err(Failure::Usage("--repeat must be at least 1".into()));
     }
-    let (rs, src) = load_rules(rules)?;
+    let sets = load_sets(rules, v6)?;
     // The artifact is the classifier of `hook`'s chain: the datapath refuses (located) what it cannot
     // compile at that hook.
-    let art = build_at(&rs, &src, hook)?;
-    super::diff::prove(&rs, &art)?;
+    let art = build_sets_at(&sets, hook)?;
+    for (rs, _) in &sets {
+        super::diff::prove(rs, &art)?;
+    }
+    let rulesets: Vec<&Ruleset> = sets.iter().map(|(rs, _)| rs).collect();
     let frames = pcap::read_frames(pcap_path).map_err(|e| Failure::Usage(e.to_string()))?;
     for (i, f) in frames
         .iter()
@@ -134,8 +146,7 @@ pub fn run(
             for (i, f) in frames.iter().enumerate() {
                 lines.push(line_from_outcome(
                     i,
-                    &rs,
-                    &src,
+                    &sets,
                     hook,
                     &f.data,
                     &sim.run(&decode(&f.data)),
@@ -156,11 +167,15 @@ pub fn run(
                     eprintln!("tailwall: warning: frame {i} is {} bytes, shorter than an Ethernet header; not run in the kernel", f.data.len());
                     lines.push(line_from_outcome(
                         i,
-                        &rs,
-                        &src,
+                        &sets,
                         hook,
                         &f.data,
-                        &interp::run(&rs, hook, &decode(&f.data)),
+                        &interp::run_sets(
+                            &rulesets,
+                            hook,
+                            &interp::Meta::default(),
+                            &decode(&f.data),
+                        ),
                     ));
                     continue;
                 }
@@ -170,7 +185,7 @@ pub fn run(
                 ns_total += tr.duration_ns as u64;
                 let o = Outcome::from_kernel(&art, tr.xdp_action, &tr.decision)
                     .with_context(|| format!("kernel decision record of frame {i}"))?;
-                lines.push(line_from_outcome(i, &rs, &src, hook, &f.data, &o));
+                lines.push(line_from_outcome(i, &sets, hook, &f.data, &o));
             }
         }
     }

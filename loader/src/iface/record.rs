@@ -88,8 +88,12 @@ impl State {
             mode,
             generation: n,
             digest: artifact.digest.clone(),
+            // The attached hook's region of the first family held (one ruleset per generation is
+            // attached today: `compile --v6 --attach` is refused).
             policy: artifact
-                .region(artifact.hook, tailwall_compiler::ir::Family::V4)
+                .regions
+                .iter()
+                .find(|r| r.hook == artifact.hook)
                 .map_or("accept", |r| r.policy.as_str())
                 .to_string(),
             positions: artifact
