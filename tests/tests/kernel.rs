@@ -1744,3 +1744,96 @@ fn fib_decides_input_or_forward_like_the_kernel_routes() {
         );
     }
 }
+
+/// `tw_entry` asks the FIB with `AF_INET6` for an IPv6 packet (`hook::decide6`): local addresses,
+/// multicast, blackhole and unrouted destinations are INPUT, routed ones FORWARD with the route's
+/// device, and with `net.ipv6.conf.all.forwarding` off everything is INPUT; FORWARD sees the hop
+/// limit minus one, as `IpPacket::at_hook` does.
+#[test]
+fn fib6_decides_input_or_forward_like_the_kernel_routes() {
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("twh6-").expect("netns");
+    for cmd in [
+        "link add lan0 type veth peer name lan1",
+        "link add wan0 type veth peer name wan1",
+        "-6 addr add 2001:db8:77::1/64 dev lan0 nodad",
+        "-6 addr add 2001:db8:78::1/64 dev wan0 nodad",
+        "link set lan0 up",
+        "link set lan1 up",
+        "link set wan0 up",
+        "link set wan1 up",
+        "-6 route add 2001:db8:113::/48 dev wan0",
+        "-6 route add blackhole 2001:db8:100::/48",
+    ] {
+        ns.exec("ip", cmd.split_whitespace()).expect(cmd);
+    }
+    ns.sysctl("net.ipv6.conf.all.forwarding", "1").unwrap();
+    let (lan, wan) = (ns.ifindex("lan0").unwrap(), ns.ifindex("wan0").unwrap());
+    let mut rs = ruleset(vec![], Verdict::Accept);
+    rs.family = tailwall_compiler::ir::Family::V6;
+    let art = build(&rs);
+    let from: std::net::Ipv6Addr = "2001:db8:77::9".parse().unwrap();
+    let frame = |dst: &str| {
+        packet::build_frame_v6(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            from,
+            dst.parse().unwrap(),
+            packet::IPPROTO_TCP,
+            &packet::l4_header(packet::IPPROTO_TCP, 40000, 80, b""),
+        )
+    };
+    let run = |dst: &str| {
+        let f = frame(dst);
+        ns.run(|| {
+            let gen = Generation::load(&art).expect("load");
+            let tr = gen.test_run_fib(&f, lan, 1).expect("run");
+            assert_eq!(tr.xdp_action, XDP_PASS, "{dst}");
+            (
+                tr.pkt.hook,
+                tr.pkt.in_ifindex,
+                tr.pkt.out_ifindex,
+                tr.pkt.ttl,
+            )
+        })
+        .expect("in netns")
+    };
+    let hook_of = |dst: &str| {
+        let (h, i, o, _) = run(dst);
+        (h, i, o)
+    };
+    let (i, f) = (abi::HOOK_INPUT, abi::HOOK_FORWARD);
+    assert_eq!(hook_of("2001:db8:77::1"), (i, lan, 0), "local address");
+    assert_eq!(
+        hook_of("2001:db8:78::1"),
+        (i, lan, 0),
+        "local address of another device"
+    );
+    assert_eq!(hook_of("ff02::1"), (i, lan, 0), "multicast");
+    assert_eq!(
+        hook_of("2001:db8:113::7"),
+        (f, lan, wan),
+        "routed out of wan0"
+    );
+    assert_eq!(
+        hook_of("2001:db8:78::20"),
+        (f, lan, wan),
+        "connected subnet of wan0"
+    );
+    assert_eq!(
+        hook_of("2001:db8:100::1"),
+        (i, lan, 0),
+        "blackhole: dropped by routing"
+    );
+    assert_eq!(
+        hook_of("2001:db8:999::1"),
+        (i, lan, 0),
+        "no route: dropped by routing"
+    );
+    assert_eq!(run("2001:db8:113::7").3, 63, "FORWARD: hop limit - 1");
+    assert_eq!(run("2001:db8:77::1").3, 64, "INPUT: the header's hop limit");
+    ns.sysctl("net.ipv6.conf.all.forwarding", "0").unwrap();
+    assert_eq!(hook_of("2001:db8:113::7"), (i, lan, 0), "forwarding off");
+}
