@@ -1031,7 +1031,8 @@ fn port_list(m: &Match) -> String {
         .join(",")
 }
 
-/// The ruleset as `iptables-save` prints it (filter table): the built-in chains INPUT, FORWARD, OUTPUT
+/// The ruleset as `iptables-save` (an IPv6 one: `ip6tables-save`, addresses, protocols, ports,
+/// chains; no `ttl`, `icmp_type` or `fragment` match) prints it (filter table): the built-in chains INPUT, FORWARD, OUTPUT
 /// (a missing one with policy ACCEPT, as the kernel has it), then the user chains sorted by name, then
 /// every chain's rules in that order. A port match with one test prints as `-m tcp|udp --sport/--dport`,
 /// with several as `-m multiport --sports/--dports a,b,lo:hi` (one `-m multiport` per field); jumps as
@@ -1073,6 +1074,15 @@ pub fn iptables_restore_text(rs: &Ruleset) -> String {
 }
 
 fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
+    // ip6tables spells these differently (`-m hl`, `-m icmp6`, `-m frag`): not printed for IPv6.
+    assert!(
+        rs.family == crate::ir::Family::V4
+            || !r
+                .matches
+                .iter()
+                .any(|m| matches!(m.field, Field::Ttl | Field::IcmpType | Field::Fragment)),
+        "iptables_restore_text: an IPv6 header match"
+    );
     let single = |m: &Match| -> (u32, u32) {
         assert!(
             m.tests.len() == 1,
@@ -1088,29 +1098,34 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
     for (field, flag, range_flag) in [
         (Field::SrcIp, "-s", "--src-range"),
         (Field::DstIp, "-d", "--dst-range"),
+        (Field::SrcIp6, "-s", "--src-range"),
+        (Field::DstIp6, "-d", "--dst-range"),
     ] {
         let Some(m) = r.get(field) else { continue };
         single(m);
+        // An address of the field's family (IPv6 for `src_ip6`/`dst_ip6`).
+        let addr_of = |a: u128| crate::ir::DisplayAddr(a, field).to_string();
         match m.tests[0] {
             Test::Prefix { addr: 0, len: 0 } if !m.negated => {}
             Test::Prefix { addr, len } => {
-                let _ = write!(
-                    o,
-                    " {}{flag} {}/{len}",
-                    bang(m),
-                    Ipv4Addr::from(addr as u32)
-                );
+                let _ = write!(o, " {}{flag} {}/{len}", bang(m), addr_of(addr));
             }
             Test::Exact(a) => {
-                let _ = write!(o, " {}{flag} {}/32", bang(m), Ipv4Addr::from(a));
+                let _ = write!(
+                    o,
+                    " {}{flag} {}/{}",
+                    bang(m),
+                    addr_of(a.into()),
+                    field.bits()
+                );
             }
             Test::Range { lo, hi } => {
                 let _ = write!(
                     modules,
                     " -m iprange {}{range_flag} {}-{}",
                     bang(m),
-                    Ipv4Addr::from(lo),
-                    Ipv4Addr::from(hi)
+                    addr_of(lo.into()),
+                    addr_of(hi.into())
                 );
             }
             Test::Iface { .. } => unreachable!("verified: no iface test on an address"),

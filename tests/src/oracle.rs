@@ -38,6 +38,12 @@ use tailwall_loader::TestRun;
 
 /// Source address of the sentinel frame; `raw PREROUTING` drops it before routing.
 pub const SENTINEL_SRC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 99);
+/// The IPv6 oracle's sentinel source ([`IptablesOracle::new_v6`]), dropped in ip6tables' raw table.
+pub const SENTINEL_SRC6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x99);
+/// The victim's IPv6 address the sentinel is sent to (every IPv6 destination is local there).
+pub const VICTIM6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
 
 /// Which iptables implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +71,27 @@ impl Flavor {
         match self {
             Flavor::Legacy => "iptables-legacy-save",
             Flavor::Nft => "iptables-nft-save",
+        }
+    }
+    /// [`Flavor::cmd`] of ip6tables.
+    pub fn cmd6(self) -> &'static str {
+        match self {
+            Flavor::Legacy => "ip6tables-legacy",
+            Flavor::Nft => "ip6tables-nft",
+        }
+    }
+    /// [`Flavor::restore`] of ip6tables.
+    pub fn restore6(self) -> &'static str {
+        match self {
+            Flavor::Legacy => "ip6tables-legacy-restore",
+            Flavor::Nft => "ip6tables-nft-restore",
+        }
+    }
+    /// [`Flavor::save`] of ip6tables.
+    pub fn save6(self) -> &'static str {
+        match self {
+            Flavor::Legacy => "ip6tables-legacy-save",
+            Flavor::Nft => "ip6tables-nft-save",
         }
     }
 }
@@ -130,7 +157,10 @@ impl Counters {
                         .map(|(_, t)| t.split_whitespace().next().unwrap_or(""));
                     c.rules
                         .push((parse_pcnt(cnt)?, target.unwrap_or("").to_string()));
-                } else if table == "raw" && rest.contains(&format!("-s {SENTINEL_SRC}/32")) {
+                } else if table == "raw"
+                    && (rest.contains(&format!("-s {SENTINEL_SRC}/32"))
+                        || rest.contains(&format!("-s {SENTINEL_SRC6}/128")))
+                {
                     c.sentinel = parse_pcnt(cnt)?;
                 }
             }
@@ -188,6 +218,8 @@ fn parse_pcnt(s: &str) -> Result<u64> {
 /// A veth pair whose host namespace runs real iptables on INPUT.
 pub struct IptablesOracle {
     pub flavor: Flavor,
+    /// ip6tables (an IPv6 oracle, [`IptablesOracle::new_v6`]) instead of iptables.
+    pub v6: bool,
     tx: FrameSender,
     sentinel: Vec<u8>,
     /// Frames still in flight are bounded by this wait (per frame).
@@ -251,6 +283,58 @@ impl IptablesOracle {
         );
         Ok(IptablesOracle {
             flavor,
+            v6: false,
+            tx,
+            sentinel,
+            timeout: Duration::from_secs(2),
+            pair,
+        })
+    }
+
+    /// The IPv6 oracle: ip6tables (`flavor`) in fresh namespaces where every IPv6 destination is
+    /// local (`local ::/0` in the local table), so generated IPv6 frames reach INPUT; the sentinel
+    /// ([`SENTINEL_SRC6`]) is dropped in ip6tables' raw PREROUTING and the victim sends nothing.
+    pub fn new_v6(flavor: Flavor) -> Result<IptablesOracle> {
+        let pair = VethPair::new()?;
+        let ns = &pair.host;
+        ns.exec(
+            "ip",
+            [
+                "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "local",
+            ],
+        )?;
+        let sentinel_rule = format!("{SENTINEL_SRC6}/128");
+        ns.exec(
+            flavor.cmd6(),
+            [
+                "-w",
+                "-t",
+                "raw",
+                "-A",
+                "PREROUTING",
+                "-s",
+                &sentinel_rule,
+                "-j",
+                "DROP",
+            ],
+        )?;
+        ns.exec(
+            flavor.cmd6(),
+            ["-w", "-t", "raw", "-A", "OUTPUT", "-j", "DROP"],
+        )?;
+        pair.wait_carrier(Duration::from_secs(5))?;
+        let tx = pair.sender()?;
+        let sentinel = tailwall_compiler::packet::build_frame_v6(
+            pair.host_mac,
+            pair.peer_mac,
+            SENTINEL_SRC6,
+            VICTIM6,
+            17,
+            &tailwall_compiler::packet::l4_header(17, 9, 9, b"sentinel"),
+        );
+        Ok(IptablesOracle {
+            flavor,
+            v6: true,
             tx,
             sentinel,
             timeout: Duration::from_secs(2),
@@ -265,16 +349,26 @@ impl IptablesOracle {
 
     /// Replace the filter table with `restore_text` (iptables-save format).
     pub fn load(&self, restore_text: &str) -> Result<()> {
+        let restore = if self.v6 {
+            self.flavor.restore6()
+        } else {
+            self.flavor.restore()
+        };
         self.pair
             .host
-            .exec_stdin(self.flavor.restore(), ["-w"], restore_text)
-            .with_context(|| format!("{} rejected:\n{restore_text}", self.flavor.restore()))
+            .exec_stdin(restore, ["-w"], restore_text)
+            .with_context(|| format!("{restore} rejected:\n{restore_text}"))
             .map(drop)
     }
 
-    /// Read every counter (one `iptables-save -c`).
+    /// Read every counter (one `iptables-save -c`, `ip6tables-save -c` for the IPv6 oracle).
     pub fn counters(&self) -> Result<Counters> {
-        Counters::parse(&self.pair.host.exec(self.flavor.save(), ["-c"])?)
+        let save = if self.v6 {
+            self.flavor.save6()
+        } else {
+            self.flavor.save()
+        };
+        Counters::parse(&self.pair.host.exec(save, ["-c"])?)
     }
 
     /// Deliver `frame` to the victim and report which INPUT counter moved. `before` must be the current
