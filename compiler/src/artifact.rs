@@ -46,7 +46,7 @@
 //! sums the kernel's per-position counters per rule and per region policy.
 //!
 //! Thrown away: spans, rule counters, the IR's per-chain structure beyond what [`RuleInfo`] keeps.
-use crate::classify::{self, Classified, Table};
+use crate::classify::{self, Classified, IfaceTable, Table};
 use crate::diag::{Diagnostic, Span};
 use crate::flatten::{self, FlattenError, Origin, Step};
 use crate::ir::{
@@ -65,6 +65,8 @@ pub enum MapKind {
     PerCpuArray,
     LpmTrie,
     ProgramArray,
+    /// BPF hash map (the interface tables: ifindex → class).
+    Hash,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -162,6 +164,15 @@ pub struct RuleInfo {
     pub identity: String,
 }
 
+/// The interface-name partition of one interface stage ([`Artifact::ifaces`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IfaceStage {
+    /// The interface field of the stage (`in_iface` or `out_iface`).
+    pub field: Field,
+    /// Its name partition: each device name's class.
+    pub table: IfaceTable,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Artifact {
     pub abi_version: u32,
@@ -178,6 +189,11 @@ pub struct Artifact {
     pub positions: Vec<PositionInfo>,
     /// One per IR rule with a position, in ruleset order.
     pub rules: Vec<RuleInfo>,
+    /// The name partition of every interface stage (`in_iface`, `out_iface`), in stage order: the
+    /// loader writes each device's class ([`IfaceTable::class_of_name`]) into the stage's
+    /// `tw_t_<field>` under its ifindex when it builds the generation; the image holds ifindex 0
+    /// (no device, the empty name) only. `docs/decisions/0010`.
+    pub ifaces: Vec<IfaceStage>,
     /// Hex SHA-256 over everything above.
     pub digest: String,
 }
@@ -468,7 +484,9 @@ fn unsupported(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
                         "matching `{}` is not supported by the datapath yet",
                         m.field
                     ),
-                    help: Some("the XDP datapath sees only the receiving interface it is attached to: attach to that interface and drop the match".into()),
+                    help: Some(
+                        "docs/architecture.md lists the fields the datapath compiles".into(),
+                    ),
                 });
             }
         }
@@ -691,6 +709,7 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
             })
             .collect(),
     });
+    let mut ifaces = Vec::new();
     for &f in &p.stages {
         let Some(fc) = c.field(f) else { continue };
         // `refusals` admitted only fields with a datapath row.
@@ -715,6 +734,23 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
                     })
                     .collect(),
             },
+            Table::Iface(t) => {
+                ifaces.push(IfaceStage {
+                    field: f,
+                    table: t.clone(),
+                });
+                MapImage {
+                    name: info.table_map,
+                    kind: MapKind::Hash,
+                    key_size: 4,
+                    value_size: 4,
+                    max_entries: info.table_entries(),
+                    entries: vec![(
+                        u32_key(0),
+                        t.class_of_name("").unwrap_or(0).to_le_bytes().to_vec(),
+                    )],
+                }
+            }
             Table::Array(t) => MapImage {
                 name: info.table_map,
                 kind: MapKind::Array,
@@ -840,6 +876,7 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
         regions,
         positions,
         rules,
+        ifaces,
         digest: String::new(),
     };
     a.digest = a.compute_digest();
@@ -899,6 +936,7 @@ impl Artifact {
                 MapKind::PerCpuArray => "percpu_array",
                 MapKind::LpmTrie => "lpm_trie",
                 MapKind::ProgramArray => "prog_array",
+                MapKind::Hash => "hash",
             });
             for v in [
                 m.key_size,
@@ -964,6 +1002,21 @@ impl Artifact {
                     h.u32(i);
                 }
                 PositionOrigin::FallOff => h.u32(2),
+            }
+        }
+        // Hashed only when present, so digests of generations without interface stages stay those
+        // of earlier releases.
+        if !self.ifaces.is_empty() {
+            h.str("ifaces");
+            h.u32(self.ifaces.len() as u32);
+        }
+        for i in &self.ifaces {
+            h.str(i.field.name());
+            h.u32(i.table.keys.len() as u32);
+            for k in &i.table.keys {
+                h.str(&k.name);
+                h.u32(u32::from(k.wildcard));
+                h.u32(k.class);
             }
         }
         h.u32(self.rules.len() as u32);

@@ -50,6 +50,125 @@ pub enum Table {
     /// Direct index: one class per value (256 for `proto`; for ports every port, then
     /// `PORT_ABSENT` and `PORT_TRUNCATED`).
     Array(Vec<u32>),
+    /// Interface names: the loader gives each device (and ifindex 0, the empty name) the class of its
+    /// name ([`IfaceTable::class_of_name`]).
+    Iface(IfaceTable),
+}
+
+/// One key of an interface table: the names `name` (exact) or starting with `name` (`wildcard`) that
+/// no more specific key holds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct IfaceKey {
+    /// The exact name, or the prefix of a `+` wildcard (`""` with `wildcard`: the root key).
+    pub name: String,
+    /// `name` is a prefix (iptables' `eth+`), not an exact name.
+    pub wildcard: bool,
+    /// The class id of the key's names (an index into the field's class vectors).
+    pub class: u32,
+}
+
+/// The partition of the interface-name space by the rules' tests (`docs/decisions/0010`): an exact
+/// key per tested name, a wildcard key per tested `+` prefix, and the root wildcard key `""` (every
+/// other name, the empty name of "no device" included). A name belongs to its most specific key:
+/// the exact key equal to it, else the longest wildcard key it starts with. Every name of one key is
+/// contained by the same tests ([`crate::ir::Test::contains_iface`]): an exact test contains no name
+/// of another key, and a `+` prefix `W` contains the names of wildcard key `P` iff `P` starts with
+/// `W` (both are prefixes of the name, and `P` is the longest key). Sorted by `(name, wildcard)`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IfaceTable {
+    /// The keys, sorted by `(name, wildcard)`, the root key `("", wildcard)` among them.
+    pub keys: Vec<IfaceKey>,
+}
+
+impl IfaceTable {
+    /// The key holding interface name `name` (`""`: no device): exact first, else the longest
+    /// wildcard prefix. `None` only for a table without the root key (`Layout::check` refuses one).
+    pub fn key_of(&self, name: &str) -> Option<&IfaceKey> {
+        let test = |k: &IfaceKey| crate::ir::Test::Iface {
+            name: k.name.clone(),
+            wildcard: k.wildcard,
+        };
+        self.keys
+            .iter()
+            .filter(|k| !k.wildcard && test(k).contains_iface(name))
+            .chain(
+                self.keys
+                    .iter()
+                    .filter(|k| k.wildcard && test(k).contains_iface(name))
+                    .max_by_key(|k| k.name.len()),
+            )
+            .next()
+    }
+    /// The class the loader writes for a device named `name` (`""`: ifindex 0, no device).
+    pub fn class_of_name(&self, name: &str) -> Option<u32> {
+        self.key_of(name).map(|k| k.class)
+    }
+}
+
+/// Does `t` contain every name of key `(name, wildcard)` of an [`IfaceTable`]? (All names of a key
+/// agree, see [`IfaceTable`].)
+fn key_contained(t: &crate::ir::Test, name: &str, wildcard: bool) -> bool {
+    match t {
+        _ if !wildcard => t.contains_iface(name),
+        crate::ir::Test::Iface {
+            name: w,
+            wildcard: true,
+        } => name.starts_with(w.as_str()),
+        _ => false,
+    }
+}
+
+/// Interface fields: one class per key of the name partition ([`IfaceTable`]); bit `p` is set iff
+/// every conjunct of position `p` testing `f` admits the key's names.
+fn iface_classes(
+    f: Field,
+    live: &RuleVec,
+    positions: &[crate::flatten::Position<'_>],
+) -> FieldClasses {
+    let constrained: Vec<(usize, Vec<&crate::ir::Match>)> = positions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let ms: Vec<_> = p.conjuncts.iter().filter_map(|r| r.get(f)).collect();
+            (!ms.is_empty()).then_some((i, ms))
+        })
+        .collect();
+    let mut keys: BTreeSet<(String, bool)> = BTreeSet::new();
+    keys.insert((String::new(), true));
+    for (_, ms) in &constrained {
+        for m in ms {
+            for t in &m.tests {
+                if let crate::ir::Test::Iface { name, wildcard } = t {
+                    keys.insert((name.clone(), *wildcard));
+                }
+            }
+        }
+    }
+    let mut interner = Interner::new();
+    let table = keys
+        .into_iter()
+        .map(|(name, wildcard)| {
+            let mut v = live.clone();
+            for (i, ms) in &constrained {
+                let admits = ms.iter().all(|m| {
+                    m.tests.iter().any(|t| key_contained(t, &name, wildcard)) != m.negated
+                });
+                v.set(*i, admits);
+            }
+            let class = interner.intern(&v);
+            IfaceKey {
+                name,
+                wildcard,
+                class,
+            }
+        })
+        .collect();
+    FieldClasses {
+        field: f,
+        constrained: constrained.len(),
+        classes: interner.classes,
+        table: Table::Iface(IfaceTable { keys: table }),
+    }
 }
 
 /// The partition of one field.
@@ -80,6 +199,9 @@ impl FieldClasses {
                 .max_by_key(|e| e.len)
                 .map_or(0, |e| e.class),
             (Table::Array(t), v) => t.get(v.table_index() as usize).copied().unwrap_or(0),
+            // An interface's class is the class of its name ([`IfaceTable::class_of_name`]); a
+            // packet value carries no name: the empty name's (no device).
+            (Table::Iface(t), _) => t.class_of_name("").unwrap_or(0),
             // Address and protocol values are always present; class 0 is never looked up for them.
             (Table::Lpm(_), _) => 0,
         }
@@ -204,9 +326,7 @@ pub fn classify_flat(flat: Flat<'_>) -> Classified<'_> {
             Lookup::Lpm => lpm_classes(f, &live, &constrained),
             Lookup::Exact => array_classes(f, &live, &constrained, false),
             Lookup::PortRange => array_classes(f, &live, &constrained, true),
-            // Not compiled by the datapath: `artifact::build` rejects rules testing it before
-            // classifying; classifying such a rule directly leaves the field out.
-            Lookup::Iface => continue,
+            Lookup::Iface => iface_classes(f, &live, &flat.positions),
         };
         fields.push(fc);
     }

@@ -138,6 +138,14 @@ fn dump_stage(s: &StageLayout, nchunks: usize, o: &mut String) {
         let _ = writeln!(o, "  class {c} = {}", ranges(ones));
     }
     match &s.table {
+        StageTable::Iface(t) => {
+            // iptables' spelling: `eth+` for a wildcard key, `+` for the root (every other name,
+            // and "no device").
+            for k in &t.keys {
+                let plus = if k.wildcard { "+" } else { "" };
+                let _ = writeln!(o, "  name {}{plus} -> {}", k.name, k.class);
+            }
+        }
         StageTable::Lpm(by_len) => {
             let mut es: Vec<(u128, u8, u32)> = by_len
                 .iter()

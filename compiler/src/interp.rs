@@ -51,6 +51,19 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// A namespace in which exactly this packet's interfaces exist, as `(ifindex, name)` (ifindex
+    /// 1, 2, … in order: input, then output when it is another name): the devices offline engines
+    /// (`sim` in `replay`/`explain`) fill the interface tables from
+    /// ([`crate::sim::Sim::with_devices`]).
+    pub fn devices(&self) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = Vec::new();
+        for n in [&self.in_iface, &self.out_iface].into_iter().flatten() {
+            if !out.iter().any(|(_, d)| d == n) {
+                out.push((out.len() as u32 + 1, n.clone()));
+            }
+        }
+        out
+    }
     /// The interfaces a rule at `hook` can see: iptables has no input interface at OUTPUT and no
     /// output interface at INPUT, so those are dropped (the one definition for interp and explain).
     pub fn at_hook(&self, hook: Hook) -> Meta {

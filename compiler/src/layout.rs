@@ -11,8 +11,10 @@
 //!   every entry of the right size;
 //! - every stage is a datapath field, at most once, with both of its maps; its table has the row's
 //!   kind and size (LPM tries hold `0.0.0.0/0` and only masked prefixes; arrays have
-//!   `table_entries()` entries), every class has a vector, no vector sets a bit at or beyond the rule
-//!   count;
+//!   `table_entries()` entries; interface hash tables have `MAX_IFACES` entries, an
+//!   [`Artifact::ifaces`] name partition with the root key `""` and sorted, unique keys, and hold
+//!   exactly ifindex 0 with the empty name's class), every class has a vector, no vector sets a bit
+//!   at or beyond the rule count;
 //! - `tw_rules` holds a known action for every position and agrees with the position infos (numbered
 //!   `0..nrules`); a CONTINUE position's `next` is greater than its own index and at most its region's
 //!   policy position; every rule origin names a rule info;
@@ -95,6 +97,7 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
         let kind = match f.table {
             abi::TableKind::LpmV4 | abi::TableKind::LpmV6 => MapKind::LpmTrie,
             abi::TableKind::Array => MapKind::Array,
+            abi::TableKind::Hash => MapKind::Hash,
         };
         [
             (f.table_map, kind, f.table_key_size(), 4),
@@ -128,6 +131,9 @@ pub enum StageTable {
     Lpm(Vec<(u8, HashMap<u128, u32>)>),
     /// One class per table index ([`abi::FieldAbi::table_entries`] of them).
     Array(Vec<u32>),
+    /// An interface stage's name partition (the loader fills the ifindex table from it:
+    /// [`StageLayout::iface_entries`]).
+    Iface(crate::classify::IfaceTable),
 }
 
 /// One field stage of the artifact, decoded and checked.
@@ -533,6 +539,47 @@ impl Layout {
                     v.sort_by_key(|e| std::cmp::Reverse(e.0));
                     StageTable::Lpm(v)
                 }
+                abi::TableKind::Hash => {
+                    check_shape(tm, MapKind::Hash, 4, 4)?;
+                    if tm.max_entries != info.table_entries() {
+                        return Err(bad(
+                            tm.name,
+                            format!(
+                                "max_entries {} instead of {}",
+                                tm.max_entries,
+                                info.table_entries()
+                            ),
+                        ));
+                    }
+                    let Some(names) = a.ifaces.iter().find(|i| i.field == field) else {
+                        return Err(bad(tm.name, "no interface-name partition in the artifact"));
+                    };
+                    let keys = &names.table.keys;
+                    if !keys
+                        .windows(2)
+                        .all(|w| (&w[0].name, w[0].wildcard) < (&w[1].name, w[1].wildcard))
+                    {
+                        return Err(bad(tm.name, "interface keys not sorted and unique"));
+                    }
+                    if !keys.iter().any(|k| k.name.is_empty() && k.wildcard) {
+                        return Err(bad(
+                            tm.name,
+                            "no root key `+`: some names would have no class",
+                        ));
+                    }
+                    for k in keys {
+                        check_class(k.class)?;
+                    }
+                    let none = names.table.class_of_name("").unwrap_or(u32::MAX);
+                    let want = vec![(0u32.to_le_bytes().to_vec(), none.to_le_bytes().to_vec())];
+                    if tm.entries != want {
+                        return Err(bad(
+                            tm.name,
+                            "the image must hold ifindex 0 (no device) with the empty name's class, and nothing else",
+                        ));
+                    }
+                    StageTable::Iface(names.table.clone())
+                }
                 abi::TableKind::Array => {
                     check_shape(tm, MapKind::Array, 4, 4)?;
                     let want = info.table_entries();
@@ -597,7 +644,28 @@ impl StageLayout {
                     .expect("checked in Layout::check: the trie holds 0.0.0.0/0")
             }
             StageTable::Array(t) => t[value.table_index() as usize],
+            // A packet without interface metadata: the class of the empty name (no device), which
+            // the image holds at ifindex 0. Engines with interfaces use [`Self::iface_entries`].
+            StageTable::Iface(t) => t.class_of_name("").unwrap_or(0),
         }
+    }
+    /// The entries the loader writes into an interface stage's `tw_t_<field>`: ifindex 0 (no device)
+    /// and every device of `devices` (`(ifindex, name)`, the network namespace's, as
+    /// `if_nameindex(3)` lists them) with its name's class. Empty for other stages. The one
+    /// definition shared by the loader and `sim`.
+    pub fn iface_entries(&self, devices: &[(u32, String)]) -> Vec<(u32, u32)> {
+        let StageTable::Iface(t) = &self.table else {
+            return Vec::new();
+        };
+        let class = |n: &str| t.class_of_name(n).unwrap_or(0);
+        std::iter::once((0, class("")))
+            .chain(
+                devices
+                    .iter()
+                    .filter(|(i, _)| *i != 0)
+                    .map(|(i, n)| (*i, class(n))),
+            )
+            .collect()
     }
     /// The vector of class `class` (`nchunks * CHUNK_WORDS` words).
     pub fn vector(&self, class: usize, nchunks: usize) -> &[u64] {

@@ -144,9 +144,11 @@ impl Outcome {
             abi::REASON_NOT_IPV4 => Decided::NotIpv4,
             abi::REASON_OTHER_FAMILY => Decided::OtherFamily,
             abi::REASON_MALFORMED => Decided::Malformed,
-            abi::REASON_TAIL_CALL | abi::REASON_BOUND | abi::REASON_MAP | abi::REASON_NO_REGION => {
-                Decided::FailClosed { reason: d.reason }
-            }
+            abi::REASON_TAIL_CALL
+            | abi::REASON_BOUND
+            | abi::REASON_MAP
+            | abi::REASON_NO_REGION
+            | abi::REASON_NO_IFACE => Decided::FailClosed { reason: d.reason },
             reason => {
                 return Err(DecisionError::UnknownReason {
                     reason,

@@ -10,7 +10,9 @@
 //!   drop (`Malformed`); the region is the hook's region of the packet's family (`hook * 2 +
 //!   family`); ports become the port-table index (the port, `PORT_ABSENT` or `PORT_TRUNCATED`);
 //!   the other family's address fields read 0;
-//! - field stages in prog-array order: look the class up (LPM: longest prefix; arrays: the index), the
+//! - field stages in prog-array order: look the class up (LPM: longest prefix; arrays: the index;
+//!   interfaces: the ifindex in the table filled from [`Sim::with_devices`], a miss drops with
+//!   `REASON_NO_IFACE`), the
 //!   first stage copies the class vector into the scratch, later stages AND it in; an all-zero scratch
 //!   jumps straight to the final program;
 //! - `tw_final`: the walk over the region's positions ([`crate::flatten`]): from the region's first
@@ -22,15 +24,21 @@
 //!
 //! Thrown away: counters (the model has no per-CPU state).
 use crate::artifact::Artifact;
-use crate::interp::{Decided, Outcome};
-use crate::ir::{Family, Hook, Verdict};
+use crate::interp::{Decided, Meta, Outcome};
+use crate::ir::{Family, Field, Hook, Verdict};
 use crate::layout::{verdict_of, Layout, LayoutError, SlotOrigin};
 use crate::packet::Decoded;
+use std::collections::HashMap;
 use tailwall_abi as abi;
 
 /// An artifact's images, checked and decoded ([`Layout::check`]), ready to classify packets.
 pub struct Sim {
     layout: Layout,
+    /// The devices the modelled loader saw when it filled the interface tables (`(ifindex, name)`).
+    devices: Vec<(u32, String)>,
+    /// Per stage (prog-array order): the interface table `tw_t_<field>` as the loader fills it from
+    /// `devices` ([`crate::layout::StageLayout::iface_entries`]); empty for other stages.
+    iface_tables: Vec<HashMap<u32, u32>>,
 }
 
 /// What [`Sim::new`] refuses: the artifact contract's error.
@@ -45,9 +53,35 @@ impl Sim {
         Ok(Sim::from_layout(Layout::check(a)?))
     }
 
-    /// The model of an already checked layout.
+    /// The model of an already checked layout, as loaded in a namespace without devices (the
+    /// interface tables hold ifindex 0, "no device", only).
     pub fn from_layout(layout: Layout) -> Sim {
-        Sim { layout }
+        Sim {
+            layout,
+            devices: Vec::new(),
+            iface_tables: Vec::new(),
+        }
+        .with_devices(Vec::new())
+    }
+
+    /// The model loaded in a namespace whose devices are `devices` (`(ifindex, name)`, ifindex > 0,
+    /// as `if_nameindex(3)` lists them): the interface tables are filled as the loader fills them.
+    /// A packet's interface names ([`Meta`]) are resolved to ifindexes through `devices`; a name
+    /// not among them is a device created after the generation was built.
+    pub fn with_devices(mut self, devices: Vec<(u32, String)>) -> Sim {
+        self.iface_tables = self
+            .layout
+            .stages
+            .iter()
+            .map(|s| s.iface_entries(&devices).into_iter().collect())
+            .collect();
+        self.devices = devices;
+        self
+    }
+
+    /// The devices of [`Sim::with_devices`].
+    pub fn devices(&self) -> &[(u32, String)] {
+        &self.devices
     }
 
     /// The checked layout this model runs.
@@ -82,8 +116,17 @@ impl Sim {
     /// Classify one decoded packet at the hook of region `region` (`tw_regions` index, `hook * 2 +
     /// family`; its family part is ignored): in the region of that hook and the packet's family, as
     /// the entry program picks it. A frame of a family the artifact holds nothing of passes
-    /// ([`Decided::OtherFamily`]), as the family's empty table would.
+    /// ([`Decided::OtherFamily`]), as the family's empty table would. No interface (ifindex 0 for
+    /// both).
     pub fn run_in(&self, region: u32, pkt: &Decoded) -> Outcome {
+        self.run_with(region, &Meta::default(), pkt)
+    }
+
+    /// As [`Sim::run_in`], with the packet's interfaces: each name of `meta` the region's hook has
+    /// ([`Meta::at_hook`]; no name: ifindex 0) is the ifindex of the device of that name among
+    /// [`Sim::devices`]; a name without a device misses the interface table and the packet is
+    /// dropped, `REASON_NO_IFACE`, when its stage is reached (as `tw_s_in_iface`).
+    pub fn run_with(&self, region: u32, meta: &Meta, pkt: &Decoded) -> Outcome {
         // `tw_entry`: the IPv4 header is always checked, IPv6 is parsed only under an IPv6 ruleset.
         let family = match pkt {
             Decoded::Ipv4(_) => Family::V4,
@@ -102,13 +145,34 @@ impl Sim {
         let Some(&hook) = Hook::ALL.get((region / 2) as usize) else {
             return fail_closed(abi::REASON_NO_REGION);
         };
+        let meta = meta.at_hook(hook);
+        // `None`: a device the tables do not know.
+        let ifindex = |name: &Option<String>| match name {
+            None => Some(0),
+            Some(n) => self.devices.iter().find(|(_, d)| d == n).map(|&(i, _)| i),
+        };
+        let (in_ifindex, out_ifindex) = (ifindex(&meta.in_iface), ifindex(&meta.out_iface));
         let region = crate::flatten::region_slot(hook, family);
         let l = &self.layout;
         let words = l.nchunks * abi::CHUNK_WORDS;
         let mut scratch = vec![0u64; words];
         let mut started = false;
-        for s in &l.stages {
-            let v = s.vector(s.class_of(p) as usize, l.nchunks);
+        for (i, s) in l.stages.iter().enumerate() {
+            let class = match s.field {
+                Field::InIface | Field::OutIface => {
+                    let ifindex = if s.field == Field::InIface {
+                        in_ifindex
+                    } else {
+                        out_ifindex
+                    };
+                    match ifindex.and_then(|x| self.iface_tables.get(i)?.get(&x)) {
+                        Some(&c) => c,
+                        None => return fail_closed(abi::REASON_NO_IFACE),
+                    }
+                }
+                _ => s.class_of(p),
+            };
+            let v = s.vector(class as usize, l.nchunks);
             if started {
                 scratch.iter_mut().zip(v).for_each(|(a, b)| *a &= b);
             } else {

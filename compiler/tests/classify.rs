@@ -74,6 +74,8 @@ proptest! {
         arb_ruleset_with(RulesetOpts { port_lists: true, addr_lists: true, ..RulesetOpts::new(10) }),
         // User chains: positions with several conjuncts (intersections per field).
         arb_ruleset_with(RulesetOpts { port_lists: true, user_chains: true, ..RulesetOpts::new(6) }),
+        // Interfaces (`-i`/`-o`, `+` prefixes, negation) through user chains.
+        arb_ruleset_with(RulesetOpts { ifaces: true, user_chains: true, ..RulesetOpts::new(8) }),
     ]) {
         let c = classify(&rs, Hook::Input);
         for fc in &c.fields {
@@ -98,6 +100,32 @@ proptest! {
                         check_value(&c.flat.positions, fc, FieldValue::Truncated)?;
                     } else {
                         prop_assert_eq!(t.len(), 256);
+                    }
+                }
+                Table::Iface(t) => {
+                    // Every key's name, one character longer, and names no rule mentions: each
+                    // name's class is the brute-force set of positions whose conjuncts admit it.
+                    let mut names: Vec<String> = ["", "lo", "eth0", "eth", "wan1", "zz9"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                    for k in &t.keys {
+                        names.push(k.name.clone());
+                        names.push(format!("{}x", k.name));
+                        names.push(format!("{}0", k.name));
+                    }
+                    let mut used = vec![false; fc.classes.len()];
+                    for k in &t.keys {
+                        used[k.class as usize] = true;
+                    }
+                    prop_assert!(used.iter().all(|&u| u));
+                    for n in names {
+                        let class = t.class_of_name(&n).expect("the root key holds every name");
+                        for (i, p) in c.flat.positions.iter().enumerate() {
+                            let policy = matches!(p.origin, tailwall_compiler::flatten::Origin::Policy { .. });
+                            let want = !policy && p.conjuncts.iter().filter_map(|r| r.get(fc.field)).all(|m| m.contains_iface(&n) != m.negated);
+                            prop_assert_eq!(fc.classes[class as usize][i], want, "name {:?} position {}", n, i);
+                        }
                     }
                 }
                 Table::Lpm(es) => {
@@ -372,7 +400,7 @@ fn dump_lists_of_prefixes_and_ports() {
 /// Jumps compile; what the datapath cannot compile (an interface match in a reachable user chain) is
 /// a located error naming the rule, all of them at once; other chains are notes.
 #[test]
-fn artifact_compiles_jumps_and_rejects_iface_with_the_rule_span() {
+fn artifact_compiles_jumps_and_interfaces() {
     use tailwall_compiler::artifact::{ignored, BuildError, IgnoredWhy};
     let mut rs = input(
         Verdict::Drop,
@@ -417,7 +445,8 @@ fn artifact_compiles_jumps_and_rejects_iface_with_the_rule_span() {
     );
     assert_eq!(ig[1].diagnostic().code, "N0501");
 
-    // Interface matches in INPUT and in the reachable `web`: both reported, located.
+    // Interface matches in INPUT and in the reachable `web` compile: an `in_iface` stage whose
+    // name partition has the root key and `eth+`, ifindex 0 (no device) in its image.
     let eth = Match::single(
         Field::InIface,
         Test::Iface {
@@ -428,32 +457,23 @@ fn artifact_compiles_jumps_and_rejects_iface_with_the_rule_span() {
         Span::default(),
     );
     rs.chains[0].rules[0].matches.push(eth.clone());
-    let span = Span::new(40, 52);
-    rs.chains[2].rules[0].matches.push(eth.clone());
-    rs.chains[2].rules[0].span = span;
-    let e = build(&rs, Hook::Input).unwrap_err();
-    let ds = e.diagnostics();
-    assert_eq!(ds.len(), 2, "{e:?}");
-    assert!(ds
-        .iter()
-        .all(|d| d.code == "E0501" && d.message.contains("in_iface")));
-    assert_eq!(ds[1].span, Some(span));
-    // Not reachable from INPUT any more: only INPUT's own rule is refused.
-    rs.chains[0].rules[1].action = Action::Drop;
-    assert!(matches!(
-        build(&rs, Hook::Input),
-        Err(BuildError::Unsupported {
-            rule: RuleId(0),
-            ..
-        })
-    ));
-    // An unsupported FORWARD chain is left out, not an error.
-    rs.chains[0].rules[0].matches.clear();
-    rs.chains[1].rules[0].matches.push(eth);
+    rs.chains[2].rules[0].matches.push(eth);
     let a = build(&rs, Hook::Input).unwrap();
-    assert!(a
-        .region(Hook::Forward, tailwall_compiler::ir::Family::V4)
-        .is_none());
+    assert!(a.stages.contains(&Field::InIface));
+    let keys: Vec<(&str, bool)> = a.ifaces[0]
+        .table
+        .keys
+        .iter()
+        .map(|k| (k.name.as_str(), k.wildcard))
+        .collect();
+    assert_eq!(keys, vec![("", true), ("eth", true)]);
+    assert_eq!(
+        a.map(tailwall_abi::IN_IFACE.table_map)
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
     assert_eq!(
         build(&rs, Hook::Forward),
         Err(BuildError::Hook(Hook::Forward))

@@ -7,7 +7,9 @@ use tailwall_compiler::{
 
 use crate::Generation;
 
-/// A generation and the artifact it was loaded from.
+/// A generation and the artifact it was loaded from. Frames arrive on the namespace's loopback
+/// device (BPF_PROG_TEST_RUN's default): load the generation with [`Generation::load_nameless`] to
+/// judge them as `interp` and `sim` judge a packet without interfaces.
 pub struct KernelEngine<'a> {
     pub generation: &'a Generation,
     pub artifact: &'a Artifact,

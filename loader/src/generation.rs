@@ -81,11 +81,17 @@ pub struct Generation {
     nrules: u32,
     digest: String,
     load_time: Duration,
+    /// The namespace's devices the interface tables were filled from (`(ifindex, name)`).
+    devices: Vec<(u32, String)>,
 }
 
 fn map_data(map: &Map) -> Option<&MapData> {
     match map {
-        Map::Array(d) | Map::PerCpuArray(d) | Map::LpmTrie(d) | Map::ProgramArray(d) => Some(d),
+        Map::Array(d)
+        | Map::PerCpuArray(d)
+        | Map::LpmTrie(d)
+        | Map::ProgramArray(d)
+        | Map::HashMap(d) => Some(d),
         _ => None,
     }
 }
@@ -114,6 +120,15 @@ fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
         // tw_pkt, tw_decision, and the maps of unused stages.
         None => 1,
     }
+}
+
+/// Which devices [`Generation::load_with`] writes into the interface tables.
+#[derive(Clone, Copy)]
+enum Devices {
+    /// Every device of the namespace, under its name.
+    Namespace,
+    /// The loopback device alone, under the empty name (no device).
+    NamelessLoopback,
 }
 
 /// The programs loaded besides the chain: the attached entry (hook from the FIB), the test-run
@@ -162,9 +177,24 @@ fn verifier(name: &'static str) -> impl FnOnce(ProgramError) -> LoadError {
 }
 
 impl Generation {
-    /// Load `artifact` into the kernel (see the module docs). Not attached anywhere.
+    /// Load `artifact` into the kernel (see the module docs). Not attached anywhere. The interface
+    /// tables hold every device of the calling thread's network namespace (`if_nameindex(3)`) with
+    /// its name's class.
     pub fn load(artifact: &Artifact) -> Result<Generation, LoadError> {
-        check(artifact)?;
+        Generation::load_with(artifact, Devices::Namespace)
+    }
+
+    /// As [`Generation::load`], for test-runs of frames that carry no interface (`tailwall replay
+    /// --engine kernel`, the corpus' kernel engine): BPF_PROG_TEST_RUN frames arrive on (XDP) and
+    /// leave by (tc) the namespace's loopback device, so the interface tables give `lo` the class of
+    /// the empty name (no device) — the judgement `interp` and `sim` give a packet without
+    /// interfaces ([`tailwall_compiler::interp::Meta::default`]). Never attach such a generation.
+    pub fn load_nameless(artifact: &Artifact) -> Result<Generation, LoadError> {
+        Generation::load_with(artifact, Devices::NamelessLoopback)
+    }
+
+    fn load_with(artifact: &Artifact, names: Devices) -> Result<Generation, LoadError> {
+        let layout = check(artifact)?;
         let start = Instant::now();
         let g = artifact.globals;
         let mut loader = EbpfLoader::new();
@@ -222,6 +252,51 @@ impl Generation {
                 .ok_or(LoadError::MissingMap { map: image.name })?;
             fill(map.fd().as_fd(), image).map_err(sys(image.name))?;
         }
+        // The interface tables: every device of the namespace with its name's class
+        // (`docs/decisions/0010`); a device created later misses and is dropped, counted.
+        let devices = if layout
+            .stages
+            .iter()
+            .any(|s| s.row.table == abi::TableKind::Hash)
+        {
+            let all = raw::devices().map_err(sys("if_nameindex"))?;
+            match names {
+                Devices::Namespace => all,
+                Devices::NamelessLoopback => all
+                    .into_iter()
+                    .filter(|(_, n)| n == "lo")
+                    .map(|(i, _)| (i, String::new()))
+                    .collect(),
+            }
+        } else {
+            Vec::new()
+        };
+        if devices.len() >= abi::MAX_IFACES as usize {
+            return Err(LoadError::Artifact(format!(
+                "the network namespace has {} devices; the interface tables hold at most {}",
+                devices.len(),
+                abi::MAX_IFACES - 1
+            )));
+        }
+        for stage in &layout.stages {
+            let entries = stage.iface_entries(&devices);
+            if entries.is_empty() {
+                continue;
+            }
+            let name = stage.row.table_map;
+            let map = maps
+                .get(name)
+                .and_then(map_data)
+                .ok_or(LoadError::MissingMap { map: name })?;
+            for (ifindex, class) in entries {
+                raw::map_update(
+                    map.fd().as_fd(),
+                    &ifindex.to_le_bytes(),
+                    &class.to_le_bytes(),
+                )
+                .map_err(sys(name))?;
+            }
+        }
 
         for (array, programs) in [(abi::MAP_PROGS, &chain), (abi::MAP_PROGS_TC, &tc_chain)] {
             let mut progs: ProgramArray<&mut MapData> =
@@ -245,7 +320,14 @@ impl Generation {
             nrules: g.nrules,
             digest: artifact.digest.clone(),
             load_time: start.elapsed(),
+            devices,
         })
+    }
+
+    /// The network devices the interface tables were filled from (`(ifindex, name)`; empty when
+    /// the generation has no interface stage).
+    pub fn devices(&self) -> &[(u32, String)] {
+        &self.devices
     }
 
     /// The artifact digest this generation was loaded from.
@@ -472,7 +554,15 @@ impl Generation {
     /// before it goes live; `attach` runs it before the flip.
     pub fn self_test(&mut self, artifact: &Artifact) -> Result<(), LoadError> {
         use tailwall_compiler::{outcome::Outcome, packet, sim::Sim};
-        let sim = Sim::new(artifact).map_err(|e| LoadError::Artifact(e.to_string()))?;
+        // Test-run frames arrive on the namespace's loopback device (BPF_PROG_TEST_RUN's default
+        // ingress), judged with the interface tables this generation was filled with.
+        let sim = Sim::new(artifact)
+            .map_err(|e| LoadError::Artifact(e.to_string()))?
+            .with_devices(self.devices.clone());
+        let lo = tailwall_compiler::interp::Meta {
+            in_iface: Some("lo".into()),
+            out_iface: None,
+        };
         let (a, b) = (
             std::net::Ipv4Addr::new(10, 0, 0, 1),
             std::net::Ipv4Addr::new(10, 0, 0, 2),
@@ -541,7 +631,11 @@ impl Generation {
                 .region(artifact.hook, family)
                 .map_or(0..0, |r| r.first..r.end);
             let tr = self.test_run(frame, 1)?;
-            let want = sim.run_frame(frame);
+            let want = sim.run_with(
+                abi::REGION_INPUT_V4,
+                &lo,
+                &tailwall_compiler::packet::decode(frame),
+            );
             let got = Outcome::from_kernel(artifact, tr.xdp_action, &tr.decision);
             if got.as_ref() != Ok(&want) {
                 return Err(LoadError::SelfTest(format!(

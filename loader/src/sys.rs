@@ -508,3 +508,29 @@ pub(crate) fn obj_pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> io::Result<
     };
     bpf(BPF_OBJ_PIN, &mut attr)
 }
+
+/// The network devices of the calling thread's network namespace, `(ifindex, name)`, as
+/// `if_nameindex(3)` lists them (netlink `RTM_GETLINK` underneath, glibc): what the interface tables
+/// (`tw_t_in_iface`, `tw_t_out_iface`) are filled from.
+pub fn devices() -> io::Result<Vec<(u32, String)>> {
+    // SAFETY: if_nameindex has no preconditions; it returns NULL on failure (errno set) or an array
+    // terminated by an entry with index 0 and a NULL name, freed below with if_freenameindex.
+    let head = unsafe { libc::if_nameindex() };
+    if head.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut p = head;
+    // SAFETY: every entry up to the terminator is valid, its name a NUL-terminated C string.
+    unsafe {
+        while (*p).if_index != 0 && !(*p).if_name.is_null() {
+            let name = std::ffi::CStr::from_ptr((*p).if_name)
+                .to_string_lossy()
+                .into_owned();
+            out.push(((*p).if_index, name));
+            p = p.add(1);
+        }
+        libc::if_freenameindex(head);
+    }
+    Ok(out)
+}

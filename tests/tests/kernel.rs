@@ -1837,3 +1837,339 @@ fn fib6_decides_input_or_forward_like_the_kernel_routes() {
     ns.sysctl("net.ipv6.conf.all.forwarding", "0").unwrap();
     assert_eq!(hook_of("2001:db8:113::7"), (i, lan, 0), "forwarding off");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Interfaces (`-i`/`-o`): the ifindex → class tables (docs/decisions/0010).
+
+/// `-i` with exact names, `+` prefixes and `!`, in INPUT and a user chain: frames test-run as if
+/// received on each device of a namespace (`lo`, two veth pairs) get the verdict and deciding rule
+/// `interp` gives on the device's name, and `sim` with the generation's device list agrees; a
+/// device created after the generation was built misses the table and is dropped, counted in
+/// `REASON_NO_IFACE`, until a new generation is built, which classifies it by its name.
+#[test]
+fn testrun_classifies_interfaces_by_name_through_the_ifindex_table() {
+    use tailwall_compiler::{interp::Meta, sim::Sim};
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("twi").expect("netns");
+    for cmd in [
+        "link add eth7 type veth peer name wan3",
+        "link add docker0 type veth peer name vethab12",
+        "link set eth7 up",
+        "link set wan3 up",
+        "link set docker0 up",
+        "link set vethab12 up",
+    ] {
+        ns.exec("ip", cmd.split_whitespace()).expect(cmd);
+    }
+    let text =
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n\
+        -A INPUT -i lo -j ACCEPT\n\
+        -A INPUT -i eth+ -p tcp -m tcp --dport 22 -j ACCEPT\n\
+        -A INPUT ! -i wan3 -p udp -j web\n\
+        -A web -i docker0 -j DROP\n\
+        -A web -o eth7 -j DROP\n\
+        -A web -j ACCEPT\n\
+        COMMIT\n";
+    let src = tailwall_compiler::diag::SourceFile::new("ifaces.rules", text.to_string());
+    let rs = tailwall_compiler::frontend::load(&src)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .ruleset;
+    let art = artifact::build(&rs, Hook::Input).expect("interfaces compile");
+    assert!(art.stages.contains(&Field::InIface) && art.stages.contains(&Field::OutIface));
+    let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+    let frames = [
+        tcp(a, b, 40000, 22),
+        tcp(a, b, 40000, 80),
+        udp(a, b, 5353, 53),
+        icmp(a, b),
+    ];
+    let names = ["lo", "eth7", "wan3", "docker0", "vethab12"];
+    let index: Vec<u32> = names.iter().map(|n| ns.ifindex(n).unwrap()).collect();
+    let mut verdicts = Vec::new();
+    let mut expected = Vec::new();
+    ns.run(|| {
+        let gen = Generation::load(&art).expect("load");
+        let sim = Sim::new(&art).unwrap().with_devices(gen.devices().to_vec());
+        for (name, &ifindex) in names.iter().zip(&index) {
+            let meta = Meta {
+                in_iface: Some(name.to_string()),
+                out_iface: None,
+            };
+            for f in &frames {
+                let tr = gen.test_run_fixed_on(f, ifindex, 1).expect("run");
+                assert_eq!(tr.pkt.in_ifindex, ifindex);
+                let got = observed(&art, &tr);
+                let d = packet::decode(f);
+                let want = interp::run_with(&rs, Hook::Input, &meta, &d);
+                assert_eq!(got, want, "{name}: {}", describe(f));
+                expected.push(((*name, describe(f)), got));
+                assert_eq!(
+                    sim.run_with(abi::REGION_INPUT_V4, &meta, &d),
+                    want,
+                    "sim {name}: {}",
+                    describe(f)
+                );
+                verdicts.push(want.verdict);
+            }
+        }
+        // A device created after the build: dropped and counted, never guessed.
+        ns.exec(
+            "ip",
+            [
+                "link", "add", "eth9", "type", "veth", "peer", "name", "eth10",
+            ],
+        )
+        .expect("eth9");
+        // SAFETY: a valid NUL-terminated name.
+        let eth9 = unsafe { libc::if_nametoindex(c"eth9".as_ptr()) };
+        assert!(eth9 > 0);
+        let f = &frames[0];
+        let tr = gen.test_run_fixed_on(f, eth9, 1).expect("run");
+        let no_iface = Outcome {
+            verdict: Verdict::Drop,
+            decided: interp::Decided::FailClosed {
+                reason: abi::REASON_NO_IFACE,
+            },
+        };
+        assert_eq!(observed(&art, &tr), no_iface);
+        let meta = Meta {
+            in_iface: Some("eth9".into()),
+            out_iface: None,
+        };
+        assert_eq!(
+            sim.run_with(abi::REGION_INPUT_V4, &meta, &packet::decode(f)),
+            no_iface
+        );
+        let reasons = gen.reason_counters().expect("reasons");
+        assert_eq!(reasons[abi::REASON_NO_IFACE as usize].packets, 1);
+        // The next generation knows it: `eth+`, port 22 accepted.
+        let gen2 = Generation::load(&art).expect("reload");
+        assert!(gen2.devices().iter().any(|(_, n)| n == "eth9"));
+        let tr = gen2.test_run_fixed_on(f, eth9, 1).expect("run");
+        assert_eq!(
+            observed(&art, &tr),
+            interp::run_with(&rs, Hook::Input, &meta, &packet::decode(f))
+        );
+        assert_eq!(tr.xdp_action, XDP_PASS);
+    })
+    .expect("in netns");
+    // Not a constant answer: both verdicts occur.
+    assert!(verdicts.contains(&Verdict::Accept) && verdicts.contains(&Verdict::Drop));
+    // The rule each device's frames meet, written out (interp could share a mistake with the
+    // tables): `-i lo` accepts everything; `-i eth+` takes eth7's ssh, not wan3's; `! -i wan3` sends
+    // udp from every device but wan3 to `web`, where `-i docker0` drops and `-o eth7` never matches
+    // at INPUT (no output device there), so vethab12's udp is accepted by `web`'s last rule.
+    let rule = |chain: &str, index: usize| rule_of(&rs, chain, index);
+    let policy = interp::Decided::Policy {
+        chain: rs.chains[0].id,
+    };
+    let udp53 = describe(&frames[2]);
+    let ssh = describe(&frames[0]);
+    for ((name, frame), decided) in [
+        (("lo", ssh.clone()), (Verdict::Accept, rule("INPUT", 1))),
+        (("lo", udp53.clone()), (Verdict::Accept, rule("INPUT", 1))),
+        (("eth7", ssh.clone()), (Verdict::Accept, rule("INPUT", 2))),
+        (("wan3", ssh), (Verdict::Drop, policy)),
+        (("wan3", udp53.clone()), (Verdict::Drop, policy)),
+        (("docker0", udp53.clone()), (Verdict::Drop, rule("web", 1))),
+        (
+            ("vethab12", udp53.clone()),
+            (Verdict::Accept, rule("web", 3)),
+        ),
+        (("eth7", udp53), (Verdict::Accept, rule("web", 3))),
+    ] {
+        let got = expected
+            .iter()
+            .find(|(k, _)| k.0 == name && k.1 == frame)
+            .map(|(_, o)| *o)
+            .unwrap_or_else(|| panic!("{name} {frame} not run"));
+        assert_eq!(
+            got,
+            Outcome {
+                verdict: decided.0,
+                decided: decided.1
+            },
+            "{name}: {frame}"
+        );
+    }
+}
+
+/// `-i` in an ip6tables ruleset: the IPv6 path of `tw_entry` writes the receiving device too, so a
+/// frame test-run on `eth4` meets `-i eth+` and one on `wan4` does not; `interp` and `sim` agree.
+#[test]
+fn testrun_classifies_interfaces_of_ipv6_frames() {
+    use tailwall_compiler::{interp::Meta, sim::Sim};
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("tw6").expect("netns");
+    ns.exec(
+        "ip",
+        [
+            "link", "add", "eth4", "type", "veth", "peer", "name", "wan4",
+        ],
+    )
+    .expect("veth");
+    let text =
+        "# Generated by ip6tables-save v1.8.9\n*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n\
+        :OUTPUT ACCEPT [0:0]\n-A INPUT -i eth+ -p tcp -m tcp --dport 22 -j ACCEPT\n\
+        -A INPUT ! -i eth4 -p udp -j ACCEPT\nCOMMIT\n";
+    let src = tailwall_compiler::diag::SourceFile::new("ifaces6.rules", text.to_string());
+    let rs = tailwall_compiler::frontend::load(&src)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .ruleset;
+    assert_eq!(rs.family, tailwall_compiler::ir::Family::V6);
+    let art = artifact::build(&rs, Hook::Input).expect("interfaces compile");
+    let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::2".parse().unwrap(),
+    );
+    let ssh = build_frame_v6(
+        MAC_A,
+        MAC_B,
+        a6,
+        b6,
+        IPPROTO_TCP,
+        &l4_header(IPPROTO_TCP, 40000, 22, b""),
+    );
+    let dns = build_frame_v6(
+        MAC_A,
+        MAC_B,
+        a6,
+        b6,
+        IPPROTO_UDP,
+        &l4_header(IPPROTO_UDP, 5353, 53, b""),
+    );
+    let names = ["eth4", "wan4"];
+    let index: Vec<u32> = names.iter().map(|n| ns.ifindex(n).unwrap()).collect();
+    let verdicts = ns
+        .run(|| {
+            let gen = Generation::load(&art).expect("load");
+            let sim = Sim::new(&art).unwrap().with_devices(gen.devices().to_vec());
+            let mut out = Vec::new();
+            for (name, &ifindex) in names.iter().zip(&index) {
+                let meta = Meta {
+                    in_iface: Some(name.to_string()),
+                    out_iface: None,
+                };
+                for f in [&ssh, &dns] {
+                    let tr = gen.test_run_fixed_on(f, ifindex, 1).expect("run");
+                    assert_eq!(tr.pkt.in_ifindex, ifindex);
+                    let got = observed(&art, &tr);
+                    let d = packet::decode(f);
+                    let want = interp::run_with(&rs, Hook::Input, &meta, &d);
+                    assert_eq!(got, want, "{name}: {}", describe(f));
+                    let region = tailwall_compiler::flatten::region_slot(Hook::Input, rs.family);
+                    assert_eq!(sim.run_with(region, &meta, &d), want, "sim {name}");
+                    out.push(got.verdict);
+                }
+            }
+            out
+        })
+        .expect("in netns");
+    // eth4: ssh by `-i eth+`, udp not (`! -i eth4`); wan4: ssh not, udp by `! -i eth4`.
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::Accept,
+            Verdict::Drop,
+            Verdict::Drop,
+            Verdict::Accept
+        ]
+    );
+}
+
+/// `-o` at OUTPUT: a test-run skb of the tc egress chain leaves by the namespace's `lo`, so
+/// `-o lo` matches it and `-o eth+` does not, and the input interface is absent at OUTPUT (`-i`
+/// in a user chain reached from OUTPUT never matches; `! -i` always does); `sim` with the
+/// generation's devices and `interp` agree on every frame.
+#[test]
+fn testrun_egress_classifies_the_output_interface() {
+    use tailwall_compiler::{interp::Meta, sim::Sim};
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("two").expect("netns");
+    ns.exec(
+        "ip",
+        [
+            "link", "add", "eth5", "type", "veth", "peer", "name", "eth6",
+        ],
+    )
+    .expect("veth");
+    let text =
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT DROP [0:0]\n:out - [0:0]\n\
+        -A OUTPUT -o eth+ -j ACCEPT\n\
+        -A OUTPUT -p udp -j out\n\
+        -A OUTPUT -o lo -p tcp -m tcp --dport 22 -j ACCEPT\n\
+        -A out -i lo -j DROP\n\
+        -A out ! -i eth5 -o lo -j ACCEPT\n\
+        COMMIT\n";
+    let src = tailwall_compiler::diag::SourceFile::new("egress-ifaces.rules", text.to_string());
+    let rs = tailwall_compiler::frontend::load(&src)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .ruleset;
+    let art = artifact::build(&rs, Hook::Input).expect("interfaces compile");
+    let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+    let frames = [
+        tcp(a, b, 40000, 22),
+        tcp(a, b, 40000, 80),
+        udp(a, b, 5353, 53),
+    ];
+    let lo = ns.ifindex("lo").expect("lo");
+    let region =
+        tailwall_compiler::flatten::region_slot(Hook::Output, tailwall_compiler::ir::Family::V4);
+    let outcomes = ns
+        .run(|| {
+            let gen = Generation::load(&art).expect("load");
+            let sim = Sim::new(&art).unwrap().with_devices(gen.devices().to_vec());
+            let meta = Meta {
+                in_iface: None,
+                out_iface: Some("lo".into()),
+            };
+            frames
+                .iter()
+                .map(|f| {
+                    let tr = gen.test_run_egress(f, 1).expect("run");
+                    assert_eq!((tr.pkt.in_ifindex, tr.pkt.out_ifindex), (0, lo));
+                    let got = observed(&art, &tr);
+                    let d = packet::decode(f);
+                    assert_eq!(
+                        got,
+                        interp::run_with(&rs, Hook::Output, &meta, &d),
+                        "{}",
+                        describe(f)
+                    );
+                    assert_eq!(got, sim.run_with(region, &meta, &d), "sim: {}", describe(f));
+                    (got.verdict, got.decided)
+                })
+                .collect::<Vec<_>>()
+        })
+        .expect("in netns");
+    let output = rs
+        .chains
+        .iter()
+        .find(|c| c.hook == Some(Hook::Output))
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Verdict::Accept, rule_of(&rs, "OUTPUT", 3)),
+            (Verdict::Drop, interp::Decided::Policy { chain: output.id }),
+            (Verdict::Accept, rule_of(&rs, "out", 2)),
+        ]
+    );
+}
+
+/// The decision "rule `index` (1-based) of chain `chain` decided".
+fn rule_of(rs: &Ruleset, chain: &str, index: usize) -> interp::Decided {
+    let c = rs.chains.iter().find(|c| c.name == chain).unwrap();
+    let r = &c.rules[index - 1];
+    interp::Decided::Rule {
+        chain: c.id,
+        rule: r.id,
+        position: r.position,
+    }
+}

@@ -107,11 +107,23 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
             Err(diags) => panic!("tailwall rejects generated ruleset {i}:\n{text}\n{diags:?}"),
         };
         let art = artifact::build(&rs, hook).ok();
-        let sim = art.as_ref().map(|a| Sim::new(a).expect("Sim::new"));
-        let gen = art
+        // The victim's devices, as the loader lists them there: `sim`'s interface tables are
+        // filled from them, and the kernel engine runs each frame as received on its leg.
+        let legs: Vec<u32> = tailwall_tests::oracle::LEGS
+            .iter()
+            .map(|l| oracle.victim().ifindex(l).expect("leg ifindex"))
+            .collect();
+        let devices: Vec<(u32, String)> = tailwall_tests::oracle::LEGS
+            .iter()
+            .zip(&legs)
+            .map(|(l, &i)| (i, l.to_string()))
+            .chain([(oracle.victim().ifindex("lo").expect("lo"), "lo".to_string())])
+            .collect();
+        let sim = art
             .as_ref()
-            .filter(|_| hook == Hook::Input)
-            .map(|a| Generation::load(a).expect("Generation::load"));
+            .map(|a| Sim::new(a).expect("Sim::new").with_devices(devices.clone()));
+        let region =
+            tailwall_compiler::flatten::region_slot(hook, tailwall_compiler::ir::Family::V4);
         t.compiled += art.is_some() as usize;
         oracle
             .load(&text)
@@ -126,6 +138,32 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
             None => true,
         });
         frames.truncate(f);
+        // The kernel engine (INPUT only): the generation is loaded in the victim namespace, so its
+        // interface tables hold the legs, and each frame is test-run as received on its leg.
+        let kernel: Option<Vec<Option<tailwall_compiler::outcome::Outcome>>> =
+            art.as_ref().filter(|_| hook == Hook::Input).map(|a| {
+                oracle
+                    .victim()
+                    .run(|| {
+                        let g = Generation::load(a).expect("Generation::load");
+                        frames
+                            .iter()
+                            .enumerate()
+                            .map(|(k, frame)| {
+                                let run = g
+                                    .test_run_fixed_on(frame, legs[leg_of(k)], 1)
+                                    .expect("BPF_PROG_TEST_RUN");
+                                tailwall_compiler::outcome::Outcome::from_kernel(
+                                    a,
+                                    run.xdp_action,
+                                    &run.decision,
+                                )
+                                .ok()
+                            })
+                            .collect()
+                    })
+                    .expect("victim netns")
+            });
         for (k, frame) in frames.iter().enumerate() {
             let leg = leg_of(k);
             let meta = oracle.meta(frame, leg);
@@ -142,19 +180,10 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
             }
             let mut answers = vec![("interp", Some(want))];
             if let Some(s) = &sim {
-                answers.push(("sim", Some(s.run(&decoded))));
+                answers.push(("sim", Some(s.run_with(region, &meta, &decoded))));
             }
-            if let (Some(g), Some(a)) = (&gen, &art) {
-                let run = g.test_run(frame, 1).expect("BPF_PROG_TEST_RUN");
-                answers.push((
-                    "kernel",
-                    tailwall_compiler::outcome::Outcome::from_kernel(
-                        a,
-                        run.xdp_action,
-                        &run.decision,
-                    )
-                    .ok(),
-                ));
+            if let Some(kernel) = &kernel {
+                answers.push(("kernel", kernel[k]));
             }
             t.compared += 1;
             match &got {

@@ -451,7 +451,28 @@ impl Program {
                         );
                     }
                 }
-                Lookup::Iface => return Err(err(format!("stage {f}: no datapath stage"))),
+                Lookup::Iface => {
+                    // One run per name atom of the space: the class the loader gives a device of
+                    // that name (atom "no interface": ifindex 0, the empty name's class). Devices
+                    // missing from the table (created after the build) are dropped by the
+                    // datapath, counted; the analysis assumes every device is known.
+                    let names =
+                        art.ifaces.iter().find(|i| i.field == f).ok_or_else(|| {
+                            err(format!("{}: no interface-name partition", tm.name))
+                        })?;
+                    let reps = space.dims[Space::field_dim(f)]
+                        .atoms
+                        .as_ref()
+                        .map(|a| a.reps.clone())
+                        .unwrap_or_else(|| vec![None]);
+                    for (a, rep) in reps.iter().enumerate() {
+                        let c = names
+                            .table
+                            .class_of_name(rep.as_deref().unwrap_or(""))
+                            .ok_or_else(|| err(format!("{}: a name without a class", tm.name)))?;
+                        runs.push((a as u128, a as u128, c));
+                    }
+                }
             }
             if let Some(r) = runs.iter().find(|r| r.2 as usize >= nclasses) {
                 return Err(err(format!("{}: class {} has no vector", tm.name, r.2)));

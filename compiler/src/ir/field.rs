@@ -5,8 +5,9 @@
 //! in `tailwall_abi::datapath_fields!`; this file adds the [`Field`] variant and one
 //! [`FieldInfo::from_abi`] line. The interface fields (`in_iface`, `out_iface`) are packet metadata,
 //! not header fields: their lookup kind is [`Lookup::Iface`], their tests are
-//! [`crate::ir::Test::Iface`], and they have no datapath row — the datapath does not compile them yet
-//! (`artifact::build` rejects a rule that tests one).
+//! [`crate::ir::Test::Iface`] on names, and their datapath rows (`table: hash`) look the packet's
+//! interface *index* up in a table the loader fills from the namespace's devices
+//! (`docs/decisions/0010`).
 use serde::Serialize;
 
 /// A header field. The spelling of [`FieldInfo::name`] is the one used everywhere: YAML key, IR dump,
@@ -58,14 +59,15 @@ pub enum Lookup {
     /// Direct index of a 16-bit port plus the "absent" and "truncated" sentinels (BPF array); ranges are
     /// exact because every port has its own entry.
     PortRange,
-    /// An interface name ([`crate::ir::Test::Iface`]); not compiled by the datapath yet.
+    /// An interface name ([`crate::ir::Test::Iface`]); the datapath looks the interface index up in a
+    /// hash map the loader fills with each device's class (`docs/decisions/0010`).
     Iface,
 }
 
 /// One row of the field table. Datapath fields are built from their `tailwall_abi` row
 /// ([`FieldInfo::from_abi`]), so name, width, lookup kind and transport-ness are written once, in
-/// `tailwall_abi::datapath_fields!`; packet-metadata fields ([`FieldInfo::metadata`]) have no
-/// datapath row yet.
+/// `tailwall_abi::datapath_fields!` (every field has one since the interfaces reached the datapath;
+/// `datapath` stays optional for the next field the IR learns first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldInfo {
     pub field: Field,
@@ -88,25 +90,20 @@ impl FieldInfo {
         FieldInfo {
             field,
             name: row.name,
-            bits: row.bits as u8,
+            // Interface tests are on names: the 32-bit ifindex is the datapath's key, not a value
+            // the rules test.
+            bits: match row.table {
+                abi::TableKind::Hash => 0,
+                _ => row.bits as u8,
+            },
             lookup: match (row.table, row.transport) {
+                (abi::TableKind::Hash, _) => Lookup::Iface,
                 (abi::TableKind::LpmV4 | abi::TableKind::LpmV6, _) => Lookup::Lpm,
                 (abi::TableKind::Array, false) => Lookup::Exact,
                 (abi::TableKind::Array, true) => Lookup::PortRange,
             },
             transport: row.transport,
             datapath: Some(row),
-        }
-    }
-    /// The row of an interface field (packet metadata, not compiled by the datapath yet).
-    pub const fn metadata(field: Field, name: &'static str) -> FieldInfo {
-        FieldInfo {
-            field,
-            name,
-            bits: 0,
-            lookup: Lookup::Iface,
-            transport: false,
-            datapath: None,
         }
     }
     /// The datapath's row; `None` for fields the datapath does not compile.
@@ -126,8 +123,8 @@ pub const FIELDS: [FieldInfo; 14] = [
     FieldInfo::from_abi(Field::Proto, &abi::PROTO),
     FieldInfo::from_abi(Field::SrcPort, &abi::SRC_PORT),
     FieldInfo::from_abi(Field::DstPort, &abi::DST_PORT),
-    FieldInfo::metadata(Field::InIface, "in_iface"),
-    FieldInfo::metadata(Field::OutIface, "out_iface"),
+    FieldInfo::from_abi(Field::InIface, &abi::IN_IFACE),
+    FieldInfo::from_abi(Field::OutIface, &abi::OUT_IFACE),
     FieldInfo::from_abi(Field::Length, &abi::LENGTH),
     FieldInfo::from_abi(Field::TcpFlags, &abi::TCP_FLAGS),
     FieldInfo::from_abi(Field::Ttl, &abi::TTL),

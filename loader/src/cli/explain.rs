@@ -63,19 +63,24 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
             reference
         )));
     }
-    // The compiled tables' answer (INPUT only; interfaces are not compiled).
+    // The compiled tables' answer (INPUT only), in a namespace where the packet's interfaces
+    // exist (the interface tables filled from them as the loader fills them).
     let compiled = if hook != Hook::Input {
         Err(format!(
             "the datapath enforces INPUT only, not {}",
             hook.chain_name()
         ))
-    } else if meta.in_iface.is_some() {
-        Err("the datapath does not see interface names (it is attached to one interface)".into())
     } else {
         artifact::build(&rs, hook)
             .map_err(|e| e.to_string())
             .and_then(|a| Sim::new(&a).map_err(|e| e.to_string()))
-            .map(|sim| sim.run(&pkt))
+            .map(|sim| {
+                sim.with_devices(meta.devices()).run_with(
+                    tailwall_abi::REGION_INPUT_V4,
+                    &meta,
+                    &pkt,
+                )
+            })
     };
     let decided = Decider::of(&t.outcome, &rs, &src);
     let sim = compiled.as_ref().map(|o| Decider::of(o, &rs, &src));

@@ -790,13 +790,14 @@ fn compile(
             }
             let stages: Vec<_> = art.stages.iter().map(|f| f.name()).collect();
             println!(
-                "  stages:  {} ({} of 5 fields; the final stage walks the positions)",
+                "  stages:  {} ({} of {} fields; the final stage walks the positions)",
                 if stages.is_empty() {
                     "none".to_string()
                 } else {
                     stages.join(" -> ")
                 },
-                stages.len()
+                stages.len(),
+                tailwall_abi::FIELDS.len()
             );
             println!(
                 "  vectors: {} chunk(s) of {} positions",

@@ -158,7 +158,8 @@ pub fn run(
                 "running frames through the kernel (--engine kernel)",
             )
             .map_err(super::lifecycle::iface_error)?;
-            let gen = tailwall_loader::Generation::load(&art)
+            // Frames without interfaces, as `sim` and `interp` judge them here.
+            let gen = tailwall_loader::Generation::load_nameless(&art)
                 .context("loading the classifier into the kernel")?;
             for (i, f) in frames.iter().enumerate() {
                 if f.data.len() < tailwall_compiler::packet::ETH_HLEN {

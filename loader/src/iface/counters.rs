@@ -31,6 +31,8 @@ pub fn reason_name(slot: u32) -> &'static str {
         abi::REASON_HOTDROP => "hotdrop",
         abi::REASON_MAP => "map",
         abi::REASON_OTHER_FAMILY => "other_family",
+        abi::REASON_NO_REGION => "no_region",
+        abi::REASON_NO_IFACE => "no_iface",
         _ => "unknown",
     }
 }

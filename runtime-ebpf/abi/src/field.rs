@@ -13,7 +13,7 @@
 //!   read it from there.
 //!
 //! Row syntax (one row per field, in ascending stage-id order; ids are never reused):
-//! `CONST = name { stage: N, bits: B, transport: T, table: lpm_v4|lpm_v6|array, read: member,
+//! `CONST = name { stage: N, bits: B, transport: T, table: lpm_v4|lpm_v6|array|hash, read: member,
 //! maps: tw_t_name / tw_v_name, prog: tw_s_name }` where `member` is the [`crate::PktCtx`] member the
 //! stage looks up (already a table index for array tables) and `transport: true` adds the two
 //! port-table sentinels ([`crate::PORT_ABSENT`], [`crate::PORT_TRUNCATED`]) to an array table.
@@ -72,6 +72,14 @@ macro_rules! datapath_fields {
                 stage: 31, bits: 128, transport: false, table: lpm_v6, read: dst_ip6,
                 maps: tw_t_dst_ip6 / tw_v_dst_ip6, prog: tw_s_dst_ip6
             }
+            IN_IFACE = in_iface {
+                stage: 40, bits: 32, transport: false, table: hash, read: in_ifindex,
+                maps: tw_t_in_iface / tw_v_in_iface, prog: tw_s_in_iface
+            }
+            OUT_IFACE = out_iface {
+                stage: 41, bits: 32, transport: false, table: hash, read: out_ifindex,
+                maps: tw_t_out_iface / tw_v_out_iface, prog: tw_s_out_iface
+            }
         }
     };
 }
@@ -85,6 +93,10 @@ pub enum TableKind {
     LpmV6,
     /// BPF array keyed by the u32 value itself → u32 class, [`FieldAbi::table_entries`] entries.
     Array,
+    /// BPF hash map keyed by an interface index (u32) → u32 class, at most [`crate::MAX_IFACES`]
+    /// entries, filled by the loader from the network namespace's devices (ifindex 0: "no device");
+    /// a missing key drops the packet ([`crate::REASON_NO_IFACE`]).
+    Hash,
 }
 
 /// One row of the datapath field table.
@@ -119,6 +131,7 @@ impl FieldAbi {
     pub const fn table_entries(&self) -> u32 {
         match self.table {
             TableKind::LpmV4 | TableKind::LpmV6 => 0,
+            TableKind::Hash => crate::MAX_IFACES,
             TableKind::Array if self.transport => crate::PORT_TABLE_ENTRIES,
             TableKind::Array => 1u32 << self.bits,
         }
@@ -128,7 +141,7 @@ impl FieldAbi {
         match self.table {
             TableKind::LpmV4 => core::mem::size_of::<crate::LpmV4Key>() as u32,
             TableKind::LpmV6 => core::mem::size_of::<crate::LpmV6Key>() as u32,
-            TableKind::Array => 4,
+            TableKind::Array | TableKind::Hash => 4,
         }
     }
 }
@@ -156,6 +169,9 @@ macro_rules! __table_kind {
     };
     (array) => {
         $crate::TableKind::Array
+    };
+    (hash) => {
+        $crate::TableKind::Hash
     };
 }
 
@@ -214,8 +230,8 @@ const fn ends_with(s: &str, suffix: &str, prefix: &str) -> bool {
 
 // Every row: kernel-visible names are `tw_t_/tw_v_/tw_s_<name>` and at most 15 bytes, stage ids are
 // strictly ascending from 1 (so unique and never 0; each engineer's rows take ids from their own range,
-// so gaps are expected), LPM tries hold IPv4 (32-bit) or IPv6 (128-bit) addresses, arrays are direct tables of at most 2^16 + 2
-// entries.
+// so gaps are expected), LPM tries hold IPv4 (32-bit) or IPv6 (128-bit) addresses, arrays are direct
+// tables of at most 2^16 + 2 entries, hash tables are keyed by a 32-bit interface index.
 const _: () = {
     let mut i = 0;
     while i < FIELDS.len() {
@@ -230,6 +246,7 @@ const _: () = {
             TableKind::LpmV4 => assert!(f.bits == 32 && !f.transport),
             TableKind::LpmV6 => assert!(f.bits == 128 && !f.transport),
             TableKind::Array => assert!(f.bits >= 1 && f.bits <= 16),
+            TableKind::Hash => assert!(f.bits == 32 && !f.transport),
         }
         i += 1;
     }

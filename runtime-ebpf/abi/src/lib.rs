@@ -21,6 +21,9 @@ pub const CHUNK_BITS: usize = CHUNK_WORDS * 64;
 /// Upper bound on chunks per vector the datapath will walk (the verifier needs a constant bound).
 /// 256 chunks = 131072 rules.
 pub const MAX_CHUNKS: u32 = 256;
+/// Entries of an interface table (`tw_t_in_iface`, `tw_t_out_iface`): the devices of the network
+/// namespace plus ifindex 0 ("no device"). A namespace with more devices is refused at load.
+pub const MAX_IFACES: u32 = 16384;
 /// Upper bound on field stages per generation.
 pub const MAX_STAGES: u32 = 16;
 /// VLAN tags (802.1Q `0x8100` / 802.1ad `0x88a8`) the entry program skips to reach the inner
@@ -94,8 +97,9 @@ pub struct PktCtx {
     pub hook: u32,
     /// Interface the packet arrived on (`ingress_ifindex`), 0 at OUTPUT.
     pub in_ifindex: u32,
-    /// Interface a forwarded packet leaves by (the FIB result's `ifindex`), 0 when unknown or not
-    /// forwarded.
+    /// Interface the packet leaves by: at FORWARD the FIB result's `ifindex` ([`IFINDEX_UNKNOWN`]
+    /// when the route's device is not reported), at OUTPUT the device the skb leaves by; 0 at INPUT
+    /// (iptables has no output device there).
     pub out_ifindex: u32,
     /// Table index of the TCP flags byte (header byte 13: CWR ECE URG ACK PSH RST SYN FIN): the
     /// byte, [`PORT_ABSENT`] (not TCP, or a non-first fragment) or [`PORT_TRUNCATED`] (TCP header
@@ -226,8 +230,18 @@ pub const REASON_NO_REGION: u32 = 7;
 /// An IPv4 or IPv6 frame of an address family the generation has no ruleset for: passed, as an
 /// empty iptables / ip6tables filter table (ACCEPT policies) passes it.
 pub const REASON_OTHER_FAMILY: u32 = 8;
+/// The packet's input or output interface index is not in the generation's `tw_t_in_iface` /
+/// `tw_t_out_iface` table (a device created after the generation was built: its name, hence its
+/// class, is unknown): dropped (fail closed), never guessed. `compile --attach`/`apply` refresh the
+/// tables.
+pub const REASON_NO_IFACE: u32 = 9;
+/// The [`PktCtx::out_ifindex`] of a forwarded packet whose route's device `bpf_fib_lookup` does not
+/// report (`BPF_FIB_LKUP_RET_UNSUPP_LWT`). No device has it (the kernel allocates ifindexes as
+/// positive `int`s) and the loader never writes it, so an `out_iface` stage misses and drops the
+/// packet (`REASON_NO_IFACE`) rather than judge it as "no device" (`-o eth0` would then never match).
+pub const IFINDEX_UNKNOWN: u32 = u32::MAX;
 /// Number of reason slots.
-pub const REASON_SLOTS: u32 = 9;
+pub const REASON_SLOTS: u32 = 10;
 
 /// Most IPv6 extension headers the entry program walks to find the upper-layer protocol; one more is
 /// dropped (`REASON_BOUND`). The same bound as `tailwall_compiler::packet::MAX_EXT_HEADERS`.

@@ -7,8 +7,9 @@
 //!   them by `ip_route_input_mc` / `brd_input`, locally delivered);
 //! - `BPF_FIB_LKUP_RET_SUCCESS`, `NO_NEIGH` (a unicast route; the neighbour is not resolved yet, the
 //!   kernel forwards and resolves it) and `UNSUPP_LWT` (a route with an encapsulation the helper does
-//!   not handle; the kernel forwards it): FORWARD, `out_ifindex` = the route's device (0 for
-//!   `UNSUPP_LWT`, where the helper does not report it: unknown);
+//!   not handle; the kernel forwards it): FORWARD, `out_ifindex` = the route's device
+//!   (`IFINDEX_UNKNOWN` for `UNSUPP_LWT`, where the helper does not report it: an `out_iface` stage
+//!   drops such a packet, `REASON_NO_IFACE`);
 //! - `NOT_FWDED` (a local, broadcast or other non-unicast route, or no route at all), `BLACKHOLE`,
 //!   `UNREACHABLE`, `PROHIBIT`: INPUT. For local and broadcast routes that is the kernel's hook; for the
 //!   others the kernel drops the packet in routing before any filter hook (`ip_error`, `dst_discard`),
@@ -33,7 +34,7 @@ use aya_ebpf::{
     },
     helpers::generated::bpf_fib_lookup,
 };
-use tailwall_abi::{HOOK_FORWARD, HOOK_INPUT};
+use tailwall_abi::{HOOK_FORWARD, HOOK_INPUT, IFINDEX_UNKNOWN};
 
 use crate::common::Hook;
 
@@ -67,8 +68,9 @@ pub struct Flow6 {
     pub dport: u16,
 }
 
-/// The hook (`HOOK_INPUT` / `HOOK_FORWARD`) and the egress ifindex (0: none or unknown) for a packet
-/// received on `ctx`'s interface; `None` when the helper refused the lookup.
+/// The hook (`HOOK_INPUT` / `HOOK_FORWARD`) and the egress ifindex (0 at INPUT, `IFINDEX_UNKNOWN`
+/// when the route's device is not reported) for a packet received on `ctx`'s interface; `None` when
+/// the helper refused the lookup.
 #[inline(always)]
 pub fn decide<C: Hook>(ctx: &C, flow: &Flow) -> Option<(u32, u32)> {
     let d = flow.dst;
@@ -133,7 +135,7 @@ fn lookup<C: Hook>(ctx: &C, p: &mut FibParams) -> Option<(u32, u32)> {
     if rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH {
         Some((HOOK_FORWARD, p.ifindex))
     } else if rc == BPF_FIB_LKUP_RET_UNSUPP_LWT {
-        Some((HOOK_FORWARD, 0))
+        Some((HOOK_FORWARD, IFINDEX_UNKNOWN))
     } else {
         Some((HOOK_INPUT, 0))
     }

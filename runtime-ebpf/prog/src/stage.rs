@@ -4,16 +4,19 @@
 //! adding a row there adds both stages here.
 //!
 //! A stage looks the packet's field up in `tw_t_<field>` (LPM trie for addresses, direct array for
-//! protocol and ports) to get a class id, then for `c in 0..TW_NCHUNKS` ANDs (the first stage: copies)
-//! `tw_v_<field>[class * TW_NCHUNKS + c]` into the per-CPU `tw_scratch[c]`. An all-zero result
-//! tail-calls the final program (index `TW_NSTAGES`) directly; otherwise `tw_progs[step + 1]`.
-//! A failed lookup drops (`REASON_MAP`); a step beyond `MAX_STAGES` drops (`REASON_BOUND`).
+//! protocol and ports, hash map from interface index for interfaces) to get a class id, then for
+//! `c in 0..TW_NCHUNKS` ANDs (the first stage: copies) `tw_v_<field>[class * TW_NCHUNKS + c]` into
+//! the per-CPU `tw_scratch[c]`. An all-zero result tail-calls the final program (index `TW_NSTAGES`) directly; otherwise `tw_progs[step + 1]`.
+//! A failed lookup drops (`REASON_MAP`; an interface index missing from its table: `REASON_NO_IFACE`);
+//! a step beyond `MAX_STAGES` drops (`REASON_BOUND`).
 use aya_ebpf::{
     macros::{map, xdp},
-    maps::{lpm_trie::LpmTrie, Array},
+    maps::{lpm_trie::LpmTrie, Array, HashMap},
     programs::XdpContext,
 };
-use tailwall_abi::{Chunk, PktCtx, ACTION_DROP, CHUNK_WORDS, MAX_STAGES, REASON_BOUND};
+use tailwall_abi::{
+    Chunk, PktCtx, ACTION_DROP, CHUNK_WORDS, MAX_STAGES, REASON_BOUND, REASON_MAP, REASON_NO_IFACE,
+};
 
 use crate::{
     common::{by_reason, map_failure, pkt, tail_call, xdp_of, Hook},
@@ -37,6 +40,11 @@ macro_rules! table {
         #[allow(non_upper_case_globals)]
         pub static $t: Array<u32> = Array::with_max_entries(1, 0);
     };
+    (hash, $t:ident) => {
+        #[map]
+        #[allow(non_upper_case_globals)]
+        pub static $t: HashMap<u32, u32> = HashMap::with_max_entries(1, 0);
+    };
 }
 
 /// The class of a packet's value in one row's table.
@@ -49,6 +57,9 @@ macro_rules! class {
     };
     (array, $t:ident, $value:expr) => {
         array_class(&$t, $value)
+    };
+    (hash, $t:ident, $value:expr) => {
+        hash_class(&$t, $value)
     };
 }
 
@@ -97,13 +108,14 @@ macro_rules! stages {
 
 tailwall_abi::datapath_fields!(stages);
 
-/// Run one field stage: `class_of` maps the packet context to the field's class id (`None`: the
-/// lookup failed), `vectors` is the field's `tw_v_<field>` map. Returns an `ACTION_*` code (only
-/// when the packet is dropped or the tail call failed).
+/// Run one field stage: `class_of` maps the packet context to the field's class id (`Err(reason)`:
+/// the lookup failed, the packet is dropped and counted in that reason slot), `vectors` is the
+/// field's `tw_v_<field>` map. Returns an `ACTION_*` code (only when the packet is dropped or the
+/// tail call failed).
 #[inline(always)]
 fn run<C: Hook>(
     ctx: &C,
-    class_of: impl FnOnce(&PktCtx) -> Option<u32>,
+    class_of: impl FnOnce(&PktCtx) -> Result<u32, u32>,
     vectors: &Array<Chunk>,
 ) -> u32 {
     let Some(p) = pkt() else {
@@ -112,8 +124,9 @@ fn run<C: Hook>(
     // SAFETY: a valid per-CPU map value pointer; this CPU runs one packet at a time.
     let p = unsafe { &mut *p };
     let bytes = p.ip_len as u64;
-    let Some(class) = class_of(p) else {
-        return map_failure(bytes);
+    let class = match class_of(p) {
+        Ok(class) => class,
+        Err(reason) => return by_reason(reason, ACTION_DROP, bytes),
     };
     let n = nchunks();
     let base = class.wrapping_mul(n);
@@ -149,9 +162,12 @@ fn run<C: Hook>(
 
 /// Class of an IPv4 address in an LPM trie keyed by `LpmV4Key` (prefix length 32 = the whole address).
 #[inline(always)]
-fn lpm_class(trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>, addr: [u8; 4]) -> Option<u32> {
+fn lpm_class(
+    trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>,
+    addr: [u8; 4],
+) -> Result<u32, u32> {
     let key = aya_ebpf::maps::lpm_trie::Key::new(32, addr);
-    trie.get(&key).copied()
+    trie.get(&key).copied().ok_or(REASON_MAP)
 }
 
 /// Class of an IPv6 address in an LPM trie keyed by `LpmV6Key` (prefix length 128).
@@ -159,13 +175,23 @@ fn lpm_class(trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 4], u32>, addr: [u8; 
 fn lpm6_class(
     trie: &aya_ebpf::maps::lpm_trie::LpmTrie<[u8; 16], u32>,
     addr: [u8; 16],
-) -> Option<u32> {
+) -> Result<u32, u32> {
     let key = aya_ebpf::maps::lpm_trie::Key::new(128, addr);
-    trie.get(&key).copied()
+    trie.get(&key).copied().ok_or(REASON_MAP)
 }
 
 /// Class of a value in a direct array table.
 #[inline(always)]
-fn array_class(table: &Array<u32>, index: u32) -> Option<u32> {
-    table.get(index).copied()
+fn array_class(table: &Array<u32>, index: u32) -> Result<u32, u32> {
+    table.get(index).copied().ok_or(REASON_MAP)
+}
+
+/// Class of an interface index in an interface table; an index the loader did not put there (a
+/// device created after the generation was built) is `REASON_NO_IFACE`.
+#[inline(always)]
+fn hash_class(table: &HashMap<u32, u32>, ifindex: u32) -> Result<u32, u32> {
+    // SAFETY: the value is copied out at once; it is never written by the datapath.
+    unsafe { table.get(&ifindex) }
+        .copied()
+        .ok_or(REASON_NO_IFACE)
 }
