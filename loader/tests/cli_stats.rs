@@ -1,8 +1,9 @@
 //! `tailwall stats`, end to end (root; skipped otherwise unless `TAILWALL_REQUIRE_KERNEL=1`): a ruleset
 //! attached to `twa` in a namespace `twl-stats-…` AND loaded into iptables-legacy there, traffic from
 //! the peer `twb` in a second namespace (ping, a UDP datagram, TCP SYNs), then `stats` is compared with
-//! `iptables-legacy -L -v -x -n --line-numbers` for the INPUT chain (the datapath sees INPUT; iptables
-//! also counts the namespace's own replies in OUTPUT), and its whole text is an insta snapshot.
+//! `iptables-legacy -L -v -x -n --line-numbers` chain by chain — INPUT (XDP), FORWARD, and OUTPUT (the
+//! namespace's own replies: echo replies, the port-unreachable, the RSTs, judged at tcx egress), each
+//! with its policy counter —, and its whole text is an insta snapshot.
 //!
 //! The rules accept everything the peer sends, so every packet XDP counts also reaches iptables.
 use std::process::{Command, Output};
@@ -17,6 +18,7 @@ const RULES: &str = "*filter
 -A INPUT -p udp -m udp --dport 53 -j ACCEPT
 -A INPUT -p icmp -j ACCEPT
 -A INPUT ! -s 10.9.0.2/32 -p tcp -m multiport --dports 80,443 -j DROP
+-A OUTPUT -p icmp -j ACCEPT
 COMMIT
 ";
 
@@ -186,11 +188,13 @@ fn stats_lists_the_live_counters_as_iptables_does() {
             "--line-numbers",
         ],
     );
-    assert_eq!(
-        chain_block(&ours, "INPUT"),
-        chain_block(&theirs, "INPUT"),
-        "stats:\n{ours}\niptables:\n{theirs}"
-    );
+    for chain in ["INPUT", "FORWARD", "OUTPUT"] {
+        assert_eq!(
+            chain_block(&ours, chain),
+            chain_block(&theirs, chain),
+            "{chain}: stats:\n{ours}\niptables:\n{theirs}"
+        );
+    }
     insta::assert_snapshot!("stats_text", ours);
 
     let o = p.tw(&["stats", "twa", "-o", "json"]);

@@ -447,18 +447,31 @@ pub fn stats(iface: &str, zero: bool, output: Output) -> Result<(), Failure> {
             )));
         }
     }
-    if let Some(p) = st
-        .reasons
-        .iter()
-        .find(|r| r.slot == tailwall_abi::REASON_POLICY)
-    {
+    // Each built-in chain's policy counter; a generation recorded before policy positions
+    // (schema 3) has only the total (`tw_reasons[REASON_POLICY]`), all of it the attached hook's.
+    for (chain, c) in &st.policies {
         counts.policies.insert(
-            "INPUT".into(),
+            chain.clone(),
             Counter {
-                packets: p.packets,
-                bytes: p.bytes,
+                packets: c.packets,
+                bytes: c.bytes,
             },
         );
+    }
+    if st.policies.is_empty() {
+        if let Some(p) = st
+            .reasons
+            .iter()
+            .find(|r| r.slot == tailwall_abi::REASON_POLICY)
+        {
+            counts.policies.insert(
+                "INPUT".into(),
+                Counter {
+                    packets: p.packets,
+                    bytes: p.bytes,
+                },
+            );
+        }
     }
     let listed = listing::list_source(&src, format, &counts).map_err(relower)?;
     if zero {

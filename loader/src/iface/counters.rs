@@ -6,7 +6,7 @@
 //! programs run inside RCU read-side sections), so every packet the old generation counted is in it,
 //! and every later packet is counted by the new one. Linear: rules are matched by identity through a
 //! hash map.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{Map, MapData, PerCpuArray, PerCpuValues};
 use tailwall_abi as abi;
@@ -42,28 +42,54 @@ pub(crate) fn open_pinned_map(paths: &Paths, n: u64, name: &'static str) -> Resu
     Map::from_map_data(data).map_err(map_err(name))
 }
 
-/// Totals of generation `n` (record `rec`; maps plus carry): (by rule index of `rec.rules` — by
-/// position when the record is lost —, by reason slot).
-pub(crate) fn totals(
-    paths: &Paths,
-    n: u64,
-    rec: Option<&State>,
-) -> Result<(Vec<abi::Counter>, Vec<abi::Counter>), IfaceError> {
+/// A generation's counter totals (maps plus carry), summed over CPUs ([`totals`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    /// By rule index of the record's `rules` (by position when the record is lost).
+    pub rules: Vec<abi::Counter>,
+    /// By `tw_reasons` slot.
+    pub reasons: Vec<abi::Counter>,
+    /// Each built-in chain's policy, by chain name ([`State::policy_positions`]; empty when the
+    /// record is lost or predates them).
+    pub policies: BTreeMap<String, abi::Counter>,
+}
+
+/// Totals of generation `n` (record `rec`; maps plus carry).
+pub(crate) fn totals(paths: &Paths, n: u64, rec: Option<&State>) -> Result<Totals, IfaceError> {
     counts(paths, n, rec, true)
 }
 
 /// Per-position counters summed per rule of `rec` (a rule of a chain jumped to from several places has
 /// several positions). A record without positions (schema 2) counted by rule index directly.
-pub(crate) fn per_rule(rec: &State, per_position: Vec<abi::Counter>) -> Vec<abi::Counter> {
+pub(crate) fn per_rule(rec: &State, per_position: &[abi::Counter]) -> Vec<abi::Counter> {
     if rec.positions.is_empty() {
-        return per_position;
+        return per_position.to_vec();
     }
     let mut out = vec![abi::Counter::default(); rec.rules.len()];
-    for (&o, c) in rec.positions.iter().zip(&per_position) {
+    for (&o, c) in rec.positions.iter().zip(per_position) {
         if let Some(slot) = out.get_mut(o as usize) {
             slot.packets += c.packets;
             slot.bytes += c.bytes;
         }
+    }
+    out
+}
+
+/// The policy positions' counters of `rec`, by built-in chain name (a chain of two families' regions:
+/// their sum).
+pub(crate) fn per_policy(
+    rec: &State,
+    per_position: &[abi::Counter],
+) -> BTreeMap<String, abi::Counter> {
+    let mut out: BTreeMap<String, abi::Counter> = BTreeMap::new();
+    for p in &rec.policy_positions {
+        let c = per_position
+            .get(p.position as usize)
+            .copied()
+            .unwrap_or_default();
+        let slot = out.entry(p.chain.clone()).or_default();
+        slot.packets += c.packets;
+        slot.bytes += c.bytes;
     }
     out
 }
@@ -75,14 +101,14 @@ fn counts(
     n: u64,
     rec: Option<&State>,
     with_carry: bool,
-) -> Result<(Vec<abi::Counter>, Vec<abi::Counter>), IfaceError> {
+) -> Result<Totals, IfaceError> {
     let per_position = read_counters(
         &open_pinned_map(paths, n, abi::MAP_RULE_CNT)?,
         abi::MAP_RULE_CNT,
     )?;
-    let mut rules = match rec {
-        Some(rec) => per_rule(rec, per_position),
-        None => per_position,
+    let (mut rules, mut policies) = match rec {
+        Some(rec) => (per_rule(rec, &per_position), per_policy(rec, &per_position)),
+        None => (per_position, BTreeMap::new()),
     };
     let mut reasons = read_counters(
         &open_pinned_map(paths, n, abi::MAP_REASONS)?,
@@ -99,7 +125,16 @@ fn counts(
             c.bytes += b;
         }
     }
-    Ok((rules, reasons))
+    for (chain, [p, b]) in &carry.policies {
+        let c = policies.entry(chain.clone()).or_default();
+        c.packets += p;
+        c.bytes += b;
+    }
+    Ok(Totals {
+        rules,
+        reasons,
+        policies,
+    })
 }
 
 /// Wait until every XDP program run that started before now has finished: `synchronize_rcu()` through
@@ -123,10 +158,19 @@ pub(crate) fn carry_from(
     to_rec: &State,
     with_carry: bool,
 ) -> Result<Carry, IfaceError> {
-    let (rules, reasons) = counts(paths, from, Some(from_rec), with_carry)?;
+    let Totals {
+        rules,
+        reasons,
+        policies,
+    } = counts(paths, from, Some(from_rec), with_carry)?;
     let mut carry = Carry {
         rules: vec![[0, 0]; to_rec.rules.len()],
         reasons: reasons.iter().map(|c| [c.packets, c.bytes]).collect(),
+        // A built-in chain's policy stays that chain's policy in the new generation.
+        policies: policies
+            .into_iter()
+            .map(|(chain, c)| (chain, [c.packets, c.bytes]))
+            .collect(),
     };
     for (i, j) in pairs_by_identity(from_rec, to_rec) {
         if let (Some(c), Some(slot)) = (rules.get(i as usize), carry.rules.get_mut(j as usize)) {
@@ -253,6 +297,7 @@ mod tests {
                 })
                 .collect(),
             positions: Vec::new(),
+            policy_positions: Vec::new(),
             source: None,
             source_text: None,
             source_format: None,
@@ -299,10 +344,39 @@ mod tests {
         };
         // Positions: rule 0, rule 1, rule 0 again (a second jump to its chain), the policy.
         rec.positions = vec![0, 1, 0, u32::MAX];
-        let got = per_rule(&rec, vec![c(1), c(2), c(3), c(4)]);
+        let got = per_rule(&rec, &[c(1), c(2), c(3), c(4)]);
         assert_eq!(got, vec![c(4), c(2)]);
         // A schema-2 record: positions are rules.
         rec.positions.clear();
-        assert_eq!(per_rule(&rec, vec![c(1), c(2)]), vec![c(1), c(2)]);
+        assert_eq!(per_rule(&rec, &[c(1), c(2)]), vec![c(1), c(2)]);
+    }
+
+    #[test]
+    fn per_policy_keeps_each_chains_policy_apart() {
+        use crate::iface::record::PolicyPosition;
+        let mut rec = state([7].into_iter());
+        let c = |p| abi::Counter {
+            packets: p,
+            bytes: 10 * p,
+        };
+        // INPUT: rule, policy (1); FORWARD: policy (2); OUTPUT: policy (3); an IPv6 INPUT policy (4).
+        let at = |position, chain: &str| PolicyPosition {
+            position,
+            chain: chain.into(),
+        };
+        rec.positions = vec![0, u32::MAX, u32::MAX, u32::MAX, u32::MAX];
+        rec.policy_positions = vec![
+            at(1, "INPUT"),
+            at(2, "FORWARD"),
+            at(3, "OUTPUT"),
+            at(4, "INPUT"),
+        ];
+        let got = per_policy(&rec, &[c(1), c(2), c(3), c(5), c(7)]);
+        let want: BTreeMap<String, abi::Counter> =
+            [("INPUT", c(9)), ("FORWARD", c(3)), ("OUTPUT", c(5))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(got, want);
     }
 }

@@ -221,6 +221,17 @@ pub struct Stats {
     pub policy: String,
     pub rules: Vec<RuleStats>,
     pub reasons: Vec<ReasonStats>,
+    /// Each built-in chain's policy counter (`INPUT`, `FORWARD`, `OUTPUT` of the compiled regions),
+    /// by chain name; empty for a generation recorded before policy positions were (schema 3), whose
+    /// policy packets are only in `reasons[REASON_POLICY]`.
+    pub policies: std::collections::BTreeMap<String, PolicyStats>,
+}
+
+/// One built-in chain's policy counter ([`Stats::policies`]), summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyStats {
+    pub packets: u64,
+    pub bytes: u64,
 }
 
 /// What is attached to one interface, as the kernel confirms it ([`status`]).
@@ -922,6 +933,11 @@ fn rollback_locked(paths: &Paths, view: &View) -> Result<u64, IfaceError> {
     let own: Carry = read_json(&paths.carry(target))?.unwrap_or_default();
     counters::add_into(&mut carry.rules, &own.rules);
     counters::add_into(&mut carry.reasons, &own.reasons);
+    for (chain, [p, b]) in own.policies {
+        let c = carry.policies.entry(chain).or_default();
+        c[0] += p;
+        c[1] += b;
+    }
     write_json(&paths.carry(target), &carry)?;
     paths.remove_generation(live)?;
     confirm::clear(paths)?;
@@ -1309,7 +1325,7 @@ fn status_of(iface: &str, ifindex: Option<u32>) -> Result<Status, IfaceError> {
             }
         }
         let rec = read_json::<State>(&paths.record(n))?;
-        let (_, reasons) = counters::totals(&paths, n, rec.as_ref())?;
+        let reasons = counters::totals(&paths, n, rec.as_ref())?.reasons;
         match rec {
             Some(rec) => {
                 st.digest = Some(rec.digest);
@@ -1353,7 +1369,11 @@ pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
         LinkState::Live { link_id, .. } => link_id,
         _ => 0,
     };
-    let (rule_cnt, reason_cnt) = counters::totals(&paths, n, Some(&s))?;
+    let counters::Totals {
+        rules: rule_cnt,
+        reasons: reason_cnt,
+        policies,
+    } = counters::totals(&paths, n, Some(&s))?;
     let rules = s
         .rules
         .iter()
@@ -1385,6 +1405,16 @@ pub fn stats(iface: &str) -> Result<Stats, IfaceError> {
         policy: s.policy,
         rules,
         reasons,
+        policies: policies
+            .into_iter()
+            .map(|(chain, c)| {
+                let c = PolicyStats {
+                    packets: c.packets,
+                    bytes: c.bytes,
+                };
+                (chain, c)
+            })
+            .collect(),
     })
 }
 

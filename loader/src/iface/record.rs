@@ -10,7 +10,7 @@ use super::paths::{read_nofollow, write_atomic, Paths};
 use crate::{error::IfaceError, mode::Mode};
 
 /// Version of the record format.
-pub const RECORD_SCHEMA: u32 = 3;
+pub const RECORD_SCHEMA: u32 = 4;
 
 /// One rule as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,12 @@ pub struct State {
     /// were the rules themselves.
     #[serde(default)]
     pub positions: Vec<u32>,
+    /// The policy positions (`tw_rule_cnt` slots) and the built-in chain each one's count belongs to
+    /// (`INPUT`, `FORWARD`, `OUTPUT`: one per compiled region), what `stats` shows on the chain's
+    /// `Chain X (policy P n packets, m bytes)` line. Empty in records of schema 3 and older, whose
+    /// policy packets `stats` can only show on the attached hook's chain (`tw_reasons[REASON_POLICY]`).
+    #[serde(default)]
+    pub policy_positions: Vec<PolicyPosition>,
     /// The rules file this generation was compiled from, as given on the command line.
     #[serde(default)]
     pub source: Option<String>,
@@ -104,6 +110,14 @@ impl State {
                     _ => u32::MAX,
                 })
                 .collect(),
+            policy_positions: artifact
+                .regions
+                .iter()
+                .map(|r| PolicyPosition {
+                    position: r.end - 1,
+                    chain: r.hook.chain_name().to_string(),
+                })
+                .collect(),
             rules: artifact
                 .rules
                 .iter()
@@ -128,6 +142,15 @@ impl State {
     }
 }
 
+/// A region's policy position in a generation's record ([`State::policy_positions`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyPosition {
+    /// `tw_rule_cnt` slot (the region's last position, `RegionInfo::end - 1`).
+    pub position: u32,
+    /// The built-in chain whose policy it is (`INPUT`, `FORWARD`, `OUTPUT`).
+    pub chain: String,
+}
+
 /// Where a ruleset came from (recorded for `status` and `show`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Source {
@@ -146,6 +169,10 @@ pub struct Carry {
     pub rules: Vec<[u64; 2]>,
     /// `[packets, bytes]` by `tw_reasons` slot.
     pub reasons: Vec<[u64; 2]>,
+    /// `[packets, bytes]` of each built-in chain's policy ([`State::policy_positions`]), by chain name
+    /// (a policy is the same chain's policy in the next generation).
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, [u64; 2]>,
 }
 
 /// A `--confirm` waiting for `tailwall confirm` (`confirm.json`).
