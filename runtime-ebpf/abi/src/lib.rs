@@ -314,6 +314,10 @@ const _: () = {
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
     assert!(core::mem::size_of::<PktCtx>() == 100);
     assert!(core::mem::size_of::<LpmV6Key>() == 20);
+    // The entry program zeroes the IPv6 addresses with 4-byte word stores.
+    assert!(core::mem::align_of::<PktCtx>() == 4);
+    assert!(core::mem::offset_of!(PktCtx, src_ip6) % 4 == 0);
+    assert!(core::mem::offset_of!(PktCtx, dst_ip6) % 4 == 0);
     assert!(core::mem::size_of::<RuleMeta>() == 12);
     assert!(core::mem::size_of::<RegionMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
