@@ -58,23 +58,34 @@ use sha2::{Digest as _, Sha256};
 use std::fmt::Write as _;
 use tailwall_abi as abi;
 
+/// The BPF map type of a [`MapImage`] (`enum bpf_map_type`, `include/uapi/linux/bpf.h`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MapKind {
+    /// `BPF_MAP_TYPE_ARRAY`: u32 index keys `0..max_entries`, every slot exists.
     Array,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`: an array with one value per CPU (scratch space, counters).
     PerCpuArray,
+    /// `BPF_MAP_TYPE_LPM_TRIE`: longest-prefix match on `{prefixlen, addr}` keys.
     LpmTrie,
+    /// `BPF_MAP_TYPE_PROG_ARRAY`: the tail-call table of the stage programs, filled by the loader.
     ProgramArray,
     /// BPF hash map (the interface tables: ifindex → class).
     Hash,
 }
 
+/// One BPF map of the generation: how to create it and what to write into it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MapImage {
+    /// The kernel-visible name (`tw_…`, at most 15 bytes: `BPF_OBJ_NAME_LEN` 16 with the NUL).
     pub name: &'static str,
+    /// The map type.
     pub kind: MapKind,
+    /// Bytes per key (4 for arrays and the ifindex hashes; the `LpmV4Key`/`LpmV6Key` size for tries).
     pub key_size: u32,
+    /// Bytes per value (per CPU for [`MapKind::PerCpuArray`]).
     pub value_size: u32,
+    /// Capacity: array length, or the most entries of a trie or hash.
     pub max_entries: u32,
     /// (key, value) pairs in ascending key order; empty for maps that are only sized.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
@@ -83,7 +94,9 @@ pub struct MapImage {
 /// Load-time constants (the eBPF object's read-only globals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Globals {
+    /// 512-position chunks per rule bit-vector (`Plan::nchunks`).
     pub nchunks: u32,
+    /// Field stages the walk tail-calls before the final program (`stages.len()`).
     pub nstages: u32,
     /// Positions (bits per vector, `tw_rules` and `tw_rule_cnt` entries).
     pub nrules: u32,
@@ -96,15 +109,19 @@ pub struct Globals {
 pub struct RegionInfo {
     /// `tw_regions` index: `hook * 2 + family`.
     pub slot: u32,
+    /// The hook of the region.
     pub hook: Hook,
+    /// The address family of the region's ruleset.
     pub family: Family,
     /// The built-in chain whose policy ends the region (`None`: the ruleset has none, ACCEPT).
     pub chain: Option<ChainId>,
     /// Its name (`INPUT`, …).
     pub chain_name: String,
+    /// The verdict of the region's policy position (ACCEPT when the ruleset has no such chain).
     pub policy: Verdict,
     /// Positions `first..end`; the policy position is `end - 1`.
     pub first: u32,
+    /// One past the region's last position (its policy position).
     pub end: u32,
     /// Most positions one walk in this region visits.
     pub max_visits: u32,
@@ -125,11 +142,13 @@ pub enum PositionOrigin {
 /// One position: what `tw_rules[index]` holds, plus what it counts for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PositionInfo {
+    /// The position: index in `tw_rules` and `tw_rule_cnt`, bit in the rule vectors.
     pub index: u32,
     /// `ACTION_*` code.
     pub action: u32,
     /// For `ACTION_CONTINUE`: where the walk continues (else 0).
     pub next: u32,
+    /// The rule or policy the position's counter is added to.
     pub origin: PositionOrigin,
 }
 
@@ -148,7 +167,9 @@ pub struct OriginCounters {
 pub struct RuleInfo {
     /// Index in [`Artifact::rules`] (what [`PositionOrigin::Rule`] refers to).
     pub index: u32,
+    /// The rule's id in the ruleset it came from.
     pub id: RuleId,
+    /// Its chain's name.
     pub chain: String,
     /// 1-based position in its chain.
     pub position: u32,
@@ -158,6 +179,7 @@ pub struct RuleInfo {
     pub action: String,
     /// Match summary in IR dump spelling.
     pub text: String,
+    /// The rule's comment (`-m comment` / YAML `comment:`), if any.
     pub comment: Option<String>,
     /// Stable identity: hex SHA-256 of the rule's canonical form (chain, matches, action), so counters
     /// can follow a rule across generations.
@@ -173,15 +195,20 @@ pub struct IfaceStage {
     pub table: IfaceTable,
 }
 
+/// One generation: every map image, the load-time constants and what each position means, built by
+/// [`build`] and consumed by the loader and `sim`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Artifact {
+    /// `tailwall_abi::ABI_VERSION` the images are laid out for; the loader refuses any other.
     pub abi_version: u32,
     /// The hook the generation is attached for (its region must compile).
     pub hook: Hook,
+    /// The eBPF object's read-only globals for this generation.
     pub globals: Globals,
     /// Field stages in prog-array order: `stages[i]` sits at index `i`, the final program at
     /// `stages.len()`.
     pub stages: Vec<Field>,
+    /// Every map, in the order of the module documentation.
     pub maps: Vec<MapImage>,
     /// The compiled regions, in position order.
     pub regions: Vec<RegionInfo>,
@@ -199,6 +226,7 @@ pub struct Artifact {
 }
 
 impl Artifact {
+    /// The map called `name` (`tw_rules`, `tw_t_dst_port`, …), if the generation has it.
     pub fn map(&self, name: &str) -> Option<&MapImage> {
         self.maps.iter().find(|m| m.name == name)
     }
@@ -232,6 +260,7 @@ impl Artifact {
 /// What the datapath cannot hold.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BuildError {
+    /// Too many positions or field stages for the datapath's bounds.
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// The flattened chains exceed the datapath's positions (`E0502`).
@@ -247,16 +276,26 @@ pub enum BuildError {
     /// family (its regions are `hook * 2 + family`). `span`: the second one's hook chain (default
     /// when it has none). `E0503`.
     #[error("two {} rulesets for one generation: give at most one per family", .family.as_str())]
-    Family { family: Family, span: Span },
+    Family {
+        /// The family given twice.
+        family: Family,
+        /// The second ruleset's hook chain.
+        span: Span,
+    },
     /// A rule of the enforced chain uses something the datapath cannot compile (yet).
     #[error("{chain} rule {position} ({rule}): {message}")]
     Unsupported {
+        /// The rule.
         rule: RuleId,
         /// Its chain's name and the rule's 1-based position there.
         chain: String,
+        /// The rule's 1-based position in `chain`.
         position: u32,
+        /// The rule in the source.
         span: Span,
+        /// What it is, in words.
         message: String,
+        /// What to do instead, if there is a known alternative.
         help: Option<String>,
     },
 }
@@ -322,10 +361,15 @@ pub enum IgnoredWhy {
 /// A chain the datapath does not enforce.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ignored {
+    /// The chain.
     pub chain: ChainId,
+    /// Its name.
     pub name: String,
+    /// How many rules it holds (none of them enforced).
     pub rules: usize,
+    /// Why it is left out.
     pub why: IgnoredWhy,
+    /// The chain's declaration.
     pub span: Span,
 }
 

@@ -36,9 +36,11 @@ pub type RuleVec = BitVec<u64, Lsb0>;
 /// One LPM table entry: addresses whose longest matching entry is `addr/len` have class `class`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LpmEntry {
+    /// Prefix length in bits (0..=the field's width).
     pub len: u8,
     /// Host bits are zero; an IPv4 address zero-extended, as the IR holds it.
     pub addr: u128,
+    /// The class id of the addresses this entry is the longest match for.
     pub class: u32,
 }
 
@@ -174,11 +176,13 @@ fn iface_classes(
 /// The partition of one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldClasses {
+    /// The field partitioned.
     pub field: Field,
     /// Number of rules constraining this field.
     pub constrained: usize,
     /// Class id → vector (each `nrules` bits long).
     pub classes: Vec<RuleVec>,
+    /// Value → class id.
     pub table: Table,
 }
 
@@ -218,6 +222,7 @@ pub struct Classified<'a> {
 }
 
 impl Classified<'_> {
+    /// The classes of field `f`, if some position constrains it (a field with a stage).
     pub fn field(&self, f: Field) -> Option<&FieldClasses> {
         self.fields.iter().find(|c| c.field == f)
     }

@@ -51,7 +51,10 @@ pub enum Step {
     Verdict(Verdict),
     /// The walk continues at the first admitting position at or after `next` (jump, goto, RETURN,
     /// goto fall-off).
-    Continue { next: u32 },
+    Continue {
+        /// The position to resume at (`> index`, same region).
+        next: u32,
+    },
 }
 
 /// What a position's counter counts for.
@@ -59,9 +62,17 @@ pub enum Step {
 pub enum Origin {
     /// An IR rule of ruleset `set` (index into the slice given to [`flatten`]). A rule of a chain
     /// jumped to from several places has several positions: its counter is their sum.
-    Rule { set: usize, rule: crate::ir::RuleId },
+    Rule {
+        /// Index of the ruleset in the slice given to [`flatten`].
+        set: usize,
+        /// The rule's id in that ruleset.
+        rule: crate::ir::RuleId,
+    },
     /// The policy of region `region` (iptables counts it on the built-in chain).
-    Policy { region: usize },
+    Policy {
+        /// Index into [`Flat::regions`].
+        region: usize,
+    },
     /// Falling off a goto'd chain: iptables counts nothing.
     FallOff,
 }
@@ -72,7 +83,9 @@ pub struct Position<'a> {
     /// The rules that must all match for the walk to consider this position: the jump/goto rules on
     /// the way here (outermost first), then the position's own rule. Empty for the policy position.
     pub conjuncts: Vec<&'a Rule>,
+    /// What the walk does when the position admits the packet.
     pub step: Step,
+    /// What the position's counter counts for.
     pub origin: Origin,
     /// The region the position belongs to (index into [`Flat::regions`]).
     pub region: usize,
@@ -91,14 +104,19 @@ impl Position<'_> {
 /// The positions of one (hook, family): `first..end`, the policy position at `end - 1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Region {
+    /// The hook whose built-in chain the region expands.
     pub hook: Hook,
+    /// The family of the region's ruleset.
     pub family: Family,
     /// Index of the ruleset (in the slice given to [`flatten`]) the region comes from.
     pub set: usize,
     /// The built-in chain (`None`: the ruleset has no chain for the hook).
     pub chain: Option<ChainId>,
+    /// The verdict of the policy position (the chain's policy, ACCEPT when there is no chain).
     pub policy: Verdict,
+    /// The region's first position (where a walk starts).
     pub first: u32,
+    /// One past the region's last position, the policy position.
     pub end: u32,
     /// Upper bound on the positions one walk in this region visits (see the module docs).
     pub max_visits: u32,
@@ -129,7 +147,9 @@ pub fn region_slot(hook: Hook, family: Family) -> u32 {
 /// Every region's positions in one numbering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flat<'a> {
+    /// The regions in the order asked for; their position ranges are contiguous and ascending.
     pub regions: Vec<Region>,
+    /// Every position, indexed by its number.
     pub positions: Vec<Position<'a>>,
 }
 
@@ -140,7 +160,9 @@ pub struct FlattenError {
     /// The outermost jump/goto whose expansion crosses the bound (or the rule that does, in a chain
     /// without jumps).
     pub rule: crate::ir::RuleId,
+    /// That rule in the source.
     pub span: Span,
+    /// What crossed the bound, with the count and the limit.
     pub message: String,
 }
 

@@ -46,7 +46,9 @@ pub use crate::outcome::{Decided, Outcome};
 /// Packet metadata that is not in the frame: the interfaces the packet came in on / goes out on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Meta {
+    /// The input interface's name (`-i`); `None`: none known (OUTPUT, or not given).
     pub in_iface: Option<String>,
+    /// The output interface's name (`-o`); `None`: none known (INPUT, or not given).
     pub out_iface: Option<String>,
 }
 
@@ -138,6 +140,9 @@ pub fn run(rs: &Ruleset, hook: Hook, pkt: &Decoded) -> Outcome {
 /// IPv4 ruleset, malformed or not), malformed (dropped), a parsing bound hit (too many VLAN tags or
 /// IPv6 extension headers: dropped, [`Decided::FailClosed`] with `REASON_BOUND`). Shared by `interp`
 /// and `sim`, as the datapath's entry program does all of it.
+///
+/// # Errors
+/// The frame's final [`Outcome`] when it is not a packet of `family` to classify (see above).
 pub fn classified(pkt: &Decoded, family: Family) -> Result<&IpPacket, Outcome> {
     let (verdict, decided) = match pkt {
         Decoded::Ipv4(p) | Decoded::Ipv6(p) if p.family == family => return Ok(p),
@@ -287,8 +292,11 @@ pub fn run_sets(sets: &[&Ruleset], hook: Hook, meta: &Meta, pkt: &Decoded) -> Ou
 /// `interp` as an [`Engine`]: one hook of a ruleset, with fixed packet metadata.
 #[derive(Clone, Debug)]
 pub struct Interp<'a> {
+    /// The ruleset judged.
     pub rs: &'a Ruleset,
+    /// The hook whose built-in chain judges the packets.
     pub hook: Hook,
+    /// The interfaces every packet is judged with (reduced to what `hook` sees by [`Meta::at_hook`]).
     pub meta: Meta,
 }
 

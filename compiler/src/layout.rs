@@ -34,13 +34,23 @@ use tailwall_abi as abi;
 pub enum LayoutError {
     /// Built for another ABI.
     #[error("artifact abi version {found}, this build runs {expected}")]
-    AbiVersion { found: u32, expected: u32 },
+    AbiVersion {
+        /// The artifact's `abi_version`.
+        found: u32,
+        /// `tailwall_abi::ABI_VERSION` of this build.
+        expected: u32,
+    },
     /// A map the layout needs is not in the artifact.
     #[error("map `{0}` is missing from the artifact")]
     MissingMap(String),
     /// A map image is not what the ABI says.
     #[error("map `{map}`: {what}")]
-    BadMap { map: String, what: String },
+    BadMap {
+        /// The map's name.
+        map: String,
+        /// What is wrong with it (kind, sizes, an entry).
+        what: String,
+    },
     /// The globals or the stage list are inconsistent or out of bounds.
     #[error("globals disagree with the artifact: {0}")]
     Globals(String),
@@ -139,12 +149,15 @@ pub enum StageTable {
 /// One field stage of the artifact, decoded and checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StageLayout {
+    /// The field the stage classifies.
     pub field: Field,
     /// The field's datapath row.
     pub row: &'static abi::FieldAbi,
+    /// The lookup table (`tw_t_<field>`): value → class.
     pub table: StageTable,
     /// Class vectors, `nchunks * CHUNK_WORDS` words per class; no bit at or beyond the rule count.
     pub vectors: Vec<u64>,
+    /// Classes of the table (`vectors.len() / (nchunks * CHUNK_WORDS)`).
     pub nclasses: usize,
 }
 
@@ -153,12 +166,18 @@ pub struct StageLayout {
 pub enum SlotOrigin {
     /// An IR rule: its own chain, id and 1-based position there.
     Rule {
+        /// The rule's own chain.
         chain: ChainId,
+        /// The rule's id.
         id: RuleId,
+        /// Its 1-based index in `chain`.
         position: u32,
     },
     /// The policy of the built-in chain `chain` (`ChainId(u32::MAX)`: the ruleset has none).
-    Policy { chain: ChainId },
+    Policy {
+        /// The built-in chain.
+        chain: ChainId,
+    },
     /// A goto fall-off (always CONTINUE).
     FallOff,
 }
@@ -172,12 +191,14 @@ pub struct RuleSlot {
     pub flags: u32,
     /// For CONTINUE: where the walk continues (checked: after this position, within its region).
     pub next: u32,
+    /// What the position decides as.
     pub origin: SlotOrigin,
 }
 
 /// One region's bounds (`tw_regions[slot]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegionSlot {
+    /// The region's first position (where a walk starts).
     pub first: u32,
     /// The policy position (the region's last).
     pub policy: u32,

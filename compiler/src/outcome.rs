@@ -17,16 +17,26 @@ use tailwall_abi as abi;
 pub enum Decided {
     /// A rule matched; `position` is its 1-based index in `chain`, the rule's own chain.
     Rule {
+        /// The rule's own chain (a user chain when reached by a jump or goto).
         chain: ChainId,
+        /// The rule that matched.
         rule: RuleId,
+        /// Its 1-based index in `chain`.
         position: u32,
     },
     /// No rule decided: the built-in chain's policy.
-    Policy { chain: ChainId },
+    Policy {
+        /// The built-in chain whose policy applied (`ChainId(u32::MAX)` from the kernel for a region
+        /// whose ruleset has no such chain: its implicit ACCEPT).
+        chain: ChainId,
+    },
     /// `rule` (in its own chain `chain`) tested a truncated transport header: dropped, no rule counted.
     Hotdrop {
+        /// The rule's own chain.
         chain: ChainId,
+        /// The rule whose transport match hotdropped (`par->hotdrop` in `xt_tcpudp.c`).
         rule: RuleId,
+        /// Its 1-based index in `chain`.
         position: u32,
     },
     /// Neither IPv4 nor IPv6: passed, not filtered.
@@ -40,13 +50,19 @@ pub enum Decided {
     /// tail call, a failed lookup, a walk bound hit, a region the generation does not hold). Every
     /// engine reports the parsing bounds of `packet::decode` (`REASON_BOUND`: too many VLAN tags or IPv6 extension headers);
     /// `sim` also the walk's bound and a missing region; the other faults only the kernel.
-    FailClosed { reason: u32 },
+    FailClosed {
+        /// The `tailwall_abi::REASON_*` code (`REASON_TAIL_CALL`, `REASON_BOUND`, `REASON_MAP`,
+        /// `REASON_NO_REGION`).
+        reason: u32,
+    },
 }
 
 /// What happened to one packet: the verdict and who decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Outcome {
+    /// Accept or drop.
     pub verdict: Verdict,
+    /// The rule, policy or condition that gave the verdict.
     pub decided: Decided,
 }
 
@@ -56,18 +72,28 @@ pub enum DecisionError {
     /// The program returned one XDP action but recorded another verdict.
     #[error("xdp action {xdp} disagrees with the recorded action code {action} ({decision:?})")]
     ActionMismatch {
+        /// The XDP action the program returned (`XDP_PASS` 2, `XDP_DROP` 1).
         xdp: u32,
+        /// The record's `ACTION_*` code.
         action: u32,
+        /// The whole record.
         decision: abi::Decision,
     },
     /// A position the artifact does not have, or one that is not a rule's (for a rule or hotdrop
     /// decision) or a policy's (for a policy decision).
     #[error("position {index} is not a deciding position of the artifact ({decision:?})")]
-    UnknownRule { index: u32, decision: abi::Decision },
+    UnknownRule {
+        /// The recorded position.
+        index: u32,
+        /// The whole record.
+        decision: abi::Decision,
+    },
     /// A reason code the ABI does not define.
     #[error("unknown reason code {reason} ({decision:?})")]
     UnknownReason {
+        /// The recorded reason code.
         reason: u32,
+        /// The whole record.
         decision: abi::Decision,
     },
 }

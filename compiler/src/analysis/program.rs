@@ -41,6 +41,7 @@ pub const MAX_ENTRIES: usize = 4_000_000;
 /// What entering an entry does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Act {
+    /// The packet's outcome: a rule's verdict, or a hotdrop.
     Decide(Outcome),
     /// Continue at entry `.0` (always after this one; `entries.len()` is the policy).
     Skip(u32),
@@ -55,12 +56,14 @@ pub struct Entry {
     pub sets: Vec<Set>,
     /// Bit `d` set: `sets[d]` is not the whole domain.
     pub constrained: u64,
+    /// What a packet of the box that reaches this entry gets.
     pub act: Act,
 }
 
 /// A hook's decision procedure as a list of boxes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
+    /// In order: a packet is decided by the first entry whose box holds it (after skips).
     pub entries: Vec<Entry>,
     /// What decides when no entry does.
     pub policy: Outcome,
@@ -69,14 +72,19 @@ pub struct Program {
 /// Why a program could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProgramError {
+    /// Inlining the user chains at every jump gives more than [`MAX_ENTRIES`] entries.
     #[error("inlining the user chains gives more than {MAX_ENTRIES} boxes: too large to analyse")]
     TooLarge,
+    /// The artifact's images do not hold what the program needs (a map missing, a class without a
+    /// vector); the text says what.
     #[error("artifact: {0}")]
     Artifact(String),
     /// The two rulesets filter different address families: no packet is judged by both.
     #[error("OLD is an {} ruleset and NEW an {} one: diff compares two rulesets of one family (iptables-save with iptables-save, ip6tables-save with ip6tables-save)", old.as_str(), new.as_str())]
     Families {
+        /// The first (OLD) ruleset's family.
         old: crate::ir::Family,
+        /// The second (NEW) ruleset's family.
         new: crate::ir::Family,
     },
 }
@@ -247,6 +255,9 @@ fn constrained_mask(space: &Space, sets: &[Set]) -> u64 {
 impl Program {
     /// The program of `rs` at the space's hook (see the module docs). A ruleset without a chain for the
     /// hook accepts, as `interp` says (policy of chain `ChainId(u32::MAX)`).
+    ///
+    /// # Errors
+    /// [`ProgramError::TooLarge`] when inlining the user chains exceeds [`MAX_ENTRIES`] entries.
     pub fn from_ruleset(space: &Space, rs: &Ruleset) -> Result<Program, ProgramError> {
         let mut b = Builder {
             space,
@@ -272,6 +283,10 @@ impl Program {
 
     /// The program the artifact's tables compute in the region of `space.hook` and `family` (see the
     /// module docs). Errors name what the images do not hold (a map missing, a class without a vector): `sim` refuses such an artifact too.
+    ///
+    /// # Errors
+    /// [`ProgramError::Artifact`] for images that do not hold what the program reads,
+    /// [`ProgramError::TooLarge`] beyond [`MAX_ENTRIES`] entries.
     pub fn from_artifact(
         space: &Space,
         art: &Artifact,

@@ -15,15 +15,21 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
+    /// IPv4 source address (32 bits, `iph->saddr`): `-s` in an iptables ruleset.
     SrcIp,
+    /// IPv4 destination address (32 bits, `iph->daddr`): `-d`.
     DstIp,
     /// IPv6 source address (128 bits): what `-s` matches in an ip6tables ruleset, where `src_ip` is
     /// never used. See `docs/decisions/0011-ipv6-addresses-in-the-ir.md`.
     SrcIp6,
     /// IPv6 destination address (128 bits), as [`Field::SrcIp6`].
     DstIp6,
+    /// IP protocol (IPv4 `iph->protocol`; IPv6 the upper-layer header after the extension headers, as
+    /// `ipv6_find_hdr` finds it): `-p`.
     Proto,
+    /// TCP/UDP source port (`--sport`, `--sports` of `-m multiport`): a transport field.
     SrcPort,
+    /// TCP/UDP destination port (`--dport`, `--dports`): a transport field.
     DstPort,
     /// Input interface name (packet metadata, not a header field).
     InIface,
@@ -70,11 +76,13 @@ pub enum Lookup {
 /// `datapath` stays optional for the next field the IR learns first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldInfo {
+    /// The row's field (`FIELDS[f as usize].field == f`).
     pub field: Field,
     /// Canonical spelling.
     pub name: &'static str,
     /// Value width in bits (0 for interface names).
     pub bits: u8,
+    /// How the datapath looks the field's value up.
     pub lookup: Lookup,
     /// The value lives in the transport header: absent on non-first fragments and protocols without
     /// ports.
@@ -184,12 +192,15 @@ impl Field {
         all
     };
 
+    /// The field's row of the field table.
     pub fn info(self) -> &'static FieldInfo {
         &FIELDS[self as usize]
     }
+    /// The canonical spelling (`src_ip`, `dst_port`, …): YAML key, IR dump, stage and map stem.
     pub fn name(self) -> &'static str {
         self.info().name
     }
+    /// The field spelled `name` (canonical spelling only, case-sensitive).
     pub fn from_name(name: &str) -> Option<Field> {
         FIELDS.iter().find(|f| f.name == name).map(|f| f.field)
     }

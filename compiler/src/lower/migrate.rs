@@ -29,6 +29,7 @@ pub enum RuleStatus {
 }
 
 impl RuleStatus {
+    /// `exact`, `approximated` or `unsupported`: the status's name in the JSON report and the summary.
     pub fn kind(&self) -> &'static str {
         match self {
             RuleStatus::Exact => "exact",
@@ -36,6 +37,7 @@ impl RuleStatus {
             RuleStatus::Unsupported(_) => "unsupported",
         }
     }
+    /// Why the rule is not exact (`None` for [`RuleStatus::Exact`]).
     pub fn reason(&self) -> Option<&str> {
         match self {
             RuleStatus::Exact => None,
@@ -47,13 +49,17 @@ impl RuleStatus {
 /// One rule line of the dump.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleReport {
+    /// The rule's table (`filter`, `nat`, …).
     pub table: String,
+    /// The rule's chain.
     pub chain: String,
     /// 1-based position in its chain (as `iptables -L --line-numbers`).
     pub position: u32,
     /// 1-based line in the dump.
     pub line: usize,
+    /// The whole rule line.
     pub span: Span,
+    /// How faithfully the IR rule reproduces it.
     pub status: RuleStatus,
     /// The IR rule it became (None when unsupported).
     pub rule: Option<RuleId>,
@@ -64,7 +70,9 @@ pub struct RuleReport {
 /// One `*table` of the dump.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TableReport {
+    /// The table's name (`filter`, `nat`, …).
     pub name: String,
+    /// Rule lines of the table.
     pub rules: usize,
     /// tailwall enforces this table (only `filter`).
     pub enforced: bool,
@@ -77,12 +85,17 @@ pub struct Migration {
     pub ruleset: Ruleset,
     /// Every rule of every table, in file order.
     pub rules: Vec<RuleReport>,
+    /// Every table of the dump, in file order.
     pub tables: Vec<TableReport>,
     /// Warnings and notes (no errors).
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Never fails on unsupported features (they are reported per rule); fails only on syntax/validation errors.
+///
+/// # Errors
+/// Every diagnostic (at least one error) when the dump does not parse or is invalid as
+/// iptables-restore would find it (`E01xx`, `E03xx`).
 pub fn migrate(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     migrate_impl(src)
 }
