@@ -33,12 +33,12 @@
 //! return, policies, the fields with a datapath row (`src_ip`, `dst_ip`, `src_ip6`, `dst_ip6`,
 //! `proto`, `src_port`, `dst_port`, …) with any number of tests per match (lists compile exactly), at most
 //! `MAX_CHUNKS * CHUNK_BITS` positions in all (else `E0502`, located at the jump that crosses it).
-//! A rule reachable from the attached hook's chain that tests anything else (interfaces) is a
-//! [`BuildError::Unsupported`] (`E0501`, located, every such rule reported); nothing is dropped
-//! silently. The regions of the other hooks are compiled when every rule they reach is supported,
-//! else left out (the datapath drops their packets, `REASON_NO_REGION`); the entry program judges
-//! every packet at the attached hook (INPUT) for now, so [`ignored`] still lists FORWARD and OUTPUT
-//! and the unreachable user chains, one note (`N0501`) each.
+//! Every hook's region (INPUT, FORWARD, OUTPUT) is compiled into the one artifact: the entry program
+//! judges a packet by the region of the hook the FIB decides (`region = hook * 2 + family`), the tc
+//! egress chain by OUTPUT's. A rule reachable from ANY hook's chain that tests something without a
+//! datapath row is a [`BuildError::Unsupported`] (`E0501`, located, every such rule reported): the
+//! whole build fails rather than leave a hook unenforced (fail closed). [`ignored`] lists only what
+//! really is left out: the user chains no hook reaches, one note (`N0501`) each.
 //!
 //! Rule identities and counters: [`Artifact::rules`] holds one [`RuleInfo`] per IR rule that has a
 //! position (a rule of a chain jumped to from several places has several positions);
@@ -201,7 +201,8 @@ pub struct IfaceStage {
 pub struct Artifact {
     /// `tailwall_abi::ABI_VERSION` the images are laid out for; the loader refuses any other.
     pub abi_version: u32,
-    /// The hook the generation is attached for (its region must compile).
+    /// The hook single-hook consumers (analysis, `explain`, lifecycle summaries) describe; every
+    /// hook's region is compiled whatever it is ([`build_sets`]).
     pub hook: Hook,
     /// The eBPF object's read-only globals for this generation.
     pub globals: Globals,
@@ -269,9 +270,6 @@ pub enum BuildError {
     /// Several rules the datapath cannot compile (each an [`BuildError::Unsupported`]).
     #[error("{} rules the datapath cannot compile", .0.len())]
     Several(Vec<BuildError>),
-    /// The datapath attaches to INPUT only.
-    #[error("the datapath enforces the INPUT chain only, not {}", .0.chain_name())]
-    Hook(Hook),
     /// [`build_sets`] was given two rulesets of `family`: a generation holds at most one per
     /// family (its regions are `hook * 2 + family`). `span`: the second one's hook chain (default
     /// when it has none). `E0503`.
@@ -326,7 +324,7 @@ impl BuildError {
                     .help("one generation enforces one IPv4 and one IPv6 ruleset together (`compile RULES --v6 RULES6`)"),
             )
             .filter(|_| *span != Span::default()),
-            BuildError::Plan(_) | BuildError::Hook(_) | BuildError::Several(_) => None,
+            BuildError::Plan(_) | BuildError::Several(_) => None,
         }
     }
     /// Every diagnostic of the error (one per rule for [`BuildError::Several`]).
@@ -350,11 +348,9 @@ impl BuildError {
 
 /// Why the datapath leaves a chain out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "hook")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum IgnoredWhy {
-    /// A built-in chain of another hook (FORWARD, OUTPUT).
-    OtherHook(Hook),
-    /// A user chain no jump or goto from the enforced chain reaches.
+    /// A user chain no jump or goto from any built-in chain (INPUT, FORWARD, OUTPUT) reaches.
     Unreachable,
 }
 
@@ -377,14 +373,8 @@ impl Ignored {
     /// The note (`N0501`) the CLI prints for it, located at the chain's declaration.
     pub fn diagnostic(&self) -> Diagnostic {
         let what = match self.why {
-            IgnoredWhy::OtherHook(h) => format!(
-                "built-in chain {} ({} rule{}) is not enforced: the datapath attaches to INPUT only",
-                h.chain_name(),
-                self.rules,
-                if self.rules == 1 { "" } else { "s" }
-            ),
             IgnoredWhy::Unreachable => format!(
-                "user chain `{}` ({} rule{}) is not enforced: no rule of INPUT jumps to it",
+                "user chain `{}` ({} rule{}) is not enforced: no rule of INPUT, FORWARD or OUTPUT jumps to it",
                 self.name,
                 self.rules,
                 if self.rules == 1 { "" } else { "s" }
@@ -410,40 +400,28 @@ pub fn lone_ipv6_note() -> Diagnostic {
     .help("give the IPv4 ruleset as RULES and this one with --v6 to enforce both families")
 }
 
-/// The chains the datapath for `hook` leaves out: the other built-in chains and the user chains not
-/// reachable from `hook`'s chain, in chain order. (Reachable user chains are not listed: reaching one
-/// takes a jump, which [`build`] rejects.)
-pub fn ignored(rs: &Ruleset, hook: Hook) -> Vec<Ignored> {
-    let reachable = rs.reachable(hook);
+/// The chains the datapath leaves out: the user chains reachable from no built-in chain, in chain
+/// order (every built-in chain is compiled, [`build`]).
+pub fn ignored(rs: &Ruleset) -> Vec<Ignored> {
+    let reachable: Vec<ChainId> = Hook::ALL.iter().flat_map(|&h| rs.reachable(h)).collect();
     rs.chains
         .iter()
-        .filter_map(|c| {
-            let why = match c.hook {
-                Some(h) if h == hook => return None,
-                Some(h) => IgnoredWhy::OtherHook(h),
-                None if reachable.contains(&c.id) => return None,
-                None => IgnoredWhy::Unreachable,
-            };
-            Some(Ignored {
-                chain: c.id,
-                name: c.name.clone(),
-                rules: c.rules.len(),
-                why,
-                span: c.span,
-            })
+        .filter(|c| c.hook.is_none() && !reachable.contains(&c.id))
+        .map(|c| Ignored {
+            chain: c.id,
+            name: c.name.clone(),
+            rules: c.rules.len(),
+            why: IgnoredWhy::Unreachable,
+            span: c.span,
         })
         .collect()
 }
 
-/// Every refusal of the datapath for `hook`, in rule order: [`BuildError::Hook`] alone when the
-/// datapath does not compile the hook (only INPUT is attached, only IPv4 is parsed), else one
-/// [`BuildError::Unsupported`] per rule reachable from the hook's chain (through jumps and gotos) that
+/// Every refusal of the datapath for `hook`, in rule order: one [`BuildError::Unsupported`] per rule
+/// reachable from the hook's chain (through jumps and gotos) that
 /// it cannot compile. [`build`] fails with them all; [`enforcement`] (what `migrate` reports) reads
 /// them too, so the report and the compiler decide from this one function.
 pub fn refusals(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
-    if hook != Hook::Input {
-        return vec![BuildError::Hook(hook)];
-    }
     unsupported(rs, hook)
 }
 
@@ -456,9 +434,6 @@ pub fn enforcement(rs: &Ruleset) -> std::collections::HashMap<RuleId, Result<(),
     let mut out: HashMap<RuleId, Result<(), String>> = HashMap::new();
     for hook in Hook::ALL {
         let refused = refusals(rs, hook);
-        if refused.iter().any(|e| matches!(e, BuildError::Hook(_))) {
-            continue;
-        }
         let mut why: HashMap<RuleId, String> = HashMap::new();
         for e in &refused {
             if let BuildError::Unsupported { rule, message, .. } = e {
@@ -609,8 +584,7 @@ fn rule_meta_bytes(action: u32, flags: u32, next: u32) -> Vec<u8> {
     b
 }
 
-/// Build the artifact of a generation attached at `hook` for one ruleset: [`build_sets`] with
-/// `&[rs]`.
+/// Build the artifact of a generation for one ruleset: [`build_sets`] with `&[rs]`.
 ///
 /// # Errors
 /// As [`build_sets`].
@@ -618,21 +592,20 @@ pub fn build(rs: &Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
     build_sets(&[rs], hook)
 }
 
-/// Build the artifact of a generation attached at `hook` from one ruleset per family: flatten every
-/// hook of every ruleset into regions ([`crate::flatten`]), classify the positions, plan, lay the
-/// tables out as map images. The region of `hook` (of every ruleset) must compile: the rules it
-/// reaches that the datapath cannot compile are errors, all of them reported; the other hooks'
-/// regions are compiled when they can be, else left out.
+/// Build the artifact of a generation from one ruleset per family: flatten every hook (INPUT,
+/// FORWARD, OUTPUT) of every ruleset into regions ([`crate::flatten`]), classify the positions, plan,
+/// lay the tables out as map images. Every region must compile: the rules any hook's chain reaches
+/// that the datapath cannot compile are errors, all of them reported once each (fail closed: a hook
+/// is never left out, its packets would be judged by nothing). `hook` is recorded as
+/// [`Artifact::hook`], the hook single-hook consumers (analysis, `explain`, lifecycle summaries)
+/// describe; it does not change what is compiled.
 ///
 /// # Errors
-/// [`BuildError::Hook`] for a hook other than INPUT, [`BuildError::Unsupported`] /
+/// [`BuildError::Unsupported`] /
 /// [`BuildError::Several`] for rules the datapath cannot compile, [`BuildError::Flatten`] when the
 /// positions exceed the datapath's, [`BuildError::Plan`] for too many stages,
 /// [`BuildError::Family`] for two rulesets of one family.
 pub fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError> {
-    if hook != Hook::Input {
-        return Err(BuildError::Hook(hook));
-    }
     for (i, rs) in sets.iter().enumerate() {
         if sets[..i].iter().any(|o| o.family == rs.family) {
             return Err(BuildError::Family {
@@ -641,10 +614,25 @@ pub fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError>
             });
         }
     }
-    let mut errors: Vec<BuildError> = sets.iter().flat_map(|rs| refusals(rs, hook)).collect();
-    if let Some(i) = errors.iter().position(|e| matches!(e, BuildError::Hook(_))) {
-        return Err(errors.swap_remove(i));
+    let mut errors: Vec<BuildError> = Vec::new();
+    for rs in sets {
+        let mut seen = std::collections::HashSet::new();
+        for h in Hook::ALL {
+            for e in refusals(rs, h) {
+                let key = match &e {
+                    BuildError::Unsupported { rule, .. } => Some(*rule),
+                    _ => None,
+                };
+                if seen.insert(key) {
+                    errors.push(e);
+                }
+            }
+        }
     }
+    errors.sort_by_key(|e| match e {
+        BuildError::Unsupported { rule, .. } => *rule,
+        _ => RuleId(u32::MAX),
+    });
     match errors.len() {
         0 => {}
         1 => return Err(errors.remove(0)),
@@ -656,9 +644,7 @@ pub fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError>
     };
     for (set, rs) in sets.iter().enumerate() {
         for h in Hook::ALL {
-            if h == hook || unsupported(rs, h).is_empty() {
-                flatten::flatten_region(&mut flat, rs, set, h)?;
-            }
+            flatten::flatten_region(&mut flat, rs, set, h)?;
         }
     }
     let c = classify::classify_flat(flat);
@@ -1192,8 +1178,6 @@ mod tests {
             "{e:?}"
         );
         assert_eq!(e.diagnostic().unwrap().code, "E0502");
-        let hook = BuildError::Hook(Hook::Output).to_diagnostic();
-        assert_eq!((hook.code, hook.span), ("E0501", None));
     }
 
     #[test]

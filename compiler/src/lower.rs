@@ -161,16 +161,25 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
         lowered.push(rules);
         problems.push(errs);
     }
-    // Chains INPUT reaches must lower completely; the others are left out when they (or a chain they
-    // reach) cannot.
+    // Chains a built-in chain reaches must lower completely: the datapath judges every packet at
+    // INPUT, FORWARD or OUTPUT, so leaving a chain any of them reaches out of the IR would pass what it
+    // drops (fail open). Only user chains no built-in chain reaches are left out when they (or a chain
+    // they reach) cannot.
     let graph = graph_of(&lowered);
-    let from_input = graph.reachable_from(ids["INPUT"]);
+    let mut from_builtin = vec![false; plans.len()];
+    for name in ["INPUT", "FORWARD", "OUTPUT"] {
+        if let Some(&i) = ids.get(name) {
+            for (seen, r) in from_builtin.iter_mut().zip(graph.reachable_from(i)) {
+                *seen |= r;
+            }
+        }
+    }
     let mut keep = vec![true; plans.len()];
     for (ci, errs) in problems.iter().enumerate() {
         if errs.is_empty() {
             continue;
         }
-        if from_input[ci] {
+        if from_builtin[ci] {
             diags.extend(errs.iter().cloned());
         } else {
             keep[ci] = false;
@@ -192,7 +201,7 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
     loop {
         let mut changed = false;
         for ci in 0..plans.len() {
-            if keep[ci] && !from_input[ci] && graph.targets(ci).iter().any(|&t| !keep[t]) {
+            if keep[ci] && !from_builtin[ci] && graph.targets(ci).iter().any(|&t| !keep[t]) {
                 keep[ci] = false;
                 changed = true;
                 warnings.push(
@@ -413,18 +422,27 @@ mod tests {
 
     #[test]
     fn lower_leaves_out_unreachable_chains_it_cannot_represent() {
+        // `fw` and `a` (which jumps to it) are reached by no built-in chain: left out, one note each.
         let l = lower(
-            "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:fw - [0:0]\n-A INPUT -j ACCEPT\n\
-             -A FORWARD -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n",
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:a - [0:0]\n:fw - [0:0]\n-A INPUT -j ACCEPT\n\
+             -A a -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n",
         )
         .unwrap();
-        assert_eq!(l.ruleset.chains.len(), 1);
+        assert_eq!(l.ruleset.chains.len(), 2);
         let codes: Vec<_> = l.diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(codes, ["N0003", "N0003"]);
-        // Reached from INPUT: an error.
-        let e = lower("*filter\n:INPUT DROP [0:0]\n:fw - [0:0]\n-A INPUT -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n")
+        // Reached from INPUT, FORWARD or OUTPUT: an error (the datapath judges every hook; leaving
+        // the chain out would pass what it drops).
+        for hook in ["INPUT", "FORWARD", "OUTPUT"] {
+            let e = lower(&format!("*filter\n:{hook} DROP [0:0]\n:fw - [0:0]\n-A {hook} -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n"))
+                .unwrap_err();
+            assert_eq!(e[0].code, "E0202", "{hook}");
+            let e = lower(&format!(
+                "*filter\n:{hook} DROP [0:0]\n-A {hook} -m state --state NEW -j ACCEPT\nCOMMIT\n"
+            ))
             .unwrap_err();
-        assert_eq!(e[0].code, "E0202");
+            assert_eq!(e[0].code, "E0202", "{hook}");
+        }
     }
 
     #[test]

@@ -99,8 +99,8 @@ impl Sim {
         self.run(&crate::packet::decode(frame))
     }
 
-    /// Classify one decoded packet as the eBPF programs do, at the hook the entry program picks
-    /// today (INPUT), in the region of the packet's family.
+    /// Classify one decoded packet as the eBPF programs do at INPUT, in the region of the packet's
+    /// family: what `tw_entry_in` judges; [`Sim::run_at`] for another hook.
     pub fn run(&self, pkt: &Decoded) -> Outcome {
         self.run_in(abi::REGION_INPUT_V4, pkt)
     }
@@ -113,11 +113,18 @@ impl Sim {
         })
     }
 
+    /// Classify one decoded packet as the eBPF programs do at `hook`, in the region of that hook and
+    /// the packet's family ([`Sim::run_in`]).
+    pub fn run_at(&self, hook: Hook, pkt: &Decoded) -> Outcome {
+        self.run_in(crate::flatten::region_slot(hook, Family::V4), pkt)
+    }
+
     /// Classify one decoded packet at the hook of region `region` (`tw_regions` index, `hook * 2 +
     /// family`; its family part is ignored): in the region of that hook and the packet's family, as
-    /// the entry program picks it. A frame of a family the artifact holds nothing of passes
-    /// ([`Decided::OtherFamily`]), as the family's empty table would. No interface (ifindex 0 for
-    /// both).
+    /// the entry program picks it, the packet as that hook sees it (`IpPacket::at_hook`: FORWARD
+    /// reads the decremented TTL, as the entry program writes it). A frame of a family the artifact
+    /// holds nothing of passes ([`Decided::OtherFamily`]), as the family's empty table would. No
+    /// interface (ifindex 0 for both).
     pub fn run_in(&self, region: u32, pkt: &Decoded) -> Outcome {
         self.run_with(region, &Meta::default(), pkt)
     }
@@ -153,6 +160,7 @@ impl Sim {
         };
         let (in_ifindex, out_ifindex) = (ifindex(&meta.in_iface), ifindex(&meta.out_iface));
         let region = crate::flatten::region_slot(hook, family);
+        let p = &p.at_hook(hook);
         let l = &self.layout;
         let words = l.nchunks * abi::CHUNK_WORDS;
         let mut scratch = vec![0u64; words];

@@ -434,16 +434,11 @@ fn artifact_compiles_jumps_and_interfaces() {
     let a = build(&rs, Hook::Input).unwrap();
     // INPUT: r0, the jump r1, web's r3 copied after it, the policy; FORWARD: r2, policy; OUTPUT.
     assert_eq!(a.globals.nrules, 4 + 2 + 1);
-    let ig = ignored(&rs, Hook::Input);
+    // Every built-in chain is compiled: only the user chain no hook reaches is left out.
+    let ig = ignored(&rs);
     let got: Vec<(&str, IgnoredWhy)> = ig.iter().map(|i| (i.name.as_str(), i.why)).collect();
-    assert_eq!(
-        got,
-        vec![
-            ("FORWARD", IgnoredWhy::OtherHook(Hook::Forward)),
-            ("unused", IgnoredWhy::Unreachable)
-        ]
-    );
-    assert_eq!(ig[1].diagnostic().code, "N0501");
+    assert_eq!(got, vec![("unused", IgnoredWhy::Unreachable)]);
+    assert_eq!(ig[0].diagnostic().code, "N0501");
 
     // Interface matches in INPUT and in the reachable `web` compile: an `in_iface` stage whose
     // name partition has the root key and `eth+`, ifindex 0 (no device) in its image.
@@ -474,9 +469,15 @@ fn artifact_compiles_jumps_and_interfaces() {
             .len(),
         1
     );
-    assert_eq!(
-        build(&rs, Hook::Forward),
-        Err(BuildError::Hook(Hook::Forward))
+    // Every hook's region is compiled whatever hook the caller describes.
+    let f = build(&rs, Hook::Forward).unwrap();
+    for hook in Hook::ALL {
+        assert!(
+            f.region(hook, tailwall_compiler::ir::Family::V4).is_some(),
+            "{hook:?}"
+        );
+    }
+    assert_eq!(f.positions, a.positions
     );
 }
 

@@ -443,6 +443,25 @@ impl Generation {
         self.run_prog(abi::PROG_ENTRY_INPUT, frame, repeat, None)
     }
 
+    /// Run `frame` `repeat` times through the program that judges it at `hook`, as
+    /// [`Generation::test_run`]: `tw_entry_in` (INPUT) or `tw_entry_fwd` (FORWARD, egress interface
+    /// unknown) — the XDP entry with the FIB's decision fixed — or the tc egress chain `tw_egress`
+    /// (OUTPUT, [`Generation::test_run_egress`]).
+    pub fn test_run_at(
+        &self,
+        frame: &[u8],
+        hook: tailwall_compiler::ir::Hook,
+        repeat: u32,
+    ) -> Result<TestRun, LoadError> {
+        use tailwall_compiler::ir::Hook;
+        let prog = match hook {
+            Hook::Input => abi::PROG_ENTRY_INPUT,
+            Hook::Forward => abi::PROG_ENTRY_FORWARD,
+            Hook::Output => abi::PROG_EGRESS,
+        };
+        self.run_prog(prog, frame, repeat, None)
+    }
+
     /// Run `frame` `repeat` times through the attached entry program `tw_entry` as if received on
     /// interface `ifindex` of the calling thread's network namespace: the hook and egress interface
     /// come from that namespace's FIB ([`TestRun::pkt`]).
@@ -549,9 +568,10 @@ impl Generation {
         })
     }
 
-    /// Run probe frames through the generation and check each verdict and deciding rule against `sim`
-    /// on the same artifact, then zero the counter slots the probes touched. Catches a mis-wired chain
-    /// before it goes live; `attach` runs it before the flip.
+    /// Run probe frames through the generation at every hook ([`Generation::test_run_at`]) and check
+    /// each verdict and deciding rule against `sim` at that hook on the same artifact, then zero the
+    /// counter slots the probes touched. Catches a mis-wired chain before it goes live; `attach` runs
+    /// it before the flip.
     pub fn self_test(&mut self, artifact: &Artifact) -> Result<(), LoadError> {
         use tailwall_compiler::{outcome::Outcome, packet, sim::Sim};
         // Test-run frames arrive on the namespace's loopback device (BPF_PROG_TEST_RUN's default
@@ -618,42 +638,53 @@ impl Generation {
                 &[8, 0, 0, 0, 0, 0, 0, 0],
             ),
         ];
-        // The walk counts every position it visits, all within the probed region (the hook's region
-        // of the frame's family) up to the deciding position: zero that range afterwards.
+        // Every probe at every hook's program (the FIB picks INPUT or FORWARD per packet, tc egress
+        // judges OUTPUT). The walk counts every position it visits, all within the probed region up
+        // to the deciding position: zero that range afterwards.
         let mut touched_rules: Vec<u32> = Vec::new();
         let mut touched_reasons = Vec::new();
-        for frame in &probes {
-            let family = match packet::decode(frame) {
-                packet::Decoded::Ipv6(_) => tailwall_compiler::ir::Family::V6,
-                _ => tailwall_compiler::ir::Family::V4,
-            };
-            let region = artifact
-                .region(artifact.hook, family)
-                .map_or(0..0, |r| r.first..r.end);
-            let tr = self.test_run(frame, 1)?;
-            let want = sim.run_with(
-                abi::REGION_INPUT_V4,
-                &lo,
-                &tailwall_compiler::packet::decode(frame),
-            );
-            let got = Outcome::from_kernel(artifact, tr.xdp_action, &tr.decision);
-            if got.as_ref() != Ok(&want) {
-                return Err(LoadError::SelfTest(format!(
-                    "probe {}: kernel returned xdp action {} (decision {:?}: {got:?}), the model says {:?}",
-                    describe(frame),
-                    tr.xdp_action,
-                    tr.decision,
-                    want
-                )));
-            }
-            let upto = if region.contains(&tr.decision.rule) {
-                tr.decision.rule + 1
-            } else {
-                region.end
-            };
-            touched_rules.extend(region.start..upto);
-            if tr.decision.reason != abi::REASON_RULE {
-                touched_reasons.push(tr.decision.reason);
+        for hook in tailwall_compiler::ir::Hook::ALL {
+            for frame in &probes {
+                // The hook's region of the frame's family.
+                let family = match packet::decode(frame) {
+                    packet::Decoded::Ipv6(_) => tailwall_compiler::ir::Family::V6,
+                    _ => tailwall_compiler::ir::Family::V4,
+                };
+                let region = artifact
+                    .region(hook, family)
+                    .map_or(0..0, |r| r.first..r.end);
+                let tr = self.test_run_at(frame, hook, 1)?;
+                // Test-run frames arrive on `lo`; the forced FORWARD entry has no output device (no
+                // FIB lookup), the tc test-run's skb leaves by `lo` (no input device at OUTPUT).
+                let meta = tailwall_compiler::interp::Meta {
+                    out_iface: (hook == tailwall_compiler::ir::Hook::Output).then(|| "lo".into()),
+                    ..lo.clone()
+                };
+                let want = sim.run_with(
+                    tailwall_compiler::flatten::region_slot(hook, family),
+                    &meta,
+                    &packet::decode(frame),
+                );
+                let got = Outcome::from_kernel(artifact, tr.xdp_action, &tr.decision);
+                if got.as_ref() != Ok(&want) {
+                    return Err(LoadError::SelfTest(format!(
+                        "probe {} at {}: kernel returned xdp action {} (decision {:?}: {got:?}), the model says {:?}",
+                        describe(frame),
+                        hook.chain_name(),
+                        tr.xdp_action,
+                        tr.decision,
+                        want
+                    )));
+                }
+                let upto = if region.contains(&tr.decision.rule) {
+                    tr.decision.rule + 1
+                } else {
+                    region.end
+                };
+                touched_rules.extend(region.start..upto);
+                if tr.decision.reason != abi::REASON_RULE {
+                    touched_reasons.push(tr.decision.reason);
+                }
             }
         }
         touched_rules.sort_unstable();

@@ -540,7 +540,8 @@ pub fn harness_addr(a: Ipv4Addr) -> bool {
     u32::from(a) & 0xffff_fff8 == 0xc612_0000
 }
 
-fn leg_addrs(i: usize) -> (Ipv4Addr, Ipv4Addr) {
+/// The addresses of leg `i` ([`harness_addr`]): `(victim, peer)`, `198.18.0.(4i+1)` and `.(4i+2)`.
+pub fn leg_addrs(i: usize) -> (Ipv4Addr, Ipv4Addr) {
     let base = 0xc612_0000u32 + 4 * i as u32;
     (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
 }

@@ -2173,3 +2173,293 @@ fn rule_of(rs: &Ruleset, chain: &str, index: usize) -> interp::Decided {
         position: r.position,
     }
 }
+
+// Every hook's region: the entry judges a packet by the region of its hook (`hook * 2 + family`).
+
+/// The filter table of `examples/rulesets/small-office.rules` (a gateway of 192.168.10.0/24: INPUT DROP
+/// with the LAN's services and the privileged ports refused, FORWARD ACCEPT, OUTPUT ACCEPT), lowered.
+fn small_office() -> Ruleset {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/rulesets/small-office.rules"
+    );
+    let text = std::fs::read_to_string(path).expect("small-office.rules");
+    tailwall_compiler::lower::iptables(&tailwall_compiler::diag::SourceFile::new(
+        "small-office.rules",
+        text,
+    ))
+    .expect("small-office.rules lowers")
+    .ruleset
+}
+
+/// Who decided, as (chain name, 1-based position or 0 for the policy, verdict).
+fn decider(rs: &Ruleset, o: &Outcome) -> (String, u32, Verdict) {
+    let name = |c| rs.chain(c).map_or("?".to_string(), |c| c.name.clone());
+    match o.decided {
+        tailwall_compiler::outcome::Decided::Rule {
+            chain, position, ..
+        } => (name(chain), position, o.verdict),
+        tailwall_compiler::outcome::Decided::Policy { chain } => (name(chain), 0, o.verdict),
+        _ => panic!("not decided by a rule or policy: {o:?}"),
+    }
+}
+
+/// Issue 8 item 4 on the gateway of `small-office.rules`: a connection from the LAN to a web server
+/// outside, which iptables lets through (FORWARD's ACCEPT policy), is judged by FORWARD's rules in the
+/// kernel (`tw_entry_fwd`: accepted by FORWARD's policy, as `sim` and `interp` at FORWARD) — and the same
+/// frame judged at INPUT (`tw_entry_in`) is dropped by INPUT's rule 7 (`--dport :1023 -j DROP`), as the
+/// datapath did to every forwarded frame before the hook was wired to the regions. Every frame at every
+/// hook (OUTPUT: `tw_egress`) equals `sim` and `interp` at that hook.
+#[test]
+fn testrun_judges_forwarded_frames_by_forward_small_office() {
+    if !root() {
+        return;
+    }
+    let rs = small_office();
+    let art = build(&rs);
+    let sim = tailwall_compiler::sim::Sim::new(&art).expect("sim");
+    let gen = Generation::load(&art).expect("load");
+    let (lan, web) = (ip("192.168.10.23"), ip("93.184.216.34"));
+    let accept_fwd = ("FORWARD".to_string(), 0, Verdict::Accept);
+    // (frame, its decider at INPUT, at FORWARD)
+    let cases = [
+        // The forwarded connection: SYN to https outside; INPUT refuses the privileged port.
+        (
+            tcp(lan, web, 40000, 443),
+            ("INPUT".to_string(), 7, Verdict::Drop),
+            accept_fwd.clone(),
+        ),
+        // Its reply, back to the LAN host's ephemeral port: INPUT's rule 8 would accept it too.
+        (
+            tcp(web, lan, 443, 40000),
+            ("INPUT".to_string(), 8, Verdict::Accept),
+            accept_fwd.clone(),
+        ),
+        // ssh to a host outside; mail from outside to a LAN host; a LAN host's DNS query outside.
+        (
+            tcp(lan, web, 40001, 22),
+            ("INPUT".to_string(), 5, Verdict::Accept),
+            accept_fwd.clone(),
+        ),
+        (
+            tcp(web, lan, 40002, 25),
+            ("INPUT".to_string(), 7, Verdict::Drop),
+            accept_fwd.clone(),
+        ),
+        (
+            udp(lan, ip("8.8.8.8"), 40003, 53),
+            ("INPUT".to_string(), 2, Verdict::Accept),
+            accept_fwd.clone(),
+        ),
+        // GRE from outside: INPUT's "only icmp beyond this point" drops it.
+        (
+            build_frame(MAC_A, MAC_B, web, lan, 47, 0, &[0; 8]),
+            ("INPUT".to_string(), 10, Verdict::Drop),
+            accept_fwd.clone(),
+        ),
+    ];
+    for (f, at_input, at_forward) in &cases {
+        let d = packet::decode(f);
+        for hook in Hook::ALL {
+            let tr = gen.test_run_at(f, hook, 1).expect("test-run");
+            let got = observed(&art, &tr);
+            assert_eq!(got, sim.run_at(hook, &d), "kernel vs sim at {hook:?}: {d}");
+            assert_eq!(
+                got,
+                interp::run(&rs, hook, &d),
+                "kernel vs interp at {hook:?}: {d}"
+            );
+            let h = match hook {
+                Hook::Input => abi::HOOK_INPUT,
+                Hook::Forward => abi::HOOK_FORWARD,
+                Hook::Output => abi::HOOK_OUTPUT,
+            };
+            assert_eq!((tr.pkt.hook, tr.pkt.region), (h, h * 2), "{hook:?}: {d}");
+            let want = match hook {
+                Hook::Input => at_input,
+                Hook::Forward => at_forward,
+                Hook::Output => &("OUTPUT".to_string(), 0, Verdict::Accept),
+            };
+            assert_eq!(&decider(&rs, &got), want, "{hook:?}: {d}");
+            let xdp = if want.2 == Verdict::Accept {
+                XDP_PASS
+            } else {
+                XDP_DROP
+            };
+            assert_eq!(tr.xdp_action, xdp, "{hook:?}: {d}");
+        }
+    }
+}
+
+/// The same gateway with the hook decided by the FIB (`tw_entry`, [`Generation::test_run_fib`]) in a
+/// namespace addressed as the office: `lan0` 192.168.10.1/24, `wan0` 203.0.113.1/24 with the default
+/// route. What is routed through is judged by FORWARD (accepted), what is addressed to the gateway by
+/// INPUT (its services accepted, the rest dropped) — each decision equal to `sim` at the FIB's hook.
+#[test]
+fn fib_judges_small_office_traffic_at_the_routed_hook() {
+    if !root() {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::with_prefix("twh-").expect("netns");
+    for cmd in [
+        "link add lan0 type veth peer name lan1",
+        "link add wan0 type veth peer name wan1",
+        "addr add 192.168.10.1/24 dev lan0",
+        "addr add 203.0.113.1/24 dev wan0",
+        "link set lan0 up",
+        "link set lan1 up",
+        "link set wan0 up",
+        "link set wan1 up",
+        "route add default via 203.0.113.254 dev wan0",
+    ] {
+        ns.exec("ip", cmd.split_whitespace()).expect(cmd);
+    }
+    ns.sysctl("net.ipv4.conf.all.forwarding", "1").unwrap();
+    ns.sysctl("net.ipv4.conf.lan0.forwarding", "1").unwrap();
+    ns.sysctl("net.ipv4.conf.wan0.forwarding", "1").unwrap();
+    let (lan_if, wan_if) = (ns.ifindex("lan0").unwrap(), ns.ifindex("wan0").unwrap());
+    let rs = small_office();
+    let art = build(&rs);
+    let sim = tailwall_compiler::sim::Sim::new(&art).expect("sim");
+    let (host, gw, web) = (ip("192.168.10.23"), ip("192.168.10.1"), ip("93.184.216.34"));
+    let (i, f) = (abi::HOOK_INPUT, abi::HOOK_FORWARD);
+    // (frame, ingress, hook, out interface, decider)
+    let cases = [
+        (
+            tcp(host, web, 40000, 443),
+            lan_if,
+            f,
+            wan_if,
+            ("FORWARD", 0, Verdict::Accept),
+        ),
+        (
+            tcp(web, host, 443, 40000),
+            wan_if,
+            f,
+            lan_if,
+            ("FORWARD", 0, Verdict::Accept),
+        ),
+        (
+            tcp(host, gw, 40000, 22),
+            lan_if,
+            i,
+            0,
+            ("INPUT", 5, Verdict::Accept),
+        ),
+        (
+            tcp(host, gw, 40000, 80),
+            lan_if,
+            i,
+            0,
+            ("INPUT", 7, Verdict::Drop),
+        ),
+        (
+            tcp(web, gw, 40000, 22),
+            wan_if,
+            i,
+            0,
+            ("INPUT", 1, Verdict::Drop),
+        ),
+    ];
+    let got: Vec<_> = ns
+        .run(move || {
+            let gen = Generation::load(&art).expect("load");
+            cases
+                .iter()
+                .map(|(fr, ingress, ..)| {
+                    let tr = gen.test_run_fib(fr, *ingress, 1).expect("run");
+                    (
+                        tr.pkt.hook,
+                        tr.pkt.out_ifindex,
+                        observed(&art, &tr),
+                        tr.xdp_action,
+                    )
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .zip(cases.clone())
+                .collect()
+        })
+        .expect("in netns");
+    for ((hook, out, o, xdp), (fr, _, want_hook, want_out, want)) in got {
+        let d = packet::decode(&fr);
+        assert_eq!((hook, out), (want_hook, want_out), "{d}");
+        let at = if hook == f {
+            Hook::Forward
+        } else {
+            Hook::Input
+        };
+        assert_eq!(o, sim.run_at(at, &d), "kernel vs sim at {at:?}: {d}");
+        let (c, p, v) = decider(&rs, &o);
+        assert_eq!((c.as_str(), p, v), want, "{d}");
+        assert_eq!(xdp == XDP_PASS, v == Verdict::Accept, "{d}");
+    }
+}
+
+/// Generated filter tables with INPUT, FORWARD and OUTPUT chains (user chains reachable from each,
+/// header matches: `ttl` at FORWARD reads the decremented TTL): every frame run through the program of
+/// every hook (`tw_entry_in`, `tw_entry_fwd`, `tw_egress`) decides as `sim` and `interp` at that hook,
+/// and the hooks' decisions differ on many frames (so judging every frame by one region cannot pass).
+#[test]
+fn testrun_matches_interp_at_every_hook() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{sample_frames, sample_rulesets_with, FrameOpts, RulesetOpts};
+    let o = RulesetOpts {
+        port_lists: true,
+        user_chains: true,
+        hooks: true,
+        header_matches: true,
+        ..RulesetOpts::new(16)
+    };
+    let (mut compared, mut differ, mut unrunnable) = (0, 0, 0);
+    for (i, rs) in sample_rulesets_with(0x686f_6f6b, 16, o).iter().enumerate() {
+        let art = build(rs);
+        let sim = tailwall_compiler::sim::Sim::new(&art).expect("sim");
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        for f in sample_frames(rs, 0x4800 + i as u64, 120, &FrameOpts::default())
+            .iter()
+            .filter(|f| f.len() >= 14)
+        {
+            let d = packet::decode(f);
+            let mut at = Vec::new();
+            for hook in Hook::ALL {
+                let tr = match gen.test_run_at(f, hook, 1) {
+                    Ok(tr) => tr,
+                    // An skb test run (tw_egress) refuses an IPv4 frame shorter than its fixed
+                    // header: the kernel never sends one.
+                    Err(_) if hook == Hook::Output => {
+                        unrunnable += 1;
+                        continue;
+                    }
+                    Err(e) => panic!("test-run at {hook:?} of {d}: {e}"),
+                };
+                let got = observed(&art, &tr);
+                let want = interp::run(rs, hook, &d);
+                assert_eq!(
+                    got,
+                    want,
+                    "kernel vs interp at {hook:?} on {d}\nframe {f:02x?}\nruleset:\n{}",
+                    rs.dump()
+                );
+                assert_eq!(
+                    got,
+                    sim.run_at(hook, &d),
+                    "kernel vs sim at {hook:?} on {d}"
+                );
+                compared += 1;
+                at.push(got);
+            }
+            differ += (at[0] != at[1]) as usize;
+        }
+    }
+    eprintln!(
+        "compared {compared} (frame, hook) pairs; INPUT and FORWARD decide {differ} frames differently; {unrunnable} frames not test-runnable as an skb"
+    );
+    assert!(compared >= 16 * 100 * 3, "most frames ran at every hook");
+    assert!(
+        differ > compared / 30,
+        "the hooks' rules differ on many frames"
+    );
+}

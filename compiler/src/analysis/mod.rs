@@ -114,11 +114,12 @@ impl HookDiff {
     }
 }
 
-/// What translation validation measured.
+/// What translation validation measured, summed over the hooks proved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validation {
-    /// The artifact's hook.
-    pub hook: Hook,
+    /// The hooks whose regions were proved (every hook the artifact holds a region of, in
+    /// [`Hook::ALL`] order).
+    pub hooks: Vec<Hook>,
     /// Search nodes visited.
     pub nodes: u64,
     /// Boxes of the IR and of the tables.
@@ -145,29 +146,41 @@ pub enum ValidationError {
     },
 }
 
-/// Prove that the artifact's tables (as the datapath and `sim` read them) decide every packet of its
-/// hook and of `rs`'s family (in that family's region) with the same verdict as the IR; else name a
-/// packet where they do not. A generation of two rulesets is validated once per ruleset.
+/// Prove that the artifact's tables (as the datapath and `sim` read them) decide every packet of
+/// every hook with the same verdict as the IR: each hook's region (INPUT, FORWARD, OUTPUT — the entry
+/// program judges by the one the FIB decides, so every region is live) against the ruleset at that
+/// hook, in the region of `rs`'s family; else name a packet where they do not. A generation of two
+/// rulesets is validated once per ruleset.
 ///
 /// # Errors
 /// [`ValidationError::Program`] when a program cannot be built, [`ValidationError::Mismatch`] with the
 /// first differing packet found.
 pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationError> {
-    let space = Space::new(art.hook, &[rs]);
-    let ir = Program::from_ruleset(&space, rs)?;
-    let tables = Program::from_artifact(&space, art, rs.family)?;
-    let c = compare(&space, &ir, &tables, 1, &mut |_| {});
-    if let Some(d) = c.differences.first() {
-        return Err(ValidationError::Mismatch {
-            hook: art.hook,
-            spec: Witness::of(&space, &d.region).spec(),
-            ir: d.a,
-            compiled: d.b,
-        });
+    let mut v = Validation {
+        hooks: Vec::new(),
+        nodes: 0,
+        entries: (0, 0),
+    };
+    for hook in Hook::ALL {
+        if art.region(hook, rs.family).is_none() {
+            continue;
+        }
+        let space = Space::new(hook, &[rs]);
+        let ir = Program::from_ruleset(&space, rs)?;
+        let tables = Program::from_artifact(&space, art, rs.family)?;
+        let c = compare(&space, &ir, &tables, 1, &mut |_| {});
+        if let Some(d) = c.differences.first() {
+            return Err(ValidationError::Mismatch {
+                hook,
+                spec: Witness::of(&space, &d.region).spec(),
+                ir: d.a,
+                compiled: d.b,
+            });
+        }
+        v.hooks.push(hook);
+        v.nodes += c.nodes;
+        v.entries.0 += ir.entries.len();
+        v.entries.1 += tables.entries.len();
     }
-    Ok(Validation {
-        hook: art.hook,
-        nodes: c.nodes,
-        entries: (ir.entries.len(), tables.entries.len()),
-    })
+    Ok(v)
 }

@@ -172,7 +172,7 @@ pub(super) fn note_ignored(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) {
             diags.push(
                 Diagnostic::note(
                     "N0001",
-                    format!("{n} {rules} in {table}/{name} not enforced: this version enforces filter/INPUT"),
+                    format!("{n} {rules} in {table}/{name} not enforced: this version enforces the filter table only"),
                 )
                 .at(at),
             );

@@ -73,11 +73,7 @@ pub fn check_source(src: &SourceFile) -> Report {
         Ok(a) => diagnostics.extend(a.walk_warning()),
         Err(e) => diagnostics.extend(e.diagnostics()),
     }
-    diagnostics.extend(
-        artifact::ignored(&rs, Hook::Input)
-            .iter()
-            .map(|i| i.diagnostic()),
-    );
+    diagnostics.extend(artifact::ignored(&rs).iter().map(|i| i.diagnostic()));
     Report {
         diagnostics,
         ruleset: Some(rs),

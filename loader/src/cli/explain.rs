@@ -2,9 +2,9 @@
 //! of one packet through the chains, rule by rule, and the compiled tables' answer beside it.
 //!
 //! The path comes from `analysis::explain::trace`, whose outcome must equal `interp`'s (an internal
-//! error otherwise). For INPUT the artifact is built and `sim` runs the same frame: the two answers are
-//! printed side by side and must agree (exit 1 when they do not). For other hooks, or a ruleset the
-//! datapath cannot compile, the reason is printed instead of the tables' answer.
+//! error otherwise). The artifact is built and `sim` runs the same frame at the hook: the two answers
+//! are printed side by side and must agree (exit 1 when they do not). For a packet with an interface,
+//! or a ruleset the datapath cannot compile, the reason is printed instead of the tables' answer.
 use super::diff::{Decider, HookArg};
 use super::{load_rules, pcap, Failure, Output, SCHEMA_VERSION};
 use std::path::Path;
@@ -63,25 +63,26 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
             reference
         )));
     }
-    // The compiled tables' answer (INPUT only), in a namespace where the packet's interfaces
-    // exist (the interface tables filled from them as the loader fills them).
-    let compiled = if hook != Hook::Input {
-        Err(format!(
-            "the datapath enforces INPUT only, not {}",
-            hook.chain_name()
-        ))
-    } else {
-        artifact::build(&rs, hook)
-            .map_err(|e| e.to_string())
+    // The compiled tables' answer at the hook, in a namespace where the packet's interfaces exist
+    // (the interface tables filled from them as the loader fills them).
+    let compiled = artifact::build(&rs, hook)
+            .map_err(|e| match e {
+                // Each rule the datapath refuses, not only their number.
+                artifact::BuildError::Several(v) => v
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                e => e.to_string(),
+            })
             .and_then(|a| Sim::new(&a).map_err(|e| e.to_string()))
             .map(|sim| {
                 sim.with_devices(meta.devices()).run_with(
-                    tailwall_abi::REGION_INPUT_V4,
+                    tailwall_compiler::flatten::region_slot(hook, tailwall_compiler::ir::Family::V4),
                     &meta,
                     &pkt,
                 )
-            })
-    };
+            });
     let decided = Decider::of(&t.outcome, &rs, &src);
     let sim = compiled.as_ref().map(|o| Decider::of(o, &rs, &src));
     let agree = compiled.as_ref().map(|o| *o == t.outcome).unwrap_or(true);

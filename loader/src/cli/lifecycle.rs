@@ -40,25 +40,18 @@ fn mode_request(m: Mode) -> ModeRequest {
     }
 }
 
-/// Does the artifact enforce nothing (no rule that drops, policy ACCEPT)? Attaching it would pass
-/// every packet the datapath can parse (every family's region at the attached hook is checked).
+/// Does the artifact enforce nothing (no position of any hook's region drops: no DROP rule and every
+/// policy ACCEPT)? Attaching it would pass every packet the datapath can parse.
 pub fn enforces_nothing(art: &Artifact) -> bool {
-    // Every family's region at the attached hook (one per ruleset of the generation).
-    let mut regions = art.regions.iter().filter(|r| r.hook == art.hook).peekable();
-    if regions.peek().is_none() {
-        return false;
-    }
-    regions.all(|r| {
-        art.positions[r.first as usize..r.end as usize]
-            .iter()
-            .all(|p| p.action != tailwall_abi::ACTION_DROP)
-    })
+    art.positions
+        .iter()
+        .all(|p| p.action != tailwall_abi::ACTION_DROP)
 }
 
 /// The refusal of a ruleset that enforces nothing (exit 3).
 pub fn refuse_empty(rules: &Path, art: &Artifact) -> Failure {
     Failure::Semantic(format!(
-        "{}: enforces nothing on INPUT ({} rule{}, none drops, policy ACCEPT): attaching it would pass every packet; refused (an empty or truncated file is the usual cause). Pass --allow-empty if an accept-all filter is what you want",
+        "{}: enforces nothing ({} rule{}, none drops, the policies of INPUT, FORWARD and OUTPUT ACCEPT): attaching it would pass every packet; refused (an empty or truncated file is the usual cause). Pass --allow-empty if an accept-all filter is what you want",
         rules.display(),
         art.rules.len(),
         if art.rules.len() == 1 { "" } else { "s" },

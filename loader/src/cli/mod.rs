@@ -257,7 +257,7 @@ enum Cmd {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
-    /// Run every frame of a pcap through the compiled classifier for the INPUT hook.
+    /// Run every frame of a pcap through the compiled classifier of one hook (`--hook`, INPUT by default).
     Replay {
         rules: PathBuf,
         /// An IPv6 ruleset judging the IPv6 frames, RULES then judging the IPv4 ones (as `compile --v6`).
@@ -588,17 +588,18 @@ pub fn load_rules(path: &Path) -> Result<(Ruleset, SourceFile), Failure> {
     }
 }
 
-/// Build the INPUT artifact. Prints one note per chain the datapath does not enforce; a rule the
-/// datapath cannot compile is rendered as a located diagnostic against `src` (exit 3).
+/// Build the artifact (every hook's region). Prints one note per user chain no hook reaches (the
+/// chains the datapath does not enforce); a rule the datapath cannot compile is rendered as a located
+/// diagnostic against `src` (exit 3).
 pub fn build(rs: &Ruleset, src: &SourceFile) -> Result<Artifact, Failure> {
     build_at(rs, src, Hook::Input)
 }
 
-/// As [`build`], the classifier of `hook`'s chain.
+/// As [`build`], with [`Artifact::hook`] = `hook` (what `replay` and `explain` describe).
 pub fn build_at(rs: &Ruleset, src: &SourceFile, hook: Hook) -> Result<Artifact, Failure> {
     match artifact::build(rs, hook) {
         Ok(a) => {
-            let notes: Vec<_> = artifact::ignored(rs, hook)
+            let notes: Vec<_> = artifact::ignored(rs)
                 .iter()
                 .map(artifact::Ignored::diagnostic)
                 .chain(a.walk_warning())

@@ -149,7 +149,7 @@ pub fn run(
                     &sets,
                     hook,
                     &f.data,
-                    &sim.run(&decode(&f.data)),
+                    &sim.run_at(hook, &decode(&f.data)),
                 ));
             }
         }
@@ -181,7 +181,7 @@ pub fn run(
                     continue;
                 }
                 let tr = gen
-                    .test_run(&f.data, repeat.unwrap_or(1))
+                    .test_run_at(&f.data, hook, repeat.unwrap_or(1))
                     .with_context(|| format!("test-run of frame {i}"))?;
                 ns_total += tr.duration_ns as u64;
                 let o = Outcome::from_kernel(&art, tr.xdp_action, &tr.decision)

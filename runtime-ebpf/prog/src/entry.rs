@@ -21,7 +21,9 @@
 //! - the hook (`PktCtx::hook`) is decided by the FIB ([`crate::hook::decide`], IPv6:
 //!   [`crate::hook::decide6`]) in `tw_entry`; the
 //!   test-run entries `tw_entry_in` / `tw_entry_fwd` fix it instead (BPF_PROG_TEST_RUN frames have no
-//!   real ingress). A FIB lookup the helper refuses drops the packet (`REASON_MAP`).
+//!   real ingress). A FIB lookup the helper refuses drops the packet (`REASON_MAP`). The walk judges
+//!   the packet by that hook's region (`PktCtx::region = hook * 2 + family`): a routed packet by
+//!   FORWARD's rules, a delivered one by INPUT's.
 //!
 //! The checksum is not verified (the kernel does it after XDP).
 use aya_ebpf::{
@@ -306,14 +308,10 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
         } else {
             byte(ip + 8) as u32
         };
-        // The XDP walk judges every packet by the INPUT rules of its family until the FIB hook
-        // decision is wired to the regions (`region = hook * 2 + family`, with its region test);
-        // the tc egress chain judges by OUTPUT's (IPv4: family 0).
-        q.region = if hook == HOOK_OUTPUT {
-            HOOK_OUTPUT * 2
-        } else {
-            tailwall_abi::REGION_INPUT_V4
-        };
+        // The region of the hook that judges the packet (`hook * 2 + family`, IPv4: family 0): the
+        // FIB's INPUT or FORWARD at XDP, OUTPUT at tc egress; a region the generation does not hold
+        // is dropped by the walk (REASON_NO_REGION).
+        q.region = hook * 2;
         q.walk = 0;
         q.fragment = (frag_offset != 0) as u32;
         q.icmp_type = icmp_type;
@@ -579,11 +577,9 @@ fn ipv6<C: Hook>(ctx: &C, forced: u32, ip: usize, end: usize, room: usize, frame
             } else {
                 hop_limit
             },
-            region: if hook == HOOK_OUTPUT {
-                HOOK_OUTPUT * 2 + FAMILY_V6
-            } else {
-                tailwall_abi::REGION_INPUT_V4 + FAMILY_V6
-            },
+            // The region of the hook that judges the packet (`hook * 2 + family`): the FIB's INPUT
+            // or FORWARD at XDP, OUTPUT at tc egress.
+            region: hook * 2 + FAMILY_V6,
             walk: 0,
             fragment: (frag_offset != 0) as u32,
             icmp_type,
