@@ -88,11 +88,18 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
         oracle_safe: false,
         ..FrameOpts::default()
     };
-    // Rulesets a flavor refuses to load are counted and replaced by the next ones drawn.
-    for (i, generated) in sample_rulesets_with(seed, n * 3, ruleset_opts())
+    // Rulesets a flavor refuses to load are counted and replaced by the next ones drawn. Every other
+    // one has no interface match: the datapath refuses a ruleset with one anywhere (`E0501`, at any
+    // hook), and those without are compared with `sim` and the kernel at the hook too.
+    let no_ifaces = RulesetOpts {
+        ifaces: false,
+        ..ruleset_opts()
+    };
+    let drawn = sample_rulesets_with(seed ^ 0x6966, n * 3, no_ifaces)
         .into_iter()
-        .enumerate()
-    {
+        .zip(sample_rulesets_with(seed, n * 3, ruleset_opts()))
+        .flat_map(|(a, b)| [a, b]);
+    for (i, generated) in drawn.enumerate() {
         if t.rulesets == n {
             break;
         }
@@ -271,6 +278,13 @@ fn check(flavor: Flavor, hook: Hook, test: &str) {
     assert!(
         t.policy > 0 && t.compared > t.policy + t.not_counted,
         "the corpus decides nothing by a policy or nothing by a rule"
+    );
+    assert!(
+        t.compiled * 3 >= t.rulesets,
+        "the datapath compiles too few rulesets ({} of {}) to be compared at {}",
+        t.compiled,
+        t.rulesets,
+        hook.chain_name()
     );
     assert_eq!(t.mismatches, 0, "mismatches (first 5 above)");
 }
