@@ -401,7 +401,7 @@ fn dump_lists_of_prefixes_and_ports() {
 /// a located error naming the rule, all of them at once; other chains are notes.
 #[test]
 fn artifact_compiles_jumps_and_interfaces() {
-    use tailwall_compiler::artifact::{ignored, BuildError, IgnoredWhy};
+    use tailwall_compiler::artifact::{ignored, IgnoredWhy};
     let mut rs = input(
         Verdict::Drop,
         vec![
@@ -477,8 +477,7 @@ fn artifact_compiles_jumps_and_interfaces() {
             "{hook:?}"
         );
     }
-    assert_eq!(f.positions, a.positions
-    );
+    assert_eq!(f.positions, a.positions);
 }
 
 /// One generation of an IPv4 and an IPv6 ruleset: the IPv6 prefixes in their 128-bit LPM tables,

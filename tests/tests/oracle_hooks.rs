@@ -89,8 +89,8 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
         ..FrameOpts::default()
     };
     // Rulesets a flavor refuses to load are counted and replaced by the next ones drawn. Every other
-    // one has no interface match: the datapath refuses a ruleset with one anywhere (`E0501`, at any
-    // hook), and those without are compared with `sim` and the kernel at the hook too.
+    // one has no interface match: those the kernel engine also runs at FORWARD and OUTPUT (through
+    // the hook's test-run entry, which has no FIB output device; see `kernel` below).
     let no_ifaces = RulesetOpts {
         ifaces: false,
         ..ruleset_opts()
@@ -155,8 +155,10 @@ fn run(flavor: Flavor, hook: Hook, test: &str) -> Tally {
             r.get(tailwall_compiler::ir::Field::InIface).is_some()
                 || r.get(tailwall_compiler::ir::Field::OutIface).is_some()
         });
-        let kernel: Option<Vec<Option<tailwall_compiler::outcome::Outcome>>> =
-            art.as_ref().filter(|_| hook == Hook::Input || !has_iface).map(|a| {
+        let kernel: Option<Vec<Option<tailwall_compiler::outcome::Outcome>>> = art
+            .as_ref()
+            .filter(|_| hook == Hook::Input || !has_iface)
+            .map(|a| {
                 oracle
                     .victim()
                     .run(|| {

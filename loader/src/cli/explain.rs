@@ -66,23 +66,23 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
     // The compiled tables' answer at the hook, in a namespace where the packet's interfaces exist
     // (the interface tables filled from them as the loader fills them).
     let compiled = artifact::build(&rs, hook)
-            .map_err(|e| match e {
-                // Each rule the datapath refuses, not only their number.
-                artifact::BuildError::Several(v) => v
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                e => e.to_string(),
-            })
-            .and_then(|a| Sim::new(&a).map_err(|e| e.to_string()))
-            .map(|sim| {
-                sim.with_devices(meta.devices()).run_with(
-                    tailwall_compiler::flatten::region_slot(hook, tailwall_compiler::ir::Family::V4),
-                    &meta,
-                    &pkt,
-                )
-            });
+        .map_err(|e| match e {
+            // Each rule the datapath refuses, not only their number.
+            artifact::BuildError::Several(v) => v
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            e => e.to_string(),
+        })
+        .and_then(|a| Sim::new(&a).map_err(|e| e.to_string()))
+        .map(|sim| {
+            sim.with_devices(meta.devices()).run_with(
+                tailwall_compiler::flatten::region_slot(hook, tailwall_compiler::ir::Family::V4),
+                &meta,
+                &pkt,
+            )
+        });
     let decided = Decider::of(&t.outcome, &rs, &src);
     let sim = compiled.as_ref().map(|o| Decider::of(o, &rs, &src));
     let agree = compiled.as_ref().map(|o| *o == t.outcome).unwrap_or(true);
