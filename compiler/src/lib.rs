@@ -7,6 +7,7 @@
 //! ```
 //! Each stage module documents what it guarantees and what it throws away.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod artifact;
