@@ -14,8 +14,9 @@
 //!    unsplit dimensions, same verdicts, same skip targets relative to the sequence) and the same policy
 //!    verdict — the programs agree on the whole box; or every decision either program can still reach
 //!    has the same verdict;
-//! 4. otherwise split the next dimension (the transport state first, then the protocol, then the fields
-//!    most entries constrain) into the atoms of the entries in play and recurse into each atom.
+//! 4. otherwise split the next dimension (the transport state first, then the protocol, then the
+//!    interface names, then the fields most entries constrain) into the atoms of the entries in play
+//!    and recurse into each atom.
 //!
 //! Complete: every packet lies in exactly one leaf box, and in a leaf both programs' outcomes are
 //! constant over the box (each took only entries admitting the whole box). Nothing is sampled. The
@@ -376,7 +377,18 @@ fn split_order(space: &Space, progs: [&Program; 2]) -> Vec<usize> {
             (d, n)
         })
         .collect();
-    rest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    // Interface dimensions first (after the transport state and the protocol): they have few atoms,
+    // and a rule with `-i`/`-o` inside a user chain is one entry of the artifact's walk but the jump's
+    // guard intersected into it in the IR's program, so splitting them late re-splits every
+    // other dimension once per atom (validation of a 5,000-rule mixed ruleset with 10 % `-i` rules:
+    // 30.7 M nodes, 16 s, this order 1.8 M nodes, 2.1 s).
+    let iface = |d: usize| space.dims[d].atoms.is_some();
+    rest.sort_by(|x, y| {
+        iface(y.0)
+            .cmp(&iface(x.0))
+            .then(y.1.cmp(&x.1))
+            .then(x.0.cmp(&y.0))
+    });
     debug_assert!(matches!(space.dims[0].dim, Dim::L4));
     [0, proto]
         .into_iter()
