@@ -864,6 +864,12 @@ pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
         Field::Proto => parse_proto_value(text),
         Field::IcmpType => parse_icmp_value(text),
+        // Flags, not quantities: one value is the `Exact` test iptables' `-f` and `--tcp-flags` lower
+        // to (`lower/rule.rs`), so that both front ends build the identical IR.
+        Field::Fragment | Field::TcpFlags => parse_number_value(field, text).map(|t| match t {
+            Test::Range { lo, hi } if lo == hi => Test::Exact(lo),
+            t => t,
+        }),
         _ => match field.info().lookup {
             Lookup::Lpm if field.bits() == 128 => parse_addr6(text),
             Lookup::Lpm => parse_addr(text),
