@@ -50,7 +50,7 @@ use crate::classify::{self, Classified, IfaceTable, Table};
 use crate::diag::{Diagnostic, Span};
 use crate::flatten::{self, FlattenError, Origin, Step};
 use crate::ir::{
-    ChainId, DisplayAction, DisplayMatch, Family, Field, Hook, RuleId, Ruleset, Verdict,
+    Action, ChainId, DisplayAction, DisplayMatch, Family, Field, Hook, RuleId, Ruleset, Verdict,
 };
 use crate::plan::{self, Plan, PlanError};
 use serde::Serialize;
@@ -184,6 +184,9 @@ pub struct RuleInfo {
     /// Stable identity: hex SHA-256 of the rule's canonical form (chain, matches, action), so counters
     /// can follow a rule across generations.
     pub identity: String,
+    /// A LOG/NFLOG rule's parameters (what `tailwall log` prints its records with); `None` for
+    /// other actions. Hashed through `action`, whose spelling holds them.
+    pub log: Option<crate::ir::LogSpec>,
 }
 
 /// The interface-name partition of one interface stage ([`Artifact::ifaces`]).
@@ -705,11 +708,14 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
             .iter()
             .zip(&positions)
             .map(|(q, info)| {
-                let flags = if q.own().is_some_and(|r| r.needs_l4()) {
+                let mut flags = if q.own().is_some_and(|r| r.needs_l4()) {
                     abi::RULE_F_NEEDS_L4
                 } else {
                     0
                 };
+                if q.own().is_some_and(|r| matches!(r.action, Action::Log(_))) {
+                    flags |= abi::RULE_F_LOG;
+                }
                 (
                     u32_key(info.index),
                     rule_meta_bytes(info.action, flags, info.next),
@@ -868,6 +874,10 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
                 text,
                 comment: r.comment.clone(),
                 identity: hex(&Sha256::digest(canonical.as_bytes())),
+                log: match r.action {
+                    Action::Log(l) => rs.log(l).cloned(),
+                    _ => None,
+                },
             })
         })
         .collect();

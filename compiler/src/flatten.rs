@@ -17,6 +17,8 @@
 //!   **fall-off** position (conjuncts `C + [x]`, origin [`Origin::FallOff`]) follows the copy with
 //!   `next = R`: falling off a goto'd chain returns to where the current chain was entered from;
 //! - `RETURN`: a CONTINUE position with `next = R`;
+//! - `LOG`/`NFLOG`: a CONTINUE position whose `next` is the position right after it (the walk reports
+//!   the packet there and goes on, as `XT_CONTINUE`);
 //! - the built-in chain's return target is its region's **policy** position: synthetic, no conjunct,
 //!   terminal with the chain's policy, the last position of the region. A hook without a built-in chain
 //!   gets a region holding only an ACCEPT policy position (iptables' default).
@@ -270,6 +272,12 @@ impl<'a> Builder<'a> {
                     self.push(conj, Step::Verdict(v), origin, rule)?;
                 }
                 Action::Return => self.push_to(conj, ret, origin, rule)?,
+                // LOG/NFLOG: a CONTINUE position to the next one; the artifact flags it
+                // (`RULE_F_LOG`) so the walk reports the packet when it visits it.
+                Action::Log(_) => {
+                    let next = (self.base + self.positions.len() + 1) as u32;
+                    self.push(conj, Step::Continue { next }, origin, rule)?;
+                }
                 Action::Jump(t) => {
                     let next = (self.base + self.positions.len() + 1) as u32;
                     self.push(conj.clone(), Step::Continue { next }, origin, rule)?;
@@ -445,6 +453,7 @@ mod tests {
             family: Family::V4,
             chains,
             sets: vec![],
+            logs: Vec::new(),
         }
     }
 

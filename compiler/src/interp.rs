@@ -14,6 +14,8 @@
 //! - a transport test on a packet without ports (non-first fragment, other protocol) fails, negated or
 //!   not; on a TCP/UDP first fragment whose header is truncated it drops the packet at once ("hotdrop",
 //!   no rule counter is incremented), wherever the rule sits (built-in or user chain);
+//! - `Log` (LOG, NFLOG) reports the packet ([`run_logged`]) and the walk goes on with the next rule
+//!   (`XT_CONTINUE`);
 //! - control flow: `Accept`/`Drop` decide; `Jump` pushes a return point (the next rule of the current
 //!   chain) and continues at the target's first rule; `Goto` continues at the target without pushing;
 //!   `Return` — or falling off the end of a user chain — pops the last return point, and with none
@@ -174,6 +176,55 @@ pub fn classified(pkt: &Decoded, family: Family) -> Result<&IpPacket, Outcome> {
 /// accepts (iptables' built-in chains default to ACCEPT), reported as the policy of chain
 /// `ChainId(u32::MAX)`.
 pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome {
+    walk(rs, hook, meta, pkt, &mut |_| {})
+}
+
+/// One log event: a `Log` rule (LOG or NFLOG) matched the packet, in walk order. The walk went on
+/// with the next rule, as `XT_CONTINUE` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct LogEvent {
+    /// The LOG rule's own chain.
+    pub chain: ChainId,
+    /// The LOG rule.
+    pub rule: crate::ir::RuleId,
+    /// Its 1-based index in `chain` (its parameters: the rule's `Log` action).
+    pub position: u32,
+}
+
+/// [`run_with`] and the log events of the packet, in the order the walk met the LOG/NFLOG rules
+/// (iptables prints one line per matching LOG rule, before the verdict).
+pub fn run_logged(
+    rs: &Ruleset,
+    hook: Hook,
+    meta: &Meta,
+    pkt: &Decoded,
+) -> (Outcome, Vec<LogEvent>) {
+    let mut logs = Vec::new();
+    let outcome = walk(rs, hook, meta, pkt, &mut |e| logs.push(e));
+    (outcome, logs)
+}
+
+/// [`run_sets`] with the log events ([`run_logged`]).
+pub fn run_sets_logged(
+    sets: &[&Ruleset],
+    hook: Hook,
+    meta: &Meta,
+    pkt: &Decoded,
+) -> (Outcome, Vec<LogEvent>) {
+    match judging(sets, pkt) {
+        Some(rs) => run_logged(rs, hook, meta, pkt),
+        None => (run_sets(sets, hook, meta, pkt), Vec::new()),
+    }
+}
+
+/// The walk of [`run_with`], reporting each matching `Log` rule to `log`.
+fn walk(
+    rs: &Ruleset,
+    hook: Hook,
+    meta: &Meta,
+    pkt: &Decoded,
+    log: &mut dyn FnMut(LogEvent),
+) -> Outcome {
     let pkt = match classified(pkt, rs.family) {
         Ok(p) => p.at_hook(hook),
         Err(outcome) => return outcome,
@@ -255,6 +306,12 @@ pub fn run_with(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Outcome
                         None => return policy,
                     }
                 }
+                // XT_CONTINUE: report, then the next rule.
+                Action::Log(_) => log(LogEvent {
+                    chain: c.id,
+                    rule: rule.id,
+                    position: rule.position,
+                }),
             },
         }
     }
@@ -362,6 +419,7 @@ mod tests {
             family: Default::default(),
             chains,
             sets: vec![],
+            logs: Vec::new(),
         };
         crate::ir::verify(&rs).unwrap();
         rs

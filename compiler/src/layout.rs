@@ -456,7 +456,16 @@ impl Layout {
                     )))
                 }
             };
+            let log = flags & abi::RULE_F_LOG != 0;
             let ok = match (action, origin) {
+                // A LOG position continues at the next position, and is a rule's.
+                _ if log
+                    && !(action == abi::ACTION_CONTINUE
+                        && next == i as u32 + 1
+                        && matches!(origin, SlotOrigin::Rule { .. })) =>
+                {
+                    false
+                }
                 (abi::ACTION_CONTINUE, SlotOrigin::Policy { .. }) => false,
                 (abi::ACTION_CONTINUE, _) => next > i as u32 && next <= policy_pos,
                 (_, SlotOrigin::FallOff) => false,

@@ -47,7 +47,7 @@ pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
 use rule::lower_typed;
 
 /// The feature list every "not supported yet" diagnostic repeats.
-pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m comment, -j ACCEPT/DROP/RETURN, -j/-g user chains";
+pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m comment, -j ACCEPT/DROP/RETURN/LOG/NFLOG, -j/-g user chains";
 
 /// iptables' comment match stores at most 255 bytes (XT_MAX_COMMENT_LEN 256 with the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
@@ -139,12 +139,13 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
         .collect();
     // Lower each rule; per chain, the problems.
     let mut lowered: Vec<Vec<Rule>> = Vec::new();
+    let mut pool = Vec::new();
     let mut problems: Vec<Vec<Diagnostic>> = Vec::new();
     for (ci, p) in plans.iter().enumerate() {
         let mut rules = Vec::new();
         let mut errs = Vec::new();
         for line in &p.rules {
-            match lower_typed(&line.rule, line, &ids) {
+            match lower_typed(&line.rule, line, &ids, &mut pool) {
                 Ok((matches, action, comment)) => rules.push(Rule {
                     id: RuleId(0),
                     chain: ChainId(ci as u32),
@@ -233,7 +234,7 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
     if filter.is_some() && !diags.iter().any(Diagnostic::is_error) {
         host_bit_warnings(&plans, &keep, diags);
     }
-    renumber(ast.family, plans, lowered, keep)
+    renumber(ast.family, plans, lowered, keep, pool)
 }
 
 /// `W0001` for IPv4 addresses written with host bits (`10.1.2.3/8`), in the chains that are kept: iptables

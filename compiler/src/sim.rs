@@ -134,6 +134,18 @@ impl Sim {
     /// [`Sim::devices`]; a name without a device misses the interface table and the packet is
     /// dropped, `REASON_NO_IFACE`, when its stage is reached (as `tw_s_in_iface`).
     pub fn run_with(&self, region: u32, meta: &Meta, pkt: &Decoded) -> Outcome {
+        self.run_logged(region, meta, pkt, &mut Vec::new())
+    }
+
+    /// [`Sim::run_with`], appending to `logs` the LOG/NFLOG positions the walk visited (`RULE_F_LOG`),
+    /// in walk order, as log events of their rules: what the datapath writes to its ring buffer.
+    pub fn run_logged(
+        &self,
+        region: u32,
+        meta: &Meta,
+        pkt: &Decoded,
+        logs: &mut Vec<crate::interp::LogEvent>,
+    ) -> Outcome {
         // `tw_entry`: the IPv4 header is always checked, IPv6 is parsed only under an IPv6 ruleset.
         let family = match pkt {
             Decoded::Ipv4(_) => Family::V4,
@@ -191,7 +203,7 @@ impl Sim {
                 break;
             }
         }
-        self.walk(region, &scratch, started, p.truncated())
+        self.walk(region, &scratch, started, p.truncated(), logs)
     }
 
     /// `tw_final`'s walk over the stages' result (`scratch`, all set when no stage ran): from the
@@ -199,7 +211,14 @@ impl Sim {
     /// position when none is set before it); a rule testing the transport header on a truncated
     /// packet hotdrops; a terminal position decides; CONTINUE moves `pos` to its `next`. At most
     /// `nvisits` visits, then a counted drop (`REASON_BOUND`), as the kernel.
-    fn walk(&self, region: u32, scratch: &[u64], started: bool, truncated: bool) -> Outcome {
+    fn walk(
+        &self,
+        region: u32,
+        scratch: &[u64],
+        started: bool,
+        truncated: bool,
+        logs: &mut Vec<crate::interp::LogEvent>,
+    ) -> Outcome {
         let l = &self.layout;
         let Some(reg) = l.regions.get(region as usize).copied().flatten() else {
             return fail_closed(abi::REASON_NO_REGION);
@@ -233,6 +252,20 @@ impl Sim {
                 }
             }
             if r.action == abi::ACTION_CONTINUE {
+                if r.flags & abi::RULE_F_LOG != 0 {
+                    if let SlotOrigin::Rule {
+                        chain,
+                        id,
+                        position,
+                    } = r.origin
+                    {
+                        logs.push(crate::interp::LogEvent {
+                            chain,
+                            rule: id,
+                            position,
+                        });
+                    }
+                }
                 pos = r.next as usize;
                 continue;
             }

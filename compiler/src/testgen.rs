@@ -22,7 +22,10 @@
 //!
 //! Thrown away: spans (all default) and counters (none) of generated rules.
 use crate::diag::Span;
-use crate::ir::{Action, Chain, ChainId, Field, Hook, Match, Rule, RuleId, Ruleset, Test, Verdict};
+use crate::ir::{
+    Action, Chain, ChainId, Field, Hook, LogId, LogKind, LogSpec, Match, Rule, RuleId, Ruleset,
+    Test, Verdict, LOG_IPOPT, LOG_TCPOPT, LOG_TCPSEQ,
+};
 use crate::packet::{
     build_frame, ipv4_checksum, l4_header, ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
 };
@@ -200,6 +203,7 @@ pub fn arb_ruleset(max_rules: usize) -> impl Strategy<Value = Ruleset> {
                     span: Span::default(),
                 }],
                 sets: Vec::new(),
+                logs: Vec::new(),
             }
         })
 }
@@ -639,7 +643,58 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
                 family: Default::default(),
                 chains,
                 sets: Vec::new(),
+                logs: Vec::new(),
             }
+        })
+        .boxed()
+}
+
+/// [`arb_ruleset_with`] where about a quarter of the rules are LOG or NFLOG rules (their action
+/// replaced; a replaced jump simply no longer reaches its chain): prefixes, levels and flags drawn
+/// from what iptables accepts, so [`iptables_restore_text`] prints them. For the `Log` action's
+/// proptests (interp ≡ sim with log events) and the oracle.
+pub fn arb_ruleset_logged(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
+    arb_ruleset_with(o)
+        .prop_flat_map(|rs| {
+            let n = rs.rules().count();
+            (Just(rs), prop::collection::vec(any::<u16>(), n))
+        })
+        .prop_map(|(mut rs, picks)| {
+            let mut k = 0;
+            for c in &mut rs.chains {
+                for r in &mut c.rules {
+                    let p = picks[k];
+                    k += 1;
+                    if p % 4 != 0 {
+                        continue;
+                    }
+                    let spec = if p & 0x100 != 0 {
+                        LogSpec {
+                            kind: LogKind::Nflog {
+                                group: p >> 12,
+                                range: 0,
+                                threshold: 0,
+                            },
+                            prefix: format!("nf{}", r.id.0),
+                        }
+                    } else {
+                        LogSpec {
+                            kind: LogKind::Log {
+                                level: ((p >> 4) % 8) as u8,
+                                flags: ((p >> 9) as u8) & (LOG_TCPSEQ | LOG_TCPOPT | LOG_IPOPT),
+                            },
+                            prefix: if p & 0x8 != 0 {
+                                format!("{}-{} ", c.name, r.position)
+                            } else {
+                                String::new()
+                            },
+                        }
+                    };
+                    rs.logs.push(spec);
+                    r.action = Action::Log(LogId(rs.logs.len() as u32 - 1));
+                }
+            }
+            rs
         })
         .boxed()
 }
@@ -1248,6 +1303,12 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         Action::Jump(c) => writeln!(o, " -j {}", name(c)),
         Action::Goto(c) => writeln!(o, " -g {}", name(c)),
         Action::Return => writeln!(o, " -j RETURN"),
+        Action::Log(l) => writeln!(
+            o,
+            "{}",
+            rs.log(l)
+                .map_or_else(|| " -j LOG".to_string(), crate::listing::log_save)
+        ),
     };
 }
 
@@ -1492,6 +1553,7 @@ mod tests {
                 },
             ],
             sets: vec![],
+            logs: Vec::new(),
         };
         crate::ir::verify(&rs).unwrap();
         assert_eq!(
@@ -1626,6 +1688,7 @@ mod tests {
                 span: sp(),
             }],
             sets: vec![],
+            logs: Vec::new(),
         };
         crate::ir::verify(&rs).unwrap();
         assert_eq!(

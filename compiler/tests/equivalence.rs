@@ -315,3 +315,39 @@ fn two_rulesets_of_one_family_are_refused() {
     assert!(build_sets(&[&six, &rs], Hook::Input).is_ok());
     assert!(build_sets(&[&six, &six], Hook::Input).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    /// LOG and NFLOG rules (`testgen::arb_ruleset_logged`, in every chain, every hook, with user
+    /// chains and header matches) never decide: `sim` decides every frame as `interp` does and
+    /// reports the same log events in the same order (the rule, its chain and position) at each hook.
+    #[test]
+    fn sim_equals_interp_with_log_rules(
+        (rs, frames) in tailwall_compiler::testgen::arb_ruleset_logged(RulesetOpts {
+            user_chains: true, hooks: true, header_matches: true, ..lists(6)
+        }).prop_flat_map(|rs| {
+            let f = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), 30);
+            (Just(rs), f)
+        })
+    ) {
+        verify(&rs).unwrap();
+        let sim = Sim::new(&build(&rs, Hook::Input).unwrap()).unwrap();
+        let meta = interp::Meta::default();
+        for f in &frames {
+            let d = decode(f);
+            for hook in Hook::ALL {
+                let (o, logs) = interp::run_logged(&rs, hook, &meta, &d);
+                let mut sim_logs = Vec::new();
+                let region = tailwall_compiler::flatten::region_slot(hook, ir::Family::V4);
+                let so = sim.run_logged(region, &meta, &d, &mut sim_logs);
+                prop_assert_eq!(o, so, "{:?} frame {:02x?}\n{}", hook, f, rs.dump());
+                prop_assert_eq!(&logs, &sim_logs, "{:?} frame {:02x?}\n{}", hook, f, rs.dump());
+                for e in &logs {
+                    let r = rs.rule(e.rule).unwrap();
+                    prop_assert!(matches!(r.action, ir::Action::Log(_)));
+                }
+            }
+        }
+    }
+}

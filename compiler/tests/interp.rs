@@ -47,6 +47,7 @@ fn build(chains: Vec<ChainSpec>) -> Ruleset {
         family: Default::default(),
         chains,
         sets: Vec::new(),
+        logs: Vec::new(),
     }
 }
 

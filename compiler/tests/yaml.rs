@@ -575,6 +575,7 @@ fn arb_full_ruleset() -> impl Strategy<Value = Ruleset> {
                 family: Default::default(),
                 chains,
                 sets,
+                logs: Vec::new(),
             }
         })
 }

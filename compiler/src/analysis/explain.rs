@@ -167,6 +167,8 @@ pub fn trace(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Trace {
                     cur = (t, 0);
                 }
                 Action::Goto(t) => cur = (t, 0),
+                // LOG/NFLOG: the step above shows it; the walk goes on.
+                Action::Log(_) => {}
                 Action::Return => {
                     if c.hook.is_some() {
                         return done(steps, policy);

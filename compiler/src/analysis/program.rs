@@ -192,6 +192,9 @@ impl Builder<'_> {
                     )?;
                 }
                 Action::Return => self.push(bx, Act::Skip(exit))?,
+                // LOG/NFLOG never decide (XT_CONTINUE): only their hotdrop above is an entry. The
+                // analysis compares decisions, not log events (`docs/decisions/0014`).
+                Action::Log(_) => {}
                 Action::Jump(t) => {
                     if let Some(tc) = rs.chain(t) {
                         let after = self.label();

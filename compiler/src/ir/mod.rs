@@ -29,7 +29,9 @@
 //! 9. the built-in INPUT chain does not test `out_iface`, OUTPUT does not test `in_iface` (iptables:
 //!    "Can't use -o with INPUT");
 //! 10. address fields belong to the ruleset's family ([`Field::family`]): an IPv4 ruleset tests
-//!     `src_ip`/`dst_ip` only, an IPv6 one `src_ip6`/`dst_ip6` only.
+//!     `src_ip`/`dst_ip` only, an IPv6 one `src_ip6`/`dst_ip6` only;
+//! 11. a `Log(id)` action names an entry of [`Ruleset::logs`] within iptables' limits (level 0..=7,
+//!     known `LOG_*` flags, prefix at most [`MAX_LOG_PREFIX`] / [`MAX_NFLOG_PREFIX`] bytes).
 //!
 //! Thrown away relative to the source: token order, spelling of options, `-m` module names (kept only as
 //! the field constraints they impose), counters (kept in `Rule::counters` for reports only).
@@ -51,6 +53,11 @@ pub const MAX_CALL_DEPTH: usize = 32;
 /// Longest interface name (IFNAMSIZ 16 with the NUL).
 pub const MAX_IFACE_LEN: usize = 15;
 
+/// Longest `--log-prefix` (`struct xt_log_info.prefix[30]` with the NUL).
+pub const MAX_LOG_PREFIX: usize = 29;
+/// Longest `--nflog-prefix` (`struct xt_nflog_info.prefix[64]` with the NUL).
+pub const MAX_NFLOG_PREFIX: usize = 63;
+
 /// A rule's identity within one [`Ruleset`]: its index in order of appearance across all chains
 /// (invariant 1), printed `r0`, `r1`, …; the key of counters and reports (the datapath's positions
 /// map back to it).
@@ -69,6 +76,91 @@ impl fmt::Display for RuleId {
 impl fmt::Display for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}", self.0)
+    }
+}
+
+/// A log target's parameters within one [`Ruleset`]: its index in [`Ruleset::logs`], printed `l0`,
+/// `l1`, …; the datapath's log records carry it ([`tailwall_abi::LogRecord::log_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LogId(pub u32);
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "l{}", self.0)
+    }
+}
+
+/// `XT_LOG_TCPSEQ` (`include/uapi/linux/netfilter/xt_LOG.h`): `--log-tcp-sequence`.
+pub const LOG_TCPSEQ: u8 = 0x01;
+/// `XT_LOG_TCPOPT`: `--log-tcp-options`.
+pub const LOG_TCPOPT: u8 = 0x02;
+/// `XT_LOG_IPOPT`: `--log-ip-options` (IPv4 options; IPv6 extension headers with ip6tables).
+pub const LOG_IPOPT: u8 = 0x04;
+/// `XT_LOG_UID`: `--log-uid` (the socket's owner; no socket is known at XDP: documented, never
+/// printed there).
+pub const LOG_UID: u8 = 0x08;
+/// `XT_LOG_MACDECODE`: `--log-macdecode` (`MACSRC= MACDST= MACPROTO=` instead of `MAC=`).
+pub const LOG_MACDECODE: u8 = 0x20;
+/// Every `LOG_*` flag bit.
+pub const LOG_FLAGS: u8 = LOG_TCPSEQ | LOG_TCPOPT | LOG_IPOPT | LOG_UID | LOG_MACDECODE;
+
+/// Which target reports the packet, with its own options.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "target")]
+pub enum LogKind {
+    /// `-j LOG` (`xt_LOG.c`): a kernel log line at a syslog level.
+    Log {
+        /// `--log-level`, the syslog level 0 (emerg) ..= 7 (debug); iptables' default 4 (warning).
+        level: u8,
+        /// `LOG_*` bits (`--log-tcp-sequence`, `--log-tcp-options`, `--log-ip-options`, `--log-uid`,
+        /// `--log-macdecode`).
+        flags: u8,
+    },
+    /// `-j NFLOG` (`xt_NFLOG.c`): the packet to the nfnetlink_log group (tailwall: its ring buffer,
+    /// printed in LOG's format; there is no nfnetlink_log socket).
+    Nflog {
+        /// `--nflog-group`, 0..=65535.
+        group: u16,
+        /// `--nflog-range`/`--nflog-size`: bytes of the packet to copy (0: the whole packet).
+        range: u32,
+        /// `--nflog-threshold`: packets the kernel queues before sending (no meaning for a ring
+        /// buffer: kept for printing).
+        threshold: u16,
+    },
+}
+
+/// One log target's parameters ([`Ruleset::logs`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct LogSpec {
+    /// `LOG` or `NFLOG` and their options.
+    #[serde(flatten)]
+    pub kind: LogKind,
+    /// `--log-prefix` (at most 29 bytes) / `--nflog-prefix` (at most 63): printed first on the line.
+    pub prefix: String,
+}
+
+impl LogSpec {
+    /// `-j LOG` with iptables' defaults (level 4, no flags, no prefix).
+    pub fn log(prefix: &str) -> LogSpec {
+        LogSpec {
+            kind: LogKind::Log { level: 4, flags: 0 },
+            prefix: prefix.to_string(),
+        }
+    }
+    /// The syslog level the line is printed at. NFLOG has none (nfnetlink_log sends the packet to a
+    /// netlink group): its lines are printed at 4 (warning), LOG's default.
+    pub fn level(&self) -> u8 {
+        match self.kind {
+            LogKind::Log { level, .. } => level,
+            LogKind::Nflog { .. } => 4,
+        }
+    }
+    /// The `LOG_*` flags (NFLOG: none).
+    pub fn flags(&self) -> u8 {
+        match self.kind {
+            LogKind::Log { flags, .. } => flags,
+            LogKind::Nflog { .. } => 0,
+        }
     }
 }
 
@@ -194,6 +286,10 @@ pub enum Action {
     Goto(ChainId),
     /// Leave the current chain (in a built-in chain: its policy).
     Return,
+    /// `-j LOG` / `-j NFLOG`: report the packet (the parameters are [`Ruleset::logs`]`[id]`) and go on
+    /// with the next rule, as the kernel's LOG and NFLOG targets return `XT_CONTINUE`. Counted on its
+    /// own rule; never decides (`net/netfilter/xt_LOG.c`, `xt_NFLOG.c`).
+    Log(LogId),
 }
 
 impl Action {
@@ -202,7 +298,7 @@ impl Action {
         match self {
             Action::Accept => Some(Verdict::Accept),
             Action::Drop => Some(Verdict::Drop),
-            Action::Jump(_) | Action::Goto(_) | Action::Return => None,
+            Action::Jump(_) | Action::Goto(_) | Action::Return | Action::Log(_) => None,
         }
     }
     /// The chain a jump or goto continues in.
@@ -465,6 +561,9 @@ pub struct Ruleset {
     pub chains: Vec<Chain>,
     /// Named sets, in order of definition.
     pub sets: Vec<NamedSet>,
+    /// The parameters of the `Log` actions, indexed by [`LogId`] (one per LOG/NFLOG rule, in rule
+    /// order).
+    pub logs: Vec<LogSpec>,
 }
 
 impl Ruleset {
@@ -504,7 +603,18 @@ impl Ruleset {
                 span: Span::default(),
             }],
             sets: vec![],
+            logs: vec![],
         }
+    }
+
+    /// The parameters of a `Log` action (`None`: an id the ruleset does not hold).
+    pub fn log(&self, id: LogId) -> Option<&LogSpec> {
+        self.logs.get(id.0 as usize)
+    }
+    /// Append a log target's parameters and return the id of a `Log` action using them.
+    pub fn push_log(&mut self, spec: LogSpec) -> Action {
+        self.logs.push(spec);
+        Action::Log(LogId(self.logs.len() as u32 - 1))
     }
 
     /// The built-in chain attached to `hook`, if the ruleset has one.
@@ -615,7 +725,48 @@ impl fmt::Display for DisplayAction<'_> {
             Action::Jump(c) => write!(f, "jump {}", name(c)),
             Action::Goto(c) => write!(f, "goto {}", name(c)),
             Action::Return => f.write_str("return"),
+            Action::Log(id) => match self.1.log(id) {
+                Some(spec) => write!(f, "{}", DisplayLog(spec)),
+                None => write!(f, "log {id}"),
+            },
         }
+    }
+}
+
+/// A log target in the dump's spelling: `log level 4 prefix "x: " flags 0x1`,
+/// `nflog group 2 prefix "x"` (defaults left out, the prefix always quoted).
+pub struct DisplayLog<'a>(pub &'a LogSpec);
+
+impl fmt::Display for DisplayLog<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.kind {
+            LogKind::Log { level, flags } => {
+                f.write_str("log")?;
+                if level != 4 {
+                    write!(f, " level {level}")?;
+                }
+                if flags != 0 {
+                    write!(f, " flags {flags:#x}")?;
+                }
+            }
+            LogKind::Nflog {
+                group,
+                range,
+                threshold,
+            } => {
+                write!(f, "nflog group {group}")?;
+                if range != 0 {
+                    write!(f, " range {range}")?;
+                }
+                if threshold != 0 {
+                    write!(f, " threshold {threshold}")?;
+                }
+            }
+        }
+        if !self.0.prefix.is_empty() {
+            write!(f, " prefix {:?}", self.0.prefix)?;
+        }
+        Ok(())
     }
 }
 
@@ -681,7 +832,7 @@ impl fmt::Display for DisplayMatch<'_> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("IR invariant {invariant} violated at {at}: {what}")]
 pub struct VerifyError {
-    /// The number (1–10) of the violated invariant in the module documentation.
+    /// The number (1–11) of the violated invariant in the module documentation.
     pub invariant: u8,
     /// Where: a chain name, a rule id (`r3`) or a set (`@name`).
     pub at: String,
@@ -802,6 +953,12 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                     );
                 }
             }
+            if let Action::Log(id) = r.action {
+                match rs.log(id) {
+                    Some(spec) if log_fits(spec) => {}
+                    _ => return err(11, at, format!("log target {id} missing or out of range")),
+                }
+            }
             if let Some(t) = r.action.target() {
                 match rs.chain(t) {
                     Some(tc) if tc.hook.is_none() => {}
@@ -825,6 +982,16 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
         return err(7, "chain graph".into(), d.message);
     }
     Ok(())
+}
+
+/// Are a log target's parameters within iptables' limits (invariant 11)?
+fn log_fits(spec: &LogSpec) -> bool {
+    match spec.kind {
+        LogKind::Log { level, flags } => {
+            level <= 7 && flags & !LOG_FLAGS == 0 && spec.prefix.len() <= MAX_LOG_PREFIX
+        }
+        LogKind::Nflog { .. } => spec.prefix.len() <= MAX_NFLOG_PREFIX,
+    }
 }
 
 /// Does a test fit its field (invariant 3)?

@@ -671,7 +671,17 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
         Action::Drop => "DROP".to_string(),
         Action::Return => "RETURN".to_string(),
         Action::Jump(c) | Action::Goto(c) => rs.chain(c).map_or(String::new(), |c| c.name.clone()),
+        Action::Log(id) => match rs.log(id).map(|l| &l.kind) {
+            Some(crate::ir::LogKind::Nflog { .. }) => "NFLOG".to_string(),
+            _ => "LOG".to_string(),
+        },
     };
+    // libxt_LOG / libxt_NFLOG `print` (numeric, as `-L -n`).
+    if let Action::Log(id) = r.action {
+        if let Some(spec) = rs.log(id) {
+            extra.push_str(&log_print(spec));
+        }
+    }
     ListedRule {
         position: r.position,
         packets: 0,
@@ -855,6 +865,98 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
         }
         Action::Goto(c) => {
             let _ = write!(out, " -g {}", rs.chain(c).map_or("", |c| c.name.as_str()));
+        }
+        Action::Log(id) => {
+            if let Some(spec) = rs.log(id) {
+                out.push_str(&log_save(spec));
+            }
+        }
+    }
+    out
+}
+
+/// A log target in iptables-save's spelling (libxt_LOG / libxt_NFLOG `save`): ` -j LOG --log-prefix
+/// "x: " --log-level 6 --log-tcp-sequence`, ` -j NFLOG --nflog-prefix x --nflog-group 2`; defaults
+/// (level 4, group 0, an empty prefix) left out.
+pub fn log_save(spec: &crate::ir::LogSpec) -> String {
+    use crate::ir::{LogKind, LOG_IPOPT, LOG_MACDECODE, LOG_TCPOPT, LOG_TCPSEQ, LOG_UID};
+    let mut out = String::new();
+    match spec.kind {
+        LogKind::Log { level, flags } => {
+            out.push_str(" -j LOG");
+            if !spec.prefix.is_empty() {
+                out.push_str(" --log-prefix");
+                crate::syntax::iptables::ext::save_string(&mut out, &spec.prefix);
+            }
+            if level != 4 {
+                let _ = write!(out, " --log-level {level}");
+            }
+            for (bit, name) in [
+                (LOG_TCPSEQ, "tcp-sequence"),
+                (LOG_TCPOPT, "tcp-options"),
+                (LOG_IPOPT, "ip-options"),
+                (LOG_UID, "uid"),
+                (LOG_MACDECODE, "macdecode"),
+            ] {
+                if flags & bit != 0 {
+                    let _ = write!(out, " --log-{name}");
+                }
+            }
+        }
+        LogKind::Nflog {
+            group,
+            range,
+            threshold,
+        } => {
+            out.push_str(" -j NFLOG");
+            if !spec.prefix.is_empty() {
+                out.push_str(" --nflog-prefix");
+                crate::syntax::iptables::ext::save_string(&mut out, &spec.prefix);
+            }
+            if group != 0 {
+                let _ = write!(out, " --nflog-group {group}");
+            }
+            if range != 0 {
+                let _ = write!(out, " --nflog-range {range}");
+            }
+            if threshold != 0 {
+                let _ = write!(out, " --nflog-threshold {threshold}");
+            }
+        }
+    }
+    out
+}
+
+/// A log target as `iptables -L -n` prints it after the matches (libxt_LOG `print`: ` LOG flags F
+/// level L prefix "P"`; libxt_NFLOG: ` nflog-prefix P nflog-group G …`).
+fn log_print(spec: &crate::ir::LogSpec) -> String {
+    use crate::ir::LogKind;
+    let mut out = String::new();
+    match spec.kind {
+        LogKind::Log { level, flags } => {
+            let _ = write!(out, " LOG flags {flags} level {level}");
+            if !spec.prefix.is_empty() {
+                let _ = write!(out, " prefix \"{}\"", spec.prefix);
+            }
+        }
+        LogKind::Nflog {
+            group,
+            range,
+            threshold,
+        } => {
+            if !spec.prefix.is_empty() {
+                out.push_str(" nflog-prefix");
+                crate::syntax::iptables::ext::save_string(&mut out, &spec.prefix);
+            }
+            if group != 0 {
+                let _ = write!(out, " nflog-group {group}");
+            }
+            if range != 0 {
+                let _ = write!(out, " nflog-range {range}");
+            }
+            if threshold != 0 {
+                let _ = write!(out, " nflog-threshold {threshold}");
+            }
         }
     }
     out

@@ -98,7 +98,10 @@ pub(super) fn renumber(
     plans: Vec<Plan>,
     lowered: Vec<Vec<Rule>>,
     keep: Vec<bool>,
+    pool: Vec<crate::ir::LogSpec>,
 ) -> Ruleset {
+    // Log targets of the kept rules, renumbered in rule order.
+    let mut logs = Vec::new();
     let mut new_id = vec![None; plans.len()];
     let mut n = 0u32;
     for (i, k) in keep.iter().enumerate() {
@@ -122,6 +125,14 @@ pub(super) fn renumber(
                 r.action = match r.action {
                     Action::Jump(c) => Action::Jump(new_id[c.0 as usize].unwrap_or(c)),
                     Action::Goto(c) => Action::Goto(new_id[c.0 as usize].unwrap_or(c)),
+                    Action::Log(l) => {
+                        logs.push(
+                            pool.get(l.0 as usize)
+                                .cloned()
+                                .unwrap_or_else(|| crate::ir::LogSpec::log("")),
+                        );
+                        Action::Log(crate::ir::LogId(logs.len() as u32 - 1))
+                    }
                     a => a,
                 };
                 r
@@ -140,6 +151,7 @@ pub(super) fn renumber(
         family,
         chains,
         sets: Vec::new(),
+        logs,
     }
 }
 

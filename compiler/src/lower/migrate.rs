@@ -116,6 +116,7 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     let mut reports = Vec::new();
     let mut tables = Vec::new();
     let mut lowered: Vec<Vec<Rule>> = plans.iter().map(|_| Vec::new()).collect();
+    let mut pool = Vec::new();
     let mut placed: Vec<Option<(usize, usize)>> = Vec::new();
     for t in &ast.tables {
         let enforced = t.kind == TableKind::Filter;
@@ -138,8 +139,9 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             } else if let Some(s) = special_status(r) {
                 s
             } else {
-                match lower_typed(r, line, &ids) {
+                match lower_typed(r, line, &ids, &mut pool) {
                     Ok((matches, action, comment)) => {
+                        let status = log_status(r);
                         let ci = ids[chain];
                         at = Some((ci, lowered[ci].len()));
                         lowered[ci].push(Rule {
@@ -152,7 +154,7 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
                             counters: line.counters.map(|c| (c.packets, c.bytes)),
                             span: line.span,
                         });
-                        RuleStatus::Exact
+                        status
                     }
                     Err(e) => RuleStatus::Unsupported(
                         e.first()
@@ -182,7 +184,7 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
         return Err(errors);
     }
     let keep = vec![true; plans.len()];
-    let ruleset = renumber(ast.family, plans, lowered, keep);
+    let ruleset = renumber(ast.family, plans, lowered, keep, pool);
     // "exact" means the datapath enforces it: the compiler's own refusals decide (artifact::enforcement).
     let enforced = crate::artifact::enforcement(&ruleset);
     for (rep, at) in reports.iter_mut().zip(placed) {
@@ -211,14 +213,21 @@ fn special_status(r: &TypedRule) -> Option<RuleStatus> {
             "connection tracking (`-m state`/`-m conntrack`) is not modelled yet".into(),
         ));
     }
+    None
+}
+
+/// How a lowered rule is enforced: exactly, except a log target whose line cannot be what the kernel
+/// prints (`docs/decisions/0014-log-ring-buffer.md`): NFLOG has no nfnetlink_log socket (its records
+/// go to `tailwall log`), `--log-uid` has no socket owner at XDP.
+fn log_status(r: &TypedRule) -> RuleStatus {
     match r.target.as_ref().map(|t| &t.0) {
-        Some(Target::Ext(i)) if matches!(i.name(), "LOG" | "NFLOG") => {
-            Some(RuleStatus::Approximated(format!(
-                "`-j {}` is not emitted: it only logs and the packet continues, so no decision changes",
-                i.name()
-            )))
-        }
-        _ => None,
+        Some(Target::Ext(i)) if i.name() == "NFLOG" => RuleStatus::Approximated(
+            "`-j NFLOG`: counted and walked past as iptables does, but the packet goes to `tailwall log`'s ring buffer, not to an nfnetlink_log group".into(),
+        ),
+        Some(Target::Ext(i)) if i.name() == "LOG" && i.has("log-uid") => RuleStatus::Approximated(
+            "`-j LOG --log-uid`: `tailwall log` prints the line without UID=/GID= (no socket owner is known at XDP ingress)".into(),
+        ),
+        _ => RuleStatus::Exact,
     }
 }
 
@@ -263,16 +272,15 @@ mod tests {
     }
 
     #[test]
-    fn migrate_log_is_approximated_and_text_is_canonical() {
+    fn migrate_log_is_exact_and_text_is_canonical() {
         let src = SourceFile::new(
             "m",
             "*filter\n:INPUT DROP [0:0]\n[3:4] -A INPUT -j LOG --log-level 4 -p tcp --dport 22\nCOMMIT\n",
         );
         let m = migrate(&src).unwrap();
         assert_eq!(m.rules[0].text, "-A INPUT -p tcp -m tcp --dport 22 -j LOG");
-        assert_eq!(m.rules[0].status.kind(), "approximated");
-        assert_eq!(m.rules[0].rule, None);
-        assert_eq!(m.ruleset.rules().count(), 0);
+        assert_eq!(m.rules[0].status.kind(), "exact");
+        assert_eq!(m.ruleset.rules().count(), 1);
     }
 
     #[test]

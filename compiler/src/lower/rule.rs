@@ -182,6 +182,7 @@ pub(super) fn lower_typed(
     r: &TypedRule,
     line: &RuleLine,
     ids: &HashMap<&str, usize>,
+    logs: &mut Vec<crate::ir::LogSpec>,
 ) -> Result<(Vec<Match>, Action, Option<String>), Vec<Diagnostic>> {
     let mut errs = Vec::new();
     let mut matches: Vec<Match> = Vec::new();
@@ -485,6 +486,10 @@ pub(super) fn lower_typed(
                 errs.push(unsupported("E0203", format!("target `-j {v}`"), *span));
                 None
             }
+            Target::Ext(i) if matches!(i.name(), "LOG" | "NFLOG") => {
+                logs.push(log_spec(i));
+                Some(Action::Log(crate::ir::LogId(logs.len() as u32 - 1)))
+            }
             Target::Ext(i) => {
                 errs.push(unsupported(
                     "E0203",
@@ -519,5 +524,50 @@ pub(super) fn lower_typed(
     match action {
         Some(a) => Ok((matches, a, comment)),
         None => Err(Vec::new()),
+    }
+}
+
+/// The parameters of a typed `-j LOG` / `-j NFLOG` (its options were checked by the extension
+/// registry: `syntax/iptables/ext/log.rs`, `nflog.rs`).
+fn log_spec(i: &crate::syntax::iptables::ext::Inst) -> crate::ir::LogSpec {
+    use crate::ir::{LogKind, LogSpec, LOG_IPOPT, LOG_MACDECODE, LOG_TCPOPT, LOG_TCPSEQ, LOG_UID};
+    let num = |name: &str| match i.get(name).map(|g| &g.val) {
+        Some(Val::Num(n)) => Some(*n),
+        _ => None,
+    };
+    let text = |name: &str| match i.get(name).map(|g| &g.val) {
+        Some(Val::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    if i.name() == "NFLOG" {
+        return LogSpec {
+            kind: LogKind::Nflog {
+                group: num("nflog-group").unwrap_or(0) as u16,
+                range: num("nflog-range")
+                    .or_else(|| num("nflog-size"))
+                    .unwrap_or(0) as u32,
+                threshold: num("nflog-threshold").unwrap_or(0) as u16,
+            },
+            prefix: text("nflog-prefix"),
+        };
+    }
+    let mut flags = 0;
+    for (name, bit) in [
+        ("log-tcp-sequence", LOG_TCPSEQ),
+        ("log-tcp-options", LOG_TCPOPT),
+        ("log-ip-options", LOG_IPOPT),
+        ("log-uid", LOG_UID),
+        ("log-macdecode", LOG_MACDECODE),
+    ] {
+        if i.has(name) {
+            flags |= bit;
+        }
+    }
+    LogSpec {
+        kind: LogKind::Log {
+            level: num("log-level").unwrap_or(4) as u8,
+            flags,
+        },
+        prefix: text("log-prefix"),
     }
 }

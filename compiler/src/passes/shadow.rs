@@ -319,9 +319,10 @@ fn box_subtract(r: &RuleBox, a: &RuleBox, out: &mut Vec<RuleBox>) {
     }
 }
 
-/// Does the chain end its traversal when this rule matches (so later rules are not reached)?
+/// Does the chain end its traversal when this rule matches (so later rules are not reached)? A
+/// jump comes back, a LOG/NFLOG goes on with the next rule.
 fn terminal(action: Action) -> bool {
-    !matches!(action, Action::Jump(_))
+    !matches!(action, Action::Jump(_) | Action::Log(_))
 }
 
 fn action_text(rs: &Ruleset, action: Action) -> String {
@@ -337,6 +338,9 @@ fn action_text(rs: &Ruleset, action: Action) -> String {
         Action::Jump(c) => format!("jump {}", name(c)),
         Action::Goto(c) => format!("goto {}", name(c)),
         Action::Return => "return".into(),
+        Action::Log(id) => rs
+            .log(id)
+            .map_or_else(|| "log".into(), |l| crate::ir::DisplayLog(l).to_string()),
     }
 }
 

@@ -226,7 +226,7 @@ pub fn mutations(rs: &Ruleset, k: usize) -> Vec<(String, Ruleset)> {
             Action::Accept => Action::Drop,
             Action::Drop => Action::Accept,
             Action::Return => Action::Accept,
-            Action::Jump(_) | Action::Goto(_) => Action::Drop,
+            Action::Jump(_) | Action::Goto(_) | Action::Log(_) => Action::Drop,
         };
         out.push((format!("action of {}", r.id), x));
         let n = rs.chains[ci].rules.len();

@@ -99,6 +99,9 @@ pub enum ActionDef {
     Jump(Sp<String>),
     /// `goto: CHAIN` (name resolved by lowering).
     Goto(Sp<String>),
+    /// `log: {prefix: P, level: L, tcp_sequence: true, …}` or `nflog: {group: G, prefix: P, …}`:
+    /// report the packet and go on with the next rule (iptables' `-j LOG` / `-j NFLOG`).
+    Log(crate::ir::LogSpec),
 }
 
 /// One field key of a rule (`dst_port: 22`, `src_ip: {not: 10.0.0.0/8}`).
@@ -124,7 +127,7 @@ pub enum Values {
 }
 
 /// Keys a rule may have besides the field names.
-pub const RULE_KEYS: [&str; 5] = ["id", "comment", "action", "jump", "goto"];
+pub const RULE_KEYS: [&str; 7] = ["id", "comment", "action", "jump", "goto", "log", "nflog"];
 
 /// Common misspellings and other tools' names for the rule keys, for "did you mean".
 const ALIASES: [(&str, &str); 22] = [
@@ -567,6 +570,10 @@ impl Reader<'_> {
                         },
                         span: k.span.join(a.span),
                     }),
+                "log" | "nflog" => self.log_def(k.value == "nflog", v).map(|spec| Sp {
+                    value: ActionDef::Log(spec),
+                    span: k.span.join(v.span),
+                }),
                 "jump" | "goto" => self.string(v, "a chain name").map(|c| Sp {
                     value: if k.value == "jump" {
                         ActionDef::Jump(c)
@@ -589,7 +596,7 @@ impl Reader<'_> {
                     )
                     .at(k.span)
                     .label("second action")
-                    .help("keep one of `action`, `jump`, `goto`"),
+                    .help("keep one of `action`, `jump`, `goto`, `log`, `nflog`"),
                 );
                 ok = false;
                 continue;
@@ -612,6 +619,138 @@ impl Reader<'_> {
         rule.matches.sort_by_key(|m| m.field);
         rule.complete = ok;
         rule
+    }
+
+    /// The mapping of a `log:` (LOG) or `nflog:` (NFLOG) action, checked as iptables checks the
+    /// options (`libxt_LOG.c`, `libxt_NFLOG.c`): `prefix` (at most 29 / 63 bytes, no newline),
+    /// `level` (0-7 or a syslog name), the LOG flags `tcp_sequence`, `tcp_options`, `ip_options`,
+    /// `uid`, `macdecode` (booleans); NFLOG's `group` (0-65535), `range` (bytes), `threshold`.
+    fn log_def(&mut self, nflog: bool, v: &Node) -> Option<crate::ir::LogSpec> {
+        use crate::ir::{
+            LogKind, LogSpec, LOG_IPOPT, LOG_MACDECODE, LOG_TCPOPT, LOG_TCPSEQ, LOG_UID,
+        };
+        let what = if nflog {
+            "an nflog action"
+        } else {
+            "a log action"
+        };
+        let known: &[&str] = if nflog {
+            &["prefix", "group", "range", "threshold"]
+        } else {
+            &[
+                "prefix",
+                "level",
+                "tcp_sequence",
+                "tcp_options",
+                "ip_options",
+                "uid",
+                "macdecode",
+            ]
+        };
+        let mut ok = true;
+        let (mut prefix, mut level, mut flags, mut group, mut range, mut threshold) =
+            (String::new(), 4u8, 0u8, 0u16, 0u32, 0u16);
+        let max_prefix = if nflog {
+            crate::ir::MAX_NFLOG_PREFIX
+        } else {
+            crate::ir::MAX_LOG_PREFIX
+        };
+        let number = |n: &Node, max: u64| -> Option<u64> {
+            scalar_text(n)
+                .and_then(|t| t.parse::<u64>().ok())
+                .filter(|&x| x <= max)
+        };
+        for (k, val) in self.entries(v, what) {
+            match k.value {
+                "prefix" => match self.string(val, "a log prefix") {
+                    Some(p) if p.value.len() <= max_prefix && !p.value.contains('\n') => {
+                        prefix = p.value
+                    }
+                    Some(p) => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0420",
+                                format!(
+                                    "log prefix is {} bytes long or holds a newline; at most {max_prefix} bytes on one line",
+                                    p.value.len()
+                                ),
+                            )
+                            .at(p.span)
+                            .label("too long"),
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                "level" if !nflog => {
+                    let names = [
+                        ("emerg", 0u8),
+                        ("alert", 1),
+                        ("crit", 2),
+                        ("err", 3),
+                        ("warning", 4),
+                        ("notice", 5),
+                        ("info", 6),
+                        ("debug", 7),
+                    ];
+                    match number(val, 7) {
+                        Some(n) => level = n as u8,
+                        None => match self.keyword(val, "a log level (0-7)", &names) {
+                            Some(l) => level = l.value,
+                            None => ok = false,
+                        },
+                    }
+                }
+                "tcp_sequence" | "tcp_options" | "ip_options" | "uid" | "macdecode" if !nflog => {
+                    let bit = match k.value {
+                        "tcp_sequence" => LOG_TCPSEQ,
+                        "tcp_options" => LOG_TCPOPT,
+                        "ip_options" => LOG_IPOPT,
+                        "uid" => LOG_UID,
+                        _ => LOG_MACDECODE,
+                    };
+                    match self.keyword(val, "a log flag", &[("true", true), ("false", false)]) {
+                        Some(b) if b.value => flags |= bit,
+                        Some(_) => {}
+                        None => ok = false,
+                    }
+                }
+                "group" | "range" | "threshold" if nflog => {
+                    let max = if k.value == "range" {
+                        u64::from(u32::MAX)
+                    } else {
+                        65535
+                    };
+                    match number(val, max) {
+                        Some(n) if k.value == "group" => group = n as u16,
+                        Some(n) if k.value == "range" => range = n as u32,
+                        Some(n) => threshold = n as u16,
+                        None => {
+                            self.wrong_type(
+                                val,
+                                &format!("nflog `{}`", k.value),
+                                &format!("a number 0-{max}"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                _ => {
+                    self.unknown_key(&k, what, known);
+                    ok = false;
+                }
+            }
+        }
+        let kind = if nflog {
+            LogKind::Nflog {
+                group,
+                range,
+                threshold,
+            }
+        } else {
+            LogKind::Log { level, flags }
+        };
+        ok.then_some(LogSpec { kind, prefix })
     }
 
     /// A `- {unsupported: "RULE", reason: "WHY"}` entry (what `tailwall migrate` writes for a rule it

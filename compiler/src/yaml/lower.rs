@@ -49,6 +49,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
                 span: s.span,
             })
             .collect(),
+        logs: Vec::new(),
     };
     // Per chain: (target, span of the jump/goto) of every jump and goto, for the loop check.
     let mut edges: Vec<Vec<(usize, Span)>> = Vec::new();
@@ -96,6 +97,7 @@ pub fn lower_document(doc: &Document, diags: &mut Vec<Diagnostic>) -> Ruleset {
                 &sets,
                 &mut used_sets,
                 &mut out,
+                &mut rs.logs,
                 diags,
             ) {
                 chain.rules.push(rule);
@@ -138,6 +140,7 @@ fn lower_rule<'d>(
     sets: &HashMap<&str, &'d SetDef>,
     used_sets: &mut HashSet<&'d str>,
     edges: &mut Vec<(usize, Span)>,
+    logs: &mut Vec<crate::ir::LogSpec>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
     let before = diags.len();
@@ -176,6 +179,10 @@ fn lower_rule<'d>(
         Some(ActionDef::Accept) => Action::Accept,
         Some(ActionDef::Drop) => Action::Drop,
         Some(ActionDef::Return) => Action::Return,
+        Some(ActionDef::Log(spec)) => {
+            logs.push(spec.clone());
+            Action::Log(crate::ir::LogId(logs.len() as u32 - 1))
+        }
         Some(ActionDef::Jump(target) | ActionDef::Goto(target)) => {
             let jump = matches!(
                 r.action.as_ref().map(|a| &a.value),

@@ -105,6 +105,7 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
                     .map_or_else(|| t.to_string(), |c| c.name.clone());
                 format!("{verb}: {}", key(&target))
             }
+            Action::Log(id) => rs.log(id).map_or_else(|| "log: {}".to_string(), log_value),
         });
         for (i, l) in lines.iter().enumerate() {
             let _ = writeln!(out, "      {}{l}", if i == 0 { "- " } else { "  " });
@@ -116,6 +117,51 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
     for u in end_unsupported.into_iter().flatten() {
         unsupported_entry(out, u);
     }
+}
+
+/// `log: {…}` / `nflog: {…}` in flow style, defaults left out, the prefix always quoted.
+fn log_value(spec: &crate::ir::LogSpec) -> String {
+    use crate::ir::{LogKind, LOG_IPOPT, LOG_MACDECODE, LOG_TCPOPT, LOG_TCPSEQ, LOG_UID};
+    let mut parts: Vec<String> = Vec::new();
+    if !spec.prefix.is_empty() {
+        parts.push(format!("prefix: {}", quoted(&spec.prefix)));
+    }
+    let key = match spec.kind {
+        LogKind::Log { level, flags } => {
+            if level != 4 {
+                parts.push(format!("level: {level}"));
+            }
+            for (bit, name) in [
+                (LOG_TCPSEQ, "tcp_sequence"),
+                (LOG_TCPOPT, "tcp_options"),
+                (LOG_IPOPT, "ip_options"),
+                (LOG_UID, "uid"),
+                (LOG_MACDECODE, "macdecode"),
+            ] {
+                if flags & bit != 0 {
+                    parts.push(format!("{name}: true"));
+                }
+            }
+            "log"
+        }
+        LogKind::Nflog {
+            group,
+            range,
+            threshold,
+        } => {
+            for (v, name) in [
+                (u32::from(group), "group"),
+                (range, "range"),
+                (u32::from(threshold), "threshold"),
+            ] {
+                if v != 0 {
+                    parts.push(format!("{name}: {v}"));
+                }
+            }
+            "nflog"
+        }
+    };
+    format!("{key}: {{{}}}", parts.join(", "))
 }
 
 fn unsupported_entry(out: &mut String, u: &super::Unsupported) {

@@ -30,6 +30,23 @@ pub struct Line {
     pub packet: Option<Tuple>,
     /// 1-based line of the deciding rule (or hotdrop rule) in the rules file; null otherwise.
     pub line: Option<usize>,
+    /// The LOG/NFLOG rules that reported the frame before the decision, in walk order (`--engine
+    /// sim` only; left out of the JSON when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<LogLine>,
+}
+
+/// One LOG/NFLOG rule that reported a replayed frame.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// The LOG rule's own chain.
+    pub chain: String,
+    /// Its 1-based position there.
+    pub rule: u32,
+    /// Its 1-based line in the rules file.
+    pub line: usize,
+    /// The target in the IR dump's spelling (`log level 6 prefix "ssh: "`).
+    pub target: String,
 }
 
 /// A packet's 5-tuple as the classifier reads it.
@@ -102,7 +119,35 @@ fn line_from_outcome(
             }
             _ => None,
         },
+        logs: Vec::new(),
     }
+}
+
+/// The log events of a frame as printed lines, looked up in the ruleset that judged it.
+fn log_lines(
+    sets: &[(Ruleset, SourceFile)],
+    frame: &[u8],
+    logs: &[interp::LogEvent],
+) -> Vec<LogLine> {
+    let rulesets: Vec<&Ruleset> = sets.iter().map(|(rs, _)| rs).collect();
+    let judging = interp::judging(&rulesets, &decode(frame));
+    let Some((rs, src)) = sets
+        .iter()
+        .find(|(rs, _)| judging.is_some_and(|j| std::ptr::eq(j, rs)))
+    else {
+        return Vec::new();
+    };
+    logs.iter()
+        .filter_map(|e| {
+            let r = rs.rule(e.rule)?;
+            Some(LogLine {
+                chain: rs.chain(e.chain)?.name.clone(),
+                rule: e.position,
+                line: src.line_col(r.span.start as usize).0,
+                target: tailwall_compiler::ir::DisplayAction(r.action, rs).to_string(),
+            })
+        })
+        .collect()
 }
 
 pub fn run(
@@ -144,13 +189,20 @@ pub fn run(
         Engine::Sim => {
             let sim = Sim::new(&art).map_err(|e| Failure::Runtime(anyhow::anyhow!("sim: {e}")))?;
             for (i, f) in frames.iter().enumerate() {
-                lines.push(line_from_outcome(
-                    i,
-                    &sets,
+                let mut logs = Vec::new();
+                let region = tailwall_compiler::flatten::region_slot(
                     hook,
-                    &f.data,
-                    &sim.run_at(hook, &decode(&f.data)),
-                ));
+                    tailwall_compiler::ir::Family::V4,
+                );
+                let o = sim.run_logged(
+                    region,
+                    &interp::Meta::default(),
+                    &decode(&f.data),
+                    &mut logs,
+                );
+                let mut line = line_from_outcome(i, &sets, hook, &f.data, &o);
+                line.logs = log_lines(&sets, &f.data, &logs);
+                lines.push(line);
             }
         }
         Engine::Kernel => {
@@ -223,6 +275,12 @@ pub fn run(
                     l.reason,
                     pkt
                 );
+                for g in &l.logs {
+                    println!(
+                        "{:>6}  log     {:<6} {:>5}  line {:<5} {}",
+                        "", g.chain, g.rule, g.line, g.target
+                    );
+                }
             }
             print!(
                 "{} packets: {} accepted, {} dropped",

@@ -294,6 +294,7 @@ mod tests {
                         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
                         format!("{:016x}{id:048x}", z ^ (z >> 31))
                     },
+                    log: None,
                 })
                 .collect(),
             positions: Vec::new(),

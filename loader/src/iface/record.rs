@@ -29,6 +29,9 @@ pub struct StateRule {
     pub comment: Option<String>,
     /// Stable identity (counters follow it across a swap).
     pub identity: String,
+    /// A LOG/NFLOG rule's parameters: what `tailwall log` prints the rule's records with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<tailwall_compiler::ir::LogSpec>,
 }
 
 /// The record of one generation (`/run/tailwall/<netns>/<iface>/gen-N.json`).
@@ -129,6 +132,7 @@ impl State {
                     text: r.text.clone(),
                     comment: r.comment.clone(),
                     identity: r.identity.clone(),
+                    log: r.log.clone(),
                 })
                 .collect(),
             source: source.path.clone(),

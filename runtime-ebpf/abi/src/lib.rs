@@ -179,6 +179,9 @@ pub const MAX_WALK_WORK: u32 = 800;
 /// The rule tests a transport-header field (it carries a `-m tcp`/`-m udp` match): a packet whose
 /// transport header is truncated is dropped when this rule is the first candidate.
 pub const RULE_F_NEEDS_L4: u32 = 1;
+/// The position is a LOG or NFLOG rule (action [`ACTION_CONTINUE`], `next` = the position after it):
+/// when the walk visits it, the packet is reported (`docs/decisions/0014-log-ring-buffer.md`).
+pub const RULE_F_LOG: u32 = 2;
 
 /// Packet and byte counter (per-CPU).
 #[repr(C)]
@@ -243,6 +246,72 @@ pub const IFINDEX_UNKNOWN: u32 = u32::MAX;
 /// Number of reason slots.
 pub const REASON_SLOTS: u32 = 10;
 
+/// Bytes of the ring buffer `tw_log` (a power-of-2 multiple of the page size, as
+/// `BPF_MAP_TYPE_RINGBUF` requires): about 1,400 [`LogRecord`]s (each takes its size plus the
+/// kernel's 8-byte header). A full ring buffer drops the record, never the packet, and counts it in
+/// `tw_log_lost`.
+pub const LOG_RING_BYTES: u32 = 256 * 1024;
+/// Bytes of the frame a [`LogRecord`] carries at most (from the Ethernet header): Ethernet, two VLAN
+/// tags, a 60-byte IPv4 header with options and a 60-byte TCP header with options fit, as the LOG
+/// target's `--log-ip-options`/`--log-tcp-options` need; an IPv6 header with extension headers
+/// is cut beyond it.
+pub const LOG_SNAPLEN: u32 = 160;
+/// [`LogRecord::kind`]: a LOG or NFLOG rule (`RULE_F_LOG`) was visited.
+pub const LOG_KIND_RULE: u32 = 0;
+/// [`LogRecord::kind`]: a decision streamed for `tailwall monitor` ([`MonitorCfg`]).
+pub const LOG_KIND_DECISION: u32 = 1;
+/// Slots of `tw_log_lost` (per-CPU `u64`, indexed by [`LogRecord::kind`]): records dropped because
+/// the ring buffer was full.
+pub const LOG_LOST_SLOTS: u32 = 2;
+
+/// One record of the ring buffer `tw_log`: a LOG/NFLOG rule's packet, or a decision for
+/// `tailwall monitor`. Fixed size; userspace resolves `position` through the generation's record
+/// (rule, chain, log prefix, level and flags).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// [`LOG_KIND_RULE`] or [`LOG_KIND_DECISION`].
+    pub kind: u32,
+    /// The hook ([`HOOK_INPUT`], [`HOOK_FORWARD`], [`HOOK_OUTPUT`]).
+    pub hook: u32,
+    /// The region (`hook * 2 + family`).
+    pub region: u32,
+    /// The LOG rule's position, or the deciding position ([`NO_RULE`] when none).
+    pub position: u32,
+    /// [`LOG_KIND_DECISION`]: the `REASON_*` slot or [`REASON_RULE`]; else 0.
+    pub reason: u32,
+    /// [`LOG_KIND_DECISION`]: the `ACTION_*` code of the verdict; else 0.
+    pub action: u32,
+    /// [`PktCtx::in_ifindex`].
+    pub in_ifindex: u32,
+    /// [`PktCtx::out_ifindex`].
+    pub out_ifindex: u32,
+    /// Length of the whole frame in bytes.
+    pub frame_len: u32,
+    /// Bytes of `data` holding the frame (at most [`LOG_SNAPLEN`]).
+    pub cap_len: u32,
+    /// The frame's first `cap_len` bytes, from the Ethernet header.
+    pub data: [u8; LOG_SNAPLEN as usize],
+}
+
+/// The monitor's switch (`tw_monitor`, one entry, written by `tailwall monitor`): read once per
+/// packet at the end of the walk; `enabled == 0` costs that one lookup and nothing else.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MonitorCfg {
+    /// 0: off (the default); otherwise every decision of the walk that passes the filters below is
+    /// written to `tw_log` ([`LOG_KIND_DECISION`]).
+    pub enabled: u32,
+    /// Bit `1 << ACTION_*` per verdict streamed; 0: every verdict.
+    pub verdicts: u32,
+    /// Stream one decision in `sample` (chosen by `bpf_get_prandom_u32`); 0 or 1: every one.
+    pub sample: u32,
+    /// Reserved, 0.
+    pub pad: u32,
+}
+
 /// Most IPv6 extension headers the entry program walks to find the upper-layer protocol; one more is
 /// dropped (`REASON_BOUND`). The same bound as `tailwall_compiler::packet::MAX_EXT_HEADERS`.
 pub const MAX_EXT_HEADERS: u32 = 8;
@@ -260,6 +329,12 @@ pub const MAP_RULES: &str = "tw_rules";
 pub const MAP_RULE_CNT: &str = "tw_rule_cnt";
 /// Per-CPU [`Counter`] per `REASON_*` slot.
 pub const MAP_REASONS: &str = "tw_reasons";
+/// Ring buffer (`BPF_MAP_TYPE_RINGBUF`, [`LOG_RING_BYTES`]) of [`LogRecord`]s.
+pub const MAP_LOG: &str = "tw_log";
+/// Per-CPU `u64` per [`LogRecord::kind`]: records lost to a full ring buffer.
+pub const MAP_LOG_LOST: &str = "tw_log_lost";
+/// Array of one [`MonitorCfg`]: the monitor's switch.
+pub const MAP_MONITOR: &str = "tw_monitor";
 /// Per-CPU [`Decision`], one entry: the last decision on this CPU.
 pub const MAP_DECISION: &str = "tw_decision";
 /// Array of `RegionMeta`, indexed by `hook * 2 + family`.
@@ -322,6 +397,9 @@ const _: () = {
     assert!(core::mem::size_of::<RegionMeta>() == 8);
     assert!(core::mem::size_of::<Counter>() == 16);
     assert!(core::mem::size_of::<Decision>() == 16);
+    assert!(core::mem::size_of::<LogRecord>() == 48 + LOG_SNAPLEN as usize);
+    assert!(core::mem::align_of::<LogRecord>() == 8);
+    assert!(core::mem::size_of::<MonitorCfg>() == 16);
 };
 
 pub mod field;
@@ -339,4 +417,5 @@ mod user {
     unsafe impl aya::Pod for RegionMeta {}
     unsafe impl aya::Pod for Counter {}
     unsafe impl aya::Pod for Decision {}
+    unsafe impl aya::Pod for MonitorCfg {}
 }

@@ -481,6 +481,7 @@ fn arb_rules() -> impl Strategy<Value = Ruleset> {
                 chain(1, "web", None, None, web),
             ],
             sets: Vec::new(),
+            logs: Vec::new(),
         }
     })
 }
