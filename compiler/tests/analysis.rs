@@ -14,7 +14,7 @@ use tailwall_compiler::analysis::{self, space::IfaceAtoms, Witness};
 use tailwall_compiler::diag::SourceFile;
 use tailwall_compiler::interp::{self, Meta};
 use tailwall_compiler::ir::Family;
-use tailwall_compiler::ir::{Field, Hook, Ruleset, Test};
+use tailwall_compiler::ir::{Field, Hook, Ruleset, Test, Verdict};
 use tailwall_compiler::packet::{Decoded, IpPacket, Ports};
 use tailwall_compiler::testgen::{
     self,
@@ -309,6 +309,53 @@ fn validation_proves_generated_artifacts_and_catches_a_corrupted_table() {
     assert_eq!(sim.run_frame(&frame), compiled);
     assert_eq!(analysis::replay(&rs, Hook::Input, &w), ir);
     assert_ne!(ir.verdict, compiled.verdict);
+    // In a user chain: the jump's CONTINUE position (a skip to the next position, dropped as a no-op
+    // from the program) made to skip the RETURN, and the RETURN made an ACCEPT. Either is a packet
+    // from 1.0.0.0/8 to 10.0.0.0/8 port 80 that the rules drop (RETURN, policy) and the tables
+    // accept.
+    let rs = rules("*filter\n:INPUT DROP [0:0]\n:svc - [0:0]\n-A INPUT -d 10.0.0.0/8 -j svc\n-A svc -s 1.0.0.0/8 -j RETURN\n-A svc -p tcp --dport 80 -j ACCEPT\nCOMMIT\n");
+    let good = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
+    analysis::validate(&rs, &good).unwrap();
+    let first = good.region(Hook::Input, Family::V4).unwrap().first as usize;
+    assert_eq!(good.positions[first].action, tailwall_abi::ACTION_CONTINUE);
+    assert_eq!(good.positions[first].next as usize, first + 1);
+    for (at, action, next) in [
+        (first, tailwall_abi::ACTION_CONTINUE, first + 2),
+        (first + 1, tailwall_abi::ACTION_ACCEPT, 0),
+    ] {
+        let mut art = good.clone();
+        let m = art
+            .maps
+            .iter_mut()
+            .find(|m| m.name == tailwall_abi::MAP_RULES)
+            .unwrap();
+        let v = &mut m
+            .entries
+            .iter_mut()
+            .find(|(k, _)| k[0..4] == (at as u32).to_le_bytes())
+            .unwrap()
+            .1;
+        v[0..4].copy_from_slice(&action.to_le_bytes());
+        v[8..12].copy_from_slice(&(next as u32).to_le_bytes());
+        art.positions[at].action = action;
+        art.positions[at].next = next as u32;
+        let e = analysis::validate(&rs, &art).unwrap_err();
+        let analysis::ValidationError::Mismatch {
+            spec, ir, compiled, ..
+        } = e
+        else {
+            panic!("{e}")
+        };
+        let w = Witness::parse(&spec).unwrap();
+        let sim = tailwall_compiler::sim::Sim::new(&art).unwrap();
+        assert_eq!(sim.run_frame(&w.frame()), compiled, "{spec}");
+        assert_eq!(analysis::replay(&rs, Hook::Input, &w), ir, "{spec}");
+        assert_eq!(
+            (ir.verdict, compiled.verdict),
+            (Verdict::Drop, Verdict::Accept),
+            "{spec}"
+        );
+    }
 }
 
 /// `rs` as an IPv6 ruleset: every IPv4 prefix `a/len` becomes `2001:db8::a/(96 + len)` (the IPv4

@@ -251,6 +251,27 @@ fn phases() {
     );
 }
 
+/// Translation validation of the mixed ruleset (user chains, `-i` rules inside them), per hook, with
+/// the search's node count: `N=20000 cargo test --release ... -- --ignored validate_mixed --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn validate_mixed() {
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let rs = load("old.rules", mixed(n, 7, false));
+    let art = tailwall_compiler::artifact::build(&rs, Hook::Input).unwrap();
+    let t = Instant::now();
+    let v = analysis::validate(&rs, &art).unwrap();
+    eprintln!(
+        "validate mixed {n}: {:?}, {} nodes, entries {:?}",
+        t.elapsed(),
+        v.nodes,
+        v.entries
+    );
+}
+
 #[test]
 #[ignore = "measurement"]
 fn shadow_only() {

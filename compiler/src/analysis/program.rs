@@ -20,6 +20,11 @@
 //!   `RETURN` in the built-in chain skips to the end: the policy;
 //! - an entry whose box is empty (a rule the guard excludes) is not emitted.
 //!
+//! Both sources then lose their *no-op skips* (a skip whose box overlaps none of the entries it jumps
+//! over; see `drop_noop_skips`): the artifact's jump positions and the IR's last-rule `RETURN`s, so
+//! that an IR and the tables compiled from it are the same sequence of boxes and the search proves
+//! them equal without splitting inside the user chains.
+//!
 //! From an artifact ([`Program::from_artifact`]): the map images are decoded as the datapath reads them
 //! (longest-prefix tables, arrays, class vectors, rule metadata), and rule `i`'s box on each stage field
 //! is the set of values whose class vector has bit `i`; its transport state is present (the port
@@ -225,7 +230,7 @@ impl Builder<'_> {
             }
         }
         Program {
-            entries: self.entries,
+            entries: drop_noop_skips(self.entries),
             policy,
         }
     }
@@ -245,6 +250,59 @@ impl Builder<'_> {
         b[0] = Set::from_intervals(vec![(L4_PRESENT, L4_PRESENT), (L4_TRUNCATED, L4_TRUNCATED)]);
         self.push(b, Act::Impossible)
     }
+}
+
+/// Longest skip (in entries jumped over) checked for being a no-op; longer skips are kept (exact either
+/// way: only the prune may then apply later). The check stops at the first entry the skip overlaps.
+const NOOP_SCAN: usize = 1024;
+
+/// `entries` without the skips that change no packet's walk: a skip whose box is disjoint from every
+/// entry it jumps over (a packet entering it would enter none of them; the walk goes on where it would
+/// anyway), targets renumbered. The artifact's jump is such a skip (a `CONTINUE` position to the
+/// position after it, `flatten`'s `-j` expansion) where the IR's program has no entry, and so is a
+/// `RETURN` whose box no later rule of its chain overlaps: removing them from both sides by the same
+/// test (on the boxes, not on where they came from) makes the two programs the same sequence, so the
+/// search's `same_rest` prune applies inside every chain a jump leads into.
+fn drop_noop_skips(entries: Vec<Entry>) -> Vec<Entry> {
+    let disjoint = |a: &Entry, b: &Entry| {
+        (0..a.sets.len()).any(|d| {
+            (a.constrained & b.constrained) >> d & 1 != 0 && !a.sets[d].intersects(&b.sets[d])
+        })
+    };
+    let noop: Vec<bool> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match e.act {
+            Act::Skip(t) => {
+                let t = t as usize;
+                let over = &entries[(i + 1).min(t)..t.min(entries.len())];
+                over.len() <= NOOP_SCAN && over.iter().all(|o| disjoint(e, o))
+            }
+            _ => false,
+        })
+        .collect();
+    if !noop.contains(&true) {
+        return entries;
+    }
+    // New index of the first kept entry at or after each old index (`len` → the new end).
+    let mut renumber = Vec::with_capacity(entries.len() + 1);
+    let mut kept = 0u32;
+    for &n in &noop {
+        renumber.push(kept);
+        kept += u32::from(!n);
+    }
+    renumber.push(kept);
+    entries
+        .into_iter()
+        .zip(noop)
+        .filter(|(_, n)| !n)
+        .map(|(mut e, _)| {
+            if let Act::Skip(t) = e.act {
+                e.act = Act::Skip(renumber[t as usize]);
+            }
+            e
+        })
+        .collect()
 }
 
 fn constrained_mask(space: &Space, sets: &[Set]) -> u64 {
