@@ -149,10 +149,32 @@ pub const KNOWN: &[Kind] = &[
                 are neither validated nor printed canonically",
         matches: |d| {
             let w = words(d);
-            after(&w, &["-m", "--match"]).iter().any(|m| ["srh", "rateest", "devgroup", "udplite"].contains(m))
+            // Quotes are removed by the tokenizer (`-j "HMARK"`); `-msrh` is `-m srh` glued.
+            let unq = |s: &&str| s.trim_matches('"').to_string();
+            let glued = w.iter().filter_map(|x| x.strip_prefix("-m")).map(|m| m.trim_matches('"').to_string());
+            after(&w, &["-m", "--match"]).iter().map(unq).chain(glued).any(|m| ["srh", "rateest", "devgroup", "udplite"].contains(&m.as_str()))
                 || after(&w, &["-j", "--jump", "--jum", "--ju", "--j"])
                     .iter()
-                    .any(|t| ["HMARK", "RATEEST", "SET", "ULOG"].contains(t))
+                    .map(unq)
+                    .any(|t| ["HMARK", "RATEEST", "SET", "ULOG"].contains(&t.as_str()))
+        },
+    },
+    Kind {
+        name: "long comment",
+        owner: "deliberate",
+        fault: "iptables 1.8.9 cuts a `--comment` longer than 255 bytes to 255 without a word; tailwall refuses \
+                it (E0309) rather than store something other than what was written",
+        matches: |d| d.what == Disagreement::OnlyTailwallRefuses && d.tailwall.contains("iptables allows at most 255"),
+    },
+    Kind {
+        name: "rate credits overflow (kernel HZ)",
+        owner: "deliberate",
+        fault: "the kernel refuses a limit/hashlimit rate whose average times burst overflows its credits \
+                (`user2credits` in xt_limit.c/xt_hashlimit.c scales by the kernel's CONFIG_HZ, which a \
+                compiler cannot know); tailwall does not enforce rate limits and accepts the rule",
+        matches: |d| {
+            d.what == Disagreement::KernelRefuses
+                && after(&words(d), &["-m", "--match"]).iter().any(|m| ["limit", "hashlimit"].contains(m))
         },
     },
     Kind {
@@ -170,7 +192,8 @@ pub const KNOWN: &[Kind] = &[
         matches: |d| {
             (d.what == Disagreement::OnlyTailwallRefuses && (says(d, "min > max") || says(d, "never matches")))
                 || (d.what == Disagreement::OnlyIptablesRefuses && d.iptables.contains("Unknown ICMPv6 type"))
-                || (d.what == Disagreement::KernelRefuses && d.line.contains("--queue-balance :"))
+                || (d.what == Disagreement::KernelRefuses
+                    && words(d).windows(2).any(|p| p[0].len() > 10 && "--queue-balance".starts_with(p[0]) && p[1] == ":"))
                 || (d.what == Disagreement::Printed
                     && (d.tailwall.contains("65534")
                         || full_range_negated(&d.tailwall)

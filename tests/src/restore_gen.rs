@@ -732,9 +732,9 @@ fn mutate(
                 3 => format!("0{v}"),
                 4 => format!("00{v}"),
                 5 => format!("+{v}"),
-                6 => format!("{}", v + (1 << 32)),
+                6 => format!("{}", v.saturating_add(1 << 32)),
                 7 => format!("{}", v.saturating_sub(1)),
-                _ => format!("{}", v + 1),
+                _ => format!("{}", v.saturating_add(1)),
             };
             let mut nw = w[..a].to_vec();
             nw.extend_from_slice(new.as_bytes());

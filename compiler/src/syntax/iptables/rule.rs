@@ -1001,6 +1001,20 @@ fn finish(mut b: Builder) -> Result<TypedRule, Vec<Diagnostic>> {
         Some((Target::Ext(t), _)) => Some(t.clone()),
         _ => None,
     };
+    // iptables 1.8.9 (`do_parse` in xshared.c) refuses DROP in the nat table, in both families.
+    if let Some((Target::Verdict(v), at)) = &b.rule.target {
+        if v == "DROP" && place.table == "nat" {
+            b.errs.push(
+                err(
+                    "E0323",
+                    "the \"nat\" table is not intended for filtering: DROP is not allowed there"
+                        .to_string(),
+                    *at,
+                )
+                .help("drop the packet in the filter table (or raw/mangle) instead"),
+            );
+        }
+    }
     if let Some(t) = &target_inst {
         insts.push(t);
     }

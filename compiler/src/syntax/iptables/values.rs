@@ -32,6 +32,40 @@ pub fn strtoul(s: &str, max: u64) -> Option<u64> {
     (v <= max).then_some(v)
 }
 
+/// glibc's `atoll` (`strtoll(s, NULL, 10)`): leading blanks, an optional `+`/`-`, then the longest run
+/// of decimal digits, whatever follows ignored; saturates at `i64::MIN`/`i64::MAX` (ERANGE); 0 when no
+/// digit follows. libxt_limit and libxt_hashlimit read a rate's count this way, so iptables takes
+/// `10é00/day` as 10/day and `4294968296/hour` (through `atoi`'s cast to `int`) as 1000/hour.
+pub fn atoll(s: &str) -> i64 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut v: i64 = 0;
+    for b in t.bytes().take_while(u8::is_ascii_digit) {
+        let d = i64::from(b - b'0');
+        v = match v.checked_mul(10).and_then(|v| {
+            if neg {
+                v.checked_sub(d)
+            } else {
+                v.checked_add(d)
+            }
+        }) {
+            Some(v) => v,
+            None if neg => return i64::MIN,
+            None => return i64::MAX,
+        };
+    }
+    v
+}
+
+/// glibc's `atoi`: `(int) strtol(s, NULL, 10)` on a 64-bit `long`, i.e. [`atoll`] cut to its low 32 bits.
+pub fn atoi(s: &str) -> i32 {
+    atoll(s) as i32
+}
+
 /// An address with its mask (host bits cleared, as the kernel stores it): the value of `-s`/`-d` and of
 /// every address option of the extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -433,18 +467,29 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
 /// libxtables' `xtables_getportbyname`, behind iptables 1.8.9's xtopt port types (`XTTYPE_PORT`,
 /// `XTTYPE_PORTRC`: `-m udp`, `-m dccp`, `-m conntrack --ct{orig,repl}{src,dst}port`). It calls glibc's
 /// `getaddrinfo(NULL, s, NULL)`, so unlike [`parse_port`] a number is **decimal** (`022` is 22, `0x16`
-/// is no number), an optional `+` is allowed, the value is taken modulo 65536 because it is stored in a
-/// 16-bit `sin_port` (`70000` is 4464, `65536` is 0), and a name is a service of any protocol
+/// is no number), leading blanks and a sign are allowed (`-0` is 0; a number whose `int` is negative,
+/// `-5` or `2147483648`, is looked up as a name and fails), the value is taken modulo 65536 because it is
+/// stored in a 16-bit `sin_port` (`70000` is 4464, `65536` is 0), and a name is a service of any protocol
 /// (`-p dccp --dport https` is 443). Checked against `iptables-legacy-restore` 1.8.9.
 ///
 /// # Errors
 /// iptables' "Port \"s\" does not resolve to anything" for a text that is neither a decimal number nor
 /// a known service.
 pub fn parse_port_getaddrinfo(s: &str) -> Result<u16, String> {
-    let digits = s.strip_prefix('+').unwrap_or(s);
+    // glibc's getaddrinfo reads a numeric service with strtoul (blanks, a sign, decimal digits, all of
+    // the text), keeps it in an `int` and looks a negative one up by name; the port is its low 16 bits.
+    // So `-0` is port 0 and `-5` is a (missing) service name.
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = digits.parse::<u64>() {
-            return Ok((n % 65536) as u16);
+        let v = digits.parse::<u64>().unwrap_or(u64::MAX);
+        let num = if neg { v.wrapping_neg() } else { v } as i32;
+        if num >= 0 {
+            return Ok(num as u16);
         }
     }
     service_port(s, None).ok_or_else(|| {

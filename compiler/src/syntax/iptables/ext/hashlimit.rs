@@ -3,8 +3,9 @@
 //! [--hashlimit-htable-size|-max|-gcinterval|-expire N] [--hashlimit-rate-match] [--hashlimit-rate-interval N]`
 //! (revision 3). `! --hashlimit-upto R` is `--hashlimit-above R` and the reverse (libxt_hashlimit's
 //! XT_HASHLIMIT_INVERT), printed as such. Packet rates (`N/sec`…) are stored as a period in 1/1000000 s
-//! and printed back in the largest unit that divides them, with the burst (default 5) always printed; byte rates (`4kb/s`) are
-//! validated and kept as written, their burst printed only when given.
+//! and printed back in the largest unit that divides them, with the burst (default 5) always printed;
+//! byte rates (`4kb/s`) as libxt_hashlimit stores them, a cost (`bytes_to_cost`), and printed back from
+//! it (`print_bytes`), their burst (a byte amount turned into a count of rates) only when given.
 use super::*;
 
 const SCALE: u64 = 1_000_000;
@@ -15,15 +16,51 @@ const RATES: [(&str, u64); 4] = [
     ("sec", SCALE),
 ];
 
-/// `N[b|kb|mb]` (a byte amount).
-fn is_bytes(s: &str) -> bool {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && matches!(unit, "b" | "kb" | "mb")
+/// libxt_hashlimit's byte rates are kept as a cost in 32-bit units (`XT_HASHLIMIT_BYTE_SHIFT` 4).
+const BYTE_SHIFT: u32 = 4;
+
+/// `bytes_to_cost`: `UINT32_MAX / ((uint32_t)(bytes >> 4) + 1)`; `None` where C would divide by zero.
+fn bytes_to_cost(bytes: u64) -> Option<u64> {
+    let r = (bytes >> BYTE_SHIFT) as u32;
+    r.checked_add(1).map(|d| u64::from(u32::MAX / d))
 }
 
+/// `cost_to_bytes`: the byte amount a cost stands for.
+fn cost_to_bytes(cost: u64) -> u64 {
+    let r = u64::from(u32::MAX)
+        .checked_div(cost)
+        .unwrap_or(u64::from(u32::MAX));
+    r.wrapping_sub(1) << BYTE_SHIFT
+}
+
+/// The multiplier a unit letter gives (`get_factor`): `m` 1 MiB, `k` 1 KiB, anything else 1.
+fn factor(c: Option<u8>) -> u64 {
+    match c {
+        Some(b'm') => 1024 * 1024,
+        Some(b'k') => 1024,
+        _ => 1,
+    }
+}
+
+/// A byte rate's value: its cost, marked apart from a packet rate's period.
+fn byte_rate(cost: u64) -> Val {
+    Val::Pair(Box::new(Val::Flag), Box::new(Val::Num(cost)))
+}
+
+/// The cost of a byte rate made by [`byte_rate`].
+fn as_byte_rate(v: &Val) -> Option<u64> {
+    match v {
+        Val::Pair(a, b) if **a == Val::Flag => match **b {
+            Val::Num(c) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `--hashlimit-upto|above RATE` (revision 3): first libxt_hashlimit's `parse_bytes` — any text holding
+/// `b/s` past its first byte, the count read by `atoll`, the letter before `b/s` its unit (`40mb/s x` is
+/// 40 MiB/s) — then `parse_rate`: `N[/unit]`, N read by `atoll`.
 fn rate(a: &[&str], _: Family) -> Result<Val, ValErr> {
     let s = a[0];
     let bad = || {
@@ -32,12 +69,25 @@ fn rate(a: &[&str], _: Family) -> Result<Val, ValErr> {
             format!("invalid rate `{s}` (N/sec|min|hour|day or N[b|kb|mb]/s)"),
         )
     };
-    if let Some(b) = s.strip_suffix("/s") {
-        if is_bytes(b) {
-            return Ok(Val::Word(s.to_string()));
+    if let Some(at) = s.find("b/s").filter(|&at| at > 0) {
+        let n = values::atoll(s) as u64;
+        if n != 0 {
+            let bytes = n.wrapping_mul(factor(s.as_bytes().get(at - 1).copied()));
+            return match bytes_to_cost(bytes) {
+                Some(cost) if cost != 0 => Ok(byte_rate(cost)),
+                _ => Err(("E0320", format!("rate `{s}` is too high"))),
+            };
         }
     }
-    Ok(Val::Num(super::limit::rate_period(s, SCALE, bad)?))
+    let unit = super::limit::rate_unit(s).ok_or_else(bad)?;
+    let n = values::atoll(s) as u64;
+    if n == 0 {
+        return Err(bad());
+    }
+    match (SCALE * unit) / n {
+        0 => Err(("E0320", format!("rate `{s}` is too fast"))),
+        period => Ok(Val::Num(period)),
+    }
 }
 
 fn fmt_rate(period: u64) -> String {
@@ -52,11 +102,45 @@ fn fmt_rate(period: u64) -> String {
     format!("{}/{}", RATES[i - 1].1 / period, RATES[i - 1].0)
 }
 
+/// The largest burst of a packet rate (`XT_HASHLIMIT_BURST_MAX`).
+const BURST_MAX: u64 = 1_000_000;
+
+/// `--hashlimit-burst` as libxt_hashlimit's `parse_burst` reads it: a number (base 0, at least 1, at
+/// most 1,000,000 when nothing follows it), times the unit its next letter gives (`k`, `m`): a byte
+/// amount for a byte rate, a packet count for a packet rate (checked against the rate in `check`).
 fn burst(a: &[&str], _: Family) -> Result<Val, ValErr> {
-    if is_bytes(a[0]) {
-        return Ok(Val::Word(a[0].to_string()));
+    let s = a[0];
+    let bad = || {
+        (
+            "E0320",
+            format!("invalid burst `{s}` (a number 1-{BURST_MAX}, or a byte amount N[kb|mb])"),
+        )
+    };
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    let len = digits
+        .bytes()
+        .take_while(|b| (*b as char).is_digit(radix))
+        .count();
+    let v = match (len, radix) {
+        // `0x` alone: strtoumax reads the `0`.
+        (0, 16) => 0,
+        (0, 8) => 0,
+        (0, _) => return Err(bad()),
+        _ => u64::from_str_radix(&digits[..len], radix).map_err(|_| bad())?,
+    };
+    let rest = &digits[len..];
+    if v == 0 || (rest.is_empty() && v > BURST_MAX) {
+        return Err(bad());
     }
-    parse_uint(a, u32::MAX as u64, "burst")
+    Ok(Val::Num(v.wrapping_mul(factor(rest.bytes().next()))))
 }
 fn name(a: &[&str], _: Family) -> Result<Val, ValErr> {
     if a[0].is_empty() || a[0].len() > 255 {
@@ -101,19 +185,28 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
     need_one(i, &["hashlimit-upto", "hashlimit-above"])?;
     exclusive(i, &["hashlimit-upto", "hashlimit-above"])?;
     need_one(i, &["hashlimit-name"])?;
-    let bytes = matches!(
-        i.get("hashlimit-upto")
-            .or(i.get("hashlimit-above"))
-            .map(|g| &g.val),
-        Some(Val::Word(_))
-    );
-    if let Some(g) = i.get("hashlimit-burst") {
-        if matches!(g.val, Val::Word(_)) != bytes {
+    let rate = i.get("hashlimit-upto").or(i.get("hashlimit-above"));
+    let burst = i.get("hashlimit-burst").and_then(|g| match g.val {
+        Val::Num(b) => Some(b),
+        _ => None,
+    });
+    match (rate.and_then(|g| as_byte_rate(&g.val)), burst) {
+        // libxt_hashlimit's final check: a byte burst is at least one rate's worth of bytes.
+        (Some(cost), Some(b)) if b < cost_to_bytes(cost) => {
             return Err((
-                "a byte burst (`400kb`) goes with a byte rate (`4kb/s`), a number with a packet rate".into(),
+                format!("burst cannot be smaller than {}b", cost_to_bytes(cost)),
                 Some("hashlimit-burst"),
-            ));
+            ))
         }
+        (None, Some(b)) if b > BURST_MAX => {
+            return Err((
+                format!(
+                    "bad value for option \"--hashlimit-burst\", or out of range (1-{BURST_MAX})"
+                ),
+                Some("hashlimit-burst"),
+            ))
+        }
+        _ => {}
     }
     if i.has("hashlimit-rate-interval") && !i.has("hashlimit-rate-match") {
         return Err((
@@ -135,22 +228,15 @@ fn save(i: &Inst, out: &mut String) {
         (n, _) => n,
     };
     out.push_str(&format!(" --{name}"));
-    match &r.val {
-        Val::Num(p) => {
-            out.push_str(&format!(" {}", fmt_rate(*p)));
-            let b = match i.get("hashlimit-burst").map(|g| &g.val) {
-                Some(Val::Num(b)) => *b,
-                _ => 5,
-            };
-            out.push_str(&format!(" --hashlimit-burst {b}"));
-        }
-        v => {
-            fmt_val(out, v);
-            if let Some(g) = i.get("hashlimit-burst") {
-                opt_head(out, g);
-                fmt_val(out, &g.val);
-            }
-        }
+    let burst = i.get("hashlimit-burst").and_then(|g| match g.val {
+        Val::Num(b) => Some(b),
+        _ => None,
+    });
+    if let Some(cost) = as_byte_rate(&r.val) {
+        print_bytes(out, cost, burst);
+    } else if let Val::Num(p) = r.val {
+        out.push_str(&format!(" {}", fmt_rate(p)));
+        out.push_str(&format!(" --hashlimit-burst {}", burst.unwrap_or(5)));
     }
     if let Some(Given {
         val: Val::Bits(b), ..
@@ -165,6 +251,40 @@ fn save(i: &Inst, out: &mut String) {
             fmt_val(out, &g.val);
         }
     }
+}
+
+/// libxt_hashlimit's `print_bytes` after its final check: the rate in the largest unit (`mb`, `kb`, `b`)
+/// that reads back as the same cost; the burst, given as bytes, became a count of rates rounded up
+/// (from the byte amount cut to 32 bits, as the check's `uint32_t` does) and prints back as that many
+/// rates' bytes in the largest unit it reaches.
+fn print_bytes(out: &mut String, cost: u64, burst: Option<u64>) {
+    const UNITS: [(&str, u64); 3] = [("m", 1024 * 1024), ("k", 1024), ("", 1)];
+    let r = cost_to_bytes(cost);
+    let i = (0..UNITS.len() - 1)
+        .find(|&i| r >= UNITS[i].1 && bytes_to_cost(r & !(UNITS[i].1 - 1)) == Some(cost))
+        .unwrap_or(UNITS.len() - 1);
+    out.push_str(&format!(" {}{}b/s", r / UNITS[i].1, UNITS[i].0));
+    let Some(b) = burst else {
+        return;
+    };
+    let per = r.max(1);
+    let mut count = u64::from(b as u32) / per;
+    if b % per != 0 {
+        count += 1;
+    }
+    let count = u64::from(count as u32);
+    if count == 0 {
+        return;
+    }
+    let bytes = r.wrapping_mul(count);
+    let i = (0..UNITS.len() - 1)
+        .find(|&i| bytes >= UNITS[i].1)
+        .unwrap_or(UNITS.len() - 1);
+    out.push_str(&format!(
+        " --hashlimit-burst {}{}b",
+        bytes / UNITS[i].1,
+        UNITS[i].0
+    ));
 }
 
 pub static EXT: Ext = Ext {

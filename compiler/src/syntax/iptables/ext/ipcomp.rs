@@ -7,9 +7,11 @@ static OPTS: [OptDef; 2] = [
     OptDef::new("compres", Arity::Zero, false, flag),
 ];
 
+/// libxt_ipcomp has no init: without `--ipcompspi` the SPI range is 0:0, which `comp_save` prints.
 fn save(i: &Inst, out: &mut String) {
-    if let Some(g) = i.get("ipcompspi") {
-        save_range_unless_full(out, g, u32::MAX as u64);
+    match i.get("ipcompspi") {
+        Some(g) => save_range_unless_full(out, g, u32::MAX as u64),
+        None => out.push_str(" --ipcompspi 0"),
     }
     if i.has("compres") {
         out.push_str(" --compres");

@@ -10,10 +10,13 @@ const RATES: [(&str, u64); 4] = [
     ("sec", SCALE),
 ];
 
-/// The stored period of `N/unit`.
+/// The stored period of `N/unit` (libxt_limit's `parse_rate`): `XT_LIMIT_SCALE * unit / N` in 32-bit
+/// arithmetic, N read by `atoi` and cast to `uint32_t` (so `10é00/day` is 10/day, `4294967297/sec` is
+/// 1/sec and `-3/sec` is too fast).
 ///
 /// # Errors
-/// `E0320` for a malformed rate, a zero or over-`u32` count, or a rate faster than 10000/s.
+/// `E0320` for an unknown or empty unit or a count that reads as 0; "too fast" when the period rounds
+/// to 0.
 pub fn parse_rate(s: &str) -> Result<u64, ValErr> {
     let bad = || {
         (
@@ -21,31 +24,42 @@ pub fn parse_rate(s: &str) -> Result<u64, ValErr> {
             format!("invalid rate `{s}` (N/second, N/minute, N/hour or N/day)"),
         )
     };
-    rate_period(s, SCALE, bad)
-}
-
-/// The period of a packet rate `N[/unit]` (unit `sec` by default) in units of `1/scale` seconds: the
-/// parser `limit` and `hashlimit` share (they differ in scale and in the wording of `bad`).
-///
-/// # Errors
-/// `bad()` for a malformed rate or unit; `E0320` "too fast" when the period rounds to 0.
-pub fn rate_period(s: &str, scale: u64, bad: impl Fn() -> ValErr) -> Result<u64, ValErr> {
-    let (n, unit) = s.split_once('/').unwrap_or((s, "sec"));
-    let n: u64 = uint(n, u32::MAX as u64)
-        .filter(|&n| n > 0)
-        .ok_or_else(&bad)?;
-    let mult = match unit {
-        "s" | "sec" | "second" => scale,
-        "m" | "min" | "minute" => scale * 60,
-        "h" | "hour" => scale * 60 * 60,
-        "d" | "day" => scale * 24 * 60 * 60,
-        _ => return Err(bad()),
-    };
-    let period = mult / n;
+    let unit = rate_unit(s).ok_or_else(bad)?;
+    let n = values::atoi(s) as u32;
+    if n == 0 {
+        return Err(bad());
+    }
+    // XT_LIMIT_SCALE * mult fits in 32 bits (at most 864,000,000 for a day).
+    let period = (SCALE as u32 * unit as u32) / n;
     if period == 0 {
         return Err(("E0320", format!("rate `{s}` is too fast")));
     }
-    Ok(period)
+    Ok(u64::from(period))
+}
+
+/// The unit of a rate `N[/unit]` in seconds, as libxt_limit's and libxt_hashlimit's `parse_rate` read
+/// it: the text after the first `/` is any case-insensitive prefix of `second`, `minute`, `hour` or
+/// `day`, tried in that order (`/m` is a minute, `/MINU` too); no `/` means seconds. `None` for an
+/// empty or unknown unit.
+pub fn rate_unit(s: &str) -> Option<u64> {
+    let Some((_, unit)) = s.split_once('/') else {
+        return Some(1);
+    };
+    if unit.is_empty() {
+        return None;
+    }
+    [
+        ("second", 1),
+        ("minute", 60),
+        ("hour", 60 * 60),
+        ("day", 24 * 60 * 60),
+    ]
+    .into_iter()
+    .find(|(name, _)| {
+        name.len() >= unit.len()
+            && name.as_bytes()[..unit.len()].eq_ignore_ascii_case(unit.as_bytes())
+    })
+    .map(|(_, secs)| secs)
 }
 
 /// A limit period (1/10000 s per packet, as `parse_rate` stores it) as libxt_limit's `print_rate`

@@ -51,7 +51,8 @@ fn to_addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
     let bad = |m: String| ("E0320", m);
     // IPv6: `[addr]:port` or a bare address.
     let (addrs, port) = if f == Family::V6 {
-        if let Some(rest) = s.strip_prefix('[') {
+        // libxt_NAT's `parse_to` looks for the `[` with strchr: whatever comes before it is ignored.
+        if let Some(rest) = s.find('[').map(|at| &s[at + 1..]) {
             let (ad, p) = rest
                 .split_once(']')
                 .ok_or_else(|| bad(format!("invalid address `{s}`")))?;
@@ -107,10 +108,10 @@ fn needs_ports_proto(
         Some(Val::Word(w)) => w.starts_with('[') || w.matches(':').count() == 1,
         _ => false,
     };
-    let icmp4 = ctx.family == Family::V4 && ctx.proto.0 == 1;
-    if has_port && !PORT_PROTOS.contains(&ctx.proto.0) && !icmp4 {
+    // libxt_NAT allows ports with protocol 1 (`icmp`) in both families: ip6tables' `-p icmp` is 1 too.
+    if has_port && !PORT_PROTOS.contains(&ctx.proto.0) && ctx.proto.0 != 1 {
         return Err((
-            "ports need `-p tcp`, `udp`, `dccp` or `sctp` (or `icmp` in IPv4)".into(),
+            "ports need `-p tcp`, `udp`, `dccp`, `sctp` or `icmp`".into(),
             Some(opt),
         ));
     }

@@ -28,12 +28,30 @@ static OPTS: [OptDef; 6] = [
     OptDef::new("rt-0-not-strict", Arity::Zero, false, flag),
 ];
 
+/// libip6t_rt's parser takes the type-0 options in order: `--rt-0-res` and `--rt-0-addrs` only after
+/// `--rt-type 0` (not negated), `--rt-0-not-strict` only after `--rt-0-addrs`.
 fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
-    if i.has("rt-0-not-strict") && !i.has("rt-0-addrs") {
-        return Err((
-            "`--rt-0-not-strict` needs `--rt-0-addrs`".into(),
-            Some("rt-0-not-strict"),
-        ));
+    let before = |at: usize, ok: &dyn Fn(&Given) -> bool| i.given[..at].iter().any(ok);
+    for (at, g) in i.given.iter().enumerate() {
+        match g.name {
+            "rt-0-res" | "rt-0-addrs"
+                if !before(at, &|p| {
+                    p.name == "rt-type" && !p.neg && matches!(p.val, Val::Num(0))
+                }) =>
+            {
+                return Err((
+                    format!("`--rt-type 0` required before `--{}`", g.name),
+                    Some(g.name),
+                ));
+            }
+            "rt-0-not-strict" if !before(at, &|p| p.name == "rt-0-addrs") => {
+                return Err((
+                    "`--rt-0-addrs` required before `--rt-0-not-strict`".into(),
+                    Some("rt-0-not-strict"),
+                ));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

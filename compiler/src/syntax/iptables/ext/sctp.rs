@@ -49,8 +49,20 @@ static OPTS: [OptDef; 3] = [
     OptDef::new("chunk-types", Arity::Two, true, chunks),
 ];
 
+/// libxt_sctp prints a given port range even when it is the full `0:65535` (tcp and udp leave it out).
 fn save(i: &Inst, out: &mut String) {
-    super::tcp::save_ports(i, out);
+    for n in ["sport", "dport"] {
+        if let Some(
+            g @ Given {
+                val: Val::Range(a, b),
+                ..
+            },
+        ) = i.get(n)
+        {
+            opt_head(out, g);
+            fmt_range(out, *a, *b);
+        }
+    }
     if let Some(g) = i.get("chunk-types") {
         opt_head(out, g);
         fmt_val(out, &g.val);

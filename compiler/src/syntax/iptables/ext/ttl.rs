@@ -14,12 +14,13 @@ fn step(a: &[&str], _: Family) -> Result<Val, ValErr> {
 }
 
 static TTL_OPTS: [OptDef; 3] = [
-    OptDef::new("ttl-eq", Arity::One, true, byte),
+    // `--ttl` is libipt_ttl's old spelling of `--ttl-eq` (an exact name, so no abbreviation clash).
+    OptDef::new("ttl-eq", Arity::One, true, byte).aliases(&["ttl"]),
     OptDef::new("ttl-lt", Arity::One, false, byte),
     OptDef::new("ttl-gt", Arity::One, false, byte),
 ];
 static HL_OPTS: [OptDef; 3] = [
-    OptDef::new("hl-eq", Arity::One, true, byte),
+    OptDef::new("hl-eq", Arity::One, true, byte).aliases(&["hl"]),
     OptDef::new("hl-lt", Arity::One, false, byte),
     OptDef::new("hl-gt", Arity::One, false, byte),
 ];
