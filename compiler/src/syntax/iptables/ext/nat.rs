@@ -3,7 +3,8 @@
 //! protocol number only, so `! -p tcp` with ports is accepted and `-p udplite` is not), `MASQUERADE --to-ports`, `REDIRECT --to-ports`,
 //! and `--random`, `--random-fully`, `--persistent`.
 use super::*;
-use crate::syntax::iptables::values::{fmt_ip, parse_ip};
+use crate::syntax::iptables::values::fmt_ip;
+use std::net::IpAddr;
 
 /// The protocols iptables 1.8.9's NAT targets allow ports with ("Need TCP, UDP, SCTP or DCCP with port
 /// specification"; the IPv4 targets also take ICMP, whose "port" is the query id); the `!` of `-p` is not
@@ -66,16 +67,27 @@ fn to_addr(a: &[&str], f: Family) -> Result<Val, ValErr> {
             None => (s, None),
         }
     };
+    // libxt_NAT reads each address with inet_pton: four decimal octets without leading zeros (no
+    // `1.1.01.10`, `0x1.1.1.1` or blanks, which -s/-d accept), or an IPv6 address.
+    let pton = |a: &str| -> Option<IpAddr> {
+        match f {
+            Family::V4 => a.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+            Family::V6 => a.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
+        }
+    };
+    if addrs.is_empty() && port.is_none() {
+        return Err(bad(format!("invalid address `{s}` (Bad IP address)")));
+    }
     let mut out = String::new();
     if !addrs.is_empty() {
         let (lo, hi) = match addrs.split_once('-') {
             Some((x, y)) => (x, Some(y)),
             None => (addrs, None),
         };
-        let lo = parse_ip(lo, f).ok_or_else(|| bad(format!("invalid address `{lo}`")))?;
+        let lo = pton(lo).ok_or_else(|| bad(format!("invalid address `{lo}`")))?;
         out.push_str(&fmt_ip(lo));
         if let Some(hi) = hi {
-            let hi = parse_ip(hi, f).ok_or_else(|| bad(format!("invalid address `{hi}`")))?;
+            let hi = pton(hi).ok_or_else(|| bad(format!("invalid address `{hi}`")))?;
             out.push('-');
             out.push_str(&fmt_ip(hi));
         }
