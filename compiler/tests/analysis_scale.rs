@@ -270,6 +270,25 @@ fn validate_mixed() {
         v.nodes,
         v.entries
     );
+    use tailwall_compiler::analysis::{compare, Program, Space};
+    for hook in Hook::ALL {
+        let t = Instant::now();
+        let space = Space::new(hook, &[&rs]);
+        let t_space = t.elapsed();
+        let ir = Program::from_ruleset(&space, &rs).unwrap();
+        let t_ir = t.elapsed();
+        let tables = Program::from_artifact(&space, &art, rs.family).unwrap();
+        let t_art = t.elapsed();
+        let c = compare(&space, &ir, &tables, 1, &mut |_| {});
+        eprintln!(
+            "  {}: space {t_space:?}, +ir {:?}, +tables {:?}, +search {:?} ({} nodes)",
+            hook.chain_name(),
+            t_ir - t_space,
+            t_art - t_ir,
+            t.elapsed() - t_art,
+            c.nodes
+        );
+    }
 }
 
 #[test]

@@ -387,12 +387,26 @@ impl Program {
         let region = art
             .region(space.hook, family)
             .ok_or_else(|| err(format!("no {} region", space.hook.chain_name())))?;
+        // The positions whose boxes the program needs: the region's, its policy position aside.
+        let first = region.first as usize;
+        let policy_pos = region.end as usize - 1;
+        if policy_pos >= nrules || first > policy_pos {
+            return Err(err(format!("region {first}..{}", region.end)));
+        }
+        let span = first..policy_pos;
+        // Bits of word `w` (positions `64w..64w+64`) inside the span.
+        let span_mask = |w: usize| -> u64 {
+            let lo = span.start.saturating_sub(w * 64).min(64);
+            let hi = span.end.saturating_sub(w * 64).min(64);
+            let below = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+            below(hi) & !below(lo)
+        };
         // Per stage: the class of every value as (interval, class) runs, the sentinel classes, and the
         // class vectors.
         struct StageSets {
             dim: usize,
             transport: bool,
-            /// Per rule: the values admitting it.
+            /// Per position of the span (index `position - first`): the values admitting it.
             sets: Vec<Set>,
             absent: Vec<bool>,
             truncated: Vec<bool>,
@@ -569,26 +583,35 @@ impl Program {
             let domain = &space.dims[Space::field_dim(f)].domain;
             // Walk the runs in ascending order, appending each run to the rules its class admits
             // (merged with the previous interval when adjacent): sorted sets without sorting.
-            let mut lists: Vec<Vec<(u128, u128)>> = vec![Vec::new(); nrules];
+            // Only the region's positions, and per used class only its non-zero words among them
+            // (computed once: a class is the value of many runs).
+            let mut class_words: Vec<Vec<(usize, u64)>> = vec![Vec::new(); nclasses];
+            for &c in &used {
+                for w in span.start / 64..span.end.div_ceil(64) {
+                    let bits = vectors[c * words + w] & !everywhere[w] & span_mask(w);
+                    if bits != 0 {
+                        class_words[c].push((w, bits));
+                    }
+                }
+            }
+            let mut lists: Vec<Vec<(u128, u128)>> = vec![Vec::new(); span.len()];
             for &(lo, hi, c) in &runs {
-                for (w, &all) in everywhere.iter().enumerate() {
-                    let mut bits = vectors[c as usize * words + w] & !all;
+                for &(w, mut bits) in &class_words[c as usize] {
                     while bits != 0 {
                         let r = w * 64 + bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        if let Some(l) = lists.get_mut(r) {
-                            match l.last_mut() {
-                                Some(last) if last.1 + 1 == lo => last.1 = hi,
-                                _ => l.push((lo, hi)),
-                            }
+                        let l = &mut lists[r - span.start];
+                        match l.last_mut() {
+                            Some(last) if last.1 + 1 == lo => last.1 = hi,
+                            _ => l.push((lo, hi)),
                         }
                     }
                 }
             }
             let sets = lists
                 .into_iter()
-                .enumerate()
-                .map(|(r, l)| {
+                .zip(span.clone())
+                .map(|(l, r)| {
                     if everywhere[r / 64] >> (r % 64) & 1 != 0 {
                         domain.clone()
                     } else {
@@ -600,8 +623,8 @@ impl Program {
                 dim: Space::field_dim(f),
                 transport: info.transport,
                 sets,
-                absent: (0..nrules).map(|r| bit(sentinel.0, r)).collect(),
-                truncated: (0..nrules).map(|r| bit(sentinel.1, r)).collect(),
+                absent: span.clone().map(|r| bit(sentinel.0, r)).collect(),
+                truncated: span.clone().map(|r| bit(sentinel.1, r)).collect(),
             });
         }
         let mut b = Builder {
@@ -612,11 +635,6 @@ impl Program {
         };
         b.impossible()?;
         // One label per position of the region; the policy position is the program's end.
-        let first = region.first as usize;
-        let policy_pos = region.end as usize - 1;
-        if policy_pos >= nrules || first > policy_pos {
-            return Err(err(format!("region {first}..{}", region.end)));
-        }
         let labels: Vec<u32> = (first..policy_pos).map(|_| b.label()).collect();
         for i in first..policy_pos {
             b.bind(labels[i - first]);
@@ -648,15 +666,15 @@ impl Program {
             };
             let mut present = space.universe();
             for s in &stages {
-                present[s.dim] = s.sets[i].clone();
+                present[s.dim] = s.sets[i - first].clone();
             }
             let mut other = present.clone();
             for s in stages.iter().filter(|s| s.transport) {
                 other[s.dim] = space.dims[s.dim].domain.clone();
             }
             let ports = stages.iter().filter(|s| s.transport);
-            let absent_ok = ports.clone().all(|s| s.absent[i]);
-            let truncated_ok = ports.clone().all(|s| s.truncated[i]);
+            let absent_ok = ports.clone().all(|s| s.absent[i - first]);
+            let truncated_ok = ports.clone().all(|s| s.truncated[i - first]);
             present[0] = Set::single(L4_PRESENT);
             b.push(present, act)?;
             if absent_ok {
