@@ -303,3 +303,18 @@ fn shadow_only() {
     let d = tailwall_compiler::passes::run_all(&rs);
     eprintln!("shadow {n}: {:?}, {} diagnostics", t.elapsed(), d.len());
 }
+
+/// Write `mixed(N, 7, false)` (and the mutated `mixed(N, 7, true)` next to it, `.new`) for the CLI
+/// figures of docs/decisions/0007: `N=20000 OUT=/tmp/mixed20k.rules cargo test --release -p
+/// tailwall-compiler --test analysis_scale -- --ignored write_mixed`.
+#[test]
+#[ignore = "measurement"]
+fn write_mixed() {
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let out = std::env::var("OUT").unwrap_or_else(|_| format!("/tmp/mixed{n}.rules"));
+    std::fs::write(&out, mixed(n, 7, false)).unwrap();
+    std::fs::write(format!("{out}.new"), mixed(n, 7, true)).unwrap();
+}

@@ -155,4 +155,28 @@ fn compile_reports_the_proof() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(doc["validated"]["ms"].as_f64().is_some());
+    assert_eq!(doc["proof"], "proved");
+    // --no-validate: the summary and the JSON say the proof was skipped.
+    let r = tailwall(&[
+        "compile",
+        "examples/rulesets/webserver.rules",
+        "--no-validate",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(doc["validated"].is_null(), "{doc}");
+    assert_eq!(doc["proof"], "skipped");
+    let r = tailwall(&[
+        "compile",
+        "examples/rulesets/webserver.rules",
+        "--no-validate",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("proof:   skipped (--no-validate)"),
+        "{}",
+        r.stdout
+    );
 }

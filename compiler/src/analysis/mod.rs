@@ -156,6 +156,19 @@ pub enum ValidationError {
 /// [`ValidationError::Program`] when a program cannot be built, [`ValidationError::Mismatch`] with the
 /// first differing packet found.
 pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationError> {
+    validate_with(rs, art, &mut |_, _| {})
+}
+
+/// [`validate`], calling `progress(hook, nodes)` when it starts proving a hook (`nodes` 0) and every
+/// 4096 search nodes of that hook (the nodes visited in it so far), for a progress line on stderr.
+///
+/// # Errors
+/// As [`validate`].
+pub fn validate_with(
+    rs: &Ruleset,
+    art: &Artifact,
+    progress: &mut dyn FnMut(Hook, u64),
+) -> Result<Validation, ValidationError> {
     let mut v = Validation {
         hooks: Vec::new(),
         nodes: 0,
@@ -165,10 +178,11 @@ pub fn validate(rs: &Ruleset, art: &Artifact) -> Result<Validation, ValidationEr
         if art.region(hook, rs.family).is_none() {
             continue;
         }
+        progress(hook, 0);
         let space = Space::new(hook, &[rs]);
         let ir = Program::from_ruleset(&space, rs)?;
         let tables = Program::from_artifact(&space, art, rs.family)?;
-        let c = compare(&space, &ir, &tables, 1, &mut |_| {});
+        let c = compare(&space, &ir, &tables, 1, &mut |n| progress(hook, n));
         if let Some(d) = c.differences.first() {
             return Err(ValidationError::Mismatch {
                 hook,

@@ -295,9 +295,22 @@ pub struct Proof {
 
 /// Prove the artifact against the rules (`analysis::validate`); a mismatch is an internal error naming
 /// the packet, so nothing unproven is attached or replayed.
+/// When the proof takes more than a second, a line per second on stderr says which hook it is proving
+/// and how many boxes it has searched.
 pub fn prove(rs: &Ruleset, art: &tailwall_compiler::artifact::Artifact) -> Result<Proof, Failure> {
     let t = Instant::now();
-    match analysis::validate(rs, art) {
+    let mut last = 0u64;
+    let mut progress = |hook: Hook, nodes: u64| {
+        let s = t.elapsed().as_secs();
+        if s >= 1 && s > last {
+            last = s;
+            eprintln!(
+                "tailwall: proof {}: {nodes} boxes searched, {s} s",
+                hook.chain_name()
+            );
+        }
+    };
+    match analysis::validate_with(rs, art, &mut progress) {
         Ok(v) => Ok(Proof {
             ms: t.elapsed().as_secs_f64() * 1e3,
             nodes: v.nodes,

@@ -120,6 +120,10 @@ enum Cmd {
         /// Print an internal form instead of the summary (cannot be combined with --attach).
         #[arg(long, value_enum, conflicts_with = "attach")]
         dump: Option<Dump>,
+        /// Skip the translation validation (the proof that the tables decide every packet as the
+        /// rules do), for rulesets too large to prove in the time you have; the summary says so.
+        #[arg(long)]
+        no_validate: bool,
         /// Wait for another tailwall holding the interface lock instead of failing with exit 4.
         #[arg(long, requires = "attach")]
         wait: bool,
@@ -422,6 +426,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             attach,
             mode,
             dump,
+            no_validate,
             wait,
             allow_empty,
             keep,
@@ -436,7 +441,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 confirm,
                 source: Default::default(),
             });
-            compile(&rules, v6.as_deref(), attach, dump, allow_empty, output)
+            let validate = !no_validate;
+            compile(
+                &rules,
+                v6.as_deref(),
+                attach,
+                dump,
+                validate,
+                allow_empty,
+                output,
+            )
         }
         Cmd::Detach { iface, all, output } => lifecycle::detach(iface.as_deref(), all, output),
         Cmd::Stats {
@@ -675,6 +689,7 @@ fn compile(
     v6: Option<&Path>,
     attach: Option<lifecycle::Apply<'_>>,
     dump: Option<Dump>,
+    validate: bool,
     allow_empty: bool,
     output: Output,
 ) -> Result<(), Failure> {
@@ -699,11 +714,16 @@ fn compile(
             eprint!("{}", render_all(&[artifact::lone_ipv6_note()], only_src));
         }
     }
-    let mut proof = diff::prove(rs, &art)?;
-    for (other, _) in &sets[1..] {
-        let p = diff::prove(other, &art)?;
-        proof.nodes += p.nodes;
-        proof.ms += p.ms;
+    // `None`: skipped (`--no-validate`).
+    let mut proof = None;
+    if validate {
+        let mut p = diff::prove(rs, &art)?;
+        for (other, _) in &sets[1..] {
+            let q = diff::prove(other, &art)?;
+            p.nodes += q.nodes;
+            p.ms += q.ms;
+        }
+        proof = Some(p);
     }
     if attach.is_some() && sets.len() > 1 {
         return Err(Failure::Semantic(
@@ -770,6 +790,7 @@ fn compile(
                 "map_bytes": total,
                 "digest": art.digest,
                 "validated": proof,
+                "proof": if proof.is_some() { "proved" } else { "skipped" },
                 "attached": applied,
                 "families": summary.iter().map(|(file, family, policy, rules, positions)| serde_json::json!({
                     "family": family, "rules_file": file, "policy": policy, "rules": rules,
@@ -815,10 +836,15 @@ fn compile(
             }
             println!("  memory:  {} bytes in maps", total);
             println!("  digest:  {}", art.digest);
-            println!(
-                "  proof:   the tables decide every packet as the rules do ({} boxes searched)",
-                proof.nodes
-            );
+            match proof {
+                Some(p) => println!(
+                    "  proof:   the tables decide every packet as the rules do ({} boxes searched)",
+                    p.nodes
+                ),
+                None => println!(
+                    "  proof:   skipped (--no-validate): the tables were not proven to decide as the rules do"
+                ),
+            }
             if let Some(a) = applied {
                 println!("{a}");
             }
