@@ -471,6 +471,14 @@ impl Builder<'_> {
                 )),
             },
             Builtin::In | Builtin::Out => {
+                // xtables_parse_interface (iptables 1.8.9) refuses an empty name.
+                if v.is_empty() {
+                    self.errs.push(
+                        err("E0320", format!("empty interface name in `{}`", flag.text), value.span)
+                            .help("iptables-restore refuses it: \"Empty interface is likely to be undesired\"; write `+` for any interface"),
+                    );
+                    return;
+                }
                 if v.len() > 15 {
                     self.errs.push(err("E0320", format!("interface name `{v}` is longer than 15 characters"), value.span));
                     return;

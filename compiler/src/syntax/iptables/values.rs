@@ -469,7 +469,7 @@ pub fn parse_port(s: &str, proto: Option<&str>) -> Result<u16, String> {
 /// `getaddrinfo(NULL, s, NULL)`, so unlike [`parse_port`] a number is **decimal** (`022` is 22, `0x16`
 /// is no number), leading blanks and a sign are allowed (`-0` is 0; a number whose `int` is negative,
 /// `-5` or `2147483648`, is looked up as a name and fails), the value is taken modulo 65536 because it is
-/// stored in a 16-bit `sin_port` (`70000` is 4464, `65536` is 0), and a name is a service of any protocol
+/// stored in a 16-bit `sin_port` (`70000` is 4464, `65536` is 0), an empty text is port 0, and a name is a service of any protocol
 /// (`-p dccp --dport https` is 443). Checked against `iptables-legacy-restore` 1.8.9.
 ///
 /// # Errors
@@ -479,6 +479,10 @@ pub fn parse_port_getaddrinfo(s: &str) -> Result<u16, String> {
     // glibc's getaddrinfo reads a numeric service with strtoul (blanks, a sign, decimal digits, all of
     // the text), keeps it in an `int` and looks a negative one up by name; the port is its low 16 bits.
     // So `-0` is port 0 and `-5` is a (missing) service name.
+    // An empty service is no service at all for getaddrinfo (`service[0] == '\0'`): port 0.
+    if s.is_empty() {
+        return Ok(0);
+    }
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -554,7 +558,11 @@ mod tests {
         assert_eq!(parse_port_getaddrinfo("70000"), Ok(4464));
         assert_eq!(parse_port_getaddrinfo("ssh"), Ok(22));
         assert_eq!(parse_port_getaddrinfo("https"), Ok(443));
-        for bad in ["0x16", "-1", "", "1e1", "+"] {
+        // `""` is no service (port 0) and `-0` is 0 (`-p udp --sport ""` and `-p dccp --sport -0`
+        // printed back as 0 by iptables-legacy-save 1.8.9); `-1` is a negative int, looked up by name.
+        assert_eq!(parse_port_getaddrinfo(""), Ok(0));
+        assert_eq!(parse_port_getaddrinfo("-0"), Ok(0));
+        for bad in ["0x16", "-1", "-5", "1e1", "+"] {
             assert!(parse_port_getaddrinfo(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_port_range_getaddrinfo("010:020"), Ok((10, 20)));

@@ -32,6 +32,13 @@ fn level(a: &[&str], _: Family) -> Result<Val, ValErr> {
     }
 }
 fn prefix(a: &[&str], _: Family) -> Result<Val, ValErr> {
+    // XTTYPE_STRING with `.min = 1` (libxt_LOG, libxt_NFLOG): an empty prefix is refused.
+    if a[0].is_empty() {
+        return Err((
+            "E0320",
+            "empty prefix (\"Argument must have a minimum length of 1 characters\"): leave the option out".into(),
+        ));
+    }
     if a[0].len() > 29 {
         return Err((
             "E0320",

@@ -9,6 +9,13 @@ fn u32v(a: &[&str], _: Family) -> Result<Val, ValErr> {
     parse_uint(a, u32::MAX as u64, "size")
 }
 fn prefix(a: &[&str], _: Family) -> Result<Val, ValErr> {
+    // XTTYPE_STRING with `.min = 1` (libxt_LOG, libxt_NFLOG): an empty prefix is refused.
+    if a[0].is_empty() {
+        return Err((
+            "E0320",
+            "empty prefix (\"Argument must have a minimum length of 1 characters\"): leave the option out".into(),
+        ));
+    }
     let mut p = a[0].to_string();
     while p.len() > 63 {
         p.pop();
