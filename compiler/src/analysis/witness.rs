@@ -513,8 +513,17 @@ fn describe_dim(space: &Space, region: &[Set], d: usize) -> Option<String> {
                     Field::Proto => "proto",
                     Field::SrcPort => "sport",
                     Field::DstPort => "dport",
+                    Field::IcmpType => "type",
                     _ => f.name(),
                 };
+                if f == Field::IcmpType {
+                    // `type << 8 | code`, spelled as YAML's `icmp_type` reads it: `8` (every code),
+                    // `3/1`, `3/1-3/3`, `0-8`.
+                    return Some(format!(
+                        "{name} {}",
+                        list(&|lo, hi| crate::yaml::print::icmp_value(lo as u32, hi as u32))
+                    ));
+                }
                 if f == Field::Proto && s.intervals().iter().all(|&(lo, hi)| lo == hi) {
                     return Some(list(&|lo, _| match lo {
                         6 => "tcp".into(),
@@ -603,6 +612,43 @@ mod tests {
         assert!(Witness::parse("tcp 10.0.0.1 -> 10.0.0.2").is_err());
         assert!(Witness::parse("tcp 10.0.0.1:1 10.0.0.2:2").is_err());
         assert!(Witness::parse("tcp 10.0.0.1:1 -> 10.0.0.2:2 frag@3").is_err());
+    }
+
+    #[test]
+    fn icmp_types_are_described_as_type_and_code() {
+        let rs = crate::lower::iptables(&crate::diag::SourceFile::new(
+            "t.rules",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp --icmp-type 8 -j DROP\n-A INPUT -p icmp --icmp-type 3/1 -j DROP\nCOMMIT\n".to_string(),
+        ))
+        .unwrap()
+        .ruleset;
+        let space = Space::new(crate::ir::Hook::Input, &[&rs]);
+        let t = Space::field_dim(Field::IcmpType);
+        let mut region = space.universe();
+        let describe_types = |region: &mut Vec<Set>, set: Set| {
+            region[t] = set;
+            describe(&space, region).unwrap()
+        };
+        assert_eq!(
+            describe_types(&mut region, Set::range(8 << 8, 8 << 8 | 0xff)),
+            "type 8"
+        );
+        assert_eq!(
+            describe_types(&mut region, Set::single(3 << 8 | 1)),
+            "type 3/1"
+        );
+        assert_eq!(
+            describe_types(&mut region, Set::range(3 << 8 | 1, 3 << 8 | 3)),
+            "type 3/1-3/3"
+        );
+        assert_eq!(
+            describe_types(&mut region, Set::range(0, 8 << 8 | 0xff)),
+            "type 0-8"
+        );
+        assert_eq!(
+            describe_types(&mut region, Set::range(9 << 8, 0xffff)),
+            "type 9-255"
+        );
     }
 
     #[test]

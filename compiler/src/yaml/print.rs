@@ -241,8 +241,9 @@ fn value(field: Field, t: &Test) -> String {
 }
 
 /// An `icmp_type` range (`type << 8 | code`) as `ast::parse_icmp_value` reads it back: `any`, `T`,
-/// `T/C`, `T1-T2` (every code), `T1/C1-T2/C2`.
-fn icmp_value(lo: u32, hi: u32) -> String {
+/// `T/C`, `T1-T2` (every code), `T1/C1-T2/C2`. The one spelling of an icmp type range: `diff`'s region
+/// descriptions use it too.
+pub(crate) fn icmp_value(lo: u32, hi: u32) -> String {
     let (tl, cl, th, ch) = (lo >> 8, lo & 0xff, hi >> 8, hi & 0xff);
     match (cl, ch) {
         _ if (lo, hi) == (0, 0xffff) => "any".into(),
