@@ -72,6 +72,8 @@ pub enum MapKind {
     ProgramArray,
     /// BPF hash map (the interface tables: ifindex → class).
     Hash,
+    /// `BPF_MAP_TYPE_RINGBUF` (`tw_log`: no keys or values, `max_entries` is its size in bytes).
+    RingBuf,
 }
 
 /// One BPF map of the generation: how to create it and what to write into it.
@@ -976,6 +978,7 @@ impl Artifact {
                 MapKind::PerCpuArray => "percpu_array",
                 MapKind::LpmTrie => "lpm_trie",
                 MapKind::ProgramArray => "prog_array",
+                MapKind::RingBuf => "ringbuf",
                 MapKind::Hash => "hash",
             });
             for v in [

@@ -101,6 +101,14 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
             4,
             size_of::<abi::RegionMeta>() as u32,
         ),
+        (abi::MAP_LOG, MapKind::RingBuf, 0, 0),
+        (abi::MAP_LOG_LOST, MapKind::PerCpuArray, 4, 8),
+        (
+            abi::MAP_MONITOR,
+            MapKind::Array,
+            4,
+            size_of::<abi::MonitorCfg>() as u32,
+        ),
     ]
     .into_iter()
     .chain(abi::FIELDS.iter().flat_map(move |f| {

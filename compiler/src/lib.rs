@@ -20,6 +20,7 @@ pub mod interp;
 pub mod ir;
 pub mod layout;
 pub mod listing;
+pub mod logline;
 pub mod lower;
 pub mod outcome;
 pub mod packet;

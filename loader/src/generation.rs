@@ -117,6 +117,8 @@ fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
         None if name == abi::MAP_SCRATCH => g.nchunks.max(1),
         None if name == abi::MAP_RULES || name == abi::MAP_RULE_CNT => g.nrules.max(1),
         None if name == abi::MAP_REASONS => abi::REASON_SLOTS,
+        None if name == abi::MAP_LOG => abi::LOG_RING_BYTES,
+        None if name == abi::MAP_LOG_LOST => abi::LOG_LOST_SLOTS,
         // tw_pkt, tw_decision, and the maps of unused stages.
         None => 1,
     }
@@ -397,6 +399,17 @@ impl Generation {
             .ok_or(LoadError::MissingProgram { program: name })?
             .try_into()
             .map_err(prog_err(name))
+    }
+
+    /// One of this generation's maps by its `tailwall_abi` `MAP_*` name (`tw_log`, `tw_log_lost`,
+    /// `tw_monitor`, …) for `crate::logring`; `None` for a name the object does not have.
+    pub fn abi_map(&self, name: &str) -> Option<&Map> {
+        self.maps.get(name)
+    }
+
+    /// [`Generation::abi_map`], writable (the monitor's switch).
+    pub fn abi_map_mut(&mut self, name: &str) -> Option<&mut Map> {
+        self.maps.get_mut(name)
     }
 
     pub(crate) fn map(&self, name: &'static str) -> &Map {

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod generation;
 pub mod iface;
+pub mod logring;
 pub mod mode;
 
 pub mod object;

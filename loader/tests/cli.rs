@@ -146,7 +146,7 @@ fn compile_unsupported_exits_3_with_located_errors() {
     let p = tmp("unsupported.rules");
     std::fs::write(
         &p,
-        "*filter\n:INPUT DROP [0:0]\n-A INPUT -i eth0 -j ACCEPT\n-A INPUT -p tcp --dport 22 -j LOG\nCOMMIT\n",
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -i eth0 -j ACCEPT\n-A INPUT -p tcp --dport 22 -j NFQUEUE --queue-num 1\nCOMMIT\n",
     )
     .unwrap();
     let r = tailwall(&["compile", p.to_str().unwrap()]);

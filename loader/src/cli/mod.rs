@@ -7,6 +7,7 @@ mod check;
 mod diff;
 mod explain;
 mod lifecycle;
+mod logcmd;
 mod migrate;
 mod pcap;
 mod replay;
@@ -83,6 +84,13 @@ pub enum Dump {
     Tables,
 }
 
+/// `monitor --verdict`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum VerdictArg {
+    Drop,
+    Accept,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Check RULES without root: parse, lower, every static check (shadowed rules, datapath limits);
@@ -155,6 +163,38 @@ enum Cmd {
         /// Zero the counters after printing them (like `iptables -L -Z`).
         #[arg(long)]
         zero: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the packets the LOG/NFLOG rules of the ruleset live on IFACE reported, as the kernel's
+    /// LOG target prints them (`PREFIX IN= OUT= MAC= SRC= DST= LEN= … PROTO= SPT= DPT= …`).
+    Log {
+        iface: String,
+        /// Keep reading: print records as they come until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Stream the decisions of the classifier on IFACE (time, hook, chain, rule, verdict, reason,
+    /// packet) while it runs; the datapath's monitor is switched off again when it ends.
+    Monitor {
+        iface: String,
+        /// Only this verdict.
+        #[arg(long, value_enum)]
+        verdict: Option<VerdictArg>,
+        /// Only decisions (and log records) of this rule: CHAIN:N, N its 1-based position.
+        #[arg(long, value_name = "CHAIN:N", value_parser = logcmd::parse_rule)]
+        rule: Option<(String, u32)>,
+        /// Stream one decision in N, chosen at random in the datapath (1/N).
+        #[arg(long, value_name = "1/N", value_parser = logcmd::parse_sample, default_value = "1/1")]
+        sample: u32,
+        /// Also write the matched frames (their first 160 bytes) to this pcap file.
+        #[arg(long, value_name = "FILE")]
+        pcap_out: Option<PathBuf>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -389,6 +429,8 @@ fn wants_json(cmd: &Cmd) -> bool {
         | Cmd::Compile { output, .. }
         | Cmd::Detach { output, .. }
         | Cmd::Stats { output, .. }
+        | Cmd::Log { output, .. }
+        | Cmd::Monitor { output, .. }
         | Cmd::Status { output, .. }
         | Cmd::Show { output, .. }
         | Cmd::Rollback { output, .. }
@@ -458,6 +500,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             zero,
             output,
         } => lifecycle::stats(&iface, zero, output),
+        Cmd::Log {
+            iface,
+            follow,
+            output,
+        } => logcmd::log(&iface, follow, output),
+        Cmd::Monitor {
+            iface,
+            verdict,
+            rule,
+            sample,
+            pcap_out,
+            count,
+            output,
+        } => logcmd::monitor(logcmd::MonitorArgs {
+            iface: &iface,
+            verdicts: match verdict {
+                Some(VerdictArg::Drop) => vec![tailwall_abi::ACTION_DROP],
+                Some(VerdictArg::Accept) => vec![tailwall_abi::ACTION_ACCEPT],
+                None => Vec::new(),
+            },
+            rule,
+            sample,
+            pcap_out: pcap_out.as_deref(),
+            count,
+            output,
+        }),
         Cmd::Status { iface, output } => lifecycle::status(iface.as_deref(), output),
         Cmd::Show { iface, output } => lifecycle::show(&iface, output),
         Cmd::Rollback { iface, output } => lifecycle::rollback(&iface, output),

@@ -64,11 +64,14 @@ use record::{read_json, write_json};
 
 /// Pins of one generation (file names inside `gen-N/`).
 pub(crate) const PIN_ENTRY: &str = "entry";
-const PINNED_MAPS: [&str; 4] = [
+const PINNED_MAPS: [&str; 7] = [
     abi::MAP_PROGS,
     abi::MAP_PROGS_TC,
     abi::MAP_RULE_CNT,
     abi::MAP_REASONS,
+    abi::MAP_LOG,
+    abi::MAP_LOG_LOST,
+    abi::MAP_MONITOR,
 ];
 /// Previous generations kept pinned for [`rollback`] unless asked otherwise.
 pub const DEFAULT_KEEP: u32 = 2;
@@ -1227,6 +1230,26 @@ pub fn state(iface: &str) -> Result<State, IfaceError> {
         iface: iface.to_string(),
     })?;
     live_record(&paths, n)
+}
+
+/// The live generation's record on `iface` and one of its pinned maps (`tw_log`, `tw_log_lost`,
+/// `tw_monitor`: `tailwall log` and `tailwall monitor`).
+///
+/// # Errors
+/// As [`state`]; [`IfaceError::File`] when the generation has no such pin (built before the map
+/// existed: apply the ruleset again).
+pub fn live_map(iface: &str, name: &str) -> Result<(State, aya::maps::Map), IfaceError> {
+    let rec = state(iface)?;
+    let paths = kept_paths(iface)?;
+    let path = paths.gen_dir(rec.generation).join(name);
+    let map = crate::logring::open_pinned(&path).map_err(|e| IfaceError::File {
+        path: path.clone(),
+        source: std::io::Error::other(format!(
+            "{e} (generation {} has no pinned `{name}`: apply the ruleset again)",
+            rec.generation
+        )),
+    })?;
+    Ok((rec, map))
 }
 
 /// What is attached to `iface`, confirmed by the kernel, after repairing leftovers.

@@ -32,6 +32,9 @@ pub trait Hook: EbpfContext {
     /// Make the first `len` bytes directly readable (tc: `bpf_skb_pull_data` when the linear part
     /// is shorter; XDP frames are linear). `false` when the kernel refused.
     fn pull(&self, len: usize) -> bool;
+    /// Copy the frame's first `len` bytes (1..=`LOG_SNAPLEN`, at most the frame's length) to `dst`
+    /// (`bpf_xdp_load_bytes` / `bpf_skb_load_bytes`); `false` when the helper refused.
+    fn copy_head(&self, dst: *mut u8, len: u32) -> bool;
 }
 
 impl Hook for XdpContext {
@@ -59,6 +62,11 @@ impl Hook for XdpContext {
     #[inline(always)]
     fn pull(&self, _len: usize) -> bool {
         true
+    }
+    #[inline(always)]
+    fn copy_head(&self, dst: *mut u8, len: u32) -> bool {
+        // SAFETY: `dst` points to at least `len` writable bytes (a ring buffer record's `data`).
+        unsafe { aya_ebpf::helpers::generated::bpf_xdp_load_bytes(self.ctx, 0, dst.cast(), len) == 0 }
     }
 }
 
@@ -90,6 +98,18 @@ impl Hook for TcContext {
             return true;
         }
         self.pull_data(len as u32).is_ok()
+    }
+    #[inline(always)]
+    fn copy_head(&self, dst: *mut u8, len: u32) -> bool {
+        // SAFETY: as for XDP; the skb is the program's context.
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_skb_load_bytes(
+                self.skb.skb as *const _,
+                0,
+                dst.cast(),
+                len,
+            ) == 0
+        }
     }
 }
 

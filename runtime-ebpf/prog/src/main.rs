@@ -20,6 +20,7 @@
 mod common;
 mod entry;
 mod hook;
+mod log;
 mod maps;
 mod stage;
 mod verdict;

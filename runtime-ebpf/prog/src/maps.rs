@@ -5,10 +5,11 @@
 //! (`EbpfLoader::set_max_entries`) and sets the globals (`EbpfLoader::set_global`) before loading.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, PerCpuArray, ProgramArray},
+    maps::{Array, PerCpuArray, ProgramArray, RingBuf},
 };
 use tailwall_abi::{
-    Chunk, Counter, Decision, PktCtx, RegionMeta, RuleMeta, MAX_REGIONS, MAX_STAGES, REASON_SLOTS,
+    Chunk, Counter, Decision, MonitorCfg, PktCtx, RegionMeta, RuleMeta, LOG_LOST_SLOTS,
+    LOG_RING_BYTES, MAX_REGIONS, MAX_STAGES, REASON_SLOTS,
 };
 
 #[map(name = "tw_progs")]
@@ -30,6 +31,15 @@ pub static TW_REASONS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REAS
 pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "tw_regions")]
 pub static TW_REGIONS: Array<RegionMeta> = Array::with_max_entries(MAX_REGIONS, 0);
+/// LOG/NFLOG records and monitored decisions (`tailwall_abi::LogRecord`).
+#[map(name = "tw_log")]
+pub static TW_LOG: RingBuf = RingBuf::with_byte_size(LOG_RING_BYTES, 0);
+/// Records lost to a full `tw_log`, per `LogRecord::kind`.
+#[map(name = "tw_log_lost")]
+pub static TW_LOG_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOG_LOST_SLOTS, 0);
+/// The monitor's switch (`tailwall_abi::MonitorCfg`, one entry; all zero: off).
+#[map(name = "tw_monitor")]
+pub static TW_MONITOR: Array<MonitorCfg> = Array::with_max_entries(1, 0);
 
 // Load-time constants (read-only `.rodata`, set by the loader; the verifier sees their exact values).
 #[unsafe(no_mangle)]

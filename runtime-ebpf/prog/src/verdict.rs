@@ -16,7 +16,11 @@
 //! - at most `TW_NVISITS` visits (the ruleset's exact bound, computed by the compiler), then a drop
 //!   (`REASON_BOUND`); a position at or beyond `TW_NRULES` drops (`REASON_BOUND`), a failed lookup
 //!   drops (`REASON_MAP`);
-//! - `tw_decision` records the deciding position (a rule's or the policy's) and the reason.
+//! - `tw_decision` records the deciding position (a rule's or the policy's) and the reason;
+//! - a visited `RULE_F_LOG` position (LOG/NFLOG: CONTINUE to the next position) is counted like any
+//!   position and writes a record to the ring buffer `tw_log` (`log::report`; a full ring buffer
+//!   counts the lost record, the packet goes on);
+//! - after the walk, `tw_monitor` is read once: when on, the decision is streamed to `tw_log` too.
 //!
 //! Verifier cost: each visit is one scan whose exit parks the word index in the per-CPU `tw_pkt.step`
 //! (see [`first_bit_from`]), so the instructions the verifier walks grow linearly with
@@ -24,15 +28,17 @@
 use aya_ebpf::{
     bindings::__sk_buff,
     macros::xdp,
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use tailwall_abi::{
-    PktCtx, ACTION_CONTINUE, ACTION_DROP, CHUNK_BITS, CHUNK_WORDS, NO_RULE, PORT_TRUNCATED,
-    REASON_BOUND, REASON_HOTDROP, REASON_NO_REGION, REASON_POLICY, REASON_RULE, RULE_F_NEEDS_L4,
+    PktCtx, ACTION_CONTINUE, ACTION_DROP, CHUNK_BITS, CHUNK_WORDS, LOG_KIND_RULE, NO_RULE,
+    PORT_TRUNCATED, REASON_BOUND, REASON_HOTDROP, REASON_NO_REGION, REASON_POLICY, REASON_RULE,
+    RULE_F_LOG, RULE_F_NEEDS_L4,
 };
 
 use crate::{
-    common::{by_reason, by_reason_at, decide, map_failure, pkt, tc_of, xdp_of},
+    common::{by_reason, by_reason_at, decide, map_failure, pkt, tc_of, xdp_of, Hook},
+    log::{monitor, report},
     maps::{nchunks, nrules, nvisits, TW_REGIONS, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
 };
 
@@ -178,20 +184,31 @@ fn first_bit_from(p: *mut PktCtx, end: u32) -> Result<u32, ()> {
 
 /// The final program of the XDP chain.
 #[xdp]
-pub fn tw_final(_ctx: XdpContext) -> u32 {
-    xdp_of(walk())
+pub fn tw_final(ctx: XdpContext) -> u32 {
+    xdp_of(judge(&ctx))
 }
 
 /// The final program of the tc chain (`tailwall_abi::PROG_FINAL_TC`): the same walk.
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "classifier")]
-pub fn tw_final_tc(_ctx: *mut __sk_buff) -> i32 {
-    tc_of(walk())
+pub fn tw_final_tc(ctx: *mut __sk_buff) -> i32 {
+    tc_of(judge(&TcContext::new(ctx)))
+}
+
+/// The walk, then the monitor (one lookup of `tw_monitor` per packet: `log::monitor`).
+#[inline(always)]
+fn judge<C: Hook>(ctx: &C) -> u32 {
+    let action = walk(ctx);
+    match pkt() {
+        // SAFETY: a valid per-CPU map value pointer.
+        Some(pp) => monitor(ctx, unsafe { &*pp }, action),
+        None => action,
+    }
 }
 
 /// The walk (see the module docs); returns the packet's `ACTION_*` code.
 #[inline(always)]
-fn walk() -> u32 {
+fn walk<C: Hook>(ctx: &C) -> u32 {
     let Some(pp) = pkt() else {
         return map_failure(0);
     };
@@ -251,6 +268,9 @@ fn walk() -> u32 {
         }
         let action = meta.action;
         if action == ACTION_CONTINUE {
+            if meta.flags & RULE_F_LOG != 0 {
+                report(ctx, p, LOG_KIND_RULE, cand, 0, 0);
+            }
             let next = meta.next;
             if next <= cand {
                 return by_reason(REASON_BOUND, ACTION_DROP, bytes);

@@ -1,0 +1,327 @@
+//! `tailwall log`, end to end against the kernel's own LOG target (root; skipped otherwise unless
+//! `TAILWALL_REQUIRE_KERNEL=1`): a ruleset with LOG rules attached to `twa` in a namespace AND loaded
+//! into iptables-legacy there (`net.netfilter.nf_log_all_netns=1` for the test's duration, restored
+//! after), traffic from the peer namespace, then every line the kernel printed (dmesg) must be a line
+//! `tailwall log twa` prints for the same packet — field by field, no exception on these probes —
+//! and the per-rule counters of `stats` equal iptables-legacy's.
+//!
+//! The rules accept everything the peer sends, so every packet XDP logs also reaches iptables.
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tailwall");
+
+fn rules(tag: &str) -> String {
+    format!(
+        "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j LOG --log-prefix \"{tag}-ssh: \" --log-tcp-sequence --log-tcp-options --log-ip-options
+-A INPUT -p udp -j LOG --log-prefix \"{tag}-udp: \" --log-level 6
+-A INPUT -p icmp -j NFLOG --nflog-prefix {tag}-nflog
+-A INPUT -p icmp -j LOG --log-prefix \"{tag}-icmp: \"
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+"
+    )
+}
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("TAILWALL_REQUIRE_KERNEL").as_deref() != Ok("1"),
+        "not root, but TAILWALL_REQUIRE_KERNEL=1"
+    );
+    eprintln!("cli log: skipped: not root");
+    false
+}
+
+fn run(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd).args(args).output().expect("spawn")
+}
+
+fn ok(cmd: &str, args: &[&str]) -> String {
+    let o = run(cmd, args);
+    assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Two namespaces: `a` holds `twa` (10.9.0.1, filtered), `b` holds `twb` (10.9.0.2).
+struct Pair {
+    a: String,
+    b: String,
+    dir: std::path::PathBuf,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let pid = std::process::id();
+        let (a, b) = (format!("twl-log-{pid}-a"), format!("twl-log-{pid}-b"));
+        for n in [&a, &b] {
+            ok("ip", &["netns", "add", n]);
+            ok("ip", &["-n", n, "link", "set", "lo", "up"]);
+        }
+        ok(
+            "ip",
+            &[
+                "-n", &a, "link", "add", "twa", "type", "veth", "peer", "name", "twb", "netns", &b,
+            ],
+        );
+        ok(
+            "ip",
+            &["-n", &a, "addr", "add", "10.9.0.1/24", "dev", "twa"],
+        );
+        ok(
+            "ip",
+            &["-n", &b, "addr", "add", "10.9.0.2/24", "dev", "twb"],
+        );
+        ok("ip", &["-n", &a, "link", "set", "twa", "up"]);
+        ok("ip", &["-n", &b, "link", "set", "twb", "up"]);
+        let dir = std::env::temp_dir().join(&a);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Pair { a, b, dir }
+    }
+    fn tw(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--netns")
+            .arg(&self.a)
+            .args(args)
+            .output()
+            .expect("run tailwall")
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = self.tw(&["detach", "--all"]);
+        for n in [&self.a, &self.b] {
+            let _ = run("ip", &["netns", "del", n]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The block of `chain` in a listing (its header to the blank line after it).
+fn chain_block<'a>(listing: &'a str, chain: &str) -> &'a str {
+    let start = listing
+        .find(&format!("Chain {chain} "))
+        .unwrap_or_else(|| panic!("no chain {chain} in:\n{listing}"));
+    let rest = &listing[start..];
+    &rest[..rest.find("\n\n").map_or(rest.len(), |e| e + 1)]
+}
+
+/// Sets `net.netfilter.nf_log_all_netns` (the kernel logs only the initial namespace's packets
+/// otherwise) and restores it.
+struct LogAllNetns(String);
+
+impl LogAllNetns {
+    fn on() -> LogAllNetns {
+        let old = ok("sysctl", &["-n", "net.netfilter.nf_log_all_netns"]);
+        ok("sysctl", &["-qw", "net.netfilter.nf_log_all_netns=1"]);
+        LogAllNetns(old.trim().to_string())
+    }
+}
+
+impl Drop for LogAllNetns {
+    fn drop(&mut self) {
+        let _ = run(
+            "sysctl",
+            &["-qw", &format!("net.netfilter.nf_log_all_netns={}", self.0)],
+        );
+    }
+}
+
+#[test]
+fn log_lines_equal_the_kernels_log_target_and_counters_equal_iptables() {
+    if !root() {
+        return;
+    }
+    let p = Pair::new();
+    let tag = format!("twl{}", std::process::id() % 100000);
+    let path = p.dir.join("log.rules");
+    std::fs::write(&path, rules(&tag)).expect("write rules");
+    let o = p.tw(&[
+        "compile",
+        &path.display().to_string(),
+        "--attach",
+        "twa",
+        "--mode",
+        "generic",
+    ]);
+    assert!(o.status.success(), "attach: {o:?}");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &p.a, "iptables-legacy-restore"])
+        .stdin(std::fs::File::open(&path).expect("rules"))
+        .output()
+        .expect("restore");
+    assert!(o.status.success(), "iptables-legacy-restore: {o:?}");
+    let _log_all = LogAllNetns::on();
+    assert!(p.tw(&["stats", "twa", "--zero"]).status.success());
+    ok("ip", &["netns", "exec", &p.a, "iptables-legacy", "-Z"]);
+    // Empty the ring buffer of anything logged before (neighbour discovery is not IP: nothing).
+    let _ = p.tw(&["log", "twa"]);
+
+    ok(
+        "ip",
+        &[
+            "netns", "exec", &p.b, "ping", "-c", "2", "-i", "0.2", "-W", "1", "10.9.0.1",
+        ],
+    );
+    ok(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &p.b,
+            "bash",
+            "-c",
+            "echo hello > /dev/udp/10.9.0.1/53",
+        ],
+    );
+    for port in ["22", "80"] {
+        let _ = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &p.b,
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/10.9.0.1/{port}"),
+            ],
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let o = p.tw(&["log", "twa"]);
+    assert!(o.status.success(), "log: {o:?}");
+    let ours_text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut ours: Vec<String> = ours_text.lines().map(str::to_string).collect();
+    let dmesg = ok("dmesg", &[]);
+    // `[  123.456789] PREFIX…`: the kernel's line after the timestamp.
+    let mut theirs: Vec<String> = dmesg
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, x)| x.to_string()))
+        .filter(|l| l.starts_with(&format!("{tag}-")) && !l.starts_with(&format!("{tag}-nflog")))
+        .collect();
+    // The kernel's lines end with a space; dmesg keeps it.
+    let nflog: Vec<String> = ours
+        .iter()
+        .filter(|l| l.starts_with(&format!("{tag}-nflog")))
+        .cloned()
+        .collect();
+    assert_eq!(
+        nflog.len(),
+        2,
+        "one NFLOG line per echo request: {ours_text}"
+    );
+    ours.retain(|l| !l.starts_with(&format!("{tag}-nflog")));
+    ours.sort();
+    theirs.sort();
+    // 2 echo requests (LOG), 1 udp, 1 SYN to 22 (80 is not logged).
+    assert_eq!(theirs.len(), 4, "dmesg:\n{}", theirs.join("\n"));
+    assert_eq!(ours, theirs, "tailwall log:\n{ours_text}");
+    eprintln!("{ours_text}");
+
+    // The NFLOG line has LOG's fields after its prefix (no nfnetlink_log socket, docs/cli.md).
+    let icmp_log = theirs.iter().find(|l| l.contains("-icmp: ")).unwrap();
+    let fields = |l: &str| l.split_once("IN=").map(|(_, r)| r.to_string()).unwrap();
+    assert!(
+        nflog.iter().any(|l| fields(l) == fields(icmp_log)),
+        "{nflog:?} vs {icmp_log}"
+    );
+
+    let o = p.tw(&["stats", "twa"]);
+    assert!(o.status.success(), "stats: {o:?}");
+    let stats = String::from_utf8_lossy(&o.stdout).into_owned();
+    let listing = ok(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &p.a,
+            "iptables-legacy",
+            "-L",
+            "INPUT",
+            "-v",
+            "-x",
+            "-n",
+            "--line-numbers",
+        ],
+    );
+    assert_eq!(
+        chain_block(&stats, "INPUT"),
+        chain_block(&listing, "INPUT"),
+        "stats:\n{stats}\niptables:\n{listing}"
+    );
+    eprintln!("{}", chain_block(&stats, "INPUT"));
+
+    let o = p.tw(&["log", "twa", "-o", "json"]);
+    assert!(o.status.success());
+    assert!(
+        o.stdout.is_empty(),
+        "the ring buffer was drained by the first read"
+    );
+
+    // The monitor: on while it runs, the policy's decisions and the LOG records of 2 echo requests
+    // (3 events each), a pcap of the frames; off again afterwards.
+    let pcap = p.dir.join("mon.pcap");
+    let mon = Command::new(BIN)
+        .args([
+            "--netns",
+            &p.a,
+            "monitor",
+            "twa",
+            "--count",
+            "6",
+            "-o",
+            "json",
+            "--pcap-out",
+        ])
+        .arg(&pcap)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("monitor");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ok(
+        "ip",
+        &[
+            "netns", "exec", &p.b, "ping", "-c", "2", "-i", "0.2", "-W", "1", "10.9.0.1",
+        ],
+    );
+    let out = mon.wait_with_output().expect("monitor ends after --count");
+    assert!(out.status.success(), "{out:?}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let decisions: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["kind"] == "decision").collect();
+    assert_eq!(decisions.len(), 2, "{events:?}");
+    for d in &decisions {
+        assert_eq!(d["verdict"], "accept");
+        assert_eq!(d["reason"], "policy");
+        assert_eq!(d["chain"], "INPUT");
+        assert_eq!(d["hook"], "INPUT");
+    }
+    assert_eq!(events.iter().filter(|e| e["kind"] == "log").count(), 4);
+    // pcap: 24-byte header, then 6 records of 16 + 98 bytes (the 98-byte echo request frames).
+    let bytes = std::fs::read(&pcap).expect("pcap");
+    assert_eq!(bytes.len(), 24 + 6 * (16 + 98));
+    // After the monitor: the LOG records of the next packet are still there for `log`.
+    ok(
+        "ip",
+        &[
+            "netns", "exec", &p.b, "ping", "-c", "1", "-W", "1", "10.9.0.1",
+        ],
+    );
+    let o = p.tw(&["log", "twa", "-o", "json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        2,
+        "{o:?}"
+    );
+}
