@@ -106,8 +106,29 @@ fn log_json(r: &LogRecord, st: &iface::State, epoch: i128) -> serde_json::Value 
     })
 }
 
-/// `tailwall log IFACE [-f]`.
-pub fn log(iface_name: &str, follow: bool, output: Output) -> Result<(), Failure> {
+/// Send one line to syslog(3) (journald reads it) at the rule's level, identity `tailwall`,
+/// facility `LOG_DAEMON` (a process cannot log as `LOG_KERN`).
+fn to_syslog(level: u8, line: &str) {
+    static OPEN: std::sync::Once = std::sync::Once::new();
+    OPEN.call_once(|| {
+        // SAFETY: a static NUL-terminated identity, valid for the process' lifetime.
+        unsafe { libc::openlog(c"tailwall".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+    });
+    let Ok(text) = std::ffi::CString::new(line.trim_end()) else {
+        return;
+    };
+    // SAFETY: "%s" with one NUL-terminated string argument.
+    unsafe {
+        libc::syslog(
+            libc::c_int::from(level.min(7)),
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        )
+    };
+}
+
+/// `tailwall log IFACE [-f] [--syslog]`.
+pub fn log(iface_name: &str, follow: bool, syslog: bool, output: Output) -> Result<(), Failure> {
     let (st, map) =
         iface::live_map(iface_name, abi::MAP_LOG).map_err(super::lifecycle::iface_error)?;
     let mut ring = logring::ring_owned(map)
@@ -122,6 +143,11 @@ pub fn log(iface_name: &str, follow: bool, output: Output) -> Result<(), Failure
             };
             if r.kind != abi::LOG_KIND_RULE {
                 continue;
+            }
+            if syslog {
+                if let Some(spec) = resolve(&st, r.position).rule.and_then(|x| x.log.as_ref()) {
+                    to_syslog(spec.level(), &log_text(&r, spec));
+                }
             }
             match output {
                 Output::Json => {

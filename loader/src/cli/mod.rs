@@ -173,6 +173,9 @@ enum Cmd {
         /// Keep reading: print records as they come until interrupted.
         #[arg(short, long)]
         follow: bool,
+        /// Also send each line to syslog(3) (journald) at its rule's --log-level.
+        #[arg(long)]
+        syslog: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -503,8 +506,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Log {
             iface,
             follow,
+            syslog,
             output,
-        } => logcmd::log(&iface, follow, output),
+        } => logcmd::log(&iface, follow, syslog, output),
         Cmd::Monitor {
             iface,
             verdict,
