@@ -440,3 +440,87 @@ fn log_lines_equal_ip6tables_legacy_for_ipv6() {
     assert_eq!(ours, theirs, "tailwall log:\n{ours_text}");
     eprintln!("{ours_text}");
 }
+
+/// `replay` shows the log events of each frame: `--engine sim` from its model, `--engine kernel`
+/// from the records the test-run wrote to the ring buffer; both the same.
+#[test]
+fn replay_shows_the_same_log_events_in_sim_and_kernel() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::packet::{build_frame, l4_header};
+    let dir = std::env::temp_dir().join(format!("twl-replay-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("r.rules");
+    std::fs::write(
+        &rules,
+        "*filter\n:INPUT DROP [0:0]\n:logdrop - [0:0]\n\
+-A INPUT -p tcp -m tcp --dport 22 -j LOG --log-prefix \"ssh: \"\n\
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n\
+-A INPUT -p udp -j NFLOG --nflog-group 3\n\
+-A INPUT -j logdrop\n\
+-A logdrop -j LOG --log-prefix \"drop: \"\n\
+-A logdrop -j DROP\n\
+COMMIT\n",
+    )
+    .unwrap();
+    let frame = |proto: u8, dport: u16| {
+        build_frame(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            proto,
+            0,
+            &l4_header(proto, 40000, dport, b""),
+        )
+    };
+    let pcap = dir.join("f.pcap");
+    {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let header = PcapHeader {
+            datalink: pcap_file::DataLink::ETHERNET,
+            ..Default::default()
+        };
+        let mut w = PcapWriter::with_header(std::fs::File::create(&pcap).unwrap(), header).unwrap();
+        for (i, f) in [frame(6, 22), frame(17, 53), frame(6, 80)]
+            .iter()
+            .enumerate()
+        {
+            w.write_packet(&PcapPacket::new(
+                std::time::Duration::from_millis(i as u64),
+                f.len() as u32,
+                f,
+            ))
+            .unwrap();
+        }
+    }
+    let logs = |engine: &str| -> Vec<serde_json::Value> {
+        let o = Command::new(BIN)
+            .args([
+                "replay",
+                rules.to_str().unwrap(),
+                "--pcap",
+                pcap.to_str().unwrap(),
+            ])
+            .args(["--engine", engine, "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{engine}: {o:?}");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("index").is_some())
+            .map(|v| v["logs"].clone())
+            .collect()
+    };
+    let (sim, kernel) = (logs("sim"), logs("kernel"));
+    assert_eq!(sim, kernel);
+    let n: Vec<usize> = sim
+        .iter()
+        .map(|l| l.as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(n, [1, 2, 1], "{sim:?}");
+    assert_eq!(sim[1][1]["chain"], "logdrop");
+    let _ = std::fs::remove_dir_all(&dir);
+}

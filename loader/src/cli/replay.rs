@@ -30,8 +30,9 @@ pub struct Line {
     pub packet: Option<Tuple>,
     /// 1-based line of the deciding rule (or hotdrop rule) in the rules file; null otherwise.
     pub line: Option<usize>,
-    /// The LOG/NFLOG rules that reported the frame before the decision, in walk order (`--engine
-    /// sim` only; left out of the JSON when none).
+    /// The LOG/NFLOG rules that reported the frame before the decision, in walk order (`sim`: its
+    /// model; `kernel`: the records the run wrote to the ring buffer, not with `--repeat`); left out
+    /// of the JSON when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogLine>,
 }
@@ -150,6 +151,43 @@ fn log_lines(
         .collect()
 }
 
+/// Drain the generation's ring buffer: the LOG/NFLOG records as log events of their rules.
+fn kernel_log_events(
+    gen: &tailwall_loader::Generation,
+    art: &tailwall_compiler::artifact::Artifact,
+) -> Vec<interp::LogEvent> {
+    let Some(map) = gen.abi_map(tailwall_abi::MAP_LOG) else {
+        return Vec::new();
+    };
+    let Ok(mut ring) = tailwall_loader::logring::ring(map) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        let Some(r) = tailwall_loader::logring::decode(&item) else {
+            continue;
+        };
+        if r.kind != tailwall_abi::LOG_KIND_RULE {
+            continue;
+        }
+        let info = art
+            .positions
+            .get(r.position as usize)
+            .and_then(|p| match p.origin {
+                tailwall_compiler::artifact::PositionOrigin::Rule(i) => art.rules.get(i as usize),
+                _ => None,
+            });
+        if let Some(ri) = info {
+            out.push(interp::LogEvent {
+                chain: ri.chain_id,
+                rule: ri.id,
+                position: ri.position,
+            });
+        }
+    }
+    out
+}
+
 pub fn run(
     rules: &Path,
     v6: Option<&Path>,
@@ -238,7 +276,14 @@ pub fn run(
                 ns_total += tr.duration_ns as u64;
                 let o = Outcome::from_kernel(&art, tr.xdp_action, &tr.decision)
                     .with_context(|| format!("kernel decision record of frame {i}"))?;
-                lines.push(line_from_outcome(i, &sets, hook, &f.data, &o));
+                let mut line = line_from_outcome(i, &sets, hook, &f.data, &o);
+                // The LOG/NFLOG records of this run (one run: with --repeat they repeat, and a
+                // long run fills the ring buffer).
+                let events = kernel_log_events(&gen, &art);
+                if repeat.is_none() {
+                    line.logs = log_lines(&sets, &f.data, &events);
+                }
+                lines.push(line);
             }
         }
     }
