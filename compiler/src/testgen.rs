@@ -1001,6 +1001,16 @@ pub fn sample_rulesets_with(seed: u64, count: usize, o: RulesetOpts) -> Vec<Rule
         .collect()
 }
 
+/// `count` rulesets of [`arb_ruleset_logged`]`(o)` (LOG and NFLOG rules among them), the same for the
+/// same seed.
+pub fn sample_rulesets_logged(seed: u64, count: usize, o: RulesetOpts) -> Vec<Ruleset> {
+    let mut r = runner(seed);
+    let s = arb_ruleset_logged(o);
+    (0..count)
+        .filter_map(|_| s.new_tree(&mut r).ok().map(|t| t.current()))
+        .collect()
+}
+
 /// `count` rulesets of up to `max_rules` rules, the same for the same seed.
 pub fn sample_rulesets(seed: u64, count: usize, max_rules: usize) -> Vec<Ruleset> {
     let mut r = runner(seed);
