@@ -89,7 +89,8 @@ pub fn hook_name(hook: u32) -> &'static str {
         abi::HOOK_INPUT => "INPUT",
         abi::HOOK_FORWARD => "FORWARD",
         abi::HOOK_OUTPUT => "OUTPUT",
-        _ => "?",
+        // A decision of the entry program, before it knew the hook (not IP, malformed, …).
+        _ => "-",
     }
 }
 

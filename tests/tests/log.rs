@@ -195,6 +195,35 @@ fn monitor_streams_decisions_when_on_and_costs_one_lookup_when_off() {
     assert_eq!((d.action, d.reason), (abi::ACTION_DROP, abi::REASON_RULE));
     let ri = rule_of(&art, d.position).unwrap();
     assert_eq!((ri.chain.as_str(), ri.position), ("logdrop", 2));
+    // Decisions the entry program takes itself are streamed too: every verdict now, an ARP frame
+    // (not IP: passed) and an IPv4 header with IHL 4 (malformed: dropped); the hook is unknown.
+    set(
+        &mut gen,
+        MonitorCfg {
+            enabled: 1,
+            verdicts: 0,
+            sample: 0,
+            pad: 0,
+        },
+    );
+    let mut arp = ssh.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let mut bad = ssh.clone();
+    bad[14] = 0x44;
+    gen.test_run(&arp, 1).unwrap();
+    gen.test_run(&bad, 1).unwrap();
+    let early: Vec<(u32, u32, u32)> = drain(&gen)
+        .iter()
+        .filter(|r| r.kind == abi::LOG_KIND_DECISION)
+        .map(|r| (r.hook, r.reason, r.action))
+        .collect();
+    assert_eq!(
+        early,
+        [
+            (abi::NO_RULE, abi::REASON_NOT_IPV4, abi::ACTION_ACCEPT),
+            (abi::NO_RULE, abi::REASON_MALFORMED, abi::ACTION_DROP)
+        ]
+    );
     // Cost: BPF_PROG_TEST_RUN of an accepted packet without a LOG rule on its path (an ICMP
     // frame: NFLOG is udp only, the logdrop chain's LOG is on its path... use the ssh frame's ACCEPT
     // minus its LOG: a ruleset without LOG rules).

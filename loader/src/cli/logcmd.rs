@@ -71,6 +71,9 @@ fn reason_name(r: u32) -> &'static str {
         abi::REASON_MAP => "map",
         abi::REASON_NO_REGION => "no_region",
         abi::REASON_NO_IFACE => "no_iface",
+        abi::REASON_NOT_IPV4 => "not_ip",
+        abi::REASON_MALFORMED => "malformed",
+        abi::REASON_OTHER_FAMILY => "other_family",
         _ => "other",
     }
 }

@@ -41,6 +41,7 @@ use crate::hook::{self, Flow, Flow6};
 use crate::maps::TW_REGIONS;
 
 use crate::common::{by_reason, map_failure, pkt, tail_call, tc_of, xdp_of, Hook};
+use crate::log::monitor_entry;
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
@@ -72,19 +73,19 @@ const HOOK_BY_FIB: u32 = u32::MAX;
 /// The attached entry program: the hook comes from the FIB.
 #[xdp]
 pub fn tw_entry(ctx: XdpContext) -> u32 {
-    xdp_of(entry(&ctx, HOOK_BY_FIB))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_BY_FIB)))
 }
 
 /// Test-run entry: every packet is judged at INPUT.
 #[xdp]
 pub fn tw_entry_in(ctx: XdpContext) -> u32 {
-    xdp_of(entry(&ctx, HOOK_INPUT))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_INPUT)))
 }
 
 /// Test-run entry: every packet is judged at FORWARD (egress interface unknown).
 #[xdp]
 pub fn tw_entry_fwd(ctx: XdpContext) -> u32 {
-    xdp_of(entry(&ctx, HOOK_FORWARD))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_FORWARD)))
 }
 
 /// `AF_PACKET`: a packet socket's frames never pass netfilter's OUTPUT.
@@ -109,7 +110,8 @@ pub fn tw_egress(skb: *mut __sk_buff) -> i32 {
     if !netfilter_sees {
         return tailwall_abi::TCX_NEXT;
     }
-    tc_of(entry(&TcContext::new(skb), HOOK_OUTPUT))
+    let ctx = TcContext::new(skb);
+    tc_of(monitor_entry(&ctx, entry(&ctx, HOOK_OUTPUT)))
 }
 
 /// The headers the entry program reads of an IPv4 packet, at most: Ethernet, `MAX_VLAN_TAGS` tags, a

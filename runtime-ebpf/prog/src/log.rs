@@ -3,7 +3,8 @@
 //!
 //! Guarantees: a full ring buffer drops the record and counts it in `tw_log_lost[kind]` (per-CPU);
 //! the packet's verdict never depends on the ring buffer. The monitor costs one array lookup per
-//! packet while it is off (`tw_monitor[0].enabled == 0`).
+//! packet while it is off (`tw_monitor[0].enabled == 0`): it runs where the packet's decision is
+//! taken — after the walk, or where the entry program or a stage decides instead.
 use aya_ebpf::helpers::generated::{bpf_get_prandom_u32, bpf_ktime_get_ns};
 use tailwall_abi::{LogRecord, PktCtx, LOG_KIND_DECISION, LOG_SNAPLEN};
 
@@ -52,6 +53,30 @@ pub fn report<C: Hook>(ctx: &C, p: &PktCtx, kind: u32, position: u32, reason: u3
         (*r).cap_len = if ok { cap } else { 0 };
     }
     e.submit(0);
+}
+
+/// The monitor for a decision the entry program took itself (not IP, malformed, the other family,
+/// a parsing bound, a failed tail call): `tw_pkt` may not describe this packet, so the record has
+/// hook `tailwall_abi::NO_RULE` ("unknown") and no interfaces. Returns `action` unchanged.
+#[inline(always)]
+pub fn monitor_entry<C: Hook>(ctx: &C, action: u32) -> u32 {
+    let p = PktCtx {
+        hook: tailwall_abi::NO_RULE,
+        region: tailwall_abi::NO_RULE,
+        ..PktCtx::default()
+    };
+    monitor(ctx, &p, action)
+}
+
+/// The monitor for a decision a field stage took (a failed tail call or lookup, an unknown
+/// interface): `tw_pkt` describes the packet. Returns `action` unchanged.
+#[inline(always)]
+pub fn monitor_stage<C: Hook>(ctx: &C, action: u32) -> u32 {
+    match crate::common::pkt() {
+        // SAFETY: a valid per-CPU map value pointer.
+        Some(pp) => monitor(ctx, unsafe { &*pp }, action),
+        None => action,
+    }
 }
 
 /// The monitor: when `tw_monitor` is on and the decision just recorded in `tw_decision` passes its

@@ -82,7 +82,7 @@ macro_rules! stages {
         #[doc = concat!("The field stage of `", stringify!($name), "` (XDP): see [`run`].")]
         #[xdp]
         pub fn $prog(ctx: XdpContext) -> u32 {
-            xdp_of(run(&ctx, |p| class!($kind, $t, p.$member), &$v))
+            xdp_of(crate::log::monitor_stage(&ctx, run(&ctx, |p| class!($kind, $t, p.$member), &$v)))
         }
     )*
 
@@ -99,7 +99,8 @@ macro_rules! stages {
             #[unsafe(export_name = concat!("tw_c_", stringify!($name)))]
             #[unsafe(link_section = "classifier")]
             pub fn $prog(ctx: *mut __sk_buff) -> i32 {
-                tc_of(run(&TcContext::new(ctx), |p| class!($kind, $t, p.$member), &$v))
+                let ctx = TcContext::new(ctx);
+                tc_of(crate::log::monitor_stage(&ctx, run(&ctx, |p| class!($kind, $t, p.$member), &$v)))
             }
         )*
     }
