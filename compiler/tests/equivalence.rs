@@ -1,7 +1,8 @@
 //! `interp ≡ sim`: the reference interpreter and the datapath model (running the artifact's map images)
 //! agree on verdict and deciding rule for generated rulesets and frames of every kind.
 use proptest::prelude::*;
-use tailwall_compiler::artifact::{build, build_sets};
+use tailwall_compiler::analysis;
+use tailwall_compiler::artifact::{self, Artifact, BuildError};
 use tailwall_compiler::ir::{verify, Hook, Ruleset};
 use tailwall_compiler::packet::decode;
 use tailwall_compiler::sim::Sim;
@@ -10,6 +11,24 @@ use tailwall_compiler::testgen::{
     to_ipv6, FrameOpts, RulesetOpts,
 };
 use tailwall_compiler::{interp, ir};
+
+/// `artifact::build`, and the translation validation `compile` runs on it: every artifact these
+/// properties build is also proven to decide every packet of every hook as its ruleset does
+/// (`analysis::validate`), so the proof runs on every compile of the suite, not only the CLI's.
+fn build(rs: &Ruleset, hook: Hook) -> Result<Artifact, BuildError> {
+    build_sets(&[rs], hook)
+}
+
+/// [`build`] of a generation of rulesets, each proven against the artifact.
+fn build_sets(sets: &[&Ruleset], hook: Hook) -> Result<Artifact, BuildError> {
+    let a = artifact::build_sets(sets, hook)?;
+    for rs in sets {
+        if let Err(e) = analysis::validate(rs, &a) {
+            panic!("translation validation: {e}\n{}", rs.dump());
+        }
+    }
+    Ok(a)
+}
 
 fn ruleset_and_frames(
     max_rules: usize,
