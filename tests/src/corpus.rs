@@ -26,6 +26,7 @@
 //! header (`hop`, `routing`, `dest`, `ah`, `frag0`: a first fragment; `frag OFFSET` adds a non-first
 //! fragment header), `truncate N` and `pad` work as for IPv4, `cut N` ends the packet (frame and
 //! payload length) N bytes after the IPv6 header, and `FIELD VALUE` as for IPv4 (`icmp_type 33024`).
+//! `logs` (optional): the LOG/NFLOG rules that report the packet, in walk order, as `[CHAIN POSITION, …]`.
 //! `expect`: `VERDICT rule CHAIN POSITION`, `VERDICT policy CHAIN`, `drop hotdrop CHAIN POSITION`,
 //! `accept not_ipv4`, `accept other_family`, `drop malformed`, `drop fail_closed` — compared with the
 //! [`Outcome`]'s verdict, reason, chain name and position.
@@ -63,6 +64,9 @@ fn yes() -> bool {
 struct PacketFile {
     packet: String,
     expect: String,
+    /// The LOG/NFLOG rules that report the packet, in walk order, as `CHAIN POSITION`.
+    #[serde(default)]
+    logs: Option<Vec<String>>,
 }
 
 /// One frame of a case and what must happen to it.
@@ -73,6 +77,9 @@ pub struct Probe {
     pub frame: Vec<u8>,
     /// The `expect:` line.
     pub expect: String,
+    /// The `logs:` list (`CHAIN POSITION` of each LOG/NFLOG rule that reports the packet, in walk
+    /// order); `None`: not checked.
+    pub logs: Option<Vec<String>>,
 }
 
 /// One corpus file, parsed: its ruleset lowered by the front end, its frames built.
@@ -138,6 +145,7 @@ pub fn load(path: &Path) -> Result<Case> {
                     .with_context(|| format!("{}: packet `{}`", path.display(), p.packet))?,
                 spec: p.packet,
                 expect: p.expect,
+                logs: p.logs,
             })
         })
         .collect::<Result<_>>()?;

@@ -47,6 +47,64 @@ fn corpus_every_engine_agrees_with_the_expected_outcome() {
             )),
             (Err(_), false) => {}
         }
+        // `logs:`: the log events of interp, sim and the kernel's ring buffer.
+        if let (Ok(a), true) = (&art, case.datapath) {
+            let sim = Sim::new(a).expect("sim accepts the artifact");
+            let gen = kernel.then(|| Generation::load_nameless(a).expect("load the generation"));
+            for p in case.probes.iter().filter(|p| p.logs.is_some()) {
+                let want = p.logs.clone().unwrap_or_default();
+                let d = tailwall_compiler::packet::decode(&p.frame);
+                let name_of = |chain: tailwall_compiler::ir::ChainId, pos: u32| {
+                    let c = case.ruleset.chain(chain).map_or("?", |c| c.name.as_str());
+                    format!("{c} {pos}")
+                };
+                let (_, ev) = tailwall_compiler::interp::run_logged(
+                    &case.ruleset,
+                    Hook::Input,
+                    &Meta::default(),
+                    &d,
+                );
+                let mut got = vec![(
+                    "interp",
+                    ev.iter().map(|e| name_of(e.chain, e.position)).collect(),
+                )];
+                let mut sev = Vec::new();
+                sim.run_logged(0, &Meta::default(), &d, &mut sev);
+                got.push((
+                    "sim",
+                    sev.iter().map(|e| name_of(e.chain, e.position)).collect(),
+                ));
+                if let Some(g) = &gen {
+                    g.test_run(&p.frame, 1).expect("test-run");
+                    let mut ring = tailwall_loader::logring::ring(
+                        g.abi_map(tailwall_abi::MAP_LOG).expect("tw_log"),
+                    )
+                    .expect("ring");
+                    let mut k: Vec<String> = Vec::new();
+                    while let Some(item) = ring.next() {
+                        let r = tailwall_loader::logring::decode(&item).expect("record");
+                        let info =
+                            a.positions
+                                .get(r.position as usize)
+                                .and_then(|q| match q.origin {
+                                    artifact::PositionOrigin::Rule(i) => a.rules.get(i as usize),
+                                    _ => None,
+                                });
+                        k.push(info.map_or("?".into(), |ri| name_of(ri.chain_id, ri.position)));
+                    }
+                    got.push(("kernel", k));
+                }
+                for (engine, g) in got {
+                    runs += 1;
+                    if g != want {
+                        failures.push(format!(
+                            "{name} [{engine}] `{}`: logs {g:?}, expected {want:?}",
+                            p.spec
+                        ));
+                    }
+                }
+            }
+        }
         for engine in &mut engines {
             for p in &case.probes {
                 runs += 1;
