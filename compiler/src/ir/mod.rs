@@ -80,7 +80,8 @@ impl fmt::Display for ChainId {
 }
 
 /// A log target's parameters within one [`Ruleset`]: its index in [`Ruleset::logs`], printed `l0`,
-/// `l1`, …; the datapath's log records carry it ([`tailwall_abi::LogRecord::log_id`]).
+/// `l1`, …. The datapath's records carry the LOG rule's position instead; the generation's record
+/// maps it to the rule and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct LogId(pub u32);
 
