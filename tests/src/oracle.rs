@@ -178,7 +178,8 @@ impl Counters {
         }
         let mut moved = Vec::new();
         for (i, (a, b)) in before.rules.iter().zip(&self.rules).enumerate() {
-            if b.0 != a.0 {
+            // A LOG/NFLOG rule counts the packet and lets the next rule decide (`logs_moved`).
+            if b.0 != a.0 && !is_log_target(&b.1) {
                 moved.push((
                     b.0 - a.0,
                     Observed::Rule {
@@ -201,6 +202,34 @@ impl Counters {
             1 if moved[0].0 == 1 => Ok(moved.pop().map(|m| m.1).unwrap_or(Observed::NotCounted)),
             _ => bail!("more than one packet counted at INPUT: {moved:?} (stray traffic in the namespace?)"),
         }
+    }
+}
+
+/// `LOG` / `NFLOG`: targets that count the packet and return `XT_CONTINUE`.
+fn is_log_target(target: &str) -> bool {
+    matches!(target, "LOG" | "NFLOG")
+}
+
+impl Counters {
+    /// The 1-based INPUT positions of the LOG/NFLOG rules whose counters moved from `before` to
+    /// `self` (each by one packet), in order: the rules that reported the one packet delivered.
+    ///
+    /// # Errors
+    /// A LOG rule counted more than one packet, or INPUT changed size.
+    pub fn logs_moved(&self, before: &Counters) -> Result<Vec<u32>> {
+        if self.rules.len() != before.rules.len() {
+            bail!("INPUT changed size between reads");
+        }
+        let mut out = Vec::new();
+        for (i, (a, b)) in before.rules.iter().zip(&self.rules).enumerate() {
+            if b.0 != a.0 && is_log_target(&b.1) {
+                if b.0 - a.0 != 1 {
+                    bail!("LOG rule {} counted {} packets", i + 1, b.0 - a.0);
+                }
+                out.push(i as u32 + 1);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -371,7 +400,8 @@ impl IptablesOracle {
         Counters::parse(&self.pair.host.exec(save, ["-c"])?)
     }
 
-    /// Deliver `frame` to the victim and report which INPUT counter moved. `before` must be the current
+    /// Deliver `frame` to the victim and report which INPUT counter moved (LOG/NFLOG rules' counters
+    /// aside: [`Counters::logs_moved`] on the returned counters). `before` must be the current
     /// counters; the returned counters are the ones after this frame (pass them to the next call).
     pub fn classify(&self, frame: &[u8], before: &Counters) -> Result<(Observed, Counters)> {
         with_pinned_cpu(|| -> Result<()> {

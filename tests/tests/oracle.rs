@@ -609,3 +609,104 @@ fn compare_v6(flavor: Flavor) {
     );
     assert_eq!(mismatches, 0);
 }
+
+/// LOG and NFLOG rules (`testgen::arb_ruleset_logged`, INPUT only) against iptables-legacy: the same
+/// deciding rule or policy as iptables, and the LOG/NFLOG rules whose counters moved for a packet are
+/// the ones interp, sim and the kernel's ring buffer report. (iptables-legacy's LOG prints nothing
+/// outside the initial namespace unless `nf_log_all_netns` is set: the kernel log stays quiet.)
+#[test]
+fn oracle_legacy_log_rules_agree() {
+    if !require_root_or_skip("oracle") {
+        return;
+    }
+    let (n, f, seed) = (
+        env_or("TAILWALL_ORACLE_RULESETS", 20) / 2,
+        env_or("TAILWALL_ORACLE_FRAMES", 200) / 2,
+        env_or("TAILWALL_ORACLE_SEED", 0x7a11) + 11,
+    );
+    let opts = FrameOpts {
+        oracle_safe: true,
+        dst_mac: VethPair::HOST_MAC,
+        src_mac: VethPair::PEER_MAC,
+    };
+    let o = RulesetOpts {
+        header_matches: true,
+        ..RulesetOpts::new(MAX_RULES)
+    };
+    let (mut compared, mut logged, mut mismatches) = (0, 0, Vec::new());
+    for (i, generated) in tailwall_compiler::testgen::sample_rulesets_logged(seed, n as usize, o)
+        .into_iter()
+        .enumerate()
+    {
+        let text = iptables_restore_text(&generated);
+        let rs = lower::iptables(&SourceFile::new(format!("log-{i}.rules"), text.clone()))
+            .unwrap_or_else(|d| panic!("ruleset {i}: {d:?}\n{text}"))
+            .ruleset;
+        let art = artifact::build(&rs, Hook::Input).unwrap();
+        let sim = Sim::new(&art).unwrap();
+        let gen = Generation::load(&art).unwrap();
+        let oracle = IptablesOracle::new(Flavor::Legacy).expect("oracle namespace");
+        oracle.load(&text).expect("iptables restore");
+        let mut before = oracle.counters().expect("iptables-save");
+        for frame in sample_frames(&generated, seed ^ (i as u64 + 1), f as usize, &opts) {
+            let decoded = decode(&frame);
+            let askable = match decoded {
+                Decoded::Ipv4(p) => {
+                    p.frag_offset == 0
+                        && !is_martian(p.src as u32)
+                        && !is_martian(p.dst as u32)
+                        && !vlan_tagged(&frame)
+                        && header_checksum_ok(&frame)
+                }
+                _ => false,
+            };
+            if !askable {
+                continue;
+            }
+            let (observed, after) = oracle.classify(&frame, &before).expect("deliver");
+            let their_logs = after.logs_moved(&before).expect("log counters");
+            before = after;
+            let (io, ev) = interp::run_logged(&rs, Hook::Input, &interp::Meta::default(), &decoded);
+            let interp_logs: Vec<u32> = ev.iter().map(|e| e.position).collect();
+            let mut sim_ev = Vec::new();
+            let so = sim.run_logged(0, &interp::Meta::default(), &decoded, &mut sim_ev);
+            let sim_logs: Vec<u32> = sim_ev.iter().map(|e| e.position).collect();
+            let run = gen.test_run(&frame, 1).expect("BPF_PROG_TEST_RUN");
+            let ko = Answer::from_test_run(&art, &run).expect("kernel decision");
+            let mut ring =
+                tailwall_loader::logring::ring(gen.abi_map(tailwall_abi::MAP_LOG).unwrap())
+                    .unwrap();
+            let mut kernel_logs = Vec::new();
+            while let Some(item) = ring.next() {
+                let r = tailwall_loader::logring::decode(&item).unwrap();
+                let pos = match art.positions[r.position as usize].origin {
+                    artifact::PositionOrigin::Rule(k) => art.rules[k as usize].position,
+                    _ => u32::MAX,
+                };
+                kernel_logs.push(pos);
+            }
+            compared += 1;
+            logged += their_logs.len();
+            let answers = [Answer::from_outcome(&io), Answer::from_outcome(&so), ko];
+            let ok = answers.iter().all(|a| a.agrees_with(&observed))
+                && interp_logs == their_logs
+                && sim_logs == their_logs
+                && kernel_logs == their_logs;
+            if !ok && mismatches.len() < 5 {
+                mismatches.push(format!(
+                    "ruleset {i}, frame {}: iptables {observed} logs {their_logs:?}; interp {} {interp_logs:?}, sim {} {sim_logs:?}, kernel {} {kernel_logs:?}\n{text}",
+                    describe_frame(&frame), answers[0], answers[1], answers[2]
+                ));
+            }
+        }
+    }
+    println!(
+        "oracle: {n} rulesets with LOG/NFLOG rules x {f} frames: {compared} compared, {logged} LOG/NFLOG counts, {} mismatches",
+        mismatches.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(
+        compared > 0 && logged > 0,
+        "{compared} compared, {logged} logged"
+    );
+}
