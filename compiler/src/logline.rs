@@ -508,12 +508,13 @@ mod tests {
     #[test]
     fn log_line_equals_what_the_kernel_printed() {
         let fx = fixtures();
-        assert_eq!(fx.len(), 6);
+        assert_eq!(fx.len(), 9);
         for (frame, want) in fx {
             let prefix = &want[..want.find("IN=").unwrap()];
             let flags = match prefix {
                 "twfx-tcp: " => LOG_TCPSEQ | LOG_TCPOPT | LOG_IPOPT,
                 "twfx-tcp6: " => LOG_TCPSEQ | LOG_TCPOPT,
+                "twfx-udpopt: " => LOG_IPOPT,
                 _ => 0,
             };
             let got = line(&LogInput {
