@@ -512,6 +512,20 @@ fn unsupported(rs: &Ruleset, hook: Hook) -> Vec<BuildError> {
                         "docs/architecture.md lists the fields the datapath compiles".into(),
                     ),
                 });
+            } else if hook == Hook::Output && matches!(r.action, Action::Reject(_)) {
+                // tc egress sees the host's own packet after its socket sent it: the reply would
+                // have to reach that socket through the stack's input path, which the datapath
+                // does not do (docs/decisions/0015-reject.md). Refused, never turned into a drop.
+                out.push(BuildError::Unsupported {
+                    rule: r.id,
+                    chain: chain.name.clone(),
+                    position: r.position,
+                    span: r.span,
+                    message: "`-j REJECT` reached from OUTPUT is not supported by the datapath (tc egress cannot hand the reply to the local socket)".into(),
+                    help: Some(
+                        "use `-j DROP` in OUTPUT, or REJECT the packet in INPUT/FORWARD; docs/decisions/0015-reject.md".into(),
+                    ),
+                });
             }
         }
     }
@@ -557,6 +571,7 @@ pub fn action_code(v: Verdict) -> u32 {
     match v {
         Verdict::Accept => abi::ACTION_ACCEPT,
         Verdict::Drop => abi::ACTION_DROP,
+        Verdict::Reject(_) => abi::ACTION_REJECT,
     }
 }
 
@@ -683,6 +698,8 @@ fn assemble(sets: &[&Ruleset], hook: Hook, c: &Classified<'_>, p: &Plan) -> Arti
         .enumerate()
         .map(|(i, q)| {
             let (action, next) = match q.step {
+                // A REJECT's kind rides in `next` (`tailwall_abi::ACTION_REJECT`).
+                Step::Verdict(Verdict::Reject(k)) => (abi::ACTION_REJECT, k.abi()),
                 Step::Verdict(v) => (action_code(v), 0),
                 Step::Continue { next } => (abi::ACTION_CONTINUE, next),
             };

@@ -267,7 +267,7 @@ impl<'a> Builder<'a> {
                 rule: rule.id,
             };
             match rule.action {
-                Action::Accept | Action::Drop => {
+                Action::Accept | Action::Drop | Action::Reject(_) => {
                     let v = rule.action.verdict().unwrap_or(Verdict::Drop);
                     self.push(conj, Step::Verdict(v), origin, rule)?;
                 }

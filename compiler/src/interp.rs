@@ -278,7 +278,7 @@ fn walk(
                 }
             }
             RuleResult::Match => match rule.action {
-                Action::Accept | Action::Drop => {
+                Action::Accept | Action::Drop | Action::Reject(_) => {
                     return Outcome {
                         verdict: rule.action.verdict().unwrap_or(Verdict::Drop),
                         decided: Decided::Rule {

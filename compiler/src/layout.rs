@@ -72,6 +72,12 @@ pub fn object_maps() -> impl Iterator<Item = (&'static str, MapKind, u32, u32)> 
         ),
         (abi::MAP_SCRATCH, MapKind::PerCpuArray, 4, chunk),
         (
+            abi::MAP_REPLY_BUF,
+            MapKind::PerCpuArray,
+            4,
+            size_of::<abi::ReplyBuf>() as u32,
+        ),
+        (
             abi::MAP_RULES,
             MapKind::Array,
             4,
@@ -193,11 +199,12 @@ pub enum SlotOrigin {
 /// One position (`tw_rules[index]` plus what it counts for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuleSlot {
-    /// `ACTION_ACCEPT`, `ACTION_DROP` or `ACTION_CONTINUE` (checked).
+    /// `ACTION_ACCEPT`, `ACTION_DROP`, `ACTION_REJECT` or `ACTION_CONTINUE` (checked).
     pub action: u32,
     /// `RULE_F_*` bits.
     pub flags: u32,
-    /// For CONTINUE: where the walk continues (checked: after this position, within its region).
+    /// For CONTINUE: where the walk continues (checked: after this position, within its region);
+    /// for REJECT: the reply's kind (checked: a [`crate::ir::RejectWith::abi`] code).
     pub next: u32,
     /// What the position decides as.
     pub origin: SlotOrigin,
@@ -239,11 +246,14 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// The verdict of an `ACTION_*` code; `None` for CONTINUE and codes the ABI does not define.
-pub fn verdict_of(action: u32) -> Option<Verdict> {
+/// The verdict of an `ACTION_*` code and its position's `next` (a REJECT's kind,
+/// [`crate::ir::RejectWith::abi`]); `None` for CONTINUE, codes the ABI does not define, and a
+/// REJECT kind no [`crate::ir::RejectWith`] has.
+pub fn verdict_of(action: u32, next: u32) -> Option<Verdict> {
     match action {
         abi::ACTION_ACCEPT => Some(Verdict::Accept),
         abi::ACTION_DROP => Some(Verdict::Drop),
+        abi::ACTION_REJECT => crate::ir::RejectWith::from_abi(next).map(Verdict::Reject),
         _ => None,
     }
 }
@@ -477,7 +487,9 @@ impl Layout {
                 (abi::ACTION_CONTINUE, SlotOrigin::Policy { .. }) => false,
                 (abi::ACTION_CONTINUE, _) => next > i as u32 && next <= policy_pos,
                 (_, SlotOrigin::FallOff) => false,
-                (a, _) => verdict_of(a).is_some() && next == 0,
+                (abi::ACTION_REJECT, SlotOrigin::Policy { .. }) => false,
+                (abi::ACTION_REJECT, _) => verdict_of(action, next).is_some(),
+                (a, _) => verdict_of(a, next).is_some() && next == 0,
             };
             if !ok {
                 return Err(fault(format!(

@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod packet;
 pub mod passes;
 pub mod plan;
+pub mod reject;
 pub mod sim;
 pub mod syntax;
 #[cfg(feature = "testgen")]

@@ -47,7 +47,7 @@ pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
 use rule::lower_typed;
 
 /// The feature list every "not supported yet" diagnostic repeats.
-pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m comment, -j ACCEPT/DROP/RETURN/LOG/NFLOG, -j/-g user chains";
+pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m comment, -j ACCEPT/DROP/RETURN/LOG/NFLOG, -j REJECT --reject-with, -j/-g user chains";
 
 /// iptables' comment match stores at most 255 bytes (XT_MAX_COMMENT_LEN 256 with the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
@@ -371,16 +371,75 @@ mod tests {
         assert_eq!(m.tests, [0, 0x40, 0x80, 0xc0].map(crate::ir::Test::Exact));
     }
 
+    /// `-j REJECT` lowers to a terminal action with its kind: the family's port unreachable by
+    /// default, aliases to the canonical kind, `tcp-reset` only with `-p tcp` (checkentry: a
+    /// located E0322 at `--reject-with`), another family's kind unknown (E0320).
+    #[test]
+    fn lower_reject_with_every_kind() {
+        assert_eq!(
+            dump("-A INPUT -p udp -j REJECT"),
+            "chain c0 INPUT hook=input policy=drop\n  r0 #1 proto 17 -> reject icmp-port-unreachable\n"
+        );
+        for (spelled, kind) in [
+            ("icmp-net-unreachable", "icmp-net-unreachable"),
+            ("net-unreach", "icmp-net-unreachable"),
+            ("host-unreach", "icmp-host-unreachable"),
+            ("icmp-proto-unreachable", "icmp-proto-unreachable"),
+            ("port-unreach", "icmp-port-unreachable"),
+            ("net-prohib", "icmp-net-prohibited"),
+            ("icmp-host-prohibited", "icmp-host-prohibited"),
+            ("admin-prohib", "icmp-admin-prohibited"),
+        ] {
+            assert!(
+                dump(&format!("-A INPUT -j REJECT --reject-with {spelled}"))
+                    .ends_with(&format!("-> reject {kind}\n")),
+                "{spelled}"
+            );
+        }
+        assert!(dump("-A INPUT -p tcp -j REJECT --reject-with tcp-rst")
+            .ends_with("proto 6 -> reject tcp-reset\n"));
+        assert_eq!(
+            err_codes("-A INPUT -p udp -j REJECT --reject-with tcp-reset"),
+            ["E0322"]
+        );
+        assert_eq!(
+            err_codes("-A INPUT ! -p tcp -j REJECT --reject-with tcp-reset"),
+            ["E0322"]
+        );
+        let v6_kind_in_v4 = iptables(&SourceFile::new(
+            "t.rules6",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 2001:db8::/32 -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            v6_kind_in_v4.iter().map(|d| d.code).collect::<Vec<_>>(),
+            ["E0320"]
+        );
+        let v6 = iptables(&SourceFile::new(
+            "t.rules6",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 2001:db8::/32 -j REJECT\n-A INPUT -j REJECT --reject-with adm-prohibited\n-A INPUT -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n",
+        ));
+        let dump6 = v6
+            .map(|l| l.ruleset.dump())
+            .unwrap_or_else(|d| panic!("{d:?}"));
+        assert!(
+            dump6.contains("-> reject icmp6-port-unreachable\n"),
+            "{dump6}"
+        );
+        assert!(
+            dump6.contains("-> reject icmp6-adm-prohibited\n"),
+            "{dump6}"
+        );
+        assert!(dump6.contains("-> reject tcp-reset\n"), "{dump6}");
+    }
+
     #[test]
     fn lower_reports_unsupported_features() {
         assert_eq!(
             err_codes("-A INPUT -m state --state NEW -j ACCEPT"),
             ["E0202"]
         );
-        assert_eq!(
-            err_codes("-A INPUT -j REJECT --reject-with tcp-reset -p tcp"),
-            ["E0203"]
-        );
+        assert_eq!(err_codes("-A INPUT -j QUEUE"), ["E0203"]);
         assert_eq!(err_codes("-A INPUT -s 1.2.3.4"), ["E0204"]);
         assert_eq!(
             err_codes("-A INPUT -p tcp --tcp-option 2 -j DROP"),

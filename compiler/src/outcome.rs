@@ -113,6 +113,22 @@ impl Outcome {
         let verdict = match (d.action, xdp_action) {
             (abi::ACTION_ACCEPT, abi::XDP_PASS) => Verdict::Accept,
             (abi::ACTION_DROP, abi::XDP_DROP) => Verdict::Drop,
+            // The rejected packet is dropped; its reply left in its place (`XDP_TX`) when OUTPUT
+            // accepted it and the kernel would send one. The kind is the position's.
+            (abi::ACTION_REJECT, abi::XDP_DROP | abi::XDP_TX) => match artifact
+                .positions
+                .get(d.rule as usize)
+                .filter(|p| p.index == d.rule && p.action == abi::ACTION_REJECT)
+                .and_then(|p| crate::ir::RejectWith::from_abi(p.next))
+            {
+                Some(k) => Verdict::Reject(k),
+                None => {
+                    return Err(DecisionError::UnknownRule {
+                        index: d.rule,
+                        decision: d,
+                    })
+                }
+            },
             (action, xdp) => {
                 return Err(DecisionError::ActionMismatch {
                     xdp,
@@ -190,6 +206,9 @@ impl Outcome {
         match self.verdict {
             Verdict::Accept => abi::XDP_PASS,
             Verdict::Drop => abi::XDP_DROP,
+            // The rejected packet itself is dropped; its reply (when OUTPUT accepts it) leaves in
+            // its place (`XDP_TX`): `Generation::test_run` reports the reply separately.
+            Verdict::Reject(_) => abi::XDP_DROP,
         }
     }
 

@@ -269,7 +269,7 @@ impl Sim {
                 pos = r.next as usize;
                 continue;
             }
-            let verdict = verdict_of(r.action).unwrap_or(Verdict::Drop);
+            let verdict = verdict_of(r.action, r.next).unwrap_or(Verdict::Drop);
             let decided = match r.origin {
                 SlotOrigin::Rule {
                     chain,

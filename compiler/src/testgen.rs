@@ -23,8 +23,8 @@
 //! Thrown away: spans (all default) and counters (none) of generated rules.
 use crate::diag::Span;
 use crate::ir::{
-    Action, Chain, ChainId, Field, Hook, LogId, LogKind, LogSpec, Match, Rule, RuleId, Ruleset,
-    Test, Verdict, LOG_IPOPT, LOG_TCPOPT, LOG_TCPSEQ,
+    Action, Chain, ChainId, Field, Hook, LogId, LogKind, LogSpec, Match, RejectWith, Rule, RuleId,
+    Ruleset, Test, Verdict, LOG_IPOPT, LOG_TCPOPT, LOG_TCPSEQ,
 };
 use crate::packet::{
     build_frame, ipv4_checksum, l4_header, ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
@@ -232,6 +232,10 @@ pub struct RulesetOpts {
     /// (printable by [`iptables_restore_text`]): `-m length --length` (value or range, `!`), `--tcp-flags`,
     /// `-m ttl`, `-f`, `-m icmp --icmp-type`, `-m iprange --src-range/--dst-range`.
     pub header_matches: bool,
+    /// `-j REJECT` with every `--reject-with` of the family (`tcp-reset` on rules matching `-p tcp`)
+    /// in the INPUT and FORWARD chains, which the datapath compiles (it refuses REJECT reached
+    /// from OUTPUT, `docs/decisions/0015-reject.md`).
+    pub reject: bool,
 }
 
 impl RulesetOpts {
@@ -245,6 +249,7 @@ impl RulesetOpts {
             hooks: false,
             ifaces: false,
             header_matches: false,
+            reject: false,
         }
     }
 }
@@ -558,6 +563,39 @@ fn pick_action(
     }
 }
 
+/// A REJECT of an IPv4 rule with `matches`, its kind from `kind`: any ICMP kind, or `tcp-reset`
+/// when the rule matches `-p tcp` exactly ([`to_ipv6`] maps the kinds to IPv6's).
+fn pick_reject(matches: &[Match], kind: u8) -> Action {
+    let tcp = matches
+        .iter()
+        .any(|m| m.field == Field::Proto && !m.negated && m.tests == [Test::Exact(6)]);
+    let kinds: Vec<RejectWith> = RejectWith::ALL
+        .into_iter()
+        .filter(|k| match k.family() {
+            None => tcp,
+            Some(f) => f == crate::ir::Family::V4,
+        })
+        .collect();
+    Action::Reject(kinds[kind as usize % kinds.len()])
+}
+
+/// The IPv6 reply standing for an IPv4 one in [`to_ipv6`]'s twin: the same meaning where ICMPv6
+/// has one (net/host unreachable -> no route / address unreachable, the prohibited kinds ->
+/// administratively prohibited), `tcp-reset` itself.
+pub fn reject_to_v6(k: RejectWith) -> RejectWith {
+    match k {
+        RejectWith::IcmpNetUnreachable => RejectWith::Icmp6NoRoute,
+        RejectWith::IcmpHostUnreachable => RejectWith::Icmp6AddrUnreachable,
+        RejectWith::IcmpProtoUnreachable => RejectWith::Icmp6PolicyFail,
+        RejectWith::IcmpPortUnreachable => RejectWith::Icmp6PortUnreachable,
+        RejectWith::IcmpNetProhibited => RejectWith::Icmp6RejectRoute,
+        RejectWith::IcmpHostProhibited | RejectWith::IcmpAdminProhibited => {
+            RejectWith::Icmp6AdmProhibited
+        }
+        other => other,
+    }
+}
+
 /// Rulesets under `o` that pass `ir::verify`: the built-in chains (`c0` INPUT, with
 /// [`RulesetOpts::hooks`] also `c1` FORWARD and `c2` OUTPUT; policies ACCEPT or DROP), then the user
 /// chains, rule ids in that order.
@@ -614,12 +652,19 @@ pub fn arb_ruleset_with(o: RulesetOpts) -> BoxedStrategy<Ruleset> {
                                         || h.has_iface(m.field)
                                 });
                             }
+                            let mut action = pick_action(ci, nb, n, kind, target);
+                            if o.reject
+                                && matches!(hook, Some(Hook::Input | Hook::Forward))
+                                && kind >= 180
+                            {
+                                action = pick_reject(&matches, kind);
+                            }
                             Rule {
                                 id: RuleId(next - 1),
                                 chain: ChainId(ci as u32),
                                 position: i as u32 + 1,
                                 matches,
-                                action: pick_action(ci, nb, n, kind, target),
+                                action,
                                 comment,
                                 counters: None,
                                 span: Span::default(),
@@ -1310,6 +1355,7 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
             " -j {}",
             r.action.verdict().map_or("DROP", Verdict::target)
         ),
+        Action::Reject(k) => writeln!(o, " -j REJECT --reject-with {k}"),
         Action::Jump(c) => writeln!(o, " -j {}", name(c)),
         Action::Goto(c) => writeln!(o, " -g {}", name(c)),
         Action::Return => writeln!(o, " -j RETURN"),
@@ -1763,6 +1809,9 @@ pub fn to_ipv6(rs: &Ruleset) -> Ruleset {
                 };
             }
             r.matches.sort_by_key(|m| m.field);
+            if let Action::Reject(k) = r.action {
+                r.action = Action::Reject(reject_to_v6(k));
+            }
         }
     }
     for s in &mut out.sets {

@@ -444,3 +444,33 @@ fn ipv6_pairs_are_compared_like_their_ipv4_originals() {
         "{pairs} pairs, {different} different"
     );
 }
+
+/// `diff` tells REJECT kinds apart from each other and from DROP (the kind is part of the verdict),
+/// and finds two rulesets rejecting alike equivalent.
+#[test]
+fn reject_kinds_are_different_verdicts() {
+    let r = |t: &str| {
+        rules(&format!("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{t}\nCOMMIT\n"))
+    };
+    let rst = r("-A INPUT -p tcp --dport 25 -j REJECT --reject-with tcp-reset");
+    let port = r("-A INPUT -p tcp --dport 25 -j REJECT");
+    let drop = r("-A INPUT -p tcp --dport 25 -j DROP");
+    let alias = r("-A INPUT -p tcp --dport 25 -j REJECT --reject-with tcp-rst");
+    assert!(check_pair(
+        &rst,
+        &port,
+        Hook::Input,
+        "tcp-reset vs port-unreachable"
+    ));
+    assert!(check_pair(&port, &drop, Hook::Input, "reject vs drop"));
+    assert!(!check_pair(
+        &rst,
+        &alias,
+        Hook::Input,
+        "tcp-rst is tcp-reset"
+    ));
+    let d = analysis::diff(&rst, &drop, Hook::Input, 8, &mut |_| {}).unwrap();
+    let c = &d.counterexamples()[0];
+    assert_eq!(c.old.verdict.as_str(), "reject tcp-reset");
+    assert_eq!(c.new.verdict.as_str(), "drop");
+}

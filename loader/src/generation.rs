@@ -53,7 +53,7 @@ pub struct ProgramStat {
 }
 
 /// Result of one BPF_PROG_TEST_RUN of the entry program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRun {
     /// The verdict as an XDP action (`abi::XDP_PASS`, `abi::XDP_DROP`); for a run of the tc chain its
     /// verdict translated (`TCX_NEXT` → `XDP_PASS`, `TC_ACT_SHOT` → `XDP_DROP`, anything else
@@ -68,6 +68,11 @@ pub struct TestRun {
     pub pkt: abi::PktCtx,
     /// Mean time of one run in nanoseconds, as the kernel measured it.
     pub duration_ns: u32,
+    /// The frame as the program left it (`data_out`): for `XDP_TX`, the REJECT reply it sends.
+    pub out: Vec<u8>,
+    /// `tw_decision[DECISION_REPLY]`: the decision on the last REJECT reply judged at OUTPUT on
+    /// that CPU (stale unless this run built one).
+    pub reply_decision: abi::Decision,
 }
 
 /// A loaded generation (see the module docs).
@@ -111,17 +116,38 @@ fn max_entries(artifact: &Artifact, name: &'static str) -> u32 {
         // Not an artifact image: the tc chain mirrors `tw_progs`.
         return g.nstages + 1;
     }
+    if name == abi::MAP_PROGS {
+        // The stages, `tw_final`, then `tw_reject` (the artifact describes no programs).
+        return g.nstages + 2;
+    }
     match artifact.map(name) {
         Some(m) => m.max_entries,
-        None if name == abi::MAP_PROGS => g.nstages + 1,
         None if name == abi::MAP_SCRATCH => g.nchunks.max(1),
         None if name == abi::MAP_RULES || name == abi::MAP_RULE_CNT => g.nrules.max(1),
         None if name == abi::MAP_REASONS => abi::REASON_SLOTS,
         None if name == abi::MAP_LOG => abi::LOG_RING_BYTES,
         None if name == abi::MAP_LOG_LOST => abi::LOG_LOST_SLOTS,
-        // tw_pkt, tw_decision, and the maps of unused stages.
+        None if name == abi::MAP_DECISION => 2,
+        // tw_pkt, and the maps of unused stages.
         None => 1,
     }
+}
+
+/// The TTL and hop limit of the replies REJECT builds, as the kernel's replies get them: the
+/// namespace's `net.ipv4.ip_default_ttl` and `net.ipv6.conf.default.hop_limit` (read at load; 64
+/// each when unreadable, the kernel's defaults). A route's own `hoplimit` metric is not read.
+pub fn reply_hop_limits() -> (u32, u32) {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|v| (1..=255).contains(v))
+            .unwrap_or(64)
+    };
+    (
+        read("/proc/sys/net/ipv4/ip_default_ttl"),
+        read("/proc/sys/net/ipv6/conf/default/hop_limit"),
+    )
 }
 
 /// Which devices [`Generation::load_with`] writes into the interface tables.
@@ -199,12 +225,15 @@ impl Generation {
         let layout = check(artifact)?;
         let start = Instant::now();
         let g = artifact.globals;
+        let (reply_ttl, reply_hl) = reply_hop_limits();
         let mut loader = EbpfLoader::new();
         loader
             .override_global(abi::GLOBAL_NCHUNKS, &g.nchunks, true)
             .override_global(abi::GLOBAL_NSTAGES, &g.nstages, true)
             .override_global(abi::GLOBAL_NRULES, &g.nrules, true)
-            .override_global(abi::GLOBAL_NVISITS, &g.nvisits, true);
+            .override_global(abi::GLOBAL_NVISITS, &g.nvisits, true)
+            .override_global(abi::GLOBAL_REPLY_TTL, &reply_ttl, true)
+            .override_global(abi::GLOBAL_REPLY_HL, &reply_hl, true);
         for (name, ..) in object_maps() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
@@ -224,6 +253,8 @@ impl Generation {
             .map(|f| stage_row(*f).map(|r| r.prog))
             .collect::<Result<_, _>>()?;
         chain.push(abi::PROG_FINAL);
+        // A REJECT's reply is built by `tw_reject` at `TW_NSTAGES + 1` (`docs/decisions/0015-reject.md`).
+        chain.push(abi::PROG_REJECT);
         for name in chain.iter().copied().chain(ENTRIES) {
             load_xdp(&mut ebpf, name)?;
         }
@@ -539,9 +570,13 @@ impl Generation {
             ingress_ifindex: ifindex.unwrap_or(0),
             ..Default::default()
         };
+        // Room for the frame grown by a REJECT's ICMP headers.
+        let mut out = vec![0u8; frame.len() + abi::REPLY_BUF_LEN];
         let mut attr = raw::TestRunAttr {
             data_in: frame.as_ptr() as u64,
             data_size_in: frame.len() as u32,
+            data_out: out.as_mut_ptr() as u64,
+            data_size_out: out.len() as u32,
             repeat: repeat.max(1),
             ..Default::default()
         };
@@ -563,6 +598,13 @@ impl Generation {
                 .map_err(map_err(abi::MAP_DECISION))?;
         let per_cpu = decisions.get(&0, 0).map_err(map_err(abi::MAP_DECISION))?;
         let decision = per_cpu.get(pin.cpu).copied().unwrap_or_default();
+        let reply_decision = decisions
+            .get(&abi::DECISION_REPLY, 0)
+            .map_err(map_err(abi::MAP_DECISION))?
+            .get(pin.cpu)
+            .copied()
+            .unwrap_or_default();
+        out.truncate((attr.data_size_out as usize).min(out.len()));
         let pkts: PerCpuArray<&MapData, abi::PktCtx> =
             PerCpuArray::try_from(self.map(abi::MAP_PKT)).map_err(map_err(abi::MAP_PKT))?;
         let pkt = pkts
@@ -578,6 +620,8 @@ impl Generation {
             decision,
             pkt,
             duration_ns,
+            out,
+            reply_decision,
         })
     }
 
@@ -697,6 +741,23 @@ impl Generation {
                 touched_rules.extend(region.start..upto);
                 if tr.decision.reason != abi::REASON_RULE {
                     touched_reasons.push(tr.decision.reason);
+                }
+                if tr.decision.action == abi::ACTION_REJECT {
+                    // The reply was judged at OUTPUT (`tw_reject`): that region and the reasons a
+                    // reply counts in.
+                    let out = artifact
+                        .region(tailwall_compiler::ir::Hook::Output, family)
+                        .map_or(0..0, |r| r.first..r.end);
+                    touched_rules.extend(out);
+                    touched_reasons.extend([
+                        abi::REASON_POLICY,
+                        abi::REASON_REJECT_SILENT,
+                        abi::REASON_REJECT_FAIL,
+                        abi::REASON_REPLY_SENT,
+                    ]);
+                    if tr.reply_decision.reason < abi::REASON_SLOTS {
+                        touched_reasons.push(tr.reply_decision.reason);
+                    }
                 }
             }
         }

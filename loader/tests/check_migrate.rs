@@ -259,7 +259,7 @@ fn migrate_fails_closed_on_unsupported_rules() {
         "unsup.dump",
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
          -A INPUT -p tcp -m tcp --dport 9999 -m state --state NEW -j DROP\n\
-         -A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -p tcp -m tcp --dport 25 -j QUEUE\n\
          -A INPUT -p tcp -m limit --limit 5/sec -j DROP\n\
          -A INPUT -p tcp -m tcp --dport 26 -j DROP\n\
          -A OUTPUT -p udp -m udp --dport 53 -m conntrack --ctstate NEW -j DROP\nCOMMIT\n",

@@ -146,7 +146,7 @@ pub fn trace(rs: &Ruleset, hook: Hook, meta: &Meta, pkt: &Decoded) -> Trace {
                 )
             }
             Tried::Matched => match rule.action {
-                Action::Accept | Action::Drop => {
+                Action::Accept | Action::Drop | Action::Reject(_) => {
                     return done(
                         steps,
                         Outcome {

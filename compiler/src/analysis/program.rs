@@ -182,7 +182,7 @@ impl Builder<'_> {
                 continue;
             }
             match r.action {
-                Action::Accept | Action::Drop => {
+                Action::Accept | Action::Drop | Action::Reject(_) => {
                     let verdict = r.action.verdict().unwrap_or(Verdict::Drop);
                     self.push(
                         bx,
@@ -363,10 +363,9 @@ impl Program {
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .unwrap_or(0)
         };
-        let verdict = |code: u32| match code {
-            abi::ACTION_ACCEPT => Ok(Verdict::Accept),
-            abi::ACTION_DROP => Ok(Verdict::Drop),
-            c => Err(err(format!("action code {c}"))),
+        let verdict = |code: u32, next: u32| {
+            crate::layout::verdict_of(code, next)
+                .ok_or_else(|| err(format!("action code {code} next {next}")))
         };
         let rules_map = art
             .map(abi::MAP_RULES)
@@ -656,7 +655,7 @@ impl Program {
             } else {
                 let info = info.ok_or_else(|| err(format!("position {i}: no rule")))?;
                 Act::Decide(Outcome {
-                    verdict: verdict(action)?,
+                    verdict: verdict(action, next)?,
                     decided: Decided::Rule {
                         chain: info.chain_id,
                         rule: info.id,

@@ -111,9 +111,10 @@ fn walk(p: &Program, s: &[u32], unsplit: u64) -> Result<Leaf, usize> {
     }
 }
 
-/// Verdicts a program can still reach from the entries in play (bit 0 accept, bit 1 drop).
-fn reachable_verdicts(p: &Program, s: &[u32]) -> u8 {
-    let bit = |v: Verdict| if v == Verdict::Accept { 1 } else { 2 };
+/// Verdicts a program can still reach from the entries in play ([`Verdict::bit`]: accept, drop and
+/// each reject kind are different verdicts).
+fn reachable_verdicts(p: &Program, s: &[u32]) -> u32 {
+    let bit = Verdict::bit;
     s.iter()
         .filter_map(|&e| match p.entries[e as usize].act {
             Act::Decide(o) => Some(bit(o.verdict)),
@@ -191,15 +192,9 @@ impl Search<'_> {
                 }
             }
         }
-        let verdicts = |i: usize, side: &Side| -> u8 {
+        let verdicts = |i: usize, side: &Side| -> u32 {
             match side {
-                Side::Done(Leaf::Out(o)) => {
-                    if o.verdict == Verdict::Accept {
-                        1
-                    } else {
-                        2
-                    }
-                }
+                Side::Done(Leaf::Out(o)) => o.verdict.bit(),
                 Side::Done(Leaf::Impossible) => 0,
                 Side::Open(s) => reachable_verdicts(self.progs[i], s),
             }

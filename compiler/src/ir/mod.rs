@@ -31,7 +31,10 @@
 //! 10. address fields belong to the ruleset's family ([`Field::family`]): an IPv4 ruleset tests
 //!     `src_ip`/`dst_ip` only, an IPv6 one `src_ip6`/`dst_ip6` only;
 //! 11. a `Log(id)` action names an entry of [`Ruleset::logs`] within iptables' limits (level 0..=7,
-//!     known `LOG_*` flags, prefix at most [`MAX_LOG_PREFIX`] / [`MAX_NFLOG_PREFIX`] bytes).
+//!     known `LOG_*` flags, prefix at most [`MAX_LOG_PREFIX`] / [`MAX_NFLOG_PREFIX`] bytes);
+//! 12. a `Reject` action's kind answers the ruleset's family (`tcp-reset`: both) and `tcp-reset`
+//!     only on a rule matching `proto` exactly tcp, not negated (the REJECT targets' checkentry);
+//!     no policy is `Reject`.
 //!
 //! Thrown away relative to the source: token order, spelling of options, `-m` module names (kept only as
 //! the field constraints they impose), counters (kept in `Rule::counters` for reports only).
@@ -44,6 +47,7 @@ use crate::diag::Span;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use tailwall_abi as abi;
 
 /// Deepest nesting of jumps/gotos a ruleset may have: the longest path of jump and goto edges between
 /// chains. iptables itself bounds the call stack by the number of chains; 32 keeps interp's stack and
@@ -245,30 +249,244 @@ impl Hook {
     }
 }
 
-/// A final decision on a packet: a built-in chain's policy or the effect of an `ACCEPT`/`DROP` rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// A final decision on a packet: a built-in chain's policy or the effect of an `ACCEPT`/`DROP`/
+/// `REJECT` rule. A policy is never `Reject` (iptables' policies are ACCEPT and DROP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// Let the packet through (NF_ACCEPT; XDP_PASS / TC_ACT_OK in the datapath).
     Accept,
     /// Discard the packet silently (NF_DROP; XDP_DROP / TC_ACT_SHOT in the datapath).
     Drop,
+    /// Discard the packet and answer its sender with the kind's reply (`-j REJECT`; the reply is a
+    /// locally generated packet that itself traverses OUTPUT, `docs/decisions/0015-reject.md`).
+    Reject(RejectWith),
 }
 
 impl Verdict {
-    /// Lower-case spelling (`accept`, `drop`), as the dump and YAML write it.
+    /// Lower-case spelling (`accept`, `drop`, `reject icmp-port-unreachable`, `reject tcp-reset`),
+    /// as the dump, the JSON outputs and `diff` write it: two reject kinds are different verdicts.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Accept => "accept",
             Verdict::Drop => "drop",
+            Verdict::Reject(k) => match k {
+                RejectWith::IcmpNetUnreachable => "reject icmp-net-unreachable",
+                RejectWith::IcmpHostUnreachable => "reject icmp-host-unreachable",
+                RejectWith::IcmpProtoUnreachable => "reject icmp-proto-unreachable",
+                RejectWith::IcmpPortUnreachable => "reject icmp-port-unreachable",
+                RejectWith::IcmpNetProhibited => "reject icmp-net-prohibited",
+                RejectWith::IcmpHostProhibited => "reject icmp-host-prohibited",
+                RejectWith::IcmpAdminProhibited => "reject icmp-admin-prohibited",
+                RejectWith::Icmp6NoRoute => "reject icmp6-no-route",
+                RejectWith::Icmp6AdmProhibited => "reject icmp6-adm-prohibited",
+                RejectWith::Icmp6AddrUnreachable => "reject icmp6-addr-unreachable",
+                RejectWith::Icmp6PortUnreachable => "reject icmp6-port-unreachable",
+                RejectWith::Icmp6PolicyFail => "reject icmp6-policy-fail",
+                RejectWith::Icmp6RejectRoute => "reject icmp6-reject-route",
+                RejectWith::TcpReset => "reject tcp-reset",
+            },
         }
     }
-    /// iptables' spelling (`ACCEPT`, `DROP`).
+    /// iptables' target name (`ACCEPT`, `DROP`, `REJECT`).
     pub fn target(self) -> &'static str {
         match self {
             Verdict::Accept => "ACCEPT",
             Verdict::Drop => "DROP",
+            Verdict::Reject(_) => "REJECT",
         }
+    }
+    /// Whether the packet itself goes on (only `Accept`; `Drop` and `Reject` discard it).
+    pub fn passes(self) -> bool {
+        self == Verdict::Accept
+    }
+    /// A distinct bit per verdict (accept 0, drop 1, reject kinds 2..16), for sets of verdicts.
+    pub fn bit(self) -> u32 {
+        match self {
+            Verdict::Accept => 1,
+            Verdict::Drop => 2,
+            Verdict::Reject(k) => 4 << k.index(),
+        }
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The reply a `-j REJECT` rule sends (`--reject-with`, `ipt_REJECT.h` / `ip6t_REJECT.h`): an ICMP or
+/// ICMPv6 destination-unreachable error of one code, or a TCP reset. Part of the verdict, so that two
+/// rules rejecting with different replies behave differently (`diff`), and of the datapath's
+/// `RuleMeta` ([`RejectWith::abi`]).
+///
+/// Source: `iptables-extensions(8)` REJECT, `net/ipv4/netfilter/ipt_REJECT.c`,
+/// `net/ipv6/netfilter/ip6t_REJECT.c`; codes from `include/uapi/linux/icmp.h` and `icmpv6.h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectWith {
+    /// `icmp-net-unreachable`: ICMP type 3 code 0 (IPv4).
+    IcmpNetUnreachable,
+    /// `icmp-host-unreachable`: ICMP type 3 code 1 (IPv4).
+    IcmpHostUnreachable,
+    /// `icmp-proto-unreachable`: ICMP type 3 code 2 (IPv4).
+    IcmpProtoUnreachable,
+    /// `icmp-port-unreachable`: ICMP type 3 code 3 (IPv4); iptables' default.
+    IcmpPortUnreachable,
+    /// `icmp-net-prohibited`: ICMP type 3 code 9 (IPv4).
+    IcmpNetProhibited,
+    /// `icmp-host-prohibited`: ICMP type 3 code 10 (IPv4).
+    IcmpHostProhibited,
+    /// `icmp-admin-prohibited`: ICMP type 3 code 13 (IPv4).
+    IcmpAdminProhibited,
+    /// `icmp6-no-route`: ICMPv6 type 1 code 0 (IPv6).
+    Icmp6NoRoute,
+    /// `icmp6-adm-prohibited`: ICMPv6 type 1 code 1 (IPv6).
+    Icmp6AdmProhibited,
+    /// `icmp6-addr-unreachable`: ICMPv6 type 1 code 3 (IPv6).
+    Icmp6AddrUnreachable,
+    /// `icmp6-port-unreachable`: ICMPv6 type 1 code 4 (IPv6); ip6tables' default.
+    Icmp6PortUnreachable,
+    /// `icmp6-policy-fail`: ICMPv6 type 1 code 5 (IPv6).
+    Icmp6PolicyFail,
+    /// `icmp6-reject-route`: ICMPv6 type 1 code 6 (IPv6).
+    Icmp6RejectRoute,
+    /// `tcp-reset`: a TCP RST (both families; only on a rule matching `-p tcp`, as the targets'
+    /// checkentry requires).
+    TcpReset,
+}
+
+impl RejectWith {
+    /// Every kind, in ABI-code order.
+    pub const ALL: [RejectWith; 14] = [
+        RejectWith::IcmpNetUnreachable,
+        RejectWith::IcmpHostUnreachable,
+        RejectWith::IcmpProtoUnreachable,
+        RejectWith::IcmpPortUnreachable,
+        RejectWith::IcmpNetProhibited,
+        RejectWith::IcmpHostProhibited,
+        RejectWith::IcmpAdminProhibited,
+        RejectWith::Icmp6NoRoute,
+        RejectWith::Icmp6AdmProhibited,
+        RejectWith::Icmp6AddrUnreachable,
+        RejectWith::Icmp6PortUnreachable,
+        RejectWith::Icmp6PolicyFail,
+        RejectWith::Icmp6RejectRoute,
+        RejectWith::TcpReset,
+    ];
+
+    /// The canonical spelling `iptables-save`/`ip6tables-save` print (`icmp-port-unreachable`,
+    /// `tcp-reset`, …); also the YAML `with:` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectWith::IcmpNetUnreachable => "icmp-net-unreachable",
+            RejectWith::IcmpHostUnreachable => "icmp-host-unreachable",
+            RejectWith::IcmpProtoUnreachable => "icmp-proto-unreachable",
+            RejectWith::IcmpPortUnreachable => "icmp-port-unreachable",
+            RejectWith::IcmpNetProhibited => "icmp-net-prohibited",
+            RejectWith::IcmpHostProhibited => "icmp-host-prohibited",
+            RejectWith::IcmpAdminProhibited => "icmp-admin-prohibited",
+            RejectWith::Icmp6NoRoute => "icmp6-no-route",
+            RejectWith::Icmp6AdmProhibited => "icmp6-adm-prohibited",
+            RejectWith::Icmp6AddrUnreachable => "icmp6-addr-unreachable",
+            RejectWith::Icmp6PortUnreachable => "icmp6-port-unreachable",
+            RejectWith::Icmp6PolicyFail => "icmp6-policy-fail",
+            RejectWith::Icmp6RejectRoute => "icmp6-reject-route",
+            RejectWith::TcpReset => "tcp-reset",
+        }
+    }
+
+    /// The kind spelled `name` in a ruleset of `family`: the canonical spellings of that family and
+    /// the aliases the iptables/ip6tables extensions accept (`port-unreach`, `tcp-rst`, `no-route`,
+    /// …, `libipt_REJECT.c` / `libip6t_REJECT.c`). `None` for a name of the other family or unknown.
+    pub fn from_name(name: &str, family: Family) -> Option<RejectWith> {
+        let alias = match (family, name) {
+            (_, "tcp-rst") => "tcp-reset",
+            (Family::V4, "net-unreach") => "icmp-net-unreachable",
+            (Family::V4, "host-unreach") => "icmp-host-unreachable",
+            (Family::V4, "proto-unreach") => "icmp-proto-unreachable",
+            (Family::V4, "port-unreach") => "icmp-port-unreachable",
+            (Family::V4, "net-prohib") => "icmp-net-prohibited",
+            (Family::V4, "host-prohib") => "icmp-host-prohibited",
+            (Family::V4, "admin-prohib") => "icmp-admin-prohibited",
+            (Family::V6, "no-route") => "icmp6-no-route",
+            (Family::V6, "adm-prohibited") => "icmp6-adm-prohibited",
+            (Family::V6, "addr-unreach") => "icmp6-addr-unreachable",
+            (Family::V6, "port-unreach") => "icmp6-port-unreachable",
+            (Family::V6, "policy-fail") => "icmp6-policy-fail",
+            (Family::V6, "reject-route") => "icmp6-reject-route",
+            (_, n) => n,
+        };
+        RejectWith::ALL
+            .into_iter()
+            .find(|k| k.as_str() == alias && k.family().is_none_or(|f| f == family))
+    }
+
+    /// The family whose packets the reply answers: `None` for `tcp-reset` (both).
+    pub fn family(self) -> Option<Family> {
+        match self {
+            RejectWith::TcpReset => None,
+            k if (k as u8) < RejectWith::Icmp6NoRoute as u8 => Some(Family::V4),
+            _ => Some(Family::V6),
+        }
+    }
+
+    /// The default of a family (`--reject-with` omitted): port unreachable.
+    pub fn default_for(family: Family) -> RejectWith {
+        match family {
+            Family::V4 => RejectWith::IcmpPortUnreachable,
+            Family::V6 => RejectWith::Icmp6PortUnreachable,
+        }
+    }
+
+    /// ICMP / ICMPv6 `(type, code)` of the reply; `None` for `tcp-reset`.
+    pub fn icmp(self) -> Option<(u8, u8)> {
+        Some(match self {
+            RejectWith::IcmpNetUnreachable => (3, 0),
+            RejectWith::IcmpHostUnreachable => (3, 1),
+            RejectWith::IcmpProtoUnreachable => (3, 2),
+            RejectWith::IcmpPortUnreachable => (3, 3),
+            RejectWith::IcmpNetProhibited => (3, 9),
+            RejectWith::IcmpHostProhibited => (3, 10),
+            RejectWith::IcmpAdminProhibited => (3, 13),
+            RejectWith::Icmp6NoRoute => (1, 0),
+            RejectWith::Icmp6AdmProhibited => (1, 1),
+            RejectWith::Icmp6AddrUnreachable => (1, 3),
+            RejectWith::Icmp6PortUnreachable => (1, 4),
+            RejectWith::Icmp6PolicyFail => (1, 5),
+            RejectWith::Icmp6RejectRoute => (1, 6),
+            RejectWith::TcpReset => return None,
+        })
+    }
+
+    /// The datapath's code of the kind (`RuleMeta::next` of an `ACTION_REJECT` position):
+    /// `tailwall_abi::REJECT_TCP_RESET` for `tcp-reset`, else `REJECT_ICMP | type << 8 | code`.
+    pub fn abi(self) -> u32 {
+        match self.icmp() {
+            None => abi::REJECT_TCP_RESET,
+            Some((t, c)) => abi::REJECT_ICMP | u32::from(t) << 8 | u32::from(c),
+        }
+    }
+
+    /// The kind of a datapath code ([`RejectWith::abi`]); `None` for a code no kind has.
+    pub fn from_abi(code: u32) -> Option<RejectWith> {
+        RejectWith::ALL.into_iter().find(|k| k.abi() == code)
+    }
+
+    /// Index of the kind in [`RejectWith::ALL`] (0..14).
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+}
+
+impl fmt::Display for RejectWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RejectWith {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -280,6 +498,8 @@ pub enum Action {
     Accept,
     /// `-j DROP`: stop traversal, the packet is dropped.
     Drop,
+    /// `-j REJECT --reject-with KIND`: stop traversal, the packet is dropped and its sender answered.
+    Reject(RejectWith),
     /// Continue at the first rule of a user chain; its end (or `Return`) resumes after this rule.
     Jump(ChainId),
     /// Continue at the first rule of a user chain without a return point: its end (or `Return`)
@@ -299,6 +519,7 @@ impl Action {
         match self {
             Action::Accept => Some(Verdict::Accept),
             Action::Drop => Some(Verdict::Drop),
+            Action::Reject(k) => Some(Verdict::Reject(k)),
             Action::Jump(_) | Action::Goto(_) | Action::Return | Action::Log(_) => None,
         }
     }
@@ -316,6 +537,7 @@ impl From<Verdict> for Action {
         match v {
             Verdict::Accept => Action::Accept,
             Verdict::Drop => Action::Drop,
+            Verdict::Reject(k) => Action::Reject(k),
         }
     }
 }
@@ -723,6 +945,7 @@ impl fmt::Display for DisplayAction<'_> {
         match self.0 {
             Action::Accept => f.write_str("accept"),
             Action::Drop => f.write_str("drop"),
+            Action::Reject(k) => write!(f, "reject {k}"),
             Action::Jump(c) => write!(f, "jump {}", name(c)),
             Action::Goto(c) => write!(f, "goto {}", name(c)),
             Action::Return => f.write_str("return"),
@@ -870,6 +1093,9 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                 format!("chain id {} at index {ci}", c.id),
             );
         }
+        if matches!(c.policy, Some(Verdict::Reject(_))) {
+            return err(12, c.name.clone(), "policy reject".into());
+        }
         if c.hook.is_some() != c.policy.is_some() {
             return err(
                 6,
@@ -936,6 +1162,22 @@ pub fn verify(rs: &Ruleset) -> Result<(), VerifyError> {
                             format!("{} in the {} chain", m.field, h.chain_name()),
                         );
                     }
+                }
+            }
+            if let Action::Reject(k) = r.action {
+                if k.family().is_some_and(|f| f != rs.family) {
+                    return err(
+                        11,
+                        at,
+                        format!("reject {k} in an {} ruleset", rs.family.as_str()),
+                    );
+                }
+                let tcp = r
+                    .matches
+                    .iter()
+                    .any(|m| m.field == Field::Proto && !m.negated && m.tests == [Test::Exact(6)]);
+                if k == RejectWith::TcpReset && !tcp {
+                    return err(12, at, "reject tcp-reset without proto tcp".into());
                 }
             }
             for m in r.matches.iter().filter(|m| m.field.info().transport) {

@@ -647,6 +647,10 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     if let Some(c) = &r.comment {
         let _ = write!(extra, " /* {c} */");
     }
+    // libipt_REJECT / libip6t_REJECT `print`: the target's info after the matches'.
+    if let Action::Reject(k) = r.action {
+        let _ = write!(extra, " reject-with {k}");
+    }
     // A field this rendering does not know is named, never left out silently.
     let mut exact = true;
     for m in &r.matches {
@@ -669,6 +673,7 @@ fn ir_rule(rs: &Ruleset, chain: &str, r: &Rule) -> ListedRule {
     let target = match r.action {
         Action::Accept => "ACCEPT".to_string(),
         Action::Drop => "DROP".to_string(),
+        Action::Reject(_) => "REJECT".to_string(),
         Action::Return => "RETURN".to_string(),
         Action::Jump(c) | Action::Goto(c) => rs.chain(c).map_or(String::new(), |c| c.name.clone()),
         Action::Log(id) => match rs.log(id).map(|l| &l.kind) {
@@ -859,6 +864,9 @@ fn ir_save(rs: &Ruleset, chain: &str, r: &Rule) -> String {
     match r.action {
         Action::Accept => out.push_str(" -j ACCEPT"),
         Action::Drop => out.push_str(" -j DROP"),
+        Action::Reject(k) => {
+            let _ = write!(out, " -j REJECT --reject-with {k}");
+        }
         Action::Return => out.push_str(" -j RETURN"),
         Action::Jump(c) => {
             let _ = write!(out, " -j {}", rs.chain(c).map_or("", |c| c.name.as_str()));

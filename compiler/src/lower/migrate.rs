@@ -271,6 +271,24 @@ mod tests {
         assert_eq!(e[0].code, "E0304");
     }
 
+    /// REJECT lowers with its kind; the datapath enforces it in INPUT and FORWARD, and refuses it
+    /// reached from OUTPUT (`artifact::refusals`), which the report says.
+    #[test]
+    fn migrate_reject_is_exact_except_in_output() {
+        let src = SourceFile::new(
+            "m",
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 25 -j REJECT --reject-with tcp-reset\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited\n-A OUTPUT -p udp -j REJECT\nCOMMIT\n",
+        );
+        let m = migrate(&src).unwrap();
+        let kinds: Vec<_> = m.rules.iter().map(|r| r.status.kind()).collect();
+        assert_eq!(kinds, ["exact", "exact", "approximated"]);
+        assert!(m.rules[2].status.reason().unwrap().contains("REJECT"));
+        assert_eq!(
+            m.rules[0].text,
+            "-A INPUT -p tcp -m tcp --dport 25 -j REJECT --reject-with tcp-reset"
+        );
+    }
+
     #[test]
     fn migrate_log_is_exact_and_text_is_canonical() {
         let src = SourceFile::new(

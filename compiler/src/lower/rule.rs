@@ -2,7 +2,7 @@
 //! cannot be represented (`E02xx`).
 use super::SUPPORTED;
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Action, ChainId, Field, Match, Test};
+use crate::ir::{Action, ChainId, Field, Match, RejectWith, Test};
 use crate::syntax::iptables::ext::{Given, Inst, Val};
 use crate::syntax::iptables::rule::{IpNet, Module, Neg, Target, TypedRule};
 use crate::syntax::iptables::RuleLine;
@@ -490,6 +490,24 @@ pub(super) fn lower_typed(
                 logs.push(log_spec(i));
                 Some(Action::Log(crate::ir::LogId(logs.len() as u32 - 1)))
             }
+            // ipt_REJECT.c / ip6t_REJECT.c: the reply's kind, the family's port unreachable by
+            // default; `tcp-reset` without `-p tcp` was refused by the extension's check (E0322).
+            Target::Ext(i) if i.name() == "REJECT" => match i.get("reject-with") {
+                None => Some(Action::Reject(RejectWith::default_for(r.family))),
+                Some(g) => match &g.val {
+                    Val::Word(w) => match RejectWith::from_name(w, r.family) {
+                        Some(k) => Some(Action::Reject(k)),
+                        None => {
+                            errs.push(internal(g.span));
+                            None
+                        }
+                    },
+                    _ => {
+                        errs.push(internal(g.span));
+                        None
+                    }
+                },
+            },
             Target::Ext(i) => {
                 errs.push(unsupported(
                     "E0203",

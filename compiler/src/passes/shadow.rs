@@ -335,6 +335,7 @@ fn action_text(rs: &Ruleset, action: Action) -> String {
     match action {
         Action::Accept => "accept".into(),
         Action::Drop => "drop".into(),
+        Action::Reject(k) => format!("reject {k}"),
         Action::Jump(c) => format!("jump {}", name(c)),
         Action::Goto(c) => format!("goto {}", name(c)),
         Action::Return => "return".into(),

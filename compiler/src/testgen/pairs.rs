@@ -224,7 +224,7 @@ pub fn mutations(rs: &Ruleset, k: usize) -> Vec<(String, Ruleset)> {
         let xr = &mut x.chains[ci].rules[i];
         xr.action = match xr.action {
             Action::Accept => Action::Drop,
-            Action::Drop => Action::Accept,
+            Action::Drop | Action::Reject(_) => Action::Accept,
             Action::Return => Action::Accept,
             Action::Jump(_) | Action::Goto(_) | Action::Log(_) => Action::Drop,
         };

@@ -82,6 +82,9 @@ pub struct RuleDef {
     pub matches: Vec<MatchDef>,
     /// `action:`, `jump:` or `goto:` (exactly one is required; a missing one was reported).
     pub action: Option<Sp<ActionDef>>,
+    /// `with: KIND` (only beside `action: reject`: the reply, `--reject-with`'s spellings; checked
+    /// by lowering against the family and the rule's protocol).
+    pub with: Option<Sp<String>>,
     /// The whole list item.
     pub span: Span,
 }
@@ -95,6 +98,8 @@ pub enum ActionDef {
     Drop,
     /// `action: return`: leave the chain (in a built-in chain: its policy).
     Return,
+    /// `action: reject`: drop and answer the sender (the reply from the rule's `with:`).
+    Reject,
     /// `jump: CHAIN` (name resolved by lowering).
     Jump(Sp<String>),
     /// `goto: CHAIN` (name resolved by lowering).
@@ -127,7 +132,9 @@ pub enum Values {
 }
 
 /// Keys a rule may have besides the field names.
-pub const RULE_KEYS: [&str; 7] = ["id", "comment", "action", "jump", "goto", "log", "nflog"];
+pub const RULE_KEYS: [&str; 8] = [
+    "id", "comment", "action", "jump", "goto", "log", "nflog", "with",
+];
 
 /// Common misspellings and other tools' names for the rule keys, for "did you mean".
 const ALIASES: [(&str, &str); 22] = [
@@ -492,6 +499,7 @@ impl Reader<'_> {
             comment: None,
             matches: Vec::new(),
             action: None,
+            with: None,
             span: n.span,
         };
         if !matches!(n.value, Value::Map(_)) {
@@ -556,16 +564,22 @@ impl Reader<'_> {
                     ok &= rule.comment.is_some();
                     continue;
                 }
+                "with" => {
+                    rule.with = self.string(v, "a reject kind");
+                    ok &= rule.with.is_some();
+                    continue;
+                }
                 "action" => self
                     .keyword(
                         v,
                         "an action",
-                        &[("accept", 0u8), ("drop", 1), ("return", 2)],
+                        &[("accept", 0u8), ("drop", 1), ("return", 2), ("reject", 3)],
                     )
                     .map(|a| Sp {
                         value: match a.value {
                             0 => ActionDef::Accept,
                             1 => ActionDef::Drop,
+                            3 => ActionDef::Reject,
                             _ => ActionDef::Return,
                         },
                         span: k.span.join(a.span),
@@ -612,7 +626,7 @@ impl Reader<'_> {
                 Diagnostic::error("E0404", "rule has no action")
                     .at(Span::new(n.span.start as usize, n.span.start as usize + 1))
                     .label("no `action`, `jump` or `goto`")
-                    .help("add `action: accept`, `action: drop`, `action: return`, `jump: CHAIN` or `goto: CHAIN`"),
+                    .help("add `action: accept`, `action: drop`, `action: reject`, `action: return`, `jump: CHAIN` or `goto: CHAIN`"),
             );
             ok = false;
         }

@@ -17,7 +17,7 @@ use super::ast::{ActionDef, ChainDef, Document, MatchDef, RuleDef, SetDef, Value
 use crate::diag::{Diagnostic, Span};
 use crate::ir::graph::{self, ChainGraph};
 use crate::ir::{
-    Action, Chain, ChainId, Family, Field, Match, NamedSet, Rule, RuleId, Ruleset, Test,
+    Action, Chain, ChainId, Family, Field, Match, NamedSet, RejectWith, Rule, RuleId, Ruleset, Test,
 };
 use crate::lower::MAX_COMMENT_LEN;
 use std::collections::{HashMap, HashSet};
@@ -175,6 +175,19 @@ fn lower_rule<'d>(
         }
     }
     check_transport(r, &matches, family, diags);
+    if let Some(w) = r
+        .with
+        .as_ref()
+        .filter(|_| !matches!(r.action.as_ref().map(|a| &a.value), Some(ActionDef::Reject)))
+    {
+        diags.push(
+            Diagnostic::error("E0419", "`with:` belongs to `action: reject`")
+                .at(w.span)
+                .label("this rule does not reject")
+                .help("remove `with:`, or write `action: reject`"),
+        );
+        return None;
+    }
     let action = match r.action.as_ref().map(|a| &a.value) {
         Some(ActionDef::Accept) => Action::Accept,
         Some(ActionDef::Drop) => Action::Drop,
@@ -183,6 +196,13 @@ fn lower_rule<'d>(
             logs.push(spec.clone());
             Action::Log(crate::ir::LogId(logs.len() as u32 - 1))
         }
+        Some(ActionDef::Reject) => match reject_with(r, &matches, family) {
+            Ok(k) => Action::Reject(k),
+            Err(d) => {
+                diags.push(d);
+                return None;
+            }
+        },
         Some(ActionDef::Jump(target) | ActionDef::Goto(target)) => {
             let jump = matches!(
                 r.action.as_ref().map(|a| &a.value),
@@ -241,6 +261,43 @@ fn lower_rule<'d>(
         counters: None,
         span: r.span,
     })
+}
+
+/// The reply of an `action: reject` rule (`ipt_REJECT.c` / `ip6t_REJECT.c`): `with:` in
+/// `--reject-with`'s spellings of the document's family (aliases included), the family's port
+/// unreachable without it.
+///
+/// # Errors
+/// `E0419` for a kind unknown in the family, and for `tcp-reset` on a rule that does not match
+/// `proto: tcp` exactly (the targets' checkentry refuses it: "TCP_RESET invalid for non-tcp").
+fn reject_with(r: &RuleDef, matches: &[Match], family: Family) -> Result<RejectWith, Diagnostic> {
+    let Some(w) = &r.with else {
+        return Ok(RejectWith::default_for(family));
+    };
+    let Some(k) = RejectWith::from_name(&w.value, family) else {
+        let names: Vec<&str> = RejectWith::ALL
+            .iter()
+            .filter(|k| k.family().is_none_or(|f| f == family))
+            .map(|k| k.as_str())
+            .collect();
+        return Err(Diagnostic::error(
+            "E0419",
+            format!("unknown reject kind `{}` for {}", w.value, family.tool()),
+        )
+        .at(w.span)
+        .label("not a reply of this family")
+        .help(format!("one of: {}", names.join(", "))));
+    };
+    let tcp_only = matches.iter().any(|m| {
+        m.field == Field::Proto && !m.negated && m.tests.len() == 1 && m.tests[0] == Test::Exact(6)
+    });
+    if k == RejectWith::TcpReset && !tcp_only {
+        return Err(Diagnostic::error("E0419", "`with: tcp-reset` needs `proto: tcp`")
+            .at(w.span)
+            .label("this rule may match packets that are not TCP")
+            .help("add `proto: tcp` to the rule (iptables refuses `--reject-with tcp-reset` without `-p tcp`)"));
+    }
+    Ok(k)
 }
 
 /// An address of the wrong family for the document (`what` spells where it was written).

@@ -93,6 +93,7 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
         lines.push(match r.action {
             Action::Accept => "action: accept".to_string(),
             Action::Drop => "action: drop".to_string(),
+            Action::Reject(_) => "action: reject".to_string(),
             Action::Return => "action: return".to_string(),
             Action::Jump(t) | Action::Goto(t) => {
                 let verb = if matches!(r.action, Action::Jump(_)) {
@@ -107,6 +108,9 @@ fn chain(out: &mut String, rs: &Ruleset, c: &Chain, notes: &Annotations, upper: 
             }
             Action::Log(id) => rs.log(id).map_or_else(|| "log: {}".to_string(), log_value),
         });
+        if let Action::Reject(k) = r.action {
+            lines.push(format!("with: {k}"));
+        }
         for (i, l) in lines.iter().enumerate() {
             let _ = writeln!(out, "      {}{l}", if i == 0 { "- " } else { "  " });
         }

@@ -40,12 +40,12 @@ fn mode_request(m: Mode) -> ModeRequest {
     }
 }
 
-/// Does the artifact enforce nothing (no position of any hook's region drops: no DROP rule and every
+/// Does the artifact enforce nothing (no position of any hook's region drops or rejects: no DROP or REJECT rule and every
 /// policy ACCEPT)? Attaching it would pass every packet the datapath can parse.
 pub fn enforces_nothing(art: &Artifact) -> bool {
     art.positions
         .iter()
-        .all(|p| p.action != tailwall_abi::ACTION_DROP)
+        .all(|p| p.action != tailwall_abi::ACTION_DROP && p.action != tailwall_abi::ACTION_REJECT)
 }
 
 /// The refusal of a ruleset that enforces nothing (exit 3).

@@ -33,6 +33,9 @@ pub fn reason_name(slot: u32) -> &'static str {
         abi::REASON_OTHER_FAMILY => "other_family",
         abi::REASON_NO_REGION => "no_region",
         abi::REASON_NO_IFACE => "no_iface",
+        abi::REASON_REJECT_SILENT => "reject_silent",
+        abi::REASON_REJECT_FAIL => "reject_fail",
+        abi::REASON_REPLY_SENT => "reply_sent",
         _ => "unknown",
     }
 }

@@ -12,7 +12,7 @@
 #![warn(missing_docs)]
 
 /// Bumped on every incompatible change to this file.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// 64-bit words in one bit-vector chunk; one chunk covers 512 rules.
 pub const CHUNK_WORDS: usize = 8;
@@ -88,7 +88,8 @@ pub struct PktCtx {
     /// IPv4 total length, the byte count iptables' counters use.
     pub ip_len: u32,
     /// Index of the next program in the prog array. Inside `tw_final` (no next program) it holds the
-    /// index of the first non-zero scratch word while the final program reads it back.
+    /// index of the first non-zero scratch word while the final program reads it back; after a
+    /// REJECT decision, the reply's kind (`RuleMeta::next`) for `tw_reject`.
     pub step: u32,
     /// 0 until the first field stage has written the scratch vector.
     pub started: u32,
@@ -123,6 +124,15 @@ pub struct PktCtx {
     pub src_ip6: [u8; 16],
     /// IPv6 destination address, network byte order (all zero for an IPv4 packet).
     pub dst_ip6: [u8; 16],
+    /// 1 while the XDP chain judges the reply a REJECT built in place, at OUTPUT (`tw_reject`
+    /// re-enters the stages with it: the reply is a locally generated packet, as in iptables); else
+    /// 0. Decides which `tw_decision` slot records the decision.
+    pub reply: u32,
+    /// Offset of the IPv4 / IPv6 header from the frame's first byte (after Ethernet and VLAN tags).
+    pub l3_off: u32,
+    /// Offset of the transport header from the frame's first byte (IPv6: after the extension
+    /// headers); 0 for a non-first fragment. Read by `tw_reject`.
+    pub l4_off: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -151,6 +161,29 @@ pub const ACTION_ACCEPT: u32 = 1;
 pub const ACTION_DROP: u32 = 2;
 /// Jump, goto, RETURN, goto fall-off: count the position and continue the walk at `RuleMeta::next`.
 pub const ACTION_CONTINUE: u32 = 3;
+/// `RuleMeta::action` / `Decision::action`: the packet is dropped and its sender answered
+/// (`-j REJECT`); `RuleMeta::next` holds the reply's kind ([`REJECT_TCP_RESET`], or
+/// [`REJECT_ICMP`]` | type << 8 | code`). The XDP chain builds the reply in place (`tw_reject`),
+/// judges it at OUTPUT and sends it back (`XDP_TX`) when OUTPUT accepts it; the tc chain never
+/// holds one (the compiler refuses REJECT in OUTPUT) and drops it if it did.
+pub const ACTION_REJECT: u32 = 4;
+/// Reject kind: a TCP RST as `nf_send_reset` builds it.
+pub const REJECT_TCP_RESET: u32 = 1;
+/// Reject kind flag: an ICMP (IPv4) or ICMPv6 (IPv6) error, `type << 8 | code` in the low bits, as
+/// `icmp_send` / `icmp6_send` build it.
+pub const REJECT_ICMP: u32 = 1 << 16;
+
+/// Bytes of [`ReplyBuf`]: the largest reply (Ethernet, two VLAN tags, IPv6 and ICMPv6 headers,
+/// 1,232 quoted bytes = 1,302) plus room for a 512-byte checksum chunk read from any offset up to it.
+pub const REPLY_BUF_LEN: usize = 4096;
+
+/// `tw_reply_buf`'s value: a REJECT's reply frame being assembled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyBuf {
+    /// The frame's bytes from the Ethernet header on.
+    pub b: [u8; REPLY_BUF_LEN],
+}
 
 /// Bounds of one region of positions (`tw_regions`, indexed by `hook * 2 + family`).
 #[repr(C)]
@@ -206,6 +239,10 @@ pub struct Decision {
     /// Incremented on every decision.
     pub seq: u32,
 }
+/// `tw_decision` slot of the decision on the packet the program was given.
+pub const DECISION_PACKET: u32 = 0;
+/// `tw_decision` slot of the decision on the reply a REJECT built (judged at OUTPUT).
+pub const DECISION_REPLY: u32 = 1;
 /// "No position": [`Decision::rule`] when no rule or policy decided; a `RegionMeta` of a region the
 /// generation does not hold.
 pub const NO_RULE: u32 = u32::MAX;
@@ -243,8 +280,19 @@ pub const REASON_NO_IFACE: u32 = 9;
 /// positive `int`s) and the loader never writes it, so an `out_iface` stage misses and drops the
 /// packet (`REASON_NO_IFACE`) rather than judge it as "no device" (`-o eth0` would then never match).
 pub const IFINDEX_UNKNOWN: u32 = u32::MAX;
+/// A REJECT for which the kernel sends no reply (an ICMP error, a non-first fragment, a link-layer
+/// or IP broadcast/multicast, a RST, a source that is not a unicast address): dropped, as REJECT
+/// drops, without a reply; the packet is counted on its rule as well.
+pub const REASON_REJECT_SILENT: u32 = 10;
+/// A REJECT whose reply could not be built (the frame cannot be resized, no route back for the
+/// reply's source address): dropped without a reply (fail closed); counted on its rule as well.
+pub const REASON_REJECT_FAIL: u32 = 11;
+/// A REJECT's reply that OUTPUT accepted and the XDP program sent back out of the interface the
+/// rejected packet came in on (`XDP_TX`). A reply OUTPUT drops is counted on OUTPUT's deciding
+/// rule or policy position.
+pub const REASON_REPLY_SENT: u32 = 12;
 /// Number of reason slots.
-pub const REASON_SLOTS: u32 = 10;
+pub const REASON_SLOTS: u32 = 13;
 
 /// Bytes of the ring buffer `tw_log` (a power-of-2 multiple of the page size, as
 /// `BPF_MAP_TYPE_RINGBUF` requires): about 1,400 [`LogRecord`]s (each takes its size plus the
@@ -335,7 +383,11 @@ pub const MAP_LOG: &str = "tw_log";
 pub const MAP_LOG_LOST: &str = "tw_log_lost";
 /// Array of one [`MonitorCfg`]: the monitor's switch.
 pub const MAP_MONITOR: &str = "tw_monitor";
-/// Per-CPU [`Decision`], one entry: the last decision on this CPU.
+/// Per-CPU [`ReplyBuf`], one entry: where `tw_reject` assembles a REJECT's reply before writing it
+/// over the frame.
+pub const MAP_REPLY_BUF: &str = "tw_reply_buf";
+/// Per-CPU [`Decision`], two entries: [`DECISION_PACKET`], the last decision on a packet on this
+/// CPU, and [`DECISION_REPLY`], the last decision on a REJECT's reply at OUTPUT.
 pub const MAP_DECISION: &str = "tw_decision";
 /// Array of `RegionMeta`, indexed by `hook * 2 + family`.
 pub const MAP_REGIONS: &str = "tw_regions";
@@ -345,6 +397,11 @@ pub const MAP_REGIONS: &str = "tw_regions";
 pub const MAP_PROGS_TC: &str = "tw_progs_tc";
 
 // Load-time constants (read-only globals set by the loader).
+/// TTL of the IPv4 replies REJECT builds (`net.ipv4.ip_default_ttl`, read by the loader).
+pub const GLOBAL_REPLY_TTL: &str = "TW_REPLY_TTL";
+/// Hop limit of the IPv6 replies REJECT builds (`net.ipv6.conf.default.hop_limit`, read by the
+/// loader).
+pub const GLOBAL_REPLY_HL: &str = "TW_REPLY_HL";
 /// Chunks per rule vector in this generation.
 pub const GLOBAL_NCHUNKS: &str = "TW_NCHUNKS";
 /// Field stages in this generation; the final program sits at prog-array index `TW_NSTAGES`.
@@ -369,6 +426,9 @@ pub const PROG_PASS: &str = "tw_pass";
 /// The tc entry program attached at tcx egress: judges locally generated packets by the OUTPUT
 /// region of their family (`docs/decisions/0012`).
 pub const PROG_EGRESS: &str = "tw_egress";
+/// The XDP program at prog-array index `TW_NSTAGES + 1`: builds a REJECT's reply in place of the
+/// rejected frame and re-enters the stages (index 0) to judge it at OUTPUT.
+pub const PROG_REJECT: &str = "tw_reject";
 /// `tw_final` as a tc program: the last program of the tc chain.
 pub const PROG_FINAL_TC: &str = "tw_final_tc";
 
@@ -380,6 +440,8 @@ pub const TC_ACT_SHOT: i32 = 2;
 
 /// `XDP_DROP` (`enum xdp_action` in `include/uapi/linux/bpf.h`): what the programs return for a drop.
 pub const XDP_DROP: u32 = 1;
+/// `XDP_TX` (`enum xdp_action`): what `tw_final` returns for a REJECT's reply OUTPUT accepted.
+pub const XDP_TX: u32 = 3;
 /// `XDP_PASS` (`enum xdp_action` in `include/uapi/linux/bpf.h`): what the programs return for a pass.
 pub const XDP_PASS: u32 = 2;
 
@@ -387,7 +449,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 100);
+    assert!(core::mem::size_of::<PktCtx>() == 112);
     assert!(core::mem::size_of::<LpmV6Key>() == 20);
     // The entry program zeroes the IPv6 addresses with 4-byte word stores.
     assert!(core::mem::align_of::<PktCtx>() == 4);
@@ -418,4 +480,5 @@ mod user {
     unsafe impl aya::Pod for Counter {}
     unsafe impl aya::Pod for Decision {}
     unsafe impl aya::Pod for MonitorCfg {}
+    unsafe impl aya::Pod for ReplyBuf {}
 }

@@ -135,10 +135,16 @@ pub fn xdp_of(action: u32) -> u32 {
     }
 }
 
-/// Record the decision of this packet on this CPU (read back after BPF_PROG_TEST_RUN).
+/// Record the decision of this packet on this CPU (read back after BPF_PROG_TEST_RUN): in slot
+/// `DECISION_REPLY` while a REJECT's reply is judged (`PktCtx::reply`), else `DECISION_PACKET`.
 #[inline(always)]
 pub fn decide(rule: u32, reason: u32, action: u32) {
-    if let Some(d) = TW_DECISION.get_ptr_mut(0) {
+    let slot = match pkt() {
+        // SAFETY: a valid per-CPU map value pointer.
+        Some(p) if unsafe { (*p).reply } != 0 => tailwall_abi::DECISION_REPLY,
+        _ => tailwall_abi::DECISION_PACKET,
+    };
+    if let Some(d) = TW_DECISION.get_ptr_mut(slot) {
         // SAFETY: a valid per-CPU map value pointer; this CPU runs one packet at a time.
         unsafe {
             let seq = (*d).seq;
@@ -148,6 +154,19 @@ pub fn decide(rule: u32, reason: u32, action: u32) {
                 action,
                 seq: seq.wrapping_add(1),
             };
+        }
+    }
+}
+
+/// Count one packet of `bytes` in reason slot `reason` without recording a decision (what a
+/// REJECT's reply did: the packet's decision stays the rule's).
+#[inline(always)]
+pub fn count(reason: u32, bytes: u64) {
+    if let Some(c) = TW_REASONS.get_ptr_mut(reason) {
+        // SAFETY: a valid per-CPU map value pointer.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
         }
     }
 }

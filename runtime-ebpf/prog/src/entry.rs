@@ -73,19 +73,19 @@ const HOOK_BY_FIB: u32 = u32::MAX;
 /// The attached entry program: the hook comes from the FIB.
 #[xdp]
 pub fn tw_entry(ctx: XdpContext) -> u32 {
-    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_BY_FIB)))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_BY_FIB, 0)))
 }
 
 /// Test-run entry: every packet is judged at INPUT.
 #[xdp]
 pub fn tw_entry_in(ctx: XdpContext) -> u32 {
-    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_INPUT)))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_INPUT, 0)))
 }
 
 /// Test-run entry: every packet is judged at FORWARD (egress interface unknown).
 #[xdp]
 pub fn tw_entry_fwd(ctx: XdpContext) -> u32 {
-    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_FORWARD)))
+    xdp_of(monitor_entry(&ctx, entry(&ctx, HOOK_FORWARD, 0)))
 }
 
 /// `AF_PACKET`: a packet socket's frames never pass netfilter's OUTPUT.
@@ -111,7 +111,7 @@ pub fn tw_egress(skb: *mut __sk_buff) -> i32 {
         return tailwall_abi::TCX_NEXT;
     }
     let ctx = TcContext::new(skb);
-    tc_of(monitor_entry(&ctx, entry(&ctx, HOOK_OUTPUT)))
+    tc_of(monitor_entry(&ctx, entry(&ctx, HOOK_OUTPUT, 0)))
 }
 
 /// The headers the entry program reads of an IPv4 packet, at most: Ethernet, `MAX_VLAN_TAGS` tags, a
@@ -125,9 +125,9 @@ const HEADERS_MAX: usize = ETH_HLEN + VLAN_HLEN * MAX_VLAN_TAGS as usize + 60 + 
 const HEADERS_MAX_V6: usize = 512;
 
 /// Parse the frame at `ctx`, fill `tw_pkt` for `forced`'s hook (or the FIB's) and tail-call the
-/// chain; returns an `ACTION_*` code when the packet is decided here or the tail call failed.
+/// chain (`reply`: 1 when the frame is a REJECT's reply `tw_reject` built, `PktCtx::reply`); returns an `ACTION_*` code when the packet is decided here or the tail call failed.
 #[inline(always)]
-fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
+pub fn entry<C: Hook>(ctx: &C, forced: u32, reply: u32) -> u32 {
     let wire = ctx.frame_len();
     let frame_len = wire as u64;
     if !ctx.pull(if wire < HEADERS_MAX {
@@ -187,7 +187,16 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
         // The bytes from the IPv6 header to the frame's true end, kept a number: packet pointer
         // arithmetic with the (unbounded) skb length is not allowed.
         let room = wire.saturating_sub(off);
-        return ipv6(ctx, forced, data + off, ctx.end(), room, frame_len);
+        return ipv6(
+            ctx,
+            forced,
+            reply,
+            off,
+            data + off,
+            ctx.end(),
+            room,
+            frame_len,
+        );
     }
     if ethertype != ETH_P_IP {
         return by_reason(REASON_NOT_IPV4, ACTION_ACCEPT, frame_len);
@@ -319,6 +328,13 @@ fn entry<C: Hook>(ctx: &C, forced: u32) -> u32 {
         q.icmp_type = icmp_type;
         zero_addr6(&raw mut q.src_ip6);
         zero_addr6(&raw mut q.dst_ip6);
+        q.reply = reply;
+        q.l3_off = (ip - data) as u32;
+        q.l4_off = if frag_offset == 0 {
+            (ip - data + ihl) as u32
+        } else {
+            0
+        };
     }
     tail_call(ctx, 0, ip_len)
 }
@@ -347,6 +363,9 @@ const WRITES_EVERY_MEMBER: fn(PktCtx) = |c| {
         icmp_type: _,
         src_ip6: _,
         dst_ip6: _,
+        reply: _,
+        l3_off: _,
+        l4_off: _,
     } = c;
 };
 
@@ -424,7 +443,17 @@ fn walks_past(nexthdr: u8) -> bool {
 ///
 /// At tc, a header the walk must read that lies past the pulled bytes drops (`REASON_BOUND`).
 #[inline(always)]
-fn ipv6<C: Hook>(ctx: &C, forced: u32, ip: usize, end: usize, room: usize, frame_len: u64) -> u32 {
+#[allow(clippy::too_many_arguments)]
+fn ipv6<C: Hook>(
+    ctx: &C,
+    forced: u32,
+    reply: u32,
+    l3: usize,
+    ip: usize,
+    end: usize,
+    room: usize,
+    frame_len: u64,
+) -> u32 {
     if ip + IPV6_HLEN > end {
         return by_reason(REASON_MALFORMED, ACTION_DROP, frame_len);
     }
@@ -587,6 +616,13 @@ fn ipv6<C: Hook>(ctx: &C, forced: u32, ip: usize, end: usize, room: usize, frame
             icmp_type,
             src_ip6,
             dst_ip6,
+            reply,
+            l3_off: l3 as u32,
+            l4_off: if frag_offset == 0 {
+                (l3 + start) as u32
+            } else {
+                0
+            },
         };
     }
     tail_call(ctx, 0, ip_len)

@@ -22,6 +22,7 @@ mod entry;
 mod hook;
 mod log;
 mod maps;
+mod reject;
 mod stage;
 mod verdict;
 

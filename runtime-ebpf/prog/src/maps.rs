@@ -8,12 +8,12 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, ProgramArray, RingBuf},
 };
 use tailwall_abi::{
-    Chunk, Counter, Decision, MonitorCfg, PktCtx, RegionMeta, RuleMeta, LOG_LOST_SLOTS,
+    Chunk, Counter, Decision, MonitorCfg, PktCtx, RegionMeta, ReplyBuf, RuleMeta, LOG_LOST_SLOTS,
     LOG_RING_BYTES, MAX_REGIONS, MAX_STAGES, REASON_SLOTS,
 };
 
 #[map(name = "tw_progs")]
-pub static TW_PROGS: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
+pub static TW_PROGS: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 2, 0);
 /// The tc chain's prog array (`tailwall_abi::MAP_PROGS_TC`): the same positions as `tw_progs`.
 #[map(name = "tw_progs_tc")]
 pub static TW_PROGS_TC: ProgramArray = ProgramArray::with_max_entries(MAX_STAGES + 1, 0);
@@ -28,7 +28,10 @@ pub static TW_RULE_CNT: PerCpuArray<Counter> = PerCpuArray::with_max_entries(1, 
 #[map(name = "tw_reasons")]
 pub static TW_REASONS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(REASON_SLOTS, 0);
 #[map(name = "tw_decision")]
-pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(1, 0);
+pub static TW_DECISION: PerCpuArray<Decision> = PerCpuArray::with_max_entries(2, 0);
+/// Where `tw_reject` assembles a REJECT's reply (`tailwall_abi::MAP_REPLY_BUF`).
+#[map(name = "tw_reply_buf")]
+pub static TW_REPLY_BUF: PerCpuArray<ReplyBuf> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "tw_regions")]
 pub static TW_REGIONS: Array<RegionMeta> = Array::with_max_entries(MAX_REGIONS, 0);
 /// LOG/NFLOG records and monitored decisions (`tailwall_abi::LogRecord`).
@@ -50,6 +53,26 @@ static TW_NSTAGES: u32 = 0;
 static TW_NRULES: u32 = 0;
 #[unsafe(no_mangle)]
 static TW_NVISITS: u32 = 0;
+#[unsafe(no_mangle)]
+static TW_REPLY_TTL: u32 = 64;
+#[unsafe(no_mangle)]
+static TW_REPLY_HL: u32 = 64;
+
+/// TTL of the IPv4 replies REJECT builds (`tailwall_abi::GLOBAL_REPLY_TTL`), 1..=255.
+#[inline(always)]
+pub fn reply_ttl() -> u8 {
+    // SAFETY: as in `nchunks`.
+    let n = unsafe { core::ptr::read_volatile(&TW_REPLY_TTL) };
+    n.clamp(1, 255) as u8
+}
+
+/// Hop limit of the IPv6 replies REJECT builds (`tailwall_abi::GLOBAL_REPLY_HL`), 1..=255.
+#[inline(always)]
+pub fn reply_hl() -> u8 {
+    // SAFETY: as in `nchunks`.
+    let n = unsafe { core::ptr::read_volatile(&TW_REPLY_HL) };
+    n.clamp(1, 255) as u8
+}
 
 /// Chunks per rule vector, clamped to the ABI bound so every loop has a constant bound.
 #[inline(always)]

@@ -26,20 +26,22 @@
 //! (see [`first_bit_from`]), so the instructions the verifier walks grow linearly with
 //! `TW_NCHUNKS * TW_NVISITS`; a ruleset without jumps has `TW_NVISITS = 1`.
 use aya_ebpf::{
-    bindings::__sk_buff,
+    bindings::{__sk_buff, xdp_action},
     macros::xdp,
     programs::{TcContext, XdpContext},
 };
 use tailwall_abi::{
-    PktCtx, ACTION_CONTINUE, ACTION_DROP, CHUNK_BITS, CHUNK_WORDS, LOG_KIND_RULE, NO_RULE,
-    PORT_TRUNCATED, REASON_BOUND, REASON_HOTDROP, REASON_NO_REGION, REASON_POLICY, REASON_RULE,
-    RULE_F_LOG, RULE_F_NEEDS_L4,
+    PktCtx, ACTION_ACCEPT, ACTION_CONTINUE, ACTION_DROP, ACTION_REJECT, CHUNK_BITS, CHUNK_WORDS,
+    LOG_KIND_RULE, NO_RULE, PORT_TRUNCATED, REASON_BOUND, REASON_HOTDROP, REASON_NO_REGION,
+    REASON_POLICY, REASON_REPLY_SENT, REASON_RULE, RULE_F_LOG, RULE_F_NEEDS_L4,
 };
 
 use crate::{
-    common::{by_reason, by_reason_at, decide, map_failure, pkt, tc_of, xdp_of, Hook},
+    common::{
+        by_reason, by_reason_at, count, decide, map_failure, pkt, tail_call, tc_of, xdp_of, Hook,
+    },
     log::{monitor, report},
-    maps::{nchunks, nrules, nvisits, TW_REGIONS, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
+    maps::{nchunks, nrules, nstages, nvisits, TW_REGIONS, TW_RULES, TW_RULE_CNT, TW_SCRATCH},
 };
 
 /// Index of the lowest set bit of a non-zero word, by halving (no reliance on LLVM's cttz lowering).
@@ -182,10 +184,29 @@ fn first_bit_from(p: *mut PktCtx, end: u32) -> Result<u32, ()> {
     Ok(if bit < end { bit } else { end })
 }
 
-/// The final program of the XDP chain.
+/// The final program of the XDP chain. A REJECT tail-calls `tw_reject` (index `TW_NSTAGES + 1`,
+/// the reply's kind parked in `tw_pkt.step`); the walk of a REJECT's reply (`PktCtx::reply`, at
+/// OUTPUT) sends it back (`XDP_TX`, counted `REASON_REPLY_SENT`) when OUTPUT accepts it and
+/// drops it otherwise (counted on OUTPUT's deciding position).
 #[xdp]
 pub fn tw_final(ctx: XdpContext) -> u32 {
-    xdp_of(judge(&ctx))
+    let action = judge(&ctx);
+    let Some(pp) = pkt() else {
+        return xdp_action::XDP_DROP;
+    };
+    // SAFETY: a valid per-CPU map value pointer.
+    let (reply, bytes) = unsafe { ((*pp).reply, (*pp).ip_len as u64) };
+    if reply != 0 {
+        if action == ACTION_ACCEPT {
+            count(REASON_REPLY_SENT, bytes);
+            return xdp_action::XDP_TX;
+        }
+        return xdp_action::XDP_DROP;
+    }
+    if action == ACTION_REJECT {
+        return xdp_of(tail_call(&ctx, nstages() + 1, bytes));
+    }
+    xdp_of(action)
 }
 
 /// The final program of the tc chain (`tailwall_abi::PROG_FINAL_TC`): the same walk.
@@ -281,6 +302,11 @@ fn walk<C: Hook>(ctx: &C) -> u32 {
         }
         if cand == policy {
             return by_reason_at(cand, REASON_POLICY, action, bytes);
+        }
+        if action == ACTION_REJECT {
+            // The reply's kind, for `tw_reject` (no program reads `step` after the walk).
+            // SAFETY: a valid per-CPU map value pointer.
+            unsafe { core::ptr::write_volatile(&raw mut (*pp).step, meta.next) };
         }
         decide(cand, REASON_RULE, action);
         return action;
