@@ -832,3 +832,93 @@ fn reject_live_replies_equal_iptables_legacy() {
         );
     }
 }
+
+/// Generated filter tables with REJECT rules of every kind (`RulesetOpts::reject`: INPUT and FORWARD,
+/// user chains, lists, header matches) and their IPv6 twins in one generation, × generated frames of
+/// every shape (fragments, options, truncated transport headers, ICMP types, extension headers):
+/// at INPUT the kernel decides every frame as `interp`; every rejected frame either leaves as
+/// exactly the reply `reject::reply` builds (`XDP_TX`) or, where the model says the kernel stays
+/// silent, is dropped — the datapath's no-reply decisions are the model's.
+#[test]
+fn reject_on_generated_rulesets_matches_the_model() {
+    if !root() {
+        return;
+    }
+    use tailwall_compiler::testgen::{
+        sample_frames, sample_frames_v6, sample_rulesets_with, to_ipv6, FrameOpts, RulesetOpts,
+    };
+    let o = RulesetOpts {
+        reject: true,
+        hooks: true,
+        user_chains: true,
+        header_matches: true,
+        port_lists: true,
+        ..RulesetOpts::new(10)
+    };
+    let p = params();
+    let (mut rejected, mut replies, mut silent, mut dropped_at_output) = (0, 0, 0, 0);
+    for (i, rs) in sample_rulesets_with(0x7265_6a65, 12, o).iter().enumerate() {
+        let rs6 = to_ipv6(rs);
+        let art = artifact::build_sets(&[rs, &rs6], Hook::Input).expect("builds");
+        let gen = Generation::load(&art).unwrap_or_else(|e| panic!("ruleset {i}: {e}"));
+        let mut frames = sample_frames(rs, 0x5000 + i as u64, 120, &FrameOpts::default());
+        frames.extend(sample_frames_v6(
+            rs,
+            0x6000 + i as u64,
+            120,
+            &FrameOpts::default(),
+        ));
+        for f in frames.iter().filter(|f| f.len() >= 14) {
+            let tr = judged(&[rs, &rs6], &art, &gen, f);
+            let Verdict::Reject(k) = observed(&art, &tr).verdict else {
+                continue;
+            };
+            rejected += 1;
+            match reject::reply(f, k, &p) {
+                Reply::Frame(want) => {
+                    // The reply meets OUTPUT first, as iptables' reply does.
+                    let at_output = interp::run_sets(
+                        &[rs, &rs6],
+                        Hook::Output,
+                        &interp::Meta::default(),
+                        &packet::decode(&want),
+                    );
+                    if at_output.verdict != Verdict::Accept {
+                        assert_eq!(tr.xdp_action, abi::XDP_DROP, "OUTPUT drops the reply");
+                        assert_ne!(tr.reply_decision.action, abi::ACTION_ACCEPT);
+                        dropped_at_output += 1;
+                        continue;
+                    }
+                    assert_eq!(
+                        tr.xdp_action,
+                        abi::XDP_TX,
+                        "{k} to {}: reply decision {:?}\nframe {f:02x?}",
+                        packet::decode(f),
+                        tr.reply_decision,
+                    );
+                    assert_eq!(
+                        tr.out,
+                        want,
+                        "{k} reply to {}\nframe {f:02x?}",
+                        packet::decode(f)
+                    );
+                    replies += 1;
+                }
+                Reply::Silent(why) => {
+                    assert_eq!(
+                        tr.xdp_action,
+                        abi::XDP_DROP,
+                        "{k} to {} must be silent ({why:?})",
+                        packet::decode(f)
+                    );
+                    silent += 1;
+                }
+            }
+        }
+    }
+    eprintln!("reject generated: {rejected} rejected frames, {replies} replies equal to the model, {dropped_at_output} replies dropped by OUTPUT as interp drops them, {silent} silent");
+    assert!(
+        replies >= 15 && silent >= 3 && dropped_at_output >= 10,
+        "{replies} replies, {silent} silent, {dropped_at_output} dropped by OUTPUT"
+    );
+}

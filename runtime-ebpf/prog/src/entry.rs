@@ -128,6 +128,12 @@ const HEADERS_MAX_V6: usize = 512;
 /// chain (`reply`: 1 when the frame is a REJECT's reply `tw_reject` built, `PktCtx::reply`); returns an `ACTION_*` code when the packet is decided here or the tail call failed.
 #[inline(always)]
 pub fn entry<C: Hook>(ctx: &C, forced: u32, reply: u32) -> u32 {
+    // First: a decision taken before `PktCtx` is filled (not IP, malformed) must go to this
+    // packet's `tw_decision` slot, not to the slot of the previous packet's REJECT reply.
+    if let Some(p) = pkt() {
+        // SAFETY: a valid per-CPU map value pointer.
+        unsafe { (*p).reply = reply };
+    }
     let wire = ctx.frame_len();
     let frame_len = wire as u64;
     if !ctx.pull(if wire < HEADERS_MAX {
