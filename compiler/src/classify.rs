@@ -436,10 +436,12 @@ fn array_classes(
     events.sort_unstable();
     let mut cur = outside_vector(live, constrained);
     let mut interner = Interner::new();
+    // The row's size: every value of the field's width (`ct_state`'s values stop below it, at
+    // `Field::max_value`; the entries above, which no packet carries, keep class 0).
     let entries = if ports {
         tailwall_abi::PORT_TABLE_ENTRIES
     } else {
-        max + 1
+        f.info().abi().map_or(max + 1, |r| r.table_entries())
     } as usize;
     let mut table = vec![0u32; entries];
     let mut i = 0;

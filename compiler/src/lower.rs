@@ -47,7 +47,7 @@ pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};
 use rule::lower_typed;
 
 /// The feature list every "not supported yet" diagnostic repeats.
-pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m comment, -j ACCEPT/DROP/RETURN/LOG/NFLOG, -j REJECT --reject-with, -j/-g user chains";
+pub const SUPPORTED: &str = "supported in this version: -s, -d, -i, -o, -p, -f, -m tcp/udp --sport/--dport, -m tcp --tcp-flags/--syn, -m multiport --sports/--dports, -m length, -m ttl, -m icmp --icmp-type, -m icmp6 --icmpv6-type, -m iprange (IPv4), -m conntrack --ctstate / -m state --state (IPv4), -m comment, -j ACCEPT/DROP/RETURN/LOG/NFLOG, -j REJECT --reject-with, -j/-g user chains";
 
 /// iptables' comment match stores at most 255 bytes (XT_MAX_COMMENT_LEN 256 with the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;

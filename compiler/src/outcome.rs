@@ -190,7 +190,8 @@ impl Outcome {
             | abi::REASON_BOUND
             | abi::REASON_MAP
             | abi::REASON_NO_REGION
-            | abi::REASON_NO_IFACE => Decided::FailClosed { reason: d.reason },
+            | abi::REASON_NO_IFACE
+            | abi::REASON_CT => Decided::FailClosed { reason: d.reason },
             reason => {
                 return Err(DecisionError::UnknownReason {
                     reason,

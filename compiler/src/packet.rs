@@ -130,6 +130,135 @@ pub struct IpPacket {
     pub ttl: u8,
     /// The ICMP header's type and code: ICMP in IPv4, ICMPv6 in IPv6.
     pub icmp: Icmp,
+    /// The connection-tracking state: [`decode`] gives the state conntrack gives this packet when it
+    /// has no entry for it ([`CtState::without_entry`]); an engine that knows better (the kernel's
+    /// conntrack, `interp::Meta::ct_state`) overrides it.
+    pub ct_state: CtState,
+}
+
+/// The connection-tracking state of a packet, as `-m conntrack --ctstate` / `-m state --state` test it
+/// (`xt_conntrack.c`: `XT_CONNTRACK_STATE_BIT(ctinfo)`, `XT_CONNTRACK_STATE_INVALID` when the skb has
+/// no conntrack, `XT_CONNTRACK_STATE_UNTRACKED`). The value is the `ct_state` field's (the
+/// datapath's `tailwall_abi::CT_*`). Not modelled: `SNAT`/`DNAT` (refused by the front end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CtState {
+    /// No valid conntrack entry and none created (`tailwall_abi::CT_INVALID`).
+    Invalid = 0,
+    /// The first packet(s) of a connection (`tailwall_abi::CT_NEW`).
+    New = 1,
+    /// A connection seen both ways (`tailwall_abi::CT_ESTABLISHED`).
+    Established = 2,
+    /// An ICMP error about a tracked connection (`tailwall_abi::CT_RELATED`).
+    Related = 3,
+    /// Deliberately not tracked (`tailwall_abi::CT_UNTRACKED`): IPv6 neighbour discovery and MLD.
+    Untracked = 4,
+}
+
+impl CtState {
+    /// Every state, in value order.
+    pub const ALL: [CtState; 5] = [
+        CtState::Invalid,
+        CtState::New,
+        CtState::Established,
+        CtState::Related,
+        CtState::Untracked,
+    ];
+    /// iptables' spelling (`INVALID`, `NEW`, `ESTABLISHED`, `RELATED`, `UNTRACKED`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CtState::Invalid => "INVALID",
+            CtState::New => "NEW",
+            CtState::Established => "ESTABLISHED",
+            CtState::Related => "RELATED",
+            CtState::Untracked => "UNTRACKED",
+        }
+    }
+    /// The state of a value of the `ct_state` field.
+    pub fn from_value(v: u128) -> Option<CtState> {
+        CtState::ALL.get(usize::try_from(v).ok()?).copied()
+    }
+    /// The state spelled `s` (any case, as iptables' parser takes it).
+    pub fn from_name(s: &str) -> Option<CtState> {
+        CtState::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+    }
+    /// The state conntrack gives a packet it has no entry for (`nf_conntrack_in` and the protocol
+    /// trackers, `nf_conntrack_tcp_loose = 1`, the default), from the transport bytes `l4` of a
+    /// first fragment (cut to the IP payload):
+    /// - a later fragment: `INVALID` (conntrack sees only reassembled datagrams; XDP cannot know the
+    ///   datagram's state: `docs/conformance.md`);
+    /// - TCP (`tcp_error`, `tcp_new`): a header shorter than 20 bytes or its data offset, or flags
+    ///   outside `tcp_valid_flags` (ECE, CWR, PSH ignored) → `INVALID`; SYN without ACK, or ACK
+    ///   without SYN/FIN/RST (picked up mid-stream) → `NEW`; SYN|ACK, FIN, RST, no flag → `INVALID`;
+    /// - UDP (`udp_error`): a header shorter than 8 bytes or a length field below 8 or beyond the
+    ///   datagram → `INVALID`, else `NEW`;
+    /// - ICMP (`icmp_error`, `icmp_new`): a header shorter than 8 bytes or a type above 18 →
+    ///   `INVALID`; an error (types 3, 4, 5, 11, 12) quoting no tracked connection → `INVALID`;
+    ///   echo, timestamp, information and address-mask requests (8, 13, 15, 17) → `NEW`; the
+    ///   other types (replies) → `INVALID`;
+    /// - ICMPv6 (`icmpv6_error`, `icmpv6_new`): shorter than 8 bytes → `INVALID`; an error (type
+    ///   below 128) → `INVALID`; echo request and node information query (128, 139) → `NEW`;
+    ///   MLD and neighbour discovery (130–137, 143) → `UNTRACKED`; the others → `INVALID`;
+    /// - any other protocol: `INVALID` — the generic tracker would say `NEW`, but the datapath
+    ///   cannot look its entries up (the kfuncs know TCP and UDP only), so replies would be
+    ///   misjudged; tailwall says `INVALID` for all of them (documented in `docs/conformance.md`).
+    ///
+    /// Checksums are not verified (the kernel marks a bad one `INVALID` at PREROUTING).
+    pub fn without_entry(family: Family, proto: u8, frag_offset: u16, l4: &[u8]) -> CtState {
+        if frag_offset != 0 {
+            return CtState::Invalid;
+        }
+        match (family, proto) {
+            (_, IPPROTO_TCP) => {
+                if l4.len() < 20 {
+                    return CtState::Invalid;
+                }
+                let doff = (l4[12] >> 4) as usize * 4;
+                if doff < 20 || doff > l4.len() || !tcp_flags_valid(l4[13]) {
+                    return CtState::Invalid;
+                }
+                let f = l4[13];
+                let (fin, syn, rst, ack) = (f & 1 != 0, f & 2 != 0, f & 4 != 0, f & 0x10 != 0);
+                if !rst && ((syn && !ack) || (!syn && !fin && ack)) {
+                    CtState::New
+                } else {
+                    CtState::Invalid
+                }
+            }
+            (_, IPPROTO_UDP) => {
+                if l4.len() < 8 {
+                    return CtState::Invalid;
+                }
+                let len = be16(l4, 4) as usize;
+                if len < 8 || len > l4.len() {
+                    CtState::Invalid
+                } else {
+                    CtState::New
+                }
+            }
+            (Family::V4, IPPROTO_ICMP) if l4.len() >= ICMP_HLEN => match l4[0] {
+                8 | 13 | 15 | 17 => CtState::New,
+                _ => CtState::Invalid,
+            },
+            (Family::V6, IPPROTO_ICMPV6) if l4.len() >= ICMP_HLEN => match l4[0] {
+                128 | 139 => CtState::New,
+                130..=137 | 143 => CtState::Untracked,
+                _ => CtState::Invalid,
+            },
+            _ => CtState::Invalid,
+        }
+    }
+}
+
+/// `tcp_valid_flags[]` (`nf_conntrack_proto_tcp.c`) on the flags byte without ECE, CWR and PSH:
+/// SYN, SYN|URG, SYN|ACK, RST, RST|ACK, FIN|ACK, FIN|ACK|URG, ACK, ACK|URG.
+pub fn tcp_flags_valid(flags: u8) -> bool {
+    matches!(
+        flags & !(0x40 | 0x80 | 0x08),
+        0x02 | 0x22 | 0x12 | 0x04 | 0x14 | 0x11 | 0x31 | 0x10 | 0x30
+    )
 }
 
 /// The ICMP (IPv4 protocol 1) or ICMPv6 (IPv6 next header 58) header as `-m icmp`/`-m icmp6` read it
@@ -245,6 +374,7 @@ impl IpPacket {
             (Field::TcpFlags, _) => FieldValue::Absent,
             (Field::Ttl, _) => FieldValue::Value(self.ttl.into()),
             (Field::Fragment, _) => FieldValue::Value(((self.frag_offset != 0) as u32).into()),
+            (Field::CtState, _) => FieldValue::Value(self.ct_state as u128),
             (Field::IcmpType, _) => match self.icmp {
                 Icmp::Present { kind, code } => {
                     FieldValue::Value((u128::from(kind) << 8) | u128::from(code))
@@ -493,6 +623,7 @@ pub fn decode_ipv6(ip: &[u8]) -> Decoded {
         // The hop limit: what ip6tables' `-m hl` tests (the `ttl` field for both families).
         ttl: ip[7],
         icmp: icmp_of(nexthdr, IPPROTO_ICMPV6, frag_offset, l4),
+        ct_state: CtState::without_entry(Family::V6, nexthdr, frag_offset, l4),
     })
 }
 
@@ -543,6 +674,7 @@ pub fn decode_ipv4(ip: &[u8]) -> Decoded {
         tcp_flags,
         ttl: ip[8],
         icmp: icmp_of(proto, IPPROTO_ICMP, frag_offset, l4),
+        ct_state: CtState::without_entry(Family::V4, proto, frag_offset, l4),
     })
 }
 
@@ -602,6 +734,9 @@ pub fn write_value(frame: &mut Vec<u8>, field: Field, v: u32) -> bool {
         }
         // A fragment offset is chosen when the frame is built: it removes the transport header.
         Field::Fragment => return v == (p.frag_offset != 0) as u32,
+        // The conntrack state is metadata (`interp::Meta::ct_state`); the frame carries only the
+        // state without an entry.
+        Field::CtState => return v == p.ct_state as u32,
         Field::IcmpType => {
             if !matches!(p.icmp, Icmp::Present { .. }) || v > 0xffff {
                 return false;

@@ -830,6 +830,17 @@ fn boundaries(rs: &Ruleset) -> Boundaries {
                     &[lo.saturating_sub(1), lo, hi, hi.saturating_add(1)],
                 ),
                 Field::SrcIp6 | Field::DstIp6 => {}
+                // The state without an entry follows from the TCP flags and the ICMP type
+                // (`CtState::without_entry`): SYN, SYN-ACK, ACK, RST, FIN-ACK, PSH-ACK; echo, echo
+                // reply, port unreachable.
+                Field::CtState => {
+                    header(
+                        &mut b,
+                        Field::TcpFlags,
+                        &[0x02, 0x12, 0x10, 0x04, 0x11, 0x18, 0x03],
+                    );
+                    header(&mut b, Field::IcmpType, &[0x0800, 0x0000, 0x0303]);
+                }
             }
         }
     }

@@ -38,6 +38,10 @@ pub enum LoadError {
         #[source]
         source: io::Error,
     },
+    /// The ruleset tests `ct_state` and the running kernel cannot tell it (no conntrack kfuncs, no
+    /// BTF): refused at load, never judged without conntrack (`docs/decisions/0014`).
+    #[error("the ruleset matches conntrack state (ct_state) but this kernel cannot look connections up from XDP/tc: {0} (hint: Linux 5.18 or later with CONFIG_NF_CONNTRACK and CONFIG_DEBUG_INFO_BTF)")]
+    Conntrack(String),
     /// The kernel's verifier refused a program; `log` is the verifier log.
     #[error("the verifier rejected {program}: {source}\nverifier log:\n{log}")]
     Verifier {

@@ -28,6 +28,7 @@ use tailwall_compiler::{
 
 use crate::{
     error::{map_err, prog_err, sys, LoadError},
+    kfunc::{self, Kfuncs},
     object::OBJECT,
     sys as raw,
 };
@@ -234,10 +235,26 @@ impl Generation {
             .override_global(abi::GLOBAL_NVISITS, &g.nvisits, true)
             .override_global(abi::GLOBAL_REPLY_TTL, &reply_ttl, true)
             .override_global(abi::GLOBAL_REPLY_HL, &reply_hl, true);
+        // ct_state: the conntrack kfuncs of the running kernel, or a refusal when the ruleset needs
+        // them (`docs/decisions/0014`).
+        let ct = artifact
+            .stages
+            .contains(&tailwall_compiler::ir::Field::CtState);
+        let kfuncs = match (Kfuncs::kernel(), ct) {
+            (Ok(k), _) => Some(k),
+            (Err(e), true) => return Err(LoadError::Conntrack(e)),
+            (Err(_), false) => None,
+        };
+        let ct_flag = u32::from(ct);
+        let status = kfuncs.map_or(0, |k| k.status_offset);
+        loader
+            .override_global(abi::GLOBAL_CT, &ct_flag, true)
+            .override_global(abi::GLOBAL_CT_STATUS, &status, true);
+        let (object, _) = kfunc::patch(OBJECT, kfuncs.as_ref()).map_err(LoadError::Artifact)?;
         for (name, ..) in object_maps() {
             loader.map_max_entries(name, max_entries(artifact, name));
         }
-        let mut ebpf = loader.load(OBJECT).map_err(|e| match e {
+        let mut ebpf = loader.load(object.bytes()).map_err(|e| match e {
             aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
                 LoadError::MapCreate {
                     map: name,

@@ -10,10 +10,12 @@
 //!
 //! Module graph (no cycles): `mode` ← `error` ← `generation` ← `iface`; `sys` (raw `bpf(2)`) is a leaf.
 //! The eBPF object is built from `runtime-ebpf/prog` by `build.rs` and embedded ([`object::OBJECT`]).
+pub mod conntrack;
 pub mod engine;
 pub mod error;
 pub mod generation;
 pub mod iface;
+pub mod kfunc;
 pub mod logring;
 pub mod mode;
 

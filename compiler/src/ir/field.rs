@@ -52,6 +52,11 @@ pub enum Field {
     /// full range): a transport field of ICMP in IPv4 (protocol 1) and ICMPv6 in IPv6 (protocol 58),
     /// absent on non-first fragments, truncated (hotdrop) when the 8-byte ICMP header is cut.
     IcmpType,
+    /// The connection-tracking state conntrack gives the packet (`-m conntrack --ctstate`, `-m state
+    /// --state`: `xt_conntrack.c`, `xt_state.c`), one of five values ([`crate::packet::CtState`]):
+    /// packet metadata computed from the frame and the kernel's conntrack table
+    /// (`docs/decisions/0014-connection-tracking.md`).
+    CtState,
 }
 
 /// How a field's table is looked up in the datapath.
@@ -123,7 +128,7 @@ impl FieldInfo {
 use tailwall_abi as abi;
 
 /// All fields, indexed by [`Field`] discriminant; the order breaks ties when planning stages.
-pub const FIELDS: [FieldInfo; 14] = [
+pub const FIELDS: [FieldInfo; 15] = [
     FieldInfo::from_abi(Field::SrcIp, &abi::SRC_IP),
     FieldInfo::from_abi(Field::DstIp, &abi::DST_IP),
     FieldInfo::from_abi(Field::SrcIp6, &abi::SRC_IP6),
@@ -138,6 +143,7 @@ pub const FIELDS: [FieldInfo; 14] = [
     FieldInfo::from_abi(Field::Ttl, &abi::TTL),
     FieldInfo::from_abi(Field::Fragment, &abi::FRAGMENT),
     FieldInfo::from_abi(Field::IcmpType, &abi::ICMP_TYPE),
+    FieldInfo::from_abi(Field::CtState, &abi::CT_STATE),
 ];
 
 const fn str_eq(a: &str, b: &str) -> bool {
@@ -238,8 +244,12 @@ impl Field {
             _ => &[],
         }
     }
-    /// Largest value the field can hold (0 for interface fields, whose values are names).
+    /// Largest value the field can hold (0 for interface fields, whose values are names; for
+    /// `ct_state` the last of its five states, `UNTRACKED` = 4, below its 3-bit width).
     pub fn max_value(self) -> u128 {
+        if self == Field::CtState {
+            return crate::packet::CtState::Untracked as u128;
+        }
         match self.info().bits {
             0 => 0,
             b => u128::MAX >> (128 - u32::from(b)),

@@ -106,6 +106,62 @@ fn tcp_flags_match(g: &Given) -> Result<Match, Diagnostic> {
     })
 }
 
+/// `--ctstate LIST` / `--state LIST` (libxt_conntrack's bits: INVALID 1, NEW 2, RELATED 4,
+/// ESTABLISHED 8, UNTRACKED 16, SNAT 32, DNAT 64) as a `ct_state` match of the states' values
+/// ([`crate::packet::CtState`]), `!` kept. `SNAT`/`DNAT` (NAT bits of the entry, not states) and the
+/// other conntrack options are refused, located.
+fn ct_state_match(g: &Given) -> Result<Match, Diagnostic> {
+    use crate::packet::CtState;
+    if !matches!(g.name, "ctstate" | "state") {
+        return Err(unsupported(
+            "E0201",
+            format!("conntrack option `--{}`", g.name),
+            g.span,
+        ));
+    }
+    let Val::Bits(bits) = g.val else {
+        return Err(internal(g.span));
+    };
+    if bits & (32 | 64) != 0 {
+        return Err(unsupported(
+            "E0201",
+            "`--ctstate SNAT`/`DNAT` (the entry's NAT status)".into(),
+            g.span,
+        ));
+    }
+    let tests = [
+        (1, CtState::Invalid),
+        (2, CtState::New),
+        (8, CtState::Established),
+        (4, CtState::Related),
+        (16, CtState::Untracked),
+    ]
+    .into_iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|(_, s)| Test::Exact(s as u32))
+    .collect();
+    Ok(Match {
+        field: Field::CtState,
+        tests,
+        negated: g.neg,
+        set: None,
+        span: g.span,
+    })
+}
+
+/// A conntrack match after the rule's transport match: iptables tests it after the transport match,
+/// which drops a packet with a truncated transport header first; the IR tests `ct_state` with the IP
+/// part. Such a packet's state is `INVALID` ([`crate::packet::CtState::without_entry`]), so the order
+/// changes nothing when the match admits `INVALID`; otherwise iptables drops the packet where the IR
+/// would go on to the next rule: refused (E0209), never compiled with a different meaning.
+fn ct_after_transport(header: &Inst, transport: Option<&Inst>, m: &Match) -> Option<Diagnostic> {
+    let admits_invalid = m.tests.contains(&Test::Exact(0)) != m.negated;
+    if admits_invalid {
+        return None;
+    }
+    after_transport(header, transport)
+}
+
 /// The match of `--src-range`/`--dst-range LO-HI` (`!` in `g`) on `field`, taking the rule's `-s`/`-d`
 /// match of the same field out of `matches` when there is one (the rule tests both): a range whose
 /// low end is above its high end holds for no address (xt_iprange compares `< min || > max`), the
@@ -443,6 +499,22 @@ pub(super) fn lower_typed(
                         &mut errs,
                         &mut matches,
                     );
+                }
+            }
+            // xt_conntrack.c / `-m state` (an alias of it): the packet's state bit (one of INVALID,
+            // NEW, ESTABLISHED, RELATED, UNTRACKED) in `--ctstate`'s mask, XOR `!`.
+            "conntrack" | "state" => {
+                for g in &inst.given {
+                    match ct_state_match(g) {
+                        Ok(m) => {
+                            if let Some(e) = ct_after_transport(inst, transport, &m) {
+                                errs.push(e);
+                                continue;
+                            }
+                            push(m, &mut errs, &mut matches)
+                        }
+                        Err(e) => errs.push(e),
+                    }
                 }
             }
             "comment" => {

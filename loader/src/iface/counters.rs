@@ -36,6 +36,7 @@ pub fn reason_name(slot: u32) -> &'static str {
         abi::REASON_REJECT_SILENT => "reject_silent",
         abi::REASON_REJECT_FAIL => "reject_fail",
         abi::REASON_REPLY_SENT => "reply_sent",
+        abi::REASON_CT => "ct",
         _ => "unknown",
     }
 }

@@ -569,6 +569,13 @@ pub fn attach_with(
 
     // Build generation N completely; nothing live changes until the flip.
     let mut gen = Generation::load(artifact)?;
+    // ct_state needs conntrack's hooks registered in this namespace (`crate::conntrack`).
+    if artifact
+        .stages
+        .contains(&tailwall_compiler::ir::Field::CtState)
+    {
+        crate::conntrack::ensure_active().map_err(crate::LoadError::Conntrack)?;
+    }
     t.load_us = gen.load_time().as_micros() as u64;
     fault_point("after-load");
     let n = paths.generations()?.last().copied().unwrap_or(0) + 1;

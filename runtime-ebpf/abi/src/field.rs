@@ -80,6 +80,10 @@ macro_rules! datapath_fields {
                 stage: 41, bits: 32, transport: false, table: hash, read: out_ifindex,
                 maps: tw_t_out_iface / tw_v_out_iface, prog: tw_s_out_iface
             }
+            CT_STATE = ct_state {
+                stage: 50, bits: 3, transport: false, table: array, read: ct_state,
+                maps: tw_t_ct_state / tw_v_ct_state, prog: tw_s_ct_state
+            }
         }
     };
 }

@@ -133,6 +133,10 @@ pub struct PktCtx {
     /// Offset of the transport header from the frame's first byte (IPv6: after the extension
     /// headers); 0 for a non-first fragment. Read by `tw_reject`.
     pub l4_off: u32,
+    /// The connection-tracking state the packet gets from conntrack at PREROUTING / OUTPUT: one of
+    /// [`CT_INVALID`], [`CT_NEW`], [`CT_ESTABLISHED`], [`CT_RELATED`], [`CT_UNTRACKED`] (written only
+    /// when the generation tests `ct_state`, [`GLOBAL_CT`]; else [`CT_INVALID`]).
+    pub ct_state: u32,
 }
 
 /// netfilter's `NF_INET_LOCAL_IN`: the packet is delivered to this host.
@@ -141,6 +145,34 @@ pub const HOOK_INPUT: u32 = 0;
 pub const HOOK_FORWARD: u32 = 1;
 /// `NF_INET_LOCAL_OUT`: the packet was sent by this host.
 pub const HOOK_OUTPUT: u32 = 2;
+
+/// `ct_state` value: conntrack has no valid entry for the packet and would create none (`xt_conntrack`'s
+/// `INVALID`: a packet conntrack refused, e.g. a stray SYN-ACK, an ICMP error quoting no connection).
+pub const CT_INVALID: u32 = 0;
+/// `ct_state` value: the first packet(s) of a connection (`IP_CT_NEW`).
+pub const CT_NEW: u32 = 1;
+/// `ct_state` value: a packet of a connection that has seen traffic both ways (`IP_CT_ESTABLISHED`,
+/// `IP_CT_ESTABLISHED_REPLY`).
+pub const CT_ESTABLISHED: u32 = 2;
+/// `ct_state` value: a packet related to a tracked connection (`IP_CT_RELATED`: an ICMP error quoting
+/// it).
+pub const CT_RELATED: u32 = 3;
+/// `ct_state` value: a packet conntrack deliberately leaves untracked (`IP_CT_UNTRACKED`: IPv6
+/// neighbour discovery and MLD, `-j NOTRACK`).
+pub const CT_UNTRACKED: u32 = 4;
+/// Number of `ct_state` values (the `ct_state` table's used entries).
+pub const CT_STATES: u32 = 5;
+
+/// Placeholder helper ids the eBPF object calls instead of the conntrack kfuncs (Rust/LLVM cannot
+/// emit a kfunc call, `src_reg = BPF_PSEUDO_KFUNC_CALL`, and aya 0.14 cannot relocate one): the
+/// loader rewrites each `call KFUNC_*` instruction into the kfunc call with the function's BTF id in
+/// `/sys/kernel/btf/vmlinux` (`loader/src/kfunc.rs`, `docs/decisions/0014`). Far above every real
+/// helper id, so never confused with one.
+pub const KFUNC_XDP_CT_LOOKUP: u32 = 0x7f7f_0001;
+/// Placeholder for `bpf_skb_ct_lookup` (tc programs), as [`KFUNC_XDP_CT_LOOKUP`].
+pub const KFUNC_SKB_CT_LOOKUP: u32 = 0x7f7f_0002;
+/// Placeholder for `bpf_ct_release`, as [`KFUNC_XDP_CT_LOOKUP`].
+pub const KFUNC_CT_RELEASE: u32 = 0x7f7f_0003;
 
 /// Per-position metadata, indexed by position (the flattened chains' numbering: bit and counter slot).
 #[repr(C)]
@@ -291,8 +323,11 @@ pub const REASON_REJECT_FAIL: u32 = 11;
 /// rejected packet came in on (`XDP_TX`). A reply OUTPUT drops is counted on OUTPUT's deciding
 /// rule or policy position.
 pub const REASON_REPLY_SENT: u32 = 12;
+/// The generation tests `ct_state` and the conntrack lookup failed in a way that leaves the packet's
+/// state unknown (the kfunc reported an error other than "no entry"): dropped (fail closed).
+pub const REASON_CT: u32 = 13;
 /// Number of reason slots.
-pub const REASON_SLOTS: u32 = 13;
+pub const REASON_SLOTS: u32 = 14;
 
 /// Bytes of the ring buffer `tw_log` (a power-of-2 multiple of the page size, as
 /// `BPF_MAP_TYPE_RINGBUF` requires): about 1,400 [`LogRecord`]s (each takes its size plus the
@@ -410,6 +445,11 @@ pub const GLOBAL_NSTAGES: &str = "TW_NSTAGES";
 pub const GLOBAL_NRULES: &str = "TW_NRULES";
 /// Most positions one walk visits in this generation (1..=[`MAX_VISITS`]): the walk's loop bound.
 pub const GLOBAL_NVISITS: &str = "TW_NVISITS";
+/// 1 when the generation tests `ct_state` (the entry programs then ask conntrack), else 0.
+pub const GLOBAL_CT: &str = "TW_CT";
+/// Byte offset of `status` (`unsigned long`, `IPS_*` bits) in the kernel's `struct nf_conn`, read from
+/// the running kernel's BTF by the loader.
+pub const GLOBAL_CT_STATUS: &str = "TW_CT_STATUS";
 
 // Program names (the eBPF functions; kernel shows the first 15 chars).
 /// The XDP entry program: parses the frame, decides the hook (FIB lookup), fills [`PktCtx`].
@@ -449,7 +489,7 @@ const _: () = {
     assert!(core::mem::size_of::<Chunk>() == 64);
     assert!(core::mem::align_of::<Chunk>() == 8);
     assert!(core::mem::size_of::<LpmV4Key>() == 8);
-    assert!(core::mem::size_of::<PktCtx>() == 112);
+    assert!(core::mem::size_of::<PktCtx>() == 116);
     assert!(core::mem::size_of::<LpmV6Key>() == 20);
     // The entry program zeroes the IPv6 addresses with 4-byte word stores.
     assert!(core::mem::align_of::<PktCtx>() == 4);

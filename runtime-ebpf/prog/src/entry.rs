@@ -32,11 +32,12 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use tailwall_abi::{
-    PktCtx, ACTION_ACCEPT, ACTION_DROP, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, MAX_EXT_HEADERS,
-    MAX_VLAN_TAGS, NO_RULE, PORT_ABSENT, PORT_TRUNCATED, REASON_BOUND, REASON_MALFORMED,
-    REASON_NOT_IPV4, REASON_OTHER_FAMILY,
+    PktCtx, ACTION_ACCEPT, ACTION_DROP, CT_INVALID, CT_RELATED, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT,
+    MAX_EXT_HEADERS, MAX_VLAN_TAGS, NO_RULE, PORT_ABSENT, PORT_TRUNCATED, REASON_BOUND, REASON_CT,
+    REASON_MALFORMED, REASON_NOT_IPV4, REASON_OTHER_FAMILY,
 };
 
+use crate::ct::{self, CtLookup};
 use crate::hook::{self, Flow, Flow6};
 use crate::maps::TW_REGIONS;
 
@@ -57,13 +58,13 @@ const IPPROTO_ICMPV6: u8 = 58;
 const ICMP_HLEN: usize = 8;
 
 #[inline(always)]
-fn byte(at: usize) -> u8 {
+pub(crate) fn byte(at: usize) -> u8 {
     // SAFETY: every caller has checked `at < data_end` against the packet bounds.
     unsafe { *(at as *const u8) }
 }
 
 #[inline(always)]
-fn be16(at: usize) -> u32 {
+pub(crate) fn be16(at: usize) -> u32 {
     ((byte(at) as u32) << 8) | byte(at + 1) as u32
 }
 
@@ -127,7 +128,7 @@ const HEADERS_MAX_V6: usize = 512;
 /// Parse the frame at `ctx`, fill `tw_pkt` for `forced`'s hook (or the FIB's) and tail-call the
 /// chain (`reply`: 1 when the frame is a REJECT's reply `tw_reject` built, `PktCtx::reply`); returns an `ACTION_*` code when the packet is decided here or the tail call failed.
 #[inline(always)]
-pub fn entry<C: Hook>(ctx: &C, forced: u32, reply: u32) -> u32 {
+pub fn entry<C: Hook + CtLookup>(ctx: &C, forced: u32, reply: u32) -> u32 {
     // First: a decision taken before `PktCtx` is filled (not IP, malformed) must go to this
     // packet's `tw_decision` slot, not to the slot of the previous packet's REJECT reply.
     if let Some(p) = pkt() {
@@ -275,6 +276,19 @@ pub fn entry<C: Hook>(ctx: &C, forced: u32, reply: u32) -> u32 {
     if !family_held(FAMILY_V4) {
         return by_reason(REASON_OTHER_FAMILY, ACTION_ACCEPT, ip_len);
     }
+    // `IpPacket::ct_state`, overridden by the kernel's conntrack entry (`docs/decisions/0014`).
+    let ct_state = if reply != 0 {
+        // A REJECT's reply is RELATED to the packet it answers (`nf_send_reset` /
+        // `nf_send_unreach` attach the rejected packet's conntrack: `nf_ct_attach`).
+        CT_RELATED
+    } else if crate::maps::ct_used() {
+        match ct::state_v4(ctx, ip, ihl, tot_len, end, frag_offset, proto) {
+            Some(s) => s,
+            None => return by_reason(REASON_CT, ACTION_DROP, ip_len),
+        }
+    } else {
+        CT_INVALID
+    };
     let (hook, in_ifindex, out_ifindex) = if forced == HOOK_OUTPUT {
         (HOOK_OUTPUT, 0, ctx.ifindex())
     } else if forced != HOOK_BY_FIB {
@@ -341,6 +355,7 @@ pub fn entry<C: Hook>(ctx: &C, forced: u32, reply: u32) -> u32 {
         } else {
             0
         };
+        q.ct_state = ct_state;
     }
     tail_call(ctx, 0, ip_len)
 }
@@ -372,6 +387,7 @@ const WRITES_EVERY_MEMBER: fn(PktCtx) = |c| {
         reply: _,
         l3_off: _,
         l4_off: _,
+        ct_state: _,
     } = c;
 };
 
@@ -629,6 +645,8 @@ fn ipv6<C: Hook>(
             } else {
                 0
             },
+            // An IPv6 ruleset cannot test `ct_state` yet (`artifact::build` refuses it, located).
+            ct_state: CT_INVALID,
         };
     }
     tail_call(ctx, 0, ip_len)

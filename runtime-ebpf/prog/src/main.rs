@@ -18,6 +18,7 @@
 #![no_main]
 
 mod common;
+mod ct;
 mod entry;
 mod hook;
 mod log;

@@ -74,6 +74,26 @@ pub fn reply_hl() -> u8 {
     n.clamp(1, 255) as u8
 }
 
+#[unsafe(no_mangle)]
+static TW_CT: u32 = 0;
+#[unsafe(no_mangle)]
+static TW_CT_STATUS: u32 = 0;
+
+/// Does the generation test `ct_state` (`tailwall_abi::GLOBAL_CT`)? When not, the verifier prunes
+/// every conntrack lookup.
+#[inline(always)]
+pub fn ct_used() -> bool {
+    // SAFETY: as in `nchunks`.
+    unsafe { core::ptr::read_volatile(&TW_CT) != 0 }
+}
+
+/// Offset of `nf_conn::status` (`tailwall_abi::GLOBAL_CT_STATUS`).
+#[inline(always)]
+pub fn ct_status_offset() -> usize {
+    // SAFETY: as in `nchunks`.
+    unsafe { core::ptr::read_volatile(&TW_CT_STATUS) as usize }
+}
+
 /// Chunks per rule vector, clamped to the ABI bound so every loop has a constant bound.
 #[inline(always)]
 pub fn nchunks() -> u32 {
