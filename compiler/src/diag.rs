@@ -3,9 +3,9 @@
 //! Rendering follows the compiler convention that editors and `grep` understand:
 //!
 //! ```text
-//! rules.txt:4:10: error[E0202]: match module `-m state` is not supported yet
+//! rules.txt:4:10: error[E0202]: match module `-m limit` is not supported yet
 //!   |
-//! 4 | -A INPUT -m state --state NEW -j ACCEPT
+//! 4 | -A INPUT -m limit --limit 5/min -j ACCEPT
 //!   |          ^^^^^^^^
 //!   = help: supported in this version: -s, -d, -p, -m tcp/udp --sport/--dport, -m comment, -j ACCEPT/DROP
 //! ```

@@ -147,10 +147,19 @@ pub fn lower_ast(ast: &syn::Ast, diags: &mut Vec<Diagnostic>) -> Ruleset {
         for line in &p.rules {
             match lower_typed(&line.rule, line, &ids, &mut pool) {
                 Ok((matches, action, comment)) => rules.push(Rule {
+                    // `check` names the connection-tracking differences per rule.
+                    matches: {
+                        warnings.extend(
+                            matches
+                                .iter()
+                                .filter(|m| m.field == crate::ir::Field::CtState)
+                                .filter_map(rule::ct_note),
+                        );
+                        matches
+                    },
                     id: RuleId(0),
                     chain: ChainId(ci as u32),
                     position: rules.len() as u32 + 1,
-                    matches,
                     action,
                     comment,
                     counters: line.counters.map(|c| (c.packets, c.bytes)),
@@ -436,7 +445,7 @@ mod tests {
     #[test]
     fn lower_reports_unsupported_features() {
         assert_eq!(
-            err_codes("-A INPUT -m state --state NEW -j ACCEPT"),
+            err_codes("-A INPUT -m limit --limit 5/min -j ACCEPT"),
             ["E0202"]
         );
         assert_eq!(err_codes("-A INPUT -j QUEUE"), ["E0203"]);
@@ -485,7 +494,7 @@ mod tests {
         // `fw` and `a` (which jumps to it) are reached by no built-in chain: left out, one note each.
         let l = lower(
             "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:a - [0:0]\n:fw - [0:0]\n-A INPUT -j ACCEPT\n\
-             -A a -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n",
+             -A a -j fw\n-A fw -m limit --limit 5/min -j ACCEPT\nCOMMIT\n",
         )
         .unwrap();
         assert_eq!(l.ruleset.chains.len(), 2);
@@ -494,11 +503,11 @@ mod tests {
         // Reached from INPUT, FORWARD or OUTPUT: an error (the datapath judges every hook; leaving
         // the chain out would pass what it drops).
         for hook in ["INPUT", "FORWARD", "OUTPUT"] {
-            let e = lower(&format!("*filter\n:{hook} DROP [0:0]\n:fw - [0:0]\n-A {hook} -j fw\n-A fw -m state --state NEW -j ACCEPT\nCOMMIT\n"))
+            let e = lower(&format!("*filter\n:{hook} DROP [0:0]\n:fw - [0:0]\n-A {hook} -j fw\n-A fw -m limit --limit 5/min -j ACCEPT\nCOMMIT\n"))
                 .unwrap_err();
             assert_eq!(e[0].code, "E0202", "{hook}");
             let e = lower(&format!(
-                "*filter\n:{hook} DROP [0:0]\n-A {hook} -m state --state NEW -j ACCEPT\nCOMMIT\n"
+                "*filter\n:{hook} DROP [0:0]\n-A {hook} -m limit --limit 5/min -j ACCEPT\nCOMMIT\n"
             ))
             .unwrap_err();
             assert_eq!(e[0].code, "E0202", "{hook}");

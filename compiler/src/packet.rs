@@ -252,6 +252,39 @@ impl CtState {
     }
 }
 
+impl CtState {
+    /// Where the state tailwall computes at XDP / tc (`docs/decisions/0014`) differs from the one
+    /// iptables tests, for a match admitting `admitted` states: one sentence per difference that
+    /// can change the match's result (what `check` notes as `N0004` and `migrate` reports). Listed
+    /// in `docs/conformance.md`.
+    pub fn departures(admitted: &[CtState]) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for s in CtState::ALL {
+            if !admitted.contains(&s) {
+                continue;
+            }
+            out.push(match s {
+                CtState::Established => {
+                    "ICMP replies and protocols other than TCP and UDP are never ESTABLISHED (the conntrack kfuncs look up TCP and UDP only: INVALID here), and TCP segments outside the window are ESTABLISHED (iptables: INVALID)"
+                }
+                CtState::Related => {
+                    "RELATED only for ICMP errors quoting a TCP or UDP connection: connections a helper expects (ftp, sip, ...) and ICMP errors about ICMP are INVALID here"
+                }
+                CtState::New => {
+                    "protocols other than TCP, UDP and ICMP are never NEW (INVALID here), and a SYN reusing the tuple of a connection in TIME_WAIT is ESTABLISHED here (iptables: NEW)"
+                }
+                CtState::Invalid => {
+                    "INVALID here also for later fragments and protocols other than TCP, UDP and ICMP, and never for bad checksums or TCP segments outside the window"
+                }
+                CtState::Untracked => {
+                    "UNTRACKED is never given to IPv4 packets here (the raw table's NOTRACK is not seen)"
+                }
+            });
+        }
+        out
+    }
+}
+
 /// `tcp_valid_flags[]` (`nf_conntrack_proto_tcp.c`) on the flags byte without ECE, CWR and PSH:
 /// SYN, SYN|URG, SYN|ACK, RST, RST|ACK, FIN|ACK, FIN|ACK|URG, ACK, ACK|URG.
 pub fn tcp_flags_valid(flags: u8) -> bool {

@@ -96,6 +96,7 @@ fn atoms(rulesets: &[&Ruleset], hook: Hook) -> Vec<(IpPacket, Meta)> {
                                     tcp_flags: 0x02,
                                     ttl: 64,
                                     icmp: tailwall_compiler::packet::Icmp::Absent,
+                                    ct_state: tailwall_compiler::packet::CtState::New,
                                 },
                                 Meta {
                                     in_iface: i.clone(),

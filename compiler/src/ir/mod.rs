@@ -1009,13 +1009,20 @@ impl fmt::Display for DisplayAddr {
 }
 
 /// One test of a field in the dump's spelling: `10.0.0.0/8`, `2001:db8::/32`, `80`, `8000-8080`,
-/// `eth0`, `eth+`.
+/// `eth0`, `eth+`, `ESTABLISHED`.
 pub struct DisplayTest<'a>(pub &'a Test, pub Field);
 
 impl fmt::Display for DisplayTest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Test::Prefix { addr, len } => write!(f, "{}/{len}", DisplayAddr(*addr, self.1)),
+            // Connection states by name (`ESTABLISHED`), as iptables spells them.
+            Test::Exact(v) if self.1 == Field::CtState => {
+                match crate::packet::CtState::from_value((*v).into()) {
+                    Some(s) => f.write_str(s.name()),
+                    None => write!(f, "{v}"),
+                }
+            }
             Test::Exact(v) => write!(f, "{v}"),
             Test::Range { lo, hi } if lo == hi => write!(f, "{lo}"),
             Test::Range { lo, hi } => write!(f, "{lo}-{hi}"),

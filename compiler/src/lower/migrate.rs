@@ -136,11 +136,14 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
             let mut at = None;
             let status = if !enforced {
                 RuleStatus::Unsupported(format!("table `{}` is not enforced", t.kind.name()))
-            } else if let Some(s) = special_status(r) {
-                s
             } else {
                 match lower_typed(r, line, &ids, &mut pool) {
                     Ok((matches, action, comment)) => {
+                        // The connection-tracking differences of this rule, if any.
+                        let ct = matches
+                            .iter()
+                            .filter(|m| m.field == crate::ir::Field::CtState)
+                            .find_map(super::rule::ct_note);
                         let status = log_status(r);
                         let ci = ids[chain];
                         at = Some((ci, lowered[ci].len()));
@@ -154,7 +157,10 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
                             counters: line.counters.map(|c| (c.packets, c.bytes)),
                             span: line.span,
                         });
-                        status
+                        match ct {
+                            Some(d) => RuleStatus::Approximated(format!("kept; {}", d.message)),
+                            None => status,
+                        }
                     }
                     Err(e) => RuleStatus::Unsupported(
                         e.first()
@@ -203,19 +209,6 @@ fn migrate_impl(src: &SourceFile) -> Result<Migration, Vec<Diagnostic>> {
     })
 }
 
-/// Statuses decided by what the rule does rather than by what the IR can hold (docs/conformance.md).
-fn special_status(r: &TypedRule) -> Option<RuleStatus> {
-    if r.matches
-        .iter()
-        .any(|m| matches!(m.name(), "state" | "conntrack"))
-    {
-        return Some(RuleStatus::Unsupported(
-            "connection tracking (`-m state`/`-m conntrack`) is not modelled yet".into(),
-        ));
-    }
-    None
-}
-
 /// How a lowered rule is enforced: exactly, except a log target whose line cannot be what the kernel
 /// prints (`docs/decisions/0014-log-ring-buffer.md`): NFLOG has no nfnetlink_log socket (its records
 /// go to `tailwall log`), `--log-uid` has no socket owner at XDP.
@@ -240,7 +233,7 @@ mod tests {
         let src = SourceFile::new(
             "m",
             "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n\
-             -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -m state --state NEW -j ACCEPT\nCOMMIT\n",
+             -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -m limit --limit 5/min -j ACCEPT\nCOMMIT\n",
         );
         let m = migrate(&src).unwrap();
         let kinds: Vec<_> = m
@@ -416,8 +409,11 @@ mod tests {
                     "{name}:{}: migrate says exact, compile refuses it",
                     r.line
                 );
+                // A rule kept with a named difference (connection tracking) is enforced too.
+                let kept = exact.contains(&s)
+                    || matches!(r.status, RuleStatus::Approximated(_)) && r.rule.is_some();
                 assert!(
-                    !compiled.contains(&s) || exact.contains(&s),
+                    !compiled.contains(&s) || kept,
                     "{name}:{}: compile enforces it, migrate says {}",
                     r.line,
                     r.status.kind()

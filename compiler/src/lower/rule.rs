@@ -149,6 +149,33 @@ fn ct_state_match(g: &Given) -> Result<Match, Diagnostic> {
     })
 }
 
+/// The states a `ct_state` match admits (its tests, or their complement when negated).
+pub(crate) fn ct_admitted(m: &Match) -> Vec<crate::packet::CtState> {
+    crate::packet::CtState::ALL
+        .into_iter()
+        .filter(|s| m.tests.contains(&Test::Exact(*s as u32)) != m.negated)
+        .collect()
+}
+
+/// The note `N0004` on a rule's `ct_state` match: where tailwall's state differs from iptables' for
+/// the states it admits ([`crate::packet::CtState::departures`]); `None` when nothing differs.
+pub(crate) fn ct_note(m: &Match) -> Option<Diagnostic> {
+    let d = crate::packet::CtState::departures(&ct_admitted(m));
+    if d.is_empty() {
+        return None;
+    }
+    Some(
+        Diagnostic::note(
+            "N0004",
+            format!(
+                "the connection state is read from XDP/tc before conntrack: {}",
+                d.join("; ")
+            ),
+        )
+        .at(m.span),
+    )
+}
+
 /// A conntrack match after the rule's transport match: iptables tests it after the transport match,
 /// which drops a packet with a truncated transport header first; the IR tests `ct_state` with the IP
 /// part. Such a packet's state is `INVALID` ([`crate::packet::CtState::without_entry`]), so the order
@@ -504,6 +531,14 @@ pub(super) fn lower_typed(
             // xt_conntrack.c / `-m state` (an alias of it): the packet's state bit (one of INVALID,
             // NEW, ESTABLISHED, RELATED, UNTRACKED) in `--ctstate`'s mask, XOR `!`.
             "conntrack" | "state" => {
+                if r.family == crate::ir::Family::V6 {
+                    errs.push(unsupported(
+                        "E0202",
+                        format!("`-m {}` in an ip6tables ruleset", inst.name()),
+                        inst.span,
+                    ));
+                    continue;
+                }
                 for g in &inst.given {
                     match ct_state_match(g) {
                         Ok(m) => {

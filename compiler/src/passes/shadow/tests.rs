@@ -322,7 +322,12 @@ fn arb_test(field: Field) -> BoxedStrategy<Test> {
             })
             .boxed(),
         // Plain numeric header fields: the port ranges, clipped to the field's width.
-        Field::Length | Field::TcpFlags | Field::Ttl | Field::Fragment | Field::IcmpType => {
+        Field::Length
+        | Field::TcpFlags
+        | Field::Ttl
+        | Field::Fragment
+        | Field::IcmpType
+        | Field::CtState => {
             let max = field.max_value() as u32;
             prop::sample::select(PORTS.to_vec())
                 .prop_map(move |(lo, hi)| Test::Range {
@@ -539,6 +544,7 @@ fn arb_packets(rs: &Ruleset) -> impl Strategy<Value = Vec<(Option<String>, IpPac
                         crate::packet::Icmp::Absent
                     },
                     frag_offset: if shape == 4 { 100 } else { 0 },
+                    ct_state: crate::packet::CtState::ALL[(src as usize) % 5],
                     ports: match shape {
                         4 => Ports::Absent,
                         5 => Ports::Truncated,
