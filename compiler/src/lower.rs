@@ -40,7 +40,7 @@ use std::collections::HashMap;
 
 mod chains;
 mod migrate;
-mod rule;
+pub(crate) mod rule;
 
 use chains::{note_ignored, plan_chains, renumber, Plan};
 pub use migrate::{migrate, Migration, RuleReport, RuleStatus, TableReport};

@@ -389,14 +389,30 @@ fn arb_header_matches(on: bool) -> BoxedStrategy<Vec<Match>> {
                 Some(Match::single(field, Test::Range { lo, hi }, neg, Span::default()))
             }),
     ];
-    (length, flags, ttl, frag, icmp, iprange)
-        .prop_map(|(l, f, t, g, i, r)| {
+    // `-m conntrack --ctstate S1,S2` (`!`): one to three of the five states.
+    let ct = prop_oneof![
+        4 => Just(None),
+        1 => (
+            prop::sample::subsequence(vec![0u32, 1, 2, 3, 4], 1..=3),
+            prop::bool::weighted(0.25),
+        )
+            .prop_map(|(vs, neg)| Some(Match {
+                field: Field::CtState,
+                tests: vs.into_iter().map(Test::Exact).collect(),
+                negated: neg,
+                set: None,
+                span: Span::default(),
+            })),
+    ];
+    (length, flags, ttl, frag, icmp, iprange, ct)
+        .prop_map(|(l, f, t, g, i, r, c)| {
             l.into_iter()
                 .chain(f)
                 .chain(t)
                 .chain(g)
                 .chain(i)
                 .chain(r)
+                .chain(c)
                 .collect()
         })
         .boxed()
@@ -1295,6 +1311,20 @@ fn print_rule(o: &mut String, rs: &Ruleset, chain: &str, r: &Rule) {
         let opt = ttl_option(m).expect("iptables_restore_text: ttl is not one -m ttl option");
         let _ = write!(o, " -m ttl {opt}");
     }
+    if let Some(m) = r.get(Field::CtState) {
+        // Before the transport match, the IR's order (`lower` refuses some of the other, E0209).
+        let names: Vec<&str> = m
+            .tests
+            .iter()
+            .map(|t| match t {
+                Test::Exact(v) => crate::packet::CtState::from_value((*v).into())
+                    .expect("iptables_restore_text: a ct_state value")
+                    .name(),
+                _ => panic!("iptables_restore_text: ct_state tests are exact states"),
+            })
+            .collect();
+        let _ = write!(o, " -m conntrack {}--ctstate {}", bang(m), names.join(","));
+    }
     if let Some(m) = r.get(Field::IcmpType) {
         let opt = icmp_option(m).expect("iptables_restore_text: icmp_type is not one --icmp-type");
         let _ = write!(o, " -m icmp {}--icmp-type {opt}", bang(m));
@@ -1819,6 +1849,8 @@ pub fn to_ipv6(rs: &Ruleset) -> Ruleset {
                     f => f,
                 };
             }
+            // ip6tables rulesets have no conntrack state yet (the front ends refuse it).
+            r.matches.retain(|m| m.field != Field::CtState);
             r.matches.sort_by_key(|m| m.field);
             if let Action::Reject(k) = r.action {
                 r.action = Action::Reject(reject_to_v6(k));

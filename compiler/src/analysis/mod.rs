@@ -34,11 +34,10 @@ pub use witness::Witness;
 use crate::artifact::Artifact;
 use crate::interp::{self, Outcome};
 use crate::ir::{Hook, Ruleset};
-use crate::packet::decode;
 
 /// The outcome `interp` gives a witness packet under `rs` at `hook`.
 pub fn replay(rs: &Ruleset, hook: Hook, w: &Witness) -> Outcome {
-    interp::run_with(rs, hook, &w.meta, &decode(&w.frame()))
+    interp::run_with(rs, hook, &w.meta, &w.decoded())
 }
 
 /// One hook's comparison of two rulesets.

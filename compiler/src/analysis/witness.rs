@@ -9,13 +9,16 @@
 //! dotted quads or IPv6 addresses (RFC 5952 text; in brackets when a port follows, as in URLs:
 //! `tcp [2001:db8::1]:1024 -> [2001:db8::2]:22`; both ends of one family), OFFSET is in bytes (a
 //! multiple of 8, non-zero: a non-first fragment), `truncated` (or `(truncated header)`) cuts the
-//! TCP/UDP header short. Ports are required for tcp/udp unless the packet is a fragment or truncated.
+//! TCP/UDP header short, `ct STATE` (`new`, `established`, `related`, `invalid`, `untracked`) the
+//! connection-tracking state the packet is judged with (metadata: the frame carries only the state
+//! without a conntrack entry, [`Witness::decoded`] sets it). Ports are required for tcp/udp unless
+//! the packet is a fragment or truncated.
 use super::set::Set;
 use super::space::{Dim, Space, L4_ABSENT, L4_PRESENT, L4_TRUNCATED};
 use crate::interp::Meta;
 use crate::ir::{Family, Field, Lookup};
 use crate::packet::{
-    build_frame, build_frame_v6, decode, ipv6_ext_header, l4_header, write_value, Decoded,
+    build_frame, build_frame_v6, decode, ipv6_ext_header, l4_header, write_value, CtState, Decoded,
     FieldValue, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, NEXTHDR_FRAGMENT,
 };
 use std::fmt::Write as _;
@@ -224,6 +227,21 @@ impl Witness {
         f
     }
 
+    /// The decoded [`Witness::frame`] with the connection state the witness gives it: a frame carries
+    /// only the state without a conntrack entry ([`crate::packet::CtState::without_entry`]), the
+    /// others (`ct established`) are packet metadata, set here. What every offline engine judges.
+    pub fn decoded(&self) -> Decoded {
+        let mut d = decode(&self.frame());
+        if let Some(&(_, v)) = self.header.iter().find(|(f, _)| *f == Field::CtState) {
+            if let (Decoded::Ipv4(p) | Decoded::Ipv6(p), Some(s)) =
+                (&mut d, CtState::from_value(v.into()))
+            {
+                p.ct_state = s;
+            }
+        }
+        d
+    }
+
     /// The SPEC spelling (see the module docs).
     pub fn spec(&self) -> String {
         let proto = match self.proto {
@@ -254,7 +272,14 @@ impl Witness {
             let _ = write!(out, " out {o}");
         }
         for (f, v) in &self.header {
-            let _ = write!(out, " {f} {v}");
+            match (f, CtState::from_value((*v).into())) {
+                (Field::CtState, Some(s)) => {
+                    let _ = write!(out, " ct {}", s.name().to_ascii_lowercase());
+                }
+                _ => {
+                    let _ = write!(out, " {f} {v}");
+                }
+            }
         }
         out
     }
@@ -344,6 +369,18 @@ impl Witness {
             header: Vec::new(),
         };
         while let Some(t) = toks.next() {
+            if t == "ct" || t == "ct_state" {
+                let s = toks
+                    .next()
+                    .and_then(CtState::from_name)
+                    .ok_or_else(|| {
+                        format!("expected a connection state after `{t}`: new, established, related, invalid or untracked")
+                    })?;
+                w.header.retain(|(g, _)| *g != Field::CtState);
+                w.header.push((Field::CtState, s as u32));
+                w.header.sort_unstable();
+                continue;
+            }
             if let Some(f) = Field::from_name(t).filter(|&f| is_header(f)) {
                 let v = toks
                     .next()
@@ -587,6 +624,7 @@ mod tests {
             "icmpv6 fe80::1 -> ff02::1",
             "udp 2001:db8::1 -> 2001:db8::2 frag@16 ttl 1",
             "tcp [::1]:1 -> [::2]:2 length 100 tcp_flags 18",
+            "tcp 10.0.0.1:1234 -> 10.0.0.2:22 ct established",
         ] {
             let w = Witness::parse(s).unwrap();
             assert_eq!(w.spec(), s);
@@ -598,6 +636,12 @@ mod tests {
                 (w.family, w.src, w.dst, w.proto)
             );
             for &(f, v) in &w.header {
+                if f == Field::CtState {
+                    // Metadata: in the decoded packet, not in the frame.
+                    let p = w.decoded();
+                    assert_eq!(p.packet().unwrap().value(f), FieldValue::Value(v.into()));
+                    continue;
+                }
                 let mut g = w.frame();
                 assert!(write_value(&mut g, f, v), "{s}: {f} {v}");
                 assert_eq!(

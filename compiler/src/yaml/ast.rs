@@ -994,6 +994,7 @@ fn expected(field: Field) -> &'static str {
     match field {
         Field::Proto => "a protocol name or number",
         Field::IcmpType => "`any`, an ICMP type `T`, `T/CODE` or a range `T/C-T/C`",
+        Field::CtState => "a connection state: new, established, related, invalid or untracked",
         _ => match field.info().lookup {
             Lookup::Lpm if field.bits() == 128 => "an IPv6 address or prefix",
             Lookup::Lpm => "an address, a prefix or an address range",
@@ -1011,12 +1012,22 @@ type ValueErr = (&'static str, String, String);
 ///
 /// # Errors
 /// `(code, message, help)` of the diagnostic to report at the value: `E0405` a bad address or prefix,
-/// `E0406` a bad port, number, range or ICMP type, `E0407` an unknown protocol, `E0409` a bad interface
+/// `E0406` a bad port, number, range, ICMP type or connection state, `E0407` an unknown protocol, `E0409` a bad interface
 /// name.
 pub fn parse_value(field: Field, text: &str) -> Result<Test, ValueErr> {
     match field {
         Field::Proto => parse_proto_value(text),
         Field::IcmpType => parse_icmp_value(text),
+        // A state by name (any case, as iptables reads `--ctstate`): the `Exact` test of its value.
+        Field::CtState => crate::packet::CtState::from_name(text.trim())
+            .map(|s| Test::Exact(s as u32))
+            .ok_or_else(|| {
+                (
+                    "E0406",
+                    format!("unknown connection state `{text}`"),
+                    "write new, established, related, invalid or untracked".to_string(),
+                )
+            }),
         // Flags, not quantities: one value is the `Exact` test iptables' `-f` and `--tcp-flags` lower
         // to (`lower/rule.rs`), so that both front ends build the identical IR.
         Field::Fragment | Field::TcpFlags => parse_number_value(field, text).map(|t| match t {

@@ -188,6 +188,22 @@ fn lower_rule<'d>(
         );
         return None;
     }
+    for m in matches.iter().filter(|m| m.field == Field::CtState) {
+        // As the iptables front end: no conntrack state in an IPv6 ruleset yet (the datapath reads it
+        // for IPv4 only), and `check` names the differences from iptables (N0004).
+        if family == Family::V6 {
+            diags.push(
+                Diagnostic::error(
+                    "E0202",
+                    "`ct_state` in a `family: ipv6` document is not supported yet",
+                )
+                .at(m.span)
+                .help("the datapath reads the connection state of IPv4 packets only"),
+            );
+        } else if let Some(n) = crate::lower::rule::ct_note(m) {
+            diags.push(n);
+        }
+    }
     let action = match r.action.as_ref().map(|a| &a.value) {
         Some(ActionDef::Accept) => Action::Accept,
         Some(ActionDef::Drop) => Action::Drop,

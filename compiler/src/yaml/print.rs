@@ -232,6 +232,10 @@ fn value(field: Field, t: &Test) -> String {
             .and_then(proto_name)
             .filter(|name| matches!(parse_proto(name), Ok(Proto::Number(p)) if u32::from(p) == *n))
             .map_or_else(|| n.to_string(), str::to_string),
+        (Field::CtState, Test::Exact(v)) => match crate::packet::CtState::from_value((*v).into()) {
+            Some(s) => s.name().to_ascii_lowercase(),
+            None => v.to_string(),
+        },
         (Field::IcmpType, Test::Exact(v)) => icmp_value(*v, *v),
         (Field::IcmpType, Test::Range { lo, hi }) => icmp_value(*lo, *hi),
         (_, Test::Exact(v)) => v.to_string(),

@@ -35,10 +35,10 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
         }
     };
     let (rs, src) = load_rules(rules)?;
-    let (frame, meta, spec) = match source {
+    let (pkt, meta, spec) = match source {
         Source::Spec(s) => {
             let w = Witness::parse(s).map_err(|e| Failure::Usage(format!("--packet: {e}")))?;
-            (w.frame(), w.meta.clone(), w.spec())
+            (w.decoded(), w.meta.clone(), w.spec())
         }
         Source::Pcap { path, index } => {
             let frames = pcap::read_frames(path).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -50,10 +50,9 @@ pub fn run(rules: &Path, source: Source, hook: HookArg, output: Output) -> Resul
                 ))
             })?;
             let spec = decode(&f.data).to_string();
-            (f.data, Meta::default(), spec)
+            (decode(&f.data), Meta::default(), spec)
         }
     };
-    let pkt = decode(&frame);
     let t = trace(&rs, hook, &meta, &pkt);
     let reference = interp::run_with(&rs, hook, &meta, &pkt);
     if t.outcome != reference {
