@@ -952,6 +952,97 @@ pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
 mod tests {
     use super::*;
 
+    fn ct_of(proto: u8, l4: &[u8]) -> CtState {
+        let f = build_frame(
+            [2; 6],
+            [4; 6],
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            proto,
+            0,
+            l4,
+        );
+        decode(&f).packet().expect("ipv4").ct_state
+    }
+
+    #[test]
+    fn ct_state_without_entry_follows_the_kernel_trackers() {
+        let tcp = |flags: u8| {
+            let mut h = l4_header(IPPROTO_TCP, 1, 2, &[]);
+            h[13] = flags;
+            ct_of(IPPROTO_TCP, &h)
+        };
+        // tcp_conntracks[0][*][sNO] with nf_conntrack_tcp_loose = 1.
+        assert_eq!(tcp(0x02), CtState::New, "SYN");
+        assert_eq!(tcp(0x10), CtState::New, "ACK: mid-stream pickup");
+        assert_eq!(tcp(0x18), CtState::New, "PSH|ACK");
+        assert_eq!(tcp(0x12), CtState::Invalid, "SYN|ACK");
+        assert_eq!(tcp(0x04), CtState::Invalid, "RST");
+        assert_eq!(tcp(0x11), CtState::Invalid, "FIN|ACK");
+        assert_eq!(
+            tcp(0x03),
+            CtState::Invalid,
+            "SYN|FIN: not in tcp_valid_flags"
+        );
+        assert_eq!(tcp(0x00), CtState::Invalid, "no flag");
+        assert_eq!(tcp(0xc2), CtState::New, "SYN with ECE|CWR");
+        // A data offset below 5 words.
+        let mut h = l4_header(IPPROTO_TCP, 1, 2, &[]);
+        h[12] = 0x40;
+        h[13] = 0x02;
+        assert_eq!(ct_of(IPPROTO_TCP, &h), CtState::Invalid);
+        assert_eq!(
+            ct_of(IPPROTO_TCP, &[0, 1, 0, 2]),
+            CtState::Invalid,
+            "truncated"
+        );
+        let udp = l4_header(IPPROTO_UDP, 1, 2, b"x");
+        assert_eq!(ct_of(IPPROTO_UDP, &udp), CtState::New);
+        let mut long = udp.clone();
+        long[5] = 200;
+        assert_eq!(
+            ct_of(IPPROTO_UDP, &long),
+            CtState::Invalid,
+            "udp length past the datagram"
+        );
+        for (kind, want) in [
+            (8, CtState::New),
+            (13, CtState::New),
+            (0, CtState::Invalid),
+            (3, CtState::Invalid),
+            (11, CtState::Invalid),
+            (19, CtState::Invalid),
+        ] {
+            assert_eq!(
+                ct_of(IPPROTO_ICMP, &[kind, 0, 0, 0, 0, 0, 0, 0]),
+                want,
+                "icmp {kind}"
+            );
+        }
+        assert_eq!(
+            ct_of(47, &[0; 8]),
+            CtState::Invalid,
+            "gre: cannot be looked up"
+        );
+        let frag = build_frame(
+            [2; 6],
+            [4; 6],
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            17,
+            2,
+            &[0; 8],
+        );
+        assert_eq!(decode(&frag).packet().unwrap().ct_state, CtState::Invalid);
+        let v6 = |kind: u8| {
+            CtState::without_entry(Family::V6, IPPROTO_ICMPV6, 0, &[kind, 0, 0, 0, 0, 0, 0, 0])
+        };
+        assert_eq!(v6(128), CtState::New);
+        assert_eq!(v6(135), CtState::Untracked, "neighbour solicitation");
+        assert_eq!(v6(129), CtState::Invalid);
+        assert_eq!(v6(1), CtState::Invalid);
+    }
+
     const M: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
     fn tcp(sport: u16, dport: u16) -> Vec<u8> {

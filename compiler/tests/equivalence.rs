@@ -101,7 +101,7 @@ proptest! {
     /// negated or not, with lists, on frames of every shape biased to their boundaries.
     #[test]
     fn sim_equals_interp_with_header_matches(
-        (rs, frames) in arb_ruleset_with(RulesetOpts { header_matches: true, ..lists(10) }).prop_flat_map(|rs| {
+        (rs, frames) in arb_ruleset_with(RulesetOpts { header_matches: true, ct_state: true, ..lists(10) }).prop_flat_map(|rs| {
             let f = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), 40);
             (Just(rs), f)
         })
@@ -120,7 +120,7 @@ proptest! {
     /// is a terminal rule of the chain reported, a hotdrop names a rule testing ports.
     #[test]
     fn sim_equals_interp_with_user_chains(
-        (rs, frames) in arb_ruleset_with(RulesetOpts { user_chains: true, header_matches: true, ..lists(6) }).prop_flat_map(|rs| {
+        (rs, frames) in arb_ruleset_with(RulesetOpts { user_chains: true, header_matches: true, ct_state: true, ..lists(6) }).prop_flat_map(|rs| {
             let f = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), 30);
             (Just(rs), f)
         })
@@ -344,7 +344,7 @@ proptest! {
     #[test]
     fn sim_equals_interp_with_log_rules(
         (rs, frames) in tailwall_compiler::testgen::arb_ruleset_logged(RulesetOpts {
-            user_chains: true, hooks: true, header_matches: true, ..lists(6)
+            user_chains: true, hooks: true, header_matches: true, ct_state: true, ..lists(6)
         }).prop_flat_map(|rs| {
             let f = prop::collection::vec(arb_frame(&rs, FrameOpts::default()), 30);
             (Just(rs), f)

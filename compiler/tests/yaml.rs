@@ -726,7 +726,7 @@ proptest! {
     #[test]
     fn migrate_round_trips_ipv4(rs in tailwall_compiler::testgen::arb_ruleset_with(
         tailwall_compiler::testgen::RulesetOpts {
-            port_lists: true, user_chains: true, hooks: true, ifaces: true, header_matches: true,
+            port_lists: true, user_chains: true, hooks: true, ifaces: true, header_matches: true, ct_state: true,
             ..tailwall_compiler::testgen::RulesetOpts::new(6)
         },
     )) {

@@ -383,3 +383,35 @@ fn ct_live_host_firewall_counts_as_iptables_legacy() {
         "per-rule and policy counters, tailwall vs iptables-legacy"
     );
 }
+
+/// Cost of the state: the same one-rule INPUT with and without a `ct_state` match, BPF_PROG_TEST_RUN
+/// of `tw_entry_in` 200,000 times on a SYN (no entry: one lookup) and the verifier's instruction
+/// count of the entry programs (`--nocapture` prints them; the figures of `docs/decisions/0016`).
+/// Fails when a generation with `ct_state` does not tell the SYN `NEW`.
+#[test]
+fn ct_state_cost_of_the_lookup() {
+    if !require_root_or_skip("conntrack") {
+        return;
+    }
+    let ns = tailwall_tests::netns::Netns::new().expect("netns");
+    ns.run(|| {
+        let with = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+        let without = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+        let syn = tcp(0x02, 40000, 22);
+        for (name, text) in [("without ct_state", without), ("with ct_state", with)] {
+            let (_, art) = compile(text);
+            let g = Generation::load_nameless(&art).unwrap_or_else(|e| panic!("{e}"));
+            let tr = g.test_run(&syn, 200_000).expect("test run");
+            assert_eq!(tr.xdp_action, tailwall_abi::XDP_PASS, "{name}: the SYN is accepted");
+            let insns: Vec<String> = g
+                .program_stats()
+                .expect("stats")
+                .into_iter()
+                .filter(|s| s.name.starts_with("tw_entry") || s.name == "tw_egress")
+                .map(|s| format!("{} {:?}", s.name, s.verified_insns))
+                .collect();
+            println!("{name}: {} ns per SYN; verified {insns:?}", tr.duration_ns);
+        }
+    })
+    .expect("setns");
+}

@@ -791,6 +791,9 @@ fn testrun_matches_interp_on_testgen_header_matches() {
     let o = RulesetOpts {
         port_lists: true,
         header_matches: true,
+        // A test-run namespace has no conntrack entry: the entry program's state is the one
+        // `packet::CtState::without_entry` gives each frame (`docs/decisions/0016`).
+        ct_state: true,
         ..RulesetOpts::new(40)
     };
     let rulesets = sample_rulesets_with(0x6864_7273, 16, o);
