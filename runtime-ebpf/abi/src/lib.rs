@@ -12,7 +12,7 @@
 #![warn(missing_docs)]
 
 /// Bumped on every incompatible change to this file.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// 64-bit words in one bit-vector chunk; one chunk covers 512 rules.
 pub const CHUNK_WORDS: usize = 8;
