@@ -27,8 +27,9 @@
 use crate::flatten::{Flat, Origin};
 use crate::ir::{Field, Hook, Lookup, Rule, Ruleset, Test};
 use crate::packet::FieldValue;
+use crate::FastMap;
 use bitvec::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// A rule bit-vector: bit `i` set = global rule `i` admits the class.
 pub type RuleVec = BitVec<u64, Lsb0>;
@@ -389,14 +390,14 @@ fn ones(nrules: usize) -> RuleVec {
 /// the raw words (bitvec hashes bit by bit, far too slow for 10k-rule vectors); every vector here is
 /// built from zeroed storage and only ever has live bits set, so equal vectors have equal words.
 struct Interner {
-    ids: HashMap<Vec<u64>, u32>,
+    ids: FastMap<Vec<u64>, u32>,
     classes: Vec<RuleVec>,
 }
 
 impl Interner {
     fn new() -> Interner {
         Interner {
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             classes: Vec::new(),
         }
     }
@@ -556,7 +557,7 @@ fn lpm_classes(
     constrained: &[(usize, Vec<Interval>, bool)],
 ) -> FieldClasses {
     let bits = u32::from(f.bits());
-    let mut anchored: HashMap<(u8, u128), Vec<usize>> = HashMap::new();
+    let mut anchored: FastMap<(u8, u128), Vec<usize>> = FastMap::default();
     anchored.insert((0, 0), Vec::new());
     for (r, ivs, _) in constrained {
         for &(lo, hi) in ivs {
@@ -568,7 +569,8 @@ fn lpm_classes(
     let order: BTreeSet<(u8, u128)> = anchored.keys().copied().collect();
     let outside = outside_vector(live, constrained);
     let mut interner = Interner::new();
-    let mut class_of: HashMap<(u8, u128), u32> = HashMap::with_capacity(order.len());
+    let mut class_of: FastMap<(u8, u128), u32> =
+        FastMap::with_capacity_and_hasher(order.len(), Default::default());
     let mut entries = Vec::new();
     for &(len, addr) in &order {
         let parent = (0..len)

@@ -28,7 +28,7 @@ use super::set::Set;
 use super::space::{Dim, Space};
 use crate::interp::{Decided, Outcome};
 use crate::ir::{Field, Verdict};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// A box of the space on which two programs decide differently.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,7 +258,7 @@ impl Search<'_> {
         // (admitting local ids, intervals) per atom.
         type Atom = (Vec<u32>, Vec<(u128, u128)>);
         let mut classes: Vec<Atom> = Vec::new();
-        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut index: crate::FastMap<Vec<u32>, usize> = crate::FastMap::default();
         let mut cur = dlo;
         let mut k = 0;
         loop {
