@@ -158,7 +158,7 @@ fn iface_classes(
                 });
                 v.set(*i, admits);
             }
-            let class = interner.intern(&v);
+            let class = interner.intern_owned(v);
             IfaceKey {
                 name,
                 wildcard,
@@ -390,24 +390,56 @@ fn ones(nrules: usize) -> RuleVec {
 /// the raw words (bitvec hashes bit by bit, far too slow for 10k-rule vectors); every vector here is
 /// built from zeroed storage and only ever has live bits set, so equal vectors have equal words.
 struct Interner {
-    ids: FastMap<Vec<u64>, u32>,
+    /// Hash of a vector's raw words → the newest class with that hash; older classes with the same
+    /// hash follow through `next`. The vectors themselves are stored once, in `classes`.
+    heads: FastMap<u64, u32>,
+    /// Per class: the previous class with the same hash (`u32::MAX`: none).
+    next: Vec<u32>,
     classes: Vec<RuleVec>,
 }
 
 impl Interner {
     fn new() -> Interner {
         Interner {
-            ids: FastMap::default(),
+            heads: FastMap::default(),
+            next: Vec::new(),
             classes: Vec::new(),
         }
     }
+    /// The class of `v`, stored (cloned) if new.
     fn intern(&mut self, v: &RuleVec) -> u32 {
-        if let Some(&id) = self.ids.get(v.as_raw_slice()) {
-            return id;
+        match self.find(v) {
+            (Some(c), _, _) => c,
+            (None, h, head) => self.push(h, head, v.clone()),
         }
+    }
+    /// [`Interner::intern`] of a vector the caller no longer needs: stored without a copy if new.
+    fn intern_owned(&mut self, v: RuleVec) -> u32 {
+        match self.find(&v) {
+            (Some(c), _, _) => c,
+            (None, h, head) => self.push(h, head, v),
+        }
+    }
+    /// The class of `v` if known, else `None`; with `v`'s hash and the head of its hash chain.
+    fn find(&self, v: &RuleVec) -> (Option<u32>, u64, u32) {
+        use std::hash::BuildHasher;
+        let words = v.as_raw_slice();
+        let h = self.heads.hasher().hash_one(words);
+        let head = self.heads.get(&h).copied().unwrap_or(u32::MAX);
+        let mut c = head;
+        while c != u32::MAX {
+            if self.classes[c as usize].as_raw_slice() == words {
+                return (Some(c), h, head);
+            }
+            c = self.next[c as usize];
+        }
+        (None, h, head)
+    }
+    fn push(&mut self, h: u64, head: u32, v: RuleVec) -> u32 {
         let id = self.classes.len() as u32;
-        self.ids.insert(v.as_raw_slice().to_vec(), id);
-        self.classes.push(v.clone());
+        self.heads.insert(h, id);
+        self.next.push(head);
+        self.classes.push(v);
         id
     }
 }
@@ -476,7 +508,7 @@ fn array_classes(
         for (r, _, _) in constrained {
             absent.set(*r, false);
         }
-        table[tailwall_abi::PORT_ABSENT as usize] = interner.intern(&absent);
+        table[tailwall_abi::PORT_ABSENT as usize] = interner.intern_owned(absent);
         table[tailwall_abi::PORT_TRUNCATED as usize] = interner.intern(live);
     }
     FieldClasses {
@@ -585,7 +617,7 @@ fn lpm_classes(
             let b = v[r];
             v.set(r, !b);
         }
-        let class = interner.intern(&v);
+        let class = interner.intern_owned(v);
         class_of.insert((len, addr), class);
         if parent.is_none_or(|p| class_of[&p] != class) {
             entries.push(LpmEntry { len, addr, class });
