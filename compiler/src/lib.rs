@@ -37,5 +37,5 @@ pub mod yaml;
 /// maps keyed by rule vectors and prefixes (hashing a 20,000-position vector with SipHash was ~6 % of a
 /// compile). Keys come from the ruleset being compiled, not from the network, so flooding resistance
 /// is not needed; the fixed seed keeps runs reproducible. No output may depend on its iteration order
-/// (none does: the users sort or only look up). docs/decisions/0015.
+/// (none does: the users sort or only look up). docs/decisions/0017.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
