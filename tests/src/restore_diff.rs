@@ -178,6 +178,13 @@ pub const KNOWN: &[Kind] = &[
         },
     },
     Kind {
+        name: "loop in an unreachable chain",
+        owner: "deliberate",
+        fault: "the kernel checks jump/goto loops only among chains a built-in chain reaches (`mark_source_chains`); \
+                tailwall refuses a loop anywhere (E0313), since every walk over the chain graph relies on it having none",
+        matches: |d| d.what == Disagreement::OnlyTailwallRefuses && d.tailwall.contains("chain loop"),
+    },
+    Kind {
         name: "non-utf8 (case 11)",
         owner: "frontend",
         fault: "a byte that is not UTF-8 makes tailwall refuse the whole file",

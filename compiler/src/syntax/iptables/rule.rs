@@ -657,7 +657,10 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
                     vals.push(v);
                     continue;
                 }
-                if *i < tokens.len() && tokens[*i].is("!") {
+                // A module option's value is the next word whatever it is, `!` included (getopt;
+                // `--comment !` is the comment "!"): its parser then judges it. iptables' own options
+                // keep the located E0115, which says how to negate.
+                if strict && *i < tokens.len() && tokens[*i].is("!") {
                     errs.push(
                         err(
                             "E0115",
@@ -980,6 +983,11 @@ pub fn type_rule(tokens: &[Token], place: Place) -> Result<TypedRule, Vec<Diagno
                     "E0309" => d.help("shorten the comment"),
                     _ => d,
                 };
+                if args.first() == Some(&"!") {
+                    d = d.help(format!(
+                        "iptables reads a `!` after an option as its value; to negate, write `! {flag_text} VALUE`"
+                    ));
+                }
                 b.errs.push(d);
             }
         }

@@ -43,7 +43,13 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
 fn save(i: &Inst, out: &mut String) {
     if let Some(g) = i.get("connbytes") {
         if let Val::Range(a, b) = g.val {
-            opt_head(out, g);
+            // libxt_connbytes negates by swapping the bounds (from > to); `! A:A` swaps to itself, so
+            // the kernel keeps (and iptables-save prints) the plain range.
+            if g.neg && a == b {
+                out.push_str(&format!(" --{}", g.name));
+            } else {
+                opt_head(out, g);
+            }
             if b == u64::MAX {
                 out.push_str(&format!(" {a}"));
             } else {

@@ -10,37 +10,78 @@ fn algo(a: &[&str], _: Family) -> Result<Val, ValErr> {
         _ => Err(("E0320", format!("unknown algorithm `{}` (bm or kmp)", a[0]))),
     }
 }
-fn text(a: &[&str], _: Family) -> Result<Val, ValErr> {
-    if a[0].is_empty() || a[0].len() > MAX_PATTERN {
+/// The pattern's bytes as the value: lowercase hex, two digits a byte (the pattern need not be UTF-8).
+fn pattern_val(bytes: &[u8]) -> Result<Val, ValErr> {
+    if bytes.is_empty() || bytes.len() > MAX_PATTERN {
         return Err((
             "E0320",
             format!(
                 "the pattern must be 1-{MAX_PATTERN} bytes (it is {})",
-                a[0].len()
+                bytes.len()
             ),
         ));
     }
-    Ok(Val::Text(a[0].to_string()))
+    Ok(Val::Word(
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
-/// `|0a 0b|`-style hex parts mixed with text; validated and kept as written.
+
+fn text(a: &[&str], _: Family) -> Result<Val, ValErr> {
+    pattern_val(a[0].as_bytes())
+}
+
+/// libxt_string's `parse_hex_string`: text, `\c` for a literal byte outside hex blocks, and `|…|` blocks
+/// of two-digit hex bytes, each optionally followed by one space (spaces right after the opening `|`
+/// are skipped).
 fn hex(a: &[&str], _: Family) -> Result<Val, ValErr> {
-    let s = a[0];
-    let mut len = 0;
-    for (k, part) in s.split('|').enumerate() {
-        if k % 2 == 1 {
-            let digits: String = part.chars().filter(|c| *c != ' ').collect();
-            if !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(("E0320", format!("invalid hex string `{s}`")));
+    let s = a[0].as_bytes();
+    let bad = |why: &str| ("E0320", format!("invalid hex string `{}`: {why}", a[0]));
+    let (mut out, mut i, mut in_hex) = (Vec::new(), 0, false);
+    while i < s.len() {
+        match s[i] {
+            b'\\' if in_hex => return Err(bad("cannot include literals in hex data")),
+            b'\\' => {
+                let c = *s
+                    .get(i + 1)
+                    .ok_or_else(|| bad("bad literal placement at end of string"))?;
+                out.push(c);
+                i += 2;
             }
-            len += digits.len() / 2;
-        } else {
-            len += part.len();
+            b'|' => {
+                in_hex = !in_hex;
+                i += 1;
+                if in_hex {
+                    while s.get(i) == Some(&b' ') {
+                        i += 1;
+                    }
+                }
+            }
+            _ if in_hex => {
+                if i + 1 >= s.len() {
+                    return Err(bad("odd number of hex digits"));
+                }
+                if i + 2 >= s.len() {
+                    return Err(bad("invalid hex block"));
+                }
+                let pair = std::str::from_utf8(&s[i..i + 2])
+                    .ok()
+                    .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()));
+                let byte = pair
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or_else(|| bad("invalid hex char"))?;
+                out.push(byte);
+                i += if s[i + 2] == b' ' { 3 } else { 2 };
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+        if out.len() > MAX_PATTERN {
+            return Err(bad("STRING too long"));
         }
     }
-    if !s.matches('|').count().is_multiple_of(2) || len == 0 || len > MAX_PATTERN {
-        return Err(("E0320", format!("invalid hex string `{s}`")));
-    }
-    Ok(Val::Text(s.to_string()))
+    pattern_val(&out)
 }
 fn offset(a: &[&str], _: Family) -> Result<Val, ValErr> {
     parse_uint(a, 65535, "offset")
@@ -64,21 +105,35 @@ fn check(i: &Inst, _: &RuleCtx) -> CheckResult {
     need_one(i, &["algo"])
 }
 
+/// libxt_string's save: a pattern with any byte that is not printable ASCII (`isprint`) is printed as
+/// `--hex-string "|…|"`, else as `--string "…"` with `"` and `\\` escaped — whichever option gave it.
 fn save(i: &Inst, out: &mut String) {
-    for n in ["string", "hex-string"] {
-        if let Some(g) = i.get(n) {
-            if let Val::Text(t) = &g.val {
-                opt_head(out, g);
-                out.push_str(" \"");
-                for c in t.chars() {
-                    if n == "string" && matches!(c, '"' | '\\') {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
-            }
+    if let Some(
+        g @ Given {
+            val: Val::Word(h), ..
+        },
+    ) = i.get("string").or(i.get("hex-string"))
+    {
+        let bytes: Vec<u8> = (0..h.len() / 2)
+            .filter_map(|k| u8::from_str_radix(&h[2 * k..2 * k + 2], 16).ok())
+            .collect();
+        if g.neg {
+            out.push_str(" !");
         }
+        if bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+            out.push_str(" --string \"");
+            for &b in &bytes {
+                if matches!(b, b'"' | b'\\') {
+                    out.push('\\');
+                }
+                out.push(b as char);
+            }
+        } else {
+            out.push_str(" --hex-string \"|");
+            out.push_str(h);
+            out.push('|');
+        }
+        out.push('"');
     }
     if let Some(g) = i.get("algo") {
         opt_head(out, g);

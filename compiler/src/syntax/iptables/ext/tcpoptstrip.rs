@@ -26,6 +26,13 @@ fn options(a: &[&str], _: Family) -> Result<Val, ValErr> {
                     format!("invalid TCP option `{part}` (2-255 or a name such as mss)"),
                 )
             })?;
+        // libxt_TCPOPTSTRIP keeps a bitmap: an option named twice is refused.
+        if v.contains(&(n, n)) {
+            return Err((
+                "E0320",
+                format!("TCP option `{part}` ({n}) already specified"),
+            ));
+        }
         v.push((n, n));
     }
     Ok(Val::Ranges(v))
