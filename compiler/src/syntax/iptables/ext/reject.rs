@@ -38,9 +38,16 @@ const V6: [(&str, &str); 14] = [
     ("tcp-rst", "tcp-reset"),
 ];
 
+/// libipt_REJECT/libip6t_REJECT: the first type (in their table's order, name then alias) that the
+/// text is a case-insensitive prefix of — `""` is the first type, `p` is proto-unreachable in IPv4 and
+/// port-unreachable in IPv6, `ICMP-ADMIN` is icmp-admin-prohibited.
 fn with(a: &[&str], f: Family) -> Result<Val, ValErr> {
     let table: &[(&str, &str)] = if f == Family::V4 { &V4 } else { &V6 };
-    match table.iter().find(|(n, _)| *n == a[0]) {
+    let arg = a[0].as_bytes();
+    match table
+        .iter()
+        .find(|(n, _)| n.len() >= arg.len() && n.as_bytes()[..arg.len()].eq_ignore_ascii_case(arg))
+    {
         Some((_, c)) => Ok(Val::Word(c.to_string())),
         None => Err(("E0320", format!("unknown reject type `{}`", a[0]))),
     }
