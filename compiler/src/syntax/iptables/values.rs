@@ -16,20 +16,39 @@ pub use crate::ir::Family;
 /// digits, `0` and octal digits, or decimal digits; the whole text must be consumed; at most `max`. `-` is
 /// refused (strtoul would wrap it). `None` for anything else (`0080`, `0x`, ``, `1e3`, overflow).
 pub fn strtoul(s: &str, max: u64) -> Option<u64> {
+    match strtoul_prefix(s)? {
+        (v, "") if v <= max => Some(v),
+        _ => None,
+    }
+}
+
+/// [`strtoul`] with an end pointer (`xtables_strtoul(s, &end, …)`): the number at the start of `s` and
+/// the text after it (`5kb` is `(5, "kb")`; `0x` reads as `(0, "x")`, as strtoumax does). `None` when no
+/// digit starts it, for a `-`, or on overflow.
+pub fn strtoul_prefix(s: &str) -> Option<(u64, &str)> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let t = t.strip_prefix('+').unwrap_or(t);
-    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        (h, 16)
-    } else if t.len() > 1 && t.starts_with('0') {
-        (&t[1..], 8)
-    } else {
-        (t, 10)
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| (b as char).is_digit(radix)) {
-        return None;
+    let (digits, radix, zero) =
+        if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            (h, 16, Some(&t[1..]))
+        } else if t.len() > 1 && t.starts_with('0') {
+            (&t[1..], 8, Some(&t[1..]))
+        } else {
+            (t, 10, None)
+        };
+    let len = digits
+        .bytes()
+        .take_while(|b| (*b as char).is_digit(radix))
+        .count();
+    match (len, zero) {
+        // Only the leading `0` is a number (`0x`, `09`).
+        (0, Some(rest)) => Some((0, rest)),
+        (0, None) => None,
+        _ => Some((
+            u64::from_str_radix(&digits[..len], radix).ok()?,
+            &digits[len..],
+        )),
     }
-    let v = u64::from_str_radix(digits, radix).ok()?;
-    (v <= max).then_some(v)
 }
 
 /// glibc's `atoll` (`strtoll(s, NULL, 10)`): leading blanks, an optional `+`/`-`, then the longest run

@@ -116,27 +116,7 @@ fn burst(a: &[&str], _: Family) -> Result<Val, ValErr> {
             format!("invalid burst `{s}` (a number 1-{BURST_MAX}, or a byte amount N[kb|mb])"),
         )
     };
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let t = t.strip_prefix('+').unwrap_or(t);
-    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        (h, 16)
-    } else if t.len() > 1 && t.starts_with('0') {
-        (&t[1..], 8)
-    } else {
-        (t, 10)
-    };
-    let len = digits
-        .bytes()
-        .take_while(|b| (*b as char).is_digit(radix))
-        .count();
-    let v = match (len, radix) {
-        // `0x` alone: strtoumax reads the `0`.
-        (0, 16) => 0,
-        (0, 8) => 0,
-        (0, _) => return Err(bad()),
-        _ => u64::from_str_radix(&digits[..len], radix).map_err(|_| bad())?,
-    };
-    let rest = &digits[len..];
+    let (v, rest) = values::strtoul_prefix(s).ok_or_else(bad)?;
     if v == 0 || (rest.is_empty() && v > BURST_MAX) {
         return Err(bad());
     }
